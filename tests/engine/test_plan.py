@@ -1,0 +1,71 @@
+"""The compiled plan and the state it carries across batches and plan swaps."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import polars as pl
+
+from tradeassist_runner.config.loaded import LoadedRule, Location
+from tradeassist_runner.config.models import ThresholdRule
+from tradeassist_runner.engine.evaluate import Engine
+from tradeassist_runner.engine.plan import compile_plan, fingerprint
+
+HERE = Location("rules.yaml", 1, 1)
+T0 = datetime(2026, 1, 5, 14, 30, tzinfo=timezone.utc)
+
+
+def rule(**kw: object) -> ThresholdRule:
+    base: dict[str, object] = dict(id="es", instrument="/ES", type="threshold", condition="above", threshold=100)
+    base.update(kw)
+    return ThresholdRule.model_validate(base)
+
+
+def ticks(*prices: float, start: int = 0) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "ts": [T0 + timedelta(seconds=start + i) for i in range(len(prices))],
+            "symbol": ["/ES"] * len(prices),
+            "price": [float(p) for p in prices],
+            "volume": [1] * len(prices),
+        }
+    ).with_columns(pl.col("ts").cast(pl.Datetime("ms", "UTC")))
+
+
+def test_inactive_rules_are_compiled_but_never_fire() -> None:
+    plan = compile_plan([LoadedRule(rule(active=False), HERE)])
+    assert len(plan.rules) == 1 and plan.table.height == 0
+    assert Engine(plan).process(ticks(150, 160)).height == 0
+
+
+def test_fingerprint_changes_with_the_definition_only() -> None:
+    assert fingerprint(rule()) == fingerprint(rule())
+    assert fingerprint(rule()) != fingerprint(rule(threshold=101))
+
+
+def test_unchanged_rule_keeps_its_cooldown_across_a_plan_swap() -> None:
+    engine = Engine(compile_plan([LoadedRule(rule(cooldown="60s"), HERE)]))
+    assert engine.process(ticks(150)).height == 1
+    # Same rule, plus a new one: the cooldown of "es" still holds 10 s later.
+    other = rule(id="es2", threshold=120, cooldown="60s")
+    engine.swap(compile_plan([LoadedRule(rule(cooldown="60s"), HERE), LoadedRule(other, HERE)]))
+    fired = engine.process(ticks(150, start=10))
+    assert fired["rule_id"].to_list() == ["es2"]
+
+
+def test_changed_rule_starts_fresh() -> None:
+    engine = Engine(compile_plan([LoadedRule(rule(cooldown="60s"), HERE)]))
+    assert engine.process(ticks(150)).height == 1
+    engine.swap(compile_plan([LoadedRule(rule(cooldown="60s", threshold=110), HERE)]))
+    assert engine.process(ticks(150, start=10))["rule_id"].to_list() == ["es"]
+
+
+def test_alert_record_carries_the_spec_fields() -> None:
+    engine = Engine(compile_plan([LoadedRule(rule(severity="critical", name="ES over 100"), HERE)]))
+    alerts = engine.process(ticks(99, 101.5))
+    row = alerts.row(0, named=True)
+    assert row["rule_id"] == "es" and row["symbol"] == "/ES"
+    assert row["ts"] == T0 + timedelta(seconds=1)
+    assert row["value"] == 101.5 and row["threshold"] == 100.0 and row["prev_value"] == 99.0
+    assert row["condition"] == "above" and row["type"] == "threshold" and row["severity"] == "critical"
+    assert row["message"] == "/ES price 101.5 is above 100"

@@ -1,0 +1,62 @@
+"""Alert batches shaped exactly like the engine's output (``ALERT_SCHEMA``).
+
+Imported by the tests (``from .conftest import ...``) so every sink test builds rows the
+same way the engine does, including its ``alert_id`` scheme.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import polars as pl
+
+from tradeassist_runner.engine.alerts import ALERT_SCHEMA
+from tradeassist_runner.timefmt import to_epoch_ms
+
+T0 = datetime(2026, 1, 5, 14, 30, 0, 125000, tzinfo=timezone.utc)
+EVALUATED_AT = datetime(2026, 1, 5, 14, 30, 1, 7000, tzinfo=timezone.utc)
+
+
+def alert_row(
+    seq: int,
+    *,
+    ts: datetime | None = None,
+    rule_id: str = "es_above",
+    symbol: str = "/ES",
+    value: float | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """One alert; ``ts`` defaults to ``T0 + seq seconds`` and ids follow the engine's scheme."""
+    ts = ts if ts is not None else T0 + timedelta(seconds=seq)
+    ts_ms = to_epoch_ms(ts)
+    price = 4500.25 + seq
+    row: dict[str, Any] = {
+        "alert_id": f"{rule_id}@{ts_ms}#{seq}",
+        "rule_id": rule_id,
+        "rule_name": f"{rule_id} name",
+        "symbol": symbol,
+        "ts": ts,
+        "seq": seq,
+        "price": price,
+        "volume": 3 + seq,
+        "value": price if value is None else value,
+        "prev_value": price - 1.0,
+        "threshold": 4500.0,
+        "condition": "above",
+        "type": "threshold",
+        "severity": "warning",
+        "message": f"{symbol} {price} above 4500",
+        "evaluated_at": EVALUATED_AT,
+    }
+    row.update(overrides)
+    return row
+
+
+def make_alerts(*rows: dict[str, Any]) -> pl.DataFrame:
+    return pl.DataFrame(list(rows), schema=ALERT_SCHEMA)
+
+
+def alerts_range(start: int, stop: int, **kwargs: Any) -> pl.DataFrame:
+    """Alerts with seq ``start..stop-1``; same kwargs as :func:`alert_row`."""
+    return make_alerts(*(alert_row(i, **kwargs) for i in range(start, stop)))

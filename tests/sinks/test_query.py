@@ -1,0 +1,102 @@
+"""What ``tradeassist alerts`` prints and which times it accepts."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tradeassist_runner.sinks.query import format_jsonl, format_table, parse_since
+from tradeassist_runner.sinks.sqlite import SqliteAlertLog
+
+from .conftest import alert_row, alerts_range, make_alerts
+
+NOW = datetime(2026, 1, 5, 15, 0, 0, 500000, tzinfo=timezone.utc)
+UTC = timezone.utc
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("15m", NOW - timedelta(minutes=15)),
+        ("2h", NOW - timedelta(hours=2)),
+        (" 1d ", NOW - timedelta(days=1)),
+        ("1h30m", NOW - timedelta(minutes=90)),
+        ("2026-01-05", datetime(2026, 1, 5, tzinfo=UTC)),
+        ("2026-01-05T14:30:00.125Z", datetime(2026, 1, 5, 14, 30, 0, 125000, tzinfo=UTC)),
+        ("2026-01-05T16:30:00+02:00", datetime(2026, 1, 5, 14, 30, tzinfo=UTC)),
+        ("2026-01-05T14:30:00", datetime(2026, 1, 5, 14, 30, tzinfo=UTC)),
+    ],
+)
+def test_parse_since_accepts_iso_and_durations_back_from_now(text: str, expected: datetime) -> None:
+    got = parse_since(text, NOW)
+    assert got == expected
+    assert got.tzinfo is not None and got.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("text", ["", "yesterday", "15", "-15m", "2026-13-01", "15 minutes"])
+def test_parse_since_rejects_other_text_naming_it(text: str) -> None:
+    with pytest.raises(ValueError, match="invalid time") as err:
+        parse_since(text, NOW)
+    assert repr(text) in str(err.value)
+
+
+def test_jsonl_is_one_object_per_alert_with_contract_keys_first() -> None:
+    df = make_alerts(alert_row(0), alert_row(1, value=float("nan"), volume=None))
+    lines = list(format_jsonl(df))
+    assert len(lines) == 2 and all("\n" not in line for line in lines)
+    first, second = (json.loads(line) for line in lines)
+    assert list(first)[:9] == [
+        "rule_id", "symbol", "ts", "value", "threshold", "condition", "type", "severity", "message"
+    ]  # fmt: skip
+    assert first["ts"] == "2026-01-05T14:30:00.125Z"
+    assert first["evaluated_at"] == "2026-01-05T14:30:01.007Z"
+    assert (first["rule_id"], first["symbol"], first["value"], first["threshold"]) == ("es_above", "/ES", 4500.25, 4500.0)
+    assert (first["condition"], first["type"], first["severity"]) == ("above", "threshold", "warning")
+    assert "delivery_status" not in first  # a backtest frame has none
+    assert second["value"] is None and second["volume"] is None
+
+
+def test_jsonl_of_logged_alerts_carries_delivery_status_as_an_object(tmp_path: Path) -> None:
+    with SqliteAlertLog(tmp_path / "alerts.db") as log:
+        log.write(alerts_range(0, 1), {"slack": {"status": "sent", "attempts": 1}})
+        [line] = format_jsonl(log.query())
+    obj = json.loads(line)
+    assert obj["delivery_status"]["slack"]["status"] == "sent"
+    assert obj["ts"] == "2026-01-05T14:30:00.125Z"
+
+
+def test_table_is_fixed_width_and_readable(tmp_path: Path) -> None:
+    df = make_alerts(
+        alert_row(0),
+        alert_row(1, rule_id="tick_extreme_low", symbol="$TICK", value=-1012.5, threshold=-1000.0,
+                  message="line one\nline two " + "z" * 100),
+    )  # fmt: skip
+    with SqliteAlertLog(tmp_path / "alerts.db") as log:
+        log.write(df, {"slack": {"status": "sent"}, "desktop": {"status": "failed"}})
+        text = format_table(log.query())
+    header, rule, first, second = text.splitlines()
+    assert header.split() == [
+        "ts", "rule_id", "symbol", "type", "condition", "value", "threshold", "severity", "delivery", "message"
+    ]  # fmt: skip
+    assert set(rule) == {"-", " "}
+    # every column starts at the same offset on every line
+    starts = [i for i in range(len(rule)) if rule[i] == "-" and (i == 0 or rule[i - 1] == " ")]
+    for line in (first, second):
+        assert [line[s - 2 : s] for s in starts[1:]] == ["  "] * (len(starts) - 1)
+    assert first.startswith("2026-01-05T14:30:00.125Z  es_above")
+    assert "4500.25" in first and "-1012.5" in second
+    assert "desktop:failed slack:sent" in first
+    assert "line one line two" in second and second.endswith("…")
+    assert len(second.split("  ")[-1]) <= 60
+
+
+def test_table_of_nothing_says_so() -> None:
+    assert format_table(alerts_range(0, 0)) == "no alerts"
+
+
+def test_formatters_need_the_contract_columns() -> None:
+    with pytest.raises(ValueError, match="threshold"):
+        list(format_jsonl(alerts_range(0, 1).drop("threshold")))

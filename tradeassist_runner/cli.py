@@ -1,0 +1,171 @@
+"""The ``tradeassist`` command: wiring and exit codes only (SPEC section 5).
+
+Exit codes: 0 success, 1 invalid input (config, rules, unreadable tick file),
+2 usage error (click's own).  stdout carries only what a pipeline parses.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import NoReturn
+
+import click
+import polars as pl
+
+from . import __version__
+from .errors import ConfigError, SinkError, TickFileError
+
+INVALID = 1
+
+
+def _fail(lines: list[str] | str) -> NoReturn:
+    for line in [lines] if isinstance(lines, str) else lines:
+        click.echo(line, err=True)
+    sys.exit(INVALID)
+
+
+def _load(config: str):  # type: ignore[no-untyped-def]
+    from .config.loader import load_config
+    from .settings import apply_settings, load_settings
+
+    try:
+        return apply_settings(load_config(config), load_settings())
+    except ConfigError as exc:
+        _fail([str(p) for p in exc.problems])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tradeassist")
+def main() -> None:
+    """Declarative trading alert runner: YAML rules, polars engine, alert log."""
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+def validate(config: str) -> None:
+    """Check CONFIG and every rule file; print every problem as PATH:LINE:COLUMN: message."""
+    from .config.loader import load_config
+
+    try:
+        loaded = load_config(config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem))
+        n = len(exc.problems)
+        click.echo(f"{n} problem{'s' if n != 1 else ''} found", err=True)
+        sys.exit(INVALID)
+    active = sum(1 for r in loaded.rules if r.rule.active)
+    click.echo(
+        f"OK: {len(loaded.rules)} rules ({active} active) in {len(loaded.rule_files)} files, "
+        f"{len(loaded.instruments)} instruments",
+        err=True,
+    )
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--ticks", "ticks_path", required=True, type=click.Path(), help="CSV or Parquet tick file")
+@click.option("--batch-size", type=click.IntRange(min=1), default=50_000, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="table", show_default=True)
+def backtest(config: str, ticks_path: str, batch_size: int, fmt: str) -> None:
+    """Evaluate the rules over a tick file, offline; no notification is sent."""
+    from .backtest import BacktestStats, backtest as run_backtest
+    from .sinks.query import format_jsonl
+    from .sources.ticks import format_rejections
+    from .summary import RuleSummary
+
+    loaded = _load(config)
+    stats = BacktestStats()
+    summary = RuleSummary(loaded)
+    out = click.get_text_stream("stdout")
+    try:
+        for alerts in run_backtest(loaded, Path(ticks_path), batch_size, stats):
+            if fmt == "jsonl":
+                out.write("".join(line + "\n" for line in format_jsonl(alerts)))
+            else:
+                summary.add(alerts)
+    except TickFileError as exc:
+        _fail(f"error: {exc}")
+    out.flush()
+    if fmt == "table":
+        click.echo(summary.render())
+    for line in format_rejections(stats.rejections, total=stats.rejected):
+        click.echo(f"{ticks_path}: {line}", err=True)
+    if stats.unknown_symbol_ticks:
+        names = ", ".join(sorted(stats.unknown_symbols)[:10])
+        click.echo(
+            f"{ticks_path}: {stats.unknown_symbol_ticks} ticks of undeclared symbols ignored ({names})",
+            err=True,
+        )
+    click.echo(
+        f"{stats.ticks_read} ticks read, {stats.ticks_accepted} evaluated, {stats.rejected} rejected, "
+        f"{stats.alerts} alerts",
+        err=True,
+    )
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+def run(config: str) -> None:
+    """Run the service: stream ticks, evaluate the rules, log every alert (Ctrl-C to stop)."""
+    import asyncio
+
+    from .logs import setup_logging
+    from .service.runner import run_service
+    from .settings import load_settings
+
+    loaded = _load(config)
+    setup_logging(load_settings().log_level)
+    try:
+        code = asyncio.run(run_service(loaded))
+    except SinkError as exc:
+        _fail(f"error: {exc}")
+    except TickFileError as exc:
+        _fail(f"error: {exc}")
+    sys.exit(code)
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--rule", "rule_id", help="Only this rule id")
+@click.option("--symbol", help="Only this symbol")
+@click.option("--since", help="ISO-8601 time or a duration back from now (15m, 2h, 1d)")
+@click.option("--until", help="ISO-8601 time or a duration back from now")
+@click.option("--limit", type=click.IntRange(min=0), help="The latest N alerts")
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", show_default=True)
+def alerts(
+    config: str,
+    rule_id: str | None,
+    symbol: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int | None,
+    fmt: str,
+) -> None:
+    """Query the alert log."""
+    from .sinks.query import format_jsonl, format_table, parse_since
+    from .sinks.sqlite import SqliteAlertLog
+
+    loaded = _load(config)
+    now = datetime.now(timezone.utc)
+    try:
+        t0 = parse_since(since, now) if since else None
+        t1 = parse_since(until, now) if until else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    path = loaded.resolve(loaded.config.storage.sqlite)
+    if not path.exists():
+        _fail(f"error: no alert log at {path} yet (run `tradeassist run {config}` first)")
+    try:
+        with SqliteAlertLog(path) as log:
+            df: pl.DataFrame = log.query(rule_id=rule_id, symbol=symbol, since=t0, until=t1, limit=limit)
+    except SinkError as exc:
+        _fail(f"error: {exc}")
+    if fmt == "jsonl":
+        for line in format_jsonl(df):
+            click.echo(line)
+    else:
+        click.echo(format_table(df))
+        click.echo(f"{df.height} alerts", err=True)

@@ -1,0 +1,1 @@
+"""YAML files -> validated models, every value keeping its file:line:column."""

@@ -1,0 +1,256 @@
+"""The config file plus every rules file -> one :class:`LoadedConfig`, or every problem at once.
+
+Users fix config in a CI loop (``tradeassist validate``), so one run must report every
+mistake in every file, each at ``PATH:LINE:COLUMN``.  That is why checks that span
+files (duplicate ids, undeclared instruments, conflicting instrument declarations) run
+on the raw YAML data even when pydantic already rejected part of it: a file with one
+typo still gets its other mistakes reported.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import ConfigError, Problem
+from .explain import describe, did_you_mean, explain
+from .loaded import LoadedConfig, LoadedRule, Location
+from .models import Config, Instrument, RulesFile
+from .yaml_source import LocPath, YamlDocument, load_yaml
+
+RULE_FILE_SUFFIXES = (".yaml", ".yml")
+_DEFAULT_RULES_DIR = str(Config.model_fields["rules_dir"].default)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def find_rule_files(rules_dir: Path) -> list[Path]:
+    """The rules files of a folder, sorted by name: that order is the rules' order.
+
+    Hidden files are skipped because editors write them next to the file being edited
+    (``.futures.yaml.swp``-style temporaries) and hot reload must not load half a save.
+    """
+    return sorted(
+        (
+            p
+            for p in rules_dir.iterdir()
+            if p.suffix in RULE_FILE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+        ),
+        key=lambda p: p.name,
+    )
+
+
+@dataclass
+class _Collected:
+    """Everything gathered while reading the files, checked together at the end."""
+
+    problems: list[Problem] = field(default_factory=list)
+    instruments: list[tuple[Instrument, YamlDocument, LocPath]] = field(default_factory=list)
+    symbols: set[str] = field(default_factory=set)
+    rule_items: list[tuple[dict[str, Any], YamlDocument, int]] = field(default_factory=list)
+    rules: list[LoadedRule] = field(default_factory=list)
+
+    def at(self, doc: YamlDocument, loc: LocPath) -> str:
+        line, column = doc.position(loc)
+        return f"{doc.path}:{line}:{column}"
+
+
+def load_config(path: str | Path) -> LoadedConfig:
+    """Load and check the config and its rules; raise :class:`ConfigError` with every problem."""
+    config_path = Path(path)
+    shown = str(path)
+    doc = load_yaml(config_path, shown)  # unreadable config: nothing else can be found
+    data = _mapping(doc, "the config file must be a mapping (instruments:, rules_dir:, source:, ...)")
+    found = _Collected()
+    config = _validate(Config, data, doc, found.problems)
+    _collect_instruments(data, doc, found)
+
+    rule_files: list[Path] = []
+    rules_dir_text = data.get("rules_dir", _DEFAULT_RULES_DIR)
+    if isinstance(rules_dir_text, str) and rules_dir_text:
+        rules_dir = config_path.parent / Path(rules_dir_text).expanduser()
+        if not rules_dir.is_dir():
+            what = "is not a folder" if rules_dir.exists() else "does not exist"
+            where = doc.problem(["rules_dir"], "") if "rules_dir" in data else Problem(shown, 1, 1, "")
+            found.problems.append(
+                Problem(where.path, where.line, where.column, f"rules_dir '{rules_dir_text}' {what} ({rules_dir})")
+            )
+        else:
+            for file in find_rule_files(rules_dir):
+                rule_files.append(file.resolve())
+                shown_file = os.path.normpath(os.path.join(os.path.dirname(shown), rules_dir_text, file.name))
+                _load_rules_file(file, shown_file, found)
+
+    _check_instrument_conflicts(found)
+    _check_rules(found)
+    if found.problems or config is None:
+        raise ConfigError(found.problems)
+    instruments: dict[str, Instrument] = {}
+    for inst, _, _ in found.instruments:
+        instruments.setdefault(inst.symbol, inst)
+    return LoadedConfig(
+        path=config_path,
+        config=config,
+        instruments=tuple(instruments.values()),
+        rules=tuple(found.rules),
+        rule_files=tuple(rule_files),
+    )
+
+
+def _mapping(doc: YamlDocument, expectation: str) -> dict[str, Any]:
+    """The file's top level as a dict; an empty file is an empty mapping.
+
+    A key left with nothing under it (``rules:`` with every rule commented out) means
+    "none", not "null is not a list".
+    """
+    data = {} if doc.data is None else doc.data
+    if not isinstance(data, dict):
+        raise ConfigError([doc.problem([], f"{expectation}, got {describe(data)}")])
+    return {k: ([] if k in ("rules", "instruments") and v is None else v) for k, v in data.items()}
+
+
+def _validate(model: type[M], data: dict[str, Any], doc: YamlDocument, problems: list[Problem]) -> M | None:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(explain(exc, doc, model))
+        return None
+
+
+def _collect_instruments(data: dict[str, Any], doc: YamlDocument, found: _Collected) -> None:
+    """Remember every declaration, valid or not, so one bad entry does not make rules "undeclared"."""
+    items = data.get("instruments")
+    if not isinstance(items, list):
+        return
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue
+        if isinstance(item.get("symbol"), str):
+            found.symbols.add(item["symbol"])
+        try:
+            found.instruments.append((Instrument.model_validate(item), doc, ["instruments", i]))
+        except ValidationError:
+            pass  # reported by the whole-file validation
+
+
+def _load_rules_file(file: Path, shown: str, found: _Collected) -> None:
+    try:
+        doc = load_yaml(file, shown)
+        data = _mapping(doc, "a rules file must be a mapping with a 'rules:' list")
+    except ConfigError as exc:
+        found.problems.extend(exc.problems)
+        return
+    parsed = _validate(RulesFile, data, doc, found.problems)
+    _collect_instruments(data, doc, found)
+    items = data.get("rules")
+    if isinstance(items, list):
+        found.rule_items.extend((item, doc, i) for i, item in enumerate(items) if isinstance(item, dict))
+    if parsed is not None:
+        for i, rule in enumerate(parsed.rules):
+            line, column = doc.position(["rules", i])
+            found.rules.append(LoadedRule(rule=rule, source=Location(doc.path, line, column)))
+
+
+def _check_instrument_conflicts(found: _Collected) -> None:
+    """The same symbol may be declared in several files, but only with the same meaning."""
+    first: dict[str, tuple[Instrument, YamlDocument, LocPath]] = {}
+    for inst, doc, loc in found.instruments:
+        if inst.symbol not in first:
+            first[inst.symbol] = (inst, doc, loc)
+            continue
+        other, other_doc, other_loc = first[inst.symbol]
+        if other == inst:
+            continue
+        here_there = "; ".join(
+            f"{name}: {getattr(inst, name)!r} here, {getattr(other, name)!r} there"
+            for name in Instrument.model_fields
+            if getattr(inst, name) != getattr(other, name)
+        )
+        there_here = "; ".join(
+            f"{name}: {getattr(other, name)!r} here, {getattr(inst, name)!r} there"
+            for name in Instrument.model_fields
+            if getattr(inst, name) != getattr(other, name)
+        )
+        found.problems.append(
+            doc.problem(
+                loc,
+                f"instrument '{inst.symbol}' conflicts with its declaration at "
+                f"{found.at(other_doc, other_loc)} ({here_there})",
+            )
+        )
+        found.problems.append(
+            other_doc.problem(
+                other_loc,
+                f"instrument '{inst.symbol}' conflicts with its declaration at "
+                f"{found.at(doc, loc)} ({there_here})",
+            )
+        )
+
+
+def _check_rules(found: _Collected) -> None:
+    ids: dict[str, list[tuple[YamlDocument, LocPath]]] = {}
+    for item, doc, i in found.rule_items:
+        rule_id = item.get("id")
+        if isinstance(rule_id, str):
+            ids.setdefault(rule_id, []).append((doc, ["rules", i, "id"]))
+        symbol = item.get("instrument")
+        if isinstance(symbol, str) and symbol not in found.symbols:
+            found.problems.append(
+                doc.problem(
+                    ["rules", i, "instrument"],
+                    f"unknown instrument '{symbol}'{did_you_mean(symbol, found.symbols)}: "
+                    "declare it under 'instruments:' in the config or a rules file",
+                )
+            )
+        message = _never_fires(item)
+        if message:
+            found.problems.append(doc.problem(["rules", i, "threshold"], message))
+    for rule_id, places in ids.items():
+        if len(places) < 2:
+            continue
+        for doc, loc in places:
+            others = ", ".join(found.at(d, lc) for d, lc in places if (d, lc) != (doc, loc))
+            found.problems.append(doc.problem(loc, f"duplicate rule id '{rule_id}' (also defined at {others})"))
+
+
+#: condition -> (threshold that makes it impossible, why), for a value that is never negative.
+_NEVER: dict[str, tuple[Callable[[float], bool], str]] = {
+    "below": (lambda t: t <= 0, "it is never below {t}"),
+    "crosses_below": (lambda t: t <= 0, "it never crosses below {t}"),
+    "crosses_above": (lambda t: t < 0, "it is never at or below {t}, which crossing above {t} needs first"),
+}
+
+
+def _never_fires(item: dict[str, Any]) -> str | None:
+    """A volume_spike value (volume / mean) is never negative, so some combinations are dead.
+
+    ``above`` with a negative threshold is the mirror image: true on every tick, which
+    turns the rule into "alert on every tick" - almost surely a sign typo, so it is
+    reported as well.
+    """
+    if item.get("type") != "volume_spike":
+        return None
+    condition, threshold = item.get("condition"), item.get("threshold")
+    if not isinstance(condition, str) or isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        return None
+    if not math.isfinite(threshold):
+        return None
+    shown = f"{threshold:g}"
+    if condition in _NEVER and _NEVER[condition][0](threshold):
+        why = _NEVER[condition][1].format(t=shown)
+        return (
+            f"this rule can never fire: a volume_spike value (volume / mean volume) is never "
+            f"negative, so {why}"
+        )
+    if condition == "above" and threshold < 0:
+        return (
+            f"this rule fires on every tick: a volume_spike value (volume / mean volume) is never "
+            f"negative, so it is always above {shown} (did you mean a positive threshold?)"
+        )
+    return None

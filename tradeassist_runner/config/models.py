@@ -1,0 +1,177 @@
+"""Validated config and rule models.
+
+Every model forbids unknown keys: a misspelled ``cooldwn`` must be an error, not a
+silently ignored field that leaves the default 60s cooldown in place.  Rules are a
+discriminated union on ``type`` so that a field of another rule type (``window`` on a
+threshold rule) is reported as not belonging there.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StrictInt,
+    field_validator,
+)
+
+from .durations import format_duration, parse_duration
+
+InstrumentType = Literal["future", "index", "internal", "equity", "option", "forex"]
+Condition = Literal["above", "below", "crosses_above", "crosses_below"]
+Severity = Literal["info", "warning", "critical"]
+
+RULE_ID_PATTERN = r"^[A-Za-z0-9_.-]+$"
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError(
+            f"invalid duration {value!r}: write it as a string with a unit, e.g. 30s, 5m, 1500ms"
+        )
+    return parse_duration(value)
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    PlainSerializer(format_duration, return_type=str),
+]
+
+
+def _finite_number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"must be a number, got {type(value).__name__} {value!r}")
+    f = float(value)
+    if not math.isfinite(f):
+        raise ValueError("must be a finite number")
+    return f
+
+
+Number = Annotated[float, BeforeValidator(_finite_number)]
+
+
+class Strict(BaseModel):
+    """Base for every file-backed model: unknown keys are errors; instances are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Instrument(Strict):
+    symbol: Annotated[str, Field(min_length=1, description="Symbol as Schwab writes it: /ES, $SPX, AAPL")]
+    name: str | None = Field(default=None, description="Human-readable name")
+    type: InstrumentType = Field(description="future | index | internal | equity | option | forex")
+    timezone: str = Field(
+        default="America/New_York", description="Exchange timezone, used to show alert times"
+    )
+
+
+class RuleBase(Strict):
+    id: Annotated[str, Field(pattern=RULE_ID_PATTERN, description="Unique across all rule files")]
+    instrument: str = Field(description="A declared instrument symbol")
+    condition: Condition
+    threshold: Number
+    cooldown: Duration = Field(default=timedelta(seconds=60), description="e.g. 60s; 0s = none")
+    active: StrictBool = True
+    name: str | None = None
+    description: str | None = None
+    severity: Severity = "warning"
+    notify: list[str] | None = Field(default=None, description="Channel names to notify")
+    message: str | None = Field(default=None, description="Message template")
+
+    @field_validator("cooldown")
+    @classmethod
+    def _cooldown_not_negative(cls, v: timedelta) -> timedelta:
+        if v < timedelta(0):
+            raise ValueError("cooldown must not be negative")
+        return v
+
+
+class ThresholdRule(RuleBase):
+    """value = price."""
+
+    type: Literal["threshold"]
+
+
+class RateOfChangeRule(RuleBase):
+    """value = percent change of price against the price ``window`` ago."""
+
+    type: Literal["rate_of_change"]
+    window: Duration = Field(description="Look-back, e.g. 30s, 5m; must be > 0")
+
+    @field_validator("window")
+    @classmethod
+    def _window_positive(cls, v: timedelta) -> timedelta:
+        if v <= timedelta(0):
+            raise ValueError("window must be greater than 0")
+        return v
+
+
+class VolumeSpikeRule(RuleBase):
+    """value = volume / mean volume of the last ``period`` earlier ticks with volume."""
+
+    type: Literal["volume_spike"]
+    period: Annotated[StrictInt, Field(ge=1, description="Number of earlier ticks averaged")]
+
+
+Rule = Annotated[
+    Union[ThresholdRule, RateOfChangeRule, VolumeSpikeRule],
+    Field(discriminator="type"),
+]
+RULE_TYPES: tuple[str, ...] = ("threshold", "rate_of_change", "volume_spike")
+
+
+class SyntheticSource(Strict):
+    """Seeded random walk for every instrument: runs with no credentials."""
+
+    type: Literal["synthetic"]
+    seed: StrictInt = 7
+    ticks_per_second: Annotated[float, Field(gt=0, le=1_000_000)] = 20.0
+    volatility_bps: Annotated[float, Field(gt=0)] = 3.0
+    duration: Duration | None = Field(default=None, description="Stop after this long; none = forever")
+
+
+class ReplaySource(Strict):
+    """A CSV or Parquet tick file (SPEC section 2)."""
+
+    type: Literal["replay"]
+    path: str
+    speed: Annotated[float, Field(gt=0)] | None = Field(
+        default=None, description="Pace at N x recorded speed; omit to replay as fast as possible"
+    )
+
+
+Source = Annotated[Union[SyntheticSource, ReplaySource], Field(discriminator="type")]
+
+
+class BatchSettings(Strict):
+    max_size: Annotated[StrictInt, Field(ge=1)] = 1000
+    max_delay: Duration = timedelta(milliseconds=20)
+
+
+class StorageSettings(Strict):
+    sqlite: str = Field(default="../data/alerts.sqlite", description="Relative to the config file")
+    parquet_dir: str = Field(default="../data/alerts", description="Relative to the config file")
+
+
+class Config(Strict):
+    instruments: list[Instrument] = Field(default_factory=list)
+    rules_dir: str = Field(default="rules.d", description="Relative to this file's folder")
+    source: Source = Field(default_factory=lambda: SyntheticSource(type="synthetic"))
+    batch: BatchSettings = Field(default_factory=BatchSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+
+
+class RulesFile(Strict):
+    instruments: list[Instrument] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)

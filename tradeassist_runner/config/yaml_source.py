@@ -1,0 +1,221 @@
+"""One YAML file, loaded so that every value can still be traced to its line and column.
+
+ruamel.yaml's round-trip loader records positions on every mapping and sequence; we
+keep that tree next to a plain-Python copy (which is what pydantic validates) and
+translate a pydantic error ``loc`` back into a 1-based ``line:column``.  Syntax errors
+become a located :class:`Problem` too, so ``tradeassist validate`` can print them in
+the same ``PATH:LINE:COLUMN: message`` form as every other mistake.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import Node, ScalarNode
+from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.scalarbool import ScalarBoolean
+
+from ..errors import ConfigError, Problem
+
+#: Where a located message points: the key of a mapping entry (unknown field), the
+#: value (bad value), or the mapping that contains the entry (missing field).
+Anchor = Literal["key", "value", "node"]
+
+LocPath = Sequence[str | int]
+
+
+class _Constructor(RoundTripConstructor):
+    """Round-trip constructor that keeps timestamps as text and refuses unknown tags.
+
+    No field of ours is a date, so ``name: 2026-01-05`` should stay the text the user
+    wrote rather than become a ``date`` that fails as "not a string".  Unknown tags
+    (``!foo``, ``!!python/object``) would otherwise be silently wrapped; a config must
+    mean exactly what it says, so they are errors.
+    """
+
+
+def _timestamp_as_text(constructor: RoundTripConstructor, node: ScalarNode) -> str:
+    return str(node.value)
+
+
+def _unknown_tag(constructor: RoundTripConstructor, node: Node) -> Any:
+    raise ConstructorError(
+        None, None, f"unsupported YAML tag {str(getattr(node.tag, 'value', node.tag))!r}", node.start_mark
+    )
+
+
+# Registered on the subclass only: add_constructor copies the table per class, so the
+# shared RoundTripConstructor other code may use is left untouched.
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+_Constructor.add_constructor(None, _unknown_tag)
+
+
+def _new_yaml() -> YAML:
+    yaml = YAML(typ="rt")  # YAML 1.2: `on`/`off`/`yes`/`no` stay strings
+    yaml.Constructor = _Constructor
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def to_plain(value: Any) -> Any:
+    """ruamel's tree as plain dict/list/str/int/float/bool, the types pydantic expects.
+
+    ruamel scalars subclass the builtins but carry formatting; ``ScalarBoolean`` is an
+    ``int`` subclass, so it must be turned into a real ``bool`` before an ``int`` check
+    could swallow it.
+    """
+    if isinstance(value, dict):
+        return {to_plain(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_plain(v) for v in value]
+    if isinstance(value, (bool, ScalarBoolean)):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """A parsed file: ``data`` for validation, ``tree`` for positions."""
+
+    path: str  # as shown to the user
+    data: Any
+    tree: Any
+
+    def problem(self, loc: LocPath, message: str, at: Anchor = "value") -> Problem:
+        line, column = self.position(loc, at)
+        return Problem(self.path, line, column, message)
+
+    def position(self, loc: LocPath, at: Anchor = "value") -> tuple[int, int]:
+        """1-based ``(line, column)`` of what ``loc`` names, or the nearest thing that exists.
+
+        Tags of discriminated unions (``('rules', 0, 'threshold', 'window')``) are
+        skipped: they name the model pydantic tried, not a key in the file.  A path
+        that leaves the file (a missing key, a key merged in with ``<<``) falls back to
+        the deepest mapping or sequence that does exist, which is where the user has
+        to make the change.
+        """
+        steps = self._walk_all(loc)
+        found = [(parent, key) for parent, key in steps if parent is not None]
+        complete = len(found) == len(steps)
+        if at == "node" and complete:
+            found = found[:-1]  # the container of the named entry
+        if not found:
+            return _start(self.tree)
+        parent, key = found[-1]
+        if at == "key" and complete and isinstance(parent, CommentedMap):
+            data = parent.lc.data.get(key)
+            if data is not None:
+                return data[0] + 1, data[1] + 1
+        return _value_position(parent, key)
+
+    def _walk_all(self, loc: LocPath) -> list[tuple[Any, str | int]]:
+        """(container, key) per step; a trailing ``(None, part)`` marks where the walk left the file."""
+        node = self.tree
+        steps: list[tuple[Any, str | int]] = []
+        parts = list(loc)
+        for i, part in enumerate(parts):
+            if isinstance(node, CommentedMap):
+                more = i < len(parts) - 1
+                if more and isinstance(node.get("type"), str) and part == node.get("type"):
+                    continue  # discriminator tag, not a key
+                if part in node:
+                    steps.append((node, part))
+                    node = node[part]
+                    continue
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+                steps.append((node, part))
+                node = node[part]
+                continue
+            steps.append((None, part))
+            break
+        return steps
+
+
+def _start(node: Any) -> tuple[int, int]:
+    lc = getattr(node, "lc", None)
+    if lc is not None and lc.line is not None:
+        return lc.line + 1, lc.col + 1
+    return 1, 1
+
+
+def _value_position(parent: Any, key: str | int) -> tuple[int, int]:
+    data = parent.lc.data.get(key) if isinstance(parent, CommentedMap) else None
+    if isinstance(parent, CommentedMap) and data is not None:
+        return data[2] + 1, data[3] + 1
+    if isinstance(parent, CommentedSeq) and isinstance(key, int) and key in parent.lc.data:
+        line, col = parent.lc.data[key][:2]
+        return line + 1, col + 1
+    return _start(parent)
+
+
+_DUPLICATE = re.compile(r'found duplicate key "(.*)" with value')
+
+
+def _syntax_message(error: MarkedYAMLError) -> str:
+    problem = str(error.problem or "invalid YAML").strip()
+    dup = _DUPLICATE.match(problem)
+    if dup:
+        return f"duplicate key '{dup.group(1)}' (each key may appear only once in a mapping)"
+    if problem.startswith("unsupported YAML tag"):
+        return problem
+    message = f"YAML syntax error: {problem}"
+    context, mark = error.context, error.context_mark
+    if context and mark is not None and mark is not error.problem_mark:
+        message += f" ({context} started at line {mark.line + 1}, column {mark.column + 1})"
+    elif context:
+        message += f" ({context})"
+    return message
+
+
+def _line_col_of_offset(text: str, offset: int) -> tuple[int, int]:
+    before = text[:offset]
+    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
+
+
+def load_yaml(path: Path, display: str | None = None) -> YamlDocument:
+    """Read and parse one file; raise :class:`ConfigError` with one located problem if it cannot be.
+
+    ``display`` is the path as the user should see it in messages (relative paths stay
+    relative so CI output can be clicked in an editor).
+    """
+    shown = display if display is not None else str(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError([Problem(shown, 1, 1, "file not found")]) from None
+    except IsADirectoryError:
+        raise ConfigError([Problem(shown, 1, 1, "is a directory, not a YAML file")]) from None
+    except UnicodeDecodeError as exc:
+        before = exc.object[: exc.start].decode("utf-8", "replace")
+        line, column = _line_col_of_offset(before, len(before))
+        raise ConfigError([Problem(shown, line, column, "file is not UTF-8 text")]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(shown, 1, 1, f"cannot read file: {exc.strerror or exc}")]) from None
+    try:
+        tree = _new_yaml().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        raise ConfigError([Problem(shown, line, column, _syntax_message(exc))]) from None
+    except ReaderError as exc:
+        line, column = _line_col_of_offset(text, exc.position)
+        raise ConfigError(
+            [Problem(shown, line, column, f"YAML syntax error: character {exc.character!r} is not allowed")]
+        ) from None
+    except YAMLError as exc:
+        raise ConfigError([Problem(shown, 1, 1, f"YAML syntax error: {exc}")]) from None
+    return YamlDocument(path=shown, data=to_plain(tree), tree=tree)

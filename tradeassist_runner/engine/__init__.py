@@ -1,0 +1,1 @@
+"""The pure, synchronous evaluation core: compiled plan + carried state + one batch -> alerts."""

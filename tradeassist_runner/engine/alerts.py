@@ -1,0 +1,34 @@
+"""The shape of a fired alert, shared by the engine, the sinks and the CLI.
+
+One polars schema so that a batch of alerts travels as one DataFrame from the engine
+to SQLite and Parquet without per-row Python objects.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+TS = pl.Datetime("ms", "UTC")
+
+ALERT_SCHEMA: dict[str, pl.DataType] = {
+    "alert_id": pl.String(),  # "<rule_id>@<ts epoch ms>#<seq>": unique and stable across reruns
+    "rule_id": pl.String(),
+    "rule_name": pl.String(),
+    "symbol": pl.String(),
+    "ts": TS,  # the tick's event time
+    "seq": pl.Int64(),  # arrival index of the tick in this run (0-based)
+    "price": pl.Float64(),
+    "volume": pl.Int64(),
+    "value": pl.Float64(),  # the rule's value at this tick
+    "prev_value": pl.Float64(),  # the rule's value at the previous tick of the symbol (null if undefined)
+    "threshold": pl.Float64(),
+    "condition": pl.String(),
+    "type": pl.String(),
+    "severity": pl.String(),
+    "message": pl.String(),
+    "evaluated_at": TS,  # wall-clock time the engine produced the alert
+}
+
+
+def empty_alerts() -> pl.DataFrame:
+    return pl.DataFrame(schema=ALERT_SCHEMA)

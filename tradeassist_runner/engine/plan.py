@@ -1,0 +1,100 @@
+"""The compiled evaluation plan: immutable, built once per (re)load, never per batch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from ..config.durations import to_ms
+from ..config.loaded import AnyRule, LoadedRule
+from ..rules.base import value_key
+from ..rules.registry import RULE_TYPES
+
+#: Condition codes used in the rule table (cheaper to compare than strings per row).
+CONDITIONS: dict[str, int] = {"above": 0, "below": 1, "crosses_above": 2, "crosses_below": 3}
+
+
+def fingerprint(rule: AnyRule) -> str:
+    """Canonical identity of a rule's definition: equal iff the definition is unchanged.
+
+    Used to key cooldown state, so an edited rule starts fresh on reload while an
+    untouched one keeps its cooldown.
+    """
+    dump = json.dumps(rule.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return f"{rule.id}#{hashlib.sha256(dump.encode()).hexdigest()[:16]}"
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    index: int  # declaration order; breaks ties between alerts on the same tick
+    rule: AnyRule
+    key: str
+    state_key: str
+    location: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    rules: tuple[CompiledRule, ...]
+    #: Active rules only: rule_index, key, cond, threshold, cooldown_ms, state_key.
+    table: pl.DataFrame
+    #: Per rule type, its value keys: symbol, key, param.
+    keys: dict[str, pl.DataFrame]
+    symbols: frozenset[str]
+    version: str = field(default="")
+
+
+def compile_plan(rules: tuple[LoadedRule, ...] | list[LoadedRule]) -> Plan:
+    """Turn validated rules into the tables the engine joins against."""
+    compiled: list[CompiledRule] = []
+    for i, loaded in enumerate(rules):
+        r = loaded.rule
+        rtype = RULE_TYPES[r.type]
+        compiled.append(
+            CompiledRule(
+                index=i,
+                rule=r,
+                key=value_key(r.instrument, r.type, rtype.param(r)),
+                state_key=fingerprint(r),
+                location=str(loaded.source),
+            )
+        )
+    active = [c for c in compiled if c.rule.active]
+    table = pl.DataFrame(
+        {
+            "rule_index": [c.index for c in active],
+            "key": [c.key for c in active],
+            "cond": [CONDITIONS[c.rule.condition] for c in active],
+            "threshold": [c.rule.threshold for c in active],
+            "cooldown_ms": [to_ms(c.rule.cooldown) for c in active],
+            "state_key": [c.state_key for c in active],
+        },
+        schema={
+            "rule_index": pl.Int64,
+            "key": pl.String,
+            "cond": pl.Int8,
+            "threshold": pl.Float64,
+            "cooldown_ms": pl.Int64,
+            "state_key": pl.String,
+        },
+    )
+    keys: dict[str, pl.DataFrame] = {}
+    for name, rtype in RULE_TYPES.items():
+        rows = {(c.rule.instrument, c.key, rtype.param(c.rule)) for c in active if c.rule.type == name}
+        if rows:
+            keys[name] = pl.DataFrame(
+                sorted(rows),
+                schema={"symbol": pl.String, "key": pl.String, "param": pl.Int64},
+                orient="row",
+            )
+    version = hashlib.sha256("\n".join(c.state_key for c in compiled).encode()).hexdigest()[:12]
+    return Plan(
+        rules=tuple(compiled),
+        table=table,
+        keys=keys,
+        symbols=frozenset(c.rule.instrument for c in active),
+        version=version,
+    )

@@ -1,0 +1,54 @@
+"""The one exception tree of the runner.
+
+    TradeAssistError
+    ├── ConfigError        config/rule files invalid; carries every located Problem
+    ├── TickFileError      a tick file cannot be read at all (missing, unknown format,
+    │                      required column absent) -> exit 1
+    └── SinkError          the alert log cannot be written (disk full, permissions)
+
+Rejected tick *rows* are not exceptions: they are counted and reported, never raised,
+because one bad row must not stop a live feed (SPEC section 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One located problem, printed as ``PATH:LINE:COLUMN: message`` (1-based)."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}: {self.message}"
+
+
+class TradeAssistError(Exception):
+    """Base of every error the runner raises on purpose."""
+
+
+class ConfigError(TradeAssistError):
+    """The config or a rules file is invalid; ``problems`` holds all of them, sorted."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class TickFileError(TradeAssistError):
+    """A tick file cannot be read at all (as opposed to individual bad rows)."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class SinkError(TradeAssistError):
+    """The alert log could not be written; raised so the caller can keep the alerts."""

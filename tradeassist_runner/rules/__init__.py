@@ -1,0 +1,1 @@
+"""One module per rule type; each turns validated rules into a per-tick value series."""

@@ -1,0 +1,208 @@
+"""An append-only Parquet copy of the alert log, for analysis with polars, DuckDB, Spark.
+
+Layout: ``root/date=YYYY-MM-DD/part-<epoch_ms>-<counter>.parquet`` (Hive partitions by
+the UTC day of the tick), so readers can prune by day. Each file appears atomically:
+it is written under a hidden ``.tmp`` name in the same folder, fsynced, then renamed,
+so a reader scanning ``root/**/*.parquet`` while the runner writes never sees a half
+file. Read the dataset with::
+
+    pl.scan_parquet(root / "**" / "*.parquet", hive_partitioning=True)
+
+(a plain directory scan also works with ``hidden_file_prefix="."``, which skips the
+temporary files). One file per batch means many small files; ``compact(day)`` merges a
+finished day into one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from ..engine.alerts import ALERT_SCHEMA, empty_alerts
+from ..errors import SinkError
+from .batch import conform
+
+PARQUET_GLOB = "**/*.parquet"
+_READ_ATTEMPTS = 3  # a compaction may delete a part between listing and opening it
+
+
+def _day_folder_name(day: date | str) -> str:
+    text = day.isoformat() if isinstance(day, date) else date.fromisoformat(day).isoformat()
+    return f"date={text}"
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable, not only the file's bytes."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(paths: Iterable[Path]) -> None:
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror} ({exc.filename})" if exc.filename else exc.strerror
+    return str(exc)
+
+
+class ParquetAlertLog:
+    """Writes each alert batch as new Parquet file(s) under Hive-style day partitions."""
+
+    def __init__(self, root: Path | str, *, fsync: bool = True) -> None:
+        """``fsync=False`` trades crash durability for speed (tests, backtests)."""
+        self.root = Path(root)
+        self.fsync = fsync
+        self._lock = threading.Lock()
+        self._counter = itertools.count()
+
+    @property
+    def pattern(self) -> Path:
+        """The glob that reads the whole dataset (and never a temporary file)."""
+        return self.root / PARQUET_GLOB
+
+    # -- writing ---------------------------------------------------------------------
+
+    def write(self, alerts: pl.DataFrame) -> list[Path]:
+        """Write a batch, one file per UTC day it touches; return the new files.
+
+        All or nothing: if any file of the batch cannot be written, the ones already
+        in place are removed again and ``SinkError`` is raised.
+        """
+        df = conform(alerts)
+        if df.height == 0:
+            return []
+        groups = df.with_columns(pl.col("ts").dt.date().alias("_day")).partition_by(
+            "_day", maintain_order=True, as_dict=True
+        )
+        staged: list[tuple[Path, Path]] = []
+        placed: list[Path] = []
+        try:
+            for (day,), part in groups.items():
+                assert isinstance(day, date)
+                folder = self.root / _day_folder_name(day)
+                folder.mkdir(parents=True, exist_ok=True)
+                final = self._next_part(folder)
+                tmp = folder / f".{final.name}.{os.getpid()}.tmp"
+                staged.append((tmp, final))
+                self._write_file(part.drop("_day"), tmp)
+            for tmp, final in staged:
+                os.replace(tmp, final)
+                placed.append(final)
+            if self.fsync:
+                for folder in {final.parent for final in placed}:
+                    _fsync_dir(folder)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            _unlink_quietly(tmp for tmp, _ in staged)
+            _unlink_quietly(placed)
+            raise SinkError(
+                f"alert Parquet {self.root}: could not write {df.height} alert(s): {_describe(exc)}"
+            ) from exc
+        return placed
+
+    def compact(self, day: date | str) -> int:
+        """Merge a day's part files into one; return how many parts were merged (0 if < 2).
+
+        Meant for days the runner no longer writes to, but safe while it does: only the
+        parts read are removed. Duplicate ``alert_id`` s are dropped on the way. A reader
+        scanning during the few milliseconds between the rename and the deletes may see
+        an alert twice; :meth:`read` deduplicates, so it never does.
+        """
+        folder = self.root / _day_folder_name(day)
+        parts = sorted(folder.glob("part-*.parquet"))
+        if len(parts) < 2:
+            return 0
+        tmp: Path | None = None
+        try:
+            merged = (
+                pl.concat([pl.read_parquet(p).select(list(ALERT_SCHEMA)) for p in parts])
+                .cast(ALERT_SCHEMA)  # type: ignore[arg-type]
+                .unique(subset="alert_id", keep="first", maintain_order=True)
+                .sort("ts", maintain_order=True)
+            )
+            final = self._next_part(folder)
+            tmp = folder / f".{final.name}.{os.getpid()}.tmp"
+            self._write_file(merged, tmp)
+            os.replace(tmp, final)
+            tmp = None
+            for part in parts:
+                part.unlink(missing_ok=True)
+            if self.fsync:
+                _fsync_dir(folder)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            if tmp is not None:
+                _unlink_quietly([tmp])
+            raise SinkError(f"alert Parquet {folder}: could not compact: {_describe(exc)}") from exc
+        return len(parts)
+
+    # -- reading ---------------------------------------------------------------------
+
+    def days(self) -> list[date]:
+        """The UTC days that have alert files, oldest first."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for folder in self.root.glob("date=*"):
+            if folder.is_dir() and any(folder.glob("*.parquet")):
+                try:
+                    found.append(date.fromisoformat(folder.name.removeprefix("date=")))
+                except ValueError:
+                    continue
+        return sorted(found)
+
+    def scan(self) -> pl.LazyFrame:
+        """A lazy view of every stored alert (``ALERT_SCHEMA``), day-prunable by ``ts``."""
+        if not any(self.root.glob("date=*/*.parquet")):
+            return empty_alerts().lazy()
+        return pl.scan_parquet(
+            self.pattern, hive_partitioning=True, hive_schema={"date": pl.Date()}
+        ).select(list(ALERT_SCHEMA))
+
+    def read(self) -> pl.DataFrame:
+        """Every stored alert once (by ``alert_id``), ordered by tick time."""
+        for attempt in range(_READ_ATTEMPTS):
+            try:
+                df = self.scan().collect()
+                break
+            except (FileNotFoundError, pl.exceptions.PolarsError) as exc:
+                if attempt == _READ_ATTEMPTS - 1:
+                    raise SinkError(f"alert Parquet {self.root}: cannot read: {_describe(exc)}") from exc
+                time.sleep(0.01)
+        return (
+            df.cast(ALERT_SCHEMA)  # type: ignore[arg-type]
+            .unique(subset="alert_id", keep="first", maintain_order=True)
+            .sort("ts", maintain_order=True)
+        )
+
+    # -- internals -------------------------------------------------------------------
+
+    def _next_part(self, folder: Path) -> Path:
+        """A fresh, sortable part name; zero-padded so name order is write order."""
+        while True:
+            with self._lock:
+                n = next(self._counter)
+            path = folder / f"part-{time.time_ns() // 1_000_000:013d}-{n:06d}.parquet"
+            if not path.exists():  # e.g. a restart within the same millisecond
+                return path
+
+    def _write_file(self, df: pl.DataFrame, path: Path) -> None:
+        with open(path, "wb") as fh:
+            df.write_parquet(fh)
+            if self.fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
