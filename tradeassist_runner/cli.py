@@ -169,3 +169,12 @@ def alerts(
     else:
         click.echo(format_table(df))
         click.echo(f"{df.height} alerts", err=True)
+
+
+@main.command()
+@click.option("--kind", type=click.Choice(["rules", "config"]), default="rules", show_default=True)
+def schema(kind: str) -> None:
+    """Print the JSON Schema of rule files (or the config) for editors' YAML language server."""
+    from .config.schema import render
+
+    click.echo(render(kind), nl=False)  # type: ignore[arg-type]

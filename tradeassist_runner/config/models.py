@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     StrictBool,
+    WithJsonSchema,
     StrictInt,
     field_validator,
 )
@@ -46,6 +47,14 @@ Duration = Annotated[
     timedelta,
     BeforeValidator(_duration),
     PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\s*(\d+(\.\d+)?(ms|s|m|h|d))+\s*$",
+            "description": "A duration with a unit: 1500ms, 30s, 5m, 1h, 1d (or 1h30m)",
+            "examples": ["30s", "5m", "1500ms"],
+        }
+    ),
 ]
 
 
@@ -58,7 +67,9 @@ def _finite_number(value: Any) -> float:
     return f
 
 
-Number = Annotated[float, BeforeValidator(_finite_number)]
+Number = Annotated[
+    float, BeforeValidator(_finite_number), WithJsonSchema({"type": "number", "examples": [6000, -500, 0.25]})
+]
 
 
 class Strict(BaseModel):

@@ -1,0 +1,127 @@
+"""The synthetic feed: reproducible, plausible, and clean enough to pass the tick gate."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timedelta, timezone
+
+import polars as pl
+
+from tradeassist_runner.config.models import Instrument, SyntheticSource
+from tradeassist_runner.sources.synthetic import SyntheticFeed
+from tradeassist_runner.sources.ticks import TICK_SCHEMA, TickGate, normalize
+
+START = datetime(2026, 1, 5, 14, 30, tzinfo=timezone.utc)
+SYMBOLS = ["/ES", "/NQ", "/YM", "/CL", "/GC", "$SPX", "$NDX", "$RUT", "$VIX", "$TRIN", "$TICK", "$ADD", "AAPL"]
+
+
+def feed(seed: int = 7, symbols: list[str] = SYMBOLS, **kw: object) -> SyntheticFeed:
+    return SyntheticFeed(symbols, SyntheticSource(type="synthetic", seed=seed, **kw), start=START)  # type: ignore[arg-type]
+
+
+def test_same_seed_same_ticks_different_seed_different_ticks() -> None:
+    a, b, c = feed(1).generate(5000), feed(1).generate(5000), feed(2).generate(5000)
+    assert a.equals(b)
+    assert not a["price"].equals(c["price"])
+
+
+def test_output_is_canonical_and_passes_normalize_and_the_gate_untouched() -> None:
+    ticks = feed().generate(20_000)
+    assert dict(ticks.schema) == TICK_SCHEMA
+    good, bad = normalize(ticks)
+    assert bad == [] and good.height == ticks.height
+    result = TickGate(SYMBOLS).admit(ticks)
+    assert result.rejections == [] and result.accepted.height == ticks.height
+
+
+def test_clock_starts_at_start_and_runs_at_the_configured_rate_per_instrument() -> None:
+    ticks = feed(symbols=["/ES", "/NQ"], ticks_per_second=100.0).generate(2000)  # ~10 s
+    assert ticks["ts"].min() >= START
+    span = (ticks["ts"].max() - START).total_seconds()
+    assert 9.0 < span < 11.0
+    counts = dict(ticks.group_by("symbol").len().iter_rows())
+    assert counts == {"/ES": 1000, "/NQ": 1000}
+    assert ticks.select((pl.col("ts").diff().over("symbol") >= timedelta(0)).all()).item()
+
+
+def test_successive_calls_continue_the_walk_and_the_clock() -> None:
+    f = feed(symbols=["/ES"])
+    first, second = f.generate(100), f.generate(100)
+    assert second["ts"].min() >= first["ts"].max()
+    assert abs(second["price"][0] - first["price"][-1]) < 10
+
+
+def test_prices_start_near_real_levels_and_sit_on_the_tick_grid() -> None:
+    ticks = feed().generate(13 * 20)
+    first = dict(ticks.group_by("symbol", maintain_order=True).agg(pl.col("price").first()).iter_rows())
+    expected = {"/ES": 6000, "/NQ": 21000, "/YM": 44000, "/CL": 70, "/GC": 2650, "$SPX": 6000,
+                "$NDX": 21000, "$RUT": 2300, "$VIX": 16, "AAPL": 100}
+    for symbol, level in expected.items():
+        assert abs(first[symbol] - level) / level < 0.02, symbol
+    assert 0.8 < first["$TRIN"] < 1.25  # mean-reverting around 1.0, moves faster
+    es = ticks.filter(pl.col("symbol") == "/ES")["price"]
+    assert ((es * 4).round(9) % 1 == 0).all()
+    ym = ticks.filter(pl.col("symbol") == "/YM")["price"]
+    assert (ym % 1 == 0).all()
+
+
+def test_internals_mean_revert_around_zero_and_can_go_negative() -> None:
+    ticks = feed().generate(13 * 5000)
+    stats = dict(
+        ticks.group_by("symbol")
+        .agg(pl.struct(pl.col("price").min().alias("lo"), pl.col("price").max().alias("hi"), pl.col("price").mean().alias("mean")))
+        .iter_rows()
+    )
+    tick, add = stats["$TICK"], stats["$ADD"]
+    assert tick["lo"] < 0 < tick["hi"] and -2000 < tick["lo"] and tick["hi"] < 2000
+    assert add["lo"] < 0 < add["hi"] and -4000 < add["lo"] and add["hi"] < 4000
+    assert abs(tick["mean"]) < 300
+    assert 0.3 < stats["$TRIN"]["lo"] and stats["$TRIN"]["hi"] < 3.0
+
+
+def test_volumes_are_positive_with_spikes_and_null_for_internals() -> None:
+    ticks = feed().generate(13 * 5000)
+    internals = ticks.filter(pl.col("symbol").is_in(["$TICK", "$ADD", "$TRIN", "$VIX"]))
+    assert internals["volume"].null_count() == internals.height
+    es = ticks.filter(pl.col("symbol") == "/ES")["volume"]
+    assert es.null_count() == 0 and es.min() >= 1  # type: ignore[operator]
+    assert es.max() >= 5 * es.median()  # type: ignore[operator]
+
+
+def test_instrument_models_and_unknown_symbols_are_accepted() -> None:
+    instruments = [Instrument(symbol="XYZ", type="equity"), Instrument(symbol="$TICK", type="internal")]
+    ticks = SyntheticFeed(instruments, start=START).generate(10)
+    assert set(ticks["symbol"]) == {"XYZ", "$TICK"}
+
+
+def test_a_million_ticks_generate_quickly() -> None:
+    started = time.perf_counter()
+    ticks = feed().generate(1_000_000)
+    assert ticks.height == 1_000_000
+    assert time.perf_counter() - started < 10
+
+
+def test_no_instruments_means_no_ticks() -> None:
+    assert feed(symbols=[]).generate(100).height == 0
+
+
+def test_stream_tracks_the_wall_clock_and_stops_after_duration() -> None:
+    f = SyntheticFeed(
+        ["/ES", "/NQ"],
+        SyntheticSource(type="synthetic", ticks_per_second=200.0, duration=timedelta(milliseconds=400)),
+    )
+
+    async def run() -> tuple[list[pl.DataFrame], datetime, float]:
+        began = datetime.now(timezone.utc)
+        t0 = time.monotonic()
+        frames = [frame async for frame in f.stream(batch_interval=0.02)]
+        return frames, began, time.monotonic() - t0
+
+    frames, began, elapsed = asyncio.run(run())
+    ticks = pl.concat(frames)
+    assert 0.35 < elapsed < 3.0
+    assert len(frames) > 3  # paced, not one burst
+    assert 100 < ticks.height <= 170  # 2 symbols x 200/s x 0.4 s = 160
+    assert abs((ticks["ts"].min() - began).total_seconds()) < 1.0
+    assert (ticks["ts"].max() - ticks["ts"].min()).total_seconds() <= 0.4

@@ -1,0 +1,7 @@
+"""``python -m tradeassist_runner`` = ``tradeassist``."""
+
+from __future__ import annotations
+
+from .cli import main
+
+main()

@@ -1,0 +1,438 @@
+"""Tick hygiene: raw rows -> canonical ticks, and the per-run ordering gate (SPEC section 2).
+
+Two stages because they fail for different reasons. :func:`normalize` judges each row
+on its own (is the price a number?), so it can run on any chunk in isolation.
+:class:`TickGate` judges a row against the rows accepted before it (is its ``ts``
+going backwards?), so it carries state across batches and must see every batch of a
+run, in arrival order. Neither raises on bad data: one bad row must never stop a feed.
+
+Both are vectorized; Python only touches rejected rows, which are expected to be rare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from ..timefmt import iso_ms_expr
+
+TS_DTYPE = pl.Datetime("ms", "UTC")
+
+#: The canonical tick frame the engine consumes, in column order.
+TICK_SCHEMA: dict[str, pl.DataType] = {
+    "ts": TS_DTYPE,
+    "symbol": pl.String(),
+    "price": pl.Float64(),
+    "volume": pl.Int64(),
+    "bid": pl.Float64(),
+    "ask": pl.Float64(),
+    "bid_size": pl.Int64(),
+    "ask_size": pl.Int64(),
+}
+REQUIRED_COLUMNS: tuple[str, ...] = ("ts", "symbol", "price", "volume")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("bid", "ask", "bid_size", "ask_size")
+#: 1-based data row number (header excluded), kept next to normalized ticks for reports.
+ROW = "row"
+
+# Status codes of one parsed cell; 0 is fine. Codes, not messages, are computed for
+# every row so that the happy path never formats a string.
+_OK, _MISSING, _NOT_NUMBER, _NOT_FINITE, _NEGATIVE, _NOT_WHOLE, _NOT_TIME = range(7)
+_SHOWN_CHARS = 40
+# chrono formats; ``%.f`` makes the fraction optional, ``%z`` takes +00:00 and +0000.
+_ISO_Z = "%Y-%m-%dT%H:%M:%S%.fZ"
+_ISO_WITH_OFFSET = "%Y-%m-%dT%H:%M:%S%.f%z"
+_ISO_NAIVE = "%Y-%m-%dT%H:%M:%S%.f"
+
+
+@dataclass(frozen=True, order=True)
+class Rejection:
+    """One rejected tick row; ``row`` is the 1-based data row (or arrival number)."""
+
+    row: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.reason}"
+
+
+def empty_ticks() -> pl.DataFrame:
+    """A canonical frame with no rows, so callers never special-case 'nothing yet'."""
+    return pl.DataFrame(schema=TICK_SCHEMA)
+
+
+def _empty_normalized() -> pl.DataFrame:
+    return pl.DataFrame(schema={**TICK_SCHEMA, ROW: pl.Int64()})
+
+
+# --------------------------------------------------------------------------- parsing
+#
+# Parsing runs in stages so that each cast is computed once per column and reused:
+#   1. text columns are trimmed (blank -> null, so 'missing' has one spelling);
+#   2. casts (``_f_x`` float, ``_i_x`` int) from the trimmed text;
+#   3. values (``_v_x``) from the casts;   4. status codes (``_c_x``) from the values.
+# ISO-8601 parsing of ``ts`` is the expensive part and only runs when some ``ts`` is
+# not an epoch-ms integer.
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """How one column becomes a value and a status code (see the stages above)."""
+
+    casts: list[pl.Expr]
+    value: pl.Expr
+    code: pl.Expr
+
+
+def _ok() -> pl.Expr:
+    return pl.lit(_OK, pl.UInt8)
+
+
+def _flag(code: int) -> pl.Expr:
+    return pl.lit(code, pl.UInt8)
+
+
+def _is_textual(name: str, dtype: pl.DataType) -> bool:
+    """Columns parsed from text: CSV strings, any symbol, anything not numeric/temporal."""
+    if dtype == pl.Null:
+        return False
+    return name == "symbol" or not (dtype.is_numeric() or dtype.is_temporal())
+
+
+def _trim(name: str) -> pl.Expr:
+    t = pl.col(name).cast(pl.String).str.strip_chars()
+    return pl.when(t.str.len_bytes() > 0).then(t).alias(name)
+
+
+def _whole_from_float(f: pl.Expr) -> pl.Expr:
+    # 2**63 is exactly representable; anything at or past it cannot be an Int64.
+    ok = f.is_finite() & (f == f.floor()) & (f.abs() < 2.0**63)
+    return pl.when(ok).then(f).cast(pl.Int64)
+
+
+def _float_steps(name: str, dtype: pl.DataType) -> _Steps:
+    """price/bid/ask: a finite number."""
+    col, v = pl.col(name), pl.col(f"_v_{name}")
+    if dtype == pl.Null:
+        return _Steps([], pl.lit(None, pl.Float64), _flag(_MISSING))
+    if dtype.is_numeric():
+        code = pl.when(v.is_null()).then(_flag(_MISSING)).when(~v.is_finite()).then(
+            _flag(_NOT_FINITE)
+        ).otherwise(_ok())
+        return _Steps([], col.cast(pl.Float64), code)
+    code = (
+        pl.when(col.is_null()).then(_flag(_MISSING))
+        .when(v.is_null()).then(_flag(_NOT_NUMBER))
+        .when(~v.is_finite()).then(_flag(_NOT_FINITE))
+        .otherwise(_ok())
+    )
+    return _Steps([col.cast(pl.Float64, strict=False).alias(f"_f_{name}")], pl.col(f"_f_{name}"), code)
+
+
+def _int_steps(name: str, dtype: pl.DataType) -> _Steps:
+    """volume/sizes: empty, or a whole number >= 0.
+
+    ``12.0`` is accepted as 12 because Parquet written by pandas stores an integer
+    column with gaps as floats; NaN in such a float column means 'no value', as there.
+    """
+    col, v = pl.col(name), pl.col(f"_v_{name}")
+    if dtype == pl.Null:
+        return _Steps([], pl.lit(None, pl.Int64), _ok())
+    negative = pl.when(v < 0).then(_flag(_NEGATIVE)).otherwise(_ok())
+    if dtype.is_integer():
+        return _Steps([], col.cast(pl.Int64, strict=False), negative)
+    if dtype.is_numeric():
+        f = col.cast(pl.Float64)
+        absent = f.is_null() | f.is_nan()
+        code = pl.when(absent).then(_ok()).when(v.is_null()).then(_flag(_NOT_WHOLE)).otherwise(
+            negative
+        )
+        return _Steps([], pl.when(~absent).then(_whole_from_float(f)), code)
+    f, i = pl.col(f"_f_{name}"), pl.col(f"_i_{name}")
+    code = (
+        pl.when(col.is_null()).then(_ok())
+        .when(f.is_null() & i.is_null()).then(_flag(_NOT_NUMBER))
+        .when(v.is_null()).then(_flag(_NOT_WHOLE))
+        .otherwise(negative)
+    )
+    casts = [
+        col.cast(pl.Int64, strict=False).alias(f"_i_{name}"),
+        col.cast(pl.Float64, strict=False).alias(f"_f_{name}"),
+    ]
+    return _Steps(casts, pl.coalesce(i, _whole_from_float(f)), code)
+
+
+def _epoch_ms(ms: pl.Expr) -> pl.Expr:
+    return ms.cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
+
+
+def _ts_steps(dtype: pl.DataType) -> _Steps:
+    """ts: ISO-8601 text or epoch ms (text or int), or a native datetime in any zone/unit."""
+    col, v = pl.col("ts"), pl.col("_v_ts")
+    if dtype == pl.Null:
+        return _Steps([], pl.lit(None, TS_DTYPE), _flag(_MISSING))
+    if isinstance(dtype, pl.Datetime):
+        utc = col.dt.replace_time_zone("UTC") if dtype.time_zone is None else col.dt.convert_time_zone("UTC")
+        return _Steps([], utc.cast(TS_DTYPE), pl.when(v.is_null()).then(_flag(_MISSING)).otherwise(_ok()))
+    if dtype.is_temporal():  # Date; a bare Time cannot be placed on a day
+        value = col.cast(pl.Datetime("ms"), strict=False).dt.replace_time_zone("UTC")
+        code = pl.when(col.is_null()).then(_flag(_MISSING)).when(v.is_null()).then(
+            _flag(_NOT_TIME)
+        ).otherwise(_ok())
+        return _Steps([], value, code)
+    code = pl.when(col.is_null()).then(_flag(_MISSING)).when(v.is_null()).then(
+        _flag(_NOT_TIME)
+    ).otherwise(_ok())
+    if dtype.is_integer():
+        return _Steps([], _epoch_ms(col.cast(pl.Int64, strict=False)), code)
+    if dtype.is_numeric():
+        return _Steps([], _epoch_ms(_whole_from_float(col.cast(pl.Float64))), code)
+    value = pl.coalesce(_epoch_ms(pl.col("_i_ts")), pl.col("_iso_ts"))
+    return _Steps([pl.col("ts").cast(pl.Int64, strict=False).alias("_i_ts")], value, code)
+
+
+def _with_iso_ts(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add ``_iso_ts``: text parsing is the slow part, so it is spent only where needed.
+
+    Epoch-ms rows are skipped entirely, the canonical ``...125Z`` spelling is parsed in
+    one pass, and only the rows left over take the general (offset/naive) path.
+    """
+    text, epoch = frame["ts"], frame["_i_ts"]
+    todo = text.is_not_null() & epoch.is_null()
+    if not todo.any():
+        return frame.with_columns(pl.lit(None, TS_DTYPE).alias("_iso_ts"))
+    iso = text.str.to_datetime(_ISO_Z, strict=False, time_unit="us", time_zone="UTC").cast(TS_DTYPE)
+    rest = todo & iso.is_null()
+    if rest.any():
+        idx = rest.arg_true()
+        iso = iso.scatter(idx, _parse_iso_any(text.gather(idx)))
+    return frame.with_columns(iso.alias("_iso_ts"))
+
+
+def _parse_iso_any(text: pl.Series) -> pl.Series:
+    """``Z``/``z``/``+hh:mm``/``+hhmm`` offsets, a space for ``T``, or no zone (= UTC)."""
+    iso = text.str.replace(r"[Zz]$", "+00:00").str.replace(r"^(\d{4}-\d{2}-\d{2})[ t]", "${1}T")
+    with_offset = iso.str.to_datetime(_ISO_WITH_OFFSET, strict=False, time_unit="us", time_zone="UTC")
+    naive = iso.str.to_datetime(_ISO_NAIVE, strict=False, time_unit="us").dt.replace_time_zone("UTC")
+    return pl.select(pl.coalesce(pl.lit(with_offset), pl.lit(naive))).to_series().cast(TS_DTYPE)
+
+
+def _symbol_steps(dtype: pl.DataType) -> _Steps:
+    if dtype == pl.Null:
+        return _Steps([], pl.lit(None, pl.String), _flag(_MISSING))
+    col = pl.col("symbol")
+    return _Steps([], col, pl.when(col.is_null()).then(_flag(_MISSING)).otherwise(_ok()))
+
+
+def _shown(name: str) -> pl.Expr:
+    """The offending cell as users typed it (trimmed), quoted and cut short for one line."""
+    t = pl.col(name).cast(pl.String)
+    cut = pl.when(t.str.len_chars() > _SHOWN_CHARS).then(
+        t.str.slice(0, _SHOWN_CHARS - 3) + pl.lit("...")
+    ).otherwise(t)
+    return pl.lit("'") + cut + pl.lit("'")
+
+
+def _message(name: str, code: pl.Expr) -> pl.Expr:
+    shown = _shown(name)
+    return (
+        pl.when(code == _MISSING).then(pl.lit(f"{name} is missing"))
+        .when(code == _NOT_NUMBER).then(pl.format(f"{name} {{}} is not a number", shown))
+        .when(code == _NOT_FINITE).then(pl.format(f"{name} {{}} is not finite", shown))
+        .when(code == _NEGATIVE).then(pl.format(f"{name} {{}} is negative", shown))
+        .when(code == _NOT_WHOLE).then(pl.format(f"{name} {{}} is not a whole number", shown))
+        .when(code == _NOT_TIME).then(
+            pl.format(f"{name} {{}} is not an ISO-8601 time or epoch milliseconds", shown)
+        )
+    )
+
+
+def _rejections(frame: pl.DataFrame, reason: str = "reason") -> list[Rejection]:
+    return [Rejection(r, m) for r, m in zip(frame[ROW].to_list(), frame[reason].to_list())]
+
+
+def normalize(raw: pl.DataFrame, first_row: int = 1) -> tuple[pl.DataFrame, list[Rejection]]:
+    """Turn a raw chunk (CSV strings or native Parquet types) into canonical ticks.
+
+    Returns the good rows (canonical columns plus ``row``) and one :class:`Rejection`
+    per bad row, with every problem of the row in its reason. ``first_row`` is the
+    number of the chunk's first row, so rows are numbered across a chunked file.
+    A required column that is absent counts as missing in every row (callers that
+    read files check columns up front, see ``replay.read_tick_file``).
+    """
+    if raw.height == 0:
+        return _empty_normalized(), []
+    src = raw.with_columns(
+        [pl.lit(None, pl.Null).alias(c) for c in TICK_SCHEMA if c not in raw.columns]
+    ).with_columns(pl.int_range(pl.len(), dtype=pl.Int64).add(first_row).alias(ROW))
+    schema = src.schema
+    src = src.with_columns(_trim(c) for c in TICK_SCHEMA if _is_textual(c, schema[c]))
+    schema = src.schema
+
+    steps: dict[str, _Steps] = {}
+    for name in TICK_SCHEMA:  # column order, so a row's problems read left to right
+        dtype = schema[name]
+        if name == "ts":
+            steps[name] = _ts_steps(dtype)
+        elif name == "symbol":
+            steps[name] = _symbol_steps(dtype)
+        elif TICK_SCHEMA[name] == pl.Float64:
+            step = _float_steps(name, dtype)
+            if name != "price":  # a quote is optional: absent is fine, garbage is not
+                code = pl.when(step.code == _MISSING).then(_ok()).otherwise(step.code)
+                step = _Steps(step.casts, step.value, code)
+            steps[name] = step
+        else:
+            steps[name] = _int_steps(name, dtype)
+
+    work = src.with_columns(e for s in steps.values() for e in s.casts)
+    if "_i_ts" in work.columns:
+        work = _with_iso_ts(work)
+    work = work.with_columns(s.value.alias(f"_v_{n}") for n, s in steps.items())
+    parsed = work.with_columns(s.code.alias(f"_c_{n}") for n, s in steps.items()).with_columns(
+        pl.any_horizontal([pl.col(f"_c_{n}") != _OK for n in steps]).alias("_bad")
+    )
+
+    good = parsed.filter(~pl.col("_bad")).select(
+        *[pl.col(f"_v_{name}").cast(dtype).alias(name) for name, dtype in TICK_SCHEMA.items()],
+        ROW,
+    )
+    bad = parsed.filter(pl.col("_bad"))
+    if bad.height == 0:
+        return good, []
+    reasons = bad.select(
+        ROW,
+        pl.concat_str(
+            [_message(n, pl.col(f"_c_{n}")) for n in steps], separator="; ", ignore_nulls=True
+        ).alias("reason"),
+    )
+    return good, _rejections(reasons)
+
+
+# --------------------------------------------------------------------------- the gate
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """What the gate let through (canonical columns, arrival order) and what it did not."""
+
+    accepted: pl.DataFrame
+    rejections: list[Rejection]
+    unknown_symbols: int
+    unknown_symbol_names: frozenset[str]
+
+
+class TickGate:
+    """Per-run ordering filter: a tick older than its symbol's last accepted tick is rejected.
+
+    The rule is 'ts >= max ts of earlier *accepted* ticks', which sounds sequential but
+    is not: a rejected tick is by definition below the running maximum, so it never
+    raises it, and the max over accepted ticks equals the running max over all ticks.
+    That makes the gate one ``cum_max`` per symbol, seeded with the carried marks.
+
+    Ticks of undeclared symbols are ignored and counted, not rejected: a feed may carry
+    more symbols than the config watches, and that is not a data error.
+    """
+
+    def __init__(self, symbols: Iterable[str]) -> None:
+        self._symbols: frozenset[str] = frozenset(symbols)
+        self._marks: dict[str, datetime] = {}  # symbol -> last accepted ts (aware UTC)
+        self._arrivals = 0
+
+    @property
+    def symbols(self) -> frozenset[str]:
+        return self._symbols
+
+    def set_symbols(self, symbols: Iterable[str]) -> None:
+        """Replace the watched symbols (hot reload); marks are kept so order still holds."""
+        self._symbols = frozenset(symbols)
+
+    def admit(self, ticks: pl.DataFrame) -> GateResult:
+        """Filter one batch of normalized ticks; state carries to the next call.
+
+        Rows are reported by their ``row`` column when present (replay files), else by
+        arrival number in this gate (live feeds).
+        """
+        n = ticks.height
+        frame = _conform(ticks, self._arrivals)
+        self._arrivals += n
+        if n == 0:
+            return GateResult(empty_ticks(), [], 0, frozenset())
+
+        is_known = pl.col("symbol").is_in(list(self._symbols))
+        unknown = frame.filter(~is_known)["symbol"]
+        known = frame.filter(is_known)
+
+        carried = pl.DataFrame(
+            {"symbol": list(self._marks), "_carried": list(self._marks.values())},
+            schema={"symbol": pl.String, "_carried": TS_DTYPE},
+        )
+        judged = known.join(carried, on="symbol", how="left", maintain_order="left").with_columns(
+            pl.max_horizontal(
+                pl.col("ts").cum_max().shift(1).over("symbol"), pl.col("_carried")
+            ).alias("_floor")
+        ).with_columns(
+            (pl.col("_floor").is_null() | (pl.col("ts") >= pl.col("_floor"))).alias("_ok")
+        )
+        for symbol, last in (
+            judged.group_by("symbol")
+            .agg(pl.max_horizontal(pl.col("ts").max(), pl.col("_carried").first()).alias("m"))
+            .iter_rows()
+        ):
+            self._marks[symbol] = last
+
+        accepted = judged.filter(pl.col("_ok")).select(list(TICK_SCHEMA))
+        late = judged.filter(~pl.col("_ok"))
+        rejections: list[Rejection] = []
+        if late.height:
+            rejections = _rejections(
+                late.select(
+                    ROW,
+                    pl.format(
+                        "ts {} is earlier than the previous accepted {} tick ({})",
+                        iso_ms_expr("ts"),
+                        pl.col("symbol"),
+                        iso_ms_expr("_floor"),
+                    ).alias("reason"),
+                )
+            )
+        return GateResult(
+            accepted, rejections, unknown.len(), frozenset(unknown.unique().to_list())
+        )
+
+
+def _conform(ticks: pl.DataFrame, arrivals: int) -> pl.DataFrame:
+    """Canonical columns (absent optional ones as null) plus a ``row`` for reports."""
+    cols = ticks.columns
+    exprs = [
+        (pl.col(c) if c in cols else pl.lit(None)).cast(dtype).alias(c)
+        for c, dtype in TICK_SCHEMA.items()
+    ]
+    row = (
+        pl.col(ROW).cast(pl.Int64)
+        if ROW in cols
+        else pl.int_range(pl.len(), dtype=pl.Int64).add(arrivals + 1)
+    )
+    return ticks.select(*exprs, row.alias(ROW))
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def format_rejections(
+    rejections: Sequence[Rejection], limit: int = 5, total: int | None = None
+) -> list[str]:
+    """The first ``limit`` rejections by row, then one summary line for the rest.
+
+    ``total`` is the true count when the caller kept only some of the rejections
+    (a 10M-row file of garbage must not hold 10M messages in memory).
+    """
+    shown = sorted(rejections)[: max(limit, 0)]
+    lines = [str(r) for r in shown]
+    total = max(len(rejections), total if total is not None else 0)
+    more = total - len(shown)
+    if more > 0:
+        lines.append(f"... and {more} more rejected row{'' if more == 1 else 's'}")
+    return lines
