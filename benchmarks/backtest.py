@@ -62,7 +62,7 @@ def write_workload(out: Path, n_ticks: int, n_rules: int, seed: int) -> tuple[Pa
         else:
             lines.append(f"    period: {rng.choice([10, 20, 50])}")
             lines.append(f"    threshold: {rng.choice([2, 3, 5])}")
-        lines.append(f"    cooldown: {rng.choice(['0s', '10s', '60s', '5m'])}")
+        lines.append(f"    cooldown: {rng.choice(['1s', '10s', '60s', '5m'])}")
     rules_dir = out / "rules.d"
     rules_dir.mkdir(exist_ok=True)
     (rules_dir / "bench.yaml").write_text("\n".join(lines) + "\n")

@@ -178,3 +178,19 @@ def schema(kind: str) -> None:
     from .config.schema import render
 
     click.echo(render(kind), nl=False)  # type: ignore[arg-type]
+
+
+def _register_feature_commands() -> None:
+    """Feature modules under ``commands/`` each export ``COMMANDS: list[click.Command]``."""
+    import importlib
+    import pkgutil
+
+    from . import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        for command in getattr(module, "COMMANDS", []):
+            main.add_command(command)
+
+
+_register_feature_commands()

@@ -1,0 +1,1 @@
+"""Sub-commands that live in their own module (one feature each); cli.py registers them."""
