@@ -79,7 +79,7 @@ def backtest(config: str, ticks_path: str, batch_size: int, fmt: str) -> None:
     loaded = _load(config)
     stats = BacktestStats()
     summary = RuleSummary(loaded)
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     try:
         for alerts in run_backtest(loaded, Path(ticks_path), batch_size, stats):
             if fmt == "jsonl":

@@ -27,6 +27,7 @@ from ..engine.plan import compile_plan
 from ..errors import SinkError
 from ..logs import log
 from ..sinks.alert_log import AlertLog, open_alert_log
+from ..sinks.query import format_jsonl
 from ..sources.replay import replay_batches
 from ..sources.synthetic import SyntheticFeed
 from ..sources.ticks import Rejection, TickGate, format_rejections
@@ -34,6 +35,9 @@ from ..timefmt import iso_ms
 from .status import RunStats
 
 logger = logging.getLogger("tradeassist.run")
+
+#: Tries to log held-back alerts at shutdown (backoff 0.1 s, 0.2 s, ...) before dumping them.
+SHUTDOWN_FLUSH_ATTEMPTS = 5
 
 
 @dataclass
@@ -164,12 +168,21 @@ async def run_service(
             next_batch.cancel()
             await asyncio.gather(next_batch, return_exceptions=True)
         await batches.aclose()
-        await flush_log()
+        for attempt in range(SHUTDOWN_FLUSH_ATTEMPTS):
+            await flush_log()
+            if not unlogged:
+                break
+            await asyncio.sleep(0.1 * 2**attempt)
         if tty:
             sys.stderr.write("\n")
         await asyncio.to_thread(alert_log.close)
         log(logger, logging.INFO, "runner stopped", detail=stats.line())
     if unlogged:
-        log(logger, logging.ERROR, "alerts could not be logged before exit", count=sum(u.height for u in unlogged))
+        # Last resort: the alerts go to stderr as JSONL so an operator can recover them.
+        lost = pl.concat(unlogged)
+        log(logger, logging.ERROR, "alerts could not be logged before exit; dumping them to stderr",
+            count=lost.height)
+        for line in format_jsonl(lost):
+            sys.stderr.write(f"UNLOGGED {line}\n")
         return 1
     return 0

@@ -1,0 +1,112 @@
+"""``tradeassist backtest``: JSONL exactly per SPEC section 5, equal to the per-tick reference."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from tradeassist_runner.cli import main
+from tradeassist_runner.timefmt import iso_ms
+
+from .cli_helpers import tradeassist
+from .engine.reference import Tick, reference_alerts
+from .engine.test_equivalence import SYMBOLS, rule_sets, tick_streams
+
+INSTRUMENTS = [{"symbol": "/ES", "type": "future"}, {"symbol": "$TICK", "type": "internal"}]
+
+
+def write_project(root: Path, rules: list[Any], ticks: list[Tick]) -> tuple[Path, Path]:
+    (root / "rules.d").mkdir(parents=True, exist_ok=True)
+    config = root / "config.yaml"
+    config.write_text(json.dumps({"instruments": INSTRUMENTS, "rules_dir": "rules.d"}))
+    dumped = [r.model_dump(mode="json", exclude_none=True) for r in rules]
+    (root / "rules.d" / "rules.yaml").write_text(json.dumps({"rules": dumped}))
+    csv = root / "ticks.csv"
+    lines = ["ts,symbol,price,volume"]
+    for i, t in enumerate(ticks):
+        ts = str(t.ts_ms) if i % 2 else iso_ms(t.ts_ms)  # both spellings of SPEC section 2
+        lines.append(f"{ts},{t.symbol},{t.price!r},{'' if t.volume is None else t.volume}")
+    csv.write_text("\n".join(lines) + "\n")
+    return config, csv
+
+
+def expected_jsonl(rules: list[Any], ticks: list[Tick]) -> list[tuple[str, str, str, float, float]]:
+    thresholds = {r.id: r.threshold for r in rules}
+    return [(rid, sym, iso_ms(ts), value, thresholds[rid]) for rid, sym, ts, value in reference_alerts(rules, ticks)]
+
+
+def parse(stdout: str) -> list[tuple[str, str, str, float, float]]:
+    out = []
+    for line in stdout.splitlines():
+        obj = json.loads(line)
+        out.append((obj["rule_id"], obj["symbol"], obj["ts"], obj["value"], obj["threshold"]))
+    return out
+
+
+@settings(max_examples=40)
+@given(rules=rule_sets(), ticks=tick_streams())
+def test_jsonl_matches_reference_at_every_batch_size(rules: list[Any], ticks: list[Tick]) -> None:
+    expected = expected_jsonl(rules, ticks)
+    with tempfile.TemporaryDirectory() as tmp:
+        config, csv = write_project(Path(tmp), rules, ticks)
+        # validate refuses volume_spike rules that can never (or always) fire; skip those sets.
+        assume(CliRunner().invoke(main, ["validate", str(config)]).exit_code == 0)
+        for batch_size in ("1", "7", "100000"):
+            result = CliRunner().invoke(
+                main, ["backtest", str(config), "--ticks", str(csv), "--format", "jsonl", "--batch-size", batch_size]
+            )
+            assert result.exit_code == 0, result.output
+            assert parse(result.stdout) == expected
+
+
+def test_real_command_prints_only_alerts_on_stdout_and_reports_bad_rows(tmp_path: Path) -> None:
+    from tradeassist_runner.config.models import ThresholdRule
+
+    rules = [ThresholdRule(id="es.100", instrument="/ES", type="threshold", condition="crosses_above", threshold=100, cooldown="0s")]
+    ticks = [Tick(1767623400000, "/ES", 99.0, 1), Tick(1767623400125, "/ES", 100.5, None)]
+    config, csv = write_project(tmp_path, rules, ticks)
+    with csv.open("a") as f:
+        f.write("2026-01-05T14:30:01Z,/ES,abc,1\n2026-01-05T14:30:01Z,/ES,101,-4\n2026-01-05T14:29:00Z,/ES,101,1\n")
+    result = tradeassist("backtest", config, "--ticks", csv, "--format", "jsonl")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1
+    obj = json.loads(lines[0])
+    assert obj["rule_id"] == "es.100" and obj["symbol"] == "/ES"
+    assert obj["ts"] == "2026-01-05T14:30:00.125Z" and obj["value"] == 100.5 and obj["threshold"] == 100.0
+    assert "row 3: price 'abc' is not a number" in result.stderr
+    assert "row 4: volume '-4' is negative" in result.stderr
+    assert "row 5: ts 2026-01-05T14:29:00.000Z is earlier" in result.stderr
+
+
+def test_table_format_summarises_per_rule(tmp_path: Path) -> None:
+    from tradeassist_runner.config.models import ThresholdRule
+
+    rules = [
+        ThresholdRule(id="hit", instrument="/ES", type="threshold", condition="above", threshold=1, cooldown="0s"),
+        ThresholdRule(id="miss", instrument="$TICK", type="threshold", condition="above", threshold=1),
+    ]
+    ticks = [Tick(1767623400000 + i, "/ES", 2.0, 1) for i in range(3)]
+    config, csv = write_project(tmp_path, rules, ticks)
+    result = tradeassist("backtest", config, "--ticks", csv, "--format", "table")
+    assert result.returncode == 0
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[1:-1]}
+    assert rows["hit"][4:] == ["3", "2026-01-05T14:30:00.000Z", "2026-01-05T14:30:00.002Z"]
+    assert rows["miss"][4:] == ["0", "-", "-"]
+
+
+def test_unreadable_tick_files_exit_1(tmp_path: Path) -> None:
+    config, csv = write_project(tmp_path, [], [])
+    assert tradeassist("backtest", config, "--ticks", tmp_path / "missing.csv").returncode == 1
+    (tmp_path / "ticks.txt").write_text("whatever")
+    assert tradeassist("backtest", config, "--ticks", tmp_path / "ticks.txt").returncode == 1
+    (tmp_path / "nocols.csv").write_text("ts,symbol,price\n2026-01-05T14:30:00Z,/ES,1\n")
+    result = tradeassist("backtest", config, "--ticks", tmp_path / "nocols.csv")
+    assert result.returncode == 1 and "volume" in result.stderr
+    assert result.stdout == ""
