@@ -108,8 +108,13 @@ def backtest(config: str, ticks_path: str, batch_size: int, fmt: str) -> None:
 
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False))
-def run(config: str) -> None:
-    """Run the service: stream ticks, evaluate the rules, log every alert (Ctrl-C to stop)."""
+@click.option("--fresh", is_flag=True, help="Ignore the last state snapshot: empty cooldowns, replay from the start")
+def run(config: str, fresh: bool) -> None:
+    """Run the service: stream ticks, evaluate the rules, log every alert (Ctrl-C to stop).
+
+    State (cooldowns, previous values, replay position) is restored from the last
+    snapshot; rule files are reloaded on change or on SIGHUP.
+    """
     import asyncio
 
     from .logs import setup_logging
@@ -119,7 +124,7 @@ def run(config: str) -> None:
     loaded = _load(config)
     setup_logging(load_settings().log_level)
     try:
-        code = asyncio.run(run_service(loaded))
+        code = asyncio.run(run_service(loaded, fresh=fresh))
     except SinkError as exc:
         _fail(f"error: {exc}")
     except TickFileError as exc:

@@ -36,7 +36,7 @@ def project(tmp_path: Path, source: str) -> Path:
     config.write_text(
         "instruments:\n  - {symbol: /ES, type: future}\nrules_dir: rules.d\n"
         f"source: {source}\n"
-        "storage: {sqlite: data/alerts.sqlite, parquet_dir: data/alerts}\n"
+        "storage: {sqlite: data/alerts.sqlite, parquet_dir: data/alerts, state: data/state.sqlite}\n"
     )
     return config
 

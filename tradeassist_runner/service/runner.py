@@ -25,6 +25,8 @@ from ..engine.batcher import micro_batches
 from ..engine.evaluate import Engine
 from ..engine.plan import compile_plan
 from ..errors import SinkError
+from ..settings import apply_settings, load_settings
+from ..sinks.state_store import StateStore
 from ..logs import log
 from ..sinks.alert_log import AlertLog, open_alert_log
 from ..sinks.query import format_jsonl
@@ -32,6 +34,9 @@ from ..sources.replay import replay_batches
 from ..sources.synthetic import SyntheticFeed
 from ..sources.ticks import Rejection, TickGate, format_rejections
 from ..timefmt import iso_ms
+from .observe import Observer
+from .reload import rebuild, watch, watched_paths
+from .snapshots import restore_snapshot, save_snapshot
 from .status import RunStats
 
 logger = logging.getLogger("tradeassist.run")
@@ -47,7 +52,10 @@ class _Sources:
     rejections: list[Rejection] = field(default_factory=list)
 
 
-def _tick_stream(loaded: LoadedConfig, parse_rejects: _Sources) -> AsyncIterator[pl.DataFrame]:
+def _tick_stream(
+    loaded: LoadedConfig, parse_rejects: _Sources, resume_row: int = 0
+) -> AsyncIterator[pl.DataFrame]:
+    """The configured source as frames of ticks; a replay resumes after ``resume_row``."""
     source = loaded.config.source
     if isinstance(source, SyntheticSource):
         return SyntheticFeed(loaded.instruments, source).stream()
@@ -55,8 +63,12 @@ def _tick_stream(loaded: LoadedConfig, parse_rejects: _Sources) -> AsyncIterator
 
     async def replay() -> AsyncIterator[pl.DataFrame]:
         async for chunk in replay_batches(loaded.resolve(source.path), speed=source.speed):
-            parse_rejects.rejections.extend(chunk.rejections)
-            yield chunk.ticks
+            ticks = chunk.ticks
+            if resume_row:
+                ticks = ticks.filter(pl.col("row") > resume_row)
+            parse_rejects.rejections.extend(r for r in chunk.rejections if r.row > resume_row)
+            if ticks.height:
+                yield ticks
 
     return replay()
 
@@ -74,16 +86,21 @@ async def run_service(
     stop: asyncio.Event | None = None,
     out: TextIO | None = None,
     status_every: float = 5.0,
+    observer: Observer | None = None,
+    watch_files: bool = True,
+    reload_debounce_ms: int = 300,
+    fresh: bool = False,
 ) -> int:
-    """Run until the source ends or ``stop`` is set (SIGINT/SIGTERM set it). Returns the exit code."""
+    """Run until the source ends or ``stop`` is set (SIGINT/SIGTERM set it). Returns the exit code.
+
+    SIGHUP, or any change under the config's or the rules' folder, reloads the rules.
+    """
     out = out or sys.stdout
     stop = stop or asyncio.Event()
+    observer = observer if observer is not None else Observer()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # not the main thread / platform
-            pass
+    settings = load_settings()
+    reload_lock = asyncio.Lock()
 
     plan = compile_plan(loaded.rules)
     engine = Engine(plan)
@@ -92,7 +109,67 @@ async def run_service(
     alert_log: AlertLog = await asyncio.to_thread(
         open_alert_log, loaded.resolve(storage.sqlite), loaded.resolve(storage.parquet_dir)
     )
+    state_store = await asyncio.to_thread(StateStore, loaded.resolve(storage.state))
+    resume_row = 0 if fresh else await asyncio.to_thread(restore_snapshot, state_store, engine, gate, loaded)
+    observer.source_type = loaded.config.source.type
+    observer.on_plan(loaded, plan)
+    current = {"loaded": loaded}
+
+    async def reload(reason: str) -> None:
+        """Re-validate everything; swap the plan in only if every file is valid."""
+        async with reload_lock:
+            def apply(new: LoadedConfig) -> LoadedConfig:
+                return apply_settings(new, settings)
+
+            rebuilt = await asyncio.to_thread(rebuild, engine.plan, current["loaded"].path, apply)
+            result = rebuilt.result
+            if not result.ok:
+                observer.on_reload(result)
+                log(logger, logging.ERROR, "reload rejected; the previous rules keep running",
+                    reason=reason, problems=len(result.errors))
+                for line in result.errors:
+                    log(logger, logging.ERROR, line)
+                return
+            if not rebuilt.changed_anything and rebuilt.loaded is not None and (
+                {i.symbol for i in rebuilt.loaded.instruments}
+                == {i.symbol for i in current["loaded"].instruments}
+            ):
+                if observer.last_reload is not None and not observer.last_reload.ok:
+                    observer.on_reload(result)  # the files are valid again
+                return
+            assert rebuilt.loaded is not None and rebuilt.plan is not None
+            if rebuilt.loaded.config.source != current["loaded"].config.source or (
+                rebuilt.loaded.config.storage != current["loaded"].config.storage
+            ):
+                log(logger, logging.WARNING, "source and storage changes take effect after a restart")
+            engine.swap(rebuilt.plan)  # the next batch runs on the new plan
+            gate.set_symbols(i.symbol for i in rebuilt.loaded.instruments)
+            current["loaded"] = rebuilt.loaded
+            observer.on_plan(rebuilt.loaded, rebuilt.plan)
+            observer.on_reload(result)
+            log(logger, logging.INFO, "rules reloaded", reason=reason, plan=result.plan_version,
+                added=",".join(result.added) or "-", changed=",".join(result.changed) or "-",
+                removed=",".join(result.removed) or "-")
+
+    def request_reload(reason: str) -> None:
+        tasks.add(loop.create_task(reload(reason)))
+
+    tasks: set[asyncio.Task[None]] = set()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread / platform
+            pass
+    try:
+        loop.add_signal_handler(signal.SIGHUP, request_reload, "SIGHUP")
+    except (NotImplementedError, RuntimeError, AttributeError):
+        pass
+    if watch_files:
+        tasks.add(loop.create_task(watch(watched_paths(loaded), reload, stop, reload_debounce_ms)))
+
     stats = RunStats()
+    last_snapshot = time.monotonic()
+    position = {"row": resume_row}
     unlogged: list[pl.DataFrame] = []
     parse_rejects = _Sources()
     batch_cfg = loaded.config.batch
@@ -120,7 +197,7 @@ async def run_service(
         stats.alerts_unlogged = 0
 
     batches = micro_batches(
-        _tick_stream(loaded, parse_rejects),
+        _tick_stream(loaded, parse_rejects, resume_row),
         max_size=batch_cfg.max_size,
         max_delay=batch_cfg.max_delay.total_seconds(),
     )
@@ -140,9 +217,17 @@ async def run_service(
                 break
             next_batch = None
             t0 = time.perf_counter()
+            if "row" in ticks.columns and ticks.height:
+                position["row"] = max(position["row"], int(ticks["row"].max()))  # type: ignore[arg-type]
             admitted = gate.admit(ticks)
             alerts = await asyncio.to_thread(engine.process, admitted.accepted)
             stats.batch(admitted.accepted.height, time.perf_counter() - t0)
+            observer.on_batch(
+                admitted.accepted,
+                len(parse_rejects.rejections) + len(admitted.rejections),
+                admitted.unknown_symbols,
+                time.perf_counter() - t0,
+            )
             bad = parse_rejects.rejections + admitted.rejections
             parse_rejects.rejections.clear()
             if bad:
@@ -152,9 +237,13 @@ async def run_service(
             stats.unknown_symbol_ticks += admitted.unknown_symbols
             if alerts.height:
                 stats.alerts += alerts.height
+                observer.on_alerts(alerts)
                 print_alerts(alerts, out)
                 unlogged.append(alerts)
             await flush_log()
+            if not unlogged and time.monotonic() - last_snapshot >= storage.snapshot_interval.total_seconds():
+                last_snapshot = time.monotonic()
+                await save_snapshot(state_store, engine, gate, loaded, position["row"])
             now = time.monotonic()
             if now - last_status >= status_every:
                 last_status = now
@@ -168,11 +257,18 @@ async def run_service(
             next_batch.cancel()
             await asyncio.gather(next_batch, return_exceptions=True)
         await batches.aclose()
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for attempt in range(SHUTDOWN_FLUSH_ATTEMPTS):
             await flush_log()
             if not unlogged:
                 break
             await asyncio.sleep(0.1 * 2**attempt)
+        if not unlogged:  # never snapshot past alerts that are not in the log yet
+            await save_snapshot(state_store, engine, gate, loaded, position["row"])
+        await asyncio.to_thread(state_store.close)
         if tty:
             sys.stderr.write("\n")
         await asyncio.to_thread(alert_log.close)

@@ -345,6 +345,14 @@ class TickGate:
     def symbols(self) -> frozenset[str]:
         return self._symbols
 
+    def marks(self) -> dict[str, datetime]:
+        """Last accepted ts per symbol, for engine-state snapshots."""
+        return dict(self._marks)
+
+    def restore_marks(self, marks: dict[str, datetime]) -> None:
+        """Resume ordering checks after a restart from a snapshot."""
+        self._marks.update(marks)
+
     def set_symbols(self, symbols: Iterable[str]) -> None:
         """Replace the watched symbols (hot reload); marks are kept so order still holds."""
         self._symbols = frozenset(symbols)

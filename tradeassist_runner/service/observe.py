@@ -1,0 +1,116 @@
+"""What the running service knows about itself, for the status API, metrics and WebSocket.
+
+The run loop is the only writer (it calls the ``on_*`` methods between batches); the
+HTTP API reads.  Everything lives on the one event loop, so no locks are needed, and
+listeners (WebSocket broadcasters, metrics) subscribe instead of the run loop knowing
+about them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import polars as pl
+
+from ..config.loaded import LoadedConfig
+from ..engine.plan import Plan
+
+
+@dataclass
+class ReloadResult:
+    ok: bool
+    at: datetime
+    plan_version: str
+    errors: list[str] = field(default_factory=list)  # "PATH:LINE:COLUMN: message"
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class InstrumentState:
+    symbol: str
+    last_price: float | None = None
+    last_ts: datetime | None = None
+    ticks: int = 0
+
+
+Listener = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class Observer:
+    source_type: str = ""
+    source_connected: bool = False
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    loaded: LoadedConfig | None = None
+    plan: Plan | None = None
+    last_reload: ReloadResult | None = None
+    reload_ok: int = 0
+    reload_failed: int = 0
+    ticks_in: int = 0
+    ticks_rejected: int = 0
+    unknown_symbol_ticks: int = 0
+    batches: int = 0
+    batch_latency_s: list[float] = field(default_factory=list)  # drained by metrics
+    alerts_by_rule: dict[str, int] = field(default_factory=dict)
+    last_fired: dict[str, datetime] = field(default_factory=dict)
+    instruments: dict[str, InstrumentState] = field(default_factory=dict)
+    feed_lag_s: float = 0.0  # wall clock minus the newest tick ts
+    listeners: list[Listener] = field(default_factory=list)
+    _last_monotonic: float = field(default_factory=time.monotonic)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self.listeners.append(listener)
+        return lambda: self.listeners.remove(listener)
+
+    def _emit(self, kind: str, payload: dict[str, Any]) -> None:
+        for listener in list(self.listeners):
+            listener(kind, payload)
+
+    def on_plan(self, loaded: LoadedConfig, plan: Plan) -> None:
+        self.loaded, self.plan = loaded, plan
+        for inst in loaded.instruments:
+            self.instruments.setdefault(inst.symbol, InstrumentState(inst.symbol))
+        for sym in list(self.instruments):
+            if sym not in {i.symbol for i in loaded.instruments}:
+                del self.instruments[sym]
+
+    def on_reload(self, result: ReloadResult) -> None:
+        self.last_reload = result
+        if result.ok:
+            self.reload_ok += 1
+        else:
+            self.reload_failed += 1
+        self._emit("reload", {"ok": result.ok, "errors": result.errors, "plan_version": result.plan_version})
+
+    def on_batch(self, accepted: pl.DataFrame, rejected: int, unknown: int, latency_s: float) -> None:
+        self.batches += 1
+        self.ticks_in += accepted.height
+        self.ticks_rejected += rejected
+        self.unknown_symbol_ticks += unknown
+        self.batch_latency_s.append(latency_s)
+        if len(self.batch_latency_s) > 10_000:
+            del self.batch_latency_s[:5_000]
+        if accepted.height == 0:
+            return
+        last = accepted.group_by("symbol").agg(
+            pl.col("price").last(), pl.col("ts").last(), pl.len().alias("n")
+        )
+        for sym, price, ts, n in last.iter_rows():
+            st = self.instruments.setdefault(sym, InstrumentState(sym))
+            st.last_price, st.last_ts, st.ticks = price, ts, st.ticks + n
+            self._emit("tick_update", {"symbol": sym, "price": price, "ts": ts})
+        newest = accepted["ts"].max()
+        if isinstance(newest, datetime):
+            self.feed_lag_s = max((datetime.now(timezone.utc) - newest).total_seconds(), 0.0)
+
+    def on_alerts(self, alerts: pl.DataFrame) -> None:
+        for row in alerts.iter_rows(named=True):
+            self.alerts_by_rule[row["rule_id"]] = self.alerts_by_rule.get(row["rule_id"], 0) + 1
+            self.last_fired[row["rule_id"]] = row["ts"]
+            self._emit("alert_fired", row)
