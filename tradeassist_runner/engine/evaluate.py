@@ -14,14 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-import numpy as np
 import polars as pl
 
 from ..rules.base import VALUE_SCHEMA
 from ..rules.registry import RULE_TYPES
 from .alerts import ALERT_SCHEMA, TS, empty_alerts
 from .cooldown import resolve_cooldowns
-from .messages import render_messages
+from .messages import default_messages, render_templates
 from .plan import Plan
 from .state import EngineState
 
@@ -79,7 +78,7 @@ def evaluate(
         "symbol",
         pl.col("price").cast(pl.Float64),
         pl.col("volume").cast(pl.Int64),
-    ).filter(pl.col("symbol").is_in(list(plan.symbols)))
+    ).filter(pl.col("symbol").is_in(plan.symbol_list))
 
     parts: list[pl.DataFrame] = []
     history = dict(state.history)
@@ -97,7 +96,7 @@ def evaluate(
     values = _with_prev(values, state)
 
     last_value = pl.concat(
-        [state.last_value, values.group_by("key").agg(pl.col("value").last()).select("key", "value")]
+        [state.last_value, values.group_by("key").agg(pl.col("value").sort_by("seq").last()).select("key", "value")]
     ).unique(subset="key", keep="last", maintain_order=True)
 
     candidates = (
@@ -130,22 +129,10 @@ def evaluate(
 def _alerts(plan: Plan, fired: pl.DataFrame, batch: pl.DataFrame, now: datetime | None) -> pl.DataFrame:
     if fired.height == 0:
         return empty_alerts()
-    meta = pl.DataFrame(
-        {
-            "rule_index": [c.index for c in plan.rules],
-            "rule_id": [c.rule.id for c in plan.rules],
-            "rule_name": [c.rule.name or c.rule.id for c in plan.rules],
-            "symbol": [c.rule.instrument for c in plan.rules],
-            "condition": [c.rule.condition for c in plan.rules],
-            "type": [c.rule.type for c in plan.rules],
-            "severity": [c.rule.severity for c in plan.rules],
-        },
-        schema={"rule_index": pl.Int64, **{k: pl.String for k in ("rule_id", "rule_name", "symbol", "condition", "type", "severity")}},
-    )
     evaluated_at = now or datetime.now(timezone.utc)
     df = (
         fired.select("rule_index", "seq", "ts_ms", "value", "prev", "threshold")
-        .join(meta, on="rule_index", how="left")
+        .join(plan.meta, on="rule_index", how="left")
         .join(batch.select("seq", "price", "volume"), on="seq", how="left")
         .sort(["seq", "rule_index"])
         .with_columns(
@@ -154,8 +141,10 @@ def _alerts(plan: Plan, fired: pl.DataFrame, batch: pl.DataFrame, now: datetime 
             pl.format("{}@{}#{}", "rule_id", "ts_ms", "seq").alias("alert_id"),
             pl.lit(evaluated_at).cast(TS).alias("evaluated_at"),
         )
+        .with_columns(default_messages().alias("message"))
     )
-    df = df.with_columns(pl.Series("message", render_messages(plan, df), dtype=pl.String))
+    if plan.has_templates:
+        df = df.with_columns(pl.Series("message", render_templates(plan, df), dtype=pl.String))
     return df.select(list(ALERT_SCHEMA)).cast(ALERT_SCHEMA)  # type: ignore[arg-type]
 
 

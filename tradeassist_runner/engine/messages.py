@@ -1,6 +1,7 @@
-"""Alert messages: the rule's ``message`` template, or a default that says what happened.
+"""Alert messages: a default that says what happened, or the rule's ``message`` template.
 
-Rendered per fired alert (not per tick), so plain Python formatting is cheap here.
+Defaults are one vectorized polars expression (an alert storm costs no Python per
+alert); only rules with their own template are formatted row by row.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from typing import Any
 
 import polars as pl
 
-from ..config.durations import format_duration
 from ..config.models import RateOfChangeRule, VolumeSpikeRule
+from ..config.durations import format_duration
 from .plan import Plan
 
 _VERB = {
@@ -22,10 +23,32 @@ _VERB = {
 }
 
 
-def _num(x: float | None) -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:,.6f}".rstrip("0").rstrip(".")
+def _num(column: str, decimals: int = 6) -> pl.Expr:
+    """6001.25, 100 (not 100.0): how a trader writes a price."""
+    return pl.col(column).round(decimals).cast(pl.String).str.replace(r"\.0$", "")
+
+
+def default_messages() -> pl.Expr:
+    """Over the alert columns plus ``detail`` (window or period) from the plan's rule meta."""
+    verb = pl.col("condition").replace_strict(_VERB, return_dtype=pl.String)
+    signed = pl.when(pl.col("value") >= 0).then(pl.lit("+")).otherwise(pl.lit(""))
+    return (
+        pl.when(pl.col("type") == "rate_of_change")
+        .then(
+            pl.format(
+                "{} moved {}{}% over {} ({} {}%), price {}",
+                "symbol", signed, _num("value", 3), "detail", verb, _num("threshold"), _num("price"),
+            )
+        )
+        .when(pl.col("type") == "volume_spike")
+        .then(
+            pl.format(
+                "{} volume {} is {}x the mean of the last {} ticks ({} {}x)",
+                "symbol", "volume", _num("value", 2), "detail", verb, _num("threshold"),
+            )
+        )
+        .otherwise(pl.format("{} price {} {} {}", "symbol", _num("value"), verb, _num("threshold")))
+    )
 
 
 class _Lenient(dict[str, Any]):
@@ -33,50 +56,27 @@ class _Lenient(dict[str, Any]):
         return "{" + key + "}"
 
 
-def _fields(row: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "rule_id": row["rule_id"],
-        "name": row["rule_name"],
-        "symbol": row["symbol"],
-        "price": row["price"],
-        "volume": row["volume"],
-        "value": row["value"],
-        "prev_value": row["prev_value"],
-        "threshold": row["threshold"],
-        "condition": row["condition"],
-        "type": row["type"],
-        "severity": row["severity"],
-        "ts": row["ts"],
-        **extra,
-    }
-
-
-def default_message(row: dict[str, Any], rule: Any) -> str:
-    verb = _VERB[row["condition"]]
-    if isinstance(rule, RateOfChangeRule):
-        return (
-            f"{row['symbol']} moved {row['value']:+.3f}% over {format_duration(rule.window)} "
-            f"({verb} {_num(row['threshold'])}%), price {_num(row['price'])}"
-        )
-    if isinstance(rule, VolumeSpikeRule):
-        return (
-            f"{row['symbol']} volume {row['volume']} is {row['value']:.2f}x the mean of the last "
-            f"{rule.period} ticks ({verb} {_num(row['threshold'])}x)"
-        )
-    return f"{row['symbol']} price {_num(row['value'])} {verb} {_num(row['threshold'])}"
-
-
-def render_messages(plan: Plan, alerts: pl.DataFrame) -> list[str]:
+def render_templates(plan: Plan, alerts: pl.DataFrame) -> list[str]:
+    """The alerts' messages, with each templated rule's ``message`` filled in."""
     out: list[str] = []
     for row in alerts.iter_rows(named=True):
         rule = plan.rules[row["rule_index"]].rule
-        if rule.message:
-            extra: dict[str, Any] = {}
-            if isinstance(rule, RateOfChangeRule):
-                extra["window"] = format_duration(rule.window)
-            if isinstance(rule, VolumeSpikeRule):
-                extra["period"] = rule.period
-            out.append(string.Formatter().vformat(rule.message, (), _Lenient(_fields(row, extra))))
-        else:
-            out.append(default_message(row, rule))
+        if not rule.message:
+            out.append(row["message"])
+            continue
+        fields: dict[str, Any] = {
+            "rule_id": row["rule_id"], "name": row["rule_name"], "symbol": row["symbol"],
+            "price": row["price"], "volume": row["volume"], "value": row["value"],
+            "prev_value": row["prev_value"], "threshold": row["threshold"],
+            "condition": row["condition"], "type": row["type"], "severity": row["severity"],
+            "ts": row["ts"],
+        }
+        if isinstance(rule, RateOfChangeRule):
+            fields["window"] = format_duration(rule.window)
+        if isinstance(rule, VolumeSpikeRule):
+            fields["period"] = rule.period
+        try:
+            out.append(string.Formatter().vformat(rule.message, (), _Lenient(fields)))
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            out.append(f"{row['message']} [template error: {exc}]")
     return out

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from ..config.durations import to_ms
+from ..config.durations import format_duration, to_ms
 from ..config.loaded import AnyRule, LoadedRule
+from ..config.models import RateOfChangeRule, VolumeSpikeRule
 from ..rules.base import value_key
 from ..rules.registry import RULE_TYPES
 
@@ -45,6 +46,13 @@ class Plan:
     keys: dict[str, pl.DataFrame]
     symbols: frozenset[str]
     version: str = field(default="")
+    #: Per rule (all of them): what an alert shows; joined once per batch with fires.
+    meta: pl.DataFrame = field(default_factory=pl.DataFrame)
+    has_templates: bool = False
+
+    @property
+    def symbol_list(self) -> list[str]:
+        return sorted(self.symbols)
 
 
 def compile_plan(rules: tuple[LoadedRule, ...] | list[LoadedRule]) -> Plan:
@@ -97,4 +105,31 @@ def compile_plan(rules: tuple[LoadedRule, ...] | list[LoadedRule]) -> Plan:
         keys=keys,
         symbols=frozenset(c.rule.instrument for c in active),
         version=version,
+        meta=rule_meta(compiled),
+        has_templates=any(c.rule.message for c in compiled),
+    )
+
+
+def rule_meta(compiled: list[CompiledRule]) -> pl.DataFrame:
+    def detail(r: AnyRule) -> str:
+        if isinstance(r, RateOfChangeRule):
+            return format_duration(r.window)
+        if isinstance(r, VolumeSpikeRule):
+            return str(r.period)
+        return ""
+
+    rules = [c.rule for c in compiled]
+    return pl.DataFrame(
+        {
+            "rule_index": [c.index for c in compiled],
+            "rule_id": [r.id for r in rules],
+            "rule_name": [r.name or r.id for r in rules],
+            "symbol": [r.instrument for r in rules],
+            "condition": [r.condition for r in rules],
+            "type": [r.type for r in rules],
+            "severity": [r.severity for r in rules],
+            "detail": [detail(r) for r in rules],
+        },
+        schema={"rule_index": pl.Int64, **{k: pl.String for k in (
+            "rule_id", "rule_name", "symbol", "condition", "type", "severity", "detail")}},
     )

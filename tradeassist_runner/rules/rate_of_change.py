@@ -33,7 +33,7 @@ class RateOfChangeType:
         self, batch: pl.DataFrame, keys: pl.DataFrame, state: pl.DataFrame | None
     ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
         symbols = keys.select("symbol").unique()
-        ticks = batch.join(symbols, on="symbol", how="semi")
+        ticks = batch.join(symbols, on="symbol", how="semi", maintain_order="left")
         previous = state if state is not None else pl.DataFrame(schema=_HISTORY_SCHEMA)
         history = (
             pl.concat(

@@ -28,7 +28,7 @@ class VolumeSpikeType:
         self, batch: pl.DataFrame, keys: pl.DataFrame, state: pl.DataFrame | None
     ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
         symbols = keys.select("symbol").unique()
-        ticks = batch.join(symbols, on="symbol", how="semi")
+        ticks = batch.join(symbols, on="symbol", how="semi", maintain_order="left")
         previous = state if state is not None else pl.DataFrame(schema=_HISTORY_SCHEMA)
         # The symbol's non-null volumes in order: carried ones first (seq null), then this batch's.
         series = pl.concat(
@@ -57,7 +57,7 @@ class VolumeSpikeType:
         )
         max_period = keys.group_by("symbol").agg(pl.col("param").max().alias("max_period"))
         kept = (
-            series.join(max_period, on="symbol", how="inner")
+            series.join(max_period, on="symbol", how="inner", maintain_order="left")
             .filter(pl.col("pos") >= pl.col("pos").max().over("symbol") + 1 - pl.col("max_period"))
             .select(list(_HISTORY_SCHEMA))
         )
