@@ -4,7 +4,8 @@
     ├── ConfigError        config/rule files invalid; carries every located Problem
     ├── TickFileError      a tick file cannot be read at all (missing, unknown format,
     │                      required column absent) -> exit 1
-    └── SinkError          the alert log cannot be written (disk full, permissions)
+    ├── SinkError          the alert log cannot be written (disk full, permissions)
+    └── SourceError        a live source cannot go on (Schwab token missing/expired/rejected)
 
 Rejected tick *rows* are not exceptions: they are counted and reported, never raised,
 because one bad row must not stop a live feed (SPEC section 2).
@@ -52,3 +53,11 @@ class TickFileError(TradeAssistError):
 
 class SinkError(TradeAssistError):
     """The alert log could not be written; raised so the caller can keep the alerts."""
+
+
+class SourceError(TradeAssistError):
+    """A live tick source cannot go on (credentials missing, expired or rejected, login denied).
+
+    Transient trouble (a dropped socket) is retried inside the source; this is raised only
+    when retrying cannot help, so ``run`` stops with a clear message and exit code 1.
+    """

@@ -15,7 +15,14 @@ from typing import Any
 _SECRETS = [
     # scheme://user:password@host or scheme://token/... : keep the scheme, hide the rest
     (re.compile(r"\b([a-z][a-z0-9+.-]{1,20})://[^\s'\"]+", re.IGNORECASE), r"\1://***"),
-    (re.compile(r"(?i)\b(bearer|token|secret|password|apikey|api_key)([=: ]+)[^\s,'\"]+"), r"\1\2***"),
+    (re.compile(r"(?i)\b(bearer|token|secret|password|apikey|api_key)([=: ]+)[^\s,'\"]+"), r"\1\2***"),    # OAuth token fields (Schwab token files, authlib errors), quoted JSON or key=value
+    (
+        re.compile(
+            r"(?i)([\"']?\b(?:access_token|refresh_token|id_token|client_secret|app_secret|app_key|authorization)"
+            r"[\"']?\s*[:=]\s*)[\"']?[^\s,'\"}]+[\"']?"
+        ),
+        r"\1***",
+    ),
 ]
 
 

@@ -162,7 +162,28 @@ class ReplaySource(Strict):
     )
 
 
-Source = Annotated[Union[SyntheticSource, ReplaySource], Field(discriminator="type")]
+class SchwabSource(Strict):
+    """Live level-one quotes from Charles Schwab (schwab-py); credentials come from the environment."""
+
+    type: Literal["schwab"]
+    token_path: str = Field(
+        default="../data/schwab-token.json",
+        description="Token file written by `tradeassist schwab login`; relative to this file's folder",
+    )
+    refresh_warning: Duration = Field(
+        default=timedelta(days=2), description="Warn when the 7-day refresh token expires within this"
+    )
+    reconnect_initial: Duration = Field(default=timedelta(seconds=1), description="First reconnect delay")
+    reconnect_max: Duration = Field(default=timedelta(seconds=60), description="Longest reconnect delay")
+    heartbeat_timeout: Duration = Field(
+        default=timedelta(seconds=60), description="Reconnect when the stream is silent this long"
+    )
+    max_login_failures: Annotated[StrictInt, Field(ge=1)] = Field(
+        default=5, description="Consecutive denied logins before giving up"
+    )
+
+
+Source = Annotated[Union[SyntheticSource, ReplaySource, SchwabSource], Field(discriminator="type")]
 
 
 class BatchSettings(Strict):
@@ -181,12 +202,19 @@ class StorageSettings(Strict):
     )
 
 
+# Imported here, not at the top: notify_models uses Duration and Severity defined above.
+from .notify_models import Notifications  # noqa: E402
+
+
 class Config(Strict):
     instruments: list[Instrument] = Field(default_factory=list)
     rules_dir: str = Field(default="rules.d", description="Relative to this file's folder")
     source: Source = Field(default_factory=lambda: SyntheticSource(type="synthetic"))
     batch: BatchSettings = Field(default_factory=BatchSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    notifications: Notifications = Field(
+        default_factory=Notifications, description="Channels, routes, templates and delivery (see README)"
+    )
 
 
 class RulesFile(Strict):

@@ -27,6 +27,9 @@ ALERT_SCHEMA: dict[str, pl.DataType] = {
     "severity": pl.String(),
     "message": pl.String(),
     "evaluated_at": TS,  # wall-clock time the engine produced the alert
+    # JSON: what the decision used besides price/prev_value (rate_of_change: ref price and ts;
+    # volume_spike: the volumes of the mean; all: cooldown), so `tradeassist explain` can redo it.
+    "inputs": pl.String(),
 }
 
 

@@ -20,6 +20,7 @@ from ..rules.base import VALUE_SCHEMA
 from ..rules.registry import RULE_TYPES
 from .alerts import ALERT_SCHEMA, TS, empty_alerts
 from .cooldown import resolve_cooldowns
+from .inputs import decision_inputs
 from .messages import default_messages, render_templates
 from .plan import Plan
 from .state import EngineState
@@ -113,6 +114,7 @@ def evaluate(
         candidates["last_fire_ms"].is_not_null().to_numpy(),
     )
     fired = candidates.filter(pl.Series(fired_mask, dtype=pl.Boolean))
+    fired = decision_inputs(plan, state.history, batch, fired)  # adds "inputs"; fires unchanged
     last_fire = pl.concat(
         [
             state.last_fire,
@@ -131,7 +133,7 @@ def _alerts(plan: Plan, fired: pl.DataFrame, batch: pl.DataFrame, now: datetime 
         return empty_alerts()
     evaluated_at = now or datetime.now(timezone.utc)
     df = (
-        fired.select("rule_index", "seq", "ts_ms", "value", "prev", "threshold")
+        fired.select("rule_index", "seq", "ts_ms", "value", "prev", "threshold", "inputs")
         .join(plan.meta, on="rule_index", how="left")
         .join(batch.select("seq", "price", "volume"), on="seq", how="left")
         .sort(["seq", "rule_index"])

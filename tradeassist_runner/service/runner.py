@@ -20,11 +20,11 @@ from typing import TextIO
 import polars as pl
 
 from ..config.loaded import LoadedConfig
-from ..config.models import ReplaySource, SyntheticSource
+from ..config.models import ReplaySource, SchwabSource, SyntheticSource
 from ..engine.batcher import micro_batches
 from ..engine.evaluate import Engine
 from ..engine.plan import compile_plan
-from ..errors import SinkError
+from ..errors import SinkError, SourceError
 from ..settings import apply_settings, load_settings
 from ..sinks.state_store import StateStore
 from ..logs import log
@@ -50,6 +50,8 @@ class _Sources:
     """Ticks plus the rows the source rejected while parsing (replay files)."""
 
     rejections: list[Rejection] = field(default_factory=list)
+    #: The live feed (SchwabFeed) when there is one: ``.status`` for health, ``update_symbols()``.
+    live: object | None = None
 
 
 def _tick_stream(
@@ -59,6 +61,12 @@ def _tick_stream(
     source = loaded.config.source
     if isinstance(source, SyntheticSource):
         return SyntheticFeed(loaded.instruments, source).stream()
+    if isinstance(source, SchwabSource):
+        from ..sources.schwab.stream import SchwabFeed  # optional extra: imported only when used
+
+        feed = SchwabFeed.from_config(loaded, source)
+        parse_rejects.live = feed
+        return feed.stream()
     assert isinstance(source, ReplaySource)
 
     async def replay() -> AsyncIterator[pl.DataFrame]:
@@ -144,6 +152,9 @@ async def run_service(
                 log(logger, logging.WARNING, "source and storage changes take effect after a restart")
             engine.swap(rebuilt.plan)  # the next batch runs on the new plan
             gate.set_symbols(i.symbol for i in rebuilt.loaded.instruments)
+            update_symbols = getattr(parse_rejects.live, "update_symbols", None)
+            if update_symbols is not None:  # live feed: (un)subscribe on the open connection
+                await update_symbols(rebuilt.loaded.instruments)
             current["loaded"] = rebuilt.loaded
             observer.on_plan(rebuilt.loaded, rebuilt.plan)
             observer.on_reload(result)
@@ -202,6 +213,7 @@ async def run_service(
         max_delay=batch_cfg.max_delay.total_seconds(),
     )
     next_batch: asyncio.Task[pl.DataFrame] | None = None
+    source_error: str | None = None
     try:
         while not stop.is_set():
             next_batch = asyncio.ensure_future(anext(batches))
@@ -214,6 +226,11 @@ async def run_service(
                 ticks = next_batch.result()
             except StopAsyncIteration:
                 next_batch = None
+                break
+            except SourceError as exc:  # e.g. Schwab token expired: stop cleanly, exit 1
+                next_batch = None
+                source_error = str(exc)
+                log(logger, logging.ERROR, "source failed", error=source_error)
                 break
             next_batch = None
             t0 = time.perf_counter()
@@ -280,5 +297,8 @@ async def run_service(
             count=lost.height)
         for line in format_jsonl(lost):
             sys.stderr.write(f"UNLOGGED {line}\n")
+        return 1
+    if source_error is not None:
+        sys.stderr.write(f"error: {source_error}\n")
         return 1
     return 0

@@ -61,6 +61,13 @@ def _describe(exc: BaseException) -> str:
     return str(exc)
 
 
+def _all_columns(df: pl.DataFrame) -> pl.DataFrame:
+    """``ALERT_SCHEMA`` columns of one file; ones added since it was written are null."""
+    return df.select(
+        [pl.col(c) if c in df.columns else pl.lit(None, dtype).alias(c) for c, dtype in ALERT_SCHEMA.items()]
+    )
+
+
 class ParquetAlertLog:
     """Writes each alert batch as new Parquet file(s) under Hive-style day partitions."""
 
@@ -130,7 +137,7 @@ class ParquetAlertLog:
         tmp: Path | None = None
         try:
             merged = (
-                pl.concat([pl.read_parquet(p).select(list(ALERT_SCHEMA)) for p in parts])
+                pl.concat([_all_columns(pl.read_parquet(p)) for p in parts])
                 .cast(ALERT_SCHEMA)  # type: ignore[arg-type]
                 .unique(subset="alert_id", keep="first", maintain_order=True)
                 .sort("ts", maintain_order=True)
@@ -170,7 +177,11 @@ class ParquetAlertLog:
         if not any(self.root.glob("date=*/*.parquet")):
             return empty_alerts().lazy()
         return pl.scan_parquet(
-            self.pattern, hive_partitioning=True, hive_schema={"date": pl.Date()}
+            self.pattern,
+            hive_partitioning=True,
+            hive_schema={"date": pl.Date()},
+            schema=ALERT_SCHEMA,  # the reference, not the first file's: older files may lack
+            missing_columns="insert",  # a column added since (it reads as null)
         ).select(list(ALERT_SCHEMA))
 
     def read(self) -> pl.DataFrame:

@@ -73,10 +73,14 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
+#: Nullable columns added after a schema version, as (name, SQL type). Additive, so no
+#: version bump: an older runner never names them and keeps working on the same file.
+_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("inputs", "TEXT"),)  # decision inputs, JSON
+
 _INSERT_COLUMNS = (
     "alert_id", "time", "ts_ms", "rule_id", "rule_name", "symbol", "seq", "trigger_value",
     "prev_value", "price", "volume", "threshold", "condition", "rule_type", "severity",
-    "message", "fired", "evaluated_at", "delivery_status",
+    "message", "fired", "evaluated_at", "delivery_status", "inputs",
 )  # fmt: skip
 _INSERT = (
     f"INSERT INTO alert_logs ({', '.join(_INSERT_COLUMNS)}) "
@@ -102,6 +106,7 @@ _SELECT: dict[str, tuple[str, pl.DataType]] = {
     "severity": ("severity", pl.String()),
     "message": ("message", pl.String()),
     "evaluated_at": ("evaluated_at", pl.String()),
+    "inputs": ("inputs", pl.String()),
     "delivery_status": ("delivery_status", pl.String()),
 }
 
@@ -369,6 +374,7 @@ class SqliteAlertLog:
         # Fast path without the write lock, so a reader (the CLI) opening a busy log
         # does not queue behind the runner's writes when there is nothing to migrate.
         if int(self._conn.execute("PRAGMA user_version").fetchone()[0]) == SCHEMA_VERSION:
+            self._add_columns()
             return
         with self._transaction():
             version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
@@ -382,6 +388,20 @@ class SqliteAlertLog:
                     self._conn.execute(statement)
             if version != SCHEMA_VERSION:
                 self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        """Add the :data:`_ADDED_COLUMNS` a log written by an older runner lacks."""
+
+        def missing() -> list[tuple[str, str]]:
+            have = {row[1] for row in self._conn.execute("PRAGMA table_info(alert_logs)")}
+            return [(name, sql) for name, sql in _ADDED_COLUMNS if name not in have]
+
+        if not missing():
+            return
+        with self._transaction():
+            for name, sql in missing():  # re-checked under the write lock
+                self._conn.execute(f"ALTER TABLE alert_logs ADD COLUMN {name} {sql}")
 
     @staticmethod
     def _rows(df: pl.DataFrame, status_json: str) -> Iterator[tuple[Any, ...]]:
@@ -405,6 +425,7 @@ class SqliteAlertLog:
             pl.lit(1, dtype=pl.Int64).alias("fired"),
             iso_ms_expr("evaluated_at").alias("evaluated_at"),
             pl.lit(status_json, dtype=pl.String).alias("delivery_status"),
+            "inputs",
         ).iter_rows()
 
 

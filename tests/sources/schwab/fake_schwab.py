@@ -1,0 +1,186 @@
+"""A fake Schwab on 127.0.0.1 for schwab-py's real ``StreamClient`` and OAuth2 client.
+
+* REST (``/trader/v1/userPreference``) and the token endpoint (``/v1/oauth/token``) are
+  served by an ``httpx.MockTransport`` put under schwab-py's real authlib session,
+  since schwab-py's REST host is fixed.
+* The streamer is a real ``websockets`` server speaking Schwab's protocol: request
+  envelopes, ``response`` acks with codes, numeric-keyed ``data`` frames, ``notify``
+  heartbeats.
+
+Message shapes follow schwab-py's own tests (tests/streaming_test.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+FIELD_NUMBERS = {"BID_PRICE": 1, "ASK_PRICE": 2, "LAST_PRICE": 3, "BID_SIZE": 4, "ASK_SIZE": 5,
+                 "TOTAL_VOLUME": 8, "LAST_SIZE": 9}
+FUT_TIMES = {"QUOTE_TIME_MILLIS": 10, "TRADE_TIME_MILLIS": 11}
+EQ_TIMES = {"QUOTE_TIME_MILLIS": 34, "TRADE_TIME_MILLIS": 35}
+SERVICES = ("LEVELONE_FUTURES", "LEVELONE_EQUITIES")
+
+
+def write_token(path: Path, *, access: str = "access-1", age_s: float = 3600,
+                access_expired: bool = False) -> None:
+    now = time.time()
+    token = {
+        "access_token": access, "refresh_token": "refresh-1", "token_type": "Bearer",
+        "expires_in": 1800, "scope": "api", "id_token": "id",
+        "expires_at": int(now - 60 if access_expired else now + 1800),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"creation_timestamp": int(now - age_s), "token": token}))
+
+
+def item(symbol: str, service: str = "LEVELONE_FUTURES", **fields: Any) -> dict[str, Any]:
+    """A content item in Schwab's numeric-keyed form: item('/ES', LAST_PRICE=1, TRADE_TIME_MILLIS=5)."""
+    numbers = {**FIELD_NUMBERS, **(FUT_TIMES if service == "LEVELONE_FUTURES" else EQ_TIMES)}
+    out: dict[str, Any] = {"key": symbol, "delayed": False}
+    for name, value in fields.items():
+        out[str(numbers[name])] = value
+    return out
+
+
+def data_frame(service: str, *items: dict[str, Any], ts: int = 1_767_623_400_000) -> dict[str, Any]:
+    return {"data": [{"service": service, "timestamp": ts, "command": "SUBS", "content": list(items)}]}
+
+
+@dataclass
+class FakeSchwab:
+    access_token: str = "access-1"
+    deny_login: bool = False
+    unknown_symbols: set[str] = field(default_factory=set)
+    heartbeat_every: float = 0.05
+    token_requests: list[dict[str, str]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    logins: int = 0
+    subs: dict[str, set[str]] = field(default_factory=lambda: {s: set() for s in SERVICES})
+    server: Server | None = None
+    conn: ServerConnection | None = None
+    on_subscribe: list[Any] = field(default_factory=list)  # frames sent after each successful SUBS
+    subscribed_event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return self.server.sockets[0].getsockname()[1]
+
+    async def __aenter__(self) -> FakeSchwab:
+        self.server = await serve(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+    # -------------------------------------------------------------- REST + OAuth
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self._http)
+
+    def _http(self, request: httpx.Request) -> httpx.Response:
+        assert request.url.host == "api.schwabapi.com", request.url
+        if request.url.path == "/v1/oauth/token":
+            form = dict(x.split("=", 1) for x in request.content.decode().split("&"))
+            self.token_requests.append(form)
+            if form.get("grant_type") != "refresh_token" or form.get("refresh_token") != "refresh-1":
+                return httpx.Response(400, json={"error": "invalid_grant", "error_description": "bad refresh"})
+            self.access_token = f"access-{len(self.token_requests) + 1}"
+            return httpx.Response(200, json={
+                "access_token": self.access_token, "refresh_token": "refresh-1", "token_type": "Bearer",
+                "expires_in": 1800, "scope": "api", "id_token": "id"})
+        if request.url.path == "/trader/v1/userPreference":
+            if request.headers.get("authorization") != f"Bearer {self.access_token}":
+                return httpx.Response(401, json={"message": "unauthorized"})
+            return httpx.Response(200, json={
+                "accounts": [],
+                "streamerInfo": [{
+                    "streamerSocketUrl": f"ws://127.0.0.1:{self.port}/ws",
+                    "schwabClientCustomerId": "cust", "schwabClientCorrelId": "correl",
+                    "schwabClientChannel": "N9", "schwabClientFunctionId": "APIAPP"}],
+                "offers": [{"level2Permissions": True, "mktDataPermission": "NP"}]})
+        return httpx.Response(404)
+
+    # -------------------------------------------------------------- streamer
+    async def send(self, frame: dict[str, Any] | str) -> None:
+        assert self.conn is not None, "no client connected"
+        await self.conn.send(frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def drop(self) -> None:
+        """Close the socket mid-stream, like a network failure or a server restart."""
+        assert self.conn is not None
+        self.subscribed_event.clear()
+        await self.conn.close(code=1011, reason="going away")
+
+    async def wait_subscribed(self, timeout: float = 5.0) -> None:
+        await asyncio.wait_for(self.subscribed_event.wait(), timeout)
+
+    @staticmethod
+    def _ack(req: dict[str, Any], code: int = 0, msg: str = "ok") -> str:
+        return json.dumps({"response": [{
+            "service": req["service"], "requestid": req["requestid"], "command": req["command"],
+            "SchwabClientCorrelId": "correl", "timestamp": int(time.time() * 1000),
+            "content": {"code": code, "msg": msg}}]})
+
+    async def _heartbeats(self, conn: ServerConnection) -> None:
+        try:
+            while True:
+                await asyncio.sleep(self.heartbeat_every)
+                await conn.send(json.dumps({"notify": [{"heartbeat": str(int(time.time() * 1000))}]}))
+        except ConnectionClosed:
+            pass
+
+    async def _serve(self, conn: ServerConnection) -> None:
+        self.conn = conn
+        self.subs = {s: set() for s in SERVICES}
+        beats = asyncio.create_task(self._heartbeats(conn))
+        try:
+            async for raw in conn:
+                for req in json.loads(raw)["requests"]:
+                    self.requests.append(req)
+                    await self._handle(conn, req)
+        except ConnectionClosed:
+            pass
+        finally:
+            beats.cancel()
+
+    async def _handle(self, conn: ServerConnection, req: dict[str, Any]) -> None:
+        service, command = req["service"], req["command"]
+        if service == "ADMIN" and command == "LOGIN":
+            self.logins += 1
+            if self.deny_login or req["parameters"]["Authorization"] != self.access_token:
+                await conn.send(self._ack(req, 3, "Login Denied."))
+                await conn.close()
+                return
+            await conn.send(self._ack(req, 0, "server=fake;status=PN"))
+            return
+        keys = [k for k in req["parameters"].get("keys", "").split(",") if k]
+        if command in ("SUBS", "ADD"):
+            bad = [k for k in keys if k in self.unknown_symbols]
+            if bad:
+                await conn.send(self._ack(req, 22, f"Invalid symbols: {','.join(bad)}"))
+                return
+            if command == "SUBS":
+                self.subs[service] = set(keys)
+            else:
+                self.subs[service] |= set(keys)
+            await conn.send(self._ack(req, 0, f"{command} command succeeded"))
+            self.subscribed_event.set()
+            for frame in self.on_subscribe:
+                await conn.send(json.dumps(frame))
+            self.on_subscribe.clear()
+        elif command == "UNSUBS":
+            self.subs[service] -= set(keys)
+            await conn.send(self._ack(req, 0, "UNSUBS command succeeded"))
+        else:
+            await conn.send(self._ack(req, 21, "bad command"))

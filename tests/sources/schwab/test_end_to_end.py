@@ -1,0 +1,101 @@
+"""Fake Schwab -> schwab-py StreamClient -> our feed -> runner -> alert in the SQLite log."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tradeassist_runner.config.loader import load_config
+from tradeassist_runner.service import runner
+from tradeassist_runner.sources.schwab import stream as schwab_stream
+
+from .fake_schwab import FakeSchwab, data_frame, item, write_token
+
+T0 = 1_767_623_400_000
+RULES = """\
+rules:
+  - {id: es.breakout, instrument: /ES, type: threshold, condition: crosses_above, threshold: 6000, cooldown: 0s}
+  - {id: tick.extreme, instrument: $TICK, type: threshold, condition: below, threshold: -1000, cooldown: 0s}
+"""
+
+
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "rules.d").mkdir()
+    (tmp_path / "rules.d" / "r.yaml").write_text(RULES)
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "instruments:\n  - {symbol: /ES, type: future}\n  - {symbol: $TICK, type: internal}\n"
+        "rules_dir: rules.d\n"
+        "source: {type: schwab, token_path: data/schwab-token.json, reconnect_initial: 10ms,"
+        " reconnect_max: 40ms, heartbeat_timeout: 2s}\n"
+        "batch: {max_size: 100, max_delay: 5ms}\n"
+        "storage: {sqlite: data/alerts.sqlite, parquet_dir: data/alerts, state: data/state.sqlite}\n"
+    )
+    write_token(tmp_path / "data" / "schwab-token.json")
+    return config
+
+
+def test_live_schwab_ticks_fire_alerts_into_the_alert_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = project(tmp_path)
+    db = tmp_path / "data" / "alerts.sqlite"
+
+    def rule_ids() -> list[str]:
+        if not db.exists():
+            return []
+        with sqlite3.connect(db) as con:
+            return [r[0] for r in con.execute("SELECT rule_id FROM alert_logs ORDER BY rowid")]
+
+    async def main() -> int:
+        async with FakeSchwab() as fake:
+            monkeypatch.setattr(schwab_stream, "HTTP_TRANSPORT", fake.transport())
+            fake.on_subscribe.append(data_frame("LEVELONE_FUTURES", item(
+                "/ES", LAST_PRICE=5999.75, LAST_SIZE=1, TOTAL_VOLUME=10, TRADE_TIME_MILLIS=T0)))
+            stop = asyncio.Event()
+            out = io.StringIO()
+            task = asyncio.create_task(runner.run_service(
+                load_config(config), stop=stop, out=out, watch_files=False, fresh=True))
+            await fake.wait_subscribed()
+            await asyncio.sleep(0.1)
+            await fake.send(data_frame("LEVELONE_FUTURES",
+                                       item("/ES", LAST_PRICE=6000.5, TOTAL_VOLUME=12, TRADE_TIME_MILLIS=T0 + 1000)))
+            await fake.send(data_frame("LEVELONE_EQUITIES",
+                                       item("$TICK", "LEVELONE_EQUITIES", LAST_PRICE=-1150.0, TRADE_TIME_MILLIS=T0 + 1500)))
+            for _ in range(200):
+                if len(rule_ids()) >= 2:
+                    break
+                await asyncio.sleep(0.02)
+            stop.set()
+            code = await asyncio.wait_for(task, 10)
+            assert "es.breakout" in out.getvalue()
+            return code
+
+    assert asyncio.run(asyncio.wait_for(main(), 30)) == 0
+    assert rule_ids() == ["es.breakout", "tick.extreme"]
+    with sqlite3.connect(db) as con:
+        [(symbol, value)] = con.execute("SELECT symbol, trigger_value FROM alert_logs WHERE rule_id='tick.extreme'").fetchall()
+    assert (symbol, value) == ("$TICK", -1150.0)
+
+
+def test_run_with_a_missing_token_exits_1_with_a_clear_message(tmp_path: Path) -> None:
+    from ...cli_helpers import tradeassist
+
+    config = project(tmp_path)
+    (tmp_path / "data" / "schwab-token.json").unlink()
+    env = {"TRADEASSIST_SCHWAB_APP_KEY": "k", "TRADEASSIST_SCHWAB_APP_SECRET": "s"}
+    result = tradeassist("run", config, cwd=tmp_path, timeout=60, env=env)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "error: no Schwab token at" in result.stderr
+    assert "tradeassist schwab login" in result.stderr
+
+
+def test_run_without_credentials_exits_1_naming_the_variables(tmp_path: Path) -> None:
+    from ...cli_helpers import tradeassist
+
+    result = tradeassist("run", project(tmp_path), cwd=tmp_path, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "TRADEASSIST_SCHWAB_APP_KEY" in result.stderr

@@ -1,0 +1,288 @@
+"""schwab-py's real StreamClient + our feed against a fake Schwab on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import stat
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from tradeassist_runner.config.models import Instrument, SchwabSource
+from tradeassist_runner.errors import SourceError
+from tradeassist_runner.sources.schwab.stream import SchwabFeed
+
+from .conftest import INSTRUMENTS
+from .fake_schwab import FakeSchwab, data_frame, item, write_token
+
+T0 = 1_767_623_400_000
+FUT, EQ = "LEVELONE_FUTURES", "LEVELONE_EQUITIES"
+
+
+def feed_for(fake: FakeSchwab, source: SchwabSource, token: Path, instruments: list[Instrument] | None = None) -> SchwabFeed:
+    return SchwabFeed(instruments or INSTRUMENTS, source, token_path=token, transport=fake.transport())
+
+
+async def next_frame(it: Any, timeout: float = 5.0) -> pl.DataFrame:
+    return await asyncio.wait_for(anext(it), timeout)
+
+
+def run(coro_fn: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(coro_fn(), 20))
+
+
+def test_snapshot_then_partial_updates_produce_ticks(fast_source: SchwabSource, token: Path) -> None:
+    async def main() -> None:
+        async with FakeSchwab() as fake:
+            fake.on_subscribe.append(data_frame(FUT, item(
+                "/ES", BID_PRICE=6000.0, ASK_PRICE=6000.25, LAST_PRICE=6000.25, BID_SIZE=10, ASK_SIZE=7,
+                TOTAL_VOLUME=1000, LAST_SIZE=2, QUOTE_TIME_MILLIS=T0 + 1, TRADE_TIME_MILLIS=T0)))
+            feed = feed_for(fake, fast_source, token)
+            it = feed.stream()
+            first = await next_frame(it)
+            assert first.select("symbol", "price", "volume", "bid", "ask").rows() == [
+                ("/ES", 6000.25, 2, 6000.0, 6000.25)]
+            await fake.send(data_frame(FUT, item("/ES", BID_PRICE=6000.25)))  # quote only: no tick
+            await fake.send(data_frame(FUT, item("/ES", LAST_PRICE=6000.5, TOTAL_VOLUME=1005,
+                                                  TRADE_TIME_MILLIS=T0 + 250)))
+            second = await next_frame(it)
+            assert second.select("price", "volume", "bid").rows() == [(6000.5, 5, 6000.25)]
+            assert second["ts"].dt.epoch("ms").to_list() == [T0 + 250]
+            # only the needed fields were requested, on the right services
+            subs = {r["service"]: r for r in fake.requests if r["command"] == "SUBS"}
+            assert subs[FUT]["parameters"]["keys"] == "/ES,/NQ"
+            assert subs[EQ]["parameters"]["keys"] == "$SPX,$TICK"
+            assert subs[FUT]["parameters"]["fields"] == "0,1,2,3,4,5,8,9,10,11"
+            assert subs[EQ]["parameters"]["fields"] == "0,1,2,3,4,5,8,9,34,35"
+            await it.aclose()
+    run(main)
+
+
+def test_several_symbols_in_one_frame_none_dropped(fast_source: SchwabSource, token: Path) -> None:
+    async def main() -> None:
+        async with FakeSchwab() as fake:
+            feed = feed_for(fake, fast_source, token)
+            it = feed.stream()
+            pending = asyncio.ensure_future(next_frame(it))
+            await fake.wait_subscribed()
+            await asyncio.sleep(0.05)
+            await fake.send(data_frame(EQ,
+                item("$TICK", EQ, LAST_PRICE=-612.0, TRADE_TIME_MILLIS=T0),
+                item("$SPX", EQ, LAST_PRICE=6001.5, TOTAL_VOLUME=10, TRADE_TIME_MILLIS=T0 + 1),
+                item("$TICK", EQ, LAST_PRICE=-580.0, TRADE_TIME_MILLIS=T0 + 2)))
+            frame = await pending
+            assert frame.select("symbol", "price").rows() == [("$TICK", -612.0), ("$SPX", 6001.5), ("$TICK", -580.0)]
+            await it.aclose()
+    run(main)
+
+
+def test_closed_socket_reconnects_resubscribes_and_records_the_gap(
+    fast_source: SchwabSource, token: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def main() -> None:
+        async with FakeSchwab() as fake:
+            fake.on_subscribe.append(data_frame(FUT, item("/ES", LAST_PRICE=6000.0, LAST_SIZE=1, TRADE_TIME_MILLIS=T0)))
+            feed = feed_for(fake, fast_source, token)
+            it = feed.stream()
+            await next_frame(it)
+            assert feed.status.connected and not feed.status.gaps
+            await fake.drop()
+            pending = asyncio.ensure_future(next_frame(it))
+            await asyncio.sleep(0.01)
+            await fake.wait_subscribed()
+            await fake.send(data_frame(FUT, item("/ES", LAST_PRICE=6001.0, LAST_SIZE=3, TRADE_TIME_MILLIS=T0 + 5000)))
+            frame = await pending
+            assert frame.select("price", "volume").rows() == [(6001.0, 3)]
+            assert fake.logins == 2
+            assert fake.subs[FUT] == {"/ES", "/NQ"} and fake.subs[EQ] == {"$SPX", "$TICK"}
+            status = feed.status.snapshot()
+            assert status["connected"] and status["reconnects"] == 1
+            [gap] = status["gaps"]
+            assert gap["seconds"] > 0 and gap["start"] < gap["end"]
+            await it.aclose()
+
+    caplog.set_level(logging.INFO, logger="tradeassist")
+    monkeypatch.setattr(logging.getLogger("tradeassist"), "propagate", True)
+    run(main)
+    assert any("resumed after a gap" in r.getMessage() for r in caplog.records)
+
+
+def test_login_denied_is_a_clear_error_after_retries(fast_source: SchwabSource, token: Path) -> None:
+    async def main() -> None:
+        async with FakeSchwab(deny_login=True) as fake:
+            feed = feed_for(fake, fast_source, token)
+            with pytest.raises(SourceError) as err:
+                await next_frame(feed.stream())
+            assert fake.logins == 3
+            text = str(err.value)
+            assert "denied the streamer login" in text and "code 3" in text
+            assert "tradeassist schwab login" in text
+    run(main)
+
+
+def test_unparsable_frame_is_counted_and_skipped(fast_source: SchwabSource, token: Path) -> None:
+    async def main() -> None:
+        async with FakeSchwab() as fake:
+            feed = feed_for(fake, fast_source, token)
+            it = feed.stream()
+            pending = asyncio.ensure_future(next_frame(it))
+            await fake.wait_subscribed()
+            await asyncio.sleep(0.05)
+            await fake.send("{not json")
+            await fake.send(json.dumps({"data": "garbage"}))
+            await fake.send(data_frame(FUT, item("/NQ", LAST_PRICE=21000.0, LAST_SIZE=1, TRADE_TIME_MILLIS=T0)))
+            frame = await pending
+            assert frame["symbol"].to_list() == ["/NQ"]
+            assert feed.status.unparsable_frames == 2
+            assert feed.status.connects == 1  # the connection survived
+            await it.aclose()
+    run(main)
+
+
+def test_expired_access_token_is_refreshed_through_the_token_endpoint(fast_source: SchwabSource, tmp_path: Path) -> None:
+    token = tmp_path / "tok.json"
+    write_token(token, access="stale", access_expired=True)
+
+    async def main() -> None:
+        async with FakeSchwab(access_token="never-used") as fake:
+            fake.on_subscribe.append(data_frame(FUT, item("/ES", LAST_PRICE=1.0, TRADE_TIME_MILLIS=T0)))
+            feed = feed_for(fake, fast_source, token)
+            it = feed.stream()
+            await next_frame(it)
+            assert [r["grant_type"] for r in fake.token_requests] == ["refresh_token"]
+            await it.aclose()
+            return fake.access_token
+
+    run(main)
+    saved = json.loads(token.read_text())
+    assert saved["token"]["access_token"] == "access-2"  # written back by schwab-py's update hook
+    assert stat.S_IMODE(os.stat(token).st_mode) == 0o600
+
+
+def test_rejected_refresh_token_is_a_clear_error(fast_source: SchwabSource, tmp_path: Path) -> None:
+    token = tmp_path / "tok.json"
+    write_token(token, access="stale", access_expired=True)
+    data = json.loads(token.read_text())
+    data["token"]["refresh_token"] = "revoked"
+    token.write_text(json.dumps(data))
+
+    async def main() -> None:
+        async with FakeSchwab() as fake:
+            with pytest.raises(SourceError, match="rejected the refresh token.*tradeassist schwab login"):
+                await next_frame(feed_for(fake, fast_source, token).stream())
+    run(main)
+
+
+def test_rejected_access_token_on_rest_is_a_clear_error(fast_source: SchwabSource, token: Path) -> None:
+    async def main() -> None:
+        async with FakeSchwab(access_token="something-else") as fake:
+            with pytest.raises(SourceError, match=r"rejected the token .*HTTP 401"):
+                await next_frame(feed_for(fake, fast_source, token).stream())
+    run(main)
+
+
+@pytest.mark.parametrize("age_days, message", [(8, "expired"), (None, "no Schwab token")])
+def test_missing_or_expired_token_fails_before_connecting(
+    fast_source: SchwabSource, tmp_path: Path, age_days: float | None, message: str
+) -> None:
+    token = tmp_path / "tok.json"
+    if age_days is not None:
+        write_token(token, age_s=age_days * 86400)
+
+    async def main() -> None:
+        async with FakeSchwab() as fake:
+            with pytest.raises(SourceError, match=message):
+                await next_frame(feed_for(fake, fast_source, token).stream())
+            assert fake.logins == 0
+    run(main)
+
+
+def test_unknown_symbol_is_reported_and_skipped_rest_keep_streaming(fast_source: SchwabSource, token: Path) -> None:
+    instruments = [*INSTRUMENTS, Instrument(symbol="/XYZ", type="future"), Instrument(symbol="EUR/USD", type="forex")]
+
+    async def main() -> None:
+        async with FakeSchwab(unknown_symbols={"/XYZ"}) as fake:
+            feed = feed_for(fake, fast_source, token, instruments)
+            it = feed.stream()
+            pending = asyncio.ensure_future(next_frame(it))
+            await fake.wait_subscribed()
+            await asyncio.sleep(0.1)
+            assert fake.subs[FUT] == {"/ES", "/NQ"}
+            await fake.send(data_frame(FUT, item("/ES", LAST_PRICE=1.0, TRADE_TIME_MILLIS=T0)))
+            assert (await pending)["symbol"].to_list() == ["/ES"]
+            skipped = feed.status.skipped_symbols
+            assert set(skipped) == {"/XYZ", "EUR/USD"}
+            assert "code 22" in skipped["/XYZ"] and "Invalid symbols: /XYZ" in skipped["/XYZ"]
+            await it.aclose()
+    run(main)
+
+
+def test_update_symbols_subscribes_and_unsubscribes_without_reconnect(fast_source: SchwabSource, token: Path) -> None:
+    async def main() -> None:
+        async with FakeSchwab() as fake:
+            feed = feed_for(fake, fast_source, token, INSTRUMENTS[:1])
+            it = feed.stream()
+            pending = asyncio.ensure_future(next_frame(it))
+            await fake.wait_subscribed()
+            await asyncio.sleep(0.05)
+            await feed.update_symbols([Instrument(symbol="/NQ", type="future"), Instrument(symbol="$ADD", type="internal")])
+            assert fake.subs[FUT] == {"/NQ"} and fake.subs[EQ] == {"$ADD"}
+            assert fake.logins == 1
+            commands = [(r["service"], r["command"], r["parameters"].get("keys")) for r in fake.requests]
+            assert (FUT, "UNSUBS", "/ES") in commands and (EQ, "SUBS", "$ADD") in commands
+            await fake.send(data_frame(FUT, item("/ES", LAST_PRICE=1.0, TRADE_TIME_MILLIS=T0),
+                                       item("/NQ", LAST_PRICE=2.0, TRADE_TIME_MILLIS=T0)))
+            assert (await pending)["symbol"].to_list() == ["/NQ"]  # late /ES data is not a tick any more
+            await it.aclose()
+    run(main)
+
+
+@pytest.mark.parametrize("code, words", [(30, "stopped streaming"), (12, "another connection")])
+def test_server_codes_stop_streaming_and_second_connection_reconnect(
+    fast_source: SchwabSource, token: Path, code: int, words: str
+) -> None:
+    async def main() -> None:
+        async with FakeSchwab() as fake:
+            feed = feed_for(fake, fast_source, token)
+            it = feed.stream()
+            pending = asyncio.ensure_future(next_frame(it))
+            await fake.wait_subscribed()
+            await asyncio.sleep(0.05)
+            fake.subscribed_event.clear()
+            await fake.send({"notify": [{"service": "ADMIN", "timestamp": T0, "content": {"code": code, "msg": "bye"}}]})
+            await fake.wait_subscribed()
+            await asyncio.sleep(0.05)
+            await fake.send(data_frame(FUT, item("/ES", LAST_PRICE=1.0, TRADE_TIME_MILLIS=T0)))
+            await pending
+            assert fake.logins == 2
+            [gap] = feed.status.gaps
+            assert words in gap.reason and f"code {code}" in gap.reason
+            await it.aclose()
+    run(main)
+
+
+def test_token_close_to_expiry_is_warned_about(
+    fast_source: SchwabSource, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = tmp_path / "tok.json"
+    write_token(token, age_s=6 * 86400)
+    monkeypatch.setattr(logging.getLogger("tradeassist"), "propagate", True)
+    caplog.set_level(logging.WARNING, logger="tradeassist")
+
+    async def main() -> None:
+        async with FakeSchwab() as fake:
+            fake.on_subscribe.append(data_frame(FUT, item("/ES", LAST_PRICE=1.0, TRADE_TIME_MILLIS=T0)))
+            feed = feed_for(fake, fast_source, token)
+            it = feed.stream()
+            await next_frame(it)
+            assert feed.status.token_expires is not None
+            await it.aclose()
+    run(main)
+    [warning] = [r.getMessage() for r in caplog.records if "refresh token expires in" in r.getMessage()]
+    assert "23h" in warning and "tradeassist schwab login" in warning

@@ -1,0 +1,123 @@
+"""``test``, ``diff`` and ``explain``: reviewing rule changes like code (GitOps).
+
+Wiring and exit codes only; the logic lives in :mod:`tradeassist_runner.gitops`.
+Exit codes as everywhere: 0 success, 1 invalid input or a failed test, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+import click
+
+from ..errors import ConfigError, SinkError, TickFileError
+
+INVALID = 1
+
+
+@click.command("test")
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.option("-v", "--verbose", is_flag=True, help="Show the alert list of passing tests too")
+def test_command(files: tuple[str, ...], verbose: bool) -> None:
+    """Run rule unit tests (YAML FILES, or folders of them) through the real engine.
+
+    Each failing test prints a diff: '-' an expected alert that did not fire, '+' an
+    alert that fired but was not expected, '~' a fired alert with another value.
+    Mistakes in a test file are printed as PATH:LINE:COLUMN: message.
+    """
+    from ..gitops.ruletest import expand_paths, render, run_file, summary
+
+    paths = expand_paths(list(files))
+    if not paths:
+        click.echo(f"error: no test files in {', '.join(files)}", err=True)
+        sys.exit(INVALID)
+    results = [run_file(p) for p in paths]
+    for line in render(results, verbose=verbose):
+        click.echo(line)
+    click.echo(summary(results), err=True)
+    sys.exit(0 if all(r.passed for r in results) else INVALID)
+
+
+@click.command("diff")
+@click.argument("old", type=click.Path())
+@click.argument("new", required=False, type=click.Path())
+@click.option("--ticks", "ticks_path", type=click.Path(), help="Backtest both versions over this CSV/Parquet tick file")
+@click.option(
+    "--git-ref",
+    help="Take OLD from this Git ref (a temporary worktree); with one path, NEW is that path as it is now",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table", show_default=True)
+def diff_command(old: str, new: str | None, ticks_path: str | None, git_ref: str | None, fmt: str) -> None:
+    """Show what changes between two versions of the rules: OLD and NEW are configs or rules folders.
+
+    Rules added, removed and changed (field by field); with --ticks, per rule, how many
+    alerts each version fires over the same ticks and the first alerts that differ.
+
+    \b
+    tradeassist diff old/config/config.yaml config/config.yaml --ticks session.csv
+    tradeassist diff config/config.yaml --git-ref origin/main --ticks session.csv --format markdown
+    """
+    from ..gitops.diff import build_report, render_json, render_markdown, render_table
+    from ..gitops.gitref import GitError, at_ref
+    from ..gitops.sources import load_source
+
+    if new is None and git_ref is None:
+        raise click.UsageError("give OLD and NEW, or one path with --git-ref REF")
+    new_text = new if new is not None else old
+    with ExitStack() as stack:
+        old_path = Path(old)
+        old_name = old
+        if git_ref is not None:
+            try:
+                old_path = stack.enter_context(at_ref(Path(old), git_ref))
+            except GitError as exc:
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(INVALID)
+            old_name = f"{old}@{git_ref}"
+        try:
+            before = load_source(old_path, declare_used=True)
+            after = load_source(Path(new_text), declare_used=True)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem))
+            sys.exit(INVALID)
+        try:
+            report = build_report(before, after, old_name, new_text, Path(ticks_path) if ticks_path else None)
+        except TickFileError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(INVALID)
+    render = {"table": render_table, "markdown": render_markdown, "json": render_json}[fmt]
+    click.echo(render(report))
+
+
+@click.command("explain")
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("alert_id")
+def explain_command(config: str, alert_id: str) -> None:
+    """Explain why one logged alert fired, re-running its value from the recorded inputs.
+
+    ALERT_ID is the alert_id column of `tradeassist alerts --format jsonl`.
+    Exits 1 when the alert is not in the log or its value cannot be reproduced.
+    """
+    from ..config.loader import load_config
+    from ..gitops.explain import ExplainError, explain_alert
+    from ..settings import apply_settings, load_settings
+
+    try:
+        loaded = apply_settings(load_config(config), load_settings())
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(INVALID)
+    try:
+        explanation = explain_alert(loaded, alert_id)
+    except (ExplainError, SinkError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(INVALID)
+    click.echo(explanation.render())
+    sys.exit(INVALID if explanation.reproduced is False else 0)
+
+
+COMMANDS: list[click.Command] = [test_command, diff_command, explain_command]

@@ -1,0 +1,250 @@
+"""Level-one messages -> canonical ticks: merge partial updates, emit only on trades.
+
+Schwab sends a full snapshot of the requested fields when a symbol is subscribed and
+afterwards only the fields that changed. So a quote is the merge of everything seen
+for its symbol, and an update is a *trade* when it carries evidence of one: a changed
+last price, last size or trade time, or a grown cumulative volume. Bid/ask-only
+updates refresh the book but emit nothing, because the engine's rules are about trades.
+
+Volume of a tick is the quantity traded in that update, never the day's cumulative
+figure: the growth of ``TOTAL_VOLUME`` since the previous update when both are known
+(Schwab conflates several trades into one update, and the growth counts them all),
+else ``LAST_SIZE``. The first update of a symbol on a new connection is a snapshot,
+so there the growth would be everything traded while we were away; it uses
+``LAST_SIZE`` instead.
+
+``ts`` is the exchange's trade time (``TRADE_TIME_MILLIS``), falling back to the quote
+time and then the message's server timestamp; never the local clock, so a recorded
+session backtests to the same alerts.
+
+Pure and synchronous: no network, no clock; unit-tested with plain dicts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+import polars as pl
+
+from ..ticks import TICK_SCHEMA, empty_ticks
+
+Service = Literal["LEVELONE_FUTURES", "LEVELONE_EQUITIES"]
+FUTURES: Service = "LEVELONE_FUTURES"
+EQUITIES: Service = "LEVELONE_EQUITIES"
+
+#: schwab-py field names requested on both services (they share these names).
+NEEDED_FIELDS: tuple[str, ...] = (
+    "SYMBOL",
+    "BID_PRICE",
+    "ASK_PRICE",
+    "LAST_PRICE",
+    "BID_SIZE",
+    "ASK_SIZE",
+    "TOTAL_VOLUME",
+    "LAST_SIZE",
+    "QUOTE_TIME_MILLIS",
+    "TRADE_TIME_MILLIS",
+)
+
+# schwab-py field name -> (Quote attribute, kind)
+_FIELD_MAP: dict[str, tuple[str, str]] = {
+    "LAST_PRICE": ("price", "float"),
+    "LAST_SIZE": ("last_size", "int"),
+    "TOTAL_VOLUME": ("total_volume", "int"),
+    "BID_PRICE": ("bid", "float"),
+    "ASK_PRICE": ("ask", "float"),
+    "BID_SIZE": ("bid_size", "int"),
+    "ASK_SIZE": ("ask_size", "int"),
+    "TRADE_TIME_MILLIS": ("trade_time", "int"),
+    "QUOTE_TIME_MILLIS": ("quote_time", "int"),
+}
+_UNSUPPORTED_TYPES = {"option", "forex"}
+
+
+def service_for(symbol: str, instrument_type: str) -> Service | None:
+    """Which level-one service streams ``symbol``; ``None`` when this source cannot.
+
+    Futures are written with a leading ``/`` (``/ES``); indices and market internals
+    (``$SPX``, ``$TICK``, ``$ADD``) are served on the equities service with their ``$``.
+    """
+    if instrument_type in _UNSUPPORTED_TYPES:
+        return None
+    if symbol.startswith("/"):
+        return FUTURES if len(symbol) > 1 else None
+    if instrument_type == "future":
+        return None  # a future without the slash would be looked up as a stock
+    return EQUITIES if symbol.strip() == symbol and symbol else None
+
+
+@dataclass
+class Quote:
+    """The last known value of every needed field of one symbol (None: not seen yet)."""
+
+    price: float | None = None
+    last_size: int | None = None
+    total_volume: int | None = None
+    bid: float | None = None
+    ask: float | None = None
+    bid_size: int | None = None
+    ask_size: int | None = None
+    trade_time: int | None = None
+    quote_time: int | None = None
+    fresh: bool = True  # next update is the snapshot of a (re)subscription
+
+
+_QUOTE_FIELDS = tuple(f.name for f in fields(Quote) if f.name != "fresh")
+
+
+def _coerce(value: Any, kind: str) -> float | int | None:
+    """A JSON value as float/int, or None if it is not a usable number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if not math.isfinite(value):
+        return None
+    if kind == "float":
+        return float(value)
+    if isinstance(value, float):
+        if not value.is_integer():
+            return None
+        return int(value)
+    return value
+
+
+@dataclass(frozen=True)
+class TickRow:
+    ts_ms: int
+    symbol: str
+    price: float
+    volume: int | None
+    bid: float | None
+    ask: float | None
+    bid_size: int | None
+    ask_size: int | None
+
+
+@dataclass
+class QuoteBook:
+    """Last-known quote per symbol; turns labeled level-one messages into tick rows.
+
+    Kept across reconnects so that the snapshot a resubscription sends does not repeat
+    a trade already emitted.
+    """
+
+    quotes: dict[str, Quote] = field(default_factory=dict)
+    malformed: int = 0  # content items or field values that could not be used
+
+    def new_connection(self) -> None:
+        """The next update of every symbol is a snapshot (see the module docstring)."""
+        for q in self.quotes.values():
+            q.fresh = True
+
+    def forget(self, symbols: Iterable[str]) -> None:
+        for s in symbols:
+            self.quotes.pop(s, None)
+
+    def apply_message(self, message: Mapping[str, Any]) -> list[TickRow]:
+        """A labeled ``data`` entry (``service``, ``timestamp``, ``content`` list) -> ticks.
+
+        Every content item is applied in order; one message carries many symbols and
+        may carry the same symbol twice, and none of them is dropped.
+        """
+        content = message.get("content")
+        if not isinstance(content, list):
+            self.malformed += 1
+            return []
+        envelope_ts = _coerce(message.get("timestamp"), "int")
+        rows: list[TickRow] = []
+        for item in content:
+            row = self.apply(item, envelope_ts if isinstance(envelope_ts, int) else None)
+            if row is not None:
+                rows.append(row)
+        return rows
+
+    def apply(self, item: Any, envelope_ts: int | None = None) -> TickRow | None:
+        """Merge one content item; return a tick if it carries a trade."""
+        if not isinstance(item, Mapping) or not isinstance(item.get("key"), str) or not item["key"]:
+            self.malformed += 1
+            return None
+        symbol: str = item["key"]
+        update: dict[str, float | int] = {}
+        for name, (attr, kind) in _FIELD_MAP.items():
+            if name not in item:
+                continue
+            value = _coerce(item[name], kind)
+            if value is None:
+                self.malformed += 1
+                continue
+            update[attr] = value
+        quote = self.quotes.get(symbol)
+        if quote is None:
+            quote = self.quotes[symbol] = Quote()
+        prev = {name: getattr(quote, name) for name in _QUOTE_FIELDS}
+        snapshot = quote.fresh
+        quote.fresh = False
+        for attr, value in update.items():
+            setattr(quote, attr, value)
+
+        if not _is_trade(update, prev) or quote.price is None:
+            return None
+        ts = quote.trade_time if quote.trade_time is not None else quote.quote_time
+        if ts is None:
+            ts = envelope_ts
+        if ts is None:
+            self.malformed += 1
+            return None
+        return TickRow(
+            ts_ms=int(ts),
+            symbol=symbol,
+            price=float(quote.price),
+            volume=_volume(update, prev, snapshot),
+            bid=quote.bid,
+            ask=quote.ask,
+            bid_size=quote.bid_size,
+            ask_size=quote.ask_size,
+        )
+
+
+def _changed(update: Mapping[str, float | int], prev: Mapping[str, Any], attr: str) -> bool:
+    return attr in update and update[attr] != prev[attr]
+
+
+def _is_trade(update: Mapping[str, float | int], prev: Mapping[str, Any]) -> bool:
+    if _changed(update, prev, "price") or _changed(update, prev, "last_size"):
+        return True
+    if _changed(update, prev, "trade_time"):
+        return True
+    total, before = update.get("total_volume"), prev["total_volume"]
+    return total is not None and before is not None and total > before
+
+
+def _volume(update: Mapping[str, float | int], prev: Mapping[str, Any], snapshot: bool) -> int | None:
+    total, before = update.get("total_volume"), prev["total_volume"]
+    if not snapshot and total is not None and before is not None and total >= before:
+        return int(total - before)
+    size = update.get("last_size")
+    if size is not None and size >= 0:
+        return int(size)
+    return None  # unknown; the cumulative figure is never a tick's volume
+
+
+def rows_to_frame(rows: list[TickRow]) -> pl.DataFrame:
+    """Tick rows -> the canonical tick frame (SPEC section 2)."""
+    if not rows:
+        return empty_ticks()
+    frame = pl.DataFrame(
+        {
+            "ts": [r.ts_ms for r in rows],
+            "symbol": [r.symbol for r in rows],
+            "price": [r.price for r in rows],
+            "volume": [r.volume for r in rows],
+            "bid": [r.bid for r in rows],
+            "ask": [r.ask for r in rows],
+            "bid_size": [r.bid_size for r in rows],
+            "ask_size": [r.ask_size for r in rows],
+        },
+        schema={**TICK_SCHEMA, "ts": pl.Int64()},
+    )
+    return frame.with_columns(pl.col("ts").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"))

@@ -1,0 +1,92 @@
+"""What the Schwab feed knows about its own health, for the status line and a health API.
+
+The feed is the only writer; readers (runner, health endpoint) only look. Gaps are
+wall-clock times on purpose: they describe the connection, not the market.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A time without market data: from losing the stream to being resubscribed."""
+
+    start: datetime
+    end: datetime
+    reason: str
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+
+@dataclass
+class FeedStatus:
+    connected: bool = False
+    connects: int = 0
+    reconnects: int = 0
+    frames: int = 0
+    unparsable_frames: int = 0
+    malformed_items: int = 0
+    ticks: int = 0
+    last_error: str | None = None
+    gap_started: datetime | None = None
+    gap_reason: str = ""
+    gaps: deque[Gap] = field(default_factory=lambda: deque(maxlen=100))
+    subscribed: dict[str, list[str]] = field(default_factory=dict)
+    skipped_symbols: dict[str, str] = field(default_factory=dict)  # symbol -> why
+    token_expires: datetime | None = None
+
+    def disconnected(self, reason: str, at: datetime | None = None) -> None:
+        self.connected = False
+        self.last_error = reason
+        if self.gap_started is None:
+            self.gap_started = at or _now()
+            self.gap_reason = reason
+
+    def resumed(self, at: datetime | None = None) -> Gap | None:
+        """Mark the stream live again; returns the gap it closed, if any."""
+        self.connected = True
+        self.connects += 1
+        if self.gap_started is None:
+            return None
+        gap = Gap(self.gap_started, at or _now(), self.gap_reason)
+        self.gaps.append(gap)
+        self.gap_started = None
+        self.reconnects += 1
+        return gap
+
+    @property
+    def total_gap(self) -> timedelta:
+        return sum((g.duration for g in self.gaps), timedelta(0))
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-ready view for a health endpoint or metrics."""
+        return {
+            "connected": self.connected,
+            "connects": self.connects,
+            "reconnects": self.reconnects,
+            "frames": self.frames,
+            "unparsable_frames": self.unparsable_frames,
+            "malformed_items": self.malformed_items,
+            "ticks": self.ticks,
+            "last_error": self.last_error,
+            "in_gap_since": self.gap_started.isoformat() if self.gap_started else None,
+            "gaps": [
+                {"start": g.start.isoformat(), "end": g.end.isoformat(),
+                 "seconds": g.duration.total_seconds(), "reason": g.reason}
+                for g in self.gaps
+            ],
+            "subscribed": {k: sorted(v) for k, v in self.subscribed.items()},
+            "skipped_symbols": dict(self.skipped_symbols),
+            "token_refresh_expires": self.token_expires.isoformat() if self.token_expires else None,
+        }
