@@ -26,7 +26,19 @@ _SECRETS = [
 ]
 
 
+#: Exact secret values (from ``${ENV}`` in notification URLs) masked wherever they appear.
+_KNOWN_SECRETS: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """Mask ``value`` in every later log line; short values are ignored (they would mask words)."""
+    if len(value) >= 6:
+        _KNOWN_SECRETS.add(value)
+
+
 def redact(text: str) -> str:
+    for secret in sorted(_KNOWN_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, "***")
     for pattern, repl in _SECRETS:
         text = pattern.sub(repl, text)
     return text
@@ -60,6 +72,17 @@ def setup_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    # apprise explains failures on its own logger; delivery errors already carry those
+    # words (redacted) into our log and the alert log, so only its errors are shown, and
+    # through the same redacting formatter. Its level stays: apprise captures per call.
+    apprise_handler = logging.StreamHandler(sys.stderr)
+    apprise_handler.setFormatter(KeyValueFormatter())
+    apprise_handler.setLevel(logging.ERROR)
+    apprise_logger = logging.getLogger("apprise")
+    apprise_logger.handlers[:] = [h for h in apprise_logger.handlers if not getattr(h, "_tradeassist", False)]
+    apprise_handler._tradeassist = True  # type: ignore[attr-defined]
+    apprise_logger.addHandler(apprise_handler)
+    apprise_logger.propagate = False
 
 
 def log(logger: logging.Logger, level: int, msg: str, **fields: Any) -> None:

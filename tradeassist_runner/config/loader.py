@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, Problem
+from ..notify.validate import check_notifications
 from .explain import describe, did_you_mean, explain
 from .loaded import LoadedConfig, LoadedRule, Location
 from .models import Config, Instrument, RulesFile
@@ -89,6 +90,7 @@ def load_config(path: str | Path) -> LoadedConfig:
 
     _check_instrument_conflicts(found)
     _check_rules(found)
+    found.problems.extend(check_notifications(data, doc, found.rule_items, config_path.parent))
     if found.problems or config is None:
         raise ConfigError(found.problems)
     instruments: dict[str, Instrument] = {}

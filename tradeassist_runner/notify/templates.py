@@ -115,8 +115,8 @@ def _zone(name: str) -> ZoneInfo | timezone:
         return timezone.utc
 
 
-def _ms(dt: datetime, fmt: str) -> str:
-    return dt.strftime(fmt).replace("%ms", f"{dt.microsecond // 1000:03d}")
+def _ms(dt: datetime, zone: str) -> str:
+    return f"{dt:%Y-%m-%d %H:%M:%S}.{dt.microsecond // 1000:03d} {zone}"
 
 
 def alert_fields(row: Mapping[str, Any], instrument: Instrument | None, rule: Any = None) -> dict[str, Any]:
@@ -156,8 +156,8 @@ def alert_fields(row: Mapping[str, Any], instrument: Instrument | None, rule: An
         "severity_upper": str(row.get("severity", "")).upper(),
         "message": row.get("message") or "",
         "ts": iso_ms(ts),
-        "time_utc": _ms(ts.astimezone(timezone.utc), "%Y-%m-%d %H:%M:%S.%ms UTC"),
-        "time_local": _ms(local, "%Y-%m-%d %H:%M:%S.%ms %Z"),
+        "time_utc": _ms(ts.astimezone(timezone.utc), "UTC"),
+        "time_local": _ms(local, local.tzname() or tz_name),
         "timezone": tz_name,
         "window": window,
         "period": period,

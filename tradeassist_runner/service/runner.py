@@ -28,6 +28,7 @@ from ..errors import SinkError, SourceError
 from ..settings import apply_settings, load_settings
 from ..sinks.state_store import StateStore
 from ..logs import log
+from ..notify.delivery import Notifier
 from ..sinks.alert_log import AlertLog, open_alert_log
 from ..sinks.query import format_jsonl
 from ..sources.replay import replay_batches
@@ -122,6 +123,10 @@ async def run_service(
     observer.source_type = loaded.config.source.type
     observer.on_plan(loaded, plan)
     current = {"loaded": loaded}
+    # Alerts are logged first (the outbox), then delivered by per-channel workers on this
+    # loop; a slow or dead channel never delays the next batch.
+    notifier = Notifier(loaded, alert_log)
+    await notifier.start()
 
     async def reload(reason: str) -> None:
         """Re-validate everything; swap the plan in only if every file is valid."""
@@ -138,6 +143,8 @@ async def run_service(
                 for line in result.errors:
                     log(logger, logging.ERROR, line)
                 return
+            if rebuilt.loaded is not None:  # channels, routes and templates reload too
+                await notifier.reconfigure(rebuilt.loaded)
             if not rebuilt.changed_anything and rebuilt.loaded is not None and (
                 {i.symbol for i in rebuilt.loaded.instruments}
                 == {i.symbol for i in current["loaded"].instruments}
@@ -197,7 +204,7 @@ async def run_service(
             return
         pending = pl.concat(unlogged)
         try:
-            await asyncio.to_thread(alert_log.write, pending)
+            _, deliveries = await asyncio.to_thread(notifier.write_outbox, pending)
         except SinkError as exc:
             stats.alerts_unlogged = pending.height
             log(logger, logging.ERROR, "alert log write failed; alerts kept in memory, will retry",
@@ -206,6 +213,7 @@ async def run_service(
             return
         unlogged.clear()
         stats.alerts_unlogged = 0
+        notifier.enqueue(deliveries)
 
     batches = micro_batches(
         _tick_stream(loaded, parse_rejects, resume_row),
@@ -283,6 +291,7 @@ async def run_service(
             if not unlogged:
                 break
             await asyncio.sleep(0.1 * 2**attempt)
+        await notifier.close()  # undelivered notifications stay pending for the next start
         if not unlogged:  # never snapshot past alerts that are not in the log yet
             await save_snapshot(state_store, engine, gate, loaded, position["row"])
         await asyncio.to_thread(state_store.close)

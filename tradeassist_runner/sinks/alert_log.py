@@ -34,6 +34,8 @@ class WriteReport:
     inserted: int  # new in SQLite (and therefore sent to Parquet)
     parquet_files: tuple[Path, ...] = ()
     parquet_error: SinkError | None = field(default=None)
+    #: The alerts new to the log (the ones a delivery outbox must send); None when none.
+    new: pl.DataFrame | None = field(default=None, compare=False)
 
     @property
     def duplicates(self) -> int:
@@ -65,8 +67,8 @@ class AlertLog:
         except SinkError as exc:
             self.parquet_failures += 1
             log.error("alerts kept in SQLite only, Parquet copy failed: %s", exc)
-            return WriteReport(received=alerts.height, inserted=new.height, parquet_error=exc)
-        return WriteReport(received=alerts.height, inserted=new.height, parquet_files=tuple(files))
+            return WriteReport(received=alerts.height, inserted=new.height, parquet_error=exc, new=new)
+        return WriteReport(received=alerts.height, inserted=new.height, parquet_files=tuple(files), new=new)
 
     def update_delivery(
         self,

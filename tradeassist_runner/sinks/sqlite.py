@@ -243,7 +243,7 @@ class SqliteAlertLog:
                         )
                     }
                     new = df.filter(
-                        pl.col("alert_id").is_first_distinct() & ~pl.col("alert_id").is_in(pl.Series(list(seen), dtype=pl.String))
+                        pl.col("alert_id").is_first_distinct() & ~pl.col("alert_id").is_in(pl.Series(list(seen), dtype=pl.String).implode())
                     )
                     self._conn.executemany(_INSERT, self._rows(new, status_json))
             except sqlite3.Error as exc:
@@ -332,6 +332,29 @@ class SqliteAlertLog:
             sql = f"SELECT * FROM ({sql} ORDER BY ts_ms DESC, id DESC LIMIT ?)"
             params.append(limit)
         sql = f"SELECT {columns} FROM ({sql}) ORDER BY ts_ms, id"
+        with self._lock:
+            self._check_open()
+            try:
+                rows = self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise SinkError(f"alert log {self.path}: cannot read: {_describe(exc)}") from exc
+        return _to_frame(rows)
+
+    def pending_deliveries(self, limit: int | None = None) -> pl.DataFrame:
+        """Alerts with at least one channel still ``pending`` (the delivery outbox), oldest first.
+
+        Read at start-up so deliveries interrupted by a stop or a crash are made
+        (at-least-once) rather than forgotten.
+        """
+        columns = ", ".join(_SELECT)
+        sql = (
+            f"SELECT {columns} FROM alert_logs WHERE EXISTS (SELECT 1 FROM json_each(delivery_status) "
+            "WHERE json_extract(value, '$.status') = 'pending') ORDER BY ts_ms, id"
+        )
+        params: list[Any] = []
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
         with self._lock:
             self._check_open()
             try:

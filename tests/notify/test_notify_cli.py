@@ -1,0 +1,33 @@
+"""``tradeassist notify-test``: one line per channel, exit 1 when a channel failed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..cli_helpers import tradeassist
+from .conftest import Hook, free_port, make_project
+
+
+def test_notify_test_reports_each_channel(tmp_path: Path, hook: Hook) -> None:
+    make_project(
+        tmp_path,
+        f"""notifications:
+  channels:
+    web: {{urls: "{hook.url()}"}}
+    down: {{urls: "json://127.0.0.1:{free_port()}/x"}}
+    file: {{urls: "logfile://data/notifications.log"}}
+    desktop: {{urls: "windows://", optional: true}}
+  delivery: {{retry: {{timeout: 3s}}}}
+""",
+    )
+    result = tradeassist("notify-test", "config.yaml", cwd=tmp_path)
+    lines = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
+    assert lines == {"web": "sent", "down": "failed", "file": "sent", "desktop": "skipped"}, result.stdout
+    assert result.returncode == 1
+    assert hook.bodies[0]["title"] == "TradeAssist test notification"
+    assert "channel 'file' works" in (tmp_path / "data/notifications.log").read_text()
+
+    only = tradeassist("notify-test", "config.yaml", "--channel", "web", cwd=tmp_path)
+    assert only.returncode == 0 and only.stdout.split()[:2] == ["web", "sent"]
+    unknown = tradeassist("notify-test", "config.yaml", "--channel", "slack", cwd=tmp_path)
+    assert unknown.returncode == 2 and "unknown channel slack" in unknown.stderr

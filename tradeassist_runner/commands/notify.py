@@ -1,0 +1,87 @@
+"""``tradeassist notify-test CONFIG [--channel NAME]``: is my Slack (e-mail, ...) wired up?
+
+Sends one test message through each configured channel (or the one named) with the
+same apprise objects the runner uses, and prints one line per channel: ``sent``,
+``failed: why`` or ``skipped: why``. Exit 0 when nothing failed, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+import click
+
+from ..errors import ConfigError
+
+INVALID = 1
+
+
+async def _test(loaded, names: list[str]) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    from ..logs import redact
+    from ..notify.channels import build_channel
+
+    notifications = loaded.config.notifications
+    results: list[tuple[str, str, str]] = []
+
+    async def one(name: str) -> tuple[str, str, str]:
+        rt = await asyncio.to_thread(
+            build_channel, name, notifications.channels[name], notifications.delivery, loaded.path.parent
+        )
+        if rt.apprise is None:
+            return name, rt.skip_status, rt.unavailable or "no usable URL"
+        timeout = notifications.delivery.retry.timeout.total_seconds()
+        t0 = time.monotonic()
+        result = await rt.apprise.async_notify(
+            title="TradeAssist test notification",
+            body=f"If you can read this, channel '{name}' works. Sent by `tradeassist notify-test`.",
+            notify_type="info",
+            timeout=timeout,
+        )
+        try:
+            if result.status.name == "SUCCESS":
+                note = f" ({'; '.join(rt.notes)})" if rt.notes else ""
+                return name, "sent", f"in {time.monotonic() - t0:.1f}s{note}"
+            said = [e.message for e in result.logs() if e.level in ("WARNING", "ERROR", "CRITICAL")]
+            return name, "failed", redact("; ".join(dict.fromkeys(said)) or result.status.name)
+        finally:
+            result.close()
+
+    results = list(await asyncio.gather(*(one(n) for n in names)))
+    return results
+
+
+@click.command("notify-test")
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--channel", "channels", multiple=True, help="Only this channel (repeatable); default: all")
+def notify_test(config: str, channels: tuple[str, ...]) -> None:
+    """Send a test message through each notification channel and print the outcome."""
+    from ..config.loader import load_config
+    from ..settings import apply_settings, load_settings
+
+    try:
+        loaded = apply_settings(load_config(config), load_settings())
+    except ConfigError as exc:
+        for p in exc.problems:
+            click.echo(str(p), err=True)
+        sys.exit(INVALID)
+    configured = loaded.config.notifications.channels
+    if not configured:
+        click.echo(f"error: {config} configures no channels under notifications.channels", err=True)
+        sys.exit(INVALID)
+    unknown = [c for c in channels if c not in configured]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown channel {', '.join(unknown)} (configured: {', '.join(configured)})", param_hint="--channel"
+        )
+    names = list(channels) or list(configured)
+    results = asyncio.run(_test(loaded, names))
+    width = max(len(n) for n, _, _ in results)
+    for name, status, detail in results:
+        click.echo(f"{name:<{width}}  {status:<7}  {detail}")
+    if any(status == "failed" for _, status, _ in results):
+        sys.exit(INVALID)
+
+
+COMMANDS: list[click.Command] = [notify_test]

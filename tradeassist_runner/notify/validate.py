@@ -1,0 +1,113 @@
+"""Load-time checks of the ``notifications:`` section and of the rules' ``notify:``/``message:``.
+
+Run on the raw YAML data (like the loader's cross-file checks), so a file with one
+pydantic error still gets its other notification mistakes reported, each located.
+Checked: ``${ENV}`` variables exist, every URL is one apprise accepts, apprise config
+files load, routes and rules name existing channels (or tags), templates use known
+placeholders only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..config.explain import did_you_mean
+from ..config.yaml_source import YamlDocument
+from ..errors import Problem
+from .channels import ENV_VAR, check_config_file, check_url, resolve_logfile, substitute
+from .templates import FIELDS, RULE_MESSAGE_FIELDS, check_template
+
+RuleItems = Iterable[tuple[dict[str, Any], YamlDocument, int]]
+
+
+def check_notifications(
+    data: Mapping[str, Any],
+    doc: YamlDocument,
+    rule_items: RuleItems,
+    config_dir: Path,
+    env: Mapping[str, str] | None = None,
+) -> list[Problem]:
+    env = os.environ if env is None else env
+    problems: list[Problem] = []
+    section = data.get("notifications")
+    section = section if isinstance(section, dict) else {}
+    channels = section.get("channels") if isinstance(section.get("channels"), dict) else {}
+    where = ["notifications", "channels"]
+    tags: set[str] = set()
+    for name, channel in channels.items():
+        if not isinstance(channel, dict):
+            continue
+        if isinstance(channel.get("tags"), list):
+            tags.update(t for t in channel["tags"] if isinstance(t, str))
+        urls = channel.get("urls")
+        url_list = [urls] if isinstance(urls, str) else urls if isinstance(urls, list) else []
+        for i, raw in enumerate(url_list):
+            if not isinstance(raw, str):
+                continue
+            loc = [*where, name, "urls"] + ([i] if isinstance(urls, list) else [])
+            url, missing = substitute(raw, env)
+            if missing:
+                names = ", ".join(f"${{{m}}}" for m in missing)
+                problems.append(
+                    doc.problem(loc, f"environment variable {names} is not set (channel '{name}' needs it)")
+                )
+                continue
+            why = check_url(resolve_logfile(url, config_dir))
+            if why:
+                shown = raw if ENV_VAR.search(raw) else url.split("://", 1)[0] + "://..."
+                problems.append(doc.problem(loc, f"channel '{name}': {why} (in {shown})"))
+        cfg = channel.get("config")
+        if isinstance(cfg, str):
+            path = Path(cfg).expanduser()
+            why = check_config_file(path if path.is_absolute() else config_dir / path)
+            if why:
+                problems.append(doc.problem([*where, name, "config"], f"channel '{name}': {why}"))
+
+    known = set(channels)
+
+    def unknown(entry: str) -> str:
+        if not known:
+            return f"unknown channel '{entry}': no channels are configured under notifications.channels"
+        return (
+            f"unknown channel '{entry}'{did_you_mean(entry, known | tags)} "
+            f"(channels: {', '.join(sorted(known))}{'; tags: ' + ', '.join(sorted(tags)) if tags else ''})"
+        )
+
+    routes = section.get("routes") if isinstance(section.get("routes"), dict) else {}
+    for severity, names in routes.items():
+        if isinstance(names, list):
+            for j, entry in enumerate(names):
+                if isinstance(entry, str) and entry not in known and entry not in tags:
+                    problems.append(doc.problem(["notifications", "routes", severity, j], unknown(entry)))
+
+    templates = section.get("templates") if isinstance(section.get("templates"), dict) else {}
+    for key in ("title", "body"):
+        if isinstance(templates.get(key), str) and (why := check_template(templates[key], FIELDS)):
+            problems.append(doc.problem(["notifications", "templates", key], f"{key}: {why}"))
+    by_type = templates.get("by_type") if isinstance(templates.get("by_type"), dict) else {}
+    for rule_type, pair in by_type.items():
+        if not isinstance(pair, dict):
+            continue
+        for key in ("title", "body"):
+            if isinstance(pair.get(key), str) and (why := check_template(pair[key], FIELDS)):
+                problems.append(doc.problem(["notifications", "templates", "by_type", rule_type, key], f"{key}: {why}"))
+
+    for item, rdoc, i in rule_items:
+        notify = item.get("notify")
+        if isinstance(notify, list):
+            for j, entry in enumerate(notify):
+                if isinstance(entry, str) and entry not in known and entry not in tags:
+                    problems.append(rdoc.problem(["rules", i, "notify", j], unknown(entry)))
+        message = item.get("message")
+        if isinstance(message, str):
+            allowed = set(RULE_MESSAGE_FIELDS)
+            if item.get("type") == "rate_of_change":
+                allowed.add("window")
+            if item.get("type") == "volume_spike":
+                allowed.add("period")
+            if why := check_template(message, allowed):
+                problems.append(rdoc.problem(["rules", i, "message"], f"message: {why}"))
+    return problems
