@@ -8,68 +8,25 @@ threshold rule) is reported as not belonging there.
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     StrictBool,
-    WithJsonSchema,
     StrictInt,
     field_validator,
 )
 
-from .durations import format_duration, parse_duration
+from .types import Duration, Number, Severity
 
 InstrumentType = Literal["future", "index", "internal", "equity", "option", "forex"]
 Condition = Literal["above", "below", "crosses_above", "crosses_below"]
-Severity = Literal["info", "warning", "critical"]
 
 RULE_ID_PATTERN = r"^[A-Za-z0-9_.-]+$"
 
-
-def _duration(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool) or not isinstance(value, str):
-        raise ValueError(
-            f"invalid duration {value!r}: write it as a string with a unit, e.g. 30s, 5m, 1500ms"
-        )
-    return parse_duration(value)
-
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(_duration),
-    PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": r"^\s*(\d+(\.\d+)?(ms|s|m|h|d))+\s*$",
-            "description": "A duration with a unit: 1500ms, 30s, 5m, 1h, 1d (or 1h30m)",
-            "examples": ["30s", "5m", "1500ms"],
-        }
-    ),
-]
-
-
-def _finite_number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"must be a number, got {type(value).__name__} {value!r}")
-    f = float(value)
-    if not math.isfinite(f):
-        raise ValueError("must be a finite number")
-    return f
-
-
-Number = Annotated[
-    float, BeforeValidator(_finite_number), WithJsonSchema({"type": "number", "examples": [6000, -500, 0.25]})
-]
 
 
 class Strict(BaseModel):
@@ -202,7 +159,6 @@ class StorageSettings(Strict):
     )
 
 
-# Imported here, not at the top: notify_models uses Duration and Severity defined above.
 from .notify_models import Notifications  # noqa: E402
 
 

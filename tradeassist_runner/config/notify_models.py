@@ -10,48 +10,20 @@ apprise URL syntax, channel names used by rules, template placeholders - is chec
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     StrictBool,
     StrictInt,
     WithJsonSchema,
     model_validator,
 )
 
-from .durations import format_duration, parse_duration
-
-# Same meaning as models.Severity / models.Duration; not imported from there because
-# models.py imports this module to build Config (an import cycle otherwise).
-Severity = Literal["info", "warning", "critical"]
-
-
-def _duration(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool) or not isinstance(value, str):
-        raise ValueError(f"invalid duration {value!r}: write it as a string with a unit, e.g. 30s, 5m, 1500ms")
-    return parse_duration(value)
-
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(_duration),
-    PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": r"^\s*(\d+(\.\d+)?(ms|s|m|h|d))+\s*$",
-            "description": "A duration with a unit: 1500ms, 30s, 5m, 1h, 1d (or 1h30m)",
-            "examples": ["30s", "5m", "1500ms"],
-        }
-    ),
-]
+from .types import Duration, Severity
 
 CHANNEL_NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 RuleTypeName = Literal["threshold", "rate_of_change", "volume_spike"]
