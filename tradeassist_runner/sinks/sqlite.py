@@ -332,6 +332,10 @@ class SqliteAlertLog:
             sql = f"SELECT * FROM ({sql} ORDER BY ts_ms DESC, id DESC LIMIT ?)"
             params.append(limit)
         sql = f"SELECT {columns} FROM ({sql}) ORDER BY ts_ms, id"
+        return self._read(sql, params)
+
+    def _read(self, sql: str, params: list[Any]) -> pl.DataFrame:
+        """Run one SELECT of ``_SELECT`` columns under the lock; errors as SinkError."""
         with self._lock:
             self._check_open()
             try:
@@ -355,13 +359,7 @@ class SqliteAlertLog:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        with self._lock:
-            self._check_open()
-            try:
-                rows = self._conn.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise SinkError(f"alert log {self.path}: cannot read: {_describe(exc)}") from exc
-        return _to_frame(rows)
+        return self._read(sql, params)
 
     def count(self) -> int:
         """Number of logged alerts."""
