@@ -117,3 +117,45 @@ def test_known_stream_fires_what_the_spec_says() -> None:
     assert reference_alerts(rules, ticks) == expected
     for batch_size in (1, 2, 7):
         assert run_engine(rules, ticks, batch_size) == expected
+
+
+@st.composite
+def long_streams(draw: Any) -> list[Tick]:
+    """Hundreds of ticks: long enough that the per-rule search skips over many levels."""
+    n = draw(st.integers(min_value=50, max_value=400))
+    seed = draw(st.integers(min_value=0, max_value=2**32 - 1))
+    rng = __import__("random").Random(seed)
+    clock = {s: 0 for s in SYMBOLS}
+    level = {s: 1.0 for s in SYMBOLS}
+    ticks = []
+    for _ in range(n):
+        sym = rng.choice(SYMBOLS)
+        clock[sym] += rng.choice([0, 1, 2, 500, 1000, 3000])
+        level[sym] = rng.choice([level[sym], level[sym] + 0.5, level[sym] - 0.5, rng.choice([-2.0, 0.0, 2.0])])
+        ticks.append(Tick(clock[sym], sym, level[sym], rng.choice([None, 0, 1, 2, 3, 9])))
+    return ticks
+
+
+@st.composite
+def many_rules(draw: Any) -> list[Any]:
+    """Dozens of rules on few series, so the threshold index groups hold many thresholds."""
+    rules = draw(st.lists(rule_sets(), min_size=3, max_size=6))
+    flat = [r for group in rules for r in group]
+    return [r.model_copy(update={"id": f"r{i}"}) for i, r in enumerate(flat)]
+
+
+@settings(max_examples=int(os.environ.get("EQUIVALENCE_EXAMPLES", "150")) // 5, deadline=None)
+@given(rules=many_rules(), ticks=long_streams(), batch_size=st.sampled_from([37, 100_000]),
+       max_slice=st.sampled_from([5, 64, 65_536]))
+def test_engine_matches_reference_on_long_streams(
+    rules: list[Any], ticks: list[Tick], batch_size: int, max_slice: int
+) -> None:
+    """Also cuts big batches into small internal slices, as the engine does past MAX_SLICE."""
+    from tradeassist_runner.engine import evaluate as evaluate_module
+
+    saved = evaluate_module.MAX_SLICE
+    evaluate_module.MAX_SLICE = max_slice
+    try:
+        assert run_engine(rules, ticks, batch_size) == reference_alerts(rules, ticks)
+    finally:
+        evaluate_module.MAX_SLICE = saved

@@ -2,11 +2,11 @@
 
     ticks ─┬─ per rule type: value of each series at each tick (vectorized)
            ├─ prev = the series' value at the previous tick (carried across batches)
-           ├─ join the active rule table, condition mask  → candidates
-           ├─ cooldown over candidates only (tick time)     → fires
+           ├─ threshold index: binary search finds the rules each value satisfies,
+           │  cooldown over those only (tick time)                 → fires  (engine/fires.py)
            └─ alerts (declaration order within a tick) + the new carried state
 
-No Python loop runs per tick or per rule; the cooldown loop runs per round of fires.
+No Python loop runs per tick or per rule; loops run per round of fires.
 """
 
 from __future__ import annotations
@@ -14,16 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from ..rules.base import VALUE_SCHEMA
 from ..rules.registry import RULE_TYPES
 from .alerts import ALERT_SCHEMA, TS, empty_alerts
-from .cooldown import resolve_cooldowns
+from .fires import Rows, find_fires
 from .inputs import decision_inputs
 from .messages import default_messages, render_templates
 from .plan import Plan
-from .state import EngineState
+from .state import LAST_VALUE_SCHEMA, EngineState
 
 
 @dataclass(frozen=True)
@@ -32,44 +34,22 @@ class BatchResult:
     state: EngineState
 
 
-def _with_prev(values: pl.DataFrame, state: EngineState) -> pl.DataFrame:
-    carried = values.select("key").unique().join(state.last_value, on="key", how="inner")
-    return (
-        pl.concat(
-            [
-                carried.select(
-                    pl.lit(-1, pl.Int64).alias("seq"),
-                    pl.lit(None, pl.Int64).alias("ts_ms"),
-                    "key",
-                    "value",
-                ),
-                values,
-            ]
-        )
-        .sort(["key", "seq"])
-        .with_columns(pl.col("value").shift(1).over("key").alias("prev"))
-        .filter(pl.col("seq") >= 0)
-    )
-
-
-def _conditions() -> pl.Expr:
-    v, p, t, c = pl.col("value"), pl.col("prev"), pl.col("threshold"), pl.col("cond")
-    return (
-        pl.when(c == 0)
-        .then(v > t)
-        .when(c == 1)
-        .then(v < t)
-        .when(c == 2)
-        .then((p <= t) & (v > t))
-        .otherwise((p >= t) & (v < t))
-        .fill_null(False)
-    )
+#: Larger batches are evaluated in slices of this many ticks: results do not depend on
+#: where a stream is cut (SPEC section 3), and it bounds the per-batch search tables.
+MAX_SLICE = 65_536
 
 
 def evaluate(
     plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime | None = None
 ) -> BatchResult:
     """Evaluate accepted ticks (canonical columns, arrival order) against ``plan``."""
+    if ticks.height > MAX_SLICE:
+        alerts: list[pl.DataFrame] = []
+        for start in range(0, ticks.height, MAX_SLICE):
+            result = evaluate(plan, state, ticks.slice(start, MAX_SLICE), now)
+            alerts.append(result.alerts)
+            state = result.state
+        return BatchResult(pl.concat(alerts), state)
     n = ticks.height
     if n == 0:
         return BatchResult(empty_alerts(), state)
@@ -80,12 +60,17 @@ def evaluate(
         pl.col("price").cast(pl.Float64),
         pl.col("volume").cast(pl.Int64),
     ).filter(pl.col("symbol").is_in(plan.symbol_list))
+    batch = batch.with_columns(
+        pl.col("symbol").cast(pl.Enum(plan.symbol_list)).to_physical().cast(pl.Int64).alias("sym")
+    )
 
+    key_dtype = pl.Enum(list(plan.key_list))
+    schema = {**VALUE_SCHEMA, "key": key_dtype}
     parts: list[pl.DataFrame] = []
     history = dict(state.history)
     for name, keys in plan.keys.items():
         vals, hist = RULE_TYPES[name].values(batch, keys, history.get(name))
-        parts.append(vals.select(list(VALUE_SCHEMA)).cast(VALUE_SCHEMA))  # type: ignore[arg-type]
+        parts.append(vals.select(list(VALUE_SCHEMA)).cast(schema))  # type: ignore[arg-type]
         if hist is None:
             history.pop(name, None)
         else:
@@ -93,27 +78,62 @@ def evaluate(
     for name in list(history):
         if name not in plan.keys:
             del history[name]
-    values = pl.concat(parts) if parts else pl.DataFrame(schema=VALUE_SCHEMA)
-    values = _with_prev(values, state)
+    values = (
+        pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+    ).with_columns(pl.col("key").to_physical().cast(pl.Int64).alias("code")).sort(["code", "seq"])
 
-    last_value = pl.concat(
-        [state.last_value, values.group_by("key").agg(pl.col("value").sort_by("seq").last()).select("key", "value")]
-    ).unique(subset="key", keep="last", maintain_order=True)
+    code = values["code"].to_numpy()
+    value = values["value"].to_numpy().astype(np.float64)
+    carried = _carried_values(plan, state)
+    prev = np.empty_like(value)
+    if len(value):
+        prev[1:] = value[:-1]
+        first = np.concatenate(([True], code[1:] != code[:-1]))
+        prev[first] = carried[code[first]]
+        last = np.concatenate((code[1:] != code[:-1], [True]))
+        updated = pl.DataFrame(
+            {"key": [plan.key_list[c] for c in code[last]],
+             "value": pl.Series(value[last], dtype=pl.Float64, nan_to_null=True)},
+            schema=LAST_VALUE_SCHEMA,
+        )
+        last_value = pl.concat([state.last_value, updated]).unique(
+            subset="key", keep="last", maintain_order=True
+        )
+    else:
+        last_value = state.last_value
 
-    candidates = (
-        values.join(plan.table, on="key", how="inner")
-        .filter(_conditions())
-        .join(state.last_fire, on="state_key", how="left")
-        .sort(["rule_index", "seq"])
+    table = plan.table
+    last_fire_ms = (
+        table.select("state_key")
+        .join(state.last_fire, on="state_key", how="left", maintain_order="left")["last_fire_ms"]
     )
-    fired_mask = resolve_cooldowns(
-        candidates["rule_index"].to_numpy(),
-        candidates["ts_ms"].to_numpy(),
-        candidates["cooldown_ms"].to_numpy(),
-        candidates["last_fire_ms"].fill_null(0).to_numpy(),
-        candidates["last_fire_ms"].is_not_null().to_numpy(),
+    has_last = last_fire_ms.is_not_null().to_numpy()
+    assert plan.index is not None
+    ts = values["ts_ms"].to_numpy()
+    slot, row = find_fires(
+        plan.index, Rows(code=code, ts=ts, value=value, prev=prev),
+        last_fire_ms.fill_null(0).to_numpy(), has_last,
     )
-    fired = candidates.filter(pl.Series(fired_mask, dtype=pl.Boolean))
+    rule_index = table["rule_index"].to_numpy()
+    order = np.lexsort((row, rule_index[slot]))
+    slot, row = slot[order], row[order]
+    slot_s = pl.Series(slot)
+    fired = pl.DataFrame(
+        {
+            "rule_index": rule_index[slot],
+            "seq": values["seq"].to_numpy()[row],
+            "ts_ms": ts[row],
+            "value": value[row],
+            "prev": pl.Series(prev[row], dtype=pl.Float64, nan_to_null=True),
+            "threshold": table["threshold"].gather(slot_s),
+            "cooldown_ms": table["cooldown_ms"].gather(slot_s),
+            "state_key": table["state_key"].gather(slot_s),
+            "last_fire_ms": last_fire_ms.gather(slot_s),
+        },
+        schema={"rule_index": pl.Int64, "seq": pl.Int64, "ts_ms": pl.Int64, "value": pl.Float64,
+                "prev": pl.Float64, "threshold": pl.Float64, "cooldown_ms": pl.Int64,
+                "state_key": pl.String, "last_fire_ms": pl.Int64},
+    )
     fired = decision_inputs(plan, state.history, batch, fired)  # adds "inputs"; fires unchanged
     last_fire = pl.concat(
         [
@@ -126,6 +146,16 @@ def evaluate(
         next_seq=state.next_seq + n, last_value=last_value, history=history, last_fire=last_fire
     )
     return BatchResult(_alerts(plan, fired, batch, now), new_state)
+
+
+def _carried_values(plan: Plan, state: EngineState) -> npt.NDArray[np.float64]:
+    """Each series' value at the last tick of an earlier batch (NaN: none or undefined)."""
+    out = np.full(len(plan.key_list), np.nan)
+    if state.last_value.height and plan.key_list:
+        known = state.last_value.filter(pl.col("key").is_in(list(plan.key_list)))
+        codes = known["key"].cast(pl.Enum(list(plan.key_list))).to_physical().to_numpy()
+        out[codes] = known["value"].to_numpy().astype(np.float64)
+    return out
 
 
 def _alerts(plan: Plan, fired: pl.DataFrame, batch: pl.DataFrame, now: datetime | None) -> pl.DataFrame:

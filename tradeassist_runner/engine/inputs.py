@@ -14,15 +14,12 @@ JSON keys: ``cooldown_ms``, ``last_fire_ts`` (ISO ms or null) for every type, pl
 
 from __future__ import annotations
 
-import json
-from bisect import bisect_left, bisect_right
-from typing import Any
-
+import numpy as np
 import polars as pl
 
-from ..config.durations import to_ms
-from ..config.models import RateOfChangeRule, VolumeSpikeRule
-from ..timefmt import iso_ms
+from ..rules.rate_of_change import PriceSeries
+from ..rules.volume_spike import VolumeSeries
+from ..timefmt import iso_ms_expr
 from .plan import Plan
 
 INPUTS = "inputs"
@@ -31,71 +28,101 @@ INPUTS = "inputs"
 def decision_inputs(
     plan: Plan, history: dict[str, pl.DataFrame], batch: pl.DataFrame, fired: pl.DataFrame
 ) -> pl.DataFrame:
-    """``fired`` plus a JSON ``inputs`` column; ``history`` is the state *before* this batch."""
+    """``fired`` plus a JSON ``inputs`` column; ``history`` is the state *before* this batch.
+
+    Built column-wise (one polars pass per part), because a batch can fire hundreds of
+    thousands of alerts and a Python loop per alert would cost more than evaluating them.
+    """
     if fired.height == 0:
         return fired.with_columns(pl.lit(None, pl.String).alias(INPUTS))
     # fired is sorted by (rule_index, seq): the previous fire of a rule is the row above
     # it, or the one carried from earlier batches.
-    with_last = fired.with_columns(
+    rows = fired.with_row_index("_row").with_columns(
         pl.col("ts_ms").shift(1).over("state_key").fill_null(pl.col("last_fire_ms")).alias("_last_fire")
+    ).join(plan.meta.select("rule_index", "symbol", "type", "param"), on="rule_index",
+           how="left", maintain_order="left")
+    last_fire = pl.col("_last_fire").cast(pl.Datetime("ms", "UTC"))
+    head = pl.concat_str(
+        pl.lit('{"cooldown_ms":'), pl.col("cooldown_ms").cast(pl.String), pl.lit(',"last_fire_ts":'),
+        pl.when(pl.col("_last_fire").is_null()).then(pl.lit("null"))
+        .otherwise(pl.lit('"') + iso_ms_expr(last_fire) + pl.lit('"')),
     )
-    refs = _Lookups(history, batch)
-    out: list[str] = []
-    for rule_index, seq, ts_ms, cooldown_ms, last_fire in with_last.select(
-        "rule_index", "seq", "ts_ms", "cooldown_ms", "_last_fire"
-    ).iter_rows():
-        rule = plan.rules[rule_index].rule
-        record: dict[str, Any] = {
-            "cooldown_ms": cooldown_ms,
-            "last_fire_ts": None if last_fire is None else iso_ms(int(last_fire)),
+    tails = [pl.lit("")]
+    roc = rows.filter(pl.col("type") == "rate_of_change")
+    vol = rows.filter(pl.col("type") == "volume_spike")
+    extra: list[pl.DataFrame] = []
+    if roc.height:
+        extra.append(_roc_tails(plan, roc, history, batch))
+    if vol.height:
+        extra.append(_volume_tails(plan, vol, history, batch))
+    if extra:
+        tails_df = pl.concat(extra)
+        rows = rows.join(tails_df, on="_row", how="left", maintain_order="left")
+        tails = [pl.col("_tail").fill_null("")]
+    out = rows.select(pl.concat_str(head, *tails, pl.lit("}")).alias(INPUTS))
+    return fired.with_columns(out[INPUTS])
+
+
+def _json_floats(values: pl.Series) -> pl.Series:
+    """Python's ``repr`` of each float (what ``json.dumps`` writes), for the distinct values only."""
+    distinct = values.drop_nulls().unique()
+    spelled = {v: repr(float(v)) for v in distinct.to_list()}
+    return values.replace_strict(spelled, default=None, return_dtype=pl.String) if spelled else (
+        pl.Series(values.name, [None] * len(values), dtype=pl.String))
+
+
+def _roc_tails(
+    plan: Plan, roc: pl.DataFrame, history: dict[str, pl.DataFrame], batch: pl.DataFrame
+) -> pl.DataFrame:
+    """``window_ms``, ``ref_ts``, ``ref_price``: the same look-up the engine's value used."""
+    codes = {s: i for i, s in enumerate(plan.symbol_list)}
+    names = {codes[s]: s for s in roc["symbol"].unique().to_list()}
+    series = PriceSeries.build(history.get("rate_of_change"), batch, names)
+    sym = roc["symbol"].replace_strict(codes, return_dtype=pl.Int64).to_numpy()
+    ref_ts, ref, found = series.lookup(sym, (roc["ts_ms"] - roc["param"]).to_numpy())
+    found_s = pl.Series(found)
+    tail = pl.DataFrame(
+        {
+            "_row": roc["_row"],
+            "param": roc["param"],
+            "ref_ts": pl.Series(ref_ts, dtype=pl.Int64).set(~found_s, None),  # type: ignore[arg-type]
+            "_ref": _json_floats(pl.Series(ref, dtype=pl.Float64, nan_to_null=True)),
         }
-        if isinstance(rule, RateOfChangeRule):
-            window = to_ms(rule.window)
-            ref = refs.reference(rule.instrument, ts_ms - window)
-            record.update(window_ms=window, ref_ts=None if ref is None else iso_ms(ref[0]),
-                          ref_price=None if ref is None else ref[1])
-        elif isinstance(rule, VolumeSpikeRule):
-            record.update(period=rule.period, volumes=refs.volumes_before(rule.instrument, seq, rule.period))
-        out.append(json.dumps(record, separators=(",", ":")))
-    return fired.with_columns(pl.Series(INPUTS, out, dtype=pl.String))
+    )
+    ref_time = pl.col("ref_ts").cast(pl.Datetime("ms", "UTC"))
+    return tail.select(
+        "_row",
+        pl.concat_str(
+            pl.lit(',"window_ms":'), pl.col("param").cast(pl.String), pl.lit(',"ref_ts":'),
+            pl.when(pl.col("ref_ts").is_null()).then(pl.lit("null"))
+            .otherwise(pl.lit('"') + iso_ms_expr(ref_time) + pl.lit('"')),
+            pl.lit(',"ref_price":'), pl.col("_ref").fill_null("null"),
+        ).alias("_tail"),
+    )
 
 
-class _Lookups:
-    """Per-symbol tick series built lazily, once per batch, for the symbols that fired."""
-
-    def __init__(self, history: dict[str, pl.DataFrame], batch: pl.DataFrame) -> None:
-        self._history = history
-        self._batch = batch
-        self._prices: dict[str, tuple[list[int], list[float]]] = {}
-        self._volumes: dict[str, tuple[list[int], list[int], list[int]]] = {}
-
-    def reference(self, symbol: str, target_ms: int) -> tuple[int, float] | None:
-        """The last (ts, price) with ts <= target: the same rows the engine looks up."""
-        if symbol not in self._prices:
-            carried = self._history.get("rate_of_change")
-            parts = [] if carried is None else [carried.filter(pl.col("symbol") == symbol).select("ref_ts", "ref")]
-            parts.append(
-                self._batch.filter(pl.col("symbol") == symbol).select(
-                    pl.col("ts_ms").alias("ref_ts"), pl.col("price").alias("ref")
-                )
-            )
-            series = (
-                pl.concat(parts)
-                .unique(subset="ref_ts", keep="last", maintain_order=True)
-                .sort("ref_ts", maintain_order=True)
-            )
-            self._prices[symbol] = (series["ref_ts"].to_list(), series["ref"].to_list())
-        times, prices = self._prices[symbol]
-        i = bisect_right(times, target_ms) - 1
-        return None if i < 0 else (times[i], prices[i])
-
-    def volumes_before(self, symbol: str, seq: int, period: int) -> list[int]:
-        """The last ``period`` non-null volumes of ``symbol`` that arrived before tick ``seq``."""
-        if symbol not in self._volumes:
-            carried = self._history.get("volume_spike")
-            kept = [] if carried is None else carried.filter(pl.col("symbol") == symbol)["volume"].to_list()
-            rows = self._batch.filter((pl.col("symbol") == symbol) & pl.col("volume").is_not_null())
-            self._volumes[symbol] = (kept, rows["seq"].to_list(), rows["volume"].to_list())
-        kept, seqs, vols = self._volumes[symbol]
-        before = bisect_left(seqs, seq)
-        return (kept + vols[:before])[-period:] if before < period else vols[before - period : before]
+def _volume_tails(
+    plan: Plan, vol: pl.DataFrame, history: dict[str, pl.DataFrame], batch: pl.DataFrame
+) -> pl.DataFrame:
+    """``period``, ``volumes``: the last ``period`` non-null volumes that arrived before the tick."""
+    codes = {s: i for i, s in enumerate(plan.symbol_list)}
+    names = {codes[s]: s for s in vol["symbol"].unique().to_list()}
+    series = VolumeSeries.build(history.get("volume_spike"), batch, names)
+    batch_row = np.searchsorted(batch["seq"].to_numpy(), vol["seq"].to_numpy())  # seq has gaps
+    owner, volumes = series.before(batch_row, vol["param"].to_numpy())
+    joined = (
+        pl.DataFrame({"_i": owner, "v": volumes}, schema={"_i": pl.Int64, "v": pl.Int64})
+        .group_by("_i", maintain_order=True)
+        .agg(pl.col("v").cast(pl.String).str.join(","))
+    )
+    listed = (
+        pl.DataFrame({"_i": np.arange(vol.height, dtype=np.int64)})
+        .join(joined, on="_i", how="left", maintain_order="left")["v"]
+    )
+    return pl.DataFrame({"_row": vol["_row"], "param": vol["param"], "v": listed}).select(
+        "_row",
+        pl.concat_str(
+            pl.lit(',"period":'), pl.col("param").cast(pl.String), pl.lit(',"volumes":['),
+            pl.col("v").fill_null(""), pl.lit("]"),
+        ).alias("_tail"),
+    )

@@ -13,6 +13,7 @@ from ..config.loaded import AnyRule, LoadedRule
 from ..config.models import RateOfChangeRule, VolumeSpikeRule
 from ..rules.base import value_key
 from ..rules.registry import RULE_TYPES
+from .index import ThresholdIndex, build_index
 
 #: Condition codes used in the rule table (cheaper to compare than strings per row).
 CONDITIONS: dict[str, int] = {"above": 0, "below": 1, "crosses_above": 2, "crosses_below": 3}
@@ -49,6 +50,9 @@ class Plan:
     #: Per rule (all of them): what an alert shows; joined once per batch with fires.
     meta: pl.DataFrame = field(default_factory=pl.DataFrame)
     has_templates: bool = False
+    #: Every value key of an active rule; a key's code is its position (``keys`` use this Enum).
+    key_list: tuple[str, ...] = ()
+    index: ThresholdIndex | None = None
 
     @property
     def symbol_list(self) -> list[str]:
@@ -89,6 +93,9 @@ def compile_plan(rules: tuple[LoadedRule, ...] | list[LoadedRule]) -> Plan:
             "state_key": pl.String,
         },
     )
+    key_list = tuple(sorted({c.key for c in active}))
+    key_dtype = pl.Enum(list(key_list))
+    symbol_list = sorted({c.rule.instrument for c in active})
     keys: dict[str, pl.DataFrame] = {}
     for name, rtype in RULE_TYPES.items():
         rows = {(c.rule.instrument, c.key, rtype.param(c.rule)) for c in active if c.rule.type == name}
@@ -97,6 +104,9 @@ def compile_plan(rules: tuple[LoadedRule, ...] | list[LoadedRule]) -> Plan:
                 sorted(rows),
                 schema={"symbol": pl.String, "key": pl.String, "param": pl.Int64},
                 orient="row",
+            ).with_columns(
+                pl.col("key").cast(key_dtype),
+                pl.col("symbol").cast(pl.Enum(symbol_list)).to_physical().cast(pl.Int64).alias("sym"),
             )
     version = hashlib.sha256("\n".join(c.state_key for c in compiled).encode()).hexdigest()[:12]
     return Plan(
@@ -107,6 +117,8 @@ def compile_plan(rules: tuple[LoadedRule, ...] | list[LoadedRule]) -> Plan:
         version=version,
         meta=rule_meta(compiled),
         has_templates=any(c.rule.message for c in compiled),
+        key_list=key_list,
+        index=build_index(table, {k: i for i, k in enumerate(key_list)}),
     )
 
 
@@ -129,7 +141,9 @@ def rule_meta(compiled: list[CompiledRule]) -> pl.DataFrame:
             "type": [r.type for r in rules],
             "severity": [r.severity for r in rules],
             "detail": [detail(r) for r in rules],
+            "param": [RULE_TYPES[r.type].param(r) for r in rules],
         },
         schema={"rule_index": pl.Int64, **{k: pl.String for k in (
-            "rule_id", "rule_name", "symbol", "condition", "type", "severity", "detail")}},
+            "rule_id", "rule_name", "symbol", "condition", "type", "severity", "detail")},
+                "param": pl.Int64},
     )

@@ -85,14 +85,16 @@ def recompute(rule_type: str, symbol: str, ts_ms: int, price: float, volume: int
             "seq": list(range(len(rows))),
             "ts_ms": [r[0] for r in rows],
             "symbol": [symbol] * len(rows),
+            "sym": [0] * len(rows),
             "price": [r[1] for r in rows],
             "volume": [r[2] for r in rows],
         },
-        schema={"seq": pl.Int64, "ts_ms": pl.Int64, "symbol": pl.String, "price": pl.Float64, "volume": pl.Int64},
+        schema={"seq": pl.Int64, "ts_ms": pl.Int64, "symbol": pl.String, "sym": pl.Int64,
+                "price": pl.Float64, "volume": pl.Int64},
     )
     key = value_key(symbol, rule_type, param)
-    keys = pl.DataFrame({"symbol": [symbol], "key": [key], "param": [param]},
-                        schema={"symbol": pl.String, "key": pl.String, "param": pl.Int64})
+    keys = pl.DataFrame({"symbol": [symbol], "key": [key], "param": [param], "sym": [0]},
+                        schema={"symbol": pl.String, "key": pl.String, "param": pl.Int64, "sym": pl.Int64})
     values, _ = RULE_TYPES[rule_type].values(batch, keys, None)
     last = values.filter(pl.col("seq") == len(rows) - 1)["value"]
     return None if last.len() == 0 else last[0]

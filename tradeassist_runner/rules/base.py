@@ -14,13 +14,15 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from ..config.loaded import AnyRule
 
 #: Columns of the tick frame a rule type receives: arrival order ``seq``, event time
-#: ``ts_ms`` (epoch milliseconds), ``symbol``, ``price``, ``volume``.
-BATCH_COLUMNS = ("seq", "ts_ms", "symbol", "price", "volume")
+#: ``ts_ms`` (epoch milliseconds), ``symbol``, ``sym`` (the plan's code for the symbol),
+#: ``price``, ``volume``.  ``keys`` frames carry ``sym`` too, and are sorted by it.
+BATCH_COLUMNS = ("seq", "ts_ms", "symbol", "sym", "price", "volume")
 
 #: Columns every ``values`` call returns, one row per (tick of the key's symbol, key).
 VALUE_SCHEMA: dict[str, pl.DataType] = {
@@ -73,3 +75,33 @@ def exact_ratio(numerator: pl.Series, denominator: pl.Series) -> pl.Series:
     out = np.full(len(num), np.nan)
     np.divide(num, den, out=out, where=valid)
     return pl.Series(numerator.name, out, dtype=pl.Float64).set(pl.Series(~valid), None)  # type: ignore[arg-type]
+
+
+def exact_ratio_np(
+    numerator: npt.NDArray[np.float64], denominator: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """:func:`exact_ratio` on numpy arrays: NaN (undefined) where either side is undefined or 0."""
+    num = np.asarray(numerator, dtype=np.float64)
+    den = np.asarray(denominator, dtype=np.float64)
+    valid = np.isfinite(num) & np.isfinite(den) & (den != 0.0)
+    out = np.full(len(num), np.nan)
+    np.divide(num, den, out=out, where=valid)
+    return out
+
+
+def symbol_codes(keys: pl.DataFrame) -> dict[int, str]:
+    """Plan symbol code -> symbol, for the symbols ``keys`` watch."""
+    return dict(zip(keys["sym"].to_list(), keys["symbol"].to_list()))
+
+
+def pairs_by_symbol(
+    tick_sym: npt.NDArray[np.int64], key_sym: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Every (tick, key) of the same symbol, as index arrays; ``key_sym`` must be sorted."""
+    lo = np.searchsorted(key_sym, tick_sym, side="left")
+    count = np.searchsorted(key_sym, tick_sym, side="right") - lo
+    total = int(count.sum())
+    tick = np.repeat(np.arange(len(tick_sym), dtype=np.int64), count)
+    first = np.cumsum(count) - count
+    key = np.repeat(lo - first, count) + np.arange(total, dtype=np.int64)
+    return tick, key.astype(np.int64)
