@@ -8,6 +8,7 @@ swap therefore keeps the state of unchanged rules without any bookkeeping.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -24,3 +25,7 @@ class EngineState:
     history: dict[str, pl.DataFrame] = field(default_factory=dict)
     #: Tick time of each rule's last fire.
     last_fire: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LAST_FIRE_SCHEMA))
+    #: The same facts as numpy arrays indexed by one plan's value-key codes and rule slots,
+    #: set by the engine so the next batch on that plan skips re-deriving them from the
+    #: frames (engine/evaluate.py ``_Mirror``); never part of a snapshot or of equality.
+    mirror: Any = field(default=None, compare=False, repr=False)

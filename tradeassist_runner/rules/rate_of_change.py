@@ -36,7 +36,15 @@ _HISTORY_SCHEMA: dict[str, pl.DataType] = {
 #: The last carried tail this module produced, as the arrays it was built from, keyed by
 #: the frame's identity: the next batch gets that very frame back as its state, and
 #: re-deriving symbol codes from its string column cost more than the rest of a small batch.
+#: Two are kept: the decision-inputs step reads the tail from *before* the batch after
+#: the engine has already produced the next one.
 _CARRIED: dict[int, tuple[pl.DataFrame, dict[int, str], I64, I64, F64]] = {}
+
+
+def _remember(frame: pl.DataFrame, entry: tuple[pl.DataFrame, dict[int, str], I64, I64, F64]) -> None:
+    _CARRIED[id(frame)] = entry
+    while len(_CARRIED) > 2:
+        del _CARRIED[next(iter(_CARRIED))]
 
 
 @dataclass(frozen=True)
@@ -114,8 +122,7 @@ class PriceSeries:
             {"symbol": sym_names.gather(pl.Series(sym)), "ref_ts": ts, "ref": price},
             schema=_HISTORY_SCHEMA,
         )
-        _CARRIED.clear()
-        _CARRIED[id(frame)] = (frame, dict(names), sym, ts, price)
+        _remember(frame, (frame, dict(names), sym, ts, price))
         return frame
 
 

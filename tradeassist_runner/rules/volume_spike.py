@@ -30,6 +30,12 @@ _HISTORY_SCHEMA: dict[str, pl.DataType] = {"symbol": pl.String(), "volume": pl.I
 _CARRIED: dict[int, tuple[pl.DataFrame, dict[int, str], I64, I64]] = {}
 
 
+def _remember(frame: pl.DataFrame, entry: tuple[pl.DataFrame, dict[int, str], I64, I64]) -> None:
+    _CARRIED[id(frame)] = entry
+    while len(_CARRIED) > 2:
+        del _CARRIED[next(iter(_CARRIED))]
+
+
 @dataclass(frozen=True)
 class VolumeSeries:
     """Each symbol's non-null volumes in arrival order (carried ones first), grouped by symbol."""
@@ -90,8 +96,7 @@ class VolumeSeries:
         sym_names = pl.Series("symbol", [names.get(c, "") for c in range(len(length))], dtype=pl.String)
         frame = pl.DataFrame({"symbol": sym_names.gather(pl.Series(sym)), "volume": volume},
                              schema=_HISTORY_SCHEMA)
-        _CARRIED.clear()
-        _CARRIED[id(frame)] = (frame, dict(names), sym, volume)
+        _remember(frame, (frame, dict(names), sym, volume))
         return frame
 
     def before(self, batch_row: I64, period: I64) -> tuple[I64, I64]:
