@@ -30,7 +30,7 @@ time budget lasts, always at least once; the number of runs is printed and store
   one pass over at most ``max_batches`` batches (after a 1,000-tick warm-up), throughput and
   per-batch latency p50/p99.
 - live: ``tradeassist run`` (subprocess, --fresh) with the synthetic source at 1k / 10k / 100k
-  ticks/s total over the 12 instruments, batch max_size 1000 / max_delay 20ms, the 1,000-rule
+  ticks/s total over the 12 instruments, batch max_size 1000 / max_delay 0s, the 1,000-rule
   mix plus 96 probe rules that fire every 1-2 s per symbol, storage in a temp dir, stopped
   with SIGINT after 10 s (quick 6 s). Latency = ``created_at`` (SQLite
   ``strftime('%f')``, ms precision, set by the INSERT of the transaction that commits the

@@ -157,7 +157,7 @@ def rules_config(out: Path, n_symbols: int, n_rules: int, ticks: Path, seed: int
 
 
 def live_config(folder: Path, rate_total: float, n_rules: int, seed: int, max_size: int = 1000,
-                max_delay: str = "20ms") -> Path:
+                max_delay: str = "0s") -> Path:
     """A ``tradeassist run`` config: synthetic source at ``rate_total`` ticks/s over the 12
     shipped instruments, storage in ``folder/data``, the 12-symbol rule mix (thresholds from a
     sample of the same seeded feed) plus 8 probe rules per symbol that fire every ~1-2 s

@@ -2,8 +2,10 @@
 
 The engine is cheapest per tick on large batches, but an alert is only as fast as its
 batch: a tick may wait at most ``max_delay`` before it is evaluated, however slowly
-the feed trickles. Results do not depend on the cut (SPEC section 3), so this is
-purely a latency/throughput trade-off.
+the feed trickles. With ``max_delay`` 0 (the default) nothing waits to fill a batch:
+whatever arrived while the engine was busy is the next batch, so batches grow with
+load by themselves and an idle engine takes each tick at once. Results do not depend
+on the cut (SPEC section 3), so this is purely a latency/throughput trade-off.
 
 The source is awaited through one long-lived task rather than ``wait_for(anext())``:
 cancelling ``__anext__`` on a timeout would throw into the source generator and lose
@@ -82,6 +84,8 @@ async def micro_batches(
                 timeout = oldest + max_delay - loop.time()
                 if timeout > 0:
                     await asyncio.wait({pending}, timeout=timeout)
+                else:  # one loop turn: a source with data already queued hands it over now
+                    await asyncio.sleep(0)
                 if not pending.done():
                     yield buffer.take(buffer.rows)
                     continue

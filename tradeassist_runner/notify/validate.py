@@ -17,7 +17,6 @@ from typing import Any
 from ..config.explain import did_you_mean
 from ..config.yaml_source import YamlDocument
 from ..errors import Problem
-from .channels import ENV_VAR, check_config_file, check_url, resolve_logfile, substitute
 from .templates import FIELDS, RULE_MESSAGE_FIELDS, check_template
 
 RuleItems = Iterable[tuple[dict[str, Any], YamlDocument, int]]
@@ -35,6 +34,8 @@ def check_notifications(
     section = data.get("notifications")
     section = section if isinstance(section, dict) else {}
     channels = section.get("channels") if isinstance(section.get("channels"), dict) else {}
+    if channels:  # apprise and its plugins take ~1 s to import: only when there is a channel
+        from .channels import ENV_VAR, check_config_file, check_url, resolve_logfile, substitute
     where = ["notifications", "channels"]
     tags: set[str] = set()
     for name, channel in channels.items():
