@@ -78,12 +78,12 @@ def find_fires(index: ThresholdIndex, rows: Rows, last_fire: I64, has_last_fire:
         cd = index.cooldown_ms[entries]
         p = np.where(has_last_fire[s], first_row_at(code, last_fire[s] + cd), start)
         # v > t  (above)  or  -v > -t  (below): one "first row beyond" search for both.
-        levels = _max_table(np.where(np.isnan(rows.value), -np.inf, sign * rows.value))
+        levels = _BlockMax(np.where(np.isnan(rows.value), -np.inf, sign * rows.value))
         t = sign * index.threshold[entries]
         live = p < end
         e_ids, p, end, t, code, cd, s = (a[live] for a in (entries, p, end, t, code, cd, s))
         while len(e_ids):
-            q = _first_beyond(levels, p, t, end)
+            q = levels.first_beyond(p, t, end)
             hit = q < end
             e_ids, q, end, t, code, cd, s = (a[hit] for a in (e_ids, q, end, t, code, cd, s))
             slots.append(s)
@@ -94,24 +94,40 @@ def find_fires(index: ThresholdIndex, rows: Rows, last_fire: I64, has_last_fire:
 
     # -- everything else: list the satisfied (row, rule) pairs -----------------------------
     defined = ~np.isnan(rows.value)
+    both = defined & ~np.isnan(rows.prev)
+    # Ranks among the distinct thresholds, once per row: ``t < x`` iff rank(t) < left(x),
+    # ``t <= x`` iff rank(t) < right(x).  prev is the row above within a series, so its
+    # ranks are the row above's, except at the first row of each series (carried value).
+    left = np.searchsorted(index.distinct, rows.value, side="left").astype(np.int64)
+    right = np.searchsorted(index.distinct, rows.value, side="right").astype(np.int64)
+    first = np.concatenate(([True], rows.code[1:] != rows.code[:-1]))
+    prev_left, prev_right = np.empty_like(left), np.empty_like(right)
+    prev_left[1:], prev_right[1:] = left[:-1], right[:-1]
+    prev_left[first] = np.searchsorted(index.distinct, rows.prev[first], side="left")
+    prev_right[first] = np.searchsorted(index.distinct, rows.prev[first], side="right")
     crossing: list[tuple[I64, I64]] = []
     for kind in (ABOVE_FREE, BELOW_FREE, CROSSES_ABOVE, CROSSES_BELOW):
         group = rows.code * KINDS + kind
         present = index.group_start[group + 1] > index.group_start[group]
-        if kind in (CROSSES_ABOVE, CROSSES_BELOW):
-            present &= ~np.isnan(rows.prev)
-        r = np.flatnonzero(present & defined)
+        # A crossing needs a distinct threshold between prev and value: most ticks have none.
+        if kind == CROSSES_ABOVE:
+            present &= both & (prev_left < left)
+        elif kind == CROSSES_BELOW:
+            present &= both & (right < prev_right)
+        else:
+            present &= defined
+        r = np.flatnonzero(present)
         if len(r) == 0:
             continue
-        g, v = group[r], rows.value[r]
+        g = group[r]
         if kind == ABOVE_FREE:
-            lo, hi = index.group_start[g], index.bounds(g, v, "left")
+            lo, hi = index.group_start[g], index.locate(g, left[r])
         elif kind == BELOW_FREE:
-            lo, hi = index.bounds(g, v, "right"), index.group_start[g + 1]
+            lo, hi = index.locate(g, right[r]), index.group_start[g + 1]
         elif kind == CROSSES_ABOVE:
-            lo, hi = index.bounds(g, rows.prev[r], "left"), index.bounds(g, v, "left")
+            lo, hi = index.locate(g, prev_left[r]), index.locate(g, left[r])
         else:
-            lo, hi = index.bounds(g, v, "right"), index.bounds(g, rows.prev[r], "right")
+            lo, hi = index.locate(g, right[r]), index.locate(g, prev_right[r])
         pair_row, entry = _expand(r, lo, hi)
         if kind in (ABOVE_FREE, BELOW_FREE):  # cooldown 0: every satisfied tick fires
             slots.append(index.slot[entry])
@@ -158,6 +174,45 @@ def _max_table(w: F64) -> list[F64]:
         levels.append(np.maximum(prev[:-step], prev[step:]))
         step *= 2
     return levels
+
+
+class _BlockMax:
+    """"First index >= p with w > t" for many (p, t) at once.
+
+    A sparse table over the whole array would cost log2(n) passes over n rows per
+    batch; over maxima of 64-row blocks it costs one pass, and a query scans at most
+    two blocks row by row (64 lanes, vectorized across queries) around one descent.
+    """
+
+    BLOCK = 64
+
+    def __init__(self, w: F64) -> None:
+        self.w = w
+        n_blocks = -(-len(w) // self.BLOCK)
+        padded = np.full(n_blocks * self.BLOCK, -np.inf)
+        padded[: len(w)] = w
+        self.levels = _max_table(padded.reshape(n_blocks, self.BLOCK).max(axis=1))
+
+    def _scan(self, start: I64, t: F64, stop: I64) -> I64:
+        """First index in [start, stop) with w > t (stop - start <= BLOCK), else stop."""
+        idx = start[:, None] + np.arange(self.BLOCK, dtype=np.int64)[None, :]
+        inside = idx < stop[:, None]
+        vals = self.w[np.minimum(idx, len(self.w) - 1)]
+        hit = inside & (vals > t[:, None])
+        return np.where(hit.any(axis=1), start + hit.argmax(axis=1), stop)
+
+    def first_beyond(self, p: I64, t: F64, end: I64) -> I64:
+        b = self.BLOCK
+        head_stop = np.minimum(end, (p // b + 1) * b)
+        q = self._scan(p, t, head_stop)
+        todo = (q == head_stop) & (head_stop < end)
+        if todo.any():
+            i = np.flatnonzero(todo)
+            full_end = end[i] // b
+            blk = _first_beyond(self.levels, p[i] // b + 1, t[i], full_end)
+            start = np.maximum(blk * b, p[i])
+            q[i] = self._scan(start, t[i], np.minimum(end[i], blk * b + b))
+        return q
 
 
 def _first_beyond(levels: list[F64], p: I64, t: F64, end: I64) -> I64:
