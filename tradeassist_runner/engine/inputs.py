@@ -15,15 +15,14 @@ JSON keys: ``cooldown_ms``, ``last_fire_ts`` (ISO ms or null) for every type, pl
 from __future__ import annotations
 
 import json
-from bisect import bisect_left, bisect_right
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from ..config.durations import to_ms
 from ..config.models import RateOfChangeRule, VolumeSpikeRule
 from ..rules.rate_of_change import PriceSeries
+from ..rules.registry import RULE_TYPES
 from ..rules.volume_spike import VolumeSeries
 from ..timefmt import iso_ms, iso_ms_expr
 from .plan import Plan
@@ -143,69 +142,59 @@ def _volume_tails(
 def _row_by_row(
     plan: Plan, history: dict[str, pl.DataFrame], batch: pl.DataFrame, fired: pl.DataFrame
 ) -> pl.DataFrame:
-    """The same column, one alert at a time: cheaper than the column-wise build for a few alerts."""
+    """The same column, one alert at a time: cheaper than the column-wise build for a few alerts.
+
+    Look-ups are the rule types' own (numpy) series, vectorized over the alerts; only
+    the JSON text is written per alert, by ``json.dumps``.
+    """
+    n = fired.height
+    rule_index = fired["rule_index"].to_numpy()
+    ts_ms = fired["ts_ms"].to_numpy()
     # fired is sorted by (rule_index, seq): the previous fire of a rule is the row above
     # it, or the one carried from earlier batches.
-    with_last = fired.with_columns(
-        pl.col("ts_ms").shift(1).over("state_key").fill_null(pl.col("last_fire_ms")).alias("_last_fire")
-    )
-    refs = _Lookups(history, batch)
+    carried = fired["last_fire_ms"].to_list()
+    same = np.concatenate(([False], rule_index[1:] == rule_index[:-1]))
+    rules = [plan.rules[i].rule for i in rule_index.tolist()]
+    codes = {sym: i for i, sym in enumerate(plan.symbol_list)}
+    sym = np.array([codes[r.instrument] for r in rules], dtype=np.int64)
+    param = np.array([RULE_TYPES[r.type].param(r) for r in rules], dtype=np.int64)
+    is_roc = np.array([isinstance(r, RateOfChangeRule) for r in rules], dtype=np.bool_)
+    is_vol = np.array([isinstance(r, VolumeSpikeRule) for r in rules], dtype=np.bool_)
+    ref_ts: list[int] = []
+    ref_px: list[float] = []
+    found: list[bool] = []
+    if is_roc.any():
+        names = {int(c): plan.symbol_list[int(c)] for c in np.unique(sym[is_roc])}
+        series = PriceSeries.build(history.get("rate_of_change"), batch, names)
+        t, px, ok = series.lookup(sym[is_roc], ts_ms[is_roc] - param[is_roc])
+        ref_ts, ref_px, found = t.tolist(), px.tolist(), ok.tolist()
+    volumes: list[list[int]] = [[] for _ in range(n)]
+    if is_vol.any():
+        names = {int(c): plan.symbol_list[int(c)] for c in np.unique(sym[is_vol])}
+        vseries = VolumeSeries.build(history.get("volume_spike"), batch, names)
+        rows = np.flatnonzero(is_vol)
+        batch_row = np.searchsorted(batch["seq"].to_numpy(), fired["seq"].to_numpy()[rows])
+        owner, vols = vseries.before(batch_row, param[rows])
+        for o, v in zip(owner.tolist(), vols.tolist()):
+            volumes[rows[o]].append(v)
     out: list[str] = []
-    for rule_index, seq, ts_ms, cooldown_ms, last_fire in with_last.select(
-        "rule_index", "seq", "ts_ms", "cooldown_ms", "_last_fire"
-    ).iter_rows():
-        rule = plan.rules[rule_index].rule
+    k = 0
+    cooldown = fired["cooldown_ms"].to_list()
+    ts_list = ts_ms.tolist()
+    for i in range(n):
+        last_fire = ts_list[i - 1] if same[i] else carried[i]
         record: dict[str, Any] = {
-            "cooldown_ms": cooldown_ms,
+            "cooldown_ms": cooldown[i],
             "last_fire_ts": None if last_fire is None else iso_ms(int(last_fire)),
         }
-        if isinstance(rule, RateOfChangeRule):
-            window = to_ms(rule.window)
-            ref = refs.reference(rule.instrument, ts_ms - window)
-            record.update(window_ms=window, ref_ts=None if ref is None else iso_ms(ref[0]),
-                          ref_price=None if ref is None else ref[1])
-        elif isinstance(rule, VolumeSpikeRule):
-            record.update(period=rule.period, volumes=refs.volumes_before(rule.instrument, seq, rule.period))
+        if is_roc[i]:
+            ok = found[k]
+            record.update(window_ms=int(param[i]), ref_ts=iso_ms(ref_ts[k]) if ok else None,
+                          ref_price=ref_px[k] if ok else None)
+            k += 1
+        elif is_vol[i]:
+            record.update(period=int(param[i]), volumes=volumes[i])
         out.append(json.dumps(record, separators=(",", ":")))
     return fired.with_columns(pl.Series(INPUTS, out, dtype=pl.String))
 
 
-class _Lookups:
-    """Per-symbol tick series built lazily, once per batch, for the symbols that fired."""
-
-    def __init__(self, history: dict[str, pl.DataFrame], batch: pl.DataFrame) -> None:
-        self._history = history
-        self._batch = batch
-        self._prices: dict[str, tuple[list[int], list[float]]] = {}
-        self._volumes: dict[str, tuple[list[int], list[int], list[int]]] = {}
-
-    def reference(self, symbol: str, target_ms: int) -> tuple[int, float] | None:
-        """The last (ts, price) with ts <= target: the same rows the engine looks up."""
-        if symbol not in self._prices:
-            carried = self._history.get("rate_of_change")
-            parts = [] if carried is None else [carried.filter(pl.col("symbol") == symbol).select("ref_ts", "ref")]
-            parts.append(
-                self._batch.filter(pl.col("symbol") == symbol).select(
-                    pl.col("ts_ms").alias("ref_ts"), pl.col("price").alias("ref")
-                )
-            )
-            series = (
-                pl.concat(parts)
-                .unique(subset="ref_ts", keep="last", maintain_order=True)
-                .sort("ref_ts", maintain_order=True)
-            )
-            self._prices[symbol] = (series["ref_ts"].to_list(), series["ref"].to_list())
-        times, prices = self._prices[symbol]
-        i = bisect_right(times, target_ms) - 1
-        return None if i < 0 else (times[i], prices[i])
-
-    def volumes_before(self, symbol: str, seq: int, period: int) -> list[int]:
-        """The last ``period`` non-null volumes of ``symbol`` that arrived before tick ``seq``."""
-        if symbol not in self._volumes:
-            carried = self._history.get("volume_spike")
-            kept = [] if carried is None else carried.filter(pl.col("symbol") == symbol)["volume"].to_list()
-            rows = self._batch.filter((pl.col("symbol") == symbol) & pl.col("volume").is_not_null())
-            self._volumes[symbol] = (kept, rows["seq"].to_list(), rows["volume"].to_list())
-        kept, seqs, vols = self._volumes[symbol]
-        before = bisect_left(seqs, seq)
-        return (kept + vols[:before])[-period:] if before < period else vols[before - period : before]
