@@ -115,7 +115,7 @@ def evaluate(
             "cooldown_ms": table["cooldown_ms"].to_numpy()[slot],
             "state_key": table["state_key"].gather(slot_s),
             "last_fire_ms": pl.Series(mirror.fire[slot], dtype=pl.Int64).set(
-                pl.Series(~mirror.has_fire[slot]), None  # type: ignore[arg-type]
+                pl.Series(~mirror.has_fire[slot]), None
             ),
         },
         schema={"rule_index": pl.Int64, "seq": pl.Int64, "ts_ms": pl.Int64, "value": pl.Float64,

@@ -80,17 +80,20 @@ def find_fires(index: ThresholdIndex, rows: Rows, last_fire: I64, has_last_fire:
         # v > t  (above)  or  -v > -t  (below): one "first row beyond" search for both.
         levels = _BlockMax(np.where(np.isnan(rows.value), -np.inf, sign * rows.value))
         t = sign * index.threshold[entries]
-        live = p < end
-        e_ids, p, end, t, code, cd, s = (a[live] for a in (entries, p, end, t, code, cd, s))
-        while len(e_ids):
+        # Queries still searching: int columns (slot, pointer, segment end, code, cooldown).
+        ints = np.stack((s, p, end, code, cd))[:, p < end]
+        t = t[p < end]
+        while ints.shape[1]:
+            s, p, end, code, cd = ints
             q = levels.first_beyond(p, t, end)
             hit = q < end
-            e_ids, q, end, t, code, cd, s = (a[hit] for a in (e_ids, q, end, t, code, cd, s))
-            slots.append(s)
-            fire_rows.append(q)
-            p = first_row_at(code, rows.ts[q] + cd)
-            live = p < end
-            e_ids, p, end, t, code, cd, s = (a[live] for a in (e_ids, p, end, t, code, cd, s))
+            slots.append(s[hit])
+            fire_rows.append(q[hit])
+            nxt = first_row_at(code[hit], rows.ts[q[hit]] + cd[hit])
+            ints = np.stack((s[hit], nxt, end[hit], code[hit], cd[hit]))
+            t = t[hit]
+            live = nxt < end[hit]
+            ints, t = ints[:, live], t[live]
 
     # -- everything else: list the satisfied (row, rule) pairs -----------------------------
     defined = ~np.isnan(rows.value)

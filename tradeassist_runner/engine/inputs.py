@@ -96,7 +96,7 @@ def _roc_tails(
         {
             "_row": roc["_row"],
             "param": roc["param"],
-            "ref_ts": pl.Series(ref_ts, dtype=pl.Int64).set(~found_s, None),  # type: ignore[arg-type]
+            "ref_ts": pl.Series(ref_ts, dtype=pl.Int64).set(~found_s, None),
             "_ref": _json_floats(pl.Series(ref, dtype=pl.Float64, nan_to_null=True)),
         }
     )
@@ -188,9 +188,8 @@ def _row_by_row(
             "last_fire_ts": None if last_fire is None else iso_ms(int(last_fire)),
         }
         if is_roc[i]:
-            ok = found[k]
-            record.update(window_ms=int(param[i]), ref_ts=iso_ms(ref_ts[k]) if ok else None,
-                          ref_price=ref_px[k] if ok else None)
+            record.update(window_ms=int(param[i]), ref_ts=iso_ms(ref_ts[k]) if found[k] else None,
+                          ref_price=ref_px[k] if found[k] else None)
             k += 1
         elif is_vol[i]:
             record.update(period=int(param[i]), volumes=volumes[i])

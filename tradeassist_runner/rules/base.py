@@ -74,7 +74,7 @@ def exact_ratio(numerator: pl.Series, denominator: pl.Series) -> pl.Series:
     valid = np.isfinite(num) & np.isfinite(den) & (den != 0.0)
     out = np.full(len(num), np.nan)
     np.divide(num, den, out=out, where=valid)
-    return pl.Series(numerator.name, out, dtype=pl.Float64).set(pl.Series(~valid), None)  # type: ignore[arg-type]
+    return pl.Series(numerator.name, out, dtype=pl.Float64).set(pl.Series(~valid), None)
 
 
 def exact_ratio_np(
