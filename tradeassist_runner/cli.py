@@ -15,7 +15,7 @@ import click
 import polars as pl
 
 from . import __version__
-from .errors import ConfigError, SinkError, TickFileError
+from .errors import ApiError, ConfigError, SinkError, TickFileError
 
 INVALID = 1
 
@@ -109,18 +109,27 @@ def backtest(config: str, ticks_path: str, batch_size: int, fmt: str) -> None:
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--fresh", is_flag=True, help="Ignore the last state snapshot: empty cooldowns, replay from the start")
-def run(config: str, fresh: bool) -> None:
+@click.option("--api/--no-api", "api", default=None, help="Serve the HTTP API (overrides api.enabled)")
+@click.option("--api-port", type=click.IntRange(0, 65535), help="API port, 0 = any free one (overrides api.port)")
+def run(config: str, fresh: bool, api: bool | None, api_port: int | None) -> None:
     """Run the service: stream ticks, evaluate the rules, log every alert (Ctrl-C to stop).
 
     State (cooldowns, previous values, replay position) is restored from the last
-    snapshot; rule files are reloaded on change or on SIGHUP.
+    snapshot; rule files are reloaded on change or on SIGHUP. With the API enabled,
+    /healthz, /readyz, /metrics, /api/* and /ws/realtime are served in the same process.
     """
     import asyncio
+    import os
 
     from .logs import setup_logging
     from .service.runner import run_service
     from .settings import load_settings
 
+    # The flags are the TRADEASSIST_API_* variables, so a hot reload applies them the same way.
+    if api is not None:
+        os.environ["TRADEASSIST_API_ENABLED"] = "true" if api else "false"
+    if api_port is not None:
+        os.environ["TRADEASSIST_API_PORT"] = str(api_port)
     loaded = _load(config)
     setup_logging(load_settings().log_level)
     try:
@@ -128,6 +137,8 @@ def run(config: str, fresh: bool) -> None:
     except SinkError as exc:
         _fail(f"error: {exc}")
     except TickFileError as exc:
+        _fail(f"error: {exc}")
+    except ApiError as exc:
         _fail(f"error: {exc}")
     sys.exit(code)
 

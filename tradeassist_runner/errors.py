@@ -5,7 +5,8 @@
     ├── TickFileError      a tick file cannot be read at all (missing, unknown format,
     │                      required column absent) -> exit 1
     ├── SinkError          the alert log cannot be written (disk full, permissions)
-    └── SourceError        a live source cannot go on (Schwab token missing/expired/rejected)
+    ├── SourceError        a live source cannot go on (Schwab token missing/expired/rejected)
+    └── ApiError           the HTTP API cannot start (extra not installed, port in use)
 
 Rejected tick *rows* are not exceptions: they are counted and reported, never raised,
 because one bad row must not stop a live feed (SPEC section 2).
@@ -60,4 +61,12 @@ class SourceError(TradeAssistError):
 
     Transient trouble (a dropped socket) is retried inside the source; this is raised only
     when retrying cannot help, so ``run`` stops with a clear message and exit code 1.
+    """
+
+
+class ApiError(TradeAssistError):
+    """The HTTP API was enabled but cannot serve: ``run`` stops with the reason and exit code 1.
+
+    Failing loudly beats running without the API: a container's probes and a Prometheus
+    scrape would otherwise fail with no clue why.
     """

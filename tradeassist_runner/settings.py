@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .config.loaded import LoadedConfig
@@ -41,6 +41,19 @@ class Settings(BaseSettings):
     batch_max_delay: Duration | None = Field(default=None, description="Overrides batch.max_delay, e.g. 20ms")
     sqlite_path: Path | None = Field(default=None, description="Overrides storage.sqlite")
     parquet_dir: Path | None = Field(default=None, description="Overrides storage.parquet_dir")
+    api_enabled: bool | None = Field(default=None, description="Overrides api.enabled")
+    api_host: Annotated[str, Field(min_length=1)] | None = Field(default=None, description="Overrides api.host (0.0.0.0 in a container)")
+    api_port: Annotated[int, Field(ge=0, le=65535)] | None = Field(default=None, description="Overrides api.port")
+    #: Bearer token the API requires (every endpoint but /healthz); a secret, so never in a file.
+    api_token: SecretStr | None = Field(default=None, description="Bearer token for the API; unset = no authentication")
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _token_not_empty(cls, value: object) -> object:
+        # An empty TRADEASSIST_API_TOKEN is a deployment mistake, not "no authentication".
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty (unset the variable to run without authentication)")
+        return value
 
 
 def load_settings() -> Settings:
@@ -83,12 +96,18 @@ def apply_settings(loaded: LoadedConfig, settings: Settings) -> LoadedConfig:
         storage_update["sqlite"] = _absolute(settings.sqlite_path)
     if settings.parquet_dir is not None:
         storage_update["parquet_dir"] = _absolute(settings.parquet_dir)
-    if not batch_update and not storage_update:
+    api_update: dict[str, bool | str | int] = {
+        k: v
+        for k, v in (("enabled", settings.api_enabled), ("host", settings.api_host), ("port", settings.api_port))
+        if v is not None
+    }
+    if not batch_update and not storage_update and not api_update:
         return loaded
     config = config.model_copy(
         update={
             "batch": config.batch.model_copy(update=batch_update),
             "storage": config.storage.model_copy(update=storage_update),
+            "api": config.api.model_copy(update=api_update),
         }
     )
     return dataclasses.replace(loaded, config=config)

@@ -145,7 +145,10 @@ Source = Annotated[Union[SyntheticSource, ReplaySource, SchwabSource], Field(dis
 
 class BatchSettings(Strict):
     max_size: Annotated[StrictInt, Field(ge=1)] = 1000
-    max_delay: Duration = timedelta(milliseconds=20)
+    max_delay: Duration = Field(
+        default=timedelta(0),
+        description="Longest a partial batch waits for more ticks; 0 = evaluate as soon as the engine is free",
+    )
 
 
 class StorageSettings(Strict):
@@ -159,6 +162,56 @@ class StorageSettings(Strict):
     )
 
 
+class WebSocketSettings(Strict):
+    """The ``/ws/realtime`` stream: bounded so that slow or many clients never slow evaluation."""
+
+    max_connections: Annotated[StrictInt, Field(ge=1)] = Field(
+        default=20, description="Connections beyond this are closed with code 1013 (try again later)"
+    )
+    queue_size: Annotated[StrictInt, Field(ge=10)] = Field(
+        default=1000, description="Messages buffered per connection; the oldest tick_update goes first when full"
+    )
+    tick_interval: Duration = Field(
+        default=timedelta(milliseconds=250),
+        description="At most one tick_update per symbol per this interval (the latest price wins); 0s = every batch",
+    )
+    health_interval: Duration = Field(
+        default=timedelta(seconds=5), description="How often a health_status message is sent (and on every reload)"
+    )
+
+    @field_validator("health_interval")
+    @classmethod
+    def _health_positive(cls, v: timedelta) -> timedelta:
+        if v <= timedelta(0):
+            raise ValueError("health_interval must be greater than 0")
+        return v
+
+    @field_validator("tick_interval")
+    @classmethod
+    def _tick_not_negative(cls, v: timedelta) -> timedelta:
+        if v < timedelta(0):
+            raise ValueError("tick_interval must not be negative")
+        return v
+
+
+class ApiSettings(Strict):
+    """HTTP API, Prometheus metrics and WebSocket (the ``[server]`` extra), in the runner's process.
+
+    Off unless enabled, so a config without ``api:`` opens no port (tests, several runners on
+    one machine); the shipped config enables it. The token is a secret: environment only
+    (``TRADEASSIST_API_TOKEN``).
+    """
+
+    enabled: StrictBool = Field(default=False, description="Serve the API (needs pip install '.[server]')")
+    host: Annotated[str, Field(min_length=1)] = Field(
+        default="127.0.0.1", description="Interface to bind; 0.0.0.0 only inside a container or behind a proxy"
+    )
+    port: Annotated[StrictInt, Field(ge=0, le=65535)] = Field(
+        default=8080, description="TCP port; 0 = any free port (the log line 'api listening' shows which)"
+    )
+    websocket: WebSocketSettings = Field(default_factory=WebSocketSettings)
+
+
 from .notify_models import Notifications  # noqa: E402
 
 
@@ -170,6 +223,9 @@ class Config(Strict):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     notifications: Notifications = Field(
         default_factory=Notifications, description="Channels, routes, templates and delivery (see README)"
+    )
+    api: ApiSettings = Field(
+        default_factory=ApiSettings, description="HTTP API, /metrics and /ws/realtime (see README); restart to apply"
     )
 
 

@@ -242,6 +242,18 @@ class Notifier:
         self._delivery = loaded.config.notifications.delivery
         self._loaded = loaded  # the config the workers run with
         self.dropped_to_log = 0  # jobs left pending in the log because a queue was full
+        #: Told (channel, status, count) of every delivery outcome recorded in the log, for
+        #: metrics; may be called from a worker thread (the outbox write), so keep it cheap.
+        self.on_outcome: Callable[[str, str, int], None] | None = None
+
+    def _report(self, outcomes: Iterable[tuple[str, str]]) -> None:
+        if self.on_outcome is None:
+            return
+        counts: dict[tuple[str, str], int] = {}
+        for key in outcomes:
+            counts[key] = counts.get(key, 0) + 1
+        for (channel, status), n in counts.items():
+            self.on_outcome(channel, status, n)
 
     @property
     def enabled(self) -> bool:
@@ -354,6 +366,10 @@ class Notifier:
             received += report.received
             inserted += report.inserted
             if report.new is not None:
+                self._report(  # channels this machine cannot do: settled at write time
+                    (ch, st["status"]) for ch, st in status.items() if st["status"] != "pending"
+                    for _ in range(report.new.height)
+                )
                 sendable = tuple(ch for ch in channels if status[ch]["status"] == "pending")
                 new_rows += [(row, sendable) for row in report.new.iter_rows(named=True)]
         return WriteReport(received=received, inserted=inserted), new_rows
@@ -428,3 +444,4 @@ class Notifier:
             await asyncio.to_thread(write)
         except SinkError as exc:
             log(logger, logging.ERROR, "cannot record delivery status", error=str(exc), updates=len(updates))
+        self._report((channel, status) for _, channel, status, _, _ in updates)

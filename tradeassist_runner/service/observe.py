@@ -8,6 +8,7 @@ about them.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import polars as pl
 
 from ..config.loaded import LoadedConfig
 from ..engine.plan import Plan
+from ..engine.state import EngineState
 
 
 @dataclass
@@ -63,6 +65,47 @@ class Observer:
     feed_lag_s: float = 0.0  # wall clock minus the newest tick ts
     listeners: list[Listener] = field(default_factory=list)
     _last_monotonic: float = field(default_factory=time.monotonic)
+    #: Delivery outcomes recorded, per (channel, status); written from worker threads too.
+    deliveries: dict[tuple[str, str], int] = field(default_factory=dict)
+    _deliveries_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: The live feed object when there is one (SchwabFeed: ``.status.connected``).
+    feed: object | None = None
+    #: The engine's current state (last fire per rule, for cooldowns), set by the run loop.
+    engine_state: Callable[[], EngineState] | None = None
+    #: Where the HTTP API listens once it does (``http://127.0.0.1:PORT``); None when off.
+    api_url: str | None = None
+
+    @property
+    def connected(self) -> bool:
+        """A live feed says so itself; a synthetic or replay stream counts once ticks flowed."""
+        status = getattr(self.feed, "status", None)
+        if status is not None and hasattr(status, "connected"):
+            return bool(status.connected)
+        return self.source_connected
+
+    @property
+    def config_invalid(self) -> bool:
+        """The files on disk do not validate (the previous rules keep running)."""
+        return self.last_reload is not None and not self.last_reload.ok
+
+    def not_ready(self) -> list[str]:
+        """Why the service cannot do its job yet; empty when ready (plan loaded, source connected)."""
+        reasons = []
+        if self.plan is None:
+            reasons.append("no rule plan loaded yet")
+        if not self.connected:
+            reasons.append(f"source {self.source_type or '?'} not connected")
+        return reasons
+
+    def on_delivery(self, channel: str, status: str, count: int = 1) -> None:
+        """A delivery outcome was recorded (the notifier calls this, possibly from a thread)."""
+        with self._deliveries_lock:
+            key = (channel, status)
+            self.deliveries[key] = self.deliveries.get(key, 0) + count
+
+    def delivery_counts(self) -> dict[tuple[str, str], int]:
+        with self._deliveries_lock:
+            return dict(self.deliveries)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self.listeners.append(listener)
@@ -90,6 +133,7 @@ class Observer:
 
     def on_batch(self, accepted: pl.DataFrame, rejected: int, unknown: int, latency_s: float) -> None:
         self.batches += 1
+        self.source_connected = True  # a batch arrived: the stream is flowing
         self.ticks_in += accepted.height
         self.ticks_rejected += rejected
         self.unknown_symbol_ticks += unknown

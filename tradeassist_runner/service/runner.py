@@ -126,6 +126,8 @@ async def run_service(
     # Alerts are logged first (the outbox), then delivered by per-channel workers on this
     # loop; a slow or dead channel never delays the next batch.
     notifier = Notifier(loaded, alert_log)
+    notifier.on_outcome = observer.on_delivery  # delivery counts for /metrics
+    observer.engine_state = lambda: engine.state  # cooldowns for /api/rules
     await notifier.start()
 
     async def reload(reason: str) -> None:
@@ -155,8 +157,8 @@ async def run_service(
             assert rebuilt.loaded is not None and rebuilt.plan is not None
             if rebuilt.loaded.config.source != current["loaded"].config.source or (
                 rebuilt.loaded.config.storage != current["loaded"].config.storage
-            ):
-                log(logger, logging.WARNING, "source and storage changes take effect after a restart")
+            ) or rebuilt.loaded.config.api != current["loaded"].config.api:
+                log(logger, logging.WARNING, "source, storage and api changes take effect after a restart")
             engine.swap(rebuilt.plan)  # the next batch runs on the new plan
             gate.set_symbols(i.symbol for i in rebuilt.loaded.instruments)
             update_symbols = getattr(parse_rejects.live, "update_symbols", None)
@@ -220,9 +222,15 @@ async def run_service(
         max_size=batch_cfg.max_size,
         max_delay=batch_cfg.max_delay.total_seconds(),
     )
+    observer.feed = parse_rejects.live  # a live feed reports its own connection state
     next_batch: asyncio.Task[pl.DataFrame] | None = None
     source_error: str | None = None
+    api = None
     try:
+        if loaded.config.api.enabled:  # the [server] extra is imported only then
+            from ..api import start_api
+
+            api = await start_api(loaded, observer, settings)
         while not stop.is_set():
             next_batch = asyncio.ensure_future(anext(batches))
             stopper = asyncio.ensure_future(stop.wait())
@@ -283,6 +291,8 @@ async def run_service(
             await asyncio.gather(next_batch, return_exceptions=True)
         await batches.aclose()
         stop.set()
+        if api is not None:
+            await api.stop()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,103 @@
+"""/api/alerts and /api/alerts/stats over an alert log with known rows: pages, filters, 422s."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+from tradeassist_runner.sinks.sqlite import SqliteAlertLog
+from tradeassist_runner.timefmt import iso_ms
+
+from ..sinks.conftest import T0, alert_row, make_alerts
+from .conftest import NEVER, Service, project
+
+
+def seed_log(db: Path) -> None:
+    """12 alerts, one per second from T0: seq 0-5 es_above (slack sent), 6-9 nq_below (slack
+    failed, critical), 10-11 es_vol (log skipped, info)."""
+    db.parent.mkdir(parents=True)
+    with SqliteAlertLog(db) as log:
+        log.write(make_alerts(*(alert_row(i) for i in range(6))), {"slack": {"status": "sent", "attempts": 1}})
+        log.write(
+            make_alerts(*(alert_row(i, rule_id="nq_below", symbol="/NQ", severity="critical") for i in range(6, 10))),
+            {"slack": {"status": "failed", "attempts": 4, "error": "HTTP 500"}},
+        )
+        log.write(make_alerts(*(alert_row(i, rule_id="es_vol", severity="info") for i in range(10, 12))),
+                  {"log": {"status": "skipped"}})
+
+
+def test_alerts_are_paginated_and_filtered(tmp_path: Path) -> None:
+    seed_log(tmp_path / "data" / "a.sqlite")
+    config = project(tmp_path, {"a.yaml": NEVER})
+
+    async def seqs(svc: Service, **params: object) -> list[int]:
+        page = await svc.json("/api/alerts", params=params)
+        return [int(a["alert_id"].rsplit("#", 1)[1]) for a in page["items"]]
+
+    async def scenario() -> None:
+        async with Service(config) as svc:
+            page = await svc.json("/api/alerts")
+            assert page["total"] == 12 and page["next_offset"] is None
+            assert [int(a["alert_id"].rsplit("#", 1)[1]) for a in page["items"]] == list(range(11, -1, -1))
+            first = page["items"][-1]
+            assert first["ts"] == iso_ms(T0) and first["symbol"] == "/ES" and first["rule_id"] == "es_above"
+            assert first["delivery_status"]["slack"]["status"] == "sent"
+
+            # pages of 5, newest first, stitch back to the whole log
+            pages, offset = [], 0
+            while offset is not None:
+                p = await svc.json("/api/alerts", params={"limit": 5, "offset": offset})
+                assert p["total"] == 12 and p["limit"] == 5
+                pages += [int(a["alert_id"].rsplit("#", 1)[1]) for a in p["items"]]
+                offset = p["next_offset"]
+            assert pages == list(range(11, -1, -1))
+            assert await seqs(svc, order="asc", limit=3) == [0, 1, 2]
+
+            assert await seqs(svc, rule="nq_below") == [9, 8, 7, 6]
+            assert await seqs(svc, symbol="/ES", order="asc") == [0, 1, 2, 3, 4, 5, 10, 11]
+            assert await seqs(svc, status="failed") == [9, 8, 7, 6]
+            assert await seqs(svc, status="skipped") == [11, 10]
+            assert await seqs(svc, status="pending") == []
+            assert await seqs(svc, severity="info") == [11, 10]
+            window = {"since": iso_ms(T0 + timedelta(seconds=3)), "until": iso_ms(T0 + timedelta(seconds=8))}
+            assert await seqs(svc, **window, order="asc") == [3, 4, 5, 6, 7]  # since inclusive, until exclusive
+            assert await seqs(svc, **window, symbol="/ES", status="sent") == [5, 4, 3]
+            assert await seqs(svc, since="1d") == []  # a duration back from now: T0 is long ago
+
+            stats = await svc.json("/api/alerts/stats", params=window)
+            assert stats == {
+                "since": window["since"], "until": window["until"], "total": 5,
+                "by_rule": {"es_above": 3, "nq_below": 2}, "by_symbol": {"/ES": 3, "/NQ": 2},
+                "by_severity": {"critical": 2, "warning": 3}, "by_delivery_status": {"failed": 2, "sent": 3},
+            }
+            everything = await svc.json("/api/alerts/stats")
+            assert everything["total"] == 12 and everything["by_rule"]["es_vol"] == 2
+            assert everything["by_delivery_status"] == {"failed": 4, "sent": 6, "skipped": 2}
+
+    asyncio.run(scenario())
+
+
+def test_bad_parameters_are_422_naming_the_parameter(tmp_path: Path) -> None:
+    config = project(tmp_path, {"a.yaml": NEVER})
+
+    async def scenario() -> None:
+        async with Service(config) as svc:
+            cases = {
+                "since": {"since": "yesterday-ish"},
+                "until": {"since": "2026-01-05T15:00:00Z", "until": "2026-01-05T14:00:00Z"},
+                "limit": {"limit": 0},
+                "offset": {"offset": -1},
+                "status": {"status": "delivered"},
+                "order": {"order": "sideways"},
+            }
+            for name, params in cases.items():
+                response = await svc.http.get("/api/alerts", params=params)
+                assert response.status_code == 422, (name, response.text)
+                assert any(d["loc"] == ["query", name] for d in response.json()["detail"]), response.text
+            response = await svc.http.get("/api/alerts", params={"limit": "ten"})
+            assert response.status_code == 422
+            bad = await svc.http.get("/api/alerts/stats", params={"until": "not a time"})
+            assert bad.status_code == 422 and "invalid time 'not a time'" in bad.json()["detail"][0]["msg"]
+
+    asyncio.run(scenario())

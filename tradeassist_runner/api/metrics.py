@@ -1,0 +1,123 @@
+"""Prometheus metrics of the running service, read from the :class:`Observer` at scrape time.
+
+Each app owns its :class:`CollectorRegistry` (never the process-global one), so two
+runners or two test apps in one process cannot collide on metric names. Counters the
+observer already keeps are exposed by a collector that reads them when scraped: the run
+loop pays nothing per tick for metrics. The one histogram (micro-batch latency) is fed
+from the observer's latency list, drained on each scrape.
+
+Metric names (all prefixed ``tradeassist_``) are documented in the README.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+
+from prometheus_client import CollectorRegistry, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from ..service.observe import Observer
+
+#: Micro-batch evaluation latency buckets, in seconds (1 ms .. 10 s).
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ServiceCollector(Collector):
+    """Builds every service metric from the observer's current counters."""
+
+    def __init__(self, observer: Observer, ws_connections: Callable[[], int]) -> None:
+        self.observer = observer
+        self.ws_connections = ws_connections
+
+    def describe(self) -> list[Metric]:
+        return []  # built on demand; nothing to pre-register
+
+    def collect(self) -> Iterator[Metric]:
+        o = self.observer
+
+        def counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+            return CounterMetricFamily(f"tradeassist_{name}", doc, value=value)
+
+        def gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+            return GaugeMetricFamily(f"tradeassist_{name}", doc, value=value)
+
+        yield counter("ticks", "Ticks accepted and evaluated", o.ticks_in)
+        yield counter("ticks_rejected", "Ticks rejected (bad price or time, negative volume, time going back)",
+                      o.ticks_rejected)
+        yield counter("ticks_unknown_symbol", "Ticks of symbols not declared, ignored", o.unknown_symbol_ticks)
+        yield counter("batches", "Micro-batches evaluated", o.batches)
+
+        alerts = CounterMetricFamily("tradeassist_alerts", "Alerts fired, per rule", labels=["rule_id"])
+        for rule_id, n in sorted(o.alerts_by_rule.items()):
+            alerts.add_metric([rule_id], n)
+        yield alerts
+
+        deliveries = CounterMetricFamily(
+            "tradeassist_deliveries",
+            "Delivery outcomes recorded per channel and status (sent, failed, skipped; "
+            "pending = a failed try that will be retried)",
+            labels=["channel", "status"],
+        )
+        for (channel, status), n in sorted(o.delivery_counts().items()):
+            deliveries.add_metric([channel, status], n)
+        yield deliveries
+
+        reloads = CounterMetricFamily("tradeassist_reloads", "Rule reloads, per result", labels=["result"])
+        reloads.add_metric(["success"], o.reload_ok)
+        reloads.add_metric(["failure"], o.reload_failed)
+        yield reloads
+
+        yield gauge("config_invalid", "1 while the files on disk do not validate (the previous rules run)",
+                    1.0 if o.config_invalid else 0.0)
+        yield gauge("source_connected", "1 when the tick source is connected", 1.0 if o.connected else 0.0)
+        yield gauge("ready", "1 when a plan is loaded and the source connected", 0.0 if o.not_ready() else 1.0)
+        yield gauge("feed_lag_seconds", "Wall clock minus the newest tick time", o.feed_lag_s)
+        rules = o.plan.rules if o.plan is not None else ()
+        yield gauge("plan_rules", "Rules in the loaded plan", len(rules))
+        yield gauge("plan_active_rules", "Active rules in the loaded plan", sum(1 for c in rules if c.rule.active))
+        yield gauge("instruments", "Instruments watched", len(o.instruments))
+        yield gauge("start_time_seconds", "When the runner started, unix time", o.started_at.timestamp())
+        yield gauge("uptime_seconds", "Seconds since the runner started",
+                    (datetime.now(timezone.utc) - o.started_at).total_seconds())
+        yield gauge("websocket_connections", "Open /ws/realtime connections", self.ws_connections())
+
+        price = GaugeMetricFamily("tradeassist_instrument_last_price", "Price of the last tick", labels=["symbol"])
+        ticks = CounterMetricFamily("tradeassist_instrument_ticks", "Accepted ticks per symbol", labels=["symbol"])
+        for symbol, st in sorted(o.instruments.items()):
+            if st.last_price is not None:
+                price.add_metric([symbol], st.last_price)
+            ticks.add_metric([symbol], st.ticks)
+        yield price
+        yield ticks
+
+
+class Metrics:
+    """The registry of one app and the text exposition of a scrape."""
+
+    def __init__(self, observer: Observer, ws_connections: Callable[[], int]) -> None:
+        self.observer = observer
+        self.registry = CollectorRegistry()
+        self.batch_seconds = Histogram(
+            "tradeassist_batch_duration_seconds",
+            "Evaluation latency of one micro-batch (gate, engine; alert log excluded)",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(ServiceCollector(observer, ws_connections))
+        ProcessCollector(registry=self.registry)  # memory, CPU, open files of this process
+        PlatformCollector(registry=self.registry)
+
+    def _drain(self) -> None:
+        latencies = self.observer.batch_latency_s
+        pending, latencies[:] = latencies[:], []
+        for seconds in pending:
+            self.batch_seconds.observe(seconds)
+
+    def render(self, accept: str | None) -> tuple[bytes, str]:
+        """(body, content type): Prometheus text, or OpenMetrics when the scraper asks for it."""
+        self._drain()
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(self.registry), content_type

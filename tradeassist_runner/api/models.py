@@ -1,0 +1,222 @@
+"""Response models of the HTTP API and the WebSocket messages.
+
+They are the API's contract: FastAPI publishes them in ``/openapi.json`` and checks
+every response against them, so the document a client generates code from cannot
+drift from what the server sends. Times are ISO-8601 UTC with milliseconds and ``Z``,
+the one spelling the CLI and the alert log use too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, field_validator
+
+from ..timefmt import iso_ms
+
+UtcTime = Annotated[
+    datetime,
+    PlainSerializer(iso_ms, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2026-01-05T14:30:00.125Z"]}),
+]
+DeliveryStatus = Literal["pending", "sent", "failed", "skipped"]
+RuleState = Literal["armed", "cooling_down", "inactive"]
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Health(Out):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(Out):
+    ready: bool
+    reasons: list[str] = Field(description="Why not ready (empty when ready)")
+
+
+class InstrumentOut(Out):
+    symbol: str
+    name: str | None
+    type: str
+    timezone: str
+    last_price: float | None = Field(description="Price of the last accepted tick")
+    last_tick_at: UtcTime | None = Field(description="Tick time of the last accepted tick")
+    ticks: int = Field(description="Accepted ticks since the runner started")
+
+
+class RuleOut(Out):
+    id: str
+    name: str | None
+    description: str | None
+    instrument: str
+    type: str
+    condition: str
+    threshold: float
+    window: str | None = Field(description="rate_of_change look-back, e.g. 5m")
+    period: int | None = Field(description="volume_spike: ticks averaged")
+    cooldown: str = Field(description="e.g. 60s")
+    cooldown_seconds: float
+    active: bool
+    severity: str
+    notify: list[str] | None
+    location: str = Field(description="Where the rule is defined: PATH:LINE:COLUMN")
+    last_fired: UtcTime | None = Field(description="Tick time of the last fire (kept across restarts)")
+    fire_count: int = Field(description="Alerts fired since the runner started")
+    state: RuleState = Field(description="inactive, cooling_down (until cooling_down_until, tick time) or armed")
+    cooling_down_until: UtcTime | None
+
+
+class ChannelDelivery(Out):
+    status: str
+    attempts: int = 0
+    error: str | None = None
+    updated_at: str | None = None
+
+
+class AlertOut(Out):
+    alert_id: str
+    rule_id: str
+    rule_name: str | None
+    symbol: str
+    ts: UtcTime = Field(description="Tick time")
+    price: float | None
+    volume: int | None
+    value: float | None
+    prev_value: float | None
+    threshold: float | None
+    condition: str | None
+    type: str | None
+    severity: str | None
+    message: str | None
+    evaluated_at: UtcTime | None = None
+    delivery_status: dict[str, ChannelDelivery] | None = Field(
+        default=None, description="Per channel: pending, sent, failed or skipped (absent on alert_fired)"
+    )
+
+    @field_validator("value", "prev_value", "price", "threshold", mode="before")
+    @classmethod
+    def _finite(cls, v: Any) -> Any:
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+    @field_validator("delivery_status", mode="before")
+    @classmethod
+    def _parse_status(cls, v: Any) -> Any:
+        return json.loads(v) if isinstance(v, str) else v
+
+
+class AlertPage(Out):
+    items: list[AlertOut]
+    total: int = Field(description="Alerts matching the filter, over all pages")
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="offset of the next page; null on the last page")
+
+
+class AlertStats(Out):
+    since: UtcTime | None
+    until: UtcTime | None
+    total: int
+    by_rule: dict[str, int]
+    by_symbol: dict[str, int]
+    by_severity: dict[str, int]
+    by_delivery_status: dict[str, int] = Field(description="(alert, channel) deliveries per status")
+
+
+class SourceOut(Out):
+    type: str
+    connected: bool
+    details: dict[str, Any] | None = Field(description="The live feed's own status (Schwab), else null")
+
+
+class PlanOut(Out):
+    version: str
+    rules: int
+    active_rules: int
+    instruments: int
+    rule_files: list[str]
+
+
+class ReloadOut(Out):
+    ok: bool
+    at: UtcTime
+    plan_version: str
+    errors: list[str] = Field(description="Every problem as PATH:LINE:COLUMN: message")
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+
+
+class DeliveryCount(Out):
+    channel: str
+    status: str
+    count: int
+
+
+class Counters(Out):
+    ticks_in: int
+    ticks_rejected: int
+    unknown_symbol_ticks: int
+    batches: int
+    alerts: int
+    reloads_ok: int
+    reloads_failed: int
+    feed_lag_seconds: float
+    deliveries: list[DeliveryCount]
+
+
+class WebSocketOut(Out):
+    connections: int
+    max_connections: int
+
+
+class StatusOut(Out):
+    version: str
+    ready: bool
+    not_ready: list[str]
+    source: SourceOut
+    plan: PlanOut | None
+    started_at: UtcTime
+    uptime_seconds: float
+    config_valid: bool = Field(description="False while the files on disk do not validate")
+    last_reload: ReloadOut | None
+    counters: Counters
+    websocket: WebSocketOut
+
+
+class TickUpdate(Out):
+    """WebSocket: the latest price of a symbol (throttled per symbol)."""
+
+    type: Literal["tick_update"] = "tick_update"
+    symbol: str
+    price: float | None
+    ts: UtcTime
+    ticks: int = Field(description="Accepted ticks of the symbol since start")
+
+
+class AlertFired(Out):
+    """WebSocket: one alert, as it fires (before delivery)."""
+
+    type: Literal["alert_fired"] = "alert_fired"
+    alert: AlertOut
+
+
+class HealthStatus(Out):
+    """WebSocket: periodic, on connect and on every reload."""
+
+    type: Literal["health_status"] = "health_status"
+    at: UtcTime
+    ready: bool
+    not_ready: list[str]
+    source_connected: bool
+    plan_version: str | None
+    rules: int
+    config_valid: bool
+    last_reload: ReloadOut | None
+    ticks_in: int
+    alerts: int
+    feed_lag_seconds: float

@@ -1,0 +1,150 @@
+"""What the API shows, computed from the :class:`Observer`: pure functions, no I/O.
+
+Kept apart from the routes so that the same view feeds ``/api/status`` and the
+WebSocket's ``health_status``, and so each is testable without a server.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .. import __version__
+from ..config.durations import format_duration
+from ..config.models import RateOfChangeRule, VolumeSpikeRule
+from ..service.observe import Observer, ReloadResult
+from ..timefmt import from_epoch_ms
+from .models import (
+    Counters,
+    DeliveryCount,
+    HealthStatus,
+    InstrumentOut,
+    PlanOut,
+    ReloadOut,
+    RuleOut,
+    RuleState,
+    SourceOut,
+    StatusOut,
+    WebSocketOut,
+)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def reload_view(result: ReloadResult | None) -> ReloadOut | None:
+    if result is None:
+        return None
+    return ReloadOut(
+        ok=result.ok, at=result.at, plan_version=result.plan_version, errors=list(result.errors),
+        added=list(result.added), removed=list(result.removed), changed=list(result.changed),
+    )
+
+
+def instruments_view(observer: Observer) -> list[InstrumentOut]:
+    declared = observer.loaded.instruments if observer.loaded is not None else ()
+    out = []
+    for inst in declared:
+        st = observer.instruments.get(inst.symbol)
+        out.append(
+            InstrumentOut(
+                symbol=inst.symbol, name=inst.name, type=inst.type, timezone=inst.timezone,
+                last_price=st.last_price if st else None, last_tick_at=st.last_ts if st else None,
+                ticks=st.ticks if st else 0,
+            )
+        )
+    return out
+
+
+def _last_fires(observer: Observer) -> dict[str, datetime]:
+    """Last fire per rule fingerprint from the engine (restored from snapshots, so it survives restarts)."""
+    if observer.engine_state is None:
+        return {}
+    frame = observer.engine_state().last_fire
+    return {key: from_epoch_ms(ms) for key, ms in frame.iter_rows() if ms is not None}
+
+
+def rules_view(observer: Observer) -> list[RuleOut]:
+    if observer.plan is None:
+        return []
+    fires = _last_fires(observer)
+    out = []
+    for compiled in observer.plan.rules:
+        rule = compiled.rule
+        last = fires.get(compiled.state_key) or observer.last_fired.get(rule.id)
+        until = last + rule.cooldown if last is not None and rule.cooldown > timedelta(0) else None
+        inst = observer.instruments.get(rule.instrument)
+        tick_now = inst.last_ts if inst is not None and inst.last_ts is not None else _now()
+        state: RuleState
+        if not rule.active:
+            state = "inactive"
+        elif until is not None and tick_now < until:  # cooldowns run in tick time (SPEC section 3)
+            state = "cooling_down"
+        else:
+            state = "armed"
+        out.append(
+            RuleOut(
+                id=rule.id, name=rule.name, description=rule.description, instrument=rule.instrument,
+                type=rule.type, condition=rule.condition, threshold=rule.threshold,
+                window=format_duration(rule.window) if isinstance(rule, RateOfChangeRule) else None,
+                period=rule.period if isinstance(rule, VolumeSpikeRule) else None,
+                cooldown=format_duration(rule.cooldown), cooldown_seconds=rule.cooldown.total_seconds(),
+                active=rule.active, severity=rule.severity, notify=rule.notify, location=compiled.location,
+                last_fired=last, fire_count=observer.alerts_by_rule.get(rule.id, 0), state=state,
+                cooling_down_until=until if state == "cooling_down" else None,
+            )
+        )
+    return out
+
+
+def _feed_details(observer: Observer) -> dict[str, Any] | None:
+    status = getattr(observer.feed, "status", None)
+    snapshot = getattr(status, "snapshot", None)
+    return snapshot() if callable(snapshot) else None
+
+
+def counters_view(observer: Observer) -> Counters:
+    return Counters(
+        ticks_in=observer.ticks_in, ticks_rejected=observer.ticks_rejected,
+        unknown_symbol_ticks=observer.unknown_symbol_ticks, batches=observer.batches,
+        alerts=sum(observer.alerts_by_rule.values()), reloads_ok=observer.reload_ok,
+        reloads_failed=observer.reload_failed, feed_lag_seconds=observer.feed_lag_s,
+        deliveries=[
+            DeliveryCount(channel=ch, status=st, count=n)
+            for (ch, st), n in sorted(observer.delivery_counts().items())
+        ],
+    )
+
+
+def status_view(observer: Observer, connections: int, max_connections: int) -> StatusOut:
+    plan = None
+    if observer.plan is not None and observer.loaded is not None:
+        plan = PlanOut(
+            version=observer.plan.version, rules=len(observer.plan.rules),
+            active_rules=sum(1 for c in observer.plan.rules if c.rule.active),
+            instruments=len(observer.loaded.instruments),
+            rule_files=[str(p) for p in observer.loaded.rule_files],
+        )
+    reasons = observer.not_ready()
+    return StatusOut(
+        version=__version__, ready=not reasons, not_ready=reasons,
+        source=SourceOut(type=observer.source_type, connected=observer.connected, details=_feed_details(observer)),
+        plan=plan, started_at=observer.started_at,
+        uptime_seconds=(_now() - observer.started_at).total_seconds(),
+        config_valid=not observer.config_invalid, last_reload=reload_view(observer.last_reload),
+        counters=counters_view(observer),
+        websocket=WebSocketOut(connections=connections, max_connections=max_connections),
+    )
+
+
+def health_message(observer: Observer) -> HealthStatus:
+    reasons = observer.not_ready()
+    return HealthStatus(
+        at=_now(), ready=not reasons, not_ready=reasons, source_connected=observer.connected,
+        plan_version=observer.plan.version if observer.plan is not None else None,
+        rules=len(observer.plan.rules) if observer.plan is not None else 0,
+        config_valid=not observer.config_invalid, last_reload=reload_view(observer.last_reload),
+        ticks_in=observer.ticks_in, alerts=sum(observer.alerts_by_rule.values()),
+        feed_lag_seconds=observer.feed_lag_s,
+    )
