@@ -10,7 +10,9 @@
 # the repository's config/ and rules.d/ as defaults, so it also runs with no mount at all.
 # Secrets come from the environment only (TRADEASSIST_API_TOKEN, TRADEASSIST_SCHWAB_APP_KEY,
 # TRADEASSIST_SCHWAB_APP_SECRET, notification URLs' ${VARS}); nothing secret is baked in.
-FROM python:3.11-slim
+# BASE_IMAGE lets the image be built from a registry mirror or a local stand-in.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
