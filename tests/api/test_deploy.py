@@ -42,7 +42,7 @@ def dockerfile() -> list[str]:
 
 def test_dockerfile_copies_what_exists_and_runs_the_console_script() -> None:
     lines = dockerfile()
-    assert lines[0] == "FROM python:3.11-slim"
+    assert lines[:2] == ["ARG BASE_IMAGE=python:3.11-slim", "FROM ${BASE_IMAGE}"]  # slim by default
     ignored = {p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines() if p and not p.startswith("#")}
     for line in lines:
         if line.startswith("COPY "):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,3 +39,19 @@ def write_project(tmp_path: Path) -> WriteProject:
         return config_path
 
     return write
+
+
+@pytest.fixture(params=["fast", "reference"])
+def yaml_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Run a test once with the fast parse and once with ruamel's round-trip parse alone.
+
+    The messages a test pins must not depend on which parser read the file.
+    """
+    from tradeassist_runner.config import yaml_source
+    from tradeassist_runner.config.loader import RULES_FILE_CACHE
+
+    RULES_FILE_CACHE.clear()
+    if request.param == "reference":
+        monkeypatch.setattr(yaml_source, "parse_fast", lambda text: None)
+    yield request.param
+    RULES_FILE_CACHE.clear()

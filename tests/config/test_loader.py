@@ -15,6 +15,8 @@ from tradeassist_runner.errors import ConfigError
 
 from .conftest import BASE_CONFIG, WriteProject
 
+pytestmark = pytest.mark.usefixtures("yaml_path")  # fast parse and round trip alike
+
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "config" / "config.yaml"
 

@@ -15,6 +15,8 @@ from tradeassist_runner.errors import ConfigError
 
 from .conftest import WriteProject
 
+pytestmark = pytest.mark.usefixtures("yaml_path")  # fast parse and round trip alike
+
 CONFIG = """\
 instruments:
   - symbol: /ES

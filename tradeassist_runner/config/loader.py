@@ -5,13 +5,25 @@ mistake in every file, each at ``PATH:LINE:COLUMN``.  That is why checks that sp
 files (duplicate ids, undeclared instruments, conflicting instrument declarations) run
 on the raw YAML data even when pydantic already rejected part of it: a file with one
 typo still gets its other mistakes reported.
+
+Hot reload validates everything again on every change, and 10,000 rules must take well
+under a second (issue 7).  So files are parsed by :mod:`.fast_yaml` where it reads them
+exactly as ruamel's round-trip loader would (the round-trip tree, needed only to place
+a message, is built on demand), a rules file whose bytes did not change since the last
+load is not parsed or validated again (:class:`RulesFileCache`), and the cyclic garbage
+collector waits until the load is done.  ``load_config(path, fast=False)`` is the
+reference path without any of that; the tests hold the two to the same results.
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import os
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,7 +35,7 @@ from ..notify.validate import check_notifications
 from .explain import describe, did_you_mean, explain
 from .loaded import LoadedConfig, LoadedRule, Location
 from .models import Config, Instrument, RulesFile
-from .yaml_source import LocPath, YamlDocument, load_yaml
+from .yaml_source import FastPathDiverged, LocPath, YamlDocument, decode_source, parse_yaml, read_source
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml")
 _DEFAULT_RULES_DIR = str(Config.model_fields["rules_dir"].default)
@@ -61,12 +73,105 @@ class _Collected:
         line, column = doc.position(loc)
         return f"{doc.path}:{line}:{column}"
 
+    def add(self, other: _Collected) -> None:
+        self.problems.extend(other.problems)
+        self.instruments.extend(other.instruments)
+        self.symbols.update(other.symbols)
+        self.rule_items.extend(other.rule_items)
+        self.rules.extend(other.rules)
 
-def load_config(path: str | Path) -> LoadedConfig:
-    """Load and check the config and its rules; raise :class:`ConfigError` with every problem."""
+
+class RulesFileCache:
+    """What one rules file yielded, reused while its bytes stay the same.
+
+    A reload re-reads every file, but after an edit to one file of ten only that file
+    is parsed and validated again.  An entry is keyed by the file and the path shown in
+    messages, and serves only the exact bytes it was made from (compared in full: a
+    rewrite that keeps the size and the modification time still misses).  Everything in
+    an entry follows from those bytes and that path alone: the data, the validated
+    models, the rules with their locations.  Files with a problem of their own are not
+    kept.  At most ``max_files`` entries, the least recently used dropped first.
+    """
+
+    def __init__(self, max_files: int = 1024) -> None:
+        self.max_files = max_files
+        self._entries: OrderedDict[tuple[str, str], tuple[bytes, _Collected]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, file: Path, shown: str, raw: bytes) -> _Collected | None:
+        key = (str(file), shown)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != raw:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return entry[1]
+
+    def put(self, file: Path, shown: str, raw: bytes, result: _Collected) -> None:
+        key = (str(file), shown)
+        with self._lock:
+            self._entries[key] = (raw, result)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_files:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+#: The process's cache of rules files (``load_config(fast=True)``).
+RULES_FILE_CACHE = RulesFileCache()
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a load builds its objects.
+
+    A 10,000-rule load allocates about a million objects, and the collector's passes
+    over the growing heap would cost several times the parse itself.  Nothing a load
+    builds is kept in a cycle, and the collector is back on (if it was) when it returns.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def load_config(path: str | Path, *, fast: bool = True) -> LoadedConfig:
+    """Load and check the config and its rules; raise :class:`ConfigError` with every problem.
+
+    ``fast`` (the default) parses with libyaml where it can (:mod:`.fast_yaml`) and
+    reuses the rules files that did not change since an earlier load
+    (:data:`RULES_FILE_CACHE`).  ``fast=False`` is the reference: ruamel's round-trip
+    parse of every file, nothing reused.  Both give equal results and the same
+    problems, at the same places.
+    """
+    with _gc_paused():
+        if fast:
+            try:
+                return _load(path, fast=True)
+            except FastPathDiverged:
+                pass  # a file libyaml read but ruamel refuses: redo it all the reference way
+        return _load(path, fast=False)
+
+
+def _load(path: str | Path, fast: bool) -> LoadedConfig:
     config_path = Path(path)
     shown = str(path)
-    doc = load_yaml(config_path, shown)  # unreadable config: nothing else can be found
+    # unreadable config: nothing else can be found
+    doc = parse_yaml(decode_source(read_source(config_path, shown), shown), shown, fast)
     data = _mapping(doc, "the config file must be a mapping (instruments:, rules_dir:, source:, ...)")
     found = _Collected()
     config = _validate(Config, data, doc, found.problems)
@@ -86,7 +191,7 @@ def load_config(path: str | Path) -> LoadedConfig:
             for file in find_rule_files(rules_dir):
                 rule_files.append(file.resolve())
                 shown_file = os.path.normpath(os.path.join(os.path.dirname(shown), rules_dir_text, file.name))
-                _load_rules_file(file, shown_file, found)
+                found.add(_load_rules_file(file, shown_file, fast))
 
     _check_instrument_conflicts(found)
     _check_rules(found)
@@ -141,13 +246,20 @@ def _collect_instruments(data: dict[str, Any], doc: YamlDocument, found: _Collec
             pass  # reported by the whole-file validation
 
 
-def _load_rules_file(file: Path, shown: str, found: _Collected) -> None:
+def _load_rules_file(file: Path, shown: str, fast: bool) -> _Collected:
+    """One rules file's own problems, instruments, raw rule items and rules."""
+    found = _Collected()
     try:
-        doc = load_yaml(file, shown)
+        raw = read_source(file, shown)
+        if fast:
+            cached = RULES_FILE_CACHE.get(file, shown, raw)
+            if cached is not None:
+                return cached
+        doc = parse_yaml(decode_source(raw, shown), shown, fast)
         data = _mapping(doc, "a rules file must be a mapping with a 'rules:' list")
     except ConfigError as exc:
         found.problems.extend(exc.problems)
-        return
+        return found
     parsed = _validate(RulesFile, data, doc, found.problems)
     _collect_instruments(data, doc, found)
     items = data.get("rules")
@@ -157,6 +269,9 @@ def _load_rules_file(file: Path, shown: str, found: _Collected) -> None:
         for i, rule in enumerate(parsed.rules):
             line, column = doc.position(["rules", i])
             found.rules.append(LoadedRule(rule=rule, source=Location(doc.path, line, column)))
+    if fast and not found.problems:
+        RULES_FILE_CACHE.put(file, shown, raw, found)
+    return found
 
 
 def _check_instrument_conflicts(found: _Collected) -> None:

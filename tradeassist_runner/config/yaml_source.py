@@ -5,13 +5,18 @@ keep that tree next to a plain-Python copy (which is what pydantic validates) an
 translate a pydantic error ``loc`` back into a 1-based ``line:column``.  Syntax errors
 become a located :class:`Problem` too, so ``tradeassist validate`` can print them in
 the same ``PATH:LINE:COLUMN: message`` form as every other mistake.
+
+That loader is pure Python and slow (seconds per thousand rules), so the config loader
+asks for ``fast`` parsing (:func:`parse_yaml`): :mod:`.fast_yaml` reads the same data
+and the positions of top-level list items (enough for a valid file), and the round-trip
+tree is only built, from the kept text, when a position is needed for a message.
+Whatever the fast parse does not read exactly as ruamel would is left to ruamel.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +29,7 @@ from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from ..errors import ConfigError, Problem
+from .fast_yaml import parse_fast
 
 #: Where a located message points: the key of a mapping entry (unknown field), the
 #: value (bad value), or the mapping that contains the entry (missing field).
@@ -87,13 +93,58 @@ def to_plain(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class YamlDocument:
-    """A parsed file: ``data`` for validation, ``tree`` for positions."""
+class FastPathDiverged(Exception):
+    """libyaml read a file that ruamel refuses: the caller must redo the load the slow way.
 
-    path: str  # as shown to the user
-    data: Any
-    tree: Any
+    Raised only when a position is asked of a document parsed by :mod:`.fast_yaml` and
+    the round-trip parse it then needs fails (see :meth:`YamlDocument.tree`).
+    """
+
+
+_NOT_PARSED: Any = object()
+
+
+class YamlDocument:
+    """A parsed file: ``data`` for validation, ``tree`` for positions.
+
+    ``tree`` is ruamel's round-trip tree.  A document read by the fast path
+    (:func:`parse_yaml`) has none until a position is asked for: valid files never need
+    one, so it is parsed from the kept ``text`` on first use.  The positions of the
+    items of its top-level lists (a rule's ``source``) come with the fast parse.
+    """
+
+    __slots__ = ("path", "data", "_tree", "_text", "_items")
+
+    def __init__(
+        self,
+        path: str,
+        data: Any,
+        tree: Any = _NOT_PARSED,
+        *,
+        text: str | None = None,
+        items: dict[str, list[tuple[int, int]]] | None = None,
+    ) -> None:
+        if tree is _NOT_PARSED and text is None:
+            raise TypeError("YamlDocument needs the round-trip tree or the text to parse it from")
+        self.path = path  # as shown to the user
+        self.data = data
+        self._tree = tree
+        self._text = text
+        self._items = items or {}
+
+    def __repr__(self) -> str:
+        return f"YamlDocument(path={self.path!r})"
+
+    @property
+    def tree(self) -> Any:
+        tree = self._tree
+        if tree is _NOT_PARSED:  # (two threads may both parse: same tree, either one kept)
+            assert self._text is not None
+            try:
+                tree = self._tree = _parse_round_trip(self._text, self.path)
+            except ConfigError as exc:
+                raise FastPathDiverged(f"{self.path}: the fast parse read a file ruamel refuses: {exc}") from None
+        return tree
 
     def problem(self, loc: LocPath, message: str, at: Anchor = "value") -> Problem:
         line, column = self.position(loc, at)
@@ -108,6 +159,12 @@ class YamlDocument:
         the deepest mapping or sequence that does exist, which is where the user has
         to make the change.
         """
+        if self._tree is _NOT_PARSED and at == "value" and len(loc) == 2:
+            key, i = loc
+            items = self._items.get(key) if isinstance(key, str) else None
+            # (a top-level ``type: rules`` would make 'rules' read as a union tag: not here)
+            if items is not None and isinstance(i, int) and 0 <= i < len(items) and self.data.get("type") != key:
+                return items[i]
         steps = self._walk_all(loc)
         found = [(parent, key) for parent, key in steps if parent is not None]
         complete = len(found) == len(steps)
@@ -186,27 +243,31 @@ def _line_col_of_offset(text: str, offset: int) -> tuple[int, int]:
     return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
 
 
-def load_yaml(path: Path, display: str | None = None) -> YamlDocument:
-    """Read and parse one file; raise :class:`ConfigError` with one located problem if it cannot be.
-
-    ``display`` is the path as the user should see it in messages (relative paths stay
-    relative so CI output can be clicked in an editor).
-    """
-    shown = display if display is not None else str(path)
+def read_source(path: Path, shown: str) -> bytes:
+    """The file's bytes; raise :class:`ConfigError` with one located problem if it cannot be read."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        return path.read_bytes()
     except FileNotFoundError:
         raise ConfigError([Problem(shown, 1, 1, "file not found")]) from None
     except IsADirectoryError:
         raise ConfigError([Problem(shown, 1, 1, "is a directory, not a YAML file")]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(shown, 1, 1, f"cannot read file: {exc.strerror or exc}")]) from None
+
+
+def decode_source(raw: bytes, shown: str) -> str:
+    """UTF-8 text (a leading BOM dropped); raise :class:`ConfigError` at the first bad byte."""
+    try:
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         before = exc.object[: exc.start].decode("utf-8", "replace")
         line, column = _line_col_of_offset(before, len(before))
         raise ConfigError([Problem(shown, line, column, "file is not UTF-8 text")]) from None
-    except OSError as exc:
-        raise ConfigError([Problem(shown, 1, 1, f"cannot read file: {exc.strerror or exc}")]) from None
+
+
+def _parse_round_trip(text: str, shown: str) -> Any:
     try:
-        tree = _new_yaml().load(text)
+        return _new_yaml().load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
@@ -218,4 +279,28 @@ def load_yaml(path: Path, display: str | None = None) -> YamlDocument:
         ) from None
     except YAMLError as exc:
         raise ConfigError([Problem(shown, 1, 1, f"YAML syntax error: {exc}")]) from None
+
+
+def parse_yaml(text: str, shown: str, fast: bool = True) -> YamlDocument:
+    """Parse one file's text; raise :class:`ConfigError` with one located problem if it cannot be.
+
+    ``fast`` reads it with :func:`.fast_yaml.parse_fast` when that can (same data; the
+    round-trip tree is built only if a position other than a top-level list item is
+    asked for), else with ruamel's round-trip loader, as ``fast=False`` always does.
+    """
+    if fast:
+        parsed = parse_fast(text)
+        if parsed is not None:
+            return YamlDocument(shown, parsed.data, text=text, items=parsed.items)
+    tree = _parse_round_trip(text, shown)
     return YamlDocument(path=shown, data=to_plain(tree), tree=tree)
+
+
+def load_yaml(path: Path, display: str | None = None, *, fast: bool = False) -> YamlDocument:
+    """Read and parse one file; raise :class:`ConfigError` with one located problem if it cannot be.
+
+    ``display`` is the path as the user should see it in messages (relative paths stay
+    relative so CI output can be clicked in an editor).  ``fast``: see :func:`parse_yaml`.
+    """
+    shown = display if display is not None else str(path)
+    return parse_yaml(decode_source(read_source(path, shown), shown), shown, fast)
