@@ -11,7 +11,7 @@ thousand.  That series is named by a *value key*.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -105,3 +105,53 @@ def pairs_by_symbol(
     first = np.cumsum(count) - count
     key = np.repeat(lo - first, count) + np.arange(total, dtype=np.int64)
     return tick, key.astype(np.int64)
+
+
+class CarriedTails:
+    """A rule type's carried history frame, kept also as the numpy arrays it was built from.
+
+    The engine hands a rule type back, as its state, the very frame it returned for the
+    previous batch; re-deriving symbol codes from that frame's string column cost more
+    than the rest of a small batch.  Entries are keyed by the frame's identity (and hold
+    the frame, so the identity cannot be reused).  Two are kept: the decision-inputs step
+    reads the tail from *before* a batch after the engine has produced the next one.
+    """
+
+    def __init__(self, columns: tuple[str, ...], dtypes: tuple[type, ...]) -> None:
+        self.columns = columns
+        self.dtypes = dtypes
+        self._entries: dict[int, tuple[pl.DataFrame, dict[int, str], tuple[npt.NDArray[Any], ...]]] = {}
+
+    def arrays(
+        self, state: pl.DataFrame | None, names: dict[int, str]
+    ) -> tuple[npt.NDArray[Any], ...]:
+        """(symbol code, *columns) of the carried rows whose symbol is in ``names``."""
+        wanted = np.fromiter(names, dtype=np.int64, count=len(names))
+        cached = self._entries.get(id(state))
+        if cached is not None and cached[0] is state and all(cached[1].get(c) == n for c, n in names.items()):
+            arrays = cached[2]
+            if len(names) != len(cached[1]):
+                keep = np.isin(arrays[0], wanted)
+                arrays = tuple(a[keep] for a in arrays)
+            return arrays
+        if state is None or state.height == 0:
+            return (np.zeros(0, np.int64), *(np.zeros(0, d) for d in self.dtypes))
+        codes = {name: code for code, name in names.items()}
+        carried = state.filter(pl.col("symbol").is_in(list(codes)))
+        sym = carried["symbol"].replace_strict(codes, return_dtype=pl.Int64).to_numpy()
+        return (sym, *(carried[c].to_numpy().astype(d) for c, d in zip(self.columns, self.dtypes)))
+
+    def frame(
+        self, schema: dict[str, pl.DataType], names: dict[int, str], sym: npt.NDArray[np.int64],
+        *columns: npt.NDArray[Any],
+    ) -> pl.DataFrame:
+        """The state frame (``symbol`` + columns) for these arrays, remembered for the next batch."""
+        top = int(sym.max()) + 1 if len(sym) else 0
+        sym_names = pl.Series("symbol", [names.get(c, "") for c in range(top)], dtype=pl.String)
+        data: dict[str, Any] = {"symbol": sym_names.gather(pl.Series(sym, dtype=pl.Int64))}
+        data.update(zip(self.columns, columns))
+        out = pl.DataFrame(data, schema=schema)
+        self._entries[id(out)] = (out, dict(names), (sym, *columns))
+        while len(self._entries) > 2:
+            del self._entries[next(iter(self._entries))]
+        return out

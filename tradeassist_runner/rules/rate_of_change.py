@@ -21,7 +21,7 @@ import polars as pl
 from ..config.durations import to_ms
 from ..config.loaded import AnyRule
 from ..config.models import RateOfChangeRule
-from .base import exact_ratio_np, pairs_by_symbol, symbol_codes
+from .base import CarriedTails, exact_ratio_np, pairs_by_symbol, symbol_codes
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -33,18 +33,8 @@ _HISTORY_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-#: The last carried tail this module produced, as the arrays it was built from, keyed by
-#: the frame's identity: the next batch gets that very frame back as its state, and
-#: re-deriving symbol codes from its string column cost more than the rest of a small batch.
-#: Two are kept: the decision-inputs step reads the tail from *before* the batch after
-#: the engine has already produced the next one.
-_CARRIED: dict[int, tuple[pl.DataFrame, dict[int, str], I64, I64, F64]] = {}
-
-
-def _remember(frame: pl.DataFrame, entry: tuple[pl.DataFrame, dict[int, str], I64, I64, F64]) -> None:
-    _CARRIED[id(frame)] = entry
-    while len(_CARRIED) > 2:
-        del _CARRIED[next(iter(_CARRIED))]
+#: The carried look-back tail as arrays too (see ``CarriedTails``).
+_TAILS = CarriedTails(("ref_ts", "ref"), (np.int64, np.float64))
 
 
 @dataclass(frozen=True)
@@ -60,20 +50,8 @@ class PriceSeries:
     @classmethod
     def build(cls, state: pl.DataFrame | None, batch: pl.DataFrame, names: dict[int, str]) -> PriceSeries:
         """``batch`` carries plan symbol codes in ``sym``; ``names`` maps the codes wanted."""
-        codes = {name: code for code, name in names.items()}
         wanted = np.fromiter(names, dtype=np.int64, count=len(names))
-        cached = _CARRIED.get(id(state))
-        if cached is not None and cached[0] is state and all(cached[1].get(c) == n for c, n in names.items()):
-            _, _, hsym, hts, href = cached
-            if len(names) != len(cached[1]):
-                sel = np.isin(hsym, wanted)
-                hsym, hts, href = hsym[sel], hts[sel], href[sel]
-        elif state is not None and state.height:
-            carried = state.filter(pl.col("symbol").is_in(list(codes)))
-            hsym = carried["symbol"].replace_strict(codes, return_dtype=pl.Int64).to_numpy()
-            hts, href = carried["ref_ts"].to_numpy(), carried["ref"].to_numpy()
-        else:
-            hsym, hts, href = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
+        hsym, hts, href = _TAILS.arrays(state, names)
         bsym = batch["sym"].to_numpy()
         mine = np.isin(bsym, wanted)
         sym = np.concatenate((hsym, bsym[mine])).astype(np.int64)
@@ -116,14 +94,7 @@ class PriceSeries:
         # The anchor: the newest entry at or before the cutoff (time-sorted within a symbol).
         nxt_recent = np.concatenate((recent[1:], [True])) | seg_end
         keep = recent | (~recent & nxt_recent)
-        sym_names = pl.Series("symbol", [names.get(c, "") for c in range(len(last_ts))], dtype=pl.String)
-        sym, ts, price = self.sym[keep], self.ts[keep], self.price[keep]
-        frame = pl.DataFrame(
-            {"symbol": sym_names.gather(pl.Series(sym)), "ref_ts": ts, "ref": price},
-            schema=_HISTORY_SCHEMA,
-        )
-        _remember(frame, (frame, dict(names), sym, ts, price))
-        return frame
+        return _TAILS.frame(_HISTORY_SCHEMA, names, self.sym[keep], self.ts[keep], self.price[keep])
 
 
 class RateOfChangeType:

@@ -20,20 +20,14 @@ import polars as pl
 
 from ..config.loaded import AnyRule
 from ..config.models import VolumeSpikeRule
-from .base import exact_ratio_np, pairs_by_symbol, symbol_codes
+from .base import CarriedTails, exact_ratio_np, pairs_by_symbol, symbol_codes
 
 I64 = npt.NDArray[np.int64]
 
 _HISTORY_SCHEMA: dict[str, pl.DataType] = {"symbol": pl.String(), "volume": pl.Int64()}
 
-#: The last carried tail this module produced, as arrays (see rate_of_change._CARRIED).
-_CARRIED: dict[int, tuple[pl.DataFrame, dict[int, str], I64, I64]] = {}
-
-
-def _remember(frame: pl.DataFrame, entry: tuple[pl.DataFrame, dict[int, str], I64, I64]) -> None:
-    _CARRIED[id(frame)] = entry
-    while len(_CARRIED) > 2:
-        del _CARRIED[next(iter(_CARRIED))]
+#: The carried volumes as arrays too (see ``CarriedTails``).
+_TAILS = CarriedTails(("volume",), (np.int64,))
 
 
 @dataclass(frozen=True)
@@ -49,19 +43,7 @@ class VolumeSeries:
     @classmethod
     def build(cls, state: pl.DataFrame | None, batch: pl.DataFrame, names: dict[int, str]) -> VolumeSeries:
         wanted = np.fromiter(names, dtype=np.int64, count=len(names))
-        cached = _CARRIED.get(id(state))
-        if cached is not None and cached[0] is state and all(cached[1].get(c) == n for c, n in names.items()):
-            _, _, hsym, hvol = cached
-            if len(names) != len(cached[1]):
-                sel = np.isin(hsym, wanted)
-                hsym, hvol = hsym[sel], hvol[sel]
-        elif state is not None and state.height:
-            codes = {name: code for code, name in names.items()}
-            carried = state.filter(pl.col("symbol").is_in(list(codes)))
-            hsym = carried["symbol"].replace_strict(codes, return_dtype=pl.Int64).to_numpy()
-            hvol = carried["volume"].to_numpy().astype(np.int64)
-        else:
-            hsym, hvol = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        hsym, hvol = _TAILS.arrays(state, names)
         bsym = batch["sym"].to_numpy().astype(np.int64)
         bvol_s = batch["volume"]
         take = np.isin(bsym, wanted) & bvol_s.is_not_null().to_numpy()
@@ -92,12 +74,7 @@ class VolumeSeries:
             if code < len(periods):
                 periods[code] = p
         keep = self.pos >= (length - periods)[self.sym]
-        sym, volume = self.sym[keep], self.volume[keep]
-        sym_names = pl.Series("symbol", [names.get(c, "") for c in range(len(length))], dtype=pl.String)
-        frame = pl.DataFrame({"symbol": sym_names.gather(pl.Series(sym)), "volume": volume},
-                             schema=_HISTORY_SCHEMA)
-        _remember(frame, (frame, dict(names), sym, volume))
-        return frame
+        return _TAILS.frame(_HISTORY_SCHEMA, names, self.sym[keep], self.volume[keep])
 
     def before(self, batch_row: I64, period: I64) -> tuple[I64, I64]:
         """The (up to) ``period`` volumes before each batch row: (owner index, volume), oldest first."""
