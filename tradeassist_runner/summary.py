@@ -21,6 +21,15 @@ class RuleSummary:
                 pl.len().alias("fired"), pl.col("ts").min().alias("first"), pl.col("ts").max().alias("last")
             )
         )
+        if len(self._parts) >= 32:  # fold, so a 10M-tick backtest keeps one row per rule, not per batch
+            self._parts = [self._folded()]
+
+    def _folded(self) -> pl.DataFrame:
+        return (
+            pl.concat(self._parts)
+            .group_by("rule_id")
+            .agg(pl.col("fired").sum(), pl.col("first").min(), pl.col("last").max())
+        )
 
     def table(self) -> pl.DataFrame:
         order = pl.DataFrame(
@@ -33,11 +42,7 @@ class RuleSummary:
             }
         )
         if self._parts:
-            fired = (
-                pl.concat(self._parts)
-                .group_by("rule_id")
-                .agg(pl.col("fired").sum(), pl.col("first").min(), pl.col("last").max())
-            )
+            fired = self._folded()
         else:
             fired = pl.DataFrame(
                 schema={"rule_id": pl.String, "fired": pl.UInt32, "first": pl.Datetime("ms", "UTC"), "last": pl.Datetime("ms", "UTC")}
