@@ -20,12 +20,14 @@ time budget lasts, always at least once; the number of runs is printed and store
   backtest CONFIG --ticks FILE``, default table output, a subprocess: start-up, validation,
   Parquet read, evaluation). The peak RSS of every end-to-end process is recorded (wait4).
   full:  {12, 500} symbols x {10, 1k, 10k} rules x {1M, 10M} ticks;
-  quick: {12, 500} symbols x {10, 1k} rules x 200k ticks, and 12 symbols x 10k rules x 20k
-  ticks (scaled: validating 10k rules alone takes seconds).
+  quick: 12 symbols x 1k rules x 1M ticks (the target's workload), {12, 500} symbols x
+  10 rules and 500 symbols x 1k rules x 200k ticks, and 12 symbols x 10k rules x 20k ticks.
 - reference: ``tests/engine/reference.py`` (per tick, per rule, plain Python; quadratic
-  look-backs) on the first N ticks of the 12-symbol / 1,000-rule workload (quick 2,000,
-  full 5,000), the engine on the same N ticks, both alert counts (they must agree), and
-  the ratio. A longer prefix only slows the reference further, so the ratio is conservative.
+  look-backs) on the first N ticks of the 12-symbol / 1,000-rule workload (quick 20,000,
+  full 50,000), the engine on the same N ticks, both alert counts (they must agree), and
+  the ratio. The reference rescans each symbol's history per rule and tick, so its rate
+  falls as N grows and the ratio rises with N (at N = 2,000 it was about 31x): read it
+  with N.
 - batch-size curve: 12 symbols, 1,000 rules; batch sizes 1, 10, 100, 1k, 10k, 100k; per size
   one pass over at most ``max_batches`` batches (after a 1,000-tick warm-up), throughput and
   per-batch latency p50/p99.
@@ -35,15 +37,16 @@ time budget lasts, always at least once; the number of runs is printed and store
   with SIGINT after 10 s (quick 6 s). Latency = ``created_at`` (SQLite
   ``strftime('%f')``, ms precision, set by the INSERT of the transaction that commits the
   batch) minus ``ts_ms`` (the synthetic feed stamps ticks with the wall clock it simulates);
-  the first second (start-up) is excluded. Note that the synthetic source emits what it owes
-  every 50 ms (``SyntheticFeed.stream(batch_interval=0.05)``), so up to 50 ms of every
+  the first second (start-up) is excluded. The synthetic source hands over what it owes
+  every mean tick gap, clamped to 5-50 ms (5 ms at these rates), so up to 5 ms of every
   figure is the source's own cadence. Keeping up: ticks evaluated (the runner's final
   status line) / ticks the feed owed in that time, and the lag between SIGINT and the newest
   alerted tick (the probes fire on every symbol every < 2 s, so a lag well past 2 s is a backlog).
 - reload: ``service.reload.rebuild(old_plan, config)`` on a 10,000-rule rules dir (validate
-  + compile; load_config and compile_plan also timed alone) and ``engine.swap``.
+  + compile; load_config and compile_plan also timed alone) and ``engine.swap``, cold: the
+  per-file cache of the loader is cleared first, as after a checkout that changed every file.
 - memory: peak RSS of the end-to-end backtest of the largest workload run (10k rules, the
-  most ticks of the mode: 10M full, 20k quick).
+  most ticks of the mode: 10M full, 20k quick; the README also gives a one-off 10M run).
 """
 
 from __future__ import annotations
@@ -541,7 +544,7 @@ def report(res: dict[str, Any]) -> str:
                          f"{fmt_ms(r['p50_ms'])} | {fmt_ms(r['p99_ms'])} |")
     if res.get("live"):
         lines += ["", "Live latency (`tradeassist run`, synthetic source, 12 instruments, 1,096 rules, batch "
-                      "1000/20ms; tick ts -> alert row committed in SQLite; 1 run per rate)", "",
+                      "1000/0s; tick ts -> alert row committed in SQLite; 1 run per rate)", "",
                   "| ticks/s | run s | alerted ticks | p50 ms | p99 ms | max ms | evaluated/owed | lag at stop | keeps up |",
                   "|---:|---:|---:|---:|---:|---:|---:|---:|:--:|"]
         for r in res["live"]:
