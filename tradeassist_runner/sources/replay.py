@@ -114,7 +114,31 @@ def iter_tick_file(
     """
     p = Path(path)
     lf = _scan(p)
+    if p.is_dir() or p.suffix.lower() in PARQUET_SUFFIXES:
+        return _parquet_chunks(p, lf, max(int(chunk_rows), 1))
     return _chunks(p, lf, max(int(chunk_rows), 1))
+
+
+def _parquet_chunks(path: Path, lf: pl.LazyFrame, chunk_rows: int) -> Generator[pl.DataFrame, None, None]:
+    """Parquet, one slice at a time, read when asked for.
+
+    ``collect_batches`` reads ahead on its own thread without bound: with a consumer slower
+    than the reader (the engine on 10,000 rules) a 10M-tick file ended up in memory (790 MB
+    buffered where one slice is 20 MB). A slice of a Parquet scan reads only the row
+    groups it needs, so pulling slices keeps memory at one chunk for a little more I/O.
+    """
+    offset = 0
+    while True:
+        try:
+            chunk = lf.slice(offset, chunk_rows).collect()
+        except _READ_ERRORS as exc:
+            raise TickFileError(path, f"cannot be read: {_first_line(exc)}") from None
+        if chunk.height == 0:
+            return
+        offset += chunk.height
+        yield chunk
+        if chunk.height < chunk_rows:
+            return
 
 
 def _chunks(path: Path, lf: pl.LazyFrame, chunk_rows: int) -> Generator[pl.DataFrame, None, None]:
