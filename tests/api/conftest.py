@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ..waiting import until  # noqa: F401  (re-exported to the tests here)
 from tradeassist_runner.config.loader import load_config
 from tradeassist_runner.service.observe import Observer
 from tradeassist_runner.service.runner import run_service
@@ -53,14 +54,6 @@ def project(
         f"api: {api}\n"
     )
     return config
-
-
-async def until(cond: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 class Service:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ..waiting import until
 from tradeassist_runner.config.loader import load_config
 from tradeassist_runner.engine.plan import compile_plan
 from tradeassist_runner.service.observe import Observer
@@ -32,14 +33,6 @@ def project(tmp_path: Path, rules: dict[str, str], rules_dir: str = "rules.d") -
         "storage: {sqlite: data/a.sqlite, parquet_dir: data/a, state: data/s.sqlite}\n"
     )
     return config
-
-
-async def until(cond: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 class Running:

@@ -82,12 +82,17 @@ def _json_floats(values: pl.Series) -> pl.Series:
         pl.Series(values.name, [None] * len(values), dtype=pl.String))
 
 
+def _symbol_codes(plan: Plan, rows: pl.DataFrame) -> tuple[dict[str, int], dict[int, str]]:
+    """Plan symbol codes: all of them by symbol, and code -> symbol for those ``rows`` name."""
+    codes = {s: i for i, s in enumerate(plan.symbol_list)}
+    return codes, {codes[s]: s for s in rows["symbol"].unique().to_list()}
+
+
 def _roc_tails(
     plan: Plan, roc: pl.DataFrame, history: dict[str, pl.DataFrame], batch: pl.DataFrame
 ) -> pl.DataFrame:
     """``window_ms``, ``ref_ts``, ``ref_price``: the same look-up the engine's value used."""
-    codes = {s: i for i, s in enumerate(plan.symbol_list)}
-    names = {codes[s]: s for s in roc["symbol"].unique().to_list()}
+    codes, names = _symbol_codes(plan, roc)
     series = PriceSeries.build(history.get("rate_of_change"), batch, names)
     sym = roc["symbol"].replace_strict(codes, return_dtype=pl.Int64).to_numpy()
     ref_ts, ref, found = series.lookup(sym, (roc["ts_ms"] - roc["param"]).to_numpy())
@@ -116,8 +121,7 @@ def _volume_tails(
     plan: Plan, vol: pl.DataFrame, history: dict[str, pl.DataFrame], batch: pl.DataFrame
 ) -> pl.DataFrame:
     """``period``, ``volumes``: the last ``period`` non-null volumes that arrived before the tick."""
-    codes = {s: i for i, s in enumerate(plan.symbol_list)}
-    names = {codes[s]: s for s in vol["symbol"].unique().to_list()}
+    _, names = _symbol_codes(plan, vol)
     series = VolumeSeries.build(history.get("volume_spike"), batch, names)
     batch_row = np.searchsorted(batch["seq"].to_numpy(), vol["seq"].to_numpy())  # seq has gaps
     owner, volumes = series.before(batch_row, vol["param"].to_numpy())

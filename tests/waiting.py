@@ -1,0 +1,15 @@
+"""Waiting for a running service to reach a state, without fixed sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+
+async def until(cond: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Poll ``cond`` every 20 ms; fail the test if it is not true within ``timeout`` s."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
