@@ -17,7 +17,7 @@ import polars as pl
 from . import __version__
 from .errors import ApiError, ConfigError, SinkError, TickFileError
 
-INVALID = 1
+from .commands.common import INVALID, load_or_exit as _load
 
 
 def _fail(lines: list[str] | str) -> NoReturn:
@@ -26,14 +26,6 @@ def _fail(lines: list[str] | str) -> NoReturn:
     sys.exit(INVALID)
 
 
-def _load(config: str):  # type: ignore[no-untyped-def]
-    from .config.loader import load_config
-    from .settings import apply_settings, load_settings
-
-    try:
-        return apply_settings(load_config(config), load_settings())
-    except ConfigError as exc:
-        _fail([str(p) for p in exc.problems])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -132,15 +132,18 @@ def test_a_dead_channel_fails_after_its_retries_and_evaluation_is_unaffected(tmp
     assert status["hook"]["status"] == "sent"  # one dead channel does not hold the others
 
 
-def test_an_alert_storm_is_digested_within_the_rate_limit(tmp_path: Path, hook: Hook) -> None:
-    ticks = "ts,symbol,price,volume\n" + "".join(
-        f"2026-01-05T14:30:{i // 1000:02d}.{i % 1000:03d}Z,/ES,{101 + i % 7},1\n" for i in range(500)
-    )
-    rules = """\
+#: One rule that fires on every tick of /ES above 100: an alert storm on demand.
+HOT_RULE = """\
 instruments: [{symbol: /ES, type: future}]
 rules:
   - {id: es.hot, instrument: /ES, type: threshold, condition: above, threshold: 100, cooldown: 0s}
 """
+
+
+def test_an_alert_storm_is_digested_within_the_rate_limit(tmp_path: Path, hook: Hook) -> None:
+    ticks = "ts,symbol,price,volume\n" + "".join(
+        f"2026-01-05T14:30:{i // 1000:02d}.{i % 1000:03d}Z,/ES,{101 + i % 7},1\n" for i in range(500)
+    )
     config = make_project(
         tmp_path,
         f"""notifications:
@@ -148,7 +151,7 @@ rules:
     chat: {{urls: "{hook.url()}", rate_limit: {{max: 3, per: 60s}}}}
   routes: {{warning: [chat]}}
 {FAST}""",
-        rules=rules,
+        rules=HOT_RULE,
         ticks=ticks,
     )
     code, printed = run(config)
@@ -253,11 +256,6 @@ def test_a_full_queue_leaves_alerts_pending_in_the_log_and_they_are_sent_later(t
     ticks = "ts,symbol,price,volume\n" + "".join(
         f"2026-01-05T14:30:00.{i:03d}Z,/ES,{101 + i % 3},1\n" for i in range(60)
     )
-    rules = """\
-instruments: [{symbol: /ES, type: future}]
-rules:
-  - {id: es.hot, instrument: /ES, type: threshold, condition: above, threshold: 100, cooldown: 0s}
-"""
     config = make_project(
         tmp_path,
         f"""notifications:
@@ -266,7 +264,7 @@ rules:
   routes: {{warning: [chat]}}
 {FAST}    queue_size: 8
 """,
-        rules=rules,
+        rules=HOT_RULE,
         ticks=ticks,
     )
     assert run(config)[0] == 0

@@ -14,7 +14,7 @@ import click
 
 from ..errors import ConfigError, SinkError, TickFileError
 
-INVALID = 1
+from .common import INVALID, load_or_exit
 
 
 @click.command("test")
@@ -101,16 +101,9 @@ def explain_command(config: str, alert_id: str) -> None:
     ALERT_ID is the alert_id column of `tradeassist alerts --format jsonl`.
     Exits 1 when the alert is not in the log or its value cannot be reproduced.
     """
-    from ..config.loader import load_config
     from ..gitops.explain import ExplainError, explain_alert
-    from ..settings import apply_settings, load_settings
 
-    try:
-        loaded = apply_settings(load_config(config), load_settings())
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        sys.exit(INVALID)
+    loaded = load_or_exit(config)
     try:
         explanation = explain_alert(loaded, alert_id)
     except (ExplainError, SinkError) as exc:

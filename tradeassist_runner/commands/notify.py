@@ -13,9 +13,8 @@ import time
 
 import click
 
-from ..errors import ConfigError
 
-INVALID = 1
+from .common import INVALID, load_or_exit
 
 
 async def _test(loaded, names: list[str]) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
@@ -57,15 +56,7 @@ async def _test(loaded, names: list[str]) -> list[tuple[str, str, str]]:  # type
 @click.option("--channel", "channels", multiple=True, help="Only this channel (repeatable); default: all")
 def notify_test(config: str, channels: tuple[str, ...]) -> None:
     """Send a test message through each notification channel and print the outcome."""
-    from ..config.loader import load_config
-    from ..settings import apply_settings, load_settings
-
-    try:
-        loaded = apply_settings(load_config(config), load_settings())
-    except ConfigError as exc:
-        for p in exc.problems:
-            click.echo(str(p), err=True)
-        sys.exit(INVALID)
+    loaded = load_or_exit(config)
     configured = loaded.config.notifications.channels
     if not configured:
         click.echo(f"error: {config} configures no channels under notifications.channels", err=True)

@@ -15,9 +15,9 @@ from typing import NoReturn
 import click
 
 from ..config.models import SchwabSource
-from ..errors import ConfigError, SourceError
+from ..errors import SourceError
 
-INVALID = 1
+from .common import INVALID, load_or_exit as _load
 
 
 def _fail(message: str) -> NoReturn:
@@ -25,16 +25,6 @@ def _fail(message: str) -> NoReturn:
     sys.exit(INVALID)
 
 
-def _load(config: str):  # type: ignore[no-untyped-def]
-    from ..config.loader import load_config
-    from ..settings import apply_settings, load_settings
-
-    try:
-        return apply_settings(load_config(config), load_settings())
-    except ConfigError as exc:
-        for p in exc.problems:
-            click.echo(str(p), err=True)
-        sys.exit(INVALID)
 
 
 def _schwab_source(loaded) -> SchwabSource:  # type: ignore[no-untyped-def]
