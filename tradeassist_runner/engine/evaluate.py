@@ -64,7 +64,7 @@ def evaluate(
         pl.col("volume").cast(pl.Int64),
     ).filter(pl.col("symbol").is_in(plan.symbol_list))
     batch = batch.with_columns(
-        pl.col("symbol").cast(pl.Enum(plan.symbol_list)).to_physical().cast(pl.Int64).alias("sym")
+        pl.col("symbol").cast(plan.symbol_dtype).to_physical().cast(pl.Int64).alias("sym")
     )
 
     parts: list[pl.DataFrame] = []

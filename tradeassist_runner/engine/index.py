@@ -56,11 +56,6 @@ class ThresholdIndex:
     def n_groups(self) -> int:
         return len(self.group_start) - 1
 
-    def bounds(self, group: I64, x: F64, side: str) -> I64:
-        """``L(x)`` (side="left") or ``R(x)`` (side="right") within each row's group."""
-        rank = np.searchsorted(self.distinct, x, side=side)  # type: ignore[call-overload]
-        return self.locate(group, rank)
-
     def locate(self, group: I64, rank: I64) -> I64:
         """First entry of ``group`` whose threshold rank is >= ``rank``."""
         return np.searchsorted(self.sort_key, group * self.stride + rank, side="left").astype(np.int64)

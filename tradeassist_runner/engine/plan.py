@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import polars as pl
 
@@ -54,9 +55,14 @@ class Plan:
     key_list: tuple[str, ...] = ()
     index: ThresholdIndex | None = None
 
-    @property
+    @cached_property
     def symbol_list(self) -> list[str]:
+        """Symbols of active rules, sorted: a symbol's position is its code (``sym``)."""
         return sorted(self.symbols)
+
+    @cached_property
+    def symbol_dtype(self) -> pl.Enum:
+        return pl.Enum(self.symbol_list)
 
 
 def compile_plan(rules: tuple[LoadedRule, ...] | list[LoadedRule]) -> Plan:

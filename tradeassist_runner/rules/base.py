@@ -60,27 +60,18 @@ class RuleType(Protocol):
         ...
 
 
-def exact_ratio(numerator: pl.Series, denominator: pl.Series) -> pl.Series:
-    """``numerator / denominator`` element by element, correctly rounded; null where undefined.
+def exact_ratio(
+    numerator: npt.NDArray[np.float64], denominator: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """``numerator / denominator`` element by element, correctly rounded; NaN where undefined.
 
     polars may treat a column that a join filled with one value as a scalar and then
     divide by multiplying with the reciprocal, which is off by one ulp now and then.
     A value that lands one ulp on the other side of a threshold would fire (or not)
     differently from the SPEC's arithmetic, so divisions that feed a comparison go
-    through numpy's true division instead.  Zero or null denominators give null.
+    through numpy's true division instead.  NaN (undefined) where either side is
+    undefined or the denominator is 0.
     """
-    num = numerator.cast(pl.Float64).to_numpy()
-    den = denominator.cast(pl.Float64).to_numpy()
-    valid = np.isfinite(num) & np.isfinite(den) & (den != 0.0)
-    out = np.full(len(num), np.nan)
-    np.divide(num, den, out=out, where=valid)
-    return pl.Series(numerator.name, out, dtype=pl.Float64).set(pl.Series(~valid), None)
-
-
-def exact_ratio_np(
-    numerator: npt.NDArray[np.float64], denominator: npt.NDArray[np.float64]
-) -> npt.NDArray[np.float64]:
-    """:func:`exact_ratio` on numpy arrays: NaN (undefined) where either side is undefined or 0."""
     num = np.asarray(numerator, dtype=np.float64)
     den = np.asarray(denominator, dtype=np.float64)
     valid = np.isfinite(num) & np.isfinite(den) & (den != 0.0)

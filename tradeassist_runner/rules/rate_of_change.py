@@ -21,7 +21,7 @@ import polars as pl
 from ..config.durations import to_ms
 from ..config.loaded import AnyRule
 from ..config.models import RateOfChangeRule
-from .base import CarriedTails, exact_ratio_np, pairs_by_symbol, symbol_codes
+from .base import CarriedTails, exact_ratio, pairs_by_symbol, symbol_codes
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -115,7 +115,7 @@ class RateOfChangeType:
         ts = batch["ts_ms"].to_numpy()[tick]
         _, ref, found = series.lookup(key_sym[k], ts - param[k])
         price = batch["price"].to_numpy()[tick]
-        change = exact_ratio_np(np.where(found, price - ref, np.nan), ref) * 100.0
+        change = exact_ratio(np.where(found, price - ref, np.nan), ref) * 100.0
         out = pl.DataFrame(
             {
                 "seq": batch["seq"].to_numpy()[tick],

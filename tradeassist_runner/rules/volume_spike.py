@@ -20,7 +20,7 @@ import polars as pl
 
 from ..config.loaded import AnyRule
 from ..config.models import VolumeSpikeRule
-from .base import CarriedTails, exact_ratio_np, pairs_by_symbol, symbol_codes
+from .base import CarriedTails, exact_ratio, pairs_by_symbol, symbol_codes
 
 I64 = npt.NDArray[np.int64]
 
@@ -110,8 +110,8 @@ class VolumeSpikeType:
         if ok.any():
             a = safe[ok]
             total = series.cum[a] - series.cum[a - p[ok]]
-            mean = exact_ratio_np(total.astype(np.float64), p[ok].astype(np.float64))
-            value[ok] = exact_ratio_np(series.volume[a].astype(np.float64), mean)
+            mean = exact_ratio(total.astype(np.float64), p[ok].astype(np.float64))
+            value[ok] = exact_ratio(series.volume[a].astype(np.float64), mean)
         out = pl.DataFrame(
             {
                 "seq": batch["seq"].to_numpy()[tick],
