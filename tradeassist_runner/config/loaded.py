@@ -5,9 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .models import Config, Instrument, RateOfChangeRule, ThresholdRule, VolumeSpikeRule
+from typing import TYPE_CHECKING, Any
 
-AnyRule = ThresholdRule | RateOfChangeRule | VolumeSpikeRule
+from .models import Config, Instrument
+
+if TYPE_CHECKING:
+    from ..rules.catalog import AnyRule
+else:
+    AnyRule = Any
 
 
 @dataclass(frozen=True)

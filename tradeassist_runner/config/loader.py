@@ -34,7 +34,8 @@ from ..errors import ConfigError, Problem
 from ..notify.validate import check_notifications
 from .explain import describe, did_you_mean, explain
 from .loaded import LoadedConfig, LoadedRule, Location
-from .models import Config, Instrument, RulesFile
+from ..rules.catalog import RulesFile
+from .models import Config, Instrument
 from .yaml_source import FastPathDiverged, LocPath, YamlDocument, decode_source, parse_yaml, read_source
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml")

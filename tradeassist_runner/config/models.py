@@ -1,9 +1,8 @@
 """Validated config and rule models.
 
 Every model forbids unknown keys: a misspelled ``cooldwn`` must be an error, not a
-silently ignored field that leaves the default 60s cooldown in place.  Rules are a
-discriminated union on ``type`` so that a field of another rule type (``window`` on a
-threshold rule) is reported as not belonging there.
+silently ignored field that leaves the default 60s cooldown in place.  Rule models are
+derived from the rule-type registry (``rules/catalog.py``).
 """
 
 from __future__ import annotations
@@ -20,12 +19,12 @@ from pydantic import (
     field_validator,
 )
 
-from .types import Duration, Number, Severity
+from .types import Duration, Severity
+from ..rules.modifiers import Timezone
 
 InstrumentType = Literal["future", "index", "internal", "equity", "option", "forex"]
 Condition = Literal["above", "below", "crosses_above", "crosses_below"]
 
-RULE_ID_PATTERN = r"^[A-Za-z0-9_.-]+$"
 
 
 
@@ -39,64 +38,10 @@ class Instrument(Strict):
     symbol: Annotated[str, Field(min_length=1, description="Symbol as Schwab writes it: /ES, $SPX, AAPL")]
     name: str | None = Field(default=None, description="Human-readable name")
     type: InstrumentType = Field(description="future | index | internal | equity | option | forex")
-    timezone: str = Field(
-        default="America/New_York", description="Exchange timezone, used to show alert times"
+    timezone: Timezone = Field(
+        default="America/New_York",
+        description="IANA timezone of the exchange: trading hours, days, VWAP anchors and alert times use it",
     )
-
-
-class RuleBase(Strict):
-    id: Annotated[str, Field(pattern=RULE_ID_PATTERN, description="Unique across all rule files")]
-    instrument: str = Field(description="A declared instrument symbol")
-    condition: Condition
-    threshold: Number
-    cooldown: Duration = Field(default=timedelta(seconds=60), description="e.g. 60s; 0s = none")
-    active: StrictBool = True
-    name: str | None = None
-    description: str | None = None
-    severity: Severity = "warning"
-    notify: list[str] | None = Field(default=None, description="Channel names to notify")
-    message: str | None = Field(default=None, description="Message template")
-
-    @field_validator("cooldown")
-    @classmethod
-    def _cooldown_not_negative(cls, v: timedelta) -> timedelta:
-        if v < timedelta(0):
-            raise ValueError("cooldown must not be negative")
-        return v
-
-
-class ThresholdRule(RuleBase):
-    """value = price."""
-
-    type: Literal["threshold"]
-
-
-class RateOfChangeRule(RuleBase):
-    """value = percent change of price against the price ``window`` ago."""
-
-    type: Literal["rate_of_change"]
-    window: Duration = Field(description="Look-back, e.g. 30s, 5m; must be > 0")
-
-    @field_validator("window")
-    @classmethod
-    def _window_positive(cls, v: timedelta) -> timedelta:
-        if v <= timedelta(0):
-            raise ValueError("window must be greater than 0")
-        return v
-
-
-class VolumeSpikeRule(RuleBase):
-    """value = volume / mean volume of the last ``period`` earlier ticks with volume."""
-
-    type: Literal["volume_spike"]
-    period: Annotated[StrictInt, Field(ge=1, description="Number of earlier ticks averaged")]
-
-
-Rule = Annotated[
-    Union[ThresholdRule, RateOfChangeRule, VolumeSpikeRule],
-    Field(discriminator="type"),
-]
-RULE_TYPES: tuple[str, ...] = ("threshold", "rate_of_change", "volume_spike")
 
 
 class SyntheticSource(Strict):
@@ -227,8 +172,3 @@ class Config(Strict):
     api: ApiSettings = Field(
         default_factory=ApiSettings, description="HTTP API, /metrics and /ws/realtime (see README); restart to apply"
     )
-
-
-class RulesFile(Strict):
-    instruments: list[Instrument] = Field(default_factory=list)
-    rules: list[Rule] = Field(default_factory=list)

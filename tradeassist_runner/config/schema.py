@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from .models import Config, RulesFile
+from ..rules.catalog import RulesFile
+from .models import Config
 
 SchemaKind = Literal["rules", "config"]
 

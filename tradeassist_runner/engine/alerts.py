@@ -11,7 +11,7 @@ import polars as pl
 TS = pl.Datetime("ms", "UTC")
 
 ALERT_SCHEMA: dict[str, pl.DataType] = {
-    "alert_id": pl.String(),  # "<rule_id>@<ts epoch ms>#<seq>": unique and stable across reruns
+    "alert_id": pl.String(),  # "<rule_id>@<ts epoch ms>#<K>", K = earlier samples of the rule with this ts
     "rule_id": pl.String(),
     "rule_name": pl.String(),
     "symbol": pl.String(),
@@ -30,6 +30,8 @@ ALERT_SCHEMA: dict[str, pl.DataType] = {
     # JSON: what the decision used besides price/prev_value (rate_of_change: ref price and ts;
     # volume_spike: the volumes of the mean; all: cooldown), so `tradeassist explain` can redo it.
     "inputs": pl.String(),
+    "bar_start": TS,  # bar rules: the start of the closed bar the alert is about (null for tick rules)
+    "values": pl.String(),  # conjunctions: JSON list of every condition's value, in condition order
 }
 
 

@@ -1,230 +1,210 @@
 """One micro-batch in, fired alerts out: pure and synchronous.
 
-    ticks ─┬─ per rule type: value of each series at each tick (vectorized)
-           ├─ prev = the series' value at the previous tick (carried across batches)
-           ├─ threshold index: binary search finds the rules each value satisfies,
-           │  cooldown over those only (tick time)                 → fires  (engine/fires.py)
-           └─ alerts (declaration order within a tick) + the new carried state
+    ticks ─► sources: samples (ticks, closed bars, merged pairs)   engine/samples.py
+          ─► series: each rule type's value per sample             rules/types/*
+          ─► firing: conditions, for, gates, re-arm, cooldown      engine/firing.py
+          ─► alerts (tick order, then declaration order) + the new carried state
 
-No Python loop runs per tick or per rule; loops run per round of fires.
+No Python loop runs per tick; loops run per source, per series and per round of fires.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import math
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import polars as pl
 
-from ..rules.registry import RULE_TYPES
+from ..rules.registry import REGISTRY
+from ..rules.seam import F64, Values
 from .alerts import ALERT_SCHEMA, TS, empty_alerts
-from .fires import Rows, find_fires
-from .inputs import decision_inputs
-from .messages import default_messages, render_templates
-from .plan import Plan
-from .state import LAST_FIRE_SCHEMA, LAST_VALUE_SCHEMA, EngineState
-
-I64 = npt.NDArray[np.int64]
-F64 = npt.NDArray[np.float64]
-B = npt.NDArray[np.bool_]
+from .firing import find_fires, fresh_state
+from .messages import message_for
+from .plan import CompiledRule, Plan
+from .samples import SourceBatch, Ticks, build_source
+from .state import EngineState
 
 
 @dataclass(frozen=True)
 class BatchResult:
     alerts: pl.DataFrame
     state: EngineState
+    #: Things a user should hear about (e.g. times a trading calendar cannot cover).
+    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 #: Larger batches are evaluated in slices of this many ticks: results do not depend on
-#: where a stream is cut (SPEC section 3), and it bounds the per-batch search tables.
+#: where a stream is cut, and it bounds the per-batch matrices.
 MAX_SLICE = 16_384
 
 
-def evaluate(
-    plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime | None = None
-) -> BatchResult:
+def evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime | None = None) -> BatchResult:
     """Evaluate accepted ticks (canonical columns, arrival order) against ``plan``."""
     if ticks.height > MAX_SLICE:
         alerts: list[pl.DataFrame] = []
+        notes: list[str] = []
         for start in range(0, ticks.height, MAX_SLICE):
             result = evaluate(plan, state, ticks.slice(start, MAX_SLICE), now)
             alerts.append(result.alerts)
+            notes.extend(result.notes)
             state = result.state
-        return BatchResult(pl.concat(alerts), state)
+        return BatchResult(pl.concat(alerts), state, tuple(dict.fromkeys(notes)))
     n = ticks.height
     if n == 0:
         return BatchResult(empty_alerts(), state)
-    batch = ticks.select(
-        (pl.int_range(pl.len(), dtype=pl.Int64) + state.next_seq).alias("seq"),
-        pl.col("ts").dt.epoch("ms").alias("ts_ms"),
-        "symbol",
-        pl.col("price").cast(pl.Float64),
-        pl.col("volume").cast(pl.Int64),
-    ).filter(pl.col("symbol").is_in(plan.symbol_list))
-    batch = batch.with_columns(
-        pl.col("symbol").cast(plan.symbol_dtype).to_physical().cast(pl.Int64).alias("sym")
+    names = plan.symbol_list
+    code_of = {s: i for i, s in enumerate(names)}
+    sym = ticks["symbol"].replace_strict(code_of, default=-1, return_dtype=pl.Int64).to_numpy()
+    batch = Ticks(
+        ts=ticks["ts"].dt.epoch("ms").to_numpy().astype(np.int64),
+        sym=sym.astype(np.int64),
+        price=ticks["price"].cast(pl.Float64).to_numpy().astype(np.float64),
+        volume=ticks["volume"].cast(pl.Float64).fill_null(float("nan")).to_numpy().astype(np.float64),
     )
-
-    parts: list[pl.DataFrame] = []
-    history = dict(state.history)
-    for name, keys in plan.keys.items():
-        vals, hist = RULE_TYPES[name].values(batch, keys, history.get(name))
-        parts.append(vals)
-        if hist is None:
-            history.pop(name, None)
-        else:
-            history[name] = hist
-    for name in list(history):
-        if name not in plan.keys:
-            del history[name]
-    # Rows grouped by value series, arrival order within each (every rule type emits its
-    # rows in arrival order per key, so a stable sort by key code is enough).
-    seq, ts, code, value = _concat_values(parts)
-
-    mirror = state.mirror if isinstance(state.mirror, _Mirror) and state.mirror.plan is plan else (
-        _Mirror.from_frames(plan, state))
-    carried, has_value = mirror.value.copy(), mirror.has_value.copy()
-    prev = np.empty_like(value)
-    if len(value):
-        prev[1:] = value[:-1]
-        first = np.concatenate(([True], code[1:] != code[:-1]))
-        prev[first] = carried[code[first]]
-        last = np.concatenate((code[1:] != code[:-1], [True]))
-        carried[code[last]] = value[last]
-        has_value[code[last]] = True
-
-    assert plan.index is not None
-    slot, row = find_fires(
-        plan.index, Rows(code=code, ts=ts, value=value, prev=prev), mirror.fire, mirror.has_fire
-    )
-    table = plan.table
-    rule_index = table["rule_index"].to_numpy()
-    order = np.lexsort((row, rule_index[slot]))
-    slot, row = slot[order], row[order]
-    slot_s = pl.Series(slot)
-    fired = pl.DataFrame(
-        {
-            "rule_index": rule_index[slot],
-            "seq": seq[row],
-            "ts_ms": ts[row],
-            "value": value[row],
-            "prev": pl.Series(prev[row], dtype=pl.Float64, nan_to_null=True),
-            "threshold": table["threshold"].to_numpy()[slot],
-            "cooldown_ms": table["cooldown_ms"].to_numpy()[slot],
-            "state_key": table["state_key"].gather(slot_s),
-            "last_fire_ms": pl.Series(mirror.fire[slot], dtype=pl.Int64).set(
-                pl.Series(~mirror.has_fire[slot]), None
-            ),
-        },
-        schema={"rule_index": pl.Int64, "seq": pl.Int64, "ts_ms": pl.Int64, "value": pl.Float64,
-                "prev": pl.Float64, "threshold": pl.Float64, "cooldown_ms": pl.Int64,
-                "state_key": pl.String, "last_fire_ms": pl.Int64},
-    )
-    fired = decision_inputs(plan, state.history, batch, fired)  # adds "inputs"; fires unchanged
-    has_fire = mirror.has_fire.copy()
-    fire = np.where(has_fire, mirror.fire, np.iinfo(np.int64).min)
-    if len(slot):
-        np.maximum.at(fire, slot, ts[row])
-        has_fire[slot] = True
-    fire = np.where(has_fire, fire, 0)
-    new_mirror = _Mirror(plan, carried, has_value, fire, has_fire, mirror.extra_value, mirror.extra_fire)
-    new_state = EngineState(
-        next_seq=state.next_seq + n, last_value=new_mirror.last_value_frame(),
-        history=history, last_fire=new_mirror.last_fire_frame(), mirror=new_mirror,
-    )
-    return BatchResult(_alerts(plan, fired, batch, now), new_state)
-
-
-def _concat_values(parts: list[pl.DataFrame]) -> tuple[I64, I64, I64, F64]:
-    """(seq, ts_ms, key code, value) of every rule type's rows, grouped by key code."""
-    if not parts:
-        z = np.zeros(0, dtype=np.int64)
-        return z, z, z, np.zeros(0, dtype=np.float64)
-    seq = np.concatenate([p["seq"].to_numpy() for p in parts]).astype(np.int64)
-    ts = np.concatenate([p["ts_ms"].to_numpy() for p in parts]).astype(np.int64)
-    code = np.concatenate([p["key"].to_physical().to_numpy() for p in parts])
-    value = np.concatenate([p["value"].to_numpy() for p in parts]).astype(np.float64)
-    order = np.argsort(code, kind="stable")  # radix sort for the small unsigned codes
-    return seq[order], ts[order], code[order].astype(np.int64), value[order]
-
-
-@dataclass(frozen=True)
-class _Mirror:
-    """``last_value``/``last_fire`` of an EngineState as arrays over one plan's keys and slots.
-
-    Deriving them from the frames costs a few polars joins per batch; a state the
-    engine produced for the same plan carries them ready.  Entries for keys or rules
-    the plan does not have (removed on reload, maybe restored later) ride along in
-    ``extra_*`` so that nothing carried is dropped.
-    """
-
-    plan: Plan
-    value: F64  # per key code; NaN: undefined
-    has_value: B
-    fire: I64  # per slot (plan.table row)
-    has_fire: B
-    extra_value: pl.DataFrame
-    extra_fire: pl.DataFrame
-
-    @classmethod
-    def from_frames(cls, plan: Plan, state: EngineState) -> _Mirror:
-        keys = list(plan.key_list)
-        value = np.full(len(keys), np.nan)
-        has_value = np.zeros(len(keys), dtype=np.bool_)
-        in_plan = pl.col("key").is_in(keys)
-        known = state.last_value.filter(in_plan)
-        if known.height:
-            codes = known["key"].cast(pl.Enum(keys)).to_physical().to_numpy().astype(np.int64)
-            value[codes] = known["value"].to_numpy().astype(np.float64)
-            has_value[codes] = True
-        table = plan.table
-        last = table.select("state_key").join(state.last_fire, on="state_key", how="left",
-                                              maintain_order="left")["last_fire_ms"]
-        return cls(
-            plan, value, has_value,
-            last.fill_null(0).to_numpy().astype(np.int64), last.is_not_null().to_numpy(),
-            state.last_value.filter(~in_plan),
-            state.last_fire.filter(~pl.col("state_key").is_in(table["state_key"].implode())),
+    new_sources: dict[str, dict[str, Any]] = {}
+    built: list[SourceBatch | None] = []
+    for spec in plan.sources:
+        if not all(s in code_of for s in spec.symbols):
+            built.append(None)
+            continue
+        sb, st = build_source(spec, tuple(code_of[s] for s in spec.symbols), batch, state.sources.get(spec.key))
+        built.append(sb)
+        new_sources[spec.key] = st
+    new_series: dict[str, dict[str, Any]] = {}
+    series_values: list[tuple[F64, F64, Values] | None] = []
+    for ser in plan.series:
+        sb = built[ser.source]
+        if sb is None:
+            series_values.append(None)
+            continue
+        carried = state.series.get(ser.key)
+        vals, type_state = REGISTRY[ser.type_name].values(ser.params, sb.samples, carried["type"] if carried else None)
+        value = np.asarray(vals.value, np.float64)
+        prev = np.empty_like(value)
+        last = carried["last"] if carried else None
+        if len(value):
+            prev[0] = np.nan if last is None else last
+            prev[1:] = value[:-1]
+            last = None if math.isnan(value[-1]) else float(value[-1])
+        new_series[ser.key] = {"type": type_state, "last": last}
+        series_values.append((value, prev, vals))
+    new_rules: dict[str, dict[str, Any]] = {}
+    fired: list[tuple[CompiledRule, SourceBatch, int, int, int]] = []
+    notes: list[str] = []
+    by_source: dict[int, list[CompiledRule]] = {}
+    for rule in plan.active_rules:
+        by_source.setdefault(rule.source, []).append(rule)
+    for src_index, rules in by_source.items():
+        sb = built[src_index]
+        if sb is None:
+            for r in rules:
+                new_rules[r.state_key] = state.rules.get(r.state_key, fresh_state())
+            continue
+        values = {}
+        for r in rules:
+            for c in r.conditions:
+                sv = series_values[c.series]
+                assert sv is not None
+                values[c.series] = (sv[0], sv[1])
+        gate_masks = {}
+        for g in {r.gate for r in rules if r.gate is not None}:
+            assert g is not None
+            result = plan.gates[g].mask(sb.samples.t)
+            gate_masks[g] = result.allowed
+            if result.uncovered.any():
+                bad = int(sb.samples.t[np.flatnonzero(result.uncovered)[0]])
+                notes.append(
+                    f"calendar {plan.gates[g].calendar} does not cover "
+                    f"{datetime.fromtimestamp(bad / 1000, timezone.utc):%Y-%m-%d %H:%M}Z: rules gated by it "
+                    "do not fire there"
+                )
+        fires, states = find_fires(
+            rules, sb.samples.t, sb.samples.source, values, gate_masks,
+            [state.rules.get(r.state_key, fresh_state()) for r in rules],
         )
-
-    def last_value_frame(self) -> pl.DataFrame:
-        keys = pl.Series("key", self.plan.key_list, dtype=pl.String).filter(pl.Series(self.has_value))
-        frame = pl.DataFrame(
-            {"key": keys, "value": pl.Series(self.value[self.has_value], dtype=pl.Float64, nan_to_null=True)},
-            schema=LAST_VALUE_SCHEMA,
-        )
-        return pl.concat([self.extra_value, frame]) if self.extra_value.height else frame
-
-    def last_fire_frame(self) -> pl.DataFrame:
-        frame = pl.DataFrame(
-            {"state_key": self.plan.table["state_key"].filter(pl.Series(self.has_fire)),
-             "last_fire_ms": self.fire[self.has_fire]},
-            schema=LAST_FIRE_SCHEMA,
-        )
-        return pl.concat([self.extra_fire, frame]) if self.extra_fire.height else frame
+        for r, st in zip(rules, states):
+            new_rules[r.state_key] = st
+        for i, s, last, run in zip(fires.rule.tolist(), fires.sample.tolist(), fires.last_fire.tolist(),
+                                   fires.run_start.tolist()):
+            fired.append((rules[i], sb, s, last, run))
+    new_state = EngineState(next_seq=state.next_seq + n, sources=new_sources, series=new_series, rules=new_rules)
+    alerts = _alerts(plan, fired, series_values, batch, state.next_seq, now) if fired else empty_alerts()
+    return BatchResult(alerts, new_state, tuple(dict.fromkeys(notes)))
 
 
-def _alerts(plan: Plan, fired: pl.DataFrame, batch: pl.DataFrame, now: datetime | None) -> pl.DataFrame:
-    if fired.height == 0:
-        return empty_alerts()
+def _num(x: float) -> float | None:
+    return None if x != x else float(x)
+
+
+def _alerts(
+    plan: Plan, fired: list[tuple[CompiledRule, SourceBatch, int, int, int]],
+    series_values: list[tuple[F64, F64, Values] | None], batch: Ticks, seq0: int, now: datetime | None,
+) -> pl.DataFrame:
     evaluated_at = now or datetime.now(timezone.utc)
-    df = (
-        fired.select("rule_index", "seq", "ts_ms", "value", "prev", "threshold", "inputs")
-        .join(plan.meta, on="rule_index", how="left")
-        .join(batch.select("seq", "price", "volume"), on="seq", how="left")
-        .sort(["seq", "rule_index"])
-        .with_columns(
-            pl.col("ts_ms").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC").alias("ts"),
-            pl.col("prev").alias("prev_value"),
-            pl.format("{}@{}#{}", "rule_id", "ts_ms", "seq").alias("alert_id"),
-            pl.lit(evaluated_at).cast(TS).alias("evaluated_at"),
-        )
-        .with_columns(default_messages().alias("message"))
-    )
-    if plan.has_templates:
-        df = df.with_columns(pl.Series("message", render_templates(plan, df), dtype=pl.String))
+    rows: dict[str, list[Any]] = {name: [] for name in (*ALERT_SCHEMA, "rule_index")}
+    for rule, sb, s, last, run in fired:
+        r = rule.rule
+        smp = sb.samples
+        row = int(sb.row[s])
+        ts = int(smp.ts[s])
+        first = rule.conditions[0]
+        sv = series_values[first.series]
+        assert sv is not None
+        value, prev = float(sv[0][s]), sv[1][s]
+        cond_values: list[float | None] = []
+        cond_inputs: list[dict[str, float | None]] = []
+        for c in rule.conditions:
+            cv = series_values[c.series]
+            assert cv is not None
+            cond_values.append(_num(float(cv[0][s])))
+            cond_inputs.append({k: _num(float(a[s])) for k, a in cv[2].inputs.items()})
+        bar = plan.sources[rule.source].bar_ms is not None
+        inputs: dict[str, Any] = {
+            "t": int(smp.t[s]), "k": int(sb.k[s]), "cooldown_ms": rule.cooldown_ms,
+            "last_fire_t": None if last < -(1 << 60) else int(last),
+        }
+        if rule.for_ms is not None:
+            inputs["run_start_t"] = int(run)
+        if len(rule.conditions) == 1:
+            inputs.update(cond_inputs[0])
+        else:
+            inputs["conditions"] = cond_inputs
+        volume = smp.volume[s]
+        rows["alert_id"].append(f"{r.id}@{ts}#{int(sb.k[s])}")
+        rows["rule_id"].append(r.id)
+        rows["rule_name"].append(r.name or r.id)
+        rows["symbol"].append(r.instrument)
+        rows["ts"].append(ts)
+        rows["seq"].append(seq0 + row)
+        rows["price"].append(float(smp.price[s]))
+        rows["volume"].append(None if volume != volume else int(volume))
+        rows["value"].append(value)
+        rows["prev_value"].append(_num(float(prev)))
+        rows["threshold"].append(first.threshold)
+        rows["condition"].append(first.condition if len(rule.conditions) == 1 else "all")
+        rows["type"].append(r.type)
+        rows["severity"].append(r.severity)
+        rows["message"].append("")
+        rows["evaluated_at"].append(evaluated_at)
+        rows["inputs"].append(json.dumps(inputs, separators=(",", ":")))
+        rows["bar_start"].append(int(smp.t[s]) if bar else None)
+        rows["values"].append(json.dumps(cond_values) if len(rule.conditions) > 1 else None)
+        rows["rule_index"].append(rule.index)
+    df = pl.DataFrame(
+        {k: v for k, v in rows.items()},
+        schema={**ALERT_SCHEMA, "ts": pl.Int64, "bar_start": pl.Int64, "rule_index": pl.Int64},
+    ).with_columns(
+        pl.col("ts").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"),
+        pl.col("bar_start").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"),
+    ).sort(["seq", "rule_index"], maintain_order=True)
+    messages = [
+        message_for(plan.rules[i], row) for i, row in zip(df["rule_index"].to_list(), df.iter_rows(named=True))
+    ]
+    df = df.with_columns(pl.Series("message", messages, dtype=pl.String))
     return df.select(list(ALERT_SCHEMA)).cast(ALERT_SCHEMA)  # type: ignore[arg-type]
 
 
@@ -234,12 +214,16 @@ class Engine:
     def __init__(self, plan: Plan, state: EngineState | None = None) -> None:
         self.plan = plan
         self.state = state or EngineState()
+        self.notes: list[str] = []
 
     def process(self, ticks: pl.DataFrame, now: datetime | None = None) -> pl.DataFrame:
         result = evaluate(self.plan, self.state, ticks, now)
         self.state = result.state
+        for note in result.notes:
+            if note not in self.notes:
+                self.notes.append(note)
         return result.alerts
 
     def swap(self, plan: Plan) -> None:
-        """Install a new plan between batches; state keyed by value key/fingerprint carries over."""
+        """Install a new plan between batches; state keyed by series/fingerprint carries over."""
         self.plan = plan

@@ -1,21 +1,21 @@
 """Alert messages: a default that says what happened, or the rule's ``message`` template.
 
-Defaults are one vectorized polars expression (an alert storm costs no Python per
-alert); only rules with their own template are formatted row by row.
+The default names the series in the type's own words (``RSI(14) on 5m bars``), so the
+engine needs no per-type text.  Templates see the alert's fields, the type's
+placeholders and the sample's inputs; a broken template still yields a message.
 """
 
 from __future__ import annotations
 
+import json
 import string
 from typing import Any
 
-import polars as pl
-
-from ..config.models import RateOfChangeRule, VolumeSpikeRule
 from ..config.durations import format_duration
-from .plan import Plan
+from ..rules.registry import REGISTRY
+from .plan import CompiledRule
 
-_VERB = {
+VERB = {
     "above": "is above",
     "below": "is below",
     "crosses_above": "crossed above",
@@ -23,32 +23,34 @@ _VERB = {
 }
 
 
-def _num(column: str, decimals: int = 6) -> pl.Expr:
-    """6001.25, 100 (not 100.0): how a trader writes a price."""
-    return pl.col(column).round(decimals).cast(pl.String).str.replace(r"\.0$", "")
+def num(x: float | None, decimals: int = 6) -> str:
+    """6001.25, 100 (not 100.0): how a trader writes a number."""
+    if x is None or x != x:
+        return "undefined"
+    text = f"{round(float(x), decimals):.{decimals}f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
-def default_messages() -> pl.Expr:
-    """Over the alert columns plus ``detail`` (window or period) from the plan's rule meta."""
-    verb = pl.col("condition").replace_strict(_VERB, return_dtype=pl.String)
-    signed = pl.when(pl.col("value") >= 0).then(pl.lit("+")).otherwise(pl.lit(""))
-    return (
-        pl.when(pl.col("type") == "rate_of_change")
-        .then(
-            pl.format(
-                "{} moved {}{}% over {} ({} {}%), price {}",
-                "symbol", signed, _num("value", 3), "detail", verb, _num("threshold"), _num("price"),
-            )
-        )
-        .when(pl.col("type") == "volume_spike")
-        .then(
-            pl.format(
-                "{} volume {} is {}x the mean of the last {} ticks ({} {}x)",
-                "symbol", "volume", _num("value", 2), "detail", verb, _num("threshold"),
-            )
-        )
-        .otherwise(pl.format("{} price {} {} {}", "symbol", _num("value"), verb, _num("threshold")))
-    )
+def describe(rule: CompiledRule, j: int = 0) -> str:
+    """The words for condition ``j``'s series, bar included."""
+    c = rule.conditions[j]
+    words = REGISTRY[c.type_name].describe(c.params)
+    if rule.rule.bar is not None:
+        words += f" on {format_duration(rule.rule.bar)} bars"
+    return words
+
+
+def default_message(rule: CompiledRule, row: dict[str, Any]) -> str:
+    symbol = row["symbol"]
+    if len(rule.conditions) == 1:
+        c = rule.conditions[0]
+        return f"{symbol} {describe(rule)} {num(row['value'])} {VERB[c.condition]} {num(c.threshold)}"
+    values = json.loads(row["values"]) if row.get("values") else [None] * len(rule.conditions)
+    parts = [
+        f"{describe(rule, j)} {num(v)} {VERB[c.condition]} {num(c.threshold)}"
+        for j, (c, v) in enumerate(zip(rule.conditions, values))
+    ]
+    return f"{symbol}: all of " + "; ".join(parts)
 
 
 class _Lenient(dict[str, Any]):
@@ -56,27 +58,36 @@ class _Lenient(dict[str, Any]):
         return "{" + key + "}"
 
 
-def render_templates(plan: Plan, alerts: pl.DataFrame) -> list[str]:
-    """The alerts' messages, with each templated rule's ``message`` filled in."""
-    out: list[str] = []
-    for row in alerts.iter_rows(named=True):
-        rule = plan.rules[row["rule_index"]].rule
-        if not rule.message:
-            out.append(row["message"])
-            continue
-        fields: dict[str, Any] = {
-            "rule_id": row["rule_id"], "name": row["rule_name"], "symbol": row["symbol"],
-            "price": row["price"], "volume": row["volume"], "value": row["value"],
-            "prev_value": row["prev_value"], "threshold": row["threshold"],
-            "condition": row["condition"], "type": row["type"], "severity": row["severity"],
-            "ts": row["ts"],
-        }
-        if isinstance(rule, RateOfChangeRule):
-            fields["window"] = format_duration(rule.window)
-        if isinstance(rule, VolumeSpikeRule):
-            fields["period"] = rule.period
-        try:
-            out.append(string.Formatter().vformat(rule.message, (), _Lenient(fields)))
-        except (ValueError, TypeError, KeyError, IndexError) as exc:
-            out.append(f"{row['message']} [template error: {exc}]")
-    return out
+def template_fields(rule: CompiledRule, row: dict[str, Any]) -> dict[str, Any]:
+    """What a ``message`` template may name: the alert, the type's placeholders, the inputs."""
+    fields: dict[str, Any] = {
+        "rule_id": row["rule_id"], "name": row["rule_name"], "symbol": row["symbol"],
+        "price": row["price"], "volume": row["volume"], "value": row["value"],
+        "prev_value": row["prev_value"], "threshold": row["threshold"],
+        "condition": row["condition"], "type": row["type"], "severity": row["severity"],
+        "ts": row["ts"], "bar_start": row.get("bar_start"), "alert_id": row["alert_id"],
+    }
+    c = rule.conditions[0]
+    fields.update(REGISTRY[c.type_name].placeholders(c.params))
+    try:
+        inputs = json.loads(row["inputs"]) if row.get("inputs") else {}
+    except ValueError:
+        inputs = {}
+    for k, v in inputs.items():
+        if isinstance(v, (int, float)) and k not in fields:
+            fields[k] = v
+    return fields
+
+
+def render(template: str, fields: dict[str, Any], fallback: str) -> str:
+    try:
+        return string.Formatter().vformat(template, (), _Lenient(fields))
+    except (ValueError, TypeError, KeyError, IndexError, MemoryError, OverflowError) as exc:
+        return f"{fallback} [template error: {exc}]"
+
+
+def message_for(rule: CompiledRule, row: dict[str, Any]) -> str:
+    fallback = default_message(rule, row)
+    if not rule.rule.message:
+        return fallback
+    return render(rule.rule.message, template_fields(rule, row), fallback)

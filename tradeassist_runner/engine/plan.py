@@ -1,4 +1,13 @@
-"""The compiled evaluation plan: immutable, built once per (re)load, never per batch."""
+"""The compiled evaluation plan: immutable, built once per (re)load, never per batch.
+
+    rules ─► sources (symbols, bar) ─► series (source, type, params) ─► conditions
+
+A *source* is where samples come from: the ticks of one symbol, its closed bars of one
+length, or the merged ticks of two symbols.  A *series* is one rule type's value over a
+source; rules (and a conjunction's conditions) that share a series share its
+computation and its carried state.  Nothing here branches on a rule type's name: the
+registry tells each type's symbols and parameters.
+"""
 
 from __future__ import annotations
 
@@ -7,149 +16,157 @@ import json
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import polars as pl
+from ..config.durations import to_ms
+from ..config.loaded import LoadedRule
+from ..config.models import Instrument
+from ..rules.catalog import AnyRule, bodies
+from ..rules.registry import REGISTRY
+from ..rules.seam import Params
+from .gates import Gate
 
-from ..config.durations import format_duration, to_ms
-from ..config.loaded import AnyRule, LoadedRule
-from ..config.models import RateOfChangeRule, VolumeSpikeRule
-from ..rules.base import value_key
-from ..rules.registry import RULE_TYPES
-from .index import ThresholdIndex, build_index
-
-#: Condition codes used in the rule table (cheaper to compare than strings per row).
+#: Condition codes (cheaper to compare than strings).
 CONDITIONS: dict[str, int] = {"above": 0, "below": 1, "crosses_above": 2, "crosses_below": 3}
+DEFAULT_TIMEZONE = "America/New_York"
 
 
 def fingerprint(rule: AnyRule) -> str:
-    """Canonical identity of a rule's definition: equal iff the definition is unchanged.
-
-    Used to key cooldown state, so an edited rule starts fresh on reload while an
-    untouched one keeps its cooldown.
-    """
-    dump = json.dumps(rule.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    """Canonical identity of a rule's exact definition: keys its firing state (cooldown,
+    ``for`` run, re-arm), so an edited rule starts afresh while an untouched one keeps it."""
+    dump = json.dumps(rule.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
     return f"{rule.id}#{hashlib.sha256(dump.encode()).hexdigest()[:16]}"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    key: str
+    symbols: tuple[str, ...]
+    bar_ms: int | None
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    """One type's value over one source; ``key`` names its carried state across reloads."""
+
+    key: str
+    source: int
+    type_name: str
+    params: Params
+
+
+@dataclass(frozen=True)
+class ConditionSpec:
+    series: int
+    cond: int
+    condition: str
+    threshold: float
+    type_name: str
+    params: Params
 
 
 @dataclass(frozen=True)
 class CompiledRule:
     index: int  # declaration order; breaks ties between alerts on the same tick
     rule: AnyRule
-    key: str
     state_key: str
     location: str
+    source: int
+    conditions: tuple[ConditionSpec, ...]
+    cooldown_ms: int
+    for_ms: int | None
+    rearm: float | None
+    gate: int | None  # index into Plan.gates
+
+    @property
+    def active(self) -> bool:
+        return bool(self.rule.active)
 
 
 @dataclass(frozen=True)
 class Plan:
     rules: tuple[CompiledRule, ...]
-    #: Active rules only: rule_index, key, cond, threshold, cooldown_ms, state_key.
-    table: pl.DataFrame
-    #: Per rule type, its value keys: symbol, key, param.
-    keys: dict[str, pl.DataFrame]
+    sources: tuple[SourceSpec, ...]
+    series: tuple[SeriesSpec, ...]
+    gates: tuple[Gate, ...]
     symbols: frozenset[str]
-    version: str = field(default="")
-    #: Per rule (all of them): what an alert shows; joined once per batch with fires.
-    meta: pl.DataFrame = field(default_factory=pl.DataFrame)
-    has_templates: bool = False
-    #: Every value key of an active rule; a key's code is its position (``keys`` use this Enum).
-    key_list: tuple[str, ...] = ()
-    index: ThresholdIndex | None = None
+    version: str = ""
+    timezones: dict[str, str] = field(default_factory=dict)
 
     @cached_property
     def symbol_list(self) -> list[str]:
-        """Symbols of active rules, sorted: a symbol's position is its code (``sym``)."""
+        """Symbols of active rules, sorted: a symbol's position is its code."""
         return sorted(self.symbols)
 
     @cached_property
-    def symbol_dtype(self) -> pl.Enum:
-        return pl.Enum(self.symbol_list)
+    def active_rules(self) -> tuple[CompiledRule, ...]:
+        return tuple(r for r in self.rules if r.active)
+
+    @cached_property
+    def has_templates(self) -> bool:
+        return any(r.rule.message for r in self.rules)
 
 
-def compile_plan(rules: tuple[LoadedRule, ...] | list[LoadedRule]) -> Plan:
-    """Turn validated rules into the tables the engine joins against."""
+def source_key(symbols: tuple[str, ...], bar_ms: int | None) -> str:
+    return json.dumps([list(symbols), bar_ms], separators=(",", ":"))
+
+
+def series_key(type_name: str, symbols: tuple[str, ...], bar_ms: int | None, params: Params) -> str:
+    return json.dumps([type_name, list(symbols), bar_ms, list(params)], separators=(",", ":"))
+
+
+def compile_plan(
+    rules: tuple[LoadedRule, ...] | list[LoadedRule], instruments: tuple[Instrument, ...] | list[Instrument] = ()
+) -> Plan:
+    """Turn validated rules into sources, series and conditions (``instruments`` give
+    each symbol's timezone; undeclared ones use America/New_York)."""
+    tz = {i.symbol: i.timezone for i in instruments}
+    sources: dict[str, SourceSpec] = {}
+    source_index: dict[str, int] = {}
+    series_index: dict[str, int] = {}
+    series: dict[str, SeriesSpec] = {}
+    gate_specs: dict[tuple[object, ...], int] = {}
+    gates: list[Gate] = []
     compiled: list[CompiledRule] = []
     for i, loaded in enumerate(rules):
         r = loaded.rule
-        rtype = RULE_TYPES[r.type]
+        zone = tz.get(r.instrument, DEFAULT_TIMEZONE)
+        bar_ms = to_ms(r.bar) if r.bar is not None else None
+        conds: list[ConditionSpec] = []
+        src_index = -1
+        for body in bodies(r):
+            rt = REGISTRY[body.type]
+            symbols = (r.instrument, *rt.other_symbols(body))
+            skey = source_key(symbols, bar_ms)
+            if skey not in sources:
+                source_index[skey] = len(sources)
+                sources[skey] = SourceSpec(skey, symbols, bar_ms)
+            src_index = source_index[skey]
+            params = rt.params(body, zone)
+            key = series_key(rt.name, symbols, bar_ms, params)
+            if key not in series:
+                series_index[key] = len(series)
+                series[key] = SeriesSpec(key, src_index, rt.name, params)
+            conds.append(ConditionSpec(series_index[key], CONDITIONS[body.condition], body.condition,
+                                       float(body.threshold), rt.name, params))
+        gate_index: int | None = None
+        if r.hours or r.days or r.calendar:
+            spec = (zone, tuple(r.hours or ()), tuple(r.days or ()), r.calendar)
+            if spec not in gate_specs:
+                gate_specs[spec] = len(gates)
+                gates.append(Gate(zone, tuple(r.hours or ()), tuple(r.days or ()), r.calendar))
+            gate_index = gate_specs[spec]
         compiled.append(
             CompiledRule(
-                index=i,
-                rule=r,
-                key=value_key(r.instrument, r.type, rtype.param(r)),
-                state_key=fingerprint(r),
-                location=str(loaded.source),
+                index=i, rule=r, state_key=fingerprint(r), location=str(loaded.source), source=src_index,
+                conditions=tuple(conds), cooldown_ms=to_ms(r.cooldown),
+                for_ms=to_ms(r.for_) if r.for_ is not None else None,
+                rearm=float(r.rearm) if r.rearm is not None else None, gate=gate_index,
             )
         )
-    active = [c for c in compiled if c.rule.active]
-    table = pl.DataFrame(
-        {
-            "rule_index": [c.index for c in active],
-            "key": [c.key for c in active],
-            "cond": [CONDITIONS[c.rule.condition] for c in active],
-            "threshold": [c.rule.threshold for c in active],
-            "cooldown_ms": [to_ms(c.rule.cooldown) for c in active],
-            "state_key": [c.state_key for c in active],
-        },
-        schema={
-            "rule_index": pl.Int64,
-            "key": pl.String,
-            "cond": pl.Int8,
-            "threshold": pl.Float64,
-            "cooldown_ms": pl.Int64,
-            "state_key": pl.String,
-        },
-    )
-    key_list = tuple(sorted({c.key for c in active}))
-    key_dtype = pl.Enum(list(key_list))
-    symbol_list = sorted({c.rule.instrument for c in active})
-    keys: dict[str, pl.DataFrame] = {}
-    for name, rtype in RULE_TYPES.items():
-        rows = {(c.rule.instrument, c.key, rtype.param(c.rule)) for c in active if c.rule.type == name}
-        if rows:
-            keys[name] = pl.DataFrame(
-                sorted(rows),
-                schema={"symbol": pl.String, "key": pl.String, "param": pl.Int64},
-                orient="row",
-            ).with_columns(
-                pl.col("key").cast(key_dtype),
-                pl.col("symbol").cast(pl.Enum(symbol_list)).to_physical().cast(pl.Int64).alias("sym"),
-            )
+    source_list = tuple(sources.values())
     version = hashlib.sha256("\n".join(c.state_key for c in compiled).encode()).hexdigest()[:12]
     return Plan(
-        rules=tuple(compiled),
-        table=table,
-        keys=keys,
-        symbols=frozenset(c.rule.instrument for c in active),
-        version=version,
-        meta=rule_meta(compiled),
-        has_templates=any(c.rule.message for c in compiled),
-        key_list=key_list,
-        index=build_index(table, {k: i for i, k in enumerate(key_list)}),
-    )
-
-
-def rule_meta(compiled: list[CompiledRule]) -> pl.DataFrame:
-    def detail(r: AnyRule) -> str:
-        if isinstance(r, RateOfChangeRule):
-            return format_duration(r.window)
-        if isinstance(r, VolumeSpikeRule):
-            return str(r.period)
-        return ""
-
-    rules = [c.rule for c in compiled]
-    return pl.DataFrame(
-        {
-            "rule_index": [c.index for c in compiled],
-            "rule_id": [r.id for r in rules],
-            "rule_name": [r.name or r.id for r in rules],
-            "symbol": [r.instrument for r in rules],
-            "condition": [r.condition for r in rules],
-            "type": [r.type for r in rules],
-            "severity": [r.severity for r in rules],
-            "detail": [detail(r) for r in rules],
-            "param": [RULE_TYPES[r.type].param(r) for r in rules],
-        },
-        schema={"rule_index": pl.Int64, **{k: pl.String for k in (
-            "rule_id", "rule_name", "symbol", "condition", "type", "severity", "detail")},
-                "param": pl.Int64},
+        rules=tuple(compiled), sources=source_list, series=tuple(series.values()),
+        gates=tuple(gates),
+        symbols=frozenset(s for c in compiled if c.active for s in source_list[c.source].symbols),
+        version=version, timezones=tz,
     )

@@ -1,45 +1,44 @@
 """EngineState <-> bytes, so a restart resumes exactly where the last snapshot left off.
 
-Frames are stored as Arrow IPC: exact floats and integers, no text round-trip, so a
-restored state gives bit-identical values (and therefore identical alerts).
+The state is JSON (see ``engine/state.py``): floats are written by repr and read back
+bit-identical, NaN included, so a restored state gives the same alerts.
 """
 
 from __future__ import annotations
 
-import io
 import json
-
-import polars as pl
+from typing import Any
 
 from .state import EngineState
 
-
-def _frame_bytes(df: pl.DataFrame) -> bytes:
-    buf = io.BytesIO()
-    df.write_ipc(buf)
-    return buf.getvalue()
-
-
-def _frame(data: bytes) -> pl.DataFrame:
-    return pl.read_ipc(io.BytesIO(data))
+FORMAT = 2
 
 
 def dump_state(state: EngineState) -> dict[str, bytes]:
-    parts = {
-        "meta": json.dumps({"next_seq": state.next_seq, "history": sorted(state.history)}).encode(),
-        "last_value": _frame_bytes(state.last_value),
-        "last_fire": _frame_bytes(state.last_fire),
+    body: dict[str, Any] = {
+        "format": FORMAT, "next_seq": state.next_seq, "sources": state.sources,
+        "series": state.series, "rules": state.rules,
     }
-    for name, df in state.history.items():
-        parts[f"history:{name}"] = _frame_bytes(df)
-    return parts
+    return {"state": json.dumps(body, separators=(",", ":"), sort_keys=True).encode()}
+
+
+class SnapshotFormatError(ValueError):
+    """The snapshot is not one this runner wrote (older format, or damaged)."""
 
 
 def load_state(parts: dict[str, bytes]) -> EngineState:
-    meta = json.loads(parts["meta"])
-    return EngineState(
-        next_seq=int(meta["next_seq"]),
-        last_value=_frame(parts["last_value"]),
-        history={name: _frame(parts[f"history:{name}"]) for name in meta["history"]},
-        last_fire=_frame(parts["last_fire"]),
-    )
+    if "state" not in parts:
+        raise SnapshotFormatError("the snapshot was written by an older runner (no 'state' part)")
+    try:
+        body = json.loads(parts["state"])
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SnapshotFormatError(f"the snapshot's state is not valid JSON: {exc}") from None
+    if not isinstance(body, dict) or body.get("format") != FORMAT:
+        raise SnapshotFormatError("the snapshot's state has an unknown format")
+    try:
+        return EngineState(
+            next_seq=int(body["next_seq"]), sources=dict(body["sources"]),
+            series=dict(body["series"]), rules=dict(body["rules"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SnapshotFormatError(f"the snapshot's state is incomplete: {exc}") from None

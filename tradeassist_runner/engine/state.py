@@ -1,8 +1,10 @@
-"""State carried from one micro-batch to the next.
+"""State carried from one micro-batch to the next, as plain JSON-able dicts.
 
-Everything here is keyed by something that survives a reload: value series by their
-value key (symbol|type|param), cooldowns by the rule's definition fingerprint.  A plan
-swap therefore keeps the state of unchanged rules without any bookkeeping.
+Keyed by what survives a reload: sources (bars in progress, equal-ts counts) by their
+symbols and bar length, value series by (type, symbols, bar, parameters), firing state
+(cooldown, ``for`` run, re-arm) by the rule's exact definition.  A plan swap therefore
+keeps the state of everything unchanged without any bookkeeping, and a snapshot is
+text that restores bit-identical floats (Python's float repr round-trips).
 """
 
 from __future__ import annotations
@@ -10,22 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import polars as pl
-
-LAST_VALUE_SCHEMA: dict[str, pl.DataType] = {"key": pl.String(), "value": pl.Float64()}
-LAST_FIRE_SCHEMA: dict[str, pl.DataType] = {"state_key": pl.String(), "last_fire_ms": pl.Int64()}
-
 
 @dataclass(frozen=True)
 class EngineState:
     next_seq: int = 0
-    #: The value of each series at the last tick of its symbol (null when undefined).
-    last_value: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LAST_VALUE_SCHEMA))
-    #: Per rule type, whatever its ``values`` returned (look-back tails, recent volumes).
-    history: dict[str, pl.DataFrame] = field(default_factory=dict)
-    #: Tick time of each rule's last fire.
-    last_fire: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LAST_FIRE_SCHEMA))
-    #: The same facts as numpy arrays indexed by one plan's value-key codes and rule slots,
-    #: set by the engine so the next batch on that plan skips re-deriving them from the
-    #: frames (engine/evaluate.py ``_Mirror``); never part of a snapshot or of equality.
-    mirror: Any = field(default=None, compare=False, repr=False)
+    #: source key -> {"bar", "same", "latest"} (engine/samples.py)
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: series key -> {"type": the type's own state, "last": value at the last sample | None}
+    series: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: rule fingerprint -> {"last", "armed", "run"} (engine/firing.py)
+    rules: dict[str, dict[str, Any]] = field(default_factory=dict)

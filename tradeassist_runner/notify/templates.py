@@ -8,6 +8,7 @@ alert fires at the open.
 
 from __future__ import annotations
 
+import json
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -16,7 +17,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..config.durations import format_duration
-from ..config.models import Instrument, RateOfChangeRule, VolumeSpikeRule
+from ..config.models import Instrument
+from ..rules.catalog import bodies
+from ..rules.registry import REGISTRY
 from ..config.notify_models import Templates
 from ..timefmt import iso_ms
 
@@ -46,25 +49,27 @@ FIELDS: dict[str, str] = {
     "time_utc": "tick time in UTC, e.g. 2026-01-05 14:30:00.125 UTC",
     "time_local": "tick time in the instrument's exchange timezone, e.g. 2026-01-05 09:30:00.125 EST",
     "timezone": "the instrument's exchange timezone, e.g. America/New_York",
-    "window": "rate_of_change look-back, e.g. 5m ('' for other types)",
-    "period": "volume_spike period ('' for other types)",
+    "series": "the rule's value in words, e.g. RSI(14) on 5m bars",
+    "bar_start": "bar rules: start of the closed bar, ISO-8601 UTC ('' for tick rules)",
+    "values": "conjunctions: every condition's value, comma-separated ('' otherwise)",
+    # each rule type's own placeholders (its parameters, e.g. window, period, anchor)
+    **{name: f"{rt.name} parameter or input ('' for other types)"
+       for rt in REGISTRY.values()
+       for name in (*getattr(rt, "placeholder_names", ()), *rt.input_names)},
 }
 
 #: What a rule's own ``message:`` may use (rendered by the engine; README lists these).
 RULE_MESSAGE_FIELDS: frozenset[str] = frozenset(
     {"rule_id", "name", "symbol", "price", "volume", "value", "prev_value", "threshold",
-     "condition", "type", "severity", "ts"}
+     "condition", "type", "severity", "ts", "bar_start", "alert_id"}
+    | {name for rt in REGISTRY.values() for name in (*getattr(rt, "placeholder_names", ()), *rt.input_names)}
 )  # fmt: skip
 
 DEFAULT_TITLE = "{severity_upper} {symbol}: {name}"
 DEFAULT_BODY = "{message}\n{instrument} ({symbol}) at {time_local} / {time_utc}\nrule {rule_id}"
 #: The engine's message already says what happened per type (a rate_of_change alert: the
 #: percent move and the window); the body adds where and when.
-DEFAULT_BODIES: dict[str, str] = {
-    "threshold": DEFAULT_BODY,
-    "rate_of_change": "{message}\n{instrument} ({symbol}), {window} window, at {time_local} / {time_utc}\nrule {rule_id}",
-    "volume_spike": "{message}\n{instrument} ({symbol}), {period}-tick mean, at {time_local} / {time_utc}\nrule {rule_id}",
-}
+DEFAULT_BODIES: dict[str, str] = {}
 
 _VERB = {"above": "is above", "below": "is below", "crosses_above": "crossed above", "crosses_below": "crossed below"}
 
@@ -75,8 +80,18 @@ _SAMPLE: dict[str, Any] = {
     "condition": "crosses_above", "condition_text": "crossed above", "type": "threshold",
     "severity": "warning", "severity_upper": "WARNING", "message": "m",
     "ts": "2026-01-05T14:30:00.125Z", "time_utc": "2026-01-05 14:30:00.125 UTC",
-    "time_local": "2026-01-05 09:30:00.125 EST", "timezone": "America/New_York", "window": "5m", "period": 20,
+    "time_local": "2026-01-05 09:30:00.125 EST", "timezone": "America/New_York",
+    "series": "price", "bar_start": "", "values": "",
+    **{name: 1.5 for name in FIELDS if name not in ("ts",)},
 }  # fmt: skip
+_SAMPLE.update({k: v for k, v in {
+    "alert_id": "es@1767623400125#0", "rule_id": "es", "name": "es", "symbol": "/ES", "price": 6001.25,
+    "volume": 3, "value": 6001.25, "prev_value": 5999.0, "threshold": 6000.0, "condition": "crosses_above",
+    "condition_text": "crossed above", "type": "threshold", "severity": "warning", "severity_upper": "WARNING",
+    "message": "m", "time_utc": "2026-01-05 14:30:00.125 UTC", "time_local": "2026-01-05 09:30:00.125 EST",
+    "timezone": "America/New_York", "series": "price", "bar_start": "", "values": "", "description": "",
+    "instrument": "E-mini", "instrument_name": "E-mini", "instrument_type": "future", "rule_name": "es",
+}.items()})
 
 
 def check_template(text: str, allowed: Iterable[str] = FIELDS) -> str | None:
@@ -128,13 +143,22 @@ def alert_fields(row: Mapping[str, Any], instrument: Instrument | None, rule: An
     local = ts.astimezone(_zone(tz_name))
     name = row.get("rule_name") or row["rule_id"]
     inst_name = (instrument.name if instrument is not None else None) or row["symbol"]
-    window = ""
-    period: Any = ""
-    if isinstance(rule, RateOfChangeRule):
-        window = format_duration(rule.window)
-    if isinstance(rule, VolumeSpikeRule):
-        period = rule.period
+    own: dict[str, Any] = {name: "" for rt in REGISTRY.values()
+                           for name in (*getattr(rt, "placeholder_names", ()), *rt.input_names)}
+    series = ""
+    if rule is not None and hasattr(rule, "type"):
+        body = bodies(rule)[0]
+        rt = REGISTRY.get(body.type)
+        if rt is not None:
+            params = rt.params(body, tz_name)
+            own.update(rt.placeholders(params))
+            series = rt.describe(params)
+            if getattr(rule, "bar", None) is not None:
+                series += f" on {format_duration(rule.bar)} bars"
+    bar_start = row.get("bar_start")
+    values = row.get("values")
     return {
+        **own,
         "alert_id": row.get("alert_id", ""),
         "rule_id": row["rule_id"],
         "name": name,
@@ -159,8 +183,9 @@ def alert_fields(row: Mapping[str, Any], instrument: Instrument | None, rule: An
         "time_utc": _ms(ts.astimezone(timezone.utc), "UTC"),
         "time_local": _ms(local, local.tzname() or tz_name),
         "timezone": tz_name,
-        "window": window,
-        "period": period,
+        "series": series,
+        "bar_start": iso_ms(bar_start) if isinstance(bar_start, datetime) else "",
+        "values": ", ".join(str(v) for v in json.loads(values)) if isinstance(values, str) and values else "",
     }
 
 

@@ -1,0 +1,289 @@
+"""Which samples fire: conditions, ``for``, gates, re-arm and cooldown, for every rule type.
+
+Per source (the samples rules share), everything up to the candidates is a boolean
+matrix of rules x samples built with numpy broadcasting: a condition per row, ``for`` as
+a running "last break" maximum along each row, gates as one mask per distinct gate.
+What remains is sequential by nature: after a fire the next one needs the cooldown to
+pass and, with ``rearm``, the value to come back first.  That part runs in *rounds*:
+each round finds every rule's next fire at once with binary searches, so loops run per
+fire of the busiest rule, never per sample or per rule.
+
+Firing state per rule (keyed by its exact definition, JSON):
+``{"last": t of last fire | None, "armed": bool, "run": t where the current run of
+holding samples began | None}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..rules.seam import B, F64, I64
+from .plan import CompiledRule
+
+#: Rules x samples cells evaluated at once (bounds memory for many rules on one symbol).
+MAX_CELLS = 1 << 21
+_NEVER = np.iinfo(np.int64).min // 4
+
+
+@dataclass(frozen=True)
+class Fires:
+    rule: I64  # position in the ``rules`` argument
+    sample: I64
+    last_fire: I64  # t of the fire before this one (_NEVER: none)
+    run_start: I64  # t where the holding run began (for rules with ``for``; else the sample's t)
+
+
+def fresh_state() -> dict[str, Any]:
+    return {"last": None, "armed": True, "run": None}
+
+
+def find_fires(
+    rules: Sequence[CompiledRule],
+    t: I64,
+    source: I64,
+    values: dict[int, tuple[F64, F64]],
+    gates: dict[int, B],
+    states: Sequence[dict[str, Any]],
+) -> tuple[Fires, list[dict[str, Any]]]:
+    """Fires of ``rules`` (all on one source) over its ``len(t)`` samples, and new states."""
+    n = len(t)
+    if n == 0 or not rules:
+        z = np.zeros(0, np.int64)
+        return Fires(z, z, z, z), [dict(s) for s in states]
+    chunk = max(1, MAX_CELLS // n)
+    cand_r: list[I64] = []
+    cand_s: list[I64] = []
+    cand_run: list[I64] = []
+    re_r: list[I64] = []
+    re_s: list[I64] = []
+    new_states = [dict(s) for s in states]
+    for lo in range(0, len(rules), chunk):
+        part = rules[lo:lo + chunk]
+        holds = _holds(part, values, n)
+        run_t = _runs(part, holds, t, states[lo:lo + chunk], new_states[lo:lo + chunk])
+        fire_ok = holds
+        gated = [i for i, r in enumerate(part) if r.gate is not None]
+        if gated or run_t is not None:
+            fire_ok = holds.copy()
+            for i in gated:
+                gate = part[i].gate
+                assert gate is not None
+                fire_ok[i] &= gates[gate]
+            if run_t is not None:
+                rows, start = run_t
+                for_ms = np.asarray([part[i].for_ms for i in rows], np.int64)
+                fire_ok[rows] &= (t[None, :] - start) >= for_ms[:, None]
+        r, s = np.nonzero(fire_ok)
+        cand_r.append(r + lo)
+        cand_s.append(s)
+        if run_t is not None:
+            rows, start = run_t
+            full = np.broadcast_to(t, (len(part), n)).copy()
+            full[rows] = start
+            cand_run.append(full[r, s])
+        else:
+            cand_run.append(t[s])
+        rr, rs = _rearm_points(part, values, n)
+        re_r.append(rr + lo)
+        re_s.append(rs)
+    c_rule = np.concatenate(cand_r).astype(np.int64)
+    c_s = np.concatenate(cand_s).astype(np.int64)
+    c_run = np.concatenate(cand_run).astype(np.int64)
+    r_rule = np.concatenate(re_r).astype(np.int64)
+    r_s = np.concatenate(re_s).astype(np.int64)
+    fires = _resolve(rules, t, source, c_rule, c_s, c_run, r_rule, r_s, states, new_states)
+    return fires, new_states
+
+
+def _holds(part: Sequence[CompiledRule], values: dict[int, tuple[F64, F64]], n: int) -> B:
+    """rules x samples: does every condition of the rule hold?"""
+    holds = np.ones((len(part), n), dtype=np.bool_)
+    depth = max(len(r.conditions) for r in part)
+    for j in range(depth):
+        rows = np.asarray([i for i, r in enumerate(part) if len(r.conditions) > j], np.int64)
+        conds = [part[i].conditions[j] for i in rows]
+        series = np.asarray([c.series for c in conds], np.int64)
+        thr = np.asarray([c.threshold for c in conds], np.float64)[:, None]
+        code = np.asarray([c.cond for c in conds], np.int64)
+        uniq = np.unique(series)
+        val = np.stack([values[int(u)][0] for u in uniq])
+        prv = np.stack([values[int(u)][1] for u in uniq])
+        at = np.searchsorted(uniq, series)
+        v = val[at]
+        m = np.zeros((len(rows), n), dtype=np.bool_)
+        for c in range(4):
+            sel = np.flatnonzero(code == c)
+            if not len(sel):
+                continue
+            vs, ts_ = v[sel], thr[sel]
+            if c == 0:
+                m[sel] = vs > ts_
+            elif c == 1:
+                m[sel] = vs < ts_
+            else:
+                ps = prv[at[sel]]
+                m[sel] = (ps <= ts_) & (vs > ts_) if c == 2 else (ps >= ts_) & (vs < ts_)
+        holds[rows] &= m
+    return holds
+
+
+def _runs(
+    part: Sequence[CompiledRule], holds: B, t: I64,
+    states: Sequence[dict[str, Any]], new_states: list[dict[str, Any]],
+) -> tuple[I64, I64] | None:
+    """For rules with ``for``: the t where each sample's holding run began (rows, matrix)."""
+    rows = np.asarray([i for i, r in enumerate(part) if r.for_ms is not None], np.int64)
+    if not len(rows):
+        return None
+    n = holds.shape[1]
+    h = holds[rows]
+    brk = np.where(~h, np.arange(n)[None, :], -1)
+    start_pos = np.maximum.accumulate(brk, axis=1) + 1
+    start = t[np.minimum(start_pos, n - 1)]
+    carried = np.asarray(
+        [states[i]["run"] if states[i]["run"] is not None else _NEVER for i in rows], np.int64
+    )
+    from_before = (start_pos == 0) & (carried != _NEVER)[:, None]
+    start = np.where(from_before, carried[:, None], start)
+    for j, i in enumerate(rows.tolist()):
+        new_states[i]["run"] = int(start[j, -1]) if h[j, -1] else None
+    return rows, start
+
+
+def _rearm_points(part: Sequence[CompiledRule], values: dict[int, tuple[F64, F64]], n: int) -> tuple[I64, I64]:
+    """(rule, sample) where a rule with ``rearm`` is back on the other side of its level."""
+    rs: list[I64] = []
+    ss: list[I64] = []
+    for i, r in enumerate(part):
+        if r.rearm is None:
+            continue
+        c = r.conditions[0]
+        v = values[c.series][0]
+        hit = v <= c.threshold - r.rearm if c.cond in (0, 2) else v >= c.threshold + r.rearm
+        s = np.flatnonzero(hit)
+        rs.append(np.full(len(s), i, np.int64))
+        ss.append(s)
+    if not rs:
+        z = np.zeros(0, np.int64)
+        return z, z
+    return np.concatenate(rs), np.concatenate(ss)
+
+
+def _resolve(
+    rules: Sequence[CompiledRule], t: I64, source: I64,
+    c_rule: I64, c_s: I64, c_run: I64, r_rule: I64, r_s: I64,
+    states: Sequence[dict[str, Any]], new_states: list[dict[str, Any]],
+) -> Fires:
+    """Apply cooldown and re-arm to the candidates (sorted by rule, then sample)."""
+    n = len(t)
+    stride = n + 1
+    cooldown = np.asarray([r.cooldown_ms for r in rules], np.int64)
+    has_rearm = np.asarray([r.rearm is not None for r in rules], np.bool_)
+    last0 = np.asarray([s["last"] if s["last"] is not None else _NEVER for s in states], np.int64)
+    armed0 = np.asarray([bool(s["armed"]) for s in states], np.bool_)
+    free = (cooldown == 0) & ~has_rearm  # every candidate fires
+    take_free = free[c_rule]
+    out_rule = [c_rule[take_free]]
+    out_s = [c_s[take_free]]
+    out_run = [c_run[take_free]]
+    # last fire before each free fire: the previous candidate of the same rule, or carried
+    fr, fs = c_rule[take_free], c_s[take_free]
+    prev_same = np.concatenate(([False], fr[1:] == fr[:-1])) if len(fr) else np.zeros(0, np.bool_)
+    prev_t = np.where(prev_same, t[np.concatenate(([0], fs[:-1]))] if len(fs) else fs, last0[fr])
+    out_last = [prev_t.astype(np.int64)]
+    # rounds for the others
+    busy = ~take_free
+    b_rule, b_s, b_run = c_rule[busy], c_s[busy], c_run[busy]
+    if len(b_rule):
+        seg = b_rule * 2 + source[b_s]
+        order = np.lexsort((b_s, seg))
+        b_rule, b_s, b_run, seg = b_rule[order], b_s[order], b_run[order], seg[order]
+        b_t = t[b_s]
+        useg, seg_start = np.unique(seg, return_index=True)
+        seg_end = np.concatenate((seg_start[1:], [len(seg)]))
+        seg_no = np.searchsorted(useg, seg)
+        tmin = int(t.min())
+        span = int(t.max()) - tmin + 2
+        key_s = seg_no * stride + b_s
+        key_t = seg_no * span + (b_t - tmin)
+        key_r = r_rule * stride + r_s  # sorted: rule-major, sample order within
+        rules_b = np.unique(b_rule)
+        # each rule's segments (at most two: one per symbol of its source)
+        first_seg = np.searchsorted(useg, rules_b * 2)
+        seg_a = np.where((first_seg < len(useg)) & (useg[np.minimum(first_seg, len(useg) - 1)] // 2 == rules_b), first_seg, -1)
+        nxt = first_seg + 1
+        seg_b = np.where((seg_a >= 0) & (nxt < len(useg)) & (useg[np.minimum(nxt, len(useg) - 1)] // 2 == rules_b), nxt, -1)
+        lo_s = np.zeros(len(rules_b), np.int64)
+        last = last0[rules_b].copy()
+        armed = armed0[rules_b].copy()
+        alive = np.ones(len(rules_b), np.bool_)
+        cd = cooldown[rules_b]
+        rearm = has_rearm[rules_b]
+        while alive.any():
+            idx = np.flatnonzero(alive)
+            need = idx[~armed[idx]]
+            if len(need):
+                j = np.searchsorted(key_r, rules_b[need] * stride + lo_s[need])
+                jj = np.minimum(j, max(len(key_r) - 1, 0))
+                ok = (j < len(key_r)) & (r_rule[jj] == rules_b[need]) if len(key_r) else np.zeros(len(need), bool)
+                alive[need[~ok]] = False
+                got = need[ok]
+                lo_s[got] = np.maximum(lo_s[got], r_s[jj[ok]])
+                armed[got] = True
+                idx = np.flatnonzero(alive)
+            if not len(idx):
+                break
+            lo_t = np.where(last[idx] == _NEVER, tmin - 1, last[idx] + cd[idx])
+            t_off = np.clip(lo_t - tmin, 0, span - 1)
+            best_s = np.full(len(idx), np.iinfo(np.int64).max)
+            best_c = np.full(len(idx), -1)
+            for segs in (seg_a[idx], seg_b[idx]):
+                has = segs >= 0
+                sg = np.where(has, segs, 0)
+                c1 = np.searchsorted(key_s, sg * stride + lo_s[idx])
+                c2 = np.searchsorted(key_t, sg * span + t_off)
+                c = np.maximum(c1, c2)
+                valid = has & (c < seg_end[sg])
+                cs = np.where(valid, b_s[np.minimum(c, len(b_s) - 1)], np.iinfo(np.int64).max)
+                better = cs < best_s
+                best_s = np.where(better, cs, best_s)
+                best_c = np.where(better, c, best_c)
+            found = best_c >= 0
+            alive[idx[~found]] = False
+            hit = idx[found]
+            c = best_c[found]
+            out_rule.append(rules_b[hit])
+            out_s.append(b_s[c])
+            out_run.append(b_run[c])
+            out_last.append(last[hit].copy())
+            last[hit] = b_t[c]
+            lo_s[hit] = b_s[c] + 1
+            armed[hit] = ~rearm[hit]
+    f_rule = np.concatenate(out_rule).astype(np.int64)
+    f_s = np.concatenate(out_s).astype(np.int64)
+    f_run = np.concatenate(out_run).astype(np.int64)
+    f_last = np.concatenate(out_last).astype(np.int64)
+    order = np.lexsort((f_s, f_rule))
+    f_rule, f_s, f_run, f_last = f_rule[order], f_s[order], f_run[order], f_last[order]
+    # carried firing state: last fire (in sample order) and whether re-armed since
+    if len(f_rule):
+        is_last = np.concatenate((f_rule[1:] != f_rule[:-1], [True]))
+        for r, s in zip(f_rule[is_last].tolist(), f_s[is_last].tolist()):
+            new_states[r]["last"] = int(t[s])
+            new_states[r]["fired_at"] = s
+    key_r = r_rule * stride + r_s
+    for i, rule in enumerate(rules):
+        st = new_states[i]
+        fired_at = st.pop("fired_at", None)
+        if rule.rearm is None:
+            st["armed"] = True
+            continue
+        after = -1 if fired_at is None else int(fired_at)
+        j = int(np.searchsorted(key_r, i * stride + after + 1))
+        seen = j < len(key_r) and int(r_rule[j]) == i
+        st["armed"] = seen or (fired_at is None and bool(states[i]["armed"]))
+    return Fires(f_rule, f_s, f_last, f_run)

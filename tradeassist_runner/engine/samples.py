@@ -1,0 +1,160 @@
+"""Samples, built once per source and shared by every series on it.
+
+A source is the ticks of one symbol, its closed time bars of one length, or the merged
+ticks of two symbols (a spread).  Besides the samples, each source tells for every
+sample the batch row it is evaluated at and ``K``, the number of earlier samples with
+the same ``ts`` (the ``#K`` of the alert id), both carried across batches so neither
+depends on where a stream was cut.
+
+Carried state is plain JSON (see ``rules/seam.State``):
+``{"bar": [k, open, high, low, close, volume_sum, has_volume] | None,
+"same": [[ts, n], ...], "latest": [ts | None, ...]}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..rules.seam import F64, I64, Samples
+from .plan import SourceSpec
+
+#: Without a tick of every symbol of a two-symbol source, equal-ts counts cannot be pruned
+#: exactly (the missing symbol's first tick may have any ts); beyond this many distinct
+#: timestamps the oldest are dropped.
+MAX_SAME_TS = 100_000
+
+
+@dataclass(frozen=True)
+class Ticks:
+    """One batch of accepted ticks of the plan's symbols, in arrival order."""
+
+    ts: I64
+    sym: I64  # position in Plan.symbol_list
+    price: F64
+    volume: F64  # NaN where null
+
+
+@dataclass(frozen=True)
+class SourceBatch:
+    samples: Samples
+    row: I64  # batch row of the tick each sample is evaluated at
+    k: I64
+
+
+def build_source(
+    spec: SourceSpec, codes: tuple[int, ...], ticks: Ticks, state: dict[str, Any] | None
+) -> tuple[SourceBatch, dict[str, Any]]:
+    """The source's samples in this batch (``codes``: its symbols' codes, in order)."""
+    state = state or {"bar": None, "same": [], "latest": [None] * len(codes)}
+    if len(codes) == 1:
+        rows = np.flatnonzero(ticks.sym == codes[0])
+        source = np.zeros(len(rows), np.int64)
+    else:
+        mine = np.isin(ticks.sym, np.asarray(codes, np.int64))
+        rows = np.flatnonzero(mine)
+        source = (ticks.sym[rows] == codes[1]).astype(np.int64)
+    latest = list(state["latest"])
+    for i in range(len(codes)):
+        of_i = rows[source == i]
+        if len(of_i):
+            latest[i] = int(ticks.ts[of_i[-1]])
+    bar = state["bar"]
+    if spec.bar_ms is None:
+        ts = ticks.ts[rows]
+        price = ticks.price[rows]
+        samples = Samples(ts, price, price, price, ticks.volume[rows], ts, source)
+        at = rows
+    else:
+        samples, at, bar = _bars(spec.bar_ms, ticks, rows, bar)
+    k, same = _same_ts(samples.ts, state["same"], latest)
+    return SourceBatch(samples, at.astype(np.int64), k), {"bar": bar, "same": same, "latest": latest}
+
+
+def _bars(
+    d: int, ticks: Ticks, rows: I64, bar: list[Any] | None
+) -> tuple[Samples, I64, list[Any] | None]:
+    """Closed bars: a bar closes at the first tick of a later bar (its evaluation tick)."""
+    empty = np.zeros(0, np.int64), np.zeros(0, np.float64)
+    if len(rows) == 0:
+        z, f = empty
+        return Samples(z, f, f, f, f, z, z), z, bar
+    ts = ticks.ts[rows]
+    price = ticks.price[rows]
+    vol = ticks.volume[rows]
+    k = np.floor_divide(ts, d)
+    starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
+    has_v = ~np.isnan(vol)
+    g_k = k[starts]
+    g_open = price[starts]
+    g_close = price[np.concatenate((starts[1:], [len(ts)])) - 1]
+    g_high = np.maximum.reduceat(price, starts)
+    g_low = np.minimum.reduceat(price, starts)
+    g_vol = np.add.reduceat(np.where(has_v, vol, 0.0), starts)
+    g_hasv = np.logical_or.reduceat(has_v, starts)
+    close_at = [starts[1:]]  # group g (but the last) closes at the first tick of group g+1
+    closed = np.arange(len(starts) - 1)
+    c_k, c_open, c_high, c_low, c_close = g_k[closed], g_open[closed], g_high[closed], g_low[closed], g_close[closed]
+    c_vol, c_hasv = g_vol[closed], g_hasv[closed]
+    if bar is not None:
+        bk, bo, bh, bl, bc, bv, bhv = bar
+        if bk == g_k[0]:  # the carried open bar continues in this batch: merge into group 0
+            g_open = g_open.copy(); g_high = g_high.copy(); g_low = g_low.copy()
+            g_vol = g_vol.copy(); g_hasv = g_hasv.copy()
+            g_open[0] = bo
+            g_high[0] = max(float(bh), float(g_high[0]))
+            g_low[0] = min(float(bl), float(g_low[0]))
+            g_vol[0] = float(bv) + float(g_vol[0])
+            g_hasv[0] = bool(bhv) or bool(g_hasv[0])
+            c_open, c_high, c_low = g_open[closed], g_high[closed], g_low[closed]
+            c_vol, c_hasv = g_vol[closed], g_hasv[closed]
+        else:  # it closes at this batch's first tick
+            close_at.insert(0, np.zeros(1, np.int64))
+            c_k = np.concatenate(([bk], c_k)); c_open = np.concatenate(([bo], c_open))
+            c_high = np.concatenate(([bh], c_high)); c_low = np.concatenate(([bl], c_low))
+            c_close = np.concatenate(([bc], c_close)); c_vol = np.concatenate(([bv], c_vol))
+            c_hasv = np.concatenate(([bhv], c_hasv))
+    last = len(starts) - 1
+    new_bar = [int(g_k[last]), float(g_open[last]), float(g_high[last]), float(g_low[last]),
+               float(g_close[last]), float(g_vol[last]), bool(g_hasv[last])]
+    at_local = np.concatenate(close_at).astype(np.int64)
+    t = (np.asarray(c_k, np.int64) * d).astype(np.int64)
+    volume = np.where(np.asarray(c_hasv, bool), np.asarray(c_vol, np.float64), np.nan)
+    samples = Samples(
+        t, np.asarray(c_close, np.float64), np.asarray(c_high, np.float64), np.asarray(c_low, np.float64),
+        volume, ts[at_local], np.zeros(len(t), np.int64),
+    )
+    return samples, rows[at_local], new_bar
+
+
+def _same_ts(ts: I64, carried: list[list[int]], latest: list[int | None]) -> tuple[I64, list[list[int]]]:
+    """K per sample (earlier samples with the same ts) and the counts later samples need."""
+    c_ts = np.asarray([c[0] for c in carried], np.int64)
+    c_n = np.asarray([c[1] for c in carried], np.int64)
+    if len(ts) == 0:
+        return np.zeros(0, np.int64), carried
+    order = np.argsort(ts, kind="stable")
+    sts = ts[order]
+    first = np.concatenate(([True], sts[1:] != sts[:-1]))
+    group_start = np.maximum.accumulate(np.where(first, np.arange(len(sts)), 0))
+    rank = np.arange(len(sts)) - group_start
+    base = np.zeros(len(sts), np.int64)
+    if len(c_ts):
+        j = np.searchsorted(c_ts, sts)
+        hit = (j < len(c_ts)) & (c_ts[np.minimum(j, len(c_ts) - 1)] == sts)
+        base = np.where(hit, c_n[np.minimum(j, len(c_ts) - 1)], 0)
+    k = np.empty(len(ts), np.int64)
+    k[order] = rank + base
+    u_ts = sts[first]
+    u_n = np.diff(np.concatenate((np.flatnonzero(first), [len(sts)])))
+    u_base = base[first]
+    merged = dict(zip(c_ts.tolist(), c_n.tolist()))
+    merged.update(zip(u_ts.tolist(), (u_base + u_n).tolist()))
+    if all(x is not None for x in latest):
+        floor = min(int(x) for x in latest if x is not None)
+        items = sorted((t, n) for t, n in merged.items() if t >= floor)
+    else:
+        items = sorted(merged.items())[-MAX_SAME_TS:]
+    return k, [[int(t), int(n)] for t, n in items]

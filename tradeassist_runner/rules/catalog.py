@@ -1,0 +1,86 @@
+"""Rule models derived from the registry: one model per type, the conjunction, the union.
+
+Every model forbids unknown keys and carries the type's own validation, so a misspelled
+``perod`` or a ``window`` on an RSI rule is reported where it is written.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, create_model, model_validator
+
+from ..config.models import Instrument, Strict
+from .common import RuleCommon
+from .registry import REGISTRY
+
+CROSSINGS = ("crosses_above", "crosses_below")
+
+
+class SingleRule(RuleCommon):
+    """A rule of one type: the common fields plus that type's body."""
+
+    @model_validator(mode="after")
+    def _modifiers_fit_type(self) -> SingleRule:
+        rule_type = REGISTRY[getattr(self, "type")]
+        if self.bar is not None and not rule_type.bars:
+            raise ValueError(f"bar cannot be used with type {rule_type.name}: it is evaluated on ticks only")
+        if self.for_ is not None and getattr(self, "condition") in CROSSINGS:
+            raise ValueError(
+                f"for cannot be used with {getattr(self, 'condition')}: a crossing happens at one sample; "
+                "use above or below with for"
+            )
+        return self
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+RULE_MODELS: dict[str, type[SingleRule]] = {
+    name: create_model(f"{_camel(name)}Rule", __base__=(SingleRule, rt.Body), __module__=__name__)  # type: ignore[call-overload]
+    for name, rt in REGISTRY.items()
+}
+
+_CONJUNCTION_BODIES = tuple(rt.Body for rt in REGISTRY.values() if rt.in_conjunctions)
+ConditionBody = Annotated[Union[_CONJUNCTION_BODIES], Field(discriminator="type")]  # type: ignore[valid-type]
+
+
+class AllRule(RuleCommon):
+    """``type: all``: fires where every condition holds, on the rule's own samples."""
+
+    type: Literal["all"]
+    conditions: Annotated[
+        list[ConditionBody],
+        Field(min_length=2, max_length=8, description="2 to 8 rule bodies (type, parameters, condition, threshold)"),
+    ]
+
+    @model_validator(mode="after")
+    def _modifiers_fit_conditions(self) -> AllRule:
+        kinds = [getattr(c, "condition") for c in self.conditions]
+        if self.for_ is not None and any(k in CROSSINGS for k in kinds):
+            raise ValueError("for needs every condition to be above or below (a crossing happens at one sample)")
+        if self.bar is not None:
+            for c in self.conditions:
+                if not REGISTRY[getattr(c, "type")].bars:
+                    raise ValueError(f"bar cannot be used with a {getattr(c, 'type')} condition: it is evaluated on ticks only")
+        return self
+
+
+_ALL_MODELS: tuple[Any, ...] = (*RULE_MODELS.values(), AllRule)
+Rule = Annotated[Union[_ALL_MODELS], Field(discriminator="type")]  # type: ignore[valid-type]
+
+#: Any validated rule.
+AnyRule = SingleRule | AllRule
+
+
+class RulesFile(Strict):
+    instruments: list[Instrument] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)  # type: ignore[valid-type]
+
+
+def bodies(rule: AnyRule) -> tuple[Any, ...]:
+    """The rule's conditions as bodies: one for a single-type rule, the list for ``all``."""
+    if isinstance(rule, AllRule):
+        return tuple(rule.conditions)
+    return (rule,)

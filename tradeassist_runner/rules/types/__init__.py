@@ -1,0 +1,1 @@
+"""One module per rule type; each defines ``RULE_TYPE`` (see ``rules/seam.py``)."""
