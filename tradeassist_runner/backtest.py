@@ -50,7 +50,7 @@ def backtest(
     Raises TickFileError (before yielding anything) when the file cannot be read at all.
     """
     stats = stats if stats is not None else BacktestStats()
-    engine = Engine(compile_plan(loaded.rules))
+    engine = Engine(compile_plan(loaded.rules, loaded.instruments))
     gate = TickGate(i.symbol for i in loaded.instruments)
     chunk_rows = max(batch_size, min(READ_CHUNK, batch_size * 1024))
     first_row = 1

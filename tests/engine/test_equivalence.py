@@ -1,161 +1,255 @@
-"""The polars engine fires exactly what the per-tick reference fires, however the stream is cut."""
+"""The engine fires exactly what the per-tick reference fires, however the stream is cut.
+
+Random rules of every type, modifier and conjunction, on random streams with equal
+timestamps, gaps longer than a bar, null volumes and negative prices; evaluated at batch
+sizes 1, 7 and 100000, across a snapshot/restore and across a reload that edits some
+thresholds (value state kept, firing state of the edited rules reset).
+"""
 
 from __future__ import annotations
 
-import os
-from datetime import timedelta
+import json
+import math
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradeassist_runner.config.loaded import LoadedRule, Location
-from tradeassist_runner.config.models import RateOfChangeRule, ThresholdRule, VolumeSpikeRule
+from tradeassist_runner.config.loader import load_config
 from tradeassist_runner.engine.evaluate import Engine
 from tradeassist_runner.engine.plan import compile_plan
+from tradeassist_runner.engine.snapshot import dump_state, load_state
 
-from .reference import Tick, reference_alerts
+from .reference import Fired, Tick, reference_alerts
 
 SYMBOLS = ["/ES", "$TICK"]
-CONDITIONS = ["above", "below", "crosses_above", "crosses_below"]
-HERE = Location("rules.yaml", 1, 1)
+BASE = 1_772_900_000_000  # 2026-03-07, the day before the US daylight-saving change
+PRICES = [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 10.0]
+GAPS = [0, 0, 1, 500, 1000, 3000, 7000]
 
-# Few distinct prices/times so that equal timestamps and prices exactly on a threshold are common.
-prices = st.sampled_from([-2.0, -1.0, 0.0, 1.0, 2.0, 2.5, 3.0, 10.0])
-volumes = st.one_of(st.none(), st.integers(min_value=0, max_value=5))
+THRESHOLDS: dict[str, list[float]] = {
+    "threshold": [-1.5, 0.25, 1.75, 2.25, 10.5],
+    "rate_of_change": [-30.3, -0.7, 0.7, 30.3],
+    "volume_spike": [0.7, 1.3, 2.6],
+    "moving_average": [-20.3, -0.3, 0.3, 20.3],
+    "ma_cross": [-20.3, -0.3, 0.3, 20.3],
+    "rsi": [30.3, 49.7, 50.5, 69.7],
+    "breakout": [-0.3, 0.3, 1.1],
+    "bollinger": [-1.3, -0.3, 0.3, 1.3],
+    "vwap": [-5.3, -0.3, 0.3, 5.3],
+    "spread": [-3.3, 0.3, 2.7, 0.7, 1.3],
+}
+TICK_ONLY = {"vwap", "spread"}
+CONDITIONS = ["above", "below", "crosses_above", "crosses_below"]
 
 
 @st.composite
-def tick_streams(draw: Any) -> list[Tick]:
-    n = draw(st.integers(min_value=0, max_value=40))
-    clock = {s: 0 for s in SYMBOLS}
-    ticks = []
+def params(draw: Any, kind: str, instrument: str) -> dict[str, Any]:
+    if kind == "rate_of_change":
+        return {"window": draw(st.sampled_from(["1ms", "1s", "2500ms"]))}
+    if kind == "volume_spike":
+        return {"period": draw(st.integers(1, 4))}
+    if kind == "moving_average":
+        return {"period": draw(st.integers(1, 4)), "average": draw(st.sampled_from(["sma", "ema"]))}
+    if kind == "ma_cross":
+        fast = draw(st.integers(1, 3))
+        return {"fast": fast, "slow": draw(st.integers(fast + 1, 5)), "average": draw(st.sampled_from(["sma", "ema"]))}
+    if kind == "rsi":
+        return {"period": draw(st.integers(1, 4))}
+    if kind == "breakout":
+        return {"period": draw(st.integers(1, 3)), "side": draw(st.sampled_from(["high", "low"]))}
+    if kind == "bollinger":
+        return {"period": draw(st.integers(2, 4))}
+    if kind == "vwap":
+        return {"anchor": draw(st.sampled_from(["00:00", "09:30"]))}
+    if kind == "spread":
+        out: dict[str, Any] = {
+            "other": [s for s in SYMBOLS if s != instrument][0],
+            "mode": draw(st.sampled_from(["difference", "ratio"])),
+            "factor": draw(st.sampled_from([1, 0.5, -2])),
+        }
+        age = draw(st.sampled_from([None, "1s"]))
+        if age:
+            out["max_age"] = age
+        return out
+    return {}
+
+
+@st.composite
+def body(draw: Any, kind: str, instrument: str, crossing: bool = True) -> dict[str, Any]:
+    conds = CONDITIONS if crossing else ["above", "below"]
+    return {"type": kind, **draw(params(kind, instrument)), "condition": draw(st.sampled_from(conds)),
+            "threshold": draw(st.sampled_from(THRESHOLDS[kind]))}
+
+
+@st.composite
+def rule(draw: Any, i: int, gates: bool = False) -> dict[str, Any]:
+    instrument = draw(st.sampled_from(SYMBOLS))
+    kind = draw(st.sampled_from([*THRESHOLDS, "all"]))
+    use_for = draw(st.sampled_from([False, False, True]))
+    r: dict[str, Any] = {"id": f"r{i}", "instrument": instrument}
+    bar_ok = kind not in TICK_ONLY
+    if kind == "all":
+        kinds = draw(st.lists(st.sampled_from([k for k in THRESHOLDS if k != "spread"]), min_size=2, max_size=3))
+        r["type"] = "all"
+        r["conditions"] = [draw(body(k, instrument, not use_for)) for k in kinds]
+        bar_ok = "vwap" not in kinds
+    else:
+        r.update(draw(body(kind, instrument, not use_for)))
+    r["cooldown"] = draw(st.sampled_from(["0s", "0s", "1ms", "1s", "3s", "60s"]))
+    if bar_ok and draw(st.booleans()):
+        r["bar"] = draw(st.sampled_from(["1s", "2s", "5s"]))
+    if use_for:
+        r["for"] = draw(st.sampled_from(["0s", "1s", "2500ms"]))
+    if draw(st.sampled_from([False, False, True])):
+        r["rearm"] = draw(st.sampled_from([0, 0.5, 2]))
+    if gates:
+        if draw(st.booleans()):
+            r["hours"] = draw(st.sampled_from([["09:30-16:00"], ["18:00-09:30"], ["00:00-24:00"], ["02:00-03:00", "12:00-13:00"]]))
+        if draw(st.booleans()):
+            r["days"] = draw(st.sampled_from([["mon", "tue", "wed", "thu", "fri"], ["sat", "sun"], ["sun"]]))
+    if draw(st.sampled_from([True, True, True, False])) is False:
+        r["active"] = False
+    return r
+
+
+@st.composite
+def rule_sets(draw: Any, gates: bool = False) -> list[dict[str, Any]]:
+    n = draw(st.integers(1, 6))
+    return [draw(rule(i, gates)) for i in range(n)]
+
+
+@st.composite
+def streams(draw: Any, gaps: list[int] = GAPS, max_size: int = 60) -> list[Tick]:
+    n = draw(st.integers(0, max_size))
+    clock = {s: BASE for s in SYMBOLS}
+    level = {s: 1.0 for s in SYMBOLS}
+    out = []
     for _ in range(n):
         sym = draw(st.sampled_from(SYMBOLS))
-        clock[sym] += draw(st.sampled_from([0, 0, 1, 2, 500, 1000, 3000]))
-        ticks.append(Tick(clock[sym], sym, draw(prices), draw(volumes)))
-    return ticks
+        clock[sym] += draw(st.sampled_from(gaps))
+        level[sym] = draw(st.sampled_from([level[sym], level[sym] + 0.5, level[sym] - 0.5, *PRICES[:3], 10.0]))
+        out.append(Tick(clock[sym], sym, level[sym], draw(st.sampled_from([None, 0, 1, 2, 3, 9]))))
+    return out
 
 
-@st.composite
-def rule_sets(draw: Any) -> list[Any]:
-    rules: list[Any] = []
-    for i in range(draw(st.integers(min_value=1, max_value=8))):
-        common = dict(
-            id=f"r{i}",
-            instrument=draw(st.sampled_from(SYMBOLS)),
-            condition=draw(st.sampled_from(CONDITIONS)),
-            threshold=draw(st.sampled_from([-1.0, 0.0, 1.0, 2.0, 2.5, 50.0, -50.0, 0.5, 1.5])),
-            cooldown=draw(st.sampled_from(["0s", "1ms", "1s", "2s", "60s"])),
-            active=draw(st.sampled_from([True, True, True, False])),
-        )
-        kind = draw(st.sampled_from(["threshold", "rate_of_change", "volume_spike"]))
-        if kind == "threshold":
-            rules.append(ThresholdRule(type="threshold", **common))
-        elif kind == "rate_of_change":
-            window = draw(st.sampled_from(["1ms", "1s", "2s", "3500ms"]))
-            rules.append(RateOfChangeRule(type="rate_of_change", window=window, **common))
-        else:
-            period = draw(st.integers(min_value=1, max_value=4))
-            rules.append(VolumeSpikeRule(type="volume_spike", period=period, **common))
-    return rules
+def load(rules: list[dict[str, Any]]) -> Any:
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        (d / "rules.d").mkdir()
+        (d / "config.yaml").write_text(json.dumps({
+            "instruments": [{"symbol": "/ES", "type": "future"}, {"symbol": "$TICK", "type": "internal"}],
+            "rules_dir": "rules.d",
+        }))
+        (d / "rules.d" / "r.yaml").write_text(json.dumps({"rules": rules}))
+        return load_config(d / "config.yaml")
 
 
-def to_frame(ticks: list[Tick]) -> pl.DataFrame:
+def frame(ticks: list[Tick]) -> pl.DataFrame:
     return pl.DataFrame(
-        {
-            "ts": [t.ts_ms for t in ticks],
-            "symbol": [t.symbol for t in ticks],
-            "price": [t.price for t in ticks],
-            "volume": [t.volume for t in ticks],
-        },
+        {"ts": [t.ts_ms for t in ticks], "symbol": [t.symbol for t in ticks],
+         "price": [t.price for t in ticks], "volume": [t.volume for t in ticks]},
         schema={"ts": pl.Int64, "symbol": pl.String, "price": pl.Float64, "volume": pl.Int64},
     ).with_columns(pl.col("ts").cast(pl.Datetime("ms", "UTC")))
 
 
-def run_engine(rules: list[Any], ticks: list[Tick], batch_size: int) -> list[tuple[str, str, int, float]]:
-    engine = Engine(compile_plan([LoadedRule(r, HERE) for r in rules]))
-    frame = to_frame(ticks)
-    out: list[tuple[str, str, int, float]] = []
-    for start in range(0, max(frame.height, 1), batch_size):
-        alerts = engine.process(frame.slice(start, batch_size))
-        out.extend(
-            alerts.select("rule_id", "symbol", pl.col("ts").dt.epoch("ms"), "value").iter_rows()
-        )
+def fired(alerts: pl.DataFrame) -> list[Fired]:
+    out = []
+    for r in alerts.iter_rows(named=True):
+        bar = r["bar_start"]
+        out.append(Fired(r["rule_id"], r["symbol"], int(r["ts"].timestamp() * 1000), r["value"], r["alert_id"],
+                         None if bar is None else int(bar.timestamp() * 1000),
+                         json.loads(r["values"]) if r["values"] else None))
     return out
 
 
-@settings(max_examples=int(os.environ.get("EQUIVALENCE_EXAMPLES", "150")))
-@given(rules=rule_sets(), ticks=tick_streams(), batch_size=st.sampled_from([1, 2, 3, 7, 100_000]))
-def test_engine_matches_reference(rules: list[Any], ticks: list[Tick], batch_size: int) -> None:
-    assert run_engine(rules, ticks, batch_size) == reference_alerts(rules, ticks)
+def run_engine(loaded: Any, ticks: list[Tick], batch_size: int, restore_at: int | None = None,
+               reload: tuple[int, Any] | None = None) -> list[Fired]:
+    engine = Engine(compile_plan(loaded.rules, loaded.instruments))
+    df = frame(ticks)
+    cuts = sorted({0, df.height, *(x for x in (restore_at, reload[0] if reload else None) if x is not None)})
+    out: list[Fired] = []
+    for a, b in zip(cuts, cuts[1:]):
+        if restore_at is not None and a == restore_at:
+            parts = dump_state(engine.state)
+            engine = Engine(engine.plan, load_state(json.loads(json.dumps({k: v.decode() for k, v in parts.items()}))
+                                                     and {k: v for k, v in parts.items()}))
+        if reload is not None and a == reload[0]:
+            engine.swap(compile_plan(reload[1].rules, reload[1].instruments))
+        for start in range(a, b, batch_size):
+            out.extend(fired(engine.process(df.slice(start, min(batch_size, b - start)))))
+    return out
 
 
-def test_known_stream_fires_what_the_spec_says() -> None:
-    """A hand-checked example, so a bug shared by engine and reference cannot hide."""
-    rules = [
-        ThresholdRule(id="x", instrument="/ES", type="threshold", condition="crosses_above", threshold=100, cooldown=timedelta(0)),
-        RateOfChangeRule(id="roc", instrument="/ES", type="rate_of_change", condition="above", threshold=1, window="2s", cooldown="0s"),
-        VolumeSpikeRule(id="vol", instrument="/ES", type="volume_spike", condition="above", threshold=2, period=2, cooldown="5s"),
-    ]
-    ticks = [
-        Tick(0, "/ES", 99.0, 1),
-        Tick(1000, "/ES", 100.0, 1),
-        Tick(2000, "/ES", 101.0, 5),  # crosses 100; +2.02% vs 99 two seconds ago; 5 / mean(1,1) = 5
-        Tick(3000, "/ES", 102.0, None),  # +2% vs 100; no volume -> no spike value
-        Tick(4000, "/ES", 99.0, 10),  # spike 10/mean(1,5)=3.33 but cooldown 5s since 2000
-        Tick(5000, "/ES", 103.0, 1),  # crosses again from 99; +0.99% vs 102: below 1%
-    ]
-    expected = [
-        ("x", "/ES", 2000, 101.0),
-        ("roc", "/ES", 2000, (101.0 - 99.0) / 99.0 * 100),
-        ("vol", "/ES", 2000, 5.0),
-        ("roc", "/ES", 3000, 2.0),
-        ("x", "/ES", 5000, 103.0),
-    ]
-    assert reference_alerts(rules, ticks) == expected
-    for batch_size in (1, 2, 7):
-        assert run_engine(rules, ticks, batch_size) == expected
+def same(a: list[Fired], b: list[Fired]) -> bool:
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if (x.rule_id, x.symbol, x.ts_ms, x.alert_id, x.bar_start) != (y.rule_id, y.symbol, y.ts_ms, y.alert_id, y.bar_start):
+            return False
+        if not math.isclose(x.value, y.value, rel_tol=1e-9, abs_tol=1e-12):
+            return False
+        if (x.values is None) != (y.values is None):
+            return False
+        if x.values is not None and y.values is not None and not all(
+            math.isclose(p, q, rel_tol=1e-9, abs_tol=1e-12) for p, q in zip(x.values, y.values)
+        ):
+            return False
+    return True
 
 
-@st.composite
-def long_streams(draw: Any) -> list[Tick]:
-    """Hundreds of ticks: long enough that the per-rule search skips over many levels."""
-    n = draw(st.integers(min_value=50, max_value=400))
-    seed = draw(st.integers(min_value=0, max_value=2**32 - 1))
-    rng = __import__("random").Random(seed)
-    clock = {s: 0 for s in SYMBOLS}
-    level = {s: 1.0 for s in SYMBOLS}
-    ticks = []
-    for _ in range(n):
-        sym = rng.choice(SYMBOLS)
-        clock[sym] += rng.choice([0, 1, 2, 500, 1000, 3000])
-        level[sym] = rng.choice([level[sym], level[sym] + 0.5, level[sym] - 0.5, rng.choice([-2.0, 0.0, 2.0])])
-        ticks.append(Tick(clock[sym], sym, level[sym], rng.choice([None, 0, 1, 2, 3, 9])))
-    return ticks
+def show(a: list[Fired]) -> str:
+    return "\n".join(f"{f.alert_id} {f.value} bar={f.bar_start} {f.values}" for f in a)
 
 
-@st.composite
-def many_rules(draw: Any) -> list[Any]:
-    """Dozens of rules on few series, so the threshold index groups hold many thresholds."""
-    rules = draw(st.lists(rule_sets(), min_size=3, max_size=6))
-    flat = [r for group in rules for r in group]
-    return [r.model_copy(update={"id": f"r{i}"}) for i, r in enumerate(flat)]
+@settings(deadline=None)
+@given(rules=rule_sets(), ticks=streams(), batch_size=st.sampled_from([1, 7, 100_000]))
+def test_engine_matches_reference(rules: list[dict[str, Any]], ticks: list[Tick], batch_size: int) -> None:
+    loaded = load(rules)
+    want = reference_alerts([r.rule for r in loaded.rules], ticks)
+    got = run_engine(loaded, ticks, batch_size)
+    assert same(got, want), f"engine:\n{show(got)}\nreference:\n{show(want)}"
 
 
-@settings(max_examples=int(os.environ.get("EQUIVALENCE_EXAMPLES", "150")) // 5, deadline=None)
-@given(rules=many_rules(), ticks=long_streams(), batch_size=st.sampled_from([37, 100_000]),
-       max_slice=st.sampled_from([5, 64, 65_536]))
-def test_engine_matches_reference_on_long_streams(
-    rules: list[Any], ticks: list[Tick], batch_size: int, max_slice: int
-) -> None:
-    """Also cuts big batches into small internal slices, as the engine does past MAX_SLICE."""
-    from tradeassist_runner.engine import evaluate as evaluate_module
+@settings(deadline=None)
+@given(rules=rule_sets(), ticks=streams(), batch_size=st.sampled_from([1, 7, 100_000]), data=st.data())
+def test_snapshot_restore_mid_stream(rules: list[dict[str, Any]], ticks: list[Tick], batch_size: int, data: Any) -> None:
+    loaded = load(rules)
+    at = data.draw(st.integers(0, len(ticks)))
+    want = reference_alerts([r.rule for r in loaded.rules], ticks)
+    got = run_engine(loaded, ticks, batch_size, restore_at=at)
+    assert same(got, want), f"engine:\n{show(got)}\nreference:\n{show(want)}"
 
-    saved = evaluate_module.MAX_SLICE
-    evaluate_module.MAX_SLICE = max_slice
-    try:
-        assert run_engine(rules, ticks, batch_size) == reference_alerts(rules, ticks)
-    finally:
-        evaluate_module.MAX_SLICE = saved
+
+@settings(deadline=None)
+@given(rules=rule_sets(), ticks=streams(), batch_size=st.sampled_from([1, 7, 100_000]), data=st.data())
+def test_reload_mid_stream_keeps_value_state(rules: list[dict[str, Any]], ticks: list[Tick], batch_size: int,
+                                             data: Any) -> None:
+    """Edited thresholds/messages keep the series (bars, windows, averages); firing state restarts."""
+    loaded = load(rules)
+    edited = [dict(r) for r in rules]
+    for r in edited:
+        change = data.draw(st.sampled_from(["none", "none", "message", "cooldown"]))
+        if change == "message":
+            r["message"] = "edited {symbol}"
+        elif change == "cooldown":
+            r["cooldown"] = "2s"
+    reloaded = load(edited)
+    at = data.draw(st.integers(0, len(ticks)))
+    want = reference_alerts([r.rule for r in loaded.rules], ticks, reload=(at, [r.rule for r in reloaded.rules]))
+    got = run_engine(loaded, ticks, batch_size, reload=(at, reloaded))
+    assert same(got, want), f"engine:\n{show(got)}\nreference:\n{show(want)}"
+
+
+@settings(deadline=None)
+@given(rules=rule_sets(gates=True), ticks=streams(gaps=[0, 1000, 60_000, 900_000, 3_600_000, 7_200_000], max_size=40),
+       batch_size=st.sampled_from([1, 7, 100_000]))
+def test_gates_match_reference(rules: list[dict[str, Any]], ticks: list[Tick], batch_size: int) -> None:
+    """Trading hours and days across a daylight-saving change (America/New_York)."""
+    loaded = load(rules)
+    want = reference_alerts([r.rule for r in loaded.rules], ticks)
+    got = run_engine(loaded, ticks, batch_size)
+    assert same(got, want), f"engine:\n{show(got)}\nreference:\n{show(want)}"

@@ -49,16 +49,35 @@ class InstrumentOut(Out):
     ticks: int = Field(description="Accepted ticks since the runner started")
 
 
+class ConditionOut(Out):
+    type: str
+    condition: str
+    threshold: float
+    series: str
+    params: dict[str, Any]
+
+
 class RuleOut(Out):
     id: str
     name: str | None
     description: str | None
     instrument: str
     type: str
-    condition: str
-    threshold: float
-    window: str | None = Field(description="rate_of_change look-back, e.g. 5m")
-    period: int | None = Field(description="volume_spike: ticks averaged")
+    condition: str | None = Field(description="The condition (null for type all: see conditions)")
+    threshold: float | None = Field(description="The threshold (null for type all: see conditions)")
+    series: str = Field(description="The value in words, e.g. RSI(14) on 5m bars")
+    params: dict[str, Any] = Field(description="The type's parameters, e.g. {period: 14}")
+    conditions: list[ConditionOut] | None = Field(description="type all: every condition")
+    bar: str | None = Field(description="Bar length when the rule runs on closed bars")
+    for_: str | None = Field(alias="for", description="How long the condition must hold before firing")
+    rearm: float | None = Field(description="Re-arm distance from the threshold")
+    hours: list[str] | None
+    days: list[str] | None
+    calendar: str | None
+    rearmed: bool | None = Field(description="With rearm: whether the rule may fire again (null without rearm)")
+    holding_since: UtcTime | None = Field(
+        description="With for: sample time since which the condition has held (null when it does not hold)"
+    )
     cooldown: str = Field(description="e.g. 60s")
     cooldown_seconds: float
     active: bool

@@ -11,10 +11,12 @@ from typing import Any
 
 from .. import __version__
 from ..config.durations import format_duration
-from ..config.models import RateOfChangeRule, VolumeSpikeRule
+from ..rules.catalog import bodies
+from ..rules.registry import REGISTRY
 from ..service.observe import Observer, ReloadResult
 from ..timefmt import from_epoch_ms
 from .models import (
+    ConditionOut,
     Counters,
     DeliveryCount,
     HealthStatus,
@@ -61,14 +63,24 @@ def _last_fires(observer: Observer) -> dict[str, datetime]:
     """Last fire per rule fingerprint from the engine (restored from snapshots, so it survives restarts)."""
     if observer.engine_state is None:
         return {}
-    frame = observer.engine_state().last_fire
-    return {key: from_epoch_ms(ms) for key, ms in frame.iter_rows() if ms is not None}
+    rules = observer.engine_state().rules
+    return {key: from_epoch_ms(int(st["last"])) for key, st in rules.items() if st.get("last") is not None}
+
+
+def _conditions(compiled: Any) -> list[ConditionOut]:
+    out = []
+    for c in compiled.conditions:
+        rt = REGISTRY[c.type_name]
+        out.append(ConditionOut(type=c.type_name, condition=c.condition, threshold=c.threshold,
+                                series=rt.describe(c.params), params=dict(rt.placeholders(c.params))))
+    return out
 
 
 def rules_view(observer: Observer) -> list[RuleOut]:
     if observer.plan is None:
         return []
     fires = _last_fires(observer)
+    firing = observer.engine_state().rules if observer.engine_state is not None else {}
     out = []
     for compiled in observer.plan.rules:
         rule = compiled.rule
@@ -83,12 +95,26 @@ def rules_view(observer: Observer) -> list[RuleOut]:
             state = "cooling_down"
         else:
             state = "armed"
+        conds = _conditions(compiled)
+        single = len(conds) == 1
+        st = firing.get(compiled.state_key, {})
+        run = st.get("run")
+        series = conds[0].series if single else "all of: " + "; ".join(
+            f"{c.series} {c.condition} {c.threshold:g}" for c in conds)
+        if rule.bar is not None:
+            series += f" on {format_duration(rule.bar)} bars"
         out.append(
             RuleOut(
                 id=rule.id, name=rule.name, description=rule.description, instrument=rule.instrument,
-                type=rule.type, condition=rule.condition, threshold=rule.threshold,
-                window=format_duration(rule.window) if isinstance(rule, RateOfChangeRule) else None,
-                period=rule.period if isinstance(rule, VolumeSpikeRule) else None,
+                type=rule.type, condition=conds[0].condition if single else None,
+                threshold=conds[0].threshold if single else None,
+                series=series, params=conds[0].params if single else {},
+                conditions=None if single else conds,
+                bar=format_duration(rule.bar) if rule.bar is not None else None,
+                **{"for": format_duration(rule.for_) if rule.for_ is not None else None},
+                rearm=rule.rearm, hours=rule.hours, days=rule.days, calendar=rule.calendar,
+                rearmed=None if rule.rearm is None else bool(st.get("armed", True)),
+                holding_since=from_epoch_ms(int(run)) if rule.for_ is not None and run is not None else None,
                 cooldown=format_duration(rule.cooldown), cooldown_seconds=rule.cooldown.total_seconds(),
                 active=rule.active, severity=rule.severity, notify=rule.notify, location=compiled.location,
                 last_fired=last, fire_count=observer.alerts_by_rule.get(rule.id, 0), state=state,

@@ -22,7 +22,7 @@ import math
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +35,7 @@ from ..notify.validate import check_notifications
 from .explain import describe, did_you_mean, explain
 from .loaded import LoadedConfig, LoadedRule, Location
 from ..rules.catalog import RulesFile
+from ..rules.registry import REGISTRY
 from .models import Config, Instrument
 from .yaml_source import FastPathDiverged, LocPath, YamlDocument, decode_source, parse_yaml, read_source
 
@@ -326,6 +327,19 @@ def _check_rules(found: _Collected) -> None:
                     "declare it under 'instruments:' in the config or a rules file",
                 )
             )
+        other = item.get("other")
+        if item.get("type") == "spread" and isinstance(other, str):
+            if other == symbol:
+                found.problems.append(doc.problem(
+                    ["rules", i, "other"],
+                    f"other must be a second instrument: '{other}' is this rule's own instrument",
+                ))
+            elif other not in found.symbols:
+                found.problems.append(doc.problem(
+                    ["rules", i, "other"],
+                    f"unknown instrument '{other}'{did_you_mean(other, found.symbols)}: "
+                    "declare it under 'instruments:' in the config or a rules file",
+                ))
         message = _never_fires(item)
         if message:
             found.problems.append(doc.problem(["rules", i, "threshold"], message))
@@ -337,38 +351,16 @@ def _check_rules(found: _Collected) -> None:
             found.problems.append(doc.problem(loc, f"duplicate rule id '{rule_id}' (also defined at {others})"))
 
 
-#: condition -> (threshold that makes it impossible, why), for a value that is never negative.
-_NEVER: dict[str, tuple[Callable[[float], bool], str]] = {
-    "below": (lambda t: t <= 0, "it is never below {t}"),
-    "crosses_below": (lambda t: t <= 0, "it never crosses below {t}"),
-    "crosses_above": (lambda t: t < 0, "it is never at or below {t}, which crossing above {t} needs first"),
-}
-
-
 def _never_fires(item: dict[str, Any]) -> str | None:
-    """A volume_spike value (volume / mean) is never negative, so some combinations are dead.
-
-    ``above`` with a negative threshold is the mirror image: true on every tick, which
-    turns the rule into "alert on every tick" - almost surely a sign typo, so it is
-    reported as well.
-    """
-    if item.get("type") != "volume_spike":
+    """A rule type may know combinations that can never fire (or always do): ask it."""
+    rule_type = REGISTRY.get(item.get("type", "")) if isinstance(item.get("type"), str) else None
+    check = getattr(rule_type, "never_fires", None)
+    if check is None:
         return None
     condition, threshold = item.get("condition"), item.get("threshold")
     if not isinstance(condition, str) or isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
         return None
     if not math.isfinite(threshold):
         return None
-    shown = f"{threshold:g}"
-    if condition in _NEVER and _NEVER[condition][0](threshold):
-        why = _NEVER[condition][1].format(t=shown)
-        return (
-            f"this rule can never fire: a volume_spike value (volume / mean volume) is never "
-            f"negative, so {why}"
-        )
-    if condition == "above" and threshold < 0:
-        return (
-            f"this rule fires on every tick: a volume_spike value (volume / mean volume) is never "
-            f"negative, so it is always above {shown} (did you mean a positive threshold?)"
-        )
-    return None
+    result: str | None = check(condition, float(threshold))
+    return result

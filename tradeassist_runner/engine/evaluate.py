@@ -161,7 +161,12 @@ def _alerts(
             cv = series_values[c.series]
             assert cv is not None
             cond_values.append(_num(float(cv[0][s])))
-            cond_inputs.append({k: _num(float(a[s])) for k, a in cv[2].inputs.items()})
+            entry: dict[str, Any] = {k: _num(float(a[s])) for k, a in cv[2].inputs.items()}
+            entry["params"] = list(c.params)
+            if len(rule.conditions) > 1:
+                entry.update(type=c.type_name, condition=c.condition, threshold=c.threshold,
+                             value=_num(float(cv[0][s])))
+            cond_inputs.append(entry)
         bar = plan.sources[rule.source].bar_ms is not None
         inputs: dict[str, Any] = {
             "t": int(smp.t[s]), "k": int(sb.k[s]), "cooldown_ms": rule.cooldown_ms,
@@ -185,7 +190,7 @@ def _alerts(
         rows["value"].append(value)
         rows["prev_value"].append(_num(float(prev)))
         rows["threshold"].append(first.threshold)
-        rows["condition"].append(first.condition if len(rule.conditions) == 1 else "all")
+        rows["condition"].append(first.condition)
         rows["type"].append(r.type)
         rows["severity"].append(r.severity)
         rows["message"].append("")

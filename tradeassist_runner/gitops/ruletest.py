@@ -317,7 +317,7 @@ def _run_case(loaded: LoadedConfig, case: _Case) -> CaseResult:
     result = CaseResult(case.spec.name, case.where, 0, len(case.expected))
     frames: list[pl.DataFrame] = []
     if case.ticks is not None:
-        engine = Engine(compile_plan(loaded.rules))
+        engine = Engine(compile_plan(loaded.rules, loaded.instruments))
         admitted = TickGate(i.symbol for i in loaded.instruments).admit(case.ticks)
         frames.append(engine.process(admitted.accepted))
     else:

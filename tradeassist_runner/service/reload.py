@@ -53,7 +53,7 @@ def rebuild(
     except ConfigError as exc:
         version = old_plan.version if old_plan else ""
         return Rebuilt(None, None, ReloadResult(False, now, version, errors=[str(p) for p in exc.problems]))
-    plan = compile_plan(loaded.rules)
+    plan = compile_plan(loaded.rules, loaded.instruments)
     old = {c.rule.id: c.state_key for c in old_plan.rules} if old_plan else {}
     new = {c.rule.id: c.state_key for c in plan.rules}
     result = ReloadResult(

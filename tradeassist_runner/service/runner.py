@@ -111,7 +111,7 @@ async def run_service(
     settings = load_settings()
     reload_lock = asyncio.Lock()
 
-    plan = compile_plan(loaded.rules)
+    plan = compile_plan(loaded.rules, loaded.instruments)
     engine = Engine(plan)
     gate = TickGate(i.symbol for i in loaded.instruments)
     storage = loaded.config.storage

@@ -21,10 +21,10 @@ from ..timefmt import as_utc, iso_ms, parse_iso
 _JSON_KEYS = (
     "rule_id", "symbol", "ts", "value", "threshold", "condition", "type", "severity",
     "message", "delivery_status", "alert_id", "rule_name", "price", "volume",
-    "prev_value", "evaluated_at",
+    "prev_value", "evaluated_at", "bar_start", "values",
 )  # fmt: skip
 _REQUIRED = ("rule_id", "symbol", "ts", "value", "threshold")
-_TIME_KEYS = frozenset({"ts", "evaluated_at"})
+_TIME_KEYS = frozenset({"ts", "evaluated_at", "bar_start"})
 
 # (header, column, right-aligned) of the table, in order.
 _TABLE = (
@@ -66,6 +66,11 @@ def _json_value(key: str, value: Any) -> Any:
         return None
     if key in _TIME_KEYS:
         return iso_ms(value)
+    if key == "values" and isinstance(value, str):
+        try:
+            return [None if v is None or not math.isfinite(v) else v for v in json.loads(value)]
+        except (ValueError, TypeError):
+            return None
     if key == "delivery_status":
         if isinstance(value, str):
             try:

@@ -75,12 +75,16 @@ assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 #: Nullable columns added after a schema version, as (name, SQL type). Additive, so no
 #: version bump: an older runner never names them and keeps working on the same file.
-_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("inputs", "TEXT"),)  # decision inputs, JSON
+_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("inputs", "TEXT"),  # decision inputs, JSON
+    ("bar_start_ms", "INTEGER"),  # bar rules: start of the closed bar
+    ("cond_values", "TEXT"),  # conjunctions: every condition's value, JSON list
+)
 
 _INSERT_COLUMNS = (
     "alert_id", "time", "ts_ms", "rule_id", "rule_name", "symbol", "seq", "trigger_value",
     "prev_value", "price", "volume", "threshold", "condition", "rule_type", "severity",
-    "message", "fired", "evaluated_at", "delivery_status", "inputs",
+    "message", "fired", "evaluated_at", "delivery_status", "inputs", "bar_start_ms", "cond_values",
 )  # fmt: skip
 _INSERT = (
     f"INSERT INTO alert_logs ({', '.join(_INSERT_COLUMNS)}) "
@@ -107,6 +111,8 @@ _SELECT: dict[str, tuple[str, pl.DataType]] = {
     "message": ("message", pl.String()),
     "evaluated_at": ("evaluated_at", pl.String()),
     "inputs": ("inputs", pl.String()),
+    "bar_start_ms": ("bar_start", pl.Int64()),
+    "cond_values": ("values", pl.String()),
     "delivery_status": ("delivery_status", pl.String()),
 }
 
@@ -447,6 +453,8 @@ class SqliteAlertLog:
             iso_ms_expr("evaluated_at").alias("evaluated_at"),
             pl.lit(status_json, dtype=pl.String).alias("delivery_status"),
             "inputs",
+            pl.col("bar_start").dt.epoch("ms").alias("bar_start_ms"),
+            pl.col("values").alias("cond_values"),
         ).iter_rows()
 
 
@@ -455,5 +463,6 @@ def _to_frame(rows: list[tuple[Any, ...]]) -> pl.DataFrame:
     raw = pl.DataFrame(rows, schema=raw_schema, orient="row")
     return raw.with_columns(
         pl.col("ts_ms").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC").alias("ts"),
+        pl.col("bar_start").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"),
         pl.col("evaluated_at").str.to_datetime(POLARS_ISO_MS, time_unit="ms", time_zone="UTC"),
     ).select(list(LOGGED_SCHEMA))
