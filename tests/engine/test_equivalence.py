@@ -22,6 +22,7 @@ from tradeassist_runner.config.loader import load_config
 from tradeassist_runner.engine.evaluate import Engine
 from tradeassist_runner.engine.plan import compile_plan
 from tradeassist_runner.engine.snapshot import dump_state, load_state
+from tradeassist_runner.rules.registry import REGISTRY
 
 from .reference import Fired, Tick, reference_alerts
 
@@ -43,6 +44,7 @@ THRESHOLDS: dict[str, list[float]] = {
     "spread": [-3.3, 0.3, 2.7, 0.7, 1.3],
 }
 TICK_ONLY = {"vwap", "spread"}
+KINDS = [k for k in THRESHOLDS if k in REGISTRY]
 CONDITIONS = ["above", "below", "crosses_above", "crosses_below"]
 
 
@@ -88,12 +90,12 @@ def body(draw: Any, kind: str, instrument: str, crossing: bool = True) -> dict[s
 @st.composite
 def rule(draw: Any, i: int, gates: bool = False) -> dict[str, Any]:
     instrument = draw(st.sampled_from(SYMBOLS))
-    kind = draw(st.sampled_from([*THRESHOLDS, "all"]))
+    kind = draw(st.sampled_from([*KINDS, "all"]))
     use_for = draw(st.sampled_from([False, False, True]))
     r: dict[str, Any] = {"id": f"r{i}", "instrument": instrument}
     bar_ok = kind not in TICK_ONLY
     if kind == "all":
-        kinds = draw(st.lists(st.sampled_from([k for k in THRESHOLDS if k != "spread"]), min_size=2, max_size=3))
+        kinds = draw(st.lists(st.sampled_from([k for k in KINDS if k != "spread"]), min_size=2, max_size=3))
         r["type"] = "all"
         r["conditions"] = [draw(body(k, instrument, not use_for)) for k in kinds]
         bar_ok = "vwap" not in kinds
@@ -175,8 +177,7 @@ def run_engine(loaded: Any, ticks: list[Tick], batch_size: int, restore_at: int 
     for a, b in zip(cuts, cuts[1:]):
         if restore_at is not None and a == restore_at:
             parts = dump_state(engine.state)
-            engine = Engine(engine.plan, load_state(json.loads(json.dumps({k: v.decode() for k, v in parts.items()}))
-                                                     and {k: v for k, v in parts.items()}))
+            engine = Engine(engine.plan, load_state({k: bytes(v) for k, v in parts.items()}))
         if reload is not None and a == reload[0]:
             engine.swap(compile_plan(reload[1].rules, reload[1].instruments))
         for start in range(a, b, batch_size):

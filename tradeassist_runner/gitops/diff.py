@@ -76,14 +76,28 @@ class DiffReport:
 
 
 def _dump(loaded: LoadedRule) -> dict[str, Any]:
-    return loaded.rule.model_dump(mode="json", exclude_none=True)
+    return loaded.rule.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+
+_PRESENTATION = frozenset({"id", "instrument", "type", "condition", "threshold", "name", "description",
+                           "severity", "notify", "message", "active", "conditions"})
+
+
+def _body_words(d: dict[str, Any]) -> str:
+    params = ", ".join(f"{k} {v}" for k, v in d.items() if k not in _PRESENTATION and v is not None)
+    head = f"{d['type']} {d['condition']} {d['threshold']:g}"
+    return f"{head} [{params}]" if params else head
 
 
 def describe_rule(d: dict[str, Any]) -> str:
-    """One line: ``rate_of_change /NQ below -0.05 (window 30s, cooldown 1m)``."""
-    extras = [f"{k} {d[k]}" for k in ("window", "period", "cooldown") if k in d]
+    """One line: ``rate_of_change /NQ below -0.05 (window 30s, cooldown 1m)``; every
+    type's parameters and the modifiers (bar, for, rearm, hours...) are listed."""
+    extras = [f"{k} {v}" for k, v in d.items() if k not in _PRESENTATION and v is not None]
     if d.get("active") is False:
         extras.append("inactive")
+    if d.get("type") == "all":
+        conds = "; ".join(_body_words(c) for c in d.get("conditions", []))
+        return f"all {d['instrument']} of ({conds}) ({', '.join(extras)})"
     return f"{d['type']} {d['instrument']} {d['condition']} {d['threshold']:g} ({', '.join(extras)})"
 
 

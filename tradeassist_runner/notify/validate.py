@@ -105,10 +105,6 @@ def check_notifications(
         message = item.get("message")
         if isinstance(message, str):
             allowed = set(RULE_MESSAGE_FIELDS)
-            if item.get("type") == "rate_of_change":
-                allowed.add("window")
-            if item.get("type") == "volume_spike":
-                allowed.add("period")
             if why := check_template(message, allowed):
                 problems.append(rdoc.problem(["rules", i, "message"], f"message: {why}"))
     return problems
