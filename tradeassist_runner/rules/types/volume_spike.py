@@ -63,8 +63,8 @@ class VolumeSpikeType:
         np.cumsum(history, out=cum[1:])
         before = len(carried) + np.cumsum(has) - has
         ready = before >= period
-        safe = np.where(ready, before, period)
-        total = np.where(ready, cum[safe] - cum[safe - period], 0)
+        hi = np.where(ready, before, 0)
+        total = cum[hi] - cum[np.where(ready, before - period, 0)]
         mean = np.where(ready, total.astype(np.float64) / float(period), np.nan)
         value = exact_ratio(volume, mean)
         new_state = {"volumes": history[-period:].tolist()}
