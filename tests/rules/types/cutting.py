@@ -3,6 +3,7 @@ bit-identical to one call over everything, and ``replay`` must redo each value e
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -31,7 +32,7 @@ def in_pieces(rule_type: RuleType, params: Params, samples: Samples, cuts: list[
     bounds = [0, *sorted(min(max(c, 0), len(samples)) for c in cuts), len(samples)]
     state: Any = None
     parts: list[Values] = []
-    for start, stop in zip(bounds[:-1], bounds[1:]):
+    for start, stop in itertools.pairwise(bounds):
         values, state = rule_type.values(params, samples.slice(start, stop), state)
         text = json.dumps(state, allow_nan=False)
         restored = json.loads(text)

@@ -35,7 +35,7 @@ def ticks(rows: list[tuple[int, int, float]]) -> Samples:
 def naive(params: Params, rows: list[tuple[int, int, float]]) -> list[float]:
     """Straight from the rule text, one sample at a time."""
     _, mode, factor, max_age = params
-    assert isinstance(factor, float)
+    assert isinstance(factor, float) and (max_age is None or isinstance(max_age, int))
     latest: dict[int, tuple[int, float]] = {}
     out = []
     for source, ts, price in rows:

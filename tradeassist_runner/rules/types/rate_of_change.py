@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from ...config.durations import to_ms
 from ...config.models import Condition, Strict
@@ -67,7 +67,7 @@ class RateOfChangeType:
     """value = (price - ref) / |ref| * 100; params = (window_ms,)."""
 
     name: ClassVar[str] = "rate_of_change"
-    Body: ClassVar[type[Strict]] = Body
+    Body: ClassVar[type[BaseModel]] = Body
     bars: ClassVar[bool] = True
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("price", "ref", "ref_t")

@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from ...config.durations import to_ms
 from ...config.models import Condition, Strict
@@ -83,7 +83,7 @@ class SpreadType:
     """params = (other, mode, factor, max_age_ms or None)."""
 
     name: ClassVar[str] = "spread"
-    Body: ClassVar[type[Strict]] = Body
+    Body: ClassVar[type[BaseModel]] = Body
     bars: ClassVar[bool] = False
     in_conjunctions: ClassVar[bool] = False
     input_names: ClassVar[tuple[str, ...]] = ("a", "b", "a_ts", "b_ts", "factor")

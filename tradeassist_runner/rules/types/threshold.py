@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from ...config.models import Condition, Strict
 from ...config.types import Number
@@ -30,7 +30,7 @@ class ThresholdType:
     """value = price."""
 
     name: ClassVar[str] = "threshold"
-    Body: ClassVar[type[Strict]] = Body
+    Body: ClassVar[type[BaseModel]] = Body
     bars: ClassVar[bool] = True
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("price",)

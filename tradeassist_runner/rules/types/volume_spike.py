@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt
 
 from ...config.models import Condition, Strict
 from ...config.types import Number
@@ -41,7 +41,7 @@ class VolumeSpikeType:
     """value = volume / mean; params = (period,)."""
 
     name: ClassVar[str] = "volume_spike"
-    Body: ClassVar[type[Strict]] = Body
+    Body: ClassVar[type[BaseModel]] = Body
     bars: ClassVar[bool] = True
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("volume", "mean")

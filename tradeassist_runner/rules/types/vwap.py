@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from ...config.models import Condition, Strict
 from ...config.types import Number
@@ -90,7 +90,7 @@ class VwapType:
     """value = (price - VWAP) / |VWAP| * 100; params = (anchor "HH:MM", timezone)."""
 
     name: ClassVar[str] = "vwap"
-    Body: ClassVar[type[Strict]] = Body
+    Body: ClassVar[type[BaseModel]] = Body
     bars: ClassVar[bool] = False
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("price", "vwap", "volume_sum", "pv_sum")
