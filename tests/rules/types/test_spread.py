@@ -89,7 +89,10 @@ def test_difference_forward_fills_and_goes_stale_with_max_age() -> None:
         "The latest ticks were 2000 ms apart, more than the max age 1500ms: no spread."
     )
     fresh = {k: float(values.inputs[k][5]) for k in RULE_TYPE.input_names}
-    assert RULE_TYPE.explain(params, fresh, 13.0) == "6014 - 1 × $SPX 6001 = 13."
+    assert RULE_TYPE.explain(params, fresh, 13.0) == "The price was 6014 and $SPX 6001: 6014 - 1 × 6001 = 13."
+    # Exactly max_age apart is not stale.
+    values, _ = RULE_TYPE.values(("$SPX", "difference", 1.0, 2000), ticks(rows), None)
+    assert bits_equal(values.value, [NAN, 10.0, 12.0, 13.0, 14.0, 13.0])
     # Without max_age the stale samples are defined.
     values, _ = RULE_TYPE.values(("$SPX", "difference", 1.0, None), ticks(rows), None)
     assert bits_equal(values.value, [NAN, 10.0, 12.0, 13.0, 14.0, 13.0])
@@ -102,7 +105,7 @@ def test_ratio_is_undefined_when_b_is_zero() -> None:
     # 5 / (2 * 0): undefined; 5 / (2 * -2) = -1.25; b = 0 again: undefined.
     assert bits_equal(values.value, [NAN, NAN, -1.25, NAN, NAN])
     zero = {k: float(values.inputs[k][1]) for k in RULE_TYPE.input_names}
-    assert RULE_TYPE.explain(params, zero, NAN) == "$TICK was 0: no ratio."
+    assert RULE_TYPE.explain(params, zero, NAN) == "The price was 5 and $TICK 0: no ratio to 0."
     assert RULE_TYPE.explain(params, {"a": NAN, "b": 1.0, "a_ts": NAN, "b_ts": 0.0, "factor": 2.0}, NAN) == (
         "No tick of this instrument yet, so there is no spread."
     )
@@ -141,7 +144,7 @@ def streams(draw: st.DrawFn) -> tuple[Params, list[tuple[int, int, float]]]:
     sources = draw(st.lists(st.sampled_from([0, 1]), min_size=n, max_size=n))
     prices = draw(st.lists(st.sampled_from([0.0, -3.0, 1.5, 6000.25, 1e-3, 7.0]), min_size=n, max_size=n))
     # Each symbol's ts is non-decreasing; across the two, t may step back.
-    clock = {0: 0, 1: draw(st.integers(-3000, 3000))}
+    clock = {0: 0, 1: draw(st.sampled_from([0, 1, -1, 1000, -2000, 2999]))}
     rows = []
     for s, p in zip(sources, prices):
         clock[s] += draw(st.sampled_from([0, 1, 400, 1000, 2500]))

@@ -159,11 +159,12 @@ class SpreadType:
         if params[3] is not None and gap > param_int(params[3]):
             age = duration_ms(param_int(params[3]))
             return f"The latest ticks were {number(gap)} ms apart, more than the max age {age}: no spread."
+        both = f"The price was {number(a)} and {other} {number(b)}"
         if mode == "ratio":
             if b == 0:
-                return f"{other} was 0: no ratio."
-            return f"{number(a)} / ({f} × {other} {number(b)}) = {number(value)}."
-        return f"{number(a)} - {f} × {other} {number(b)} = {number(value)}."
+                return f"{both}: no ratio to 0."
+            return f"{both}: {number(a)} / ({f} × {number(b)}) = {number(value)}."
+        return f"{both}: {number(a)} - {f} × {number(b)} = {number(value)}."
 
     def placeholders(self, params: Params) -> dict[str, str | int | float]:
         max_age = "none" if params[3] is None else duration_ms(param_int(params[3]))
