@@ -99,7 +99,12 @@ def test_anchor_0930_across_the_march_and_november_clock_changes() -> None:
     assert bits_equal(
         values.value, [0.0, (104.0 - 103.0) / 103.0 * 100, 0.0, 0.0, 0.0, (60.0 - 55.0) / 55.0 * 100, 0.0]
     )
-    assert state == {"anchor": ms("2026-11-02T14:30:00"), "pv_sum": 70.0, "volume_sum": 1.0}
+    assert state == {
+        "anchor": ms("2026-11-02T14:30:00"), "next_anchor": ms("2026-11-03T14:30:00"), "pv_sum": 70.0, "volume_sum": 1.0,
+    }
+    # Cut anywhere, or one tick per batch: a batch may end exactly on the next anchor.
+    for cuts in [*([k] for k in range(len(rows) + 1)), list(range(len(rows)))]:
+        check_cut_independent(RULE_TYPE, params, ticks(rows), cuts)
 
 
 def test_an_anchor_the_spring_forward_clock_skips_gives_no_anchor_that_day() -> None:

@@ -5,7 +5,9 @@ The anchor of a tick is the latest instant at or before its ``ts`` whose local w
 clock reads ``anchor``.  Those instants are computed once per distinct date of the batch
 (zoneinfo, a handful per batch), never per tick: a date whose clock skips ``anchor`` (a
 daylight-saving jump forward) has none, one whose clock shows it twice anchors at the
-first (``fold=0``).  Each tick then finds its anchor by one binary search.
+first (``fold=0``).  Each tick then finds its anchor by one binary search.  The state
+carries the current anchor and the next one, so a live batch that stays inside one
+anchored period (nearly all of them) needs no time-zone arithmetic at all.
 
 Σ price·volume and Σ volume are running sums in arrival order.  Float addition is not
 associative, so the sums are sequential cumulative sums that *start from the carried
@@ -37,10 +39,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = _EPOCH.toordinal()
 #: Local dates searched around each UTC date of a batch: the local date is within a day
 #: of the UTC date (offsets are under 24h), and a date without an anchor (skipped by a
-#: clock change) sends the look-up one date further back.
-_DATES_BEFORE, _DATES_AFTER = 3, 1
-#: Anchor of ticks before every candidate (never in practice): an instant before any tick.
-_NO_ANCHOR = -(2**62)
+#: clock change) sends the look-up one date further back (or, for the next anchor, on).
+_DATES_AROUND = 3
+#: Anchor of ticks before every candidate, and next anchor after every candidate (never
+#: in practice): instants before and after any tick.
+_NO_ANCHOR, _NO_NEXT = -(2**62), 2**62
 
 
 class Body(Strict):
@@ -70,7 +73,7 @@ def anchor_instants(days: I64, anchor: str, timezone: str) -> I64:
     zone = ZoneInfo(timezone)
     hour, minute = int(anchor[:2]), int(anchor[3:])
     wanted = np.unique(days)
-    dates = np.unique((wanted[:, None] + np.arange(-_DATES_BEFORE, _DATES_AFTER + 1)[None, :]).ravel())
+    dates = np.unique((wanted[:, None] + np.arange(-_DATES_AROUND, _DATES_AROUND + 1)[None, :]).ravel())
     out: list[int] = []
     for day in dates.tolist():
         local = datetime.combine(date.fromordinal(_EPOCH_ORDINAL + day), time(hour, minute), tzinfo=zone)
@@ -108,14 +111,20 @@ class VwapType:
         volume = np.asarray(samples.volume, dtype=np.float64)
         n = len(ts)
         carried_anchor = int(state["anchor"]) if state else None
+        next_anchor = int(state["next_anchor"]) if state else _NO_NEXT
         pv_start = float(state["pv_sum"]) if state else 0.0
         v_start = float(state["volume_sum"]) if state else 0.0
         pv_sum = np.zeros(n)
         v_sum = np.zeros(n)
         if n:
-            instants = anchor_instants(ts // _DAY_MS, anchor, timezone)
-            at = np.searchsorted(instants, ts, side="right") - 1
-            anchors = np.where(at >= 0, instants[np.maximum(at, 0)], _NO_ANCHOR)
+            if carried_anchor is not None and int(ts[-1]) < next_anchor:
+                anchors = np.full(n, carried_anchor, dtype=np.int64)  # still the carried period
+            else:
+                instants = anchor_instants(ts // _DAY_MS, anchor, timezone)
+                at = np.searchsorted(instants, ts, side="right") - 1
+                anchors = np.where(at >= 0, instants[np.maximum(at, 0)], _NO_ANCHOR)
+                after = at[-1] + 1
+                next_anchor = int(instants[after]) if after < len(instants) else _NO_NEXT
             has = ~np.isnan(volume)
             v_in = np.where(has, volume, 0.0)
             pv_in = np.where(has, price * v_in, 0.0)
@@ -127,7 +136,8 @@ class VwapType:
                 pv_sum[s:e] = _running(pv_start if continuing else 0.0, pv_in[s:e])
                 v_sum[s:e] = _running(v_start if continuing else 0.0, v_in[s:e])
             new_state: State = {
-                "anchor": int(anchors[-1]), "pv_sum": float(pv_sum[-1]), "volume_sum": float(v_sum[-1]),
+                "anchor": int(anchors[-1]), "next_anchor": next_anchor,
+                "pv_sum": float(pv_sum[-1]), "volume_sum": float(v_sum[-1]),
             }
         else:
             new_state = state
