@@ -68,7 +68,8 @@ def naive(params: Params, rows: list[tuple[int, float, float | None]]) -> list[f
             out.append(NAN)
             continue
         vwap = pv / vs
-        out.append(NAN if vwap == 0 else (price - vwap) / abs(vwap) * 100)
+        distance = NAN if vwap == 0 else (price - vwap) / abs(vwap) * 100
+        out.append(distance if math.isfinite(distance) else NAN)  # beyond float range: undefined
     return out
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
+import numpy as np
+
 from ...config.durations import format_duration
+from ..seam import F64
 
 
 def number(x: float) -> str:
@@ -46,3 +49,18 @@ def param_str(p: float | str | None) -> str:
     if not isinstance(p, str):
         raise TypeError(f"expected a text parameter, got {p!r}")
     return p
+
+
+def finite(x: F64) -> F64:
+    """``x`` with every infinite element undefined (NaN).
+
+    A percentage of a base near the smallest float (``1e-308``) overflows to infinity;
+    no alert can show that value, so it is undefined like a division by 0.  The caller
+    computes ``x`` under ``np.errstate(over="ignore")`` so the overflow is no warning.
+    """
+    return np.where(np.isinf(x), np.nan, x)
+
+
+def finite_scalar(x: float) -> float:
+    """``finite`` for one value (``replay``)."""
+    return math.nan if math.isinf(x) else x

@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field, field_validator
 from ...config.models import Condition, Strict
 from ...config.types import Number
 from ..seam import F64, I64, Params, Samples, State, Values, percent_of, percent_scalar
-from .numbers import number, param_str
+from .numbers import finite, finite_scalar, number, param_str
 
 _ANCHOR = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _DAY_MS = 86_400_000
@@ -127,7 +127,8 @@ class VwapType:
                 next_anchor = int(instants[after]) if after < len(instants) else _NO_NEXT
             has = ~np.isnan(volume)
             v_in = np.where(has, volume, 0.0)
-            pv_in = np.where(has, price * v_in, 0.0)
+            with np.errstate(over="ignore"):
+                pv_in = np.where(has, price * v_in, 0.0)
             # One sequential running sum per anchored period (at most one per date).
             starts = np.flatnonzero(np.concatenate(([True], anchors[1:] != anchors[:-1])))
             ends = np.append(starts[1:], n)
@@ -142,8 +143,9 @@ class VwapType:
         else:
             new_state = state
         vwap = np.full(n, np.nan)
-        np.divide(pv_sum, v_sum, out=vwap, where=v_sum != 0.0)
-        value = percent_of(price, vwap)
+        with np.errstate(over="ignore"):
+            np.divide(pv_sum, v_sum, out=vwap, where=v_sum != 0.0)
+            value = finite(percent_of(price, vwap))
         inputs = {"price": price, "vwap": vwap, "volume_sum": v_sum, "pv_sum": pv_sum}
         return Values(value, inputs), new_state
 
@@ -151,7 +153,7 @@ class VwapType:
         pv_sum, v_sum = float(inputs["pv_sum"]), float(inputs["volume_sum"])
         if math.isnan(pv_sum) or math.isnan(v_sum) or v_sum == 0.0:
             return math.nan
-        return percent_scalar(float(inputs["price"]), pv_sum / v_sum)
+        return finite_scalar(percent_scalar(float(inputs["price"]), pv_sum / v_sum))
 
     def describe(self, params: Params) -> str:
         return f"distance from VWAP (anchor {param_str(params[0])} {param_str(params[1])}) %"
