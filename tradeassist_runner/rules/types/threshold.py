@@ -1,30 +1,61 @@
-"""(temporary) threshold: value = price."""
+"""``threshold``: the value is the sample's price (a tick's price, a bar's close).
+
+The simplest type, and the one most rules use: it carries no state, so a series of
+thresholds costs one copy of the price column however many rules share it.
+"""
+
 from __future__ import annotations
+
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
+
 import numpy as np
+from pydantic import BaseModel, Field
+
 from ...config.models import Condition, Strict
 from ...config.types import Number
 from ..seam import Params, Samples, State, Values
+from .numbers import number
+
 
 class Body(Strict):
+    """A price level: fires when the price is above/below or crosses ``threshold``."""
+
     type: Literal["threshold"]
-    condition: Condition
-    threshold: Number
+    condition: Condition = Field(description="above | below | crosses_above | crosses_below")
+    threshold: Number = Field(description="The price level compared with each sample's price")
+
 
 class ThresholdType:
+    """value = price."""
+
     name: ClassVar[str] = "threshold"
-    Body: ClassVar[type[Body]] = Body
+    Body: ClassVar[type[BaseModel]] = Body
     bars: ClassVar[bool] = True
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("price",)
-    def params(self, body: Any, timezone: str) -> Params: return ()
-    def other_symbols(self, body: Any) -> tuple[str, ...]: return ()
+
+    def params(self, body: Any, timezone: str) -> Params:
+        return ()
+
+    def other_symbols(self, body: Any) -> tuple[str, ...]:
+        return ()
+
     def values(self, params: Params, samples: Samples, state: State | None) -> tuple[Values, State]:
-        return Values(samples.price.copy(), {"price": samples.price}), None
-    def replay(self, params: Params, inputs: Mapping[str, float]) -> float: return float(inputs["price"])
-    def describe(self, params: Params) -> str: return "price"
-    def explain(self, params: Params, inputs: Mapping[str, float], value: float) -> str: return f"price {value}"
-    def placeholders(self, params: Params) -> dict[str, str | int | float]: return {}
+        price = np.array(samples.price, dtype=np.float64)
+        return Values(price.copy(), {"price": price}), None
+
+    def replay(self, params: Params, inputs: Mapping[str, float]) -> float:
+        return float(inputs["price"])
+
+    def describe(self, params: Params) -> str:
+        return "price"
+
+    def explain(self, params: Params, inputs: Mapping[str, float], value: float) -> str:
+        return f"The price was {number(inputs['price'])}."
+
+    def placeholders(self, params: Params) -> dict[str, str | int | float]:
+        return {}
+
 
 RULE_TYPE = ThresholdType()

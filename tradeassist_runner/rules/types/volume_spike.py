@@ -1,0 +1,100 @@
+"""``volume_spike``: this sample's volume over the mean of the last ``period`` earlier ones.
+
+Null volumes are skipped (they neither count nor break the window); 0 is a volume.
+Volumes are integers (a tick's quantity, a bar's sum), held as float64 by ``Samples``
+and exact below 2**53, so the window sums are taken in int64 from an exclusive running
+sum: exact whatever the order, hence ``mean = sum / period`` is the same one division a
+per-sample loop does, wherever the stream was cut.
+
+The carried state is the last ``period`` non-null volumes (as integers).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field, StrictInt
+
+from ...config.models import Condition, Strict
+from ...config.types import Number
+from ..seam import Params, Samples, State, Values, exact_ratio
+from .numbers import number, param_int
+
+MAX_PERIOD = 100_000
+
+
+class Body(Strict):
+    """Volume relative to its recent mean: ``volume / mean of the last period volumes``."""
+
+    type: Literal["volume_spike"]
+    condition: Condition = Field(description="above | below | crosses_above | crosses_below")
+    threshold: Number = Field(description="Ratio compared with each sample's value, e.g. 3 for three times the mean")
+    period: StrictInt = Field(
+        ge=1, le=MAX_PERIOD, description="How many earlier samples with a volume are averaged (1 to 100000)"
+    )
+
+
+class VolumeSpikeType:
+    """value = volume / mean; params = (period,)."""
+
+    name: ClassVar[str] = "volume_spike"
+    Body: ClassVar[type[BaseModel]] = Body
+    bars: ClassVar[bool] = True
+    in_conjunctions: ClassVar[bool] = True
+    input_names: ClassVar[tuple[str, ...]] = ("volume", "mean")
+
+    def params(self, body: Any, timezone: str) -> Params:
+        return (int(body.period),)
+
+    def other_symbols(self, body: Any) -> tuple[str, ...]:
+        return ()
+
+    def values(self, params: Params, samples: Samples, state: State | None) -> tuple[Values, State]:
+        period = param_int(params[0])
+        volume = np.asarray(samples.volume, dtype=np.float64)
+        carried = np.asarray(state["volumes"] if state else [], dtype=np.int64)
+        has = ~np.isnan(volume)
+        history = np.concatenate((carried, volume[has].astype(np.int64)))
+        # cum[k] = sum of the first k history volumes; sample i has `before[i]` of them earlier.
+        cum = np.zeros(len(history) + 1, dtype=np.int64)
+        np.cumsum(history, out=cum[1:])
+        before = len(carried) + np.cumsum(has) - has
+        ready = before >= period
+        hi = np.where(ready, before, 0)
+        total = cum[hi] - cum[np.where(ready, before - period, 0)]
+        mean = np.where(ready, total.astype(np.float64) / float(period), np.nan)
+        value = exact_ratio(volume, mean)
+        new_state = {"volumes": history[-period:].tolist()}
+        return Values(value, {"volume": volume, "mean": mean}), new_state
+
+    def replay(self, params: Params, inputs: Mapping[str, float]) -> float:
+        volume, mean = float(inputs["volume"]), float(inputs["mean"])
+        if math.isnan(volume) or math.isnan(mean) or mean == 0.0:
+            return math.nan
+        return volume / mean
+
+    def describe(self, params: Params) -> str:
+        return f"volume / mean of {param_int(params[0])}"
+
+    def explain(self, params: Params, inputs: Mapping[str, float], value: float) -> str:
+        period = param_int(params[0])
+        volume, mean = inputs["volume"], inputs["mean"]
+        if math.isnan(volume):
+            return "The sample had no volume."
+        if math.isnan(mean):
+            return f"The volume was {number(volume)}, with fewer than {period} earlier volumes to average yet."
+        if mean == 0:
+            return f"The volume was {number(volume)} against a mean of 0 over the last {period} volumes: no ratio."
+        return (
+            f"The volume was {number(volume)} against a mean of {number(mean)} over the last {period} "
+            f"volumes: {number(volume)} / {number(mean)} = {number(value)}."
+        )
+
+    def placeholders(self, params: Params) -> dict[str, str | int | float]:
+        return {"period": param_int(params[0])}
+
+
+RULE_TYPE = VolumeSpikeType()
