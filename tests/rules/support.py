@@ -6,6 +6,7 @@ rule vocabulary's definitions (plain means, literal recursions, two-pass std).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Sequence
@@ -33,7 +34,7 @@ def bars(prices: Sequence[float], highs: Sequence[float], lows: Sequence[float])
     )
 
 
-def bits(a: F64) -> list[int]:
+def bits(a: F64 | Sequence[float]) -> list[int]:
     """The exact bit patterns (every NaN the same), for bit-for-bit comparison."""
     arr = np.where(np.isnan(a), np.nan, np.asarray(a, np.float64))
     return [int(v) for v in arr.view(np.int64).tolist()]
@@ -60,12 +61,12 @@ def assert_plain_json(state: Any) -> None:
 
 
 def run_in_pieces(rt: RuleType, params: Params, samples: Samples, cuts: Sequence[int]) -> tuple[Values, State]:
-    """The batches ``samples[c_k:c_k+1]`` fed one after another, the state carried through
+    """The batches between consecutive cuts fed one after another, the state carried through
     a JSON round trip, the values concatenated."""
-    edges = [0, *sorted(set(c for c in cuts if 0 < c < len(samples))), len(samples)]
+    edges = [0, *sorted({c for c in cuts if 0 < c < len(samples)}), len(samples)]
     state: State | None = None
     parts: list[Values] = []
-    for start, stop in zip(edges, edges[1:]):
+    for start, stop in itertools.pairwise(edges):
         v, state = rt.values(params, samples.slice(start, stop), state)
         assert len(v.value) == stop - start
         assert set(v.inputs) == set(rt.input_names)

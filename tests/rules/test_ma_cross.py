@@ -10,7 +10,16 @@ from pydantic import ValidationError
 from tradeassist_runner.rules.ma_cross import RULE_TYPE, Body
 from tradeassist_runner.rules.seam import RuleType
 
-from .support import NAN, any_prices, assert_cut_independent, assert_replays, close, cuts, exact_prices, ticks
+from .support import (
+    NAN,
+    any_prices,
+    assert_cut_independent,
+    assert_replays,
+    close,
+    cuts,
+    exact_prices,
+    ticks,
+)
 from .test_moving_average import naive_ma
 
 RT: RuleType = RULE_TYPE

@@ -95,8 +95,10 @@ class BollingerType:
             return f"Bollinger({period}) is undefined until {period} samples have been seen."
         if std == 0.0:
             return f"the last {period} prices are all {fmt(mean)}: the standard deviation is 0, so the value is undefined."
+        side = "above" if value > 0 else "below" if value < 0 else "at"
+        unit = "standard deviation" if abs(value) == 1.0 else "standard deviations"
         return (
-            f"price {fmt(price)} is {fmt(value)} standard deviations from the {period}-sample mean {fmt(mean)}: "
+            f"price {fmt(price)} is {fmt(abs(value))} {unit} {side} the {period}-sample mean {fmt(mean)}: "
             f"({fmt(price)} - {fmt(mean)}) / {fmt(std)} = {fmt(value)}."
         )
 

@@ -103,11 +103,12 @@ class BreakoutType:
         what = "highest high" if side == "high" else "lowest low"
         if isnan(level):
             return f"the {what} of the previous {period} samples is undefined until {period} samples have been seen."
+        unit = "point" if abs(value) == 1.0 else "points"
         if side == "high":
             return (
-                f"price {fmt(price)} - {what} of the previous {period} samples {fmt(level)} = {fmt(value)} points."
+                f"price {fmt(price)} - {what} of the previous {period} samples {fmt(level)} = {fmt(value)} {unit}."
             )
-        return f"{what} of the previous {period} samples {fmt(level)} - price {fmt(price)} = {fmt(value)} points."
+        return f"{what} of the previous {period} samples {fmt(level)} - price {fmt(price)} = {fmt(value)} {unit}."
 
     def placeholders(self, params: Params) -> dict[str, str | int | float]:
         side, period = _unpack(params)
