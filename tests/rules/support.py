@@ -128,3 +128,17 @@ flat_inexact = st.tuples(st.sampled_from([5.1, 0.1, 6000.3, -1.7]), st.integers(
 exact_prices = st.one_of(es_prices, tick_index, repeats, dyadic)
 any_prices = st.one_of(exact_prices, wild, flat_inexact)
 cuts = st.lists(st.integers(0, 60), max_size=8)
+
+
+def messy_cases(seed: int = 5) -> list[tuple[list[float], list[int]]]:
+    """Inexact prices (every sum rounds) with many cut layouts, including one sample per
+    batch: what exposes a window sum or a recursion that depends on where a batch began."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for scale in (1.0, 1e-3, 1e4):
+        prices = (rng.normal(6000.0, 7.0, 300) * scale).tolist()
+        cases.append((prices, list(range(1, 300))))
+        cases.append((prices, sorted(rng.choice(np.arange(1, 300), 25, replace=False).tolist())))
+    dollar_tick = rng.normal(0.0, 400.0, 300).tolist()  # both signs, near 0
+    cases.append((dollar_tick, list(range(3, 300, 7))))
+    return cases

@@ -21,6 +21,7 @@ from .support import (
     cuts,
     exact_prices,
     flat_inexact,
+    messy_cases,
     ticks,
 )
 
@@ -105,10 +106,23 @@ def test_matches_the_definition(prices: list[float], n: int) -> None:
 
 
 def test_two_pass_std_survives_prices_near_6000() -> None:
-    # E[x^2] - E[x]^2 loses every digit here; two passes keep them
     prices = [6000.0 + 0.25 * k for k in (0, 1, 0, 1)] * 5
     v, _ = RT.values((20,), ticks(prices), None)
     assert v.inputs["std"][-1] == 0.125 and v.value[-1] == 1.0
+    # E[x^2] - E[x]^2 keeps about 6 digits of this std; two passes keep them all
+    prices = [6000.1, 6000.3, 6000.2, 6000.25, 6000.15]
+    v, _ = RT.values((5,), ticks(prices), None)
+    assert close(float(v.inputs["std"][-1]), math.sqrt(0.005), 1e-12)
+
+
+def test_inexact_prices_match_the_definition() -> None:
+    for prices, _ in messy_cases():
+        for n in (2, 20):
+            v, _ = RT.values((n,), ticks(prices), None)
+            for i, (want, m, s) in enumerate(naive_bollinger(prices, n)):
+                assert close(float(v.inputs["std"][i]), s, 1e-9 * s), i
+                tol = 1e-9 * (abs(want) + (abs(prices[i]) + abs(m)) / s) if s else 0.0
+                assert close(float(v.value[i]), want, tol), (i, float(v.value[i]), want)
 
 
 def test_large_period_in_many_small_batches() -> None:
@@ -128,3 +142,9 @@ def test_words() -> None:
     )
     assert "all 5" in RT.explain((2,), {"price": 5.0, "mean": 5.0, "std": 0.0}, NAN)
     assert math.isnan(RT.replay((2,), {"price": 5.0, "mean": 5.0, "std": 0.0}))
+
+
+@pytest.mark.parametrize("n", [2, 9, 20, 64])
+def test_inexact_prices_give_the_same_bits_whatever_the_cut(n: int) -> None:
+    for prices, cut in messy_cases():
+        assert_replays(RT, (n,), assert_cut_independent(RT, (n,), ticks(prices), cut))

@@ -18,6 +18,7 @@ from .support import (
     bars,
     bits,
     cuts,
+    messy_cases,
     ticks,
 )
 
@@ -113,3 +114,12 @@ def test_words() -> None:
     )
     assert "undefined" in RT.explain(("low", 20), {"price": 1.0, "level": NAN}, NAN)
     assert math.isnan(RT.replay(("low", 20), {"price": 1.0, "level": NAN}))
+
+
+@pytest.mark.parametrize("params", [("high", 1), ("high", 20), ("low", 20)])
+def test_inexact_prices_give_the_same_bits_whatever_the_cut(params: tuple[str, int]) -> None:
+    for prices, cut in messy_cases():
+        highs = [p + 0.5 for p in prices]
+        lows = [p - 0.75 for p in prices]
+        samples = bars(prices, highs, lows)
+        assert_replays(RT, params, assert_cut_independent(RT, params, samples, cut))

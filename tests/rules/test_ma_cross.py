@@ -18,6 +18,7 @@ from .support import (
     close,
     cuts,
     exact_prices,
+    messy_cases,
     ticks,
 )
 from .test_moving_average import naive_ma
@@ -155,3 +156,22 @@ def test_the_user_sees_a_located_fast_slow_problem() -> None:
         Holder.model_validate(doc.data)
     [problem] = explain(info.value, doc, Holder)
     assert str(problem) == "rules.yaml:5:11: fast: must be less than slow (5), got 9"
+
+
+@pytest.mark.parametrize("params", [("sma", 3, 8), ("sma", 10, 40), ("ema", 3, 8), ("ema", 12, 26)])
+def test_inexact_prices_give_the_same_bits_whatever_the_cut(params: tuple[str, int, int]) -> None:
+    for prices, cut in messy_cases():
+        assert_replays(RT, params, assert_cut_independent(RT, params, ticks(prices), cut))
+
+
+@pytest.mark.parametrize("params", [("sma", 3, 8), ("ema", 12, 26)])
+def test_inexact_prices_match_the_definition(params: tuple[str, int, int]) -> None:
+    average, fast, slow = params
+    for prices, _ in messy_cases():
+        v, _ = RT.values(params, ticks(prices), None)
+        scale = max(abs(p) for p in prices)
+        for i, (f, s) in enumerate(zip(naive_ma(prices, average, fast), naive_ma(prices, average, slow))):
+            if s == s and abs(s) > 1e-9 * scale:
+                want = (f - s) / abs(s) * 100
+                tol = 1e-9 * (abs(want) + 100 * (abs(f) + abs(s)) / abs(s))
+                assert close(float(v.value[i]), want, tol), (i, float(v.value[i]), want)

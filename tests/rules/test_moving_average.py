@@ -19,6 +19,7 @@ from .support import (
     close,
     cuts,
     exact_prices,
+    messy_cases,
     ticks,
 )
 
@@ -189,3 +190,23 @@ def test_an_ema_that_is_exactly_zero_is_undefined() -> None:
     # literal float recursion rounds it to 1.1e-16 and would report a distance of 9e17 %)
     v, _ = RT.values(("ema", 2), ticks([-2, 0, 0.5]), None)
     assert v.inputs["ma"][2] == 0.0 and math.isnan(v.value[2])
+
+
+@pytest.mark.parametrize("params", [("sma", 1), ("sma", 7), ("sma", 40), ("ema", 7), ("ema", 40)])
+def test_inexact_prices_give_the_same_bits_whatever_the_cut(params: tuple[str, int]) -> None:
+    for prices, cut in messy_cases():
+        assert_replays(RT, params, assert_cut_independent(RT, params, ticks(prices), cut))
+
+
+@pytest.mark.parametrize("params", [("sma", 7), ("sma", 40), ("ema", 7), ("ema", 40)])
+def test_inexact_prices_match_the_definition(params: tuple[str, int]) -> None:
+    average, n = params
+    for prices, _ in messy_cases():
+        v, _ = RT.values(params, ticks(prices), None)
+        scale = max(abs(p) for p in prices)
+        for i, (p, r) in enumerate(zip(prices, naive_ma(prices, average, n))):
+            assert close(float(v.inputs["ma"][i]), r, 1e-9 * abs(r) if r == r else 0.0), i
+            if r == r and abs(r) > 1e-9 * scale:
+                want = naive_value(p, r)
+                tol = 1e-9 * (abs(want) + 100 * (abs(p) + abs(r)) / abs(r))
+                assert close(float(v.value[i]), want, tol), (i, float(v.value[i]), want)

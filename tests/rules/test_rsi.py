@@ -19,6 +19,7 @@ from .support import (
     close,
     cuts,
     exact_prices,
+    messy_cases,
     ticks,
 )
 
@@ -145,3 +146,20 @@ def test_words() -> None:
     )
     assert "100" in RT.explain((3,), {"avg_gain": 1.0, "avg_loss": 0.0}, 100.0)
     assert "undefined until 4 samples" in RT.explain((3,), {"avg_gain": NAN, "avg_loss": NAN}, NAN)
+
+
+@pytest.mark.parametrize("n", [1, 2, 14, 40])
+def test_inexact_prices_give_the_same_bits_whatever_the_cut(n: int) -> None:
+    for prices, cut in messy_cases():
+        assert_replays(RT, (n,), assert_cut_independent(RT, (n,), ticks(prices), cut))
+
+
+@pytest.mark.parametrize("n", [1, 2, 14, 40])
+def test_inexact_prices_match_the_definition(n: int) -> None:
+    for prices, _ in messy_cases():
+        v, _ = RT.values((n,), ticks(prices), None)
+        rsi, ags, als = naive_rsi(prices, n)
+        for i in range(len(prices)):
+            assert close(float(v.inputs["avg_gain"][i]), ags[i], 1e-9 * abs(ags[i])), i
+            assert close(float(v.inputs["avg_loss"][i]), als[i], 1e-9 * abs(als[i])), i
+            assert close(float(v.value[i]), rsi[i], 1e-9 * 100), i
