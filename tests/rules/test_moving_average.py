@@ -205,8 +205,8 @@ def test_inexact_prices_match_the_definition(params: tuple[str, int]) -> None:
         v, _ = RT.values(params, ticks(prices), None)
         scale = max(abs(p) for p in prices)
         for i, (p, r) in enumerate(zip(prices, naive_ma(prices, average, n))):
-            assert close(float(v.inputs["ma"][i]), r, 1e-9 * abs(r) if r == r else 0.0), i
-            if r == r and abs(r) > 1e-9 * scale:
+            assert close(float(v.inputs["ma"][i]), r, 1e-9 * abs(r) if not math.isnan(r) else 0.0), i
+            if not math.isnan(r) and abs(r) > 1e-9 * scale:
                 want = naive_value(p, r)
                 tol = 1e-9 * (abs(want) + 100 * (abs(p) + abs(r)) / abs(r))
                 assert close(float(v.value[i]), want, tol), (i, float(v.value[i]), want)
