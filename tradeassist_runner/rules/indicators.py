@@ -21,6 +21,7 @@ text and restores it exactly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from math import isnan
 from typing import Any, Literal, TypedDict
 
@@ -104,13 +105,33 @@ def window_mean_std(x: F64, n: int) -> tuple[F64, F64, np.ndarray[Any, np.dtype[
 def smooth(seed: float, x: F64, alpha: float) -> F64:
     """``y_i = alpha*x_i + (1-alpha)*y_{i-1}`` from ``y_0 = seed``, for every element of ``x``
     (the seed itself is not repeated).  ``alpha = 1`` is ``y_i = x_i`` exactly."""
-    if len(x) == 0:
-        return EMPTY
-    if alpha == 1.0:
-        return np.array(x, dtype=np.float64)
-    series = pl.Series(np.concatenate(([seed], x)))
-    out = series.ewm_mean(alpha=alpha, adjust=False, min_samples=1).to_numpy()
-    return np.array(out[1:], dtype=np.float64)
+    return smooth_many([(seed, x, alpha)])[0]
+
+
+def smooth_many(jobs: Sequence[tuple[float, F64, float]]) -> list[F64]:
+    """``smooth`` of several (seed, x, alpha), the ones of equal length in one polars call.
+
+    A polars call costs far more than its arithmetic on a live micro-batch, and an RSI's
+    gains and losses (a cross's two EMAs, once both are seeded) always have the same
+    length.  Each column is its own sequential recursion, so grouping changes no bit.
+    """
+    out: list[F64] = [EMPTY] * len(jobs)
+    by_length: dict[int, list[int]] = {}
+    for k, (_, x, alpha) in enumerate(jobs):
+        if len(x) == 0:
+            continue
+        if alpha == 1.0:
+            out[k] = np.array(x, dtype=np.float64)
+        else:
+            by_length.setdefault(len(x), []).append(k)
+    for group in by_length.values():
+        frame = pl.DataFrame({f"c{k}": np.concatenate(([jobs[k][0]], jobs[k][1])) for k in group})
+        smoothed = frame.select(
+            pl.col(f"c{k}").ewm_mean(alpha=jobs[k][2], adjust=False, min_samples=1) for k in group
+        )
+        for k in group:
+            out[k] = np.array(smoothed[f"c{k}"].to_numpy()[1:], dtype=np.float64)
+    return out
 
 
 class AverageState(TypedDict):
@@ -138,28 +159,50 @@ def moving_average(
     SMA_i = mean of p over i-N+1 .. i.  EMA_{N-1} = SMA_{N-1}, then
     EMA_i = alpha*p_i + (1-alpha)*EMA_{i-1} with alpha = 2/(N+1).
     """
-    count = 0 if state is None else state["count"]
-    tail = [] if state is None else state["tail"]
-    ema = None if state is None else state["ema"]
+    return moving_averages(average, [(period, state)], price)[0]
+
+
+def moving_averages(
+    average: Average, items: Sequence[tuple[int, AverageState | None]], price: F64
+) -> list[tuple[F64, AverageState]]:
+    """``moving_average`` for several (period, state) over the same prices, the EMA
+    recursions in as few polars calls as their lengths allow."""
     n = len(price)
-    ma = np.full(n, np.nan)
-    if average == "sma" or ema is None:
-        buf = joined(tail, price)
-        if average == "sma":
-            sums = window_sums(buf, period)
-            if len(sums):
-                ma[n - len(sums):] = sums / float(period)
-            return ma, {"count": count + n, "tail": keep_last(buf, period - 1), "ema": None}
-        if len(buf) < period:
-            return ma, {"count": count + n, "tail": keep_last(buf, period - 1), "ema": None}
-        seed_at = period - 1 - len(tail)  # batch index of sample N-1
-        seed = float(window_sums(buf[:period], period)[0] / float(period))
-        ma[seed_at] = seed
-        ma[seed_at + 1:] = smooth(seed, price[seed_at + 1:], ema_alpha(period))
-    else:
-        ma[:] = smooth(ema, price, ema_alpha(period))
-    last = ema if n == 0 else float(ma[-1])
-    return ma, {"count": count + n, "tail": [], "ema": last}
+    done: list[tuple[F64, AverageState]] = []
+    jobs: list[tuple[float, F64, float]] = []
+    fill: list[tuple[int, int]] = []  # (item, first batch index the job's output goes to)
+    for period, state in items:
+        count = 0 if state is None else state["count"]
+        tail = [] if state is None else state["tail"]
+        ema = None if state is None else state["ema"]
+        ma = np.full(n, np.nan)
+        done.append((ma, {"count": count + n, "tail": [], "ema": ema}))
+        if average == "sma" or ema is None:
+            buf = joined(tail, price)
+            done[-1][1]["tail"] = keep_last(buf, period - 1)
+            if average == "sma":
+                sums = window_sums(buf, period)
+                if len(sums):
+                    ma[n - len(sums):] = sums / float(period)
+                continue
+            if len(buf) < period:
+                continue
+            seed_at = period - 1 - len(tail)  # batch index of sample N-1
+            seed = float(window_sums(buf[:period], period)[0] / float(period))
+            ma[seed_at] = seed
+            done[-1][1]["tail"] = []
+            done[-1][1]["ema"] = seed
+            jobs.append((seed, price[seed_at + 1:], ema_alpha(period)))
+            fill.append((len(done) - 1, seed_at + 1))
+        else:
+            jobs.append((ema, price, ema_alpha(period)))
+            fill.append((len(done) - 1, 0))
+    for (item, start), smoothed in zip(fill, smooth_many(jobs)):
+        ma, new_state = done[item]
+        ma[start:] = smoothed
+        if len(smoothed):
+            new_state["ema"] = float(smoothed[-1])
+    return done
 
 
 def rsi_of(avg_gain: F64, avg_loss: F64) -> F64:

@@ -17,7 +17,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from ..config.models import Condition, Strict
 from ..config.types import Number
-from .indicators import MAX_PERIOD, Average, AverageState, fmt, moving_average
+from .indicators import MAX_PERIOD, Average, AverageState, fmt, moving_averages
 from .seam import Params, Samples, State, Values, percent_of, percent_scalar
 
 
@@ -93,8 +93,9 @@ class MaCrossType:
         average, fast, slow = _unpack(params)
         carried: CrossState = state if state is not None else {"fast": None, "slow": None}
         price = np.asarray(samples.price, dtype=np.float64)
-        fast_ma, fast_state = moving_average(average, fast, carried["fast"], price)
-        slow_ma, slow_state = moving_average(average, slow, carried["slow"], price)
+        (fast_ma, fast_state), (slow_ma, slow_state) = moving_averages(
+            average, [(fast, carried["fast"]), (slow, carried["slow"])], price
+        )
         with np.errstate(over="ignore", invalid="ignore"):
             value = percent_of(fast_ma, slow_ma)
         new_state: CrossState = {"fast": fast_state, "slow": slow_state}

@@ -21,7 +21,16 @@ from pydantic import BaseModel, Field, StrictInt
 
 from ..config.models import Condition, Strict
 from ..config.types import Number
-from .indicators import MAX_PERIOD, fmt, joined, rsi_of, rsi_scalar, smooth, window_sums
+from .indicators import (
+    EMPTY,
+    MAX_PERIOD,
+    fmt,
+    joined,
+    rsi_of,
+    rsi_scalar,
+    smooth_many,
+    window_sums,
+)
 from .seam import F64, Params, Samples, State, Values
 
 
@@ -53,29 +62,27 @@ def _period(params: Params) -> int:
     return period
 
 
-def _averages(
+def _seeded(
     period: int, pending: list[float], moves: F64, offset: int, count: int, seed: float | None
-) -> tuple[F64, list[float], float | None]:
-    """Wilder's average of ``moves`` (gains or losses) at every batch sample.
+) -> tuple[F64, list[float], float | None, int, F64]:
+    """Where Wilder's average of ``moves`` (gains or losses) stands before its recursion.
 
     ``moves[k]`` belongs to batch sample ``k + offset``; ``pending`` holds the moves
-    before the seed carried from earlier batches.  Returns the averages (NaN before the
-    seed), the moves still pending and the last average.
+    before the seed carried from earlier batches.  Returns the averages so far (NaN before
+    the seed, the plain mean at sample N), the moves still pending, the average the
+    recursion starts from (``None`` while unseeded), the batch index its first output
+    goes to and the moves it runs over.
     """
-    n = len(moves) + offset
-    out = np.full(n, np.nan)
-    alpha = 1.0 / period
+    out = np.full(len(moves) + offset, np.nan)
     if seed is not None:
-        out[offset:] = smooth(seed, moves, alpha)
-        return out, [], seed if len(moves) == 0 else float(out[-1])
+        return out, [], seed, offset, moves
     every = joined(pending, moves)  # move_1 .. move_{count+n-1}
     if len(every) < period:
-        return out, [float(v) for v in every.tolist()], None
+        return out, [float(v) for v in every.tolist()], None, len(out), EMPTY
     first = float(window_sums(every[:period], period)[0] / float(period))
     at = period - count  # batch index of sample N
     out[at] = first
-    out[at + 1:] = smooth(first, moves[at - offset + 1:], alpha)
-    return out, [], float(out[-1])
+    return out, [], first, at + 1, moves[at - offset + 1:]
 
 
 class RsiType:
@@ -109,8 +116,13 @@ class RsiType:
             d, offset = np.diff(np.concatenate(([last], price))), 0
         gain = np.where(d > 0.0, d, 0.0)
         loss = np.where(d < 0.0, -d, 0.0)
-        avg_gain, gains, ag = _averages(period, carried["gains"], gain, offset, count, carried["avg_gain"])
-        avg_loss, losses, al = _averages(period, carried["losses"], loss, offset, count, carried["avg_loss"])
+        avg_gain, gains, ag, g_at, g_moves = _seeded(period, carried["gains"], gain, offset, count, carried["avg_gain"])
+        avg_loss, losses, al, l_at, l_moves = _seeded(period, carried["losses"], loss, offset, count, carried["avg_loss"])
+        if ag is not None and al is not None:  # seeded together: one recursion call for both
+            g_smooth, l_smooth = smooth_many([(ag, g_moves, 1.0 / period), (al, l_moves, 1.0 / period)])
+            avg_gain[g_at:], avg_loss[l_at:] = g_smooth, l_smooth
+            if len(g_smooth):
+                ag, al = float(g_smooth[-1]), float(l_smooth[-1])
         new_state: RsiState = {
             "count": count + n,
             "last": float(price[-1]),
