@@ -7,13 +7,13 @@ carried tail followed by the batch, which sums each window with the same pairwis
 whichever batch it falls in), and the only floats carried are the recursions' last values
 (an EMA, Wilder's averages), which a sequential recursion continues exactly.
 
-The recursions run in polars' ``ewm_mean(adjust=False)``, a compiled sequential loop:
-seeded with the carried float as its first element it yields ``y_0 = seed`` and then
-``y_i = y_{i-1} + (x_i - y_{i-1}) * alpha`` (``alpha / ((1 - alpha) + alpha)``, and
-``(1 - alpha) + alpha`` rounds to exactly 1 for every ``alpha`` in (0, 1]).  That is
+The recursions run in polars' ``ewm_mean(adjust=False)``, a compiled sequential loop
+(no Python per sample): seeded with the carried float as its first element it yields
+``y_0 = seed``, then ``y_i = y_{i-1} + (x_i - y_{i-1}) * (alpha / ((1 - alpha) + alpha))``
+(polars' current formula), where ``(1 - alpha) + alpha`` rounds to exactly 1.  That is
 ``alpha * x_i + (1 - alpha) * y_{i-1}`` up to rounding (a few units in the last place per
-step, damped by ``1 - alpha``), and it depends on nothing but the seed and the inputs, so
-a cut changes no bit.
+step, damped by ``1 - alpha``: within 1e-12 of the literal recursion over thousands of
+samples), and it depends on nothing but the seed and the inputs, so a cut changes no bit.
 
 Carried state is plain JSON (lists of floats, ints, ``None``) so a snapshot stores it as
 text and restores it exactly.
@@ -227,7 +227,7 @@ def rsi_scalar(avg_gain: float, avg_loss: float) -> float:
 
 
 def fmt(x: float) -> str:
-    """A number for a sentence: up to 10 significant digits, no exponent for prices."""
+    """A number for a sentence: up to 10 significant digits, "undefined" for NaN."""
     if isnan(x):
         return "undefined"
     text = f"{x:.10g}"
