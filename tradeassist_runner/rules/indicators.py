@@ -1,0 +1,239 @@
+"""Arithmetic shared by the indicator rule types (moving averages, RSI, breakout, Bollinger).
+
+Every value must be bit-identical however the stream was cut into batches, so nothing
+here carries a running sum from one batch to the next: a window's sum is computed from
+the window's own elements (``np.add.reduce`` over a ``sliding_window_view`` of the
+carried tail followed by the batch, which sums each window with the same pairwise order
+whichever batch it falls in), and the only floats carried are the recursions' last values
+(an EMA, Wilder's averages), which a sequential recursion continues exactly.
+
+The recursions run in polars' ``ewm_mean(adjust=False)``, a compiled sequential loop
+(no Python per sample): seeded with the carried float as its first element it yields
+``y_0 = seed``, then ``y_i = y_{i-1} + (x_i - y_{i-1}) * (alpha / ((1 - alpha) + alpha))``
+(polars' current formula), where ``(1 - alpha) + alpha`` rounds to exactly 1.  That is
+``alpha * x_i + (1 - alpha) * y_{i-1}`` up to rounding (a few units in the last place per
+step, damped by ``1 - alpha``: within 1e-12 of the literal recursion over thousands of
+samples), and it depends on nothing but the seed and the inputs, so a cut changes no bit.
+
+Carried state is plain JSON (lists of floats, ints, ``None``) so a snapshot stores it as
+text and restores it exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from math import isnan
+from typing import Any, Literal, TypedDict
+
+import numpy as np
+import polars as pl
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .seam import F64
+
+Average = Literal["sma", "ema"]
+
+#: Elements of the (windows x period) temporary the two-pass deviation sum materializes
+#: at once; bounds memory whatever the period and batch size.
+_CHUNK_ELEMENTS = 1 << 20
+
+EMPTY = np.zeros(0, np.float64)
+
+
+def joined(tail: list[float], x: F64) -> F64:
+    """The carried values followed by the batch's, as one float64 array."""
+    if not tail:
+        return np.ascontiguousarray(x, dtype=np.float64)
+    return np.concatenate((np.asarray(tail, dtype=np.float64), x))
+
+
+def keep_last(x: F64, k: int) -> list[float]:
+    """The last ``k`` values as Python floats (all of them when there are fewer)."""
+    if k <= 0:
+        return []
+    return [float(v) for v in x[max(len(x) - k, 0):].tolist()]
+
+
+def window_sums(x: F64, n: int) -> F64:
+    """Sum of every length-``n`` window of ``x`` (``len(x) - n + 1`` of them), each from
+    its own elements, so a window's sum is the same whichever batch it is computed in."""
+    if len(x) < n:
+        return EMPTY
+    sums: F64 = np.add.reduce(sliding_window_view(x, n), axis=1)
+    return sums
+
+
+def window_max(x: F64, n: int) -> F64:
+    if len(x) < n:
+        return EMPTY
+    out: F64 = np.max(sliding_window_view(x, n), axis=1)
+    return out
+
+
+def window_min(x: F64, n: int) -> F64:
+    if len(x) < n:
+        return EMPTY
+    out: F64 = np.min(sliding_window_view(x, n), axis=1)
+    return out
+
+
+def window_mean_std(x: F64, n: int) -> tuple[F64, F64, np.ndarray[Any, np.dtype[np.bool_]]]:
+    """Mean, population standard deviation and flatness of every length-``n`` window.
+
+    Two passes (the mean, then the mean of squared deviations from it), never
+    ``E[x^2] - E[x]^2``, which cancels catastrophically at prices near 6000.  ``flat``
+    marks windows whose elements are all equal: their exact deviation is 0 even when the
+    rounded mean makes the computed one a hair above it, so they get mean = that price
+    and std = 0 exactly.
+    """
+    if len(x) < n:
+        return EMPTY, EMPTY, np.zeros(0, np.bool_)
+    windows = sliding_window_view(x, n)
+    mean = np.add.reduce(windows, axis=1) / float(n)
+    flat = np.max(windows, axis=1) == np.min(windows, axis=1)
+    var = np.empty(len(mean))
+    step = max(1, _CHUNK_ELEMENTS // n)
+    for start in range(0, len(mean), step):  # chunks of windows, not samples
+        dev = windows[start:start + step] - mean[start:start + step, None]
+        var[start:start + step] = np.add.reduce(dev * dev, axis=1) / float(n)
+    std = np.sqrt(var)
+    mean = np.where(flat, windows[:, 0], mean)
+    std = np.where(flat, 0.0, std)
+    return mean, std, flat
+
+
+def smooth(seed: float, x: F64, alpha: float) -> F64:
+    """``y_i = alpha*x_i + (1-alpha)*y_{i-1}`` from ``y_0 = seed``, for every element of ``x``
+    (the seed itself is not repeated).  ``alpha = 1`` is ``y_i = x_i`` exactly."""
+    return smooth_many([(seed, x, alpha)])[0]
+
+
+def smooth_many(jobs: Sequence[tuple[float, F64, float]]) -> list[F64]:
+    """``smooth`` of several (seed, x, alpha), the ones of equal length in one polars call.
+
+    A polars call costs far more than its arithmetic on a live micro-batch, and an RSI's
+    gains and losses (a cross's two EMAs, once both are seeded) always have the same
+    length.  Each column is its own sequential recursion, so grouping changes no bit.
+    """
+    out: list[F64] = [EMPTY] * len(jobs)
+    by_length: dict[int, list[int]] = {}
+    for k, (_, x, alpha) in enumerate(jobs):
+        if len(x) == 0:
+            continue
+        if alpha == 1.0:
+            out[k] = np.array(x, dtype=np.float64)
+        else:
+            by_length.setdefault(len(x), []).append(k)
+    for group in by_length.values():
+        frame = pl.DataFrame({f"c{k}": np.concatenate(([jobs[k][0]], jobs[k][1])) for k in group})
+        smoothed = frame.select(
+            pl.col(f"c{k}").ewm_mean(alpha=jobs[k][2], adjust=False, min_samples=1) for k in group
+        )
+        for k in group:
+            out[k] = np.array(smoothed[f"c{k}"].to_numpy()[1:], dtype=np.float64)
+    return out
+
+
+class AverageState(TypedDict):
+    """One moving average's carried state.
+
+    ``count``: samples seen; ``tail``: the last N-1 prices (an SMA's next windows, or the
+    prices before an EMA's seed; an EMA drops them once seeded); ``ema``: the EMA's last
+    value, ``None`` before its seed or for an SMA.
+    """
+
+    count: int
+    tail: list[float]
+    ema: float | None
+
+
+def ema_alpha(period: int) -> float:
+    return 2.0 / (period + 1)
+
+
+def moving_average(
+    average: Average, period: int, state: AverageState | None, price: F64
+) -> tuple[F64, AverageState]:
+    """MA_i of every batch sample (NaN for i < N-1) and the state after the batch.
+
+    SMA_i = mean of p over i-N+1 .. i.  EMA_{N-1} = SMA_{N-1}, then
+    EMA_i = alpha*p_i + (1-alpha)*EMA_{i-1} with alpha = 2/(N+1).
+    """
+    return moving_averages(average, [(period, state)], price)[0]
+
+
+def moving_averages(
+    average: Average, items: Sequence[tuple[int, AverageState | None]], price: F64
+) -> list[tuple[F64, AverageState]]:
+    """``moving_average`` for several (period, state) over the same prices, the EMA
+    recursions in as few polars calls as their lengths allow."""
+    n = len(price)
+    done: list[tuple[F64, AverageState]] = []
+    jobs: list[tuple[float, F64, float]] = []
+    fill: list[tuple[int, int]] = []  # (item, first batch index the job's output goes to)
+    for period, state in items:
+        count = 0 if state is None else state["count"]
+        tail = [] if state is None else state["tail"]
+        ema = None if state is None else state["ema"]
+        ma = np.full(n, np.nan)
+        done.append((ma, {"count": count + n, "tail": [], "ema": ema}))
+        if average == "sma" or ema is None:
+            buf = joined(tail, price)
+            done[-1][1]["tail"] = keep_last(buf, period - 1)
+            if average == "sma":
+                sums = window_sums(buf, period)
+                if len(sums):
+                    ma[n - len(sums):] = sums / float(period)
+                continue
+            if len(buf) < period:
+                continue
+            seed_at = period - 1 - len(tail)  # batch index of sample N-1
+            seed = float(window_sums(buf[:period], period)[0] / float(period))
+            ma[seed_at] = seed
+            done[-1][1]["tail"] = []
+            done[-1][1]["ema"] = seed
+            jobs.append((seed, price[seed_at + 1:], ema_alpha(period)))
+            fill.append((len(done) - 1, seed_at + 1))
+        else:
+            jobs.append((ema, price, ema_alpha(period)))
+            fill.append((len(done) - 1, 0))
+    for (item, start), smoothed in zip(fill, smooth_many(jobs)):
+        ma, new_state = done[item]
+        ma[start:] = smoothed
+        if len(smoothed):
+            new_state["ema"] = float(smoothed[-1])
+    return done
+
+
+def rsi_of(avg_gain: F64, avg_loss: F64) -> F64:
+    """Wilder's RSI = 100 - 100/(1 + AG/AL); 100 when AL = 0 < AG, 50 when AG = AL = 0,
+    NaN where the averages are undefined.  ``AG/AL`` overflowing to inf gives 100."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        safe = np.where(avg_loss > 0.0, avg_loss, 1.0)
+        rsi = 100.0 - 100.0 / (1.0 + avg_gain / safe)
+    no_loss = avg_loss == 0.0
+    rsi = np.where(no_loss, np.where(avg_gain > 0.0, 100.0, 50.0), rsi)
+    out: F64 = np.where(np.isnan(avg_gain) | np.isnan(avg_loss), np.nan, rsi)
+    return out
+
+
+def rsi_scalar(avg_gain: float, avg_loss: float) -> float:
+    """``rsi_of`` for one sample, with the same float operations."""
+    if isnan(avg_gain) or isnan(avg_loss):
+        return float("nan")
+    if avg_loss == 0.0:
+        return 100.0 if avg_gain > 0.0 else 50.0
+    return 100.0 - 100.0 / (1.0 + avg_gain / avg_loss)
+
+
+def fmt(x: float) -> str:
+    """A number for a sentence: up to 10 significant digits, "undefined" for NaN."""
+    if isnan(x):
+        return "undefined"
+    text = f"{x:.10g}"
+    return text
+
+
+#: The largest period a type accepts: every window and carried tail stays a size the
+#: engine can hold and a snapshot can store.
+MAX_PERIOD = 100_000

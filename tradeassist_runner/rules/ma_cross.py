@@ -1,0 +1,132 @@
+"""``ma_cross``: the fast moving average's distance from the slow one, in percent.
+
+value_i = (MA_fast,i - MA_slow,i) / |MA_slow,i| * 100, undefined for i < slow-1 or
+MA_slow,i = 0; each average uses its own period (an EMA is seeded at its own N-1), so
+``crosses_above 0`` is the classic golden cross.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from math import isnan
+from typing import Annotated, Any, ClassVar, Literal, TypedDict
+
+import numpy as np
+from pydantic import BaseModel, Field, StrictInt, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
+
+from ..config.models import Condition, Strict
+from ..config.types import Number
+from .indicators import MAX_PERIOD, Average, AverageState, fmt, moving_averages
+from .seam import Params, Samples, State, Values, percent_of, percent_scalar
+
+
+class MaCrossBody(Strict):
+    type: Literal["ma_cross"]
+    condition: Condition
+    threshold: Number
+    fast: Annotated[
+        StrictInt, Field(ge=1, le=MAX_PERIOD, description="Period of the fast average (less than slow)")
+    ]
+    slow: Annotated[
+        StrictInt, Field(ge=1, le=MAX_PERIOD, description="Period of the slow average (greater than fast)")
+    ]
+    average: Average = Field(
+        default="sma", description="sma or ema, for both averages (ema: alpha = 2/(N+1), seeded with the SMA)"
+    )
+
+    @model_validator(mode="after")
+    def _fast_below_slow(self) -> MaCrossBody:
+        # Raised as a located ValidationError so the problem points at `fast`, not at the
+        # whole rule; pydantic merges its line errors under the current location.
+        if self.fast >= self.slow:
+            raise ValidationError.from_exception_data(
+                "MaCrossBody",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "value_error",
+                            "must be less than slow ({slow}), got {fast}",
+                            {"fast": self.fast, "slow": self.slow},
+                        ),
+                        loc=("fast",),
+                        input=self.fast,
+                    )
+                ],
+            )
+        return self
+
+
+Body = MaCrossBody
+
+
+class CrossState(TypedDict):
+    fast: AverageState | None
+    slow: AverageState | None
+
+
+def _unpack(params: Params) -> tuple[Average, int, int]:
+    average, fast, slow = params
+    assert isinstance(fast, int) and isinstance(slow, int)
+    if average == "ema":
+        return "ema", fast, slow
+    assert average == "sma"
+    return "sma", fast, slow
+
+
+class MaCrossType:
+    name: ClassVar[str] = "ma_cross"
+    Body: ClassVar[type[BaseModel]] = MaCrossBody
+    bars: ClassVar[bool] = True
+    in_conjunctions: ClassVar[bool] = True
+    input_names: ClassVar[tuple[str, ...]] = ("fast_ma", "slow_ma")
+
+    def params(self, body: Any, timezone: str) -> Params:
+        """``(average, fast, slow)``, e.g. ``("ema", 9, 21)``."""
+        assert isinstance(body, MaCrossBody)
+        return (body.average, body.fast, body.slow)
+
+    def other_symbols(self, body: Any) -> tuple[str, ...]:
+        return ()
+
+    def values(self, params: Params, samples: Samples, state: State | None) -> tuple[Values, State]:
+        average, fast, slow = _unpack(params)
+        carried: CrossState = state if state is not None else {"fast": None, "slow": None}
+        price = np.asarray(samples.price, dtype=np.float64)
+        (fast_ma, fast_state), (slow_ma, slow_state) = moving_averages(
+            average, [(fast, carried["fast"]), (slow, carried["slow"])], price
+        )
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = percent_of(fast_ma, slow_ma)
+        new_state: CrossState = {"fast": fast_state, "slow": slow_state}
+        return Values(value, {"fast_ma": fast_ma, "slow_ma": slow_ma}), new_state
+
+    def replay(self, params: Params, inputs: Mapping[str, float]) -> float:
+        return percent_scalar(inputs["fast_ma"], inputs["slow_ma"])
+
+    def describe(self, params: Params) -> str:
+        average, fast, slow = _unpack(params)
+        kind = average.upper()
+        return f"{kind}({fast})/{kind}({slow}) cross"
+
+    def explain(self, params: Params, inputs: Mapping[str, float], value: float) -> str:
+        average, fast, slow = _unpack(params)
+        kind = average.upper()
+        f_label, s_label = f"{kind}({fast})", f"{kind}({slow})"
+        fast_ma, slow_ma = inputs["fast_ma"], inputs["slow_ma"]
+        if isnan(slow_ma):
+            return f"{s_label} is undefined until {slow} samples have been seen, so the value is undefined."
+        if slow_ma == 0.0:
+            return f"{s_label} is 0, so the distance from it is undefined."
+        side = "above" if value > 0 else "below" if value < 0 else "at"
+        return (
+            f"{f_label} {fmt(fast_ma)} is {fmt(abs(value))}% {side} {s_label} {fmt(slow_ma)}: "
+            f"({fmt(fast_ma)} - {fmt(slow_ma)}) / |{fmt(slow_ma)}| * 100 = {fmt(value)}."
+        )
+
+    def placeholders(self, params: Params) -> dict[str, str | int | float]:
+        average, fast, slow = _unpack(params)
+        return {"fast": fast, "slow": slow, "average": average}
+
+
+RULE_TYPE = MaCrossType()

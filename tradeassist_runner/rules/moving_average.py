@@ -1,0 +1,102 @@
+"""``moving_average``: how far the price is from its moving average, in percent.
+
+value_i = (p_i - MA_i) / |MA_i| * 100, undefined for i < N-1 or MA_i = 0.  Dividing by
+the absolute value keeps ``above 0`` meaning "above the average" for a negative-valued
+internal such as $TICK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from math import isnan
+from typing import Annotated, Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field, StrictInt
+
+from ..config.models import Condition, Strict
+from ..config.types import Number
+from .indicators import MAX_PERIOD, Average, AverageState, fmt, moving_average
+from .seam import Params, Samples, State, Values, percent_of, percent_scalar
+
+
+class MovingAverageBody(Strict):
+    type: Literal["moving_average"]
+    condition: Condition
+    threshold: Number
+    period: Annotated[
+        StrictInt,
+        Field(ge=1, le=MAX_PERIOD, description="N: samples averaged (the average is defined from the N-th sample)"),
+    ]
+    average: Average = Field(
+        default="sma", description="sma: mean of the last N prices; ema: exponential, alpha = 2/(N+1), seeded with the SMA"
+    )
+
+
+Body = MovingAverageBody
+
+
+def _unpack(params: Params) -> tuple[Average, int]:
+    average, period = params
+    assert isinstance(period, int)
+    if average == "ema":
+        return "ema", period
+    assert average == "sma"
+    return "sma", period
+
+
+def _label(average: str, period: int) -> str:
+    return f"{average.upper()}({period})"
+
+
+class MovingAverageType:
+    name: ClassVar[str] = "moving_average"
+    Body: ClassVar[type[BaseModel]] = MovingAverageBody
+    bars: ClassVar[bool] = True
+    in_conjunctions: ClassVar[bool] = True
+    input_names: ClassVar[tuple[str, ...]] = ("price", "ma")
+
+    def params(self, body: Any, timezone: str) -> Params:
+        """``(average, period)``, e.g. ``("ema", 21)``."""
+        assert isinstance(body, MovingAverageBody)
+        return (body.average, body.period)
+
+    def other_symbols(self, body: Any) -> tuple[str, ...]:
+        return ()
+
+    def values(self, params: Params, samples: Samples, state: State | None) -> tuple[Values, State]:
+        average, period = _unpack(params)
+        carried: AverageState | None = state
+        price = np.asarray(samples.price, dtype=np.float64)
+        ma, new_state = moving_average(average, period, carried, price)
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = percent_of(price, ma)
+        return Values(value, {"price": price, "ma": ma}), new_state
+
+    def replay(self, params: Params, inputs: Mapping[str, float]) -> float:
+        return percent_scalar(inputs["price"], inputs["ma"])
+
+    def describe(self, params: Params) -> str:
+        average, period = _unpack(params)
+        return f"{_label(average, period)} distance %"
+
+    def explain(self, params: Params, inputs: Mapping[str, float], value: float) -> str:
+        average, period = _unpack(params)
+        label = _label(average, period)
+        price, ma = inputs["price"], inputs["ma"]
+        if isnan(ma):
+            return f"{label} is undefined until {period} samples have been seen, so the value is undefined."
+        if ma == 0.0:
+            return f"{label} is 0, so the distance from it is undefined."
+        side = "above" if value > 0 else "below" if value < 0 else "at"
+        return (
+            f"price {fmt(price)} is {fmt(abs(value))}% {side} {label} {fmt(ma)}: "
+            f"({fmt(price)} - {fmt(ma)}) / |{fmt(ma)}| * 100 = {fmt(value)}."
+        )
+
+    def placeholders(self, params: Params) -> dict[str, str | int | float]:
+        average, period = _unpack(params)
+        return {"period": period, "average": average}
+
+
+RULE_TYPE = MovingAverageType()
