@@ -190,7 +190,8 @@ class _Sessions:
         log(logger, logging.WARNING, "calendar unavailable", calendar=self.code, start=start,
             end=end, error=f"{type(exc).__name__}: {exc}")
 
-    def _build(self, first_day: int, last_day: int) -> bool:
+    def _build(self, first_day: int, last_day: int, *, report: bool = True) -> bool:
+        """Build the span (``report``: say why if it cannot be, else stay quiet)."""
         if (first_day, last_day) in self._failed or first_day > last_day:
             return False
         try:
@@ -203,13 +204,15 @@ class _Sessions:
                 try:
                     self._learn_limits(self._construct_default())
                 except Exception:  # noqa: BLE001 - same: cannot cover
-                    self._problem(first_day, last_day, exc)
+                    if report:
+                        self._problem(first_day, last_day, exc)
                     return False
                 lo, hi = self._limits or (_CALENDAR_FIRST_DAY, _CALENDAR_LAST_DAY)
                 clamped = (max(first_day, lo), min(last_day, hi))
                 if clamped != (first_day, last_day):
-                    return self._build(*clamped)
-            self._problem(first_day, last_day, exc)
+                    return self._build(*clamped, report=report)
+            if report:
+                self._problem(first_day, last_day, exc)
             return False
         if self._limits is None:
             self._learn_limits(calendar)
@@ -253,8 +256,9 @@ class _Sessions:
         want_first, want_last = max(want_first, lo), min(want_last, hi)
         if want_first > want_last or (want_first, want_last) == (self._first_day, self._last_day):
             return
-        if not self._build(want_first, want_last):
+        if not self._build(want_first, want_last, report=False):
             # Perhaps only the margin is out of reach: try the bare span.
+            lo, hi = self._limits or (_CALENDAR_FIRST_DAY, _CALENDAR_LAST_DAY)
             bare_first = max(t_min // _DAY_MS, lo)
             bare_last = min(t_max // _DAY_MS + 1, hi)
             if self._first_day is not None and self._last_day is not None:
