@@ -14,10 +14,10 @@ from typing import Annotated, Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, Field, StrictInt
 
-from ..config.models import Condition, Strict
-from ..config.types import Number
-from .indicators import MAX_PERIOD, Average, AverageState, fmt, moving_average
-from .seam import Params, Samples, State, Values, percent_of, percent_scalar
+from ...config.models import Condition, Strict
+from ...config.types import Number
+from ..indicators import MAX_PERIOD, Average, AverageState, fmt, moving_average
+from ..seam import Params, Samples, State, Values, percent_of, percent_scalar
 
 
 class MovingAverageBody(Strict):

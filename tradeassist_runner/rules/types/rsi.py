@@ -19,9 +19,9 @@ from typing import Annotated, Any, ClassVar, Literal, TypedDict
 import numpy as np
 from pydantic import BaseModel, Field, StrictInt
 
-from ..config.models import Condition, Strict
-from ..config.types import Number
-from .indicators import (
+from ...config.models import Condition, Strict
+from ...config.types import Number
+from ..indicators import (
     EMPTY,
     MAX_PERIOD,
     fmt,
@@ -31,7 +31,7 @@ from .indicators import (
     smooth_many,
     window_sums,
 )
-from .seam import F64, Params, Samples, State, Values
+from ..seam import F64, Params, Samples, State, Values
 
 
 class RsiBody(Strict):

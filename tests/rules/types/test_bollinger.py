@@ -8,10 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tradeassist_runner.rules.bollinger import RULE_TYPE, Body
+from tradeassist_runner.rules.types.bollinger import RULE_TYPE, Body
 from tradeassist_runner.rules.seam import RuleType
 
-from .support import (
+from ..support import (
     NAN,
     any_prices,
     assert_cut_independent,

@@ -18,10 +18,10 @@ from typing import Annotated, Any, ClassVar, Literal, TypedDict
 import numpy as np
 from pydantic import BaseModel, Field, StrictInt
 
-from ..config.models import Condition, Strict
-from ..config.types import Number
-from .indicators import MAX_PERIOD, fmt, joined, keep_last, window_max, window_min
-from .seam import Params, Samples, State, Values
+from ...config.models import Condition, Strict
+from ...config.types import Number
+from ..indicators import MAX_PERIOD, fmt, joined, keep_last, window_max, window_min
+from ..seam import Params, Samples, State, Values
 
 Side = Literal["high", "low"]
 

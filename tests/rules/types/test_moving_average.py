@@ -8,10 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tradeassist_runner.rules.moving_average import RULE_TYPE, Body
+from tradeassist_runner.rules.types.moving_average import RULE_TYPE, Body
 from tradeassist_runner.rules.seam import RuleType
 
-from .support import (
+from ..support import (
     NAN,
     any_prices,
     assert_cut_independent,

@@ -7,10 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tradeassist_runner.rules.breakout import RULE_TYPE, Body
+from tradeassist_runner.rules.types.breakout import RULE_TYPE, Body
 from tradeassist_runner.rules.seam import RuleType
 
-from .support import (
+from ..support import (
     NAN,
     any_prices,
     assert_cut_independent,

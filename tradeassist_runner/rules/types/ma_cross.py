@@ -15,10 +15,10 @@ import numpy as np
 from pydantic import BaseModel, Field, StrictInt, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
-from ..config.models import Condition, Strict
-from ..config.types import Number
-from .indicators import MAX_PERIOD, Average, AverageState, fmt, moving_averages
-from .seam import Params, Samples, State, Values, percent_of, percent_scalar
+from ...config.models import Condition, Strict
+from ...config.types import Number
+from ..indicators import MAX_PERIOD, Average, AverageState, fmt, moving_averages
+from ..seam import Params, Samples, State, Values, percent_of, percent_scalar
 
 
 class MaCrossBody(Strict):
