@@ -185,7 +185,9 @@ def _resolve(
     has_rearm = np.asarray([r.rearm is not None for r in rules], np.bool_)
     last0 = np.asarray([s["last"] if s["last"] is not None else _NEVER for s in states], np.int64)
     armed0 = np.asarray([bool(s["armed"]) for s in states], np.bool_)
-    free = (cooldown == 0) & ~has_rearm  # every candidate fires
+    # every candidate fires, unless sample time can step back (two symbols): then even a
+    # zero cooldown needs t >= t(last fire)
+    free = (cooldown == 0) & ~has_rearm & (not bool(source.any()))
     take_free = free[c_rule]
     out_rule = [c_rule[take_free]]
     out_s = [c_s[take_free]]
