@@ -9,14 +9,13 @@ from typing import Any
 
 from click.testing import CliRunner
 from hypothesis import assume, given, settings
-from hypothesis import strategies as st
 
 from tradeassist_runner.cli import main
 from tradeassist_runner.timefmt import iso_ms
 
 from .cli_helpers import tradeassist
 from .engine.reference import Tick, reference_alerts
-from .engine.test_equivalence import SYMBOLS, rule_sets, tick_streams
+from .engine.test_equivalence import rule_sets, tick_streams
 
 INSTRUMENTS = [{"symbol": "/ES", "type": "future"}, {"symbol": "$TICK", "type": "internal"}]
 

@@ -36,7 +36,7 @@ async def collect(ws: ClientConnection, seconds: float) -> list[tuple[float, dic
     while (left := end - loop.time()) > 0:
         try:
             out.append((loop.time(), await receive(ws, left)))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             break
     return out
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import polars as pl
 
@@ -58,7 +58,7 @@ class _Buffer:
 
 async def micro_batches(
     source: AsyncIterator[pl.DataFrame], max_size: int, max_delay: float
-) -> AsyncIterator[pl.DataFrame]:
+) -> AsyncGenerator[pl.DataFrame, None]:
     """Yield frames of at most ``max_size`` rows, in order, never holding a row past ``max_delay`` s.
 
     Full batches go out as soon as they are full; a partial batch goes out once its

@@ -94,7 +94,7 @@ async def record(
             if pending is None:
                 pending = asyncio.ensure_future(anext(tick_iter))
             stopper = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait({pending, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait((pending, stopper), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             stopper.cancel()
             if pending in done:
                 task, pending = pending, None
