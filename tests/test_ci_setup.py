@@ -46,3 +46,35 @@ def test_the_readme_test_command_is_what_ci_runs() -> None:
     assert any(command in block.splitlines() for block in blocks), command
     for tool in ("mypy --strict tradeassist_runner", "ruff check", "tradeassist test rules.d/tests/", "pytest"):
         assert tool in command
+
+
+OUTSIDE = re.compile(r"\.\./shared|SPEC|[Ii]ssue [0-9]")
+
+
+def test_readme_docs_and_package_refer_to_nothing_outside_the_repository() -> None:
+    files = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), *sorted((ROOT / "tradeassist_runner").rglob("*.py"))]
+    found = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in files
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
+    assert found == []
+
+
+def test_every_relative_link_in_readme_and_docs_resolves() -> None:
+    broken = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+            if re.match(r"[a-z]+://|mailto:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            file = (page.parent / path).resolve() if path else page
+            if not file.exists():
+                broken.append(f"{page.name}: {target}")
+            elif anchor and file.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", file.read_text(encoding="utf-8"), re.M)
+                slugs = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
+                if anchor not in slugs:
+                    broken.append(f"{page.name}: {target} (no such heading)")
+    assert broken == []

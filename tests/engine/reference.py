@@ -1,4 +1,4 @@
-"""A per-tick reference evaluator written straight from SPEC section 3.
+"""A per-tick reference evaluator written straight from docs/semantics.md ("Rules").
 
 Deliberately naive (quadratic look-backs, plain Python, no shared state between rule
 types) so that it is obviously right; the polars engine is checked against it.

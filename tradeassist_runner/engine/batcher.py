@@ -5,7 +5,7 @@ batch: a tick may wait at most ``max_delay`` before it is evaluated, however slo
 the feed trickles. With ``max_delay`` 0 (the default) nothing waits to fill a batch:
 whatever arrived while the engine was busy is the next batch, so batches grow with
 load by themselves and an idle engine takes each tick at once. Results do not depend
-on the cut (SPEC section 3), so this is purely a latency/throughput trade-off.
+on the cut (docs/semantics.md), so this is purely a latency/throughput trade-off.
 
 The source is awaited through one long-lived task rather than ``wait_for(anext())``:
 cancelling ``__anext__`` on a timeout would throw into the source generator and lose

@@ -38,7 +38,7 @@ class BatchResult:
 
 
 #: Larger batches are evaluated in slices of this many ticks: results do not depend on
-#: where a stream is cut (SPEC section 3), and it bounds the per-batch search tables.
+#: where a stream is cut (docs/semantics.md), and it bounds the per-batch search tables.
 MAX_SLICE = 16_384
 
 

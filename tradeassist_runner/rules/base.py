@@ -1,6 +1,6 @@
 """The seam every rule type plugs into.
 
-A rule type only defines the *value* series of SPEC section 3 (price, percent change,
+A rule type only defines the *value* series of docs/semantics.md (price, percent change,
 volume ratio).  Conditions, crossings and cooldowns are the same for every type and
 live in the engine, so adding a type means one module here plus its tests.
 
@@ -68,7 +68,7 @@ def exact_ratio(
     polars may treat a column that a join filled with one value as a scalar and then
     divide by multiplying with the reciprocal, which is off by one ulp now and then.
     A value that lands one ulp on the other side of a threshold would fire (or not)
-    differently from the SPEC's arithmetic, so divisions that feed a comparison go
+    differently from the documented arithmetic, so divisions that feed a comparison go
     through numpy's true division instead.  NaN (undefined) where either side is
     undefined or the denominator is 0.
     """

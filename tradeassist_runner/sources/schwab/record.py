@@ -3,7 +3,7 @@
 Files are small and written whole (temporary name, then rename), one per flush, under a
 folder per UTC day: ``OUT/2026-01-05/ticks-20260105T143000-000001.parquet``. Names sort
 in write order, so reading the folder back gives arrival order, which is what the tick
-gate and the engine expect (SPEC section 2). A crash loses at most one flush interval.
+gate and the engine expect (docs/semantics.md, "Ticks"). A crash loses at most one flush interval.
 """
 
 from __future__ import annotations
