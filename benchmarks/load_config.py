@@ -1,4 +1,4 @@
-"""How long ``load_config`` takes on 10,000 rules (issue 7, the validation part of a reload).
+"""How long ``load_config`` takes on 10,000 rules (the validation part of a reload).
 
     python benchmarks/load_config.py                 # fast path: cold, unchanged, one file edited
     python benchmarks/load_config.py --reference     # also the round-trip reference (~15 s a load)

@@ -1,4 +1,4 @@
-"""The benchmark suite of issue 7: every figure, from seeded synthetic workloads.
+"""The benchmark suite: every performance figure, from seeded synthetic workloads.
 
     python benchmarks/run.py --quick                       # a documented subset, < 5 min on 2 cores
     python benchmarks/run.py                               # the full grid (long: 10M-tick files)
@@ -64,8 +64,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -563,7 +564,7 @@ def report(res: dict[str, Any]) -> str:
         lines += ["", f"Memory: peak RSS of `tradeassist backtest` on {r['symbols']} symbols, {r['rules']:,} rules, "
                       f"{r['ticks']:,} ticks: {r['peak_rss_mb']:,.0f} MB"]
     if res.get("targets"):
-        lines += ["", "Targets (issue 7)", "", "| target | measured | met |", "|---|---|:--:|"]
+        lines += ["", "Targets", "", "| target | measured | met |", "|---|---|:--:|"]
         for t in res["targets"]:
             lines.append(f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else 'NO'} |")
     return "\n".join(lines)

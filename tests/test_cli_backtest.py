@@ -1,4 +1,4 @@
-"""``tradeassist backtest``: JSONL exactly per SPEC section 5, equal to the per-tick reference."""
+"""``tradeassist backtest``: JSONL exactly as docs/semantics.md says, equal to the per-tick reference."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ from typing import Any
 
 from click.testing import CliRunner
 from hypothesis import assume, given, settings
-from hypothesis import strategies as st
 
 from tradeassist_runner.cli import main
 from tradeassist_runner.timefmt import iso_ms
 
 from .cli_helpers import tradeassist
 from .engine.reference import Tick, reference_alerts
-from .engine.test_equivalence import SYMBOLS, rule_sets, tick_streams
+from .engine.test_equivalence import rule_sets, tick_streams
 
 INSTRUMENTS = [{"symbol": "/ES", "type": "future"}, {"symbol": "$TICK", "type": "internal"}]
 
@@ -30,7 +29,7 @@ def write_project(root: Path, rules: list[Any], ticks: list[Tick]) -> tuple[Path
     csv = root / "ticks.csv"
     lines = ["ts,symbol,price,volume"]
     for i, t in enumerate(ticks):
-        ts = str(t.ts_ms) if i % 2 else iso_ms(t.ts_ms)  # both spellings of SPEC section 2
+        ts = str(t.ts_ms) if i % 2 else iso_ms(t.ts_ms)  # both spellings of a CSV ts
         lines.append(f"{ts},{t.symbol},{t.price!r},{'' if t.volume is None else t.volume}")
     csv.write_text("\n".join(lines) + "\n")
     return config, csv

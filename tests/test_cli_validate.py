@@ -1,4 +1,4 @@
-"""``tradeassist validate``: exit codes and output exactly as SPEC section 5."""
+"""``tradeassist validate``: exit codes and output exactly as docs/semantics.md ("Command line") says."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ``tradeassist`` command: wiring and exit codes only (SPEC section 5).
+"""The ``tradeassist`` command: wiring and exit codes only (docs/semantics.md, "Command line").
 
 Exit codes: 0 success, 1 invalid input (config, rules, unreadable tick file),
 2 usage error (click's own).  stdout carries only what a pipeline parses.

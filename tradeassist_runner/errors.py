@@ -9,7 +9,7 @@
     └── ApiError           the HTTP API cannot start (extra not installed, port in use)
 
 Rejected tick *rows* are not exceptions: they are counted and reported, never raised,
-because one bad row must not stop a live feed (SPEC section 2).
+because one bad row must not stop a live feed (docs/semantics.md, "Ticks").
 """
 
 from __future__ import annotations

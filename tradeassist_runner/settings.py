@@ -17,7 +17,7 @@ from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .config.loaded import LoadedConfig
-from .config.models import Duration
+from .config.types import Duration
 from .errors import ConfigError, Problem
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]

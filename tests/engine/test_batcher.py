@@ -1,15 +1,20 @@
-"""Micro-batching: full batches go out at once, partial ones after max_delay, nothing is lost."""
+"""Micro-batching: full batches go out at once, partial ones after max_delay, nothing is lost.
+
+The batcher paces itself by its event loop's clock; these tests run it on a virtual clock
+(tests/virtual_time.py), so the times below are exact and no test waits for real time.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Sequence
 
 import polars as pl
 import pytest
 
 from tradeassist_runner.engine.batcher import micro_batches
+
+from ..virtual_time import run_virtual
 
 
 def rows(start: int, n: int) -> pl.DataFrame:
@@ -28,15 +33,16 @@ async def feed(sizes: Sequence[int], gaps: Sequence[float] | float = 0.0) -> Asy
 
 
 async def drain(source: AsyncIterator[pl.DataFrame], max_size: int, max_delay: float) -> list[tuple[float, list[int]]]:
-    t0 = time.monotonic()
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
     return [
-        (time.monotonic() - t0, batch["price"].to_list())
+        (loop.time() - t0, batch["price"].to_list())
         async for batch in micro_batches(source, max_size=max_size, max_delay=max_delay)
     ]
 
 
 def run(source: AsyncIterator[pl.DataFrame], max_size: int, max_delay: float) -> list[tuple[float, list[int]]]:
-    return asyncio.run(drain(source, max_size, max_delay))
+    return run_virtual(drain(source, max_size, max_delay))
 
 
 def test_frames_are_recut_into_batches_of_max_size_in_order() -> None:
@@ -52,21 +58,21 @@ def test_one_big_frame_is_split_and_the_remainder_flushed_at_end_of_stream() -> 
 
 def test_a_partial_batch_is_flushed_once_its_oldest_row_waited_max_delay() -> None:
     out = run(feed([1, 1], gaps=[0.0, 0.5]), max_size=100, max_delay=0.05)
-    assert [b for _, b in out] == [[0], [1]]
-    first_at, second_at = out[0][0], out[1][0]
-    assert 0.04 <= first_at < 0.4  # did not wait for the next frame
-    assert second_at >= 0.5
+    assert out == [(pytest.approx(0.05), [0]), (pytest.approx(0.5), [1])]  # did not wait for the next frame
 
 
 def test_frames_arriving_within_the_delay_share_a_batch() -> None:
     out = run(feed([1, 1, 1], gaps=[0.0, 0.01, 0.01]), max_size=100, max_delay=0.4)
-    assert [b for _, b in out] == [[0, 1, 2]]
+    assert out == [(pytest.approx(0.02), [0, 1, 2])]  # together, as soon as the feed ended
 
 
 def test_a_slow_feed_loses_nothing_when_the_delay_fires_while_a_read_is_pending() -> None:
     out = run(feed([2] * 8, gaps=0.03), max_size=100, max_delay=0.01)
     assert [x for _, b in out for x in b] == list(range(16))
-    assert len(out) >= 4
+    # each frame goes out alone after its 10 ms while the next read (30 ms away) is pending;
+    # the last one when the feed ends
+    assert out == [(pytest.approx(0.03 * (i + 1) + 0.01), [2 * i, 2 * i + 1]) for i in range(7)] + [
+        (pytest.approx(0.24), [14, 15])]
 
 
 def test_empty_stream_yields_nothing() -> None:
@@ -85,7 +91,7 @@ def test_buffered_rows_are_delivered_before_a_source_error() -> None:
             got.append(batch["price"].to_list())
 
     with pytest.raises(RuntimeError, match="feed dropped"):
-        asyncio.run(consume())
+        run_virtual(consume())
     assert got == [[0, 1]]
 
 
@@ -100,16 +106,16 @@ def test_closing_the_batches_cancels_the_pending_read_and_closes_the_source() ->
         finally:
             closed.set()
 
-    async def consume() -> list[int]:
+    async def consume() -> tuple[list[int], float]:
+        loop = asyncio.get_running_loop()
         batches = micro_batches(endless(), max_size=10, max_delay=0.01)
         first = await anext(batches)
         await batches.aclose()
         assert closed.is_set()
-        return first["price"].to_list()
+        return first["price"].to_list(), loop.time()
 
-    started = time.monotonic()
-    assert asyncio.run(consume()) == [0]
-    assert time.monotonic() - started < 5
+    # closed at once: the hour-long read was cancelled, not waited for (on the virtual clock)
+    assert run_virtual(consume()) == ([0], pytest.approx(0.01))
 
 
 def test_max_size_must_be_positive() -> None:
@@ -118,4 +124,4 @@ def test_max_size_must_be_positive() -> None:
             pass
 
     with pytest.raises(ValueError, match="max_size"):
-        asyncio.run(consume())
+        run_virtual(consume())

@@ -44,7 +44,7 @@ notifications:
 
 
 def test_every_notification_problem_is_reported_at_its_line(tmp_path: Path) -> None:
-    config = make_project(tmp_path, NOTIFICATIONS, rules=RULES)
+    make_project(tmp_path, NOTIFICATIONS, rules=RULES)
     result = tradeassist("validate", "config.yaml", cwd=tmp_path)
     assert result.returncode == 1
     lines = result.stdout.splitlines()

@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-
-import pytest
 
 from ..waiting import until
 from tradeassist_runner.config.loader import load_config

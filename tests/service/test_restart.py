@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from tradeassist_runner.config.models import Instrument, SyntheticSource
 from tradeassist_runner.sources.synthetic import SyntheticFeed
 
 from ..cli_helpers import tradeassist
+from ..waiting import wait_until
 
 RULES = """\
 rules:
@@ -35,6 +36,15 @@ def project(root: Path, ticks: Path, speed: float) -> Path:
         "storage: {sqlite: data/a.sqlite, parquet_dir: data/a, state: data/s.sqlite, snapshot_interval: 100ms}\n"
     )
     return config
+
+
+def logged_alerts(db: Path) -> int:
+    """Alerts committed to the SQLite log so far (read-only, while the runner writes it)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+            return int(con.execute("SELECT count(*) FROM alert_logs").fetchone()[0])
+    except sqlite3.OperationalError:  # not created yet
+        return 0
 
 
 def alert_ids(config: Path) -> list[str]:
@@ -71,8 +81,9 @@ def test_restart_after_a_kill_gives_the_same_alert_log(
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     assert proc.stdout is not None
-    proc.stdout.readline()  # the first alert is out: we are mid-stream
-    time.sleep(0.5)
+    assert proc.stdout.readline()  # the first alert is out: we are mid-stream
+    # and committed: the log is printed to the console before it is written
+    wait_until(lambda: logged_alerts(tmp_path / "data" / "a.sqlite") > 0, what="first alert in the log")
     proc.send_signal(sig)
     proc.communicate(timeout=30)
     partial = alert_ids(config)

@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from tradeassist_runner.errors import SinkError
 from tradeassist_runner.service import runner
 from tradeassist_runner.sinks.alert_log import AlertLog, open_alert_log
 
-from ..cli_helpers import ROOT, tradeassist
+from ..cli_helpers import tradeassist
 
 RULES = """\
 rules:

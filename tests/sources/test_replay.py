@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,6 +17,8 @@ from tradeassist_runner.sources.replay import (
     replay_batches,
 )
 from tradeassist_runner.sources.ticks import Rejection, normalize
+
+from ..virtual_time import run_virtual
 
 CSV = """ts,symbol,price,volume
 2026-01-05T14:30:00.000Z,/ES,6000.25,3
@@ -167,27 +168,27 @@ def test_replay_of_an_unusable_file_raises_tick_file_error(tmp_path: Path) -> No
         collect(tmp_path / "nope.parquet")
 
 
+async def arrivals(path: Path, **kw: object) -> list[tuple[float, list[float]]]:
+    """(seconds since the start on the loop's clock, prices) of every chunk replayed."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    return [
+        (loop.time() - started, chunk.ticks["price"].to_list())
+        async for chunk in replay_batches(path, **kw)  # type: ignore[arg-type]
+    ]
+
+
 def test_replay_paces_at_speed_times_the_recorded_gaps(tmp_path: Path) -> None:
     path = tmp_path / "t.parquet"
     frame(5, step_ms=1000).write_parquet(path)  # 4 s of ticks
-    started = time.monotonic()
-    arrivals: list[tuple[float, list[float]]] = []
-
-    async def run() -> None:
-        async for chunk in replay_batches(path, speed=20.0):  # 4 s / 20 = 0.2 s
-            arrivals.append((time.monotonic() - started, chunk.ticks["price"].to_list()))
-
-    asyncio.run(run())
-    assert [p for _, ps in arrivals for p in ps] == [0.0, 1.0, 2.0, 3.0, 4.0]
-    assert len(arrivals) == 5  # one tick per gap, not the whole chunk at once
-    assert arrivals[-1][0] >= 0.19
-    assert arrivals[-1][0] - arrivals[0][0] < 2.0
+    got = run_virtual(arrivals(path, speed=20.0))  # 1 s gaps / 20 = 50 ms (virtual clock)
+    # one tick per gap, not the whole chunk at once
+    assert got == [(pytest.approx(0.05 * i), [float(i)]) for i in range(5)]
 
 
 def test_replay_without_speed_does_not_wait_for_recorded_gaps(tmp_path: Path) -> None:
     path = tmp_path / "t.parquet"
     frame(3, step_ms=3_600_000).write_parquet(path)  # hours apart
-    started = time.monotonic()
-    chunks = collect(path)
-    assert sum(c.ticks.height for c in chunks) == 3
-    assert time.monotonic() - started < 5
+    got = run_virtual(arrivals(path))
+    assert [p for _, ps in got for p in ps] == [0.0, 1.0, 2.0]
+    assert [t for t, _ in got] == [0.0] * len(got)  # the clock never moved

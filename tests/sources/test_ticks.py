@@ -1,4 +1,4 @@
-"""Tick hygiene (SPEC section 2): bad rows are counted with their row numbers, never fatal."""
+"""Tick hygiene (docs/semantics.md, "Ticks"): bad rows are counted with their row numbers, never fatal."""
 
 from __future__ import annotations
 

@@ -150,7 +150,7 @@ class ApiServer:
             self._server.should_exit = True
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), GRACEFUL_SHUTDOWN + 2)
-            except (asyncio.TimeoutError, Exception) as exc:  # noqa: BLE001 - shutting down anyway
+            except (TimeoutError, Exception) as exc:  # noqa: BLE001 - shutting down anyway
                 self._server.force_exit = True
                 self._task.cancel()
                 await asyncio.gather(self._task, return_exceptions=True)

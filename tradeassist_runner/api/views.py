@@ -91,7 +91,7 @@ def rules_view(observer: Observer) -> list[RuleOut]:
         state: RuleState
         if not rule.active:
             state = "inactive"
-        elif until is not None and tick_now < until:  # cooldowns run in tick time (SPEC section 3)
+        elif until is not None and tick_now < until:  # cooldowns run in tick time (docs/semantics.md)
             state = "cooling_down"
         else:
             state = "armed"

@@ -14,7 +14,7 @@ import click
 from ..config.loaded import LoadedConfig
 from ..errors import ConfigError
 
-#: Exit code for invalid input (SPEC: CLI exit codes).
+#: Exit code for invalid input (docs/semantics.md, "Command line").
 INVALID = 1
 
 

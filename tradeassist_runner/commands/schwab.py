@@ -98,7 +98,7 @@ def status(config: str) -> None:
 @click.option("--duration", help="Stop after this long (30s, 5m, 1h); default: until Ctrl-C")
 @click.option("--flush-every", default="30s", show_default=True, help="Write a file at least this often")
 def record(config: str, out_dir: str, duration: str | None, flush_every: str) -> None:
-    """Record live ticks to a Parquet dataset (SPEC section 2) for `tradeassist backtest --ticks OUT`."""
+    """Record live ticks to a Parquet dataset (canonical tick columns) for `tradeassist backtest --ticks OUT`."""
     import asyncio
     import signal
 

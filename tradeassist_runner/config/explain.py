@@ -158,7 +158,7 @@ def _unknown_field(root: type[BaseModel], loc: Sequence[str | int]) -> str:
     where = _resolve(root, loc[:-1])
     if where.model is None:
         return f"unknown field '{key}'"
-    allowed = [name for name in where.model.model_fields]
+    allowed = list(where.model.model_fields)
     tag = _tag_of(where.model)
     if tag is not None and where.siblings:
         noun = _UNION_NOUN.get(where.holder or "", where.holder or "item")

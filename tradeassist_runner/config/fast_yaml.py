@@ -29,6 +29,7 @@ no text read differently.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,7 +118,7 @@ def _plain(value: str, table: Table) -> Any:
         if match(value):
             tag = candidate
             break
-    if tag == _STR or tag == _TIMESTAMP:
+    if tag in (_STR, _TIMESTAMP):
         return value
     if tag == _NULL:
         return None
@@ -300,7 +301,7 @@ def _compose_lines(text: str) -> FastDocument:
     match = _LINE.match
     top: _Block | None = None
     for lineno, line in enumerate(text.split("\n"), 1):
-        indent, dash_spaces, key_text, rest = match(line).groups()
+        indent, dash_spaces, key_text, rest = match(line).groups()  # type: ignore[union-attr]  # _LINE matches every line
         if dash_spaces is None:
             if key_text is None:
                 if rest and rest[0] != "#":
@@ -356,7 +357,9 @@ def _compose(text: str) -> FastDocument:
     seen: dict[str, Any] = {}  # plain scalar -> meaning, within this file
     items: dict[str, list[tuple[int, int]]] = {}
     parser = _CParser(text)
-    get = parser.get_event
+    # Any: the loop below tells events apart by exact type (``kind is ScalarEvent``), a
+    # check mypy does not narrow on, and reads each kind's own attributes.
+    get: Callable[[], Any] = parser.get_event
     ScalarEvent, MappingStartEvent, SequenceStartEvent = _ev.ScalarEvent, _ev.MappingStartEvent, _ev.SequenceStartEvent
     MappingEndEvent, SequenceEndEvent = _ev.MappingEndEvent, _ev.SequenceEndEvent
 

@@ -7,7 +7,7 @@ on the raw YAML data even when pydantic already rejected part of it: a file with
 typo still gets its other mistakes reported.
 
 Hot reload validates everything again on every change, and 10,000 rules must take well
-under a second (issue 7).  So files are parsed by :mod:`.fast_yaml` where it reads them
+under a second.  So files are parsed by :mod:`.fast_yaml` where it reads them
 exactly as ruamel's round-trip loader would (the round-trip tree, needed only to place
 a message, is built on demand), a rules file whose bytes did not change since the last
 load is not parsed or validated again (:class:`RulesFileCache`), and the cyclic garbage

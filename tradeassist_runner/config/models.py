@@ -55,7 +55,7 @@ class SyntheticSource(Strict):
 
 
 class ReplaySource(Strict):
-    """A CSV or Parquet tick file (SPEC section 2)."""
+    """A CSV or Parquet tick file (format: docs/semantics.md, "Ticks")."""
 
     type: Literal["replay"]
     path: str

@@ -5,7 +5,7 @@ batch: a tick may wait at most ``max_delay`` before it is evaluated, however slo
 the feed trickles. With ``max_delay`` 0 (the default) nothing waits to fill a batch:
 whatever arrived while the engine was busy is the next batch, so batches grow with
 load by themselves and an idle engine takes each tick at once. Results do not depend
-on the cut (SPEC section 3), so this is purely a latency/throughput trade-off.
+on the cut (docs/semantics.md), so this is purely a latency/throughput trade-off.
 
 The source is awaited through one long-lived task rather than ``wait_for(anext())``:
 cancelling ``__anext__`` on a timeout would throw into the source generator and lose
@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import polars as pl
 
@@ -58,7 +58,7 @@ class _Buffer:
 
 async def micro_batches(
     source: AsyncIterator[pl.DataFrame], max_size: int, max_delay: float
-) -> AsyncIterator[pl.DataFrame]:
+) -> AsyncGenerator[pl.DataFrame, None]:
     """Yield frames of at most ``max_size`` rows, in order, never holding a row past ``max_delay`` s.
 
     Full batches go out as soon as they are full; a partial batch goes out once its

@@ -33,7 +33,8 @@ from ..backtest import BacktestStats, backtest
 from ..config.durations import to_ms
 from ..config.explain import explain
 from ..config.loaded import LoadedConfig
-from ..config.models import Duration, Instrument, Number, Strict
+from ..config.models import Instrument, Strict
+from ..config.types import Duration, Number
 from ..engine.evaluate import Engine
 from ..engine.plan import compile_plan
 from ..errors import ConfigError, Problem, TickFileError

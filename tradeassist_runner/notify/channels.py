@@ -124,7 +124,7 @@ def check_config_file(path: Path) -> str | None:
         return f"apprise config file {path} does not exist"
     with _captured_apprise_log() as said:
         cfg = apprise.AppriseConfig()
-        if not cfg.add(str(path)) or not cfg.servers():
+        if not cfg.add(str(path)) or not cfg.servers():  # type: ignore[attr-defined]
             return f"apprise config file {path} holds no usable URL" + (f": {_reason(said)}" if said else "")
     return None
 
@@ -164,7 +164,7 @@ def build_channel(
         if schema == "sound" and channel.optional and (why := sound.unavailable_reason()):
             notes.append(f"sound: {why}")
             continue
-        plugin = _N_MGR[schema] if schema in _N_MGR else None
+        plugin = _N_MGR[schema] if schema in _N_MGR else None  # noqa: SIM401  (NotificationManager has no .get)
         if plugin is not None and not plugin.enabled:  # asked first: apprise would log an error
             notes.append(f"{schema}:// is not available on this machine ({_requirements(plugin)})")
             continue

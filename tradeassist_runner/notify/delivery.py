@@ -215,7 +215,7 @@ class ChannelWorker:
             result = await asyncio.wait_for(
                 ap.async_notify(body=body, title=title, notify_type=notify_type, timeout=timeout), timeout + 5
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return f"no answer within {timeout:g}s"
         except Exception as exc:  # noqa: BLE001 - a plugin bug must not kill the worker
             return redact(f"{type(exc).__name__}: {exc}")
@@ -308,9 +308,9 @@ class Notifier:
             worker.task = asyncio.create_task(worker.run(), name=f"notify-{name}")
             self.workers[name] = worker
         for name, jobs in carried.items():  # channel removed or now unavailable
-            rt = self.runtimes.get(name)
-            why = rt.unavailable if rt is not None else f"channel '{name}' was removed from the config"
-            status = rt.skip_status if rt is not None else "failed"
+            kept = self.runtimes.get(name)
+            why = kept.unavailable if kept is not None else f"channel '{name}' was removed from the config"
+            status = kept.skip_status if kept is not None else "failed"
             await self._update([(j.alert_id, name, status, 0, why) for j in jobs])
 
     async def reconfigure(self, loaded: LoadedConfig) -> None:

@@ -81,5 +81,5 @@ def backoff(attempt: int, initial: float, maximum: float, rng: Callable[[], floa
     Jitter (50-100 % of the step) keeps many runners from retrying a recovering service
     in lockstep.
     """
-    step = min(maximum, initial * 2 ** (attempt - 1))
+    step = min(maximum, initial * 2.0 ** (attempt - 1))
     return step * (0.5 + 0.5 * rng())

@@ -101,7 +101,7 @@ def check_template(text: str, allowed: Iterable[str] = FIELDS) -> str | None:
         parts = list(string.Formatter().parse(text))
     except ValueError as exc:
         return f"invalid template: {exc} (write a literal brace as {{{{ or }}}})"
-    for _, field, spec, conversion in parts:
+    for _, field, _spec, _conversion in parts:
         if field is None:
             continue
         if field == "" or field.isdigit():

@@ -33,7 +33,7 @@ def check_notifications(
     problems: list[Problem] = []
     section = data.get("notifications")
     section = section if isinstance(section, dict) else {}
-    channels = section.get("channels") if isinstance(section.get("channels"), dict) else {}
+    channels = v if isinstance(v := section.get("channels"), dict) else {}
     if channels:  # apprise and its plugins take ~1 s to import: only when there is a channel
         from .channels import ENV_VAR, check_config_file, check_url, resolve_logfile, substitute
     where = ["notifications", "channels"]
@@ -77,18 +77,18 @@ def check_notifications(
             f"(channels: {', '.join(sorted(known))}{'; tags: ' + ', '.join(sorted(tags)) if tags else ''})"
         )
 
-    routes = section.get("routes") if isinstance(section.get("routes"), dict) else {}
+    routes = v if isinstance(v := section.get("routes"), dict) else {}
     for severity, names in routes.items():
         if isinstance(names, list):
             for j, entry in enumerate(names):
                 if isinstance(entry, str) and entry not in known and entry not in tags:
                     problems.append(doc.problem(["notifications", "routes", severity, j], unknown(entry)))
 
-    templates = section.get("templates") if isinstance(section.get("templates"), dict) else {}
+    templates = v if isinstance(v := section.get("templates"), dict) else {}
     for key in ("title", "body"):
         if isinstance(templates.get(key), str) and (why := check_template(templates[key], FIELDS)):
             problems.append(doc.problem(["notifications", "templates", key], f"{key}: {why}"))
-    by_type = templates.get("by_type") if isinstance(templates.get("by_type"), dict) else {}
+    by_type = v if isinstance(v := templates.get("by_type"), dict) else {}
     for rule_type, pair in by_type.items():
         if not isinstance(pair, dict):
             continue

@@ -153,6 +153,7 @@ async def run_service(
             ):
                 if observer.last_reload is not None and not observer.last_reload.ok:
                     observer.on_reload(result)  # the files are valid again
+                log(logger, logging.INFO, "rules unchanged", reason=reason)  # a SIGHUP is answered
                 return
             assert rebuilt.loaded is not None and rebuilt.plan is not None
             if rebuilt.loaded.config.source != current["loaded"].config.source or (

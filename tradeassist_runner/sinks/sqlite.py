@@ -459,7 +459,7 @@ class SqliteAlertLog:
 
 
 def _to_frame(rows: list[tuple[Any, ...]]) -> pl.DataFrame:
-    raw_schema = {name: dtype for name, dtype in _SELECT.values()}
+    raw_schema = dict(_SELECT.values())
     raw = pl.DataFrame(rows, schema=raw_schema, orient="row")
     return raw.with_columns(
         pl.col("ts_ms").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC").alias("ts"),

@@ -194,7 +194,7 @@ class SyntheticFeed:
         """Move symbol ``j`` through ``len(shocks)`` steps; returns the path, keeps the end."""
         start = self._state[j]
         if prof.kind == "walk":
-            path = start + np.cumsum(shocks * self._sigma)
+            path: np.ndarray = start + np.cumsum(shocks * self._sigma)
         else:
             mean = self._means[j]
             start -= mean  # revert around the start level

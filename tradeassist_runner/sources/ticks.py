@@ -1,4 +1,4 @@
-"""Tick hygiene: raw rows -> canonical ticks, and the per-run ordering gate (SPEC section 2).
+"""Tick hygiene: raw rows -> canonical ticks, and the per-run ordering gate (docs/semantics.md, "Ticks").
 
 Two stages because they fail for different reasons. :func:`normalize` judges each row
 on its own (is the price a number?), so it can run on any chunk in isolation.

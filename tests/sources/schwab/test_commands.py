@@ -20,6 +20,7 @@ from tradeassist_runner.sources.schwab.record import TickRecorder, record
 from tradeassist_runner.sources.schwab.stream import SchwabFeed
 
 from ...cli_helpers import tradeassist
+from ...waiting import until
 from .conftest import INSTRUMENTS
 from .fake_schwab import FakeSchwab, data_frame, item, write_token
 
@@ -122,17 +123,13 @@ def test_recorded_live_ticks_backtest_to_alerts(tmp_path: Path, token: Path) -> 
             stop = asyncio.Event()
             recorder = TickRecorder(out, flush_rows=2)
             task = asyncio.create_task(record(feed.stream(), recorder, stop))
-            await fake.wait_subscribed()
-            await asyncio.sleep(0.05)
+            await until(lambda: feed.status.connects == 1)  # every subscription acknowledged
             await fake.send(data_frame("LEVELONE_FUTURES",
                                        item("/ES", LAST_PRICE=5999.0, LAST_SIZE=1, TOTAL_VOLUME=5, TRADE_TIME_MILLIS=T0),
                                        item("/ES", LAST_PRICE=6001.0, TOTAL_VOLUME=9, TRADE_TIME_MILLIS=T0 + 10)))
             await fake.send(data_frame("LEVELONE_EQUITIES",
                                        item("$TICK", "LEVELONE_EQUITIES", LAST_PRICE=-300.0, TRADE_TIME_MILLIS=T0 + 20)))
-            for _ in range(100):
-                if recorder.stats.ticks >= 2 and recorder._rows >= 1:
-                    break
-                await asyncio.sleep(0.02)
+            await until(lambda: recorder.stats.ticks >= 2 and recorder._rows >= 1)  # all 3 ticks in
             stop.set()
             stats = await asyncio.wait_for(task, 5)
             assert stats.ticks == 3 and stats.symbols == {"/ES", "$TICK"}

@@ -13,7 +13,8 @@ from tradeassist_runner.config.loader import load_config
 from tradeassist_runner.service import runner
 from tradeassist_runner.sources.schwab import stream as schwab_stream
 
-from .fake_schwab import FakeSchwab, data_frame, item, write_token
+from ...waiting import until
+from .fake_schwab import SERVICES, FakeSchwab, data_frame, item, write_token
 
 T0 = 1_767_623_400_000
 RULES = """\
@@ -46,8 +47,11 @@ def test_live_schwab_ticks_fire_alerts_into_the_alert_log(tmp_path: Path, monkey
     def rule_ids() -> list[str]:
         if not db.exists():
             return []
-        with sqlite3.connect(db) as con:
-            return [r[0] for r in con.execute("SELECT rule_id FROM alert_logs ORDER BY rowid")]
+        try:
+            with sqlite3.connect(db) as con:
+                return [r[0] for r in con.execute("SELECT rule_id FROM alert_logs ORDER BY rowid")]
+        except sqlite3.OperationalError:  # the runner is still creating the tables
+            return []
 
     async def main() -> int:
         async with FakeSchwab() as fake:
@@ -58,16 +62,12 @@ def test_live_schwab_ticks_fire_alerts_into_the_alert_log(tmp_path: Path, monkey
             out = io.StringIO()
             task = asyncio.create_task(runner.run_service(
                 load_config(config), stop=stop, out=out, watch_files=False, fresh=True))
-            await fake.wait_subscribed()
-            await asyncio.sleep(0.1)
+            await until(lambda: all(fake.subs[s] for s in SERVICES))  # both services acknowledged
             await fake.send(data_frame("LEVELONE_FUTURES",
                                        item("/ES", LAST_PRICE=6000.5, TOTAL_VOLUME=12, TRADE_TIME_MILLIS=T0 + 1000)))
             await fake.send(data_frame("LEVELONE_EQUITIES",
                                        item("$TICK", "LEVELONE_EQUITIES", LAST_PRICE=-1150.0, TRADE_TIME_MILLIS=T0 + 1500)))
-            for _ in range(200):
-                if len(rule_ids()) >= 2:
-                    break
-                await asyncio.sleep(0.02)
+            await until(lambda: len(rule_ids()) >= 2, timeout=30)
             stop.set()
             code = await asyncio.wait_for(task, 10)
             assert "es.breakout" in out.getvalue()

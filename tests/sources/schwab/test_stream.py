@@ -18,6 +18,7 @@ from tradeassist_runner.config.models import Instrument, SchwabSource
 from tradeassist_runner.errors import SourceError
 from tradeassist_runner.sources.schwab.stream import SchwabFeed
 
+from ...waiting import until
 from .conftest import INSTRUMENTS
 from .fake_schwab import FakeSchwab, data_frame, item, write_token
 
@@ -70,8 +71,7 @@ def test_several_symbols_in_one_frame_none_dropped(fast_source: SchwabSource, to
             feed = feed_for(fake, fast_source, token)
             it = feed.stream()
             pending = asyncio.ensure_future(next_frame(it))
-            await fake.wait_subscribed()
-            await asyncio.sleep(0.05)
+            await until(lambda: feed.status.connects == 1)  # every subscription acknowledged
             await fake.send(data_frame(EQ,
                 item("$TICK", EQ, LAST_PRICE=-612.0, TRADE_TIME_MILLIS=T0),
                 item("$SPX", EQ, LAST_PRICE=6001.5, TOTAL_VOLUME=10, TRADE_TIME_MILLIS=T0 + 1),
@@ -94,8 +94,7 @@ def test_closed_socket_reconnects_resubscribes_and_records_the_gap(
             assert feed.status.connected and not feed.status.gaps
             await fake.drop()
             pending = asyncio.ensure_future(next_frame(it))
-            await asyncio.sleep(0.01)
-            await fake.wait_subscribed()
+            await until(lambda: feed.status.connects == 2)  # reconnected and subscribed again
             await fake.send(data_frame(FUT, item("/ES", LAST_PRICE=6001.0, LAST_SIZE=3, TRADE_TIME_MILLIS=T0 + 5000)))
             frame = await pending
             assert frame.select("price", "volume").rows() == [(6001.0, 3)]
@@ -132,8 +131,7 @@ def test_unparsable_frame_is_counted_and_skipped(fast_source: SchwabSource, toke
             feed = feed_for(fake, fast_source, token)
             it = feed.stream()
             pending = asyncio.ensure_future(next_frame(it))
-            await fake.wait_subscribed()
-            await asyncio.sleep(0.05)
+            await until(lambda: feed.status.connects == 1)
             await fake.send("{not json")
             await fake.send(json.dumps({"data": "garbage"}))
             await fake.send(data_frame(FUT, item("/NQ", LAST_PRICE=21000.0, LAST_SIZE=1, TRADE_TIME_MILLIS=T0)))
@@ -211,8 +209,7 @@ def test_unknown_symbol_is_reported_and_skipped_rest_keep_streaming(fast_source:
             feed = feed_for(fake, fast_source, token, instruments)
             it = feed.stream()
             pending = asyncio.ensure_future(next_frame(it))
-            await fake.wait_subscribed()
-            await asyncio.sleep(0.1)
+            await until(lambda: feed.status.connects == 1)  # /XYZ refused, the rest subscribed
             assert fake.subs[FUT] == {"/ES", "/NQ"}
             await fake.send(data_frame(FUT, item("/ES", LAST_PRICE=1.0, TRADE_TIME_MILLIS=T0)))
             assert (await pending)["symbol"].to_list() == ["/ES"]
@@ -229,8 +226,7 @@ def test_update_symbols_subscribes_and_unsubscribes_without_reconnect(fast_sourc
             feed = feed_for(fake, fast_source, token, INSTRUMENTS[:1])
             it = feed.stream()
             pending = asyncio.ensure_future(next_frame(it))
-            await fake.wait_subscribed()
-            await asyncio.sleep(0.05)
+            await until(lambda: feed.status.connects == 1)
             await feed.update_symbols([Instrument(symbol="/NQ", type="future"), Instrument(symbol="$ADD", type="internal")])
             assert fake.subs[FUT] == {"/NQ"} and fake.subs[EQ] == {"$ADD"}
             assert fake.logins == 1
@@ -252,12 +248,9 @@ def test_server_codes_stop_streaming_and_second_connection_reconnect(
             feed = feed_for(fake, fast_source, token)
             it = feed.stream()
             pending = asyncio.ensure_future(next_frame(it))
-            await fake.wait_subscribed()
-            await asyncio.sleep(0.05)
-            fake.subscribed_event.clear()
+            await until(lambda: feed.status.connects == 1)
             await fake.send({"notify": [{"service": "ADMIN", "timestamp": T0, "content": {"code": code, "msg": "bye"}}]})
-            await fake.wait_subscribed()
-            await asyncio.sleep(0.05)
+            await until(lambda: feed.status.connects == 2)  # dropped, logged in and subscribed again
             await fake.send(data_frame(FUT, item("/ES", LAST_PRICE=1.0, TRADE_TIME_MILLIS=T0)))
             await pending
             assert fake.logins == 2

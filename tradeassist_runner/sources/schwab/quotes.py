@@ -231,7 +231,7 @@ def _volume(update: Mapping[str, float | int], prev: Mapping[str, Any], snapshot
 
 
 def rows_to_frame(rows: list[TickRow]) -> pl.DataFrame:
-    """Tick rows -> the canonical tick frame (SPEC section 2)."""
+    """Tick rows -> the canonical tick frame (docs/semantics.md, "Ticks")."""
     if not rows:
         return empty_ticks()
     frame = pl.DataFrame(

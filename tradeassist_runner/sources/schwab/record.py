@@ -3,7 +3,7 @@
 Files are small and written whole (temporary name, then rename), one per flush, under a
 folder per UTC day: ``OUT/2026-01-05/ticks-20260105T143000-000001.parquet``. Names sort
 in write order, so reading the folder back gives arrival order, which is what the tick
-gate and the engine expect (SPEC section 2). A crash loses at most one flush interval.
+gate and the engine expect (docs/semantics.md, "Ticks"). A crash loses at most one flush interval.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ async def record(
             if pending is None:
                 pending = asyncio.ensure_future(anext(tick_iter))
             stopper = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait({pending, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait((pending, stopper), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             stopper.cancel()
             if pending in done:
                 task, pending = pending, None

@@ -279,7 +279,7 @@ class SchwabFeed:
         """Exponential backoff with jitter: many runners do not reconnect in lockstep."""
         initial = self.source.reconnect_initial.total_seconds()
         cap = self.source.reconnect_max.total_seconds()
-        return min(cap, initial * 2**attempt) * self._rng.uniform(0.5, 1.0)
+        return min(cap, initial * 2.0**attempt) * self._rng.uniform(0.5, 1.0)
 
     def _check_token(self) -> None:
         now = datetime.now(timezone.utc)
@@ -365,7 +365,7 @@ class SchwabFeed:
                         code, msg = response_content(exc.response) or (-1, str(exc))
                         if code != Code.SUCCESS:
                             raise StreamDropped(explain(code, msg)) from None
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         raise StreamDropped(f"no message (not even a heartbeat) for {heartbeat:g}s") from None
                     for code, msg in decoder.events:
                         if code in CONNECTION_CODES:
@@ -386,7 +386,7 @@ class SchwabFeed:
                     ) from None
             except SourceError:
                 raise
-            except (StreamDropped, WebSocketException, OSError, httpx.TransportError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, StreamDropped, WebSocketException, OSError, httpx.TransportError) as exc:
                 reason = str(exc) or type(exc).__name__
             except Exception as exc:
                 _raise_if_auth_error(exc, self._store.path, self._config_name)
