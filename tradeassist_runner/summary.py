@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from .rules.catalog import bodies
+
 from .config.loaded import LoadedConfig
 from .timefmt import iso_ms
 
@@ -37,7 +39,7 @@ class RuleSummary:
                 "rule_id": [r.id for r in self._rules],
                 "symbol": [r.instrument for r in self._rules],
                 "type": [r.type for r in self._rules],
-                "condition": [r.condition for r in self._rules],
+                "condition": [bodies(r)[0].condition if r.type != "all" else "all" for r in self._rules],
                 "active": [r.active for r in self._rules],
             }
         )

@@ -123,7 +123,7 @@ def _latest_anchor(ts: int, anchor: str, tz: str) -> int:
     zone = ZoneInfo(tz)
     local = datetime.fromtimestamp(ts / 1000, timezone.utc).astimezone(zone)
     day = datetime(local.year, local.month, local.day)
-    for back in range(0, 10):
+    for back in range(10):
         at = _anchor_instants(day - timedelta(days=back), anchor, zone)
         if at is not None and at <= ts:
             return at
@@ -260,9 +260,8 @@ def gate_open(rule: Any, t: int, tz: str, calendars: dict[str, Any]) -> bool:
         for _, row in sched.iterrows():
             if row["open"] <= when < row["close"]:
                 bs, be = row.get("break_start"), row.get("break_end")
-                if bs is not None and not pd.isna(bs) and bs <= when < be:
-                    return False
-                return True
+                in_break = bs is not None and not pd.isna(bs) and bs <= when < be
+                return not in_break
         return False
     return True
 

@@ -11,7 +11,6 @@ from typing import Any
 
 from .. import __version__
 from ..config.durations import format_duration
-from ..rules.catalog import bodies
 from ..rules.registry import REGISTRY
 from ..service.observe import Observer, ReloadResult
 from ..timefmt import from_epoch_ms
@@ -112,7 +111,7 @@ def rules_view(observer: Observer) -> list[RuleOut]:
                 conditions=None if single else conds,
                 bar=format_duration(rule.bar) if rule.bar is not None else None,
                 **{"for": format_duration(rule.for_) if rule.for_ is not None else None},
-                rearm=rule.rearm, hours=rule.hours, days=rule.days, calendar=rule.calendar,
+                rearm=rule.rearm, hours=rule.hours, days=list(rule.days) if rule.days else None, calendar=rule.calendar,
                 rearmed=None if rule.rearm is None else bool(st.get("armed", True)),
                 holding_since=from_epoch_ms(int(run)) if rule.for_ is not None and run is not None else None,
                 cooldown=format_duration(rule.cooldown), cooldown_seconds=rule.cooldown.total_seconds(),

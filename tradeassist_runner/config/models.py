@@ -19,7 +19,7 @@ from pydantic import (
     field_validator,
 )
 
-from .types import Duration, Severity
+from .types import Duration
 from ..rules.modifiers import Timezone
 
 InstrumentType = Literal["future", "index", "internal", "equity", "option", "forex"]

@@ -20,8 +20,8 @@ import numpy as np
 import polars as pl
 
 from ..rules.registry import REGISTRY
-from ..rules.seam import F64, Values
-from .alerts import ALERT_SCHEMA, TS, empty_alerts
+from ..rules.seam import B, F64, Values
+from .alerts import ALERT_SCHEMA, empty_alerts
 from .firing import find_fires, fresh_state
 from .messages import message_for
 from .plan import CompiledRule, Plan
@@ -45,14 +45,14 @@ MAX_SLICE = 16_384
 def evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime | None = None) -> BatchResult:
     """Evaluate accepted ticks (canonical columns, arrival order) against ``plan``."""
     if ticks.height > MAX_SLICE:
-        alerts: list[pl.DataFrame] = []
-        notes: list[str] = []
+        parts: list[pl.DataFrame] = []
+        said: list[str] = []
         for start in range(0, ticks.height, MAX_SLICE):
-            result = evaluate(plan, state, ticks.slice(start, MAX_SLICE), now)
-            alerts.append(result.alerts)
-            notes.extend(result.notes)
-            state = result.state
-        return BatchResult(pl.concat(alerts), state, tuple(dict.fromkeys(notes)))
+            piece = evaluate(plan, state, ticks.slice(start, MAX_SLICE), now)
+            parts.append(piece.alerts)
+            said.extend(piece.notes)
+            state = piece.state
+        return BatchResult(pl.concat(parts), state, tuple(dict.fromkeys(said)))
     n = ticks.height
     if n == 0:
         return BatchResult(empty_alerts(), state)
@@ -77,12 +77,12 @@ def evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime 
     new_series: dict[str, dict[str, Any]] = {}
     series_values: list[tuple[F64, F64, Values] | None] = []
     for ser in plan.series:
-        sb = built[ser.source]
-        if sb is None:
+        on = built[ser.source]
+        if on is None:
             series_values.append(None)
             continue
         carried = state.series.get(ser.key)
-        vals, type_state = REGISTRY[ser.type_name].values(ser.params, sb.samples, carried["type"] if carried else None)
+        vals, type_state = REGISTRY[ser.type_name].values(ser.params, on.samples, carried["type"] if carried else None)
         value = np.asarray(vals.value, np.float64)
         prev = np.empty_like(value)
         last = carried["last"] if carried else None
@@ -99,38 +99,38 @@ def evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime 
     for rule in plan.active_rules:
         by_source.setdefault(rule.source, []).append(rule)
     for src_index, rules in by_source.items():
-        sb = built[src_index]
-        if sb is None:
+        src = built[src_index]
+        if src is None:
             for r in rules:
                 new_rules[r.state_key] = state.rules.get(r.state_key, fresh_state())
             continue
-        values = {}
+        values: dict[int, tuple[F64, F64]] = {}
         for r in rules:
             for c in r.conditions:
                 sv = series_values[c.series]
                 assert sv is not None
                 values[c.series] = (sv[0], sv[1])
-        gate_masks = {}
+        gate_masks: dict[int, B] = {}
         for g in {r.gate for r in rules if r.gate is not None}:
             assert g is not None
-            result = plan.gates[g].mask(sb.samples.t)
-            gate_masks[g] = result.allowed
-            if result.uncovered.any():
-                bad = int(sb.samples.t[np.flatnonzero(result.uncovered)[0]])
+            gated = plan.gates[g].mask(src.samples.t)
+            gate_masks[g] = gated.allowed
+            if gated.uncovered.any():
+                bad = int(src.samples.t[np.flatnonzero(gated.uncovered)[0]])
                 notes.append(
                     f"calendar {plan.gates[g].calendar} does not cover "
                     f"{datetime.fromtimestamp(bad / 1000, timezone.utc):%Y-%m-%d %H:%M}Z: rules gated by it "
                     "do not fire there"
                 )
         fires, states = find_fires(
-            rules, sb.samples.t, sb.samples.source, values, gate_masks,
+            rules, src.samples.t, src.samples.source, values, gate_masks,
             [state.rules.get(r.state_key, fresh_state()) for r in rules],
         )
         for r, st in zip(rules, states):
             new_rules[r.state_key] = st
         for i, s, last, run in zip(fires.rule.tolist(), fires.sample.tolist(), fires.last_fire.tolist(),
                                    fires.run_start.tolist()):
-            fired.append((rules[i], sb, s, last, run))
+            fired.append((rules[i], src, s, last, run))
     new_state = EngineState(next_seq=state.next_seq + n, sources=new_sources, series=new_series, rules=new_rules)
     alerts = _alerts(plan, fired, series_values, batch, state.next_seq, now) if fired else empty_alerts()
     return BatchResult(alerts, new_state, tuple(dict.fromkeys(notes)))
@@ -200,7 +200,7 @@ def _alerts(
         rows["values"].append(json.dumps(cond_values) if len(rule.conditions) > 1 else None)
         rows["rule_index"].append(rule.index)
     df = pl.DataFrame(
-        {k: v for k, v in rows.items()},
+        dict(rows),
         schema={**ALERT_SCHEMA, "ts": pl.Int64, "bar_start": pl.Int64, "rule_index": pl.Int64},
     ).with_columns(
         pl.col("ts").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"),

@@ -101,8 +101,8 @@ def _bars(
     if bar is not None:
         bk, bo, bh, bl, bc, bv, bhv = bar
         if bk == g_k[0]:  # the carried open bar continues in this batch: merge into group 0
-            g_open = g_open.copy(); g_high = g_high.copy(); g_low = g_low.copy()
-            g_vol = g_vol.copy(); g_hasv = g_hasv.copy()
+            g_open, g_high, g_low = g_open.copy(), g_high.copy(), g_low.copy()
+            g_vol, g_hasv = g_vol.copy(), g_hasv.copy()
             g_open[0] = bo
             g_high[0] = max(float(bh), float(g_high[0]))
             g_low[0] = min(float(bl), float(g_low[0]))
@@ -112,9 +112,9 @@ def _bars(
             c_vol, c_hasv = g_vol[closed], g_hasv[closed]
         else:  # it closes at this batch's first tick
             close_at.insert(0, np.zeros(1, np.int64))
-            c_k = np.concatenate(([bk], c_k)); c_open = np.concatenate(([bo], c_open))
-            c_high = np.concatenate(([bh], c_high)); c_low = np.concatenate(([bl], c_low))
-            c_close = np.concatenate(([bc], c_close)); c_vol = np.concatenate(([bv], c_vol))
+            c_k, c_open = np.concatenate(([bk], c_k)), np.concatenate(([bo], c_open))
+            c_high, c_low = np.concatenate(([bh], c_high)), np.concatenate(([bl], c_low))
+            c_close, c_vol = np.concatenate(([bc], c_close)), np.concatenate(([bv], c_vol))
             c_hasv = np.concatenate(([bhv], c_hasv))
     last = len(starts) - 1
     new_bar = [int(g_k[last]), float(g_open[last]), float(g_high[last]), float(g_low[last]),

@@ -73,25 +73,18 @@ DEFAULT_BODIES: dict[str, str] = {}
 
 _VERB = {"above": "is above", "below": "is below", "crosses_above": "crossed above", "crosses_below": "crossed below"}
 
-_SAMPLE: dict[str, Any] = {
-    "alert_id": "es@1767623400125#0", "rule_id": "es", "name": "es", "rule_name": "es", "description": "",
-    "symbol": "/ES", "instrument": "E-mini", "instrument_name": "E-mini", "instrument_type": "future",
-    "price": 6001.25, "volume": 3, "value": 6001.25, "prev_value": 5999.0, "threshold": 6000.0,
-    "condition": "crosses_above", "condition_text": "crossed above", "type": "threshold",
-    "severity": "warning", "severity_upper": "WARNING", "message": "m",
-    "ts": "2026-01-05T14:30:00.125Z", "time_utc": "2026-01-05 14:30:00.125 UTC",
-    "time_local": "2026-01-05 09:30:00.125 EST", "timezone": "America/New_York",
-    "series": "price", "bar_start": "", "values": "",
-    **{name: 1.5 for name in FIELDS if name not in ("ts",)},
-}  # fmt: skip
-_SAMPLE.update({k: v for k, v in {
+#: A made-up alert every template is rendered on at load time: each type's own fields
+#: are numbers here, so a numeric format spec such as {period:d} or {ma:.2f} is checked.
+_SAMPLE: dict[str, Any] = {name: 1 for name in FIELDS}
+_SAMPLE.update({
     "alert_id": "es@1767623400125#0", "rule_id": "es", "name": "es", "symbol": "/ES", "price": 6001.25,
     "volume": 3, "value": 6001.25, "prev_value": 5999.0, "threshold": 6000.0, "condition": "crosses_above",
     "condition_text": "crossed above", "type": "threshold", "severity": "warning", "severity_upper": "WARNING",
-    "message": "m", "time_utc": "2026-01-05 14:30:00.125 UTC", "time_local": "2026-01-05 09:30:00.125 EST",
-    "timezone": "America/New_York", "series": "price", "bar_start": "", "values": "", "description": "",
-    "instrument": "E-mini", "instrument_name": "E-mini", "instrument_type": "future", "rule_name": "es",
-}.items()})
+    "message": "m", "ts": "2026-01-05T14:30:00.125Z", "time_utc": "2026-01-05 14:30:00.125 UTC",
+    "time_local": "2026-01-05 09:30:00.125 EST", "timezone": "America/New_York", "series": "price",
+    "bar_start": "", "values": "", "description": "", "instrument": "E-mini", "instrument_name": "E-mini",
+    "instrument_type": "future", "rule_name": "es", "window": "5m", "anchor": "09:30", "other": "$SPX",
+})
 
 
 def check_template(text: str, allowed: Iterable[str] = FIELDS) -> str | None:

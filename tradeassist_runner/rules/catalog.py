@@ -6,7 +6,7 @@ Every model forbids unknown keys and carries the type's own validation, so a mis
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import Field, create_model, model_validator
 
@@ -20,14 +20,19 @@ CROSSINGS = ("crosses_above", "crosses_below")
 class SingleRule(RuleCommon):
     """A rule of one type: the common fields plus that type's body."""
 
+    if TYPE_CHECKING:  # supplied by the type's Body (declaring them here would shadow its Literal)
+        type: str
+        condition: str
+        threshold: float
+
     @model_validator(mode="after")
     def _modifiers_fit_type(self) -> SingleRule:
-        rule_type = REGISTRY[getattr(self, "type")]
+        rule_type = REGISTRY[self.type]
         if self.bar is not None and not rule_type.bars:
             raise ValueError(f"bar cannot be used with type {rule_type.name}: it is evaluated on ticks only")
-        if self.for_ is not None and getattr(self, "condition") in CROSSINGS:
+        if self.for_ is not None and self.condition in CROSSINGS:
             raise ValueError(
-                f"for cannot be used with {getattr(self, 'condition')}: a crossing happens at one sample; "
+                f"for cannot be used with {self.condition}: a crossing happens at one sample; "
                 "use above or below with for"
             )
         return self
@@ -38,12 +43,15 @@ def _camel(name: str) -> str:
 
 
 RULE_MODELS: dict[str, type[SingleRule]] = {
-    name: create_model(f"{_camel(name)}Rule", __base__=(SingleRule, rt.Body), __module__=__name__)  # type: ignore[call-overload]
+    name: create_model(f"{_camel(name)}Rule", __base__=(SingleRule, rt.Body), __module__=__name__)  # type: ignore[arg-type]
     for name, rt in REGISTRY.items()
 }
 
 _CONJUNCTION_BODIES = tuple(rt.Body for rt in REGISTRY.values() if rt.in_conjunctions)
-ConditionBody = Annotated[Union[_CONJUNCTION_BODIES], Field(discriminator="type")]  # type: ignore[valid-type]
+if TYPE_CHECKING:
+    ConditionBody = Any
+else:
+    ConditionBody = Annotated[Union[_CONJUNCTION_BODIES], Field(discriminator="type")]
 
 
 class AllRule(RuleCommon):
@@ -57,13 +65,13 @@ class AllRule(RuleCommon):
 
     @model_validator(mode="after")
     def _modifiers_fit_conditions(self) -> AllRule:
-        kinds = [getattr(c, "condition") for c in self.conditions]
+        kinds = [c.condition for c in self.conditions]
         if self.for_ is not None and any(k in CROSSINGS for k in kinds):
             raise ValueError("for needs every condition to be above or below (a crossing happens at one sample)")
         if self.bar is not None:
             for c in self.conditions:
-                if not REGISTRY[getattr(c, "type")].bars:
-                    raise ValueError(f"bar cannot be used with a {getattr(c, 'type')} condition: it is evaluated on ticks only")
+                if not REGISTRY[c.type].bars:
+                    raise ValueError(f"bar cannot be used with a {c.type} condition: it is evaluated on ticks only")
         return self
 
 
@@ -76,7 +84,7 @@ AnyRule = SingleRule | AllRule
 
 class RulesFile(Strict):
     instruments: list[Instrument] = Field(default_factory=list)
-    rules: list[Rule] = Field(default_factory=list)  # type: ignore[valid-type]
+    rules: list[Rule] = Field(default_factory=list)
 
 
 def bodies(rule: AnyRule) -> tuple[Any, ...]:

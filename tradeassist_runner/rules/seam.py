@@ -66,8 +66,8 @@ class Samples:
         return cls(ts, price, price, price, np.asarray(volume, dtype=np.float64), ts, src)
 
     def slice(self, start: int, stop: int) -> Samples:
-        return Samples(*(a[start:stop] for a in (self.t, self.price, self.high, self.low,
-                                                 self.volume, self.ts, self.source)))
+        return Samples(self.t[start:stop], self.price[start:stop], self.high[start:stop], self.low[start:stop],
+                       self.volume[start:stop], self.ts[start:stop], self.source[start:stop])
 
 
 @dataclass(frozen=True)
