@@ -282,8 +282,13 @@ class _Series:
     values: list[float | None] = field(default_factory=list)
 
 
+_NOT_PARAMS = {"id", "instrument", "cooldown", "active", "name", "description", "severity", "notify", "message",
+               "bar", "for", "rearm", "hours", "days", "calendar", "condition", "threshold"}
+
+
 def _series_key(rule: Any, body: Any) -> str:
-    params = {k: v for k, v in _body_dict(body).items() if k not in ("condition", "threshold")}
+    """Instrument, bar, type and the type's parameters: what value state belongs to."""
+    params = {k: v for k, v in _body_dict(body).items() if k not in _NOT_PARAMS}
     return json.dumps([rule.instrument, to_ms(rule.bar) if rule.bar else None, params], sort_keys=True)
 
 

@@ -125,6 +125,7 @@ def evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime 
         fires, states = find_fires(
             rules, src.samples.t, src.samples.source, values, gate_masks,
             [state.rules.get(r.state_key, fresh_state()) for r in rules],
+            monotone=len(plan.sources[src_index].symbols) == 1,
         )
         for r, st in zip(rules, states):
             new_rules[r.state_key] = st

@@ -48,8 +48,12 @@ def find_fires(
     values: dict[int, tuple[F64, F64]],
     gates: dict[int, B],
     states: Sequence[dict[str, Any]],
+    monotone: bool = True,
 ) -> tuple[Fires, list[dict[str, Any]]]:
-    """Fires of ``rules`` (all on one source) over its ``len(t)`` samples, and new states."""
+    """Fires of ``rules`` (all on one source) over its ``len(t)`` samples, and new states.
+
+    ``monotone``: sample time never steps back (one symbol); with two symbols it may.
+    """
     n = len(t)
     if n == 0 or not rules:
         z = np.zeros(0, np.int64)
@@ -95,7 +99,7 @@ def find_fires(
     c_run = np.concatenate(cand_run).astype(np.int64)
     r_rule = np.concatenate(re_r).astype(np.int64)
     r_s = np.concatenate(re_s).astype(np.int64)
-    fires = _resolve(rules, t, source, c_rule, c_s, c_run, r_rule, r_s, states, new_states)
+    fires = _resolve(rules, t, source, c_rule, c_s, c_run, r_rule, r_s, states, new_states, monotone)
     return fires, new_states
 
 
@@ -176,7 +180,7 @@ def _rearm_points(part: Sequence[CompiledRule], values: dict[int, tuple[F64, F64
 def _resolve(
     rules: Sequence[CompiledRule], t: I64, source: I64,
     c_rule: I64, c_s: I64, c_run: I64, r_rule: I64, r_s: I64,
-    states: Sequence[dict[str, Any]], new_states: list[dict[str, Any]],
+    states: Sequence[dict[str, Any]], new_states: list[dict[str, Any]], monotone: bool,
 ) -> Fires:
     """Apply cooldown and re-arm to the candidates (sorted by rule, then sample)."""
     n = len(t)
@@ -187,7 +191,7 @@ def _resolve(
     armed0 = np.asarray([bool(s["armed"]) for s in states], np.bool_)
     # every candidate fires, unless sample time can step back (two symbols): then even a
     # zero cooldown needs t >= t(last fire)
-    free = (cooldown == 0) & ~has_rearm & (not bool(source.any()))
+    free = (cooldown == 0) & ~has_rearm & monotone
     take_free = free[c_rule]
     out_rule = [c_rule[take_free]]
     out_s = [c_s[take_free]]
