@@ -31,3 +31,12 @@ def test_notify_test_reports_each_channel(tmp_path: Path, hook: Hook) -> None:
     assert only.returncode == 0 and only.stdout.split()[:2] == ["web", "sent"]
     unknown = tradeassist("notify-test", "config.yaml", "--channel", "slack", cwd=tmp_path)
     assert unknown.returncode == 2 and "unknown channel slack" in unknown.stderr
+
+
+def test_a_channel_from_an_apprise_config_file_sends(tmp_path: Path, hook: Hook) -> None:
+    make_project(tmp_path, "notifications:\n  channels:\n    file: {config: apprise.yaml}\n")
+    (tmp_path / "apprise.yaml").write_text(f"version: 1\nurls:\n  - {hook.url()}\n")
+    result = tradeassist("notify-test", "config.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.split()[:2] == ["file", "sent"]
+    assert [b["title"] for b in hook.bodies] == ["TradeAssist test notification"]
