@@ -24,7 +24,7 @@ from apprise.manager_plugins import NotificationManager
 from ..config.explain import did_you_mean
 from ..config.notify_models import Channel, DeliverySettings, Notifications, RateLimit
 from ..logs import redact, register_secret
-from . import plugins, sound
+from . import desktop, plugins, sound
 
 plugins.ensure_registered()
 
@@ -254,6 +254,9 @@ def build_channel(
         schema = scheme_of(url) or ""
         if schema == "sound" and channel.optional and (why := sound.unavailable_reason()):
             notes.append(f"sound: {why}")
+            continue
+        if schema in desktop.DESKTOP_SCHEMES and (why := desktop.missing(schema, env)):
+            notes.append(why)  # what to install, instead of apprise's "libdbus-1.so.x must be installed"
             continue
         plugin = _N_MGR[schema] if schema in _N_MGR else None
         if plugin is not None and not plugin.enabled:  # asked first: apprise would log an error
