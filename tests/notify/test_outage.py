@@ -235,3 +235,36 @@ def test_a_message_the_service_keeps_refusing_fails_visibly_while_the_others_get
     [failed] = notify_log.lines('msg="delivery failed"')
     assert "channel=hook" in failed and "attempts=4" in failed
     assert [b["title"] for b in down_hook.bodies].count("CRITICAL /ES: ES breakout") == 1
+
+
+def test_an_alert_waiting_for_a_dead_url_goes_to_the_fixed_url_after_a_reload(
+    tmp_path: Path, down_hook: Hook, hook: Hook
+) -> None:
+    config = project_with_a_pending_alert(tmp_path, down_hook, "")
+    stop_server(down_hook)
+
+    async def scenario() -> list[ChannelHealth]:
+        clock = ManualClock()
+        loaded = load_config(config)
+        storage = loaded.config.storage
+        alert_log = await asyncio.to_thread(
+            open_alert_log, loaded.resolve(storage.sqlite), loaded.resolve(storage.parquet_dir)
+        )
+        notifier = Notifier(loaded, alert_log, clock=clock)
+        await notifier.start()
+        try:
+            await clock.advance(120, stop=lambda: notifier.health()[0].waiting == 1)
+            assert notifier.health()[0].waiting == 1
+            config.write_text(config.read_text().replace(down_hook.url(), hook.url()))  # the user fixes the URL
+            await notifier.reconfigure(load_config(config))
+            await clock.advance(600, stop=lambda: bool(hook.requests))
+            await until(lambda: notifier.health()[0].pending == 0)
+            return notifier.health()
+        finally:
+            await notifier.close(grace=0)
+            await asyncio.to_thread(alert_log.close)
+
+    [health] = asyncio.run(scenario())
+    assert [b["title"] for b in hook.bodies] == ["CRITICAL /ES: ES breakout"]
+    assert (health.state, health.sent, health.pending) == ("closed", 1, 0)
+    assert delivery(tmp_path)["status"] == "sent"

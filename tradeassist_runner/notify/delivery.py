@@ -27,10 +27,10 @@ import logging
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import polars as pl
 
@@ -52,6 +52,7 @@ from .policy import (
 from .templates import Renderer, alert_fields
 
 logger = logging.getLogger("tradeassist.notify")
+T = TypeVar("T")
 
 #: Lines of a digest message before "... and N more".
 DIGEST_LINES = 20
@@ -142,6 +143,10 @@ class ChannelWorker:
         self.breaker = CircuitBreaker(cb.failures, cb.reset.total_seconds(), clock, self._breaker_changed)
         self.slots = asyncio.Semaphore(runtime.concurrency)
         self.sends: set[asyncio.Task[None]] = set()
+        self.messages: dict[asyncio.Task[None], list[Job]] = {}  # what each send carries
+        #: Sends waiting (breaker or backoff), not talking to the service: a reload may
+        #: take their jobs over without risking a message sent twice.
+        self.idle: set[asyncio.Task[None]] = set()
         # Alert ids queued or being sent, and the last ones finished: a job read back from
         # the log (refill) while the runner or a send also holds it is not sent twice.
         self.known: set[str] = set()
@@ -223,6 +228,7 @@ class ChannelWorker:
                 self.limiter.take()
                 task = asyncio.create_task(self._deliver(message))
                 self.sends.add(task)
+                self.messages[task] = message
                 task.add_done_callback(self._sent)
             if self.overflowed and self.queue.qsize() < self.queue.maxsize // 2:
                 self.overflowed = False
@@ -230,6 +236,7 @@ class ChannelWorker:
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self.sends.discard(task)
+        self.messages.pop(task, None)
         self.slots.release()
         if not task.cancelled() and task.exception() is not None:
             log(logger, logging.ERROR, "delivery task crashed", channel=self.name, error=redact(repr(task.exception())))
@@ -265,6 +272,26 @@ class ChannelWorker:
             while len(self.finished) > FINISHED_MEMORY:
                 self.finished.popitem(last=False)
 
+    async def _waiting(self, awaitable: Awaitable[T]) -> T:
+        """Await ``awaitable`` marked idle: the send holds no request to the service meanwhile."""
+        task = asyncio.current_task()
+        if task is None:
+            return await awaitable
+        self.idle.add(task)
+        try:
+            return await awaitable
+        finally:
+            self.idle.discard(task)
+
+    def hand_over(self) -> list[Job]:
+        """Stop (at a reload) the sends that are only waiting, and give back their jobs and the queue's."""
+        jobs: list[Job] = []
+        for task in list(self.idle):
+            jobs += self.messages.get(task, [])
+            task.cancel()
+        self._drain(jobs)
+        return jobs
+
     async def _deliver_now(self, jobs: list[Job]) -> None:
         title, body, notify_type = self.render(jobs)
         retry = self.delivery.retry
@@ -274,7 +301,7 @@ class ChannelWorker:
         since = self.breaker.successes  # a success after this: the channel works, the message fails
         ids = [j.alert_id for j in jobs]
         while True:
-            trial = await self.breaker.acquire()
+            trial = await self._waiting(self.breaker.acquire())
             if not trial and self.waiting.intersection(ids):
                 # the channel is back (another send's trial worked): a fresh set of retries
                 self.waiting.difference_update(ids)
@@ -304,10 +331,10 @@ class ChannelWorker:
             if used < retry.attempts:
                 await self.notifier.record(jobs, self.name, "pending", tries, error)
                 self._log_retry(jobs, tries, error, "retry")
-                await self.clock.sleep(
+                await self._waiting(self.clock.sleep(
                     backoff(used, retry.initial_delay.total_seconds(), retry.max_delay.total_seconds(),
                             self.notifier.rng)
-                )
+                ))
                 continue
             if self.breaker.successes == since:
                 # nothing got through on this channel since the first try: it is down; wait for it
@@ -414,8 +441,8 @@ class Notifier:
                 self.workers[name] = worker
                 continue
             if worker.task is not None:
-                worker.task.cancel()  # in-flight sends finish and record their outcome
-            worker._drain(carried.setdefault(name, []))
+                worker.task.cancel()  # sends talking to the service finish and record their outcome
+            carried.setdefault(name, []).extend(worker.hand_over())  # waiting ones move to the new worker
         for name, rt in built.items():
             if rt.apprise is None:
                 continue
