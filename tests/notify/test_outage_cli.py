@@ -58,14 +58,16 @@ class Lines:
 
     def wait_for(self, text: str, timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout
-        for line in self.seen:
-            if text in line:
-                return line
+        for old in self.seen:
+            if text in old:
+                return old
         while True:
             try:
                 line = self._q.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise AssertionError(f"no stderr line with {text!r} in {timeout}s; got:\n" + "\n".join(self.seen))
+                raise AssertionError(
+                    f"no stderr line with {text!r} in {timeout}s; got:\n" + "\n".join(self.seen)
+                ) from None
             if line is None:
                 raise AssertionError(f"the runner exited before {text!r}; got:\n" + "\n".join(self.seen))
             self.seen.append(line)
