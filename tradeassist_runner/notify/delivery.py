@@ -147,6 +147,8 @@ class ChannelWorker:
         #: Sends waiting (breaker or backoff), not talking to the service: a reload may
         #: take their jobs over without risking a message sent twice.
         self.idle: set[asyncio.Task[None]] = set()
+        #: Sends that gave their concurrency slot back while waiting for a down channel.
+        self.slot_returned: set[asyncio.Task[None]] = set()
         # Alert ids queued or being sent, and the last ones finished: a job read back from
         # the log (refill) while the runner or a send also holds it is not sent twice.
         self.known: set[str] = set()
@@ -237,7 +239,10 @@ class ChannelWorker:
     def _sent(self, task: asyncio.Task[None]) -> None:
         self.sends.discard(task)
         self.messages.pop(task, None)
-        self.slots.release()
+        if task in self.slot_returned:
+            self.slot_returned.discard(task)
+        else:
+            self.slots.release()
         if not task.cancelled() and task.exception() is not None:
             log(logger, logging.ERROR, "delivery task crashed", channel=self.name, error=redact(repr(task.exception())))
 
@@ -283,6 +288,12 @@ class ChannelWorker:
         finally:
             self.idle.discard(task)
 
+    def _return_slot(self) -> None:
+        task = asyncio.current_task()
+        if task is not None and task in self.sends and task not in self.slot_returned:
+            self.slot_returned.add(task)
+            self.slots.release()
+
     def hand_over(self) -> list[Job]:
         """Stop (at a reload) the sends that are only waiting, and give back their jobs and the queue's."""
         jobs: list[Job] = []
@@ -303,9 +314,10 @@ class ChannelWorker:
         while True:
             trial = await self._waiting(self.breaker.acquire())
             if not trial and self.waiting.intersection(ids):
-                # the channel is back (another send's trial worked): a fresh set of retries
+                # the channel is back (another send got through): a fresh set of retries; if
+                # they run out too, it is this message that fails (``since`` is kept)
                 self.waiting.difference_update(ids)
-                used, since = 0, self.breaker.successes
+                used = 0
             tries += 1
             try:
                 error = await self._send_once(title, body, notify_type, retry.timeout.total_seconds())
@@ -337,8 +349,11 @@ class ChannelWorker:
                 ))
                 continue
             if self.breaker.successes == since:
-                # nothing got through on this channel since the first try: it is down; wait for it
+                # nothing got through on this channel since the first try: it is down; wait for it,
+                # without its concurrency slot, so a message the service always refuses cannot
+                # keep the others from their turn at the breaker's trial
                 self.waiting.update(ids)
+                self._return_slot()
                 await self.notifier.record(jobs, self.name, "pending", tries, error)
                 self._log_retry(jobs, tries, error, "retries used up while the channel is down; waiting for it")
                 self.breaker.trip()
