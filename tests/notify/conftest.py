@@ -25,6 +25,8 @@ class Hook:
 
     port: int
     script: list[int] = field(default_factory=list)
+    #: Titles containing one of these are answered 500 every time (a message the service refuses).
+    refuse: tuple[str, ...] = ()
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -50,6 +52,9 @@ def _handler(hook: Hook) -> type[BaseHTTPRequestHandler]:
             with hook.lock:
                 hook.requests.append({"path": self.path, "body": body, "headers": dict(self.headers)})
                 code = hook.script.pop(0) if hook.script else 200
+                title = str(body.get("title", "")) if isinstance(body, dict) else ""
+                if any(word in title for word in hook.refuse):
+                    code = 500
             self.send_response(code)
             self.send_header("Content-Length", "2")
             self.end_headers()

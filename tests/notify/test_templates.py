@@ -11,6 +11,8 @@ from tradeassist_runner.config.notify_models import TemplatePair, Templates
 from tradeassist_runner.notify.policy import RateLimiter, backoff
 from tradeassist_runner.notify.templates import Renderer, alert_fields, check_template
 
+from .clock import ManualClock
+
 ROW = {
     "alert_id": "nq@1#0", "rule_id": "nq.drop", "rule_name": None, "symbol": "/NQ",
     "ts": datetime(2026, 7, 1, 13, 30, 0, 250000, tzinfo=timezone.utc), "price": 19800.0, "volume": None,
@@ -63,12 +65,12 @@ def test_a_value_of_an_unexpected_type_still_renders() -> None:
 
 
 def test_rate_limiter_and_backoff() -> None:
-    now = [0.0]
-    limiter = RateLimiter(2, 60, clock=lambda: now[0])
+    clock = ManualClock()
+    limiter = RateLimiter(2, 60, clock=clock)
     limiter.take()
     limiter.take()
     assert limiter.remaining() == 0
-    now[0] = 60.5
+    clock.t = 60.5
     assert limiter.remaining() == 2
     delays = [backoff(n, 1.0, 10.0, rng=lambda: 1.0) for n in range(1, 7)]
     assert delays == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]

@@ -105,3 +105,63 @@ def test_shape_errors_are_located_too(tmp_path: Path, block: str, message: str) 
 def test_the_shipped_config_validates_without_any_secret() -> None:
     result = tradeassist("validate", "config/config.yaml")
     assert result.returncode == 0, result.stdout
+
+
+def _file_channel(tmp_path: Path, name: str, text: str | None) -> Path:
+    """A project with one channel read from an apprise config file (``text`` None: no file)."""
+    config = make_project(
+        tmp_path,
+        f"notifications:\n  channels:\n    file: {{config: {name}}}\n  routes: {{critical: [file]}}\n",
+    )
+    if text is not None:
+        (tmp_path / name).write_text(text)
+    return config
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("apprise.txt", "# desk\njson://127.0.0.1:9/x\nops=form://127.0.0.1:9/y\n"),
+        ("apprise.yaml", "version: 1\nurls:\n  - json://127.0.0.1:9/x\n  - form://127.0.0.1:9/y:\n      - tag: ops\n"),
+    ],
+)
+def test_a_valid_apprise_config_file_validates(tmp_path: Path, name: str, text: str) -> None:
+    _file_channel(tmp_path, name, text)
+    result = tradeassist("validate", "config.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_missing_apprise_config_file_is_located_at_its_key(tmp_path: Path) -> None:
+    _file_channel(tmp_path, "missing.yaml", None)
+    result = tradeassist("validate", "config.yaml", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    [line] = result.stdout.splitlines()
+    assert line.startswith("config.yaml:6:20: channel 'file': apprise config file ") and "does not exist" in line
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("apprise.txt", "# desk\njson://127.0.0.1:9/x\nops = slak://T/B/C\n", "apprise.txt:3:7:"),
+        ("apprise.yaml", "version: 1\nurls:\n  - json://127.0.0.1:9/x\n  - slak://T/B/C:\n      - tag: ops\n",
+         "apprise.yaml:4:5:"),
+    ],
+)
+def test_a_bad_url_in_an_apprise_config_file_is_located_in_that_file(
+    tmp_path: Path, name: str, text: str, where: str
+) -> None:
+    _file_channel(tmp_path, name, text)
+    result = tradeassist("validate", "config.yaml", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{where} channel 'file': unknown notification scheme 'slak://' (did you mean 'slack'?)"
+    ]
+
+
+def test_an_unreadable_apprise_config_file_is_located(tmp_path: Path) -> None:
+    _file_channel(tmp_path, "apprise.yaml", "version: 1\nurls: [json://127.0.0.1:9/x\n")
+    result = tradeassist("validate", "config.yaml", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    [line] = result.stdout.splitlines()
+    assert line.startswith("apprise.yaml:") and "channel 'file'" in line, line

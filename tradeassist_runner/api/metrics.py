@@ -65,6 +65,8 @@ class ServiceCollector(Collector):
             deliveries.add_metric([channel, status], n)
         yield deliveries
 
+        yield from _channel_metrics(o)
+
         reloads = CounterMetricFamily("tradeassist_reloads", "Rule reloads, per result", labels=["result"])
         reloads.add_metric(["success"], o.reload_ok)
         reloads.add_metric(["failure"], o.reload_failed)
@@ -92,6 +94,42 @@ class ServiceCollector(Collector):
             ticks.add_metric([symbol], st.ticks)
         yield price
         yield ticks
+
+
+CHANNEL_STATES = ("closed", "open", "half-open", "unavailable")
+
+
+def _channel_metrics(o: Observer) -> Iterator[Metric]:
+    """Per-channel delivery health: alert on ``tradeassist_channel_state{state="open"} == 1``."""
+    health = list(o.channel_health()) if o.channel_health is not None else []
+    state = GaugeMetricFamily(
+        "tradeassist_channel_state",
+        "1 for the channel's current circuit state (closed, open, half-open, unavailable), else 0",
+        labels=["channel", "state"],
+    )
+    pending = GaugeMetricFamily("tradeassist_channel_pending", "Alerts queued or being sent", labels=["channel"])
+    waiting = GaugeMetricFamily(
+        "tradeassist_channel_waiting", "Alerts whose retries ran out while the channel is down", labels=["channel"]
+    )
+    failures = GaugeMetricFamily(
+        "tradeassist_channel_consecutive_failures", "Failed tries in a row", labels=["channel"]
+    )
+    opens = CounterMetricFamily(
+        "tradeassist_channel_circuit_opens", "Times the channel's circuit breaker opened", labels=["channel"]
+    )
+    last_error = GaugeMetricFamily(
+        "tradeassist_channel_last_error_time_seconds", "When the last try failed, unix time", labels=["channel"]
+    )
+    for h in health:
+        for s in CHANNEL_STATES:
+            state.add_metric([h.channel, s], 1.0 if h.state == s else 0.0)
+        pending.add_metric([h.channel], h.pending)
+        waiting.add_metric([h.channel], h.waiting)
+        failures.add_metric([h.channel], h.consecutive_failures)
+        opens.add_metric([h.channel], h.circuit_opens)
+        if h.last_error_at is not None:
+            last_error.add_metric([h.channel], h.last_error_at.timestamp())
+    yield from (state, pending, waiting, failures, opens, last_error)
 
 
 class Metrics:

@@ -193,6 +193,26 @@ class WebSocketOut(Out):
     max_connections: int
 
 
+class ChannelHealthOut(Out):
+    """One notification channel: is it getting messages out, and what is waiting for it."""
+
+    channel: str
+    state: Literal["closed", "open", "half-open", "unavailable"] = Field(
+        description="Circuit breaker: closed = sending; open = down, sends paused; half-open = one trial "
+        "send out; unavailable = this machine cannot use the channel"
+    )
+    pending: int = Field(description="Alerts queued or being sent")
+    waiting: int = Field(description="Of those, alerts whose retries ran out while the channel is down")
+    sent: int = Field(description="Alerts delivered since start")
+    failed: int = Field(description="Alerts given up on since start (see the alert log for why)")
+    consecutive_failures: int
+    circuit_opens: int = Field(description="Times the breaker opened since start")
+    last_error: str | None
+    last_error_at: UtcTime | None
+    last_sent_at: UtcTime | None
+    down_since: UtcTime | None = Field(description="When the breaker opened, while it is not closed")
+
+
 class StatusOut(Out):
     version: str
     ready: bool
@@ -205,6 +225,7 @@ class StatusOut(Out):
     last_reload: ReloadOut | None
     counters: Counters
     websocket: WebSocketOut
+    notifications: list[ChannelHealthOut] = Field(default_factory=list, description="Per-channel delivery health")
 
 
 class TickUpdate(Out):

@@ -15,6 +15,7 @@ from ..rules.registry import REGISTRY
 from ..service.observe import Observer, ReloadResult
 from ..timefmt import from_epoch_ms
 from .models import (
+    ChannelHealthOut,
     ConditionOut,
     Counters,
     DeliveryCount,
@@ -142,6 +143,13 @@ def counters_view(observer: Observer) -> Counters:
     )
 
 
+def channels_view(observer: Observer) -> list[ChannelHealthOut]:
+    """The notifier's per-channel health, as the composition root handed it to the observer."""
+    if observer.channel_health is None:
+        return []
+    return [ChannelHealthOut.model_validate(h, from_attributes=True) for h in observer.channel_health()]
+
+
 def status_view(observer: Observer, connections: int, max_connections: int) -> StatusOut:
     plan = None
     if observer.plan is not None and observer.loaded is not None:
@@ -160,6 +168,7 @@ def status_view(observer: Observer, connections: int, max_connections: int) -> S
         config_valid=not observer.config_invalid, last_reload=reload_view(observer.last_reload),
         counters=counters_view(observer),
         websocket=WebSocketOut(connections=connections, max_connections=max_connections),
+        notifications=channels_view(observer),
     )
 
 

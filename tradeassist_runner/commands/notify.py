@@ -2,7 +2,9 @@
 
 Sends one test message through each configured channel (or the one named) with the
 same apprise objects the runner uses, and prints one line per channel: ``sent``,
-``failed: why`` or ``skipped: why``. Exit 0 when nothing failed, 1 otherwise.
+``failed: why`` or ``skipped: why``, then, indented, each URL this machine cannot use and
+what to install for it (a desktop pop-up without its D-Bus bindings says which ``apt``
+or ``pip`` command). Exit 0 when nothing failed, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -13,23 +15,26 @@ import time
 
 import click
 
-
+from ..config.loaded import LoadedConfig
 from .common import INVALID, load_or_exit
 
+Result = tuple[str, str, str, list[str]]  # channel, status, detail, URLs not usable here and why
 
-async def _test(loaded, names: list[str]) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+
+async def _test(loaded: LoadedConfig, names: list[str]) -> list[Result]:
     from ..logs import redact
     from ..notify.channels import build_channel
 
     notifications = loaded.config.notifications
-    results: list[tuple[str, str, str]] = []
 
-    async def one(name: str) -> tuple[str, str, str]:
+    async def one(name: str) -> Result:
         rt = await asyncio.to_thread(
             build_channel, name, notifications.channels[name], notifications.delivery, loaded.path.parent
         )
         if rt.apprise is None:
-            return name, rt.skip_status, rt.unavailable or "no usable URL"
+            if rt.notes:
+                return name, rt.skip_status, "cannot work on this machine:", rt.notes
+            return name, rt.skip_status, rt.unavailable or "no usable URL", []
         timeout = notifications.delivery.retry.timeout.total_seconds()
         t0 = time.monotonic()
         result = await rt.apprise.async_notify(
@@ -40,15 +45,13 @@ async def _test(loaded, names: list[str]) -> list[tuple[str, str, str]]:  # type
         )
         try:
             if result.status.name == "SUCCESS":
-                note = f" ({'; '.join(rt.notes)})" if rt.notes else ""
-                return name, "sent", f"in {time.monotonic() - t0:.1f}s{note}"
+                return name, "sent", f"in {time.monotonic() - t0:.1f}s", rt.notes
             said = [e.message for e in result.logs() if e.level in ("WARNING", "ERROR", "CRITICAL")]
-            return name, "failed", redact("; ".join(dict.fromkeys(said)) or result.status.name)
+            return name, "failed", redact("; ".join(dict.fromkeys(said)) or result.status.name), rt.notes
         finally:
             result.close()
 
-    results = list(await asyncio.gather(*(one(n) for n in names)))
-    return results
+    return list(await asyncio.gather(*(one(n) for n in names)))
 
 
 @click.command("notify-test")
@@ -68,10 +71,12 @@ def notify_test(config: str, channels: tuple[str, ...]) -> None:
         )
     names = list(channels) or list(configured)
     results = asyncio.run(_test(loaded, names))
-    width = max(len(n) for n, _, _ in results)
-    for name, status, detail in results:
+    width = max(len(n) for n, _, _, _ in results)
+    for name, status, detail, notes in results:
         click.echo(f"{name:<{width}}  {status:<7}  {detail}")
-    if any(status == "failed" for _, status, _ in results):
+        for note in notes:  # indented: one line per URL this machine cannot use, and the fix
+            click.echo(f"    - {note}")
+    if any(status == "failed" for _, status, _, _ in results):
         sys.exit(INVALID)
 
 

@@ -9,6 +9,15 @@
 Evaluation never waits for a channel: the runner only writes the outbox and puts jobs
 on queues with ``put_nowait``. Nothing is lost: an alert is ``pending`` in SQLite before
 any send, and pending rows are picked up again at start (at-least-once delivery).
+
+Outages: a message's retries count only tries made while the channel looked healthy.
+The breaker's half-open trials do not use them up, and a message whose retries ran out
+with no success on the channel meanwhile (the channel is down, not the message bad)
+stays ``pending`` and waits for the channel to come back. Only a message that keeps
+failing while others get through ends ``failed``. Every channel's state (breaker,
+pending, waiting, last error) is in :meth:`Notifier.health`, which the status line,
+``/api/status`` and ``/metrics`` read; retries are logged at most once per
+:data:`RETRY_LOG_EVERY` seconds per channel, with the count of lines held back.
 """
 
 from __future__ import annotations
@@ -18,10 +27,10 @@ import logging
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import polars as pl
 
@@ -31,16 +40,51 @@ from ..errors import SinkError
 from ..logs import log, redact
 from ..sinks.alert_log import AlertLog, WriteReport
 from .channels import NOTIFY_TYPE, ChannelRuntime, build_channels, expand
-from .policy import CircuitBreaker, RateLimiter, backoff
+from .policy import (
+    SYSTEM_CLOCK,
+    BreakerState,
+    CircuitBreaker,
+    Clock,
+    Pacer,
+    RateLimiter,
+    backoff,
+)
 from .templates import Renderer, alert_fields
 
 logger = logging.getLogger("tradeassist.notify")
+T = TypeVar("T")
 
 #: Lines of a digest message before "... and N more".
 DIGEST_LINES = 20
 #: Finished alert ids remembered per channel, so a refill from the log does not resend them.
 FINISHED_MEMORY = 50_000
 _SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+#: At most one "retry" log line per channel in this many seconds (the others are counted).
+RETRY_LOG_EVERY = 30.0
+
+ChannelState = Literal["closed", "open", "half-open", "unavailable"]
+
+
+@dataclass(frozen=True)
+class ChannelHealth:
+    """One channel as the status line, ``/api/status`` and ``/metrics`` show it.
+
+    A plain snapshot, so the composition root can hand it to the API and the status line
+    without the notify layer knowing about either.
+    """
+
+    channel: str
+    state: ChannelState  # breaker state; "unavailable": this machine cannot use the channel
+    pending: int  # alerts queued or being sent
+    waiting: int  # of those, alerts whose retries ran out while the channel is down
+    sent: int  # alerts delivered since start
+    failed: int  # alerts given up on since start
+    consecutive_failures: int
+    circuit_opens: int  # times the breaker opened since start
+    last_error: str | None
+    last_error_at: datetime | None
+    last_sent_at: datetime | None
+    down_since: datetime | None  # when the breaker opened, while it is not closed
 
 
 @dataclass(frozen=True)
@@ -86,24 +130,70 @@ class ChannelWorker:
         runtime: ChannelRuntime,
         delivery: DeliverySettings,
         notifier: Notifier,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.runtime = runtime
         self.delivery = delivery
         self.notifier = notifier
+        self.clock = clock
         self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=delivery.queue_size)
         rl = runtime.rate_limit
         self.limiter = RateLimiter(rl.max, rl.per.total_seconds(), clock)
         cb = delivery.circuit_breaker
-        self.breaker = CircuitBreaker(cb.failures, cb.reset.total_seconds(), clock)
+        self.breaker = CircuitBreaker(cb.failures, cb.reset.total_seconds(), clock, self._breaker_changed)
         self.slots = asyncio.Semaphore(runtime.concurrency)
         self.sends: set[asyncio.Task[None]] = set()
+        self.messages: dict[asyncio.Task[None], list[Job]] = {}  # what each send carries
+        #: Sends waiting (breaker or backoff), not talking to the service: a reload may
+        #: take their jobs over without risking a message sent twice.
+        self.idle: set[asyncio.Task[None]] = set()
+        #: Sends that gave their concurrency slot back while waiting for a down channel.
+        self.slot_returned: set[asyncio.Task[None]] = set()
         # Alert ids queued or being sent, and the last ones finished: a job read back from
         # the log (refill) while the runner or a send also holds it is not sent twice.
         self.known: set[str] = set()
         self.finished: OrderedDict[str, None] = OrderedDict()
         self.overflowed = False
         self.task: asyncio.Task[None] | None = None
+        # health
+        self.waiting: set[str] = set()  # retries used up while the channel is down
+        self.sent = 0
+        self.failed = 0
+        self.last_error: str | None = None
+        self.last_error_at: datetime | None = None
+        self.last_sent_at: datetime | None = None
+        self.down_since: datetime | None = None
+        self._down_clock: float | None = None
+        self.retry_log = Pacer(RETRY_LOG_EVERY, clock)
+
+    def health(self) -> ChannelHealth:
+        return ChannelHealth(
+            channel=self.name, state=self.breaker.state, pending=len(self.known), waiting=len(self.waiting),
+            sent=self.sent, failed=self.failed, consecutive_failures=self.breaker.consecutive,
+            circuit_opens=self.breaker.opened, last_error=self.last_error, last_error_at=self.last_error_at,
+            last_sent_at=self.last_sent_at, down_since=self.down_since,
+        )
+
+    def _breaker_changed(self, state: BreakerState) -> None:
+        if state == "open" and self.down_since is None:
+            self.down_since, self._down_clock = _now(), self.clock.now()
+            log(logger, logging.WARNING, "channel down: circuit open, sends paused", channel=self.name,
+                failures=self.breaker.consecutive, retry_in=f"{self.breaker.reset:g}s", pending=len(self.known),
+                error=self.last_error)
+        elif state == "half-open":
+            log(logger, logging.DEBUG, "channel circuit half-open: one trial send", channel=self.name)
+        elif state == "closed":
+            down = self.clock.now() - self._down_clock if self._down_clock is not None else 0.0
+            log(logger, logging.INFO, "channel back: circuit closed, sending again", channel=self.name,
+                down_for=f"{down:.0f}s", pending=len(self.known))
+            self.down_since = self._down_clock = None
+
+    def _log_retry(self, jobs: list[Job], tries: int, error: str | None, what: str) -> None:
+        go, held = self.retry_log.tick()
+        if go:
+            log(logger, logging.WARNING, f"delivery {what}", channel=self.name, alerts=len(jobs), attempt=tries,
+                state=self.breaker.state, pending=len(self.known), waiting=len(self.waiting), error=error,
+                suppressed=held)
 
     @property
     def name(self) -> str:
@@ -140,6 +230,7 @@ class ChannelWorker:
                 self.limiter.take()
                 task = asyncio.create_task(self._deliver(message))
                 self.sends.add(task)
+                self.messages[task] = message
                 task.add_done_callback(self._sent)
             if self.overflowed and self.queue.qsize() < self.queue.maxsize // 2:
                 self.overflowed = False
@@ -147,7 +238,11 @@ class ChannelWorker:
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self.sends.discard(task)
-        self.slots.release()
+        self.messages.pop(task, None)
+        if task in self.slot_returned:
+            self.slot_returned.discard(task)
+        else:
+            self.slots.release()
         if not task.cancelled() and task.exception() is not None:
             log(logger, logging.ERROR, "delivery task crashed", channel=self.name, error=redact(repr(task.exception())))
 
@@ -182,29 +277,92 @@ class ChannelWorker:
             while len(self.finished) > FINISHED_MEMORY:
                 self.finished.popitem(last=False)
 
+    async def _waiting(self, awaitable: Awaitable[T]) -> T:
+        """Await ``awaitable`` marked idle: the send holds no request to the service meanwhile."""
+        task = asyncio.current_task()
+        if task is None:
+            return await awaitable
+        self.idle.add(task)
+        try:
+            return await awaitable
+        finally:
+            self.idle.discard(task)
+
+    def _return_slot(self) -> None:
+        task = asyncio.current_task()
+        if task is not None and task in self.sends and task not in self.slot_returned:
+            self.slot_returned.add(task)
+            self.slots.release()
+
+    def hand_over(self) -> list[Job]:
+        """Stop (at a reload) the sends that are only waiting, and give back their jobs and the queue's."""
+        jobs: list[Job] = []
+        for task in list(self.idle):
+            jobs += self.messages.get(task, [])
+            task.cancel()
+        self._drain(jobs)
+        return jobs
+
     async def _deliver_now(self, jobs: list[Job]) -> None:
         title, body, notify_type = self.render(jobs)
         retry = self.delivery.retry
         error: str | None = None
-        attempts = 0
-        for attempt in range(1, retry.attempts + 1):
-            await self.breaker.acquire()
-            attempts = attempt
-            error = await self._send_once(title, body, notify_type, retry.timeout.total_seconds())
+        tries = 0  # every try, for the delivery log
+        used = 0  # failed tries that count against this message's retries
+        since = self.breaker.successes  # a success after this: the channel works, the message fails
+        ids = [j.alert_id for j in jobs]
+        while True:
+            trial = await self._waiting(self.breaker.acquire())
+            if not trial and self.waiting.intersection(ids):
+                # the channel is back (another send got through): a fresh set of retries; if
+                # they run out too, it is this message that fails (``since`` is kept)
+                self.waiting.difference_update(ids)
+                used = 0
+            tries += 1
+            try:
+                error = await self._send_once(title, body, notify_type, retry.timeout.total_seconds())
+            except asyncio.CancelledError:
+                if trial:
+                    self.breaker.abandon()
+                raise
             if error is None:
                 self.breaker.success()
-                await self.notifier.record(jobs, self.name, "sent", attempts, None)
+                self.waiting.difference_update(ids)
+                self.sent += len(jobs)
+                self.last_sent_at = _now()
+                await self.notifier.record(jobs, self.name, "sent", tries, None)
                 return
+            self.last_error, self.last_error_at = error, _now()
             self.breaker.failure()
-            if attempt < retry.attempts:
-                await self.notifier.record(jobs, self.name, "pending", attempts, error)
-                await asyncio.sleep(
-                    backoff(attempt, retry.initial_delay.total_seconds(), retry.max_delay.total_seconds(),
+            if trial or self.waiting.intersection(ids):
+                # the channel is still down: this says nothing about the message; no retry used
+                await self.notifier.record(jobs, self.name, "pending", tries, error)
+                self._log_retry(jobs, tries, error, "still failing, waiting for the channel")
+                continue
+            used += 1
+            if used < retry.attempts:
+                await self.notifier.record(jobs, self.name, "pending", tries, error)
+                self._log_retry(jobs, tries, error, "retry")
+                await self._waiting(self.clock.sleep(
+                    backoff(used, retry.initial_delay.total_seconds(), retry.max_delay.total_seconds(),
                             self.notifier.rng)
-                )
-        await self.notifier.record(jobs, self.name, "failed", attempts, error)
+                ))
+                continue
+            if self.breaker.successes == since:
+                # nothing got through on this channel since the first try: it is down; wait for it,
+                # without its concurrency slot, so a message the service always refuses cannot
+                # keep the others from their turn at the breaker's trial
+                self.waiting.update(ids)
+                self._return_slot()
+                await self.notifier.record(jobs, self.name, "pending", tries, error)
+                self._log_retry(jobs, tries, error, "retries used up while the channel is down; waiting for it")
+                self.breaker.trip()
+                continue
+            break
+        self.failed += len(jobs)
+        await self.notifier.record(jobs, self.name, "failed", tries, error)
         log(logger, logging.WARNING, "delivery failed", channel=self.name, alerts=len(jobs),
-            attempts=attempts, error=error)
+            attempts=tries, error=error)
 
     async def _send_once(self, title: str, body: str, notify_type: str, timeout: float) -> str | None:
         """None when sent; else why not (secrets masked)."""
@@ -215,7 +373,7 @@ class ChannelWorker:
             result = await asyncio.wait_for(
                 ap.async_notify(body=body, title=title, notify_type=notify_type, timeout=timeout), timeout + 5
             )
-        except TimeoutError:
+        except asyncio.TimeoutError:
             return f"no answer within {timeout:g}s"
         except Exception as exc:  # noqa: BLE001 - a plugin bug must not kill the worker
             return redact(f"{type(exc).__name__}: {exc}")
@@ -232,10 +390,11 @@ class Notifier:
     """Owns the channel workers; the runner calls ``write_outbox``, ``enqueue`` and ``close``."""
 
     def __init__(self, loaded: LoadedConfig, alert_log: AlertLog, *, env: Mapping[str, str] | None = None,
-                 rng: Callable[[], float] = random.random) -> None:
+                 rng: Callable[[], float] = random.random, clock: Clock = SYSTEM_CLOCK) -> None:
         self.alert_log = alert_log
         self.env = env
         self.rng = rng
+        self.clock = clock  # backoff, breaker and rate limit time (virtual in tests)
         self.router = Router(loaded)
         self.workers: dict[str, ChannelWorker] = {}
         self.runtimes: dict[str, ChannelRuntime] = {}
@@ -297,20 +456,20 @@ class Notifier:
                 self.workers[name] = worker
                 continue
             if worker.task is not None:
-                worker.task.cancel()  # in-flight sends finish and record their outcome
-            worker._drain(carried.setdefault(name, []))
+                worker.task.cancel()  # sends talking to the service finish and record their outcome
+            carried.setdefault(name, []).extend(worker.hand_over())  # waiting ones move to the new worker
         for name, rt in built.items():
             if rt.apprise is None:
                 continue
-            worker = ChannelWorker(rt, self._delivery, self)
+            worker = ChannelWorker(rt, self._delivery, self, self.clock)
             for job in carried.pop(name, []):
                 worker.offer(job)
             worker.task = asyncio.create_task(worker.run(), name=f"notify-{name}")
             self.workers[name] = worker
         for name, jobs in carried.items():  # channel removed or now unavailable
-            kept = self.runtimes.get(name)
-            why = kept.unavailable if kept is not None else f"channel '{name}' was removed from the config"
-            status = kept.skip_status if kept is not None else "failed"
+            now_rt = self.runtimes.get(name)
+            why = now_rt.unavailable if now_rt is not None else f"channel '{name}' was removed from the config"
+            status = now_rt.skip_status if now_rt is not None else "failed"
             await self._update([(j.alert_id, name, status, 0, why) for j in jobs])
 
     async def reconfigure(self, loaded: LoadedConfig) -> None:
@@ -322,11 +481,15 @@ class Notifier:
             self._loaded = loaded
 
     async def close(self, grace: float | None = None) -> None:
-        """Finish what can be finished within ``grace``; the rest stays ``pending`` for the next start."""
+        """Finish what can be finished within ``grace``; the rest stays ``pending`` for the next start.
+
+        A channel that is down (breaker not closed) is not waited for: its alerts are in
+        the log as ``pending`` and go out at the next start.
+        """
         grace = self._delivery.shutdown_grace.total_seconds() if grace is None else grace
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and any(
-            w.queue.qsize() or w.sends for w in self.workers.values()
+            (w.queue.qsize() or w.sends) and not w.breaker.is_open for w in self.workers.values()
         ):
             await asyncio.sleep(0.02)
         tasks: list[asyncio.Task[None]] = []
@@ -427,6 +590,22 @@ class Notifier:
             log(logger, logging.INFO, "pending notifications from the last run queued", deliveries=count)
 
     # -- status ------------------------------------------------------------------------
+
+    def health(self) -> list[ChannelHealth]:
+        """Every configured channel's state, by name (a snapshot: safe to keep or serialise)."""
+        out: list[ChannelHealth] = []
+        for name in sorted(self.runtimes):
+            worker = self.workers.get(name)
+            if worker is not None:
+                out.append(worker.health())
+                continue
+            why = self.runtimes[name].unavailable
+            out.append(ChannelHealth(
+                channel=name, state="unavailable", pending=0, waiting=0, sent=0, failed=0,
+                consecutive_failures=0, circuit_opens=0, last_error=why, last_error_at=None,
+                last_sent_at=None, down_since=None,
+            ))
+        return out
 
     async def record(self, jobs: list[Job], channel: str, status: str, attempts: int, error: str | None) -> None:
         await self._update([(j.alert_id, channel, status, attempts, error) for j in jobs])

@@ -31,9 +31,9 @@ def check_notifications(
 ) -> list[Problem]:
     env = os.environ if env is None else env
     problems: list[Problem] = []
-    section = data.get("notifications")
-    section = section if isinstance(section, dict) else {}
-    channels = v if isinstance(v := section.get("channels"), dict) else {}
+    raw_section = data.get("notifications")
+    section: dict[str, Any] = raw_section if isinstance(raw_section, dict) else {}
+    channels: dict[str, Any] = section["channels"] if isinstance(section.get("channels"), dict) else {}
     if channels:  # apprise and its plugins take ~1 s to import: only when there is a channel
         from .channels import ENV_VAR, check_config_file, check_url, resolve_logfile, substitute
     where = ["notifications", "channels"]
@@ -63,9 +63,16 @@ def check_notifications(
         cfg = channel.get("config")
         if isinstance(cfg, str):
             path = Path(cfg).expanduser()
-            why = check_config_file(path if path.is_absolute() else config_dir / path)
-            if why:
-                problems.append(doc.problem([*where, name, "config"], f"channel '{name}': {why}"))
+            # problems inside the apprise file are shown at its own PATH:LINE:COLUMN
+            shown_cfg = str(path) if path.is_absolute() else os.path.normpath(
+                os.path.join(os.path.dirname(doc.path), path)
+            )
+            for issue in check_config_file(path if path.is_absolute() else config_dir / path):
+                said = f"channel '{name}': {issue.message}"
+                if issue.line is None:
+                    problems.append(doc.problem([*where, name, "config"], said))
+                else:
+                    problems.append(Problem(shown_cfg, issue.line, issue.column, said))
 
     known = set(channels)
 
@@ -77,18 +84,18 @@ def check_notifications(
             f"(channels: {', '.join(sorted(known))}{'; tags: ' + ', '.join(sorted(tags)) if tags else ''})"
         )
 
-    routes = v if isinstance(v := section.get("routes"), dict) else {}
+    routes: dict[str, Any] = section["routes"] if isinstance(section.get("routes"), dict) else {}
     for severity, names in routes.items():
         if isinstance(names, list):
             for j, entry in enumerate(names):
                 if isinstance(entry, str) and entry not in known and entry not in tags:
                     problems.append(doc.problem(["notifications", "routes", severity, j], unknown(entry)))
 
-    templates = v if isinstance(v := section.get("templates"), dict) else {}
+    templates: dict[str, Any] = section["templates"] if isinstance(section.get("templates"), dict) else {}
     for key in ("title", "body"):
         if isinstance(templates.get(key), str) and (why := check_template(templates[key], FIELDS)):
             problems.append(doc.problem(["notifications", "templates", key], f"{key}: {why}"))
-    by_type = v if isinstance(v := templates.get("by_type"), dict) else {}
+    by_type: dict[str, Any] = templates["by_type"] if isinstance(templates.get("by_type"), dict) else {}
     for rule_type, pair in by_type.items():
         if not isinstance(pair, dict):
             continue
@@ -105,6 +112,10 @@ def check_notifications(
         message = item.get("message")
         if isinstance(message, str):
             allowed = set(RULE_MESSAGE_FIELDS)
+            if item.get("type") == "rate_of_change":
+                allowed.add("window")
+            if item.get("type") == "volume_spike":
+                allowed.add("period")
             if why := check_template(message, allowed):
                 problems.append(rdoc.problem(["rules", i, "message"], f"message: {why}"))
     return problems

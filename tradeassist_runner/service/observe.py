@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from ..config.loaded import LoadedConfig
 from ..engine.plan import Plan
 from ..engine.state import EngineState
+
+if TYPE_CHECKING:  # the notify layer (apprise) is imported by the runner, not by readers of this
+    from ..notify.delivery import ChannelHealth
 
 
 @dataclass
@@ -72,6 +75,8 @@ class Observer:
     feed: object | None = None
     #: The engine's current state (last fire per rule, for cooldowns), set by the run loop.
     engine_state: Callable[[], EngineState] | None = None
+    #: The notifier's per-channel health (breaker state, pending, last error), set by the run loop.
+    channel_health: Callable[[], Sequence[ChannelHealth]] | None = None
     #: Where the HTTP API listens once it does (``http://127.0.0.1:PORT``); None when off.
     api_url: str | None = None
 

@@ -127,6 +127,7 @@ async def run_service(
     # loop; a slow or dead channel never delays the next batch.
     notifier = Notifier(loaded, alert_log)
     notifier.on_outcome = observer.on_delivery  # delivery counts for /metrics
+    observer.channel_health = notifier.health  # per-channel state for /api/status, /metrics
     observer.engine_state = lambda: engine.state  # cooldowns for /api/rules
     await notifier.start()
 
@@ -282,10 +283,10 @@ async def run_service(
             if now - last_status >= status_every:
                 last_status = now
                 if tty:
-                    sys.stderr.write("\r\x1b[2K" + stats.line())
+                    sys.stderr.write("\r\x1b[2K" + stats.line(notifier.health()))
                     sys.stderr.flush()
                 else:
-                    log(logger, logging.INFO, "status", detail=stats.line())
+                    log(logger, logging.INFO, "status", detail=stats.line(notifier.health()))
     finally:
         if next_batch is not None:
             next_batch.cancel()
@@ -309,7 +310,7 @@ async def run_service(
         if tty:
             sys.stderr.write("\n")
         await asyncio.to_thread(alert_log.close)
-        log(logger, logging.INFO, "runner stopped", detail=stats.line())
+        log(logger, logging.INFO, "runner stopped", detail=stats.line(notifier.health()))
     if unlogged:
         # Last resort: the alerts go to stderr as JSONL so an operator can recover them.
         lost = pl.concat(unlogged)

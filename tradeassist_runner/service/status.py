@@ -3,7 +3,30 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..notify.delivery import ChannelHealth
+
+#: Characters of a channel's last error shown in the one-line status.
+ERROR_WIDTH = 60
+
+
+def channels_text(channels: Sequence[ChannelHealth]) -> str:
+    """``notify slack ok, mail OPEN 3 pending (Connection refused ...)``; empty without channels."""
+    parts = []
+    for h in channels:
+        if h.state == "closed" and not h.waiting:
+            parts.append(f"{h.channel} ok" + (f" {h.pending} pending" if h.pending else ""))
+            continue
+        text = f"{h.channel} {h.state.upper()} {h.pending} pending"
+        if h.last_error:
+            error = h.last_error if len(h.last_error) <= ERROR_WIDTH else h.last_error[: ERROR_WIDTH - 3] + "..."
+            text += f" ({error})"
+        parts.append(text)
+    return "notify " + ", ".join(parts) if parts else ""
 
 
 @dataclass
@@ -27,7 +50,7 @@ class RunStats:
         self.last_batch_ms = seconds * 1000
         self.max_batch_ms = max(self.max_batch_ms, self.last_batch_ms)
 
-    def line(self) -> str:
+    def line(self, channels: Sequence[ChannelHealth] = ()) -> str:
         now = time.monotonic()
         rate = self._window_ticks / max(now - self._window_start, 1e-9)
         self._window_start, self._window_ticks = now, 0
@@ -39,4 +62,6 @@ class RunStats:
         )
         if self.alerts_unlogged:
             text += f"  UNLOGGED {self.alerts_unlogged}"
+        if notify := channels_text(channels):
+            text += "  " + notify
         return text
