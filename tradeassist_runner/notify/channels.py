@@ -30,7 +30,7 @@ plugins.ensure_registered()
 
 ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-_N_MGR = NotificationManager()  # type: ignore[no-untyped-call]  # apprise leaves it untyped
+_N_MGR = NotificationManager()  # apprise leaves it untyped
 
 #: rule severity -> apprise notify_type (drives icons/colours, and the sound's tone).
 NOTIFY_TYPE = {"info": "info", "warning": "warning", "critical": "failure"}
@@ -99,9 +99,9 @@ def check_url(url: str) -> str | None:
     if schema is None:
         return "not an apprise URL: expected SCHEME://..., e.g. json://host/path or slack://T/B/C"
     if schema not in _N_MGR and schema not in ("http", "https"):
-        return f"unknown notification scheme '{schema}://'{did_you_mean(schema, list(_N_MGR.schemas()))}"  # type: ignore[no-untyped-call]
+        return f"unknown notification scheme '{schema}://'{did_you_mean(schema, list(_N_MGR.schemas()))}"
     with _captured_apprise_log() as said:
-        parsed = apprise_plugins.url_to_dict(url, secure_logging=True)  # type: ignore[no-untyped-call]
+        parsed = apprise_plugins.url_to_dict(url, secure_logging=True)
         if parsed is None:
             return f"malformed {schema}:// URL" + (f": {_reason(said)}" if said else "")
         plugin_cls = _N_MGR[parsed["schema"]]
@@ -258,7 +258,7 @@ def build_channel(
         if schema in desktop.DESKTOP_SCHEMES and (why := desktop.missing(schema, env)):
             notes.append(why)  # what to install, instead of apprise's "libdbus-1.so.x must be installed"
             continue
-        plugin = _N_MGR[schema] if schema in _N_MGR else None
+        plugin = _N_MGR[schema] if schema in _N_MGR else None  # noqa: SIM401  (NotificationManager has no .get)
         if plugin is not None and not plugin.enabled:  # asked first: apprise would log an error
             notes.append(f"{schema}:// is not available on this machine ({_requirements(plugin)})")
             continue

@@ -373,7 +373,7 @@ class ChannelWorker:
             result = await asyncio.wait_for(
                 ap.async_notify(body=body, title=title, notify_type=notify_type, timeout=timeout), timeout + 5
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return f"no answer within {timeout:g}s"
         except Exception as exc:  # noqa: BLE001 - a plugin bug must not kill the worker
             return redact(f"{type(exc).__name__}: {exc}")

@@ -26,7 +26,7 @@ _apprise_log = logging.getLogger("apprise")
 _file_lock = threading.Lock()
 
 
-@notify(on="sound", name="Sound")  # type: ignore[untyped-decorator, no-untyped-call]
+@notify(on="sound", name="Sound")
 def _sound(body: str, title: str, notify_type: str, meta: dict[str, Any], *args: Any, **kwargs: Any) -> bool:
     qsd = meta.get("qsd") or {}
     severity = qsd.get("severity") or sound.SEVERITY_OF_TYPE.get(str(notify_type), "warning")
@@ -42,7 +42,7 @@ def _sound(body: str, title: str, notify_type: str, meta: dict[str, Any], *args:
     return True
 
 
-@notify(on="logfile", name="Log file")  # type: ignore[untyped-decorator, no-untyped-call]
+@notify(on="logfile", name="Log file")
 def _logfile(body: str, title: str, notify_type: str, meta: dict[str, Any], *args: Any, **kwargs: Any) -> bool:
     path_text = (meta.get("qsd") or {}).get("path")
     if not path_text:
