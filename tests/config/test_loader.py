@@ -8,12 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from tradeassist_runner.rules.catalog import RULE_MODELS
 from tradeassist_runner.config.loaded import LoadedConfig
 from tradeassist_runner.config.loader import find_rule_files, load_config
-from tradeassist_runner.config.models import Condition, RateOfChangeRule, VolumeSpikeRule
+from tradeassist_runner.config.models import Condition
 from tradeassist_runner.errors import ConfigError
 
 from .conftest import BASE_CONFIG, WriteProject
+
+RateOfChangeRule = RULE_MODELS["rate_of_change"]
+VolumeSpikeRule = RULE_MODELS["volume_spike"]
 
 pytestmark = pytest.mark.usefixtures("yaml_path")  # fast parse and round trip alike
 

@@ -6,10 +6,13 @@ from datetime import datetime, timedelta, timezone
 
 import polars as pl
 
+from tradeassist_runner.rules.catalog import RULE_MODELS
 from tradeassist_runner.config.loaded import LoadedRule, Location
-from tradeassist_runner.config.models import ThresholdRule
+
 from tradeassist_runner.engine.evaluate import Engine
 from tradeassist_runner.engine.plan import compile_plan, fingerprint
+
+ThresholdRule = RULE_MODELS["threshold"]
 
 HERE = Location("rules.yaml", 1, 1)
 T0 = datetime(2026, 1, 5, 14, 30, tzinfo=timezone.utc)
@@ -34,7 +37,7 @@ def ticks(*prices: float, start: int = 0) -> pl.DataFrame:
 
 def test_inactive_rules_are_compiled_but_never_fire() -> None:
     plan = compile_plan([LoadedRule(rule(active=False), HERE)])
-    assert len(plan.rules) == 1 and plan.table.height == 0
+    assert len(plan.rules) == 1 and not plan.active_rules and not plan.symbols
     assert Engine(plan).process(ticks(150, 160)).height == 0
 
 
@@ -69,3 +72,12 @@ def test_alert_record_carries_the_spec_fields() -> None:
     assert row["value"] == 101.5 and row["threshold"] == 100.0 and row["prev_value"] == 99.0
     assert row["condition"] == "above" and row["type"] == "threshold" and row["severity"] == "critical"
     assert row["message"] == "/ES price 101.5 is above 100"
+
+
+def test_rules_sharing_a_series_share_one_computation() -> None:
+    """A threshold edit keeps the series key (value state); the fingerprint (firing state) changes."""
+    a = compile_plan([LoadedRule(rule(), HERE), LoadedRule(rule(id="es2", threshold=120), HERE)])
+    assert len(a.series) == 1 and len(a.sources) == 1
+    b = compile_plan([LoadedRule(rule(threshold=101), HERE)])
+    assert a.series[0].key == b.series[0].key
+    assert a.rules[0].state_key != b.rules[0].state_key

@@ -6,12 +6,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tradeassist_runner.config.models import Instrument, RateOfChangeRule
+from tradeassist_runner.rules.catalog import RULE_MODELS
+from tradeassist_runner.config.models import Instrument
 from tradeassist_runner.config.notify_models import TemplatePair, Templates
 from tradeassist_runner.notify.policy import RateLimiter, backoff
 from tradeassist_runner.notify.templates import Renderer, alert_fields, check_template
 
 from .clock import ManualClock
+
+RateOfChangeRule = RULE_MODELS["rate_of_change"]
 
 ROW = {
     "alert_id": "nq@1#0", "rule_id": "nq.drop", "rule_name": None, "symbol": "/NQ",
@@ -56,7 +59,7 @@ def test_per_type_templates_win_over_the_default_ones() -> None:
     )
     rendered = renderer.render(alert_fields(ROW, NQ, RULE))
     assert rendered.title == "/NQ -1.0%"
-    assert rendered.body.startswith("/NQ moved -1% over 5m\nE-mini Nasdaq (/NQ), 5m window")
+    assert rendered.body.startswith("/NQ moved -1% over 5m\nE-mini Nasdaq (/NQ), 5m change %, at")
 
 
 def test_a_value_of_an_unexpected_type_still_renders() -> None:

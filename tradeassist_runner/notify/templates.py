@@ -66,7 +66,7 @@ RULE_MESSAGE_FIELDS: frozenset[str] = frozenset(
 )  # fmt: skip
 
 DEFAULT_TITLE = "{severity_upper} {symbol}: {name}"
-DEFAULT_BODY = "{message}\n{instrument} ({symbol}) at {time_local} / {time_utc}\nrule {rule_id}"
+DEFAULT_BODY = "{message}\n{instrument} ({symbol}), {series}, at {time_local} / {time_utc}\nrule {rule_id}"
 #: The engine's message already says what happened per type (a rate_of_change alert: the
 #: percent move and the window); the body adds where and when.
 DEFAULT_BODIES: dict[str, str] = {}
