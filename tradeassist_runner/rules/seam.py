@@ -98,6 +98,9 @@ class RuleType(Protocol):
     in_conjunctions: ClassVar[bool]
     #: Names of the arrays in ``Values.inputs``, in the order explain shows them.
     input_names: ClassVar[tuple[str, ...]]
+    #: The keys ``placeholders`` returns (known before any rule exists, so templates can
+    #: be checked at load time).
+    placeholder_names: ClassVar[tuple[str, ...]]
 
     def params(self, body: Any, timezone: str) -> Params:
         """What, besides symbols and bar, determines the value series (``timezone``: the

@@ -53,6 +53,7 @@ class BollingerType:
     bars: ClassVar[bool] = True
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("price", "mean", "std")
+    placeholder_names: ClassVar[tuple[str, ...]] = ('period',)
 
     def params(self, body: Any, timezone: str) -> Params:
         """``(period,)``, e.g. ``(20,)``."""

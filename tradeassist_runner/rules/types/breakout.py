@@ -61,6 +61,7 @@ class BreakoutType:
     bars: ClassVar[bool] = True
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("price", "level")
+    placeholder_names: ClassVar[tuple[str, ...]] = ('period', 'side')
 
     def params(self, body: Any, timezone: str) -> Params:
         """``(side, period)``, e.g. ``("high", 20)``."""

@@ -80,6 +80,7 @@ class MaCrossType:
     bars: ClassVar[bool] = True
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("fast_ma", "slow_ma")
+    placeholder_names: ClassVar[tuple[str, ...]] = ('fast', 'slow', 'average')
 
     def params(self, body: Any, timezone: str) -> Params:
         """``(average, fast, slow)``, e.g. ``("ema", 9, 21)``."""

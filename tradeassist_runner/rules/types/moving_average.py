@@ -55,6 +55,7 @@ class MovingAverageType:
     bars: ClassVar[bool] = True
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("price", "ma")
+    placeholder_names: ClassVar[tuple[str, ...]] = ('period', 'average')
 
     def params(self, body: Any, timezone: str) -> Params:
         """``(average, period)``, e.g. ``("ema", 21)``."""

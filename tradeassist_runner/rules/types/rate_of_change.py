@@ -126,6 +126,7 @@ class RateOfChangeType:
     bars: ClassVar[bool] = True
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("price", "ref", "ref_t")
+    placeholder_names: ClassVar[tuple[str, ...]] = ('window',)
 
     def params(self, body: Any, timezone: str) -> Params:
         return (to_ms(body.window),)

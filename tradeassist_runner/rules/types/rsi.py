@@ -91,6 +91,7 @@ class RsiType:
     bars: ClassVar[bool] = True
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("avg_gain", "avg_loss")
+    placeholder_names: ClassVar[tuple[str, ...]] = ('period',)
 
     def params(self, body: Any, timezone: str) -> Params:
         """``(period,)``, e.g. ``(14,)``."""

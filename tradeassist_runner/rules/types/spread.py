@@ -87,6 +87,7 @@ class SpreadType:
     bars: ClassVar[bool] = False
     in_conjunctions: ClassVar[bool] = False
     input_names: ClassVar[tuple[str, ...]] = ("a", "b", "a_ts", "b_ts", "factor")
+    placeholder_names: ClassVar[tuple[str, ...]] = ('other', 'mode', 'factor', 'max_age')
 
     def params(self, body: Any, timezone: str) -> Params:
         max_age = None if body.max_age is None else to_ms(body.max_age)

@@ -34,6 +34,7 @@ class ThresholdType:
     bars: ClassVar[bool] = True
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("price",)
+    placeholder_names: ClassVar[tuple[str, ...]] = ()
 
     def params(self, body: Any, timezone: str) -> Params:
         return ()

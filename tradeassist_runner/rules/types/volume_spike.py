@@ -45,6 +45,7 @@ class VolumeSpikeType:
     bars: ClassVar[bool] = True
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("volume", "mean")
+    placeholder_names: ClassVar[tuple[str, ...]] = ('period',)
 
     def params(self, body: Any, timezone: str) -> Params:
         return (int(body.period),)

@@ -97,6 +97,7 @@ class VwapType:
     bars: ClassVar[bool] = False
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("price", "vwap", "volume_sum", "pv_sum")
+    placeholder_names: ClassVar[tuple[str, ...]] = ('anchor', 'timezone')
 
     def params(self, body: Any, timezone: str) -> Params:
         return (str(body.anchor), timezone)
