@@ -47,10 +47,15 @@ _ZONE_LAST_S = int((datetime(9999, 12, 29, tzinfo=UTC) - _EPOCH).total_seconds()
 # How far beyond the asked-for times a table is built, so a live stream extends rarely.
 _ZONE_AHEAD_DAYS = 31
 _ZONE_BEHIND_DAYS = 1
-_CALENDAR_MARGIN_DAYS = 366
+# A calendar is built from 1 January of the year before the first time asked about to 31
+# December of the year after the last: whole years, so spans repeat (exchange_calendars
+# keeps the last calendar it built per code) and a live stream rebuilds about once a year.
+_CALENDAR_MARGIN_YEARS = 1
 # pandas (nanosecond timestamps) bounds every exchange_calendars calendar.
 _CALENDAR_FIRST_DAY = (date(1678, 1, 1) - _EPOCH_DATE).days
 _CALENDAR_LAST_DAY = (date(2262, 1, 1) - _EPOCH_DATE).days
+_FIRST_DATE_DAY = (date.min - _EPOCH_DATE).days
+_LAST_DATE_DAY = (date.max - _EPOCH_DATE).days
 _NAT = np.iinfo(np.int64).min
 
 
@@ -141,6 +146,14 @@ class _ZoneTable:
         np.clip(idx, 0, len(self._starts_ms) - 1, out=idx)
         out: I64 = t + self._offsets_ms[idx]
         return out
+
+
+def _year_start(t_ms: int, years: int) -> int:
+    """Days since the epoch of 1 January, ``years`` after the year of ``t_ms`` (clamped
+    to the years a date can hold; the calendar's own bounds apply later)."""
+    day = min(max(t_ms // _DAY_MS, _FIRST_DATE_DAY), _LAST_DATE_DAY)
+    year = min(max((_EPOCH_DATE + timedelta(days=day)).year + years, 1), 9999)
+    return (date(year, 1, 1) - _EPOCH_DATE).days
 
 
 class _Sessions:
@@ -246,8 +259,8 @@ class _Sessions:
             self._cover_lo = self._cover_hi = 0
 
     def _cover(self, t_min: int, t_max: int) -> None:
-        want_first = t_min // _DAY_MS - _CALENDAR_MARGIN_DAYS
-        want_last = t_max // _DAY_MS + _CALENDAR_MARGIN_DAYS
+        want_first = _year_start(t_min, -_CALENDAR_MARGIN_YEARS)
+        want_last = _year_start(t_max, _CALENDAR_MARGIN_YEARS + 1) - 1
         lo, hi = self._limits or (_CALENDAR_FIRST_DAY, _CALENDAR_LAST_DAY)
         if self._first_day is not None and self._last_day is not None:
             # Extend only the side that needs it; rebuild the union (one session table).
