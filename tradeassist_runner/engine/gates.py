@@ -137,14 +137,20 @@ class _ZoneTable:
         self._starts_ms = np.asarray(starts_s, np.int64) * 1000
         self._offsets_ms = np.asarray(offsets_s, np.int64) * 1000
 
-    def local_ms(self, t: I64) -> I64:
-        """Local wall-clock time as epoch-like milliseconds (UTC + the zone's offset)."""
-        t_min, t_max = int(t.min()), int(t.max())
+    def local_ms(self, t: I64, t_min: int, t_max: int) -> I64:
+        """Local wall-clock time as epoch-like milliseconds (UTC + the zone's offset);
+        ``t_min``/``t_max`` are the batch's extremes."""
         if t_min < self._lo_s * 1000 or t_max >= self._hi_s * 1000:
             self._cover(t_min, t_max)
+        last = len(self._starts_ms) - 1
+        first_i, last_i = (min(max(int(i) - 1, 0), last)
+                           for i in np.searchsorted(self._starts_ms, [t_min, t_max], side="right"))
+        if first_i == last_i:  # no clock change inside the batch: one offset for all
+            out: I64 = t + self._offsets_ms[first_i]
+            return out
         idx = np.searchsorted(self._starts_ms, t, side="right") - 1
-        np.clip(idx, 0, len(self._starts_ms) - 1, out=idx)
-        out: I64 = t + self._offsets_ms[idx]
+        np.clip(idx, 0, last, out=idx)
+        out = t + self._offsets_ms[idx]
         return out
 
 
@@ -170,6 +176,7 @@ class _Sessions:
         self._closes: I64 = np.zeros(0, np.int64)
         self._break_starts: I64 = np.zeros(0, np.int64)
         self._break_ends: I64 = np.zeros(0, np.int64)
+        self._has_breaks = False
         self._cover_lo = 0  # covered times [lo, hi)
         self._cover_hi = 0
 
@@ -253,6 +260,7 @@ class _Sessions:
         bs[no_break] = opens[no_break]  # an empty break: [open, open)
         be[no_break] = opens[no_break]
         self._opens, self._closes, self._break_starts, self._break_ends = opens, closes, bs, be
+        self._has_breaks = bool((~no_break).any())
         if len(opens):
             self._cover_lo, self._cover_hi = int(opens[0]), int(closes[-1])
         else:
@@ -280,20 +288,23 @@ class _Sessions:
             self._build(bare_first, bare_last)
 
     # -- lookup ----------------------------------------------------------------------
-    def lookup(self, t: I64) -> tuple[B, B]:
-        """``(open, uncovered)`` per time: inside a session and outside its break."""
-        t_min, t_max = int(t.min()), int(t.max())
+    def lookup(self, t: I64, t_min: int, t_max: int) -> tuple[B, B]:
+        """``(open, uncovered)`` per time: inside a session and outside its break;
+        ``t_min``/``t_max`` are the batch's extremes."""
         if t_min < self._cover_lo or t_max >= self._cover_hi:
             self._cover(t_min, t_max)
-        covered = (t >= self._cover_lo) & (t < self._cover_hi)
         if not len(self._opens):
-            return np.zeros(len(t), np.bool_), ~covered
+            return np.zeros(len(t), np.bool_), np.ones(len(t), np.bool_)
         idx = np.searchsorted(self._opens, t, side="right") - 1
-        started = idx >= 0
-        np.clip(idx, 0, None, out=idx)
-        in_session = started & (t < self._closes[idx])
-        in_break = (t >= self._break_starts[idx]) & (t < self._break_ends[idx])
-        return in_session & ~in_break & covered, ~covered
+        np.clip(idx, 0, None, out=idx)  # a time before the first open is uncovered anyway
+        is_open = t < self._closes[idx]
+        if self._has_breaks:
+            is_open &= ~((t >= self._break_starts[idx]) & (t < self._break_ends[idx]))
+        if t_min >= self._cover_lo and t_max < self._cover_hi:
+            return is_open, np.zeros(len(t), np.bool_)
+        covered = (t >= self._cover_lo) & (t < self._cover_hi)
+        is_open &= covered
+        return is_open, ~covered
 
 
 class Gate:
@@ -396,15 +407,20 @@ class Gate:
         uncovered = np.zeros(n, np.bool_)
         if not self.active or n == 0:
             return GateResult(np.ones(n, np.bool_), uncovered)
+        t_min, t_max = int(t.min()), int(t.max())
         allowed = np.ones(n, np.bool_)
         if self._zone is not None:
-            local = self._zone.local_ms(t)
+            local = self._zone.local_ms(t, t_min, t_max)
             if self._hours:
-                allowed &= self._minute_ok[(local // _MINUTE_MS) % MINUTES_PER_DAY]
+                minute = local // _MINUTE_MS
+                minute %= MINUTES_PER_DAY
+                allowed = self._minute_ok[minute]
             if self._days:
-                # 1970-01-01 was a Thursday (index 3 counting from Monday)
-                allowed &= self._day_ok[(local // _DAY_MS + 3) % 7]
+                weekday = local // _DAY_MS
+                weekday += 3  # 1970-01-01 was a Thursday (index 3 counting from Monday)
+                weekday %= 7
+                allowed &= self._day_ok[weekday]
         if self._sessions is not None:
-            open_, uncovered = self._sessions.lookup(t)
-            allowed &= open_
+            is_open, uncovered = self._sessions.lookup(t, t_min, t_max)
+            allowed &= is_open
         return GateResult(allowed, uncovered)
