@@ -261,6 +261,29 @@ def test_tables_extend_when_later_and_earlier_times_arrive() -> None:
     # 2026-01-19 is MLK day and 2026-07-03 (a Friday) Independence Day observed
 
 
+def test_a_stream_cut_into_small_batches_gives_the_one_batch_answer() -> None:
+    # every 6h 7min from February to December 2026: both clock changes, an early close,
+    # and zone and calendar tables that have to grow as the stream goes on
+    t = np.arange(utc("2026-02-01T00:00"), utc("2026-12-01T00:00"), 367 * 60_000, dtype=np.int64)
+    config = ("America/New_York", ("09:30-11:00", "15:00-24:00"), ("mon", "wed", "fri", "sun"), "XNYS")
+    one_batch = Gate(*config).mask(t).allowed
+    streamed = Gate(*config)
+    got = np.concatenate([streamed.mask(t[i:i + 10]).allowed for i in range(0, len(t), 10)])
+    assert got.tolist() == one_batch.tolist()
+    assert 0 < one_batch.sum() < len(t)
+
+
+def test_importing_the_gates_does_not_import_the_calendars() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from tradeassist_runner.engine.gates import Gate; "
+            "Gate('America/New_York', hours=('09:30-16:00',)).mask(np.array([0])); "
+            "print('exchange_calendars' in sys.modules, 'pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
 def test_equal_configurations_are_equal_gates() -> None:
     a = Gate("America/New_York", hours=("9:30-16:00",), days=("tue", "mon", "mon"), calendar="XNYS")
     b = Gate("America/New_York", hours=("09:30-16:00",), days=("mon", "tue"), calendar="XNYS")
