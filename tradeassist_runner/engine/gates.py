@@ -316,7 +316,10 @@ class Gate:
     ``timezone``, and ``calendar`` sessions.  All given gates must hold.
 
     The configuration is immutable (equal configs compare and hash equal, so rules can
-    share a gate); the lookup tables are the instance's own and grow on demand.
+    share a gate); the lookup tables are the instance's own and grow on demand.  Each
+    table is replaced whole, so a reader never sees half of one; building a calendar
+    silences exchange_calendars' pandas warnings with ``warnings.catch_warnings``, which
+    is process-wide, so calendars are best first asked for from one thread.
     """
 
     __slots__ = (
