@@ -7,9 +7,10 @@ vectorized mask with a per-sample evaluation written straight from the rule text
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -233,7 +234,7 @@ def test_beyond_what_pandas_timestamps_reach_is_uncovered() -> None:
 
 
 def test_a_calendar_that_cannot_be_built_reports_every_time_uncovered(monkeypatch: pytest.MonkeyPatch) -> None:
-    import exchange_calendars
+    import exchange_calendars  # type: ignore[import-untyped]
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("implemented by subclasses")
@@ -260,6 +261,29 @@ def test_tables_extend_when_later_and_earlier_times_arrive() -> None:
     # 2026-01-19 is MLK day and 2026-07-03 (a Friday) Independence Day observed
 
 
+def test_a_stream_cut_into_small_batches_gives_the_one_batch_answer() -> None:
+    # every 6h 7min from February to December 2026: both clock changes, an early close,
+    # and zone and calendar tables that have to grow as the stream goes on
+    t = np.arange(utc("2026-02-01T00:00"), utc("2026-12-01T00:00"), 367 * 60_000, dtype=np.int64)
+    config = ("America/New_York", ("09:30-11:00", "15:00-24:00"), ("mon", "wed", "fri", "sun"), "XNYS")
+    one_batch = Gate(*config).mask(t).allowed
+    streamed = Gate(*config)
+    got = np.concatenate([streamed.mask(t[i:i + 10]).allowed for i in range(0, len(t), 10)])
+    assert got.tolist() == one_batch.tolist()
+    assert 0 < one_batch.sum() < len(t)
+
+
+def test_importing_the_gates_does_not_import_the_calendars() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from tradeassist_runner.engine.gates import Gate; "
+            "Gate('America/New_York', hours=('09:30-16:00',)).mask(np.array([0])); "
+            "print('exchange_calendars' in sys.modules, 'pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
 def test_equal_configurations_are_equal_gates() -> None:
     a = Gate("America/New_York", hours=("9:30-16:00",), days=("tue", "mon", "mon"), calendar="XNYS")
     b = Gate("America/New_York", hours=("09:30-16:00",), days=("mon", "tue"), calendar="XNYS")
@@ -279,7 +303,8 @@ def test_a_bad_configuration_is_refused_at_construction() -> None:
 
 
 TIMEZONES = ["America/New_York", "America/Chicago", "Europe/London", "Asia/Hong_Kong",
-             "Australia/Sydney", "Asia/Kolkata", "America/St_Johns", "Pacific/Chatham", "UTC"]
+             "Australia/Sydney", "Asia/Kolkata", "America/St_Johns", "Pacific/Chatham",
+             "Asia/Beirut", "America/Havana", "UTC"]  # Beirut and Havana change at local midnight
 CALENDARS = ["XNYS", "CMES", "XHKG", "XLON", "24/7"]
 REFERENCE_SPAN = ("2004-01-01", "2031-01-01")  # the property's times stay well inside
 
@@ -296,7 +321,7 @@ def schedules() -> Iterator[dict[str, Any]]:
 
 def naive_allowed(timezone: str, hours: Sequence[str], days: Sequence[str], schedule: Any, t_ms: int) -> bool:
     """One sample, straight from the rule text, with zoneinfo and the schedule's rows."""
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped]
 
     when = EPOCH + timedelta(milliseconds=t_ms)
     local = when.astimezone(ZoneInfo(timezone))
@@ -329,49 +354,109 @@ def naive_allowed(timezone: str, hours: Sequence[str], days: Sequence[str], sche
     return True
 
 
+# boundaries at the usual clock-change minutes (00:00-03:00) and sessions, or anywhere
+_MINUTE = st.sampled_from([0, 60, 120, 180, 570, 960]) | st.integers(0, 1439)
+
+
 @st.composite
 def hours_ranges(draw: st.DrawFn) -> str:
-    start = draw(st.integers(0, 1439))
-    end = draw(st.integers(0, 1440).filter(lambda e: e != start))
+    start = draw(_MINUTE)
+    end = draw((_MINUTE | st.just(1440)).filter(lambda e: e != start))
     return f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}"
 
 
-@st.composite
-def sample_times(draw: st.DrawFn) -> list[int]:
-    """Times clustered around a random instant (so sessions, midnights and DST changes
-    are hit), many on exact minute boundaries and one millisecond either side."""
-    center = draw(st.integers(utc("2005-01-01T00:00"), utc("2030-01-01T00:00")))
-    spread = draw(st.sampled_from([3_600_000, 86_400_000, 30 * 86_400_000, 400 * 86_400_000]))
+@pytest.fixture(scope="module")
+def transitions() -> dict[str, list[int]]:
+    """Each zone's UTC-offset changes over the property's years (epoch ms, to the
+    second), found by a daily scan: used only to aim sample times at them."""
+    found: dict[str, list[int]] = {}
+    for name in TIMEZONES:
+        zone = ZoneInfo(name)
+
+        def offset(ms: int, zone: ZoneInfo = zone) -> timedelta | None:
+            return (EPOCH + timedelta(milliseconds=ms)).astimezone(zone).utcoffset()
+
+        out = []
+        day = 86_400_000
+        t = utc(REFERENCE_SPAN[0] + "T00:00")
+        while t < utc(REFERENCE_SPAN[1] + "T00:00"):
+            if offset(t) != offset(t + day):
+                lo, hi = t, t + day
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    lo, hi = (mid, hi) if offset(mid) == offset(lo) else (lo, mid)
+                out.append(hi)
+            t += day
+        found[name] = out
+    return found
+
+
+def local_ms(zone: str, day: date, minute: int, fold: int) -> int:
+    """Epoch ms of a wall-clock minute of a local day (a skipped time maps as zoneinfo does)."""
+    wall = (datetime.combine(day, time(0)) + timedelta(minutes=minute)).replace(tzinfo=ZoneInfo(zone), fold=fold)
+    return int((wall - EPOCH) / timedelta(milliseconds=1))
+
+
+def sample_times(
+    data: st.DataObject, timezone: str, hours: list[str], schedule: Any, zone_changes: list[int]
+) -> list[int]:
+    """Times clustered around a random instant and aimed at the edges that matter: session
+    opens, closes and breaks, the hour ranges' local starts and ends, local midnights and
+    the zone's offset changes, each exactly and one millisecond either side."""
+    import pandas as pd
+    in_span = [c for c in zone_changes if utc("2005-01-01T00:00") <= c < utc("2030-01-01T00:00")]
+    anywhere = st.integers(utc("2005-01-01T00:00"), utc("2030-01-01T00:00"))
+    center = data.draw(anywhere | st.sampled_from(in_span) if in_span else anywhere, label="center")
+    spread = data.draw(st.sampled_from([3_600_000, 86_400_000, 30 * 86_400_000]), label="spread")
+    minutes = sorted({0} | {int(h[i:i + 2]) * 60 + int(h[i + 3:i + 5]) for h in hours for i in (0, 6)})
+    center_day = (EPOCH + timedelta(milliseconds=center)).astimezone(ZoneInfo(timezone)).date()
+    kinds = ["uniform", "local"] + (["session"] if schedule is not None else [])
+    near = [c for c in zone_changes if abs(c - center) < 400 * 86_400_000]
+    kinds += ["zone"] if near else []
     times = []
-    for offset in draw(st.lists(st.integers(-spread, spread), min_size=1, max_size=30)):
-        t = center + offset
-        if draw(st.booleans()):
-            t = t - t % 60_000 + draw(st.sampled_from([-1, 0, 1]))
-        times.append(t)
+    for _ in range(data.draw(st.integers(1, 40), label="n")):
+        kind = data.draw(st.sampled_from(kinds))
+        jitter = data.draw(st.sampled_from([-1, 0, 1]))
+        if kind == "uniform":
+            times.append(center + data.draw(st.integers(-spread, spread)))
+        elif kind == "local":
+            day = center_day + timedelta(days=data.draw(st.integers(-3, 3)))
+            minute = data.draw(st.sampled_from(minutes))
+            times.append(local_ms(timezone, day, minute, data.draw(st.integers(0, 1))) + jitter)
+        elif kind == "session":
+            opens = schedule["open"]
+            i0 = int(opens.searchsorted(pd.Timestamp(center, unit="ms", tz="UTC")))
+            i = min(max(i0 + data.draw(st.integers(-5, 5)), 0), len(schedule) - 1)
+            edge = schedule.iloc[i][data.draw(st.sampled_from(["open", "close", "break_start", "break_end"]))]
+            if pd.isna(edge):
+                edge = schedule.iloc[i]["open"]
+            times.append(int(edge.value // 1_000_000) + jitter)
+        else:
+            change = data.draw(st.sampled_from(near))
+            times.append(change + data.draw(st.sampled_from([0, -1, 1, -3_600_000, 3_600_000, -1800_000])) + jitter)
     return times
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=int(os.environ.get("GATE_EXAMPLES", "80")), deadline=None)
 @given(
+    data=st.data(),
     timezone=st.sampled_from(TIMEZONES),
     hours=st.lists(hours_ranges(), max_size=3),
-    days=st.lists(st.sampled_from(WEEK), max_size=7, unique=True),
-    calendar=st.none() | st.sampled_from(CALENDARS),
-    times=sample_times(),
-    cut=st.integers(0, 30),
+    days=st.lists(st.sampled_from(WEEK), max_size=6, unique=True),
+    calendar=st.sampled_from([None, None, *CALENDARS]),
 )
 def test_the_vectorized_mask_equals_a_per_sample_evaluation(
-    schedules: dict[str, Any], timezone: str, hours: list[str], days: list[str], calendar: str | None,
-    times: list[int], cut: int,
+    schedules: dict[str, Any], transitions: dict[str, list[int]], data: st.DataObject,
+    timezone: str, hours: list[str], days: list[str], calendar: str | None,
 ) -> None:
+    schedule = None if calendar is None else schedules[calendar]
+    times = sample_times(data, timezone, hours, schedule, transitions[timezone])
     gate = Gate(timezone, tuple(hours), tuple(days), calendar)
     t = np.array(times, np.int64)
-    # one gate, fed in two batches (later times may extend its tables)
-    cut = min(cut, len(times))
+    # one gate fed in two batches: later (or earlier) times may extend its tables
+    cut = data.draw(st.integers(0, len(times)), label="cut")
     result = [gate.mask(t[:cut]), gate.mask(t[cut:])]
-    allowed = np.concatenate([r.allowed for r in result]).tolist()
     assert not any(r.uncovered.any() for r in result)
-    schedule = None if calendar is None else schedules[calendar]
+    allowed = np.concatenate([r.allowed for r in result]).tolist()
     expected = [naive_allowed(timezone, hours, days, schedule, x) for x in times]
     assert allowed == expected
-    assert Gate(timezone, tuple(hours), tuple(days), calendar).mask(t).allowed.tolist() == expected

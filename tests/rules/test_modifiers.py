@@ -55,10 +55,10 @@ def test_iana_timezones_are_accepted_as_written() -> None:
         ("america/new_york", "unknown timezone 'america/new_york'; did you mean America/New_York?"),
         ("New_York", "unknown timezone 'New_York'; did you mean America/New_York?"),
         ("America/New_Yrok", "unknown timezone 'America/New_Yrok'; did you mean America/New_York?"),
-        ("Mars/Olympus", "unknown timezone 'Mars/Olympus'; use an IANA name such as America/New_York, "
-         "America/Chicago, Europe/London or UTC"),
-        ("/etc/passwd", "unknown timezone '/etc/passwd'; use an IANA name such as America/New_York, "
-         "America/Chicago, Europe/London or UTC"),
+        ("Mars/Olympus", ("unknown timezone 'Mars/Olympus'; use an IANA name such as America/New_York, "
+                          "America/Chicago, Europe/London or UTC")),
+        ("/etc/passwd", ("unknown timezone '/etc/passwd'; use an IANA name such as America/New_York, "
+                         "America/Chicago, Europe/London or UTC")),
     ],
 )
 def test_an_unknown_timezone_is_located_with_a_suggestion(written: str, message: str) -> None:
@@ -100,10 +100,10 @@ def test_hours_stay_strings_in_canonical_form() -> None:
         ("09:60-10:00", "invalid hours '09:60-10:00': minutes are 00-59"),
         ("24:00-09:00", "invalid hours '24:00-09:00': 24:00 is allowed only as an end"),
         ("09:00-24:30", "invalid hours '09:00-24:30': hours are 00-23 (24:00 allowed as an end)"),
-        ("09:30-09:30", "invalid hours '09:30-09:30': the start equals the end (an empty range); "
-         "for the whole day write 00:00-24:00"),
-        ("9am-4pm", "invalid hours '9am-4pm': write HH:MM-HH:MM, e.g. 09:30-16:00 "
-         "(an end before the start spans midnight, e.g. 18:00-09:30)"),
+        ("09:30-09:30", ("invalid hours '09:30-09:30': the start equals the end (an empty range); "
+                         "for the whole day write 00:00-24:00")),
+        ("9am-4pm", ("invalid hours '9am-4pm': write HH:MM-HH:MM, e.g. 09:30-16:00 "
+                     "(an end before the start spans midnight, e.g. 18:00-09:30)")),
     ],
 )
 def test_a_malformed_hours_range_is_located(written: str, message: str) -> None:
@@ -128,8 +128,8 @@ def test_weekdays_are_lower_case_three_letter_names() -> None:
 )
 def test_an_unknown_weekday_lists_the_names(written: str, hint: str) -> None:
     assert problems(f"days: [mon, {written}]\n") == [
-        f"rules.d/es.yaml:1:13: days[1]: unknown weekday '{written}'; "
-        f"use mon, tue, wed, thu, fri, sat, sun{hint}"
+        (f"rules.d/es.yaml:1:13: days[1]: unknown weekday '{written}'; "
+         f"use mon, tue, wed, thu, fri, sat, sun{hint}")
     ]
 
 
@@ -156,12 +156,12 @@ def test_an_unknown_calendar_gets_a_did_you_mean(written: str, message: str) -> 
 
 def test_every_mistake_is_reported_at_once() -> None:
     assert problems('timezone: Nowhere/City\nhours: ["9-5"]\ndays: [Mon]\ncalendar: XNSY\n') == [
-        "rules.d/es.yaml:1:11: timezone: unknown timezone 'Nowhere/City'; use an IANA name such as "
-        "America/New_York, America/Chicago, Europe/London or UTC",
-        "rules.d/es.yaml:2:9: hours[0]: invalid hours '9-5': write HH:MM-HH:MM, e.g. 09:30-16:00 "
-        "(an end before the start spans midnight, e.g. 18:00-09:30)",
-        "rules.d/es.yaml:3:8: days[0]: unknown weekday 'Mon'; use mon, tue, wed, thu, fri, sat, sun "
-        "(did you mean mon?)",
+        ("rules.d/es.yaml:1:11: timezone: unknown timezone 'Nowhere/City'; use an IANA name such as "
+         "America/New_York, America/Chicago, Europe/London or UTC"),
+        ("rules.d/es.yaml:2:9: hours[0]: invalid hours '9-5': write HH:MM-HH:MM, e.g. 09:30-16:00 "
+         "(an end before the start spans midnight, e.g. 18:00-09:30)"),
+        ("rules.d/es.yaml:3:8: days[0]: unknown weekday 'Mon'; use mon, tue, wed, thu, fri, sat, sun "
+         "(did you mean mon?)"),
         "rules.d/es.yaml:4:11: calendar: unknown calendar 'XNSY'; did you mean XNYS?",
     ]
 

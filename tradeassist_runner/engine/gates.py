@@ -47,10 +47,15 @@ _ZONE_LAST_S = int((datetime(9999, 12, 29, tzinfo=UTC) - _EPOCH).total_seconds()
 # How far beyond the asked-for times a table is built, so a live stream extends rarely.
 _ZONE_AHEAD_DAYS = 31
 _ZONE_BEHIND_DAYS = 1
-_CALENDAR_MARGIN_DAYS = 366
+# A calendar is built from 1 January of the year before the first time asked about to 31
+# December of the year after the last: whole years, so spans repeat (exchange_calendars
+# keeps the last calendar it built per code) and a live stream rebuilds about once a year.
+_CALENDAR_MARGIN_YEARS = 1
 # pandas (nanosecond timestamps) bounds every exchange_calendars calendar.
 _CALENDAR_FIRST_DAY = (date(1678, 1, 1) - _EPOCH_DATE).days
 _CALENDAR_LAST_DAY = (date(2262, 1, 1) - _EPOCH_DATE).days
+_FIRST_DATE_DAY = (date.min - _EPOCH_DATE).days
+_LAST_DATE_DAY = (date.max - _EPOCH_DATE).days
 _NAT = np.iinfo(np.int64).min
 
 
@@ -73,17 +78,16 @@ class _ZoneTable:
 
     def __init__(self, zone: ZoneInfo) -> None:
         self._zone = zone
-        self._lo_s = 0  # covered span [lo, hi], seconds, whole days
-        self._hi_s = -1
-        self._starts_ms: I64 = np.zeros(0, np.int64)
-        self._offsets_ms: I64 = np.zeros(0, np.int64)
+        # One snapshot, replaced whole, so a reader never pairs new starts with old
+        # offsets: covered span [lo, hi] (seconds, whole days), change points, offsets (ms).
+        self._table: tuple[int, int, I64, I64] = (0, -1, np.zeros(0, np.int64), np.zeros(0, np.int64))
 
     def _offset_s(self, s: int) -> int:
         off = (_EPOCH + timedelta(seconds=s)).astimezone(self._zone).utcoffset()
         return 0 if off is None else int(off.total_seconds())
 
     def _segment(self, a: int, b: int) -> tuple[list[int], list[int]]:
-        """Change points and offsets over [a, b] (seconds, whole days apart)."""
+        """Change points and offsets over [a, b] (seconds, whole days apart), in ms."""
         points = list(range(a, b + 1, _DAY_S))
         offsets = [self._offset_s(p) for p in points]
         starts, offs = [a], [offsets[0]]
@@ -99,52 +103,76 @@ class _ZoneTable:
                     hi = mid
             starts.append(hi)
             offs.append(offsets[i])
-        return starts, offs
+        return [x * 1000 for x in starts], [x * 1000 for x in offs]
 
     def _cover(self, t_min: int, t_max: int) -> None:
         want_lo = (t_min // _DAY_MS - _ZONE_BEHIND_DAYS) * _DAY_S
         want_hi = (t_max // _DAY_MS + 1 + _ZONE_AHEAD_DAYS) * _DAY_S
         want_lo = min(max(want_lo, _ZONE_FIRST_S), _ZONE_LAST_S)
-        want_hi = max(min(want_hi, _ZONE_LAST_S), _ZONE_FIRST_S)
-        if self._hi_s < self._lo_s:  # nothing built yet
-            starts, offs = self._segment(want_lo, max(want_hi, want_lo))
-            self._lo_s, self._hi_s = want_lo, max(want_hi, want_lo)
-            self._set(starts, offs)
-            return
-        starts = self._starts_ms.tolist()
-        offs = self._offsets_ms.tolist()
-        changed = False
-        if want_lo < self._lo_s:
-            s2, o2 = self._segment(want_lo, self._lo_s)
-            starts = [s * 1000 for s in s2] + starts
-            offs = [o * 1000 for o in o2] + offs
-            self._lo_s, changed = want_lo, True
-        if want_hi > self._hi_s:
-            s2, o2 = self._segment(self._hi_s, want_hi)
-            starts = starts + [s * 1000 for s in s2]
-            offs = offs + [o * 1000 for o in o2]
-            self._hi_s, changed = want_hi, True
-        if changed:
-            self._starts_ms = np.asarray(starts, np.int64)
-            self._offsets_ms = np.asarray(offs, np.int64)
+        want_hi = max(min(want_hi, _ZONE_LAST_S), want_lo)
+        lo, hi, starts_a, offsets_a = self._table
+        if hi < lo:  # nothing built yet
+            starts, offs = self._segment(want_lo, want_hi)
+            lo, hi = want_lo, want_hi
+        else:
+            if want_lo >= lo and want_hi <= hi:
+                return
+            starts, offs = starts_a.tolist(), offsets_a.tolist()
+            if want_lo < lo:
+                s2, o2 = self._segment(want_lo, lo)
+                starts, offs, lo = s2 + starts, o2 + offs, want_lo
+            if want_hi > hi:
+                s2, o2 = self._segment(hi, want_hi)
+                starts, offs, hi = starts + s2, offs + o2, want_hi
+        self._table = (lo, hi, np.asarray(starts, np.int64), np.asarray(offs, np.int64))
 
-    def _set(self, starts_s: list[int], offsets_s: list[int]) -> None:
-        self._starts_ms = np.asarray(starts_s, np.int64) * 1000
-        self._offsets_ms = np.asarray(offsets_s, np.int64) * 1000
-
-    def local_ms(self, t: I64) -> I64:
-        """Local wall-clock time as epoch-like milliseconds (UTC + the zone's offset)."""
-        t_min, t_max = int(t.min()), int(t.max())
-        if t_min < self._lo_s * 1000 or t_max >= self._hi_s * 1000:
+    def local_ms(self, t: I64, t_min: int, t_max: int) -> I64:
+        """Local wall-clock time as epoch-like milliseconds (UTC + the zone's offset);
+        ``t_min``/``t_max`` are the batch's extremes."""
+        lo, hi, _, _ = self._table
+        if t_min < lo * 1000 or t_max >= hi * 1000:
             self._cover(t_min, t_max)
-        idx = np.searchsorted(self._starts_ms, t, side="right") - 1
-        np.clip(idx, 0, len(self._starts_ms) - 1, out=idx)
-        out: I64 = t + self._offsets_ms[idx]
+        _, _, starts, offsets = self._table
+        last = len(starts) - 1
+        first_i, last_i = (min(max(int(i) - 1, 0), last)
+                           for i in np.searchsorted(starts, [t_min, t_max], side="right"))
+        if first_i == last_i:  # no clock change inside the batch: one offset for all
+            out: I64 = t + offsets[first_i]
+            return out
+        idx = np.searchsorted(starts, t, side="right") - 1
+        np.clip(idx, 0, last, out=idx)
+        out = t + offsets[idx]
         return out
 
 
+def _year_start(t_ms: int, years: int) -> int:
+    """Days since the epoch of 1 January, ``years`` after the year of ``t_ms`` (clamped
+    to the years a date can hold; the calendar's own bounds apply later)."""
+    day = min(max(t_ms // _DAY_MS, _FIRST_DATE_DAY), _LAST_DATE_DAY)
+    year = min(max((_EPOCH_DATE + timedelta(days=day)).year + years, 1), 9999)
+    return (date(year, 1, 1) - _EPOCH_DATE).days
+
+
+@dataclass(frozen=True)
+class _SessionTable:
+    """Sessions as int64 ms arrays (a session without a break has an empty one,
+    ``[open, open)``), and the times they cover, ``[cover_lo, cover_hi)``."""
+
+    opens: I64
+    closes: I64
+    break_starts: I64
+    break_ends: I64
+    has_breaks: bool
+    cover_lo: int
+    cover_hi: int
+
+
+_NO_SESSIONS = _SessionTable(*(np.zeros(0, np.int64),) * 4, has_breaks=False, cover_lo=0, cover_hi=0)
+
+
 class _Sessions:
-    """Trading sessions of one exchange calendar over a span, as int64 ms arrays."""
+    """Trading sessions of one exchange calendar over a span; the table is one
+    snapshot, replaced whole when the span grows."""
 
     def __init__(self, code: str) -> None:
         self.code = code
@@ -153,12 +181,7 @@ class _Sessions:
         self._last_day: int | None = None
         self._limits: tuple[int, int] | None = None  # the calendar class's buildable days
         self._failed: set[tuple[int, int]] = set()
-        self._opens: I64 = np.zeros(0, np.int64)
-        self._closes: I64 = np.zeros(0, np.int64)
-        self._break_starts: I64 = np.zeros(0, np.int64)
-        self._break_ends: I64 = np.zeros(0, np.int64)
-        self._cover_lo = 0  # covered times [lo, hi)
-        self._cover_hi = 0
+        self._table = _NO_SESSIONS
 
     # -- building ------------------------------------------------------------------
     def _construct(self, first_day: int, last_day: int) -> Any:
@@ -239,20 +262,21 @@ class _Sessions:
         no_break = (bs == _NAT) | (be == _NAT)
         bs[no_break] = opens[no_break]  # an empty break: [open, open)
         be[no_break] = opens[no_break]
-        self._opens, self._closes, self._break_starts, self._break_ends = opens, closes, bs, be
         if len(opens):
-            self._cover_lo, self._cover_hi = int(opens[0]), int(closes[-1])
+            self._table = _SessionTable(opens, closes, bs, be, bool((~no_break).any()),
+                                        int(opens[0]), int(closes[-1]))
         else:
-            self._cover_lo = self._cover_hi = 0
+            self._table = _NO_SESSIONS
 
     def _cover(self, t_min: int, t_max: int) -> None:
-        want_first = t_min // _DAY_MS - _CALENDAR_MARGIN_DAYS
-        want_last = t_max // _DAY_MS + _CALENDAR_MARGIN_DAYS
+        want_first = _year_start(t_min, -_CALENDAR_MARGIN_YEARS)
+        want_last = _year_start(t_max, _CALENDAR_MARGIN_YEARS + 1) - 1
         lo, hi = self._limits or (_CALENDAR_FIRST_DAY, _CALENDAR_LAST_DAY)
+        table = self._table
         if self._first_day is not None and self._last_day is not None:
             # Extend only the side that needs it; rebuild the union (one session table).
-            want_first = min(self._first_day, want_first) if t_min < self._cover_lo else self._first_day
-            want_last = max(self._last_day, want_last) if t_max >= self._cover_hi else self._last_day
+            want_first = min(self._first_day, want_first) if t_min < table.cover_lo else self._first_day
+            want_last = max(self._last_day, want_last) if t_max >= table.cover_hi else self._last_day
         want_first, want_last = max(want_first, lo), min(want_last, hi)
         if want_first > want_last or (want_first, want_last) == (self._first_day, self._last_day):
             return
@@ -267,20 +291,24 @@ class _Sessions:
             self._build(bare_first, bare_last)
 
     # -- lookup ----------------------------------------------------------------------
-    def lookup(self, t: I64) -> tuple[B, B]:
-        """``(open, uncovered)`` per time: inside a session and outside its break."""
-        t_min, t_max = int(t.min()), int(t.max())
-        if t_min < self._cover_lo or t_max >= self._cover_hi:
+    def lookup(self, t: I64, t_min: int, t_max: int) -> tuple[B, B]:
+        """``(open, uncovered)`` per time: inside a session and outside its break;
+        ``t_min``/``t_max`` are the batch's extremes."""
+        if t_min < self._table.cover_lo or t_max >= self._table.cover_hi:
             self._cover(t_min, t_max)
-        covered = (t >= self._cover_lo) & (t < self._cover_hi)
-        if not len(self._opens):
-            return np.zeros(len(t), np.bool_), ~covered
-        idx = np.searchsorted(self._opens, t, side="right") - 1
-        started = idx >= 0
-        np.clip(idx, 0, None, out=idx)
-        in_session = started & (t < self._closes[idx])
-        in_break = (t >= self._break_starts[idx]) & (t < self._break_ends[idx])
-        return in_session & ~in_break & covered, ~covered
+        table = self._table
+        if not len(table.opens):
+            return np.zeros(len(t), np.bool_), np.ones(len(t), np.bool_)
+        idx = np.searchsorted(table.opens, t, side="right") - 1
+        np.clip(idx, 0, None, out=idx)  # a time before the first open is uncovered anyway
+        is_open = t < table.closes[idx]
+        if table.has_breaks:
+            is_open &= ~((t >= table.break_starts[idx]) & (t < table.break_ends[idx]))
+        if t_min >= table.cover_lo and t_max < table.cover_hi:
+            return is_open, np.zeros(len(t), np.bool_)
+        covered = (t >= table.cover_lo) & (t < table.cover_hi)
+        is_open &= covered
+        return is_open, ~covered
 
 
 class Gate:
@@ -288,7 +316,10 @@ class Gate:
     ``timezone``, and ``calendar`` sessions.  All given gates must hold.
 
     The configuration is immutable (equal configs compare and hash equal, so rules can
-    share a gate); the lookup tables are the instance's own and grow on demand.
+    share a gate); the lookup tables are the instance's own and grow on demand.  Each
+    table is replaced whole, so a reader never sees half of one; building a calendar
+    silences exchange_calendars' pandas warnings with ``warnings.catch_warnings``, which
+    is process-wide, so calendars are best first asked for from one thread.
     """
 
     __slots__ = (
@@ -383,15 +414,20 @@ class Gate:
         uncovered = np.zeros(n, np.bool_)
         if not self.active or n == 0:
             return GateResult(np.ones(n, np.bool_), uncovered)
+        t_min, t_max = int(t.min()), int(t.max())
         allowed = np.ones(n, np.bool_)
         if self._zone is not None:
-            local = self._zone.local_ms(t)
+            local = self._zone.local_ms(t, t_min, t_max)
             if self._hours:
-                allowed &= self._minute_ok[(local // _MINUTE_MS) % MINUTES_PER_DAY]
+                minute = local // _MINUTE_MS
+                minute %= MINUTES_PER_DAY
+                allowed = self._minute_ok[minute]
             if self._days:
-                # 1970-01-01 was a Thursday (index 3 counting from Monday)
-                allowed &= self._day_ok[(local // _DAY_MS + 3) % 7]
+                weekday = local // _DAY_MS
+                weekday += 3  # 1970-01-01 was a Thursday (index 3 counting from Monday)
+                weekday %= 7
+                allowed &= self._day_ok[weekday]
         if self._sessions is not None:
-            open_, uncovered = self._sessions.lookup(t)
-            allowed &= open_
+            is_open, uncovered = self._sessions.lookup(t, t_min, t_max)
+            allowed &= is_open
         return GateResult(allowed, uncovered)
