@@ -71,7 +71,7 @@ def _tick_stream(
     assert isinstance(source, ReplaySource)
 
     async def replay() -> AsyncIterator[pl.DataFrame]:
-        async for chunk in replay_batches(loaded.resolve(source.path), speed=source.speed):
+        async for chunk in replay_batches(loaded.resolve(source.path), speed=source.speed, resume_after=resume_row):
             ticks = chunk.ticks
             if resume_row:
                 ticks = ticks.filter(pl.col("row") > resume_row)
