@@ -37,21 +37,30 @@ from .realtime import RealtimeHub
 from .views import instruments_view, rules_view, status_view
 
 Severity = Literal["info", "warning", "critical"]
-SINCE = "ISO-8601 or a duration back from now (15m, 2h, 1d); inclusive"
-UNTIL = "ISO-8601 or a duration back from now; exclusive"
+SINCE = "ISO-8601 or a duration back from now (15m, 2h, 1d); inclusive; empty = not given"
+UNTIL = "ISO-8601 or a duration back from now; exclusive; empty = not given"
+#: SQLite binds 64-bit signed integers; a larger offset cannot be asked of the log.
+MAX_OFFSET = 2**63 - 1
 _503: dict[int | str, dict[str, Any]] = {503: {"description": "The alert log cannot be read"}}
 
 
 def _time(name: str, text: str | None, now: datetime) -> datetime | None:
-    """``since``/``until``: ISO-8601 or a duration back from now; a 422 that names the parameter."""
-    if text is None:
+    """``since``/``until``: ISO-8601 or a duration back from now; a 422 that names the parameter.
+
+    Empty means not given: a form or a client that always sends the key (``?since=``)
+    asks for no bound, not for an invalid one.
+    """
+    if text is None or not text.strip():
         return None
     try:
         return parse_since(text, now)
     except ValueError as exc:
-        raise HTTPException(
-            status_code=422, detail=[{"type": "value_error", "loc": ["query", name], "msg": str(exc), "input": text}]
-        ) from None
+        message = str(exc)
+    except OverflowError:  # a duration longer than the calendar (99999999999999d)
+        message = f"{name} {text!r} is out of range: it reaches before year 1"
+    raise HTTPException(
+        status_code=422, detail=[{"type": "value_error", "loc": ["query", name], "msg": message, "input": text}]
+    )
 
 
 def _range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
@@ -133,7 +142,7 @@ def create_app(observer: Observer, reader: AlertReader, settings: ApiSettings, t
              summary="Logged alerts, newest first, paginated and filtered")
     async def alerts(
         limit: Annotated[int, Query(ge=1, le=1000, description="Page size")] = 100,
-        offset: Annotated[int, Query(ge=0, description="Alerts to skip")] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Alerts to skip")] = 0,
         rule: Annotated[str | None, Query(description="Only this rule id")] = None,
         symbol: Annotated[str | None, Query(description="Only this symbol, e.g. /ES")] = None,
         severity: Annotated[Severity | None, Query()] = None,
