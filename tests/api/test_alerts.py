@@ -132,7 +132,7 @@ def test_empty_since_and_until_mean_not_given(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         async with Service(config) as svc:
-            page = await svc.json("/api/alerts", params={"since": "", "until": ""})
+            page = await svc.json("/api/alerts", params={"since": "", "until": "", "rule": "", "symbol": ""})
             assert page["total"] == 12
             stats = await svc.json("/api/alerts/stats", params={"since": "", "until": " "})
             assert stats["total"] == 12 and stats["since"] is None
