@@ -38,7 +38,7 @@ from ..timefmt import iso_ms
 from .observe import Observer
 from .reload import rebuild, watch, watched_paths
 from .snapshots import restore_snapshot, save_snapshot
-from .status import RunStats
+from .status import RunStats, StatusLine
 
 logger = logging.getLogger("tradeassist.run")
 
@@ -198,7 +198,8 @@ async def run_service(
         source=loaded.config.source.type, rules=len(plan.rules), instruments=len(loaded.instruments),
         sqlite=str(loaded.resolve(storage.sqlite)), plan=plan.version,
     )
-    tty = sys.stderr.isatty()
+    status_line = StatusLine(sys.stderr, enabled=sys.stderr.isatty())
+    status_line.route_logs()
     last_status = time.monotonic()
 
     async def flush_log() -> None:
@@ -271,7 +272,8 @@ async def run_service(
             if alerts.height:
                 stats.alerts += alerts.height
                 observer.on_alerts(alerts)
-                print_alerts(alerts, out)
+                with status_line.above():
+                    print_alerts(alerts, out)
                 unlogged.append(alerts)
             await flush_log()
             if not unlogged and time.monotonic() - last_snapshot >= storage.snapshot_interval.total_seconds():
@@ -280,9 +282,8 @@ async def run_service(
             now = time.monotonic()
             if now - last_status >= status_every:
                 last_status = now
-                if tty:
-                    sys.stderr.write("\r\x1b[2K" + stats.line())
-                    sys.stderr.flush()
+                if status_line.enabled:
+                    status_line.show(stats.line())
                 else:
                     log(logger, logging.INFO, "status", detail=stats.line())
     finally:
@@ -305,8 +306,7 @@ async def run_service(
         if not unlogged:  # never snapshot past alerts that are not in the log yet
             await save_snapshot(state_store, engine, gate, loaded, position["row"])
         await asyncio.to_thread(state_store.close)
-        if tty:
-            sys.stderr.write("\n")
+        status_line.close()
         await asyncio.to_thread(alert_log.close)
         log(logger, logging.INFO, "runner stopped", detail=stats.line())
     if unlogged:
