@@ -283,3 +283,44 @@ def test_paced_replay_does_not_wait_through_rows_before_the_resume_point(tmp_pat
         return await asyncio.wait_for(run(), timeout=60)  # paced from row 1 this would take 4 hours
 
     assert asyncio.run(bounded()) == [4.0]
+
+
+TRICKY = [
+    '1,/ES,2,3',
+    '"1","/ES","2","3"',
+    '1,"/E,S",2,3',  # a comma inside quotes is not a delimiter
+    '1,"/E""S",2,3',  # an escaped quote
+    '1,"",2,3',
+    '1,"12"x,2,3',
+    '1,/E"S,2,3',  # a quote inside an unquoted cell: csv takes it as a character
+    '1,"/ES,2,3',
+    '1,/ES",2,3',
+    '1,"""",2,3',
+    '1,""",2,3',
+    '1,/ES,2,3,4',
+    '1,/ES,2',
+    '',
+    '1,"/ES" ,2,3',
+    '"1,/ES,2,3"',
+    '1,/ES,2,"3"\r',
+]
+
+
+@pytest.mark.parametrize("order", range(4))
+def test_the_vectorized_reader_agrees_with_the_csv_module_line_by_line(tmp_path: Path, order: int) -> None:
+    import random
+
+    from tradeassist_runner.sources.replay import (
+        _careful,
+        _csv_header,
+        _parse_csv_piece,
+    )
+
+    lines = TRICKY[:]
+    random.Random(order).shuffle(lines)
+    path = write(tmp_path / "t.csv", HEAD + "\n".join(lines) + "\n")
+    header = _csv_header(path)
+    piece = path.read_bytes()[header.body_offset:]
+    fast, count = _parse_csv_piece(piece, header, 2)
+    assert count == len(lines)
+    assert fast.rows() == _careful(piece, header, 2).rows()

@@ -269,7 +269,7 @@ def _csv_chunks(path: Path, header: _CsvHeader, chunk_rows: int) -> Generator[pl
 
 
 def _line_fields(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Start, end (exclusive, before ``\\r\\n``) and field count of every line of a quote-free piece.
+    """Start, end (exclusive, before ``\\r\\n``) and field count (unquoted) of every line of a piece.
 
     One pass finds every comma and newline; the number of delimiters between two
     newlines is the line's field count.
@@ -290,16 +290,54 @@ def _line_fields(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return starts, ends - crlf, fields
 
 
+def _quoting(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Field count, well-formed quoting, and 'has a quote' per line of a piece with quotes.
+
+    The state machine of a CSV reader, vectorized: within a line, a quote with an even
+    number of quotes before it opens a field (so it must start the field, or follow the
+    quote it escapes), and one with an odd number closes it (so a delimiter, the line's
+    end or an escaping quote must follow). A line with an odd count never closes. A comma
+    with an odd number of quotes before it on its line is inside a field, not a delimiter.
+    """
+    n = len(buf)
+    quotes = np.flatnonzero(buf == ord('"'))
+    first = np.searchsorted(quotes, starts)
+    count = np.searchsorted(quotes, ends) - first
+    line = np.searchsorted(starts, quotes, side="right") - 1
+    opening = (np.arange(len(quotes)) - first[line]) % 2 == 0
+    before = buf[np.maximum(quotes - 1, 0)]
+    after = buf[np.minimum(quotes + 1, n - 1)]
+    open_ok = (quotes == starts[line]) | (before == _COMMA) | (before == ord('"'))
+    close_ok = (quotes + 1 >= ends[line]) | (after == _COMMA) | (after == ord('"'))
+    well = count % 2 == 0
+    well[line[np.where(opening, ~open_ok, ~close_ok)]] = False
+    commas = np.flatnonzero(buf == _COMMA)
+    at = np.searchsorted(starts, commas, side="right") - 1
+    delimiter = (np.searchsorted(quotes, commas) - first[at]) % 2 == 0
+    fields = np.bincount(at[delimiter], minlength=len(starts)) + 1
+    return fields, well, count > 0
+
+
 def _parse_csv_piece(piece: bytes, header: _CsvHeader, first_line: int) -> tuple[pl.DataFrame, int]:
-    """One piece of whole lines -> (raw chunk, number of lines in it). Blank lines are skipped."""
-    if b'"' in piece:
-        lines = piece.count(b"\n") + (0 if piece.endswith(b"\n") else 1)
-        return _careful(piece, header, first_line), lines
-    starts, ends, fields = _line_fields(np.frombuffer(piece, np.uint8))
+    """One piece of whole lines -> (raw chunk, number of lines in it). Blank lines are skipped.
+
+    Lines that numpy finds well-formed go to polars in one read; the rare others are
+    judged one by one, by the field count, or by the ``csv`` module when they hold a quote
+    (its message says what is wrong with the quoting).
+    """
+    buf = np.frombuffer(piece, np.uint8)
+    starts, ends, fields = _line_fields(buf)
     if not len(starts):
         return _raw_frame(header, {}, [], []), 0
+    quoted = b'"' in piece
     blank = ends == starts
     good = (fields == header.width) & ~blank
+    has_quote = np.zeros(len(starts), bool)
+    if quoted:
+        fields, well, has_quote = _quoting(buf, starts, ends)
+        good = (fields == header.width) & ~blank & well
     numbers = np.arange(first_line, first_line + len(starts))
     if good.all():
         data = piece
@@ -309,30 +347,34 @@ def _parse_csv_piece(piece: bytes, header: _CsvHeader, first_line: int) -> tuple
         firsts = np.concatenate((idx[:1], idx[gaps + 1]))
         lasts = np.concatenate((idx[gaps], idx[-1:]))
         data = b"\n".join(piece[starts[a]:ends[b]] for a, b in zip(firsts.tolist(), lasts.tolist()))
-    frame = _fast(data, header, int(good.sum()))
+    frame = _fast(data, header, int(good.sum()), quoted)
     if frame is None:  # polars read something else than numpy counted: let csv judge each line
         return _careful(piece, header, first_line), len(starts)
-    frame = frame.with_columns(
-        pl.Series(LINE, numbers[good], pl.Int64), pl.lit(None, pl.String).alias(PROBLEM)
-    )
+    frames = [frame.with_columns(pl.Series(LINE, numbers[good], pl.Int64), pl.lit(None, pl.String).alias(PROBLEM))]
     wrong = ~good & ~blank
     if not wrong.any():
-        return frame, len(starts)
-    bad = _raw_frame(
-        header, {}, numbers[wrong].tolist(),
-        [f"{n} field{'' if n == 1 else 's'} where the header has {header.width}" for n in fields[wrong].tolist()],
-    )
-    return pl.concat([frame, bad]).sort(LINE), len(starts)
+        return frames[0], len(starts)
+    counted = wrong & ~has_quote
+    if counted.any():
+        frames.append(_raw_frame(
+            header, {}, numbers[counted].tolist(),
+            [f"{n} field{'' if n == 1 else 's'} where the header has {header.width}" for n in fields[counted].tolist()],
+        ))
+    frames += [
+        _careful(piece[starts[i]:ends[i]], header, int(numbers[i]))
+        for i in np.flatnonzero(wrong & has_quote).tolist()
+    ]
+    return pl.concat(frames).sort(LINE), len(starts)
 
 
-def _fast(data: bytes, header: _CsvHeader, expected: int) -> pl.DataFrame | None:
+def _fast(data: bytes, header: _CsvHeader, expected: int, quoted: bool) -> pl.DataFrame | None:
     """polars' reader on lines already known to be clean; None if it disagrees on the row count."""
     if expected == 0:
         return _raw_frame(header, {}, [], []).drop(LINE, PROBLEM)
     try:
         frame = pl.read_csv(
             io.BytesIO(data), has_header=False, new_columns=header.names, columns=header.keep,
-            infer_schema=False, quote_char=None, encoding="utf8-lossy",
+            infer_schema=False, quote_char='"' if quoted else None, encoding="utf8-lossy",
         )
     except _READ_ERRORS:
         return None
@@ -382,7 +424,8 @@ def _careful(piece: bytes, header: _CsvHeader, first_line: int) -> pl.DataFrame:
                     columns[name].append(row[i])
         except csv.Error as exc:
             at = start + consumed
-            unclosed = "end of data" in str(exc)
+            # Failing after running past the line's end means the quote was never closed on it.
+            unclosed = "end of data" in str(exc) or reader.line_num - consumed > 1
             reject(at, "a quoted field is not closed on its line" if unclosed else f"bad quoting: {exc}")
             restart = at + 1
         if restart is None:
