@@ -232,6 +232,7 @@ async def run_service(
             from ..api import start_api
 
             api = await start_api(loaded, observer, settings)
+            status_line.route_logs()  # uvicorn's handler exists now
         while not stop.is_set():
             next_batch = asyncio.ensure_future(anext(batches))
             stopper = asyncio.ensure_future(stop.wait())

@@ -89,7 +89,7 @@ class StatusLine:
             self._stream.flush()
 
     def route_logs(self) -> None:
-        """Send log handlers that write to this terminal through :meth:`above`."""
+        """Send log handlers that write to this terminal through :meth:`above` (again: only new ones)."""
         if not self.enabled:
             return
         for name in _TERMINAL_LOGGERS:
