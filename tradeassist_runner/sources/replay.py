@@ -51,7 +51,7 @@ _READ_ERRORS = (pl.exceptions.PolarsError, OSError, ValueError)
 _CSV_BLOCK = 8 << 20
 #: A header line longer than this is not a tick file's header.
 _MAX_HEADER = 1 << 20
-_NEWLINE, _COMMA = ord("\n"), ord(",")
+_NEWLINE, _COMMA, _QUOTE = ord("\n"), ord(","), ord('"')
 
 
 def _header_name(name: str) -> str:
@@ -295,28 +295,33 @@ def _quoting(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Field count, well-formed quoting, and 'has a quote' per line of a piece with quotes.
 
-    The state machine of a CSV reader, vectorized: within a line, a quote with an even
-    number of quotes before it opens a field (so it must start the field, or follow the
-    quote it escapes), and one with an odd number closes it (so a delimiter, the line's
-    end or an escaping quote must follow). A line with an odd count never closes. A comma
-    with an odd number of quotes before it on its line is inside a field, not a delimiter.
+    The state machine of a CSV reader, vectorized over the piece's events (every comma,
+    quote and newline, in order): within a line, a quote with an even number of quotes
+    before it opens a field (so it must start the field, or follow the quote it escapes),
+    and one with an odd number closes it (so a delimiter, the line's end or an escaping
+    quote must follow). A line with an odd count never closes. A comma with an odd number
+    of quotes before it on its line is inside a field, not a delimiter.
     """
-    n = len(buf)
-    quotes = np.flatnonzero(buf == ord('"'))
-    first = np.searchsorted(quotes, starts)
-    count = np.searchsorted(quotes, ends) - first
-    line = np.searchsorted(starts, quotes, side="right") - 1
-    opening = (np.arange(len(quotes)) - first[line]) % 2 == 0
-    before = buf[np.maximum(quotes - 1, 0)]
-    after = buf[np.minimum(quotes + 1, n - 1)]
-    open_ok = (quotes == starts[line]) | (before == _COMMA) | (before == ord('"'))
-    close_ok = (quotes + 1 >= ends[line]) | (after == _COMMA) | (after == ord('"'))
+    n, lines = len(buf), len(starts)
+    events = np.flatnonzero((buf == _COMMA) | (buf == _NEWLINE) | (buf == _QUOTE))
+    kind = buf[events]
+    is_quote, is_newline = kind == _QUOTE, kind == _NEWLINE
+    line = np.cumsum(is_newline) - is_newline  # a newline belongs to the line it ends
+    quotes_before = np.cumsum(is_quote) - is_quote
+    # Quotes before the line's start: carried forward from the newline that ended the last line.
+    at_newline = np.where(is_newline, np.cumsum(is_quote), 0)
+    line_start_quotes = np.concatenate(([0], np.maximum.accumulate(at_newline)[:-1]))
+    inside = (quotes_before - line_start_quotes) % 2 == 1
+    count = np.bincount(line[is_quote], minlength=lines)
     well = count % 2 == 0
-    well[line[np.where(opening, ~open_ok, ~close_ok)]] = False
-    commas = np.flatnonzero(buf == _COMMA)
-    at = np.searchsorted(starts, commas, side="right") - 1
-    delimiter = (np.searchsorted(quotes, commas) - first[at]) % 2 == 0
-    fields = np.bincount(at[delimiter], minlength=len(starts)) + 1
+    q, q_line = events[is_quote], line[is_quote]
+    before = buf[np.maximum(q - 1, 0)]
+    after = buf[np.minimum(q + 1, n - 1)]
+    open_ok = (q == starts[q_line]) | (before == _COMMA) | (before == _QUOTE)
+    close_ok = (q + 1 >= ends[q_line]) | (after == _COMMA) | (after == _QUOTE)
+    well[q_line[np.where(inside[is_quote], ~close_ok, ~open_ok)]] = False
+    delimiter = (kind == _COMMA) & ~inside
+    fields = np.bincount(line[delimiter], minlength=lines) + 1
     return fields, well, count > 0
 
 
