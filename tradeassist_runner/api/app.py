@@ -38,7 +38,7 @@ from .views import instruments_view, rules_view, status_view
 
 Severity = Literal["info", "warning", "critical"]
 SINCE = "ISO-8601 or a duration back from now (15m, 2h, 1d); inclusive; empty = not given"
-UNTIL = "ISO-8601 or a duration back from now; exclusive; empty = not given"
+UNTIL = "ISO-8601 or a duration back from now; exclusive; after since (else 422); empty = not given"
 #: SQLite binds 64-bit signed integers; a larger offset cannot be asked of the log.
 MAX_OFFSET = 2**63 - 1
 #: What ``since``/``until`` accept, for the OpenAPI document only (the handler checks, with a
