@@ -43,8 +43,9 @@ RUN mkdir -p /app/data && chown tradeassist:tradeassist /app/data
 # reach it. Inside a container 127.0.0.1 is the container's own loopback: a published port
 # (-p 8080:8080), the Kubernetes kubelet and Prometheus all connect through the container's
 # network interface, so here it must listen on 0.0.0.0. What is reachable from outside is
-# then decided by the port publishing (-p 127.0.0.1:8080:8080) or the cluster network, and
-# TRADEASSIST_API_TOKEN should be set whenever it is reachable by anyone but you.
+# then decided by the port publishing (-p 127.0.0.1:8080:8080) or the cluster network. On
+# 0.0.0.0 the runner refuses to start without TRADEASSIST_API_TOKEN (docker run -e ...),
+# unless the config sets api.allow_unauthenticated: true (a proxy in front authenticates).
 ENV TRADEASSIST_API_ENABLED=true \
     TRADEASSIST_API_HOST=0.0.0.0 \
     TRADEASSIST_API_PORT=8080

@@ -91,9 +91,9 @@ def test_real_command_prints_only_alerts_on_stdout_and_reports_bad_rows(tmp_path
     obj = json.loads(lines[0])
     assert obj["rule_id"] == "es.100" and obj["symbol"] == "/ES"
     assert obj["ts"] == "2026-01-05T14:30:00.125Z" and obj["value"] == 100.5 and obj["threshold"] == 100.0
-    assert "row 3: price 'abc' is not a number" in result.stderr
-    assert "row 4: volume '-4' is negative" in result.stderr
-    assert "row 5: ts 2026-01-05T14:29:00.000Z is earlier" in result.stderr
+    assert "line 4: price 'abc' is not a number" in result.stderr
+    assert "line 5: volume '-4' is negative" in result.stderr
+    assert "line 6: ts 2026-01-05T14:29:00.000Z is earlier" in result.stderr
 
 
 def test_table_format_summarises_per_rule(tmp_path: Path) -> None:
@@ -123,3 +123,26 @@ def test_unreadable_tick_files_exit_1(tmp_path: Path) -> None:
     result = tradeassist("backtest", config, "--ticks", tmp_path / "nocols.csv")
     assert result.returncode == 1 and "volume" in result.stderr
     assert result.stdout == ""
+
+
+def test_a_bad_quote_or_a_wrong_field_count_rejects_one_row_not_the_file(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from tradeassist_runner.config.models import ThresholdRule
+
+    rules = [ThresholdRule(id="es.any", instrument="/ES", type="threshold", condition="above", threshold=0, cooldown=timedelta(0))]
+    ticks = [Tick(1767623400000 + i, "/ES", 100.0 + i, 1) for i in range(3)]
+    config, csv = write_project(tmp_path, rules, ticks)
+    with csv.open("a") as f:
+        f.write('2026-01-05T14:30:01Z,/ES,"12"x,1\n')  # line 5
+        f.write("2026-01-05T14:30:01Z,/ES,6000,5,40\n")  # line 6: a decimal comma
+        f.writelines(f"2026-01-05T14:30:02Z,/ES,{p},1,9\n" for p in range(8))  # lines 7-14
+        f.write("2026-01-05T14:30:03Z,/ES,200,1\n")
+    result = tradeassist("backtest", config, "--ticks", csv, "--format", "jsonl")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["value"] for line in result.stdout.splitlines()] == [100.0, 101.0, 102.0, 200.0]
+    errors = result.stderr.splitlines()
+    assert errors[0].startswith(f"{csv}: line 5: bad quoting")
+    assert errors[1] == f"{csv}: line 6: 5 fields where the header has 4"
+    assert f"{csv}: ... and 5 more rejected rows" in errors
+    assert errors[-1] == "14 ticks read, 4 evaluated, 10 rejected, 4 alerts"

@@ -141,7 +141,7 @@ def run(config: str, fresh: bool, api: bool | None, api_port: int | None) -> Non
 @click.option("--symbol", help="Only this symbol")
 @click.option("--since", help="ISO-8601 time or a duration back from now (15m, 2h, 1d)")
 @click.option("--until", help="ISO-8601 time or a duration back from now")
-@click.option("--limit", type=click.IntRange(min=0), help="The latest N alerts")
+@click.option("--limit", type=click.IntRange(min=0, max=2**63 - 1), help="The latest N alerts")
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", show_default=True)
 def alerts(
     config: str,
@@ -158,11 +158,18 @@ def alerts(
 
     loaded = _load(config)
     now = datetime.now(timezone.utc)
-    try:
-        t0 = parse_since(since, now) if since else None
-        t1 = parse_since(until, now) if until else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+
+    def when(option: str, text: str | None) -> datetime | None:
+        if not text:
+            return None
+        try:
+            return parse_since(text, now)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=option) from None
+        except OverflowError:  # 99999999999999d reaches before year 1
+            raise click.BadParameter(f"{text!r} is out of range", param_hint=option) from None
+
+    t0, t1 = when("--since", since), when("--until", until)
     path = loaded.resolve(loaded.config.storage.sqlite)
     if not path.exists():
         _fail(f"error: no alert log at {path} yet (run `tradeassist run {config}` first)")

@@ -70,14 +70,15 @@ wait_healthy() {  # name, seconds
 code() { curl -s -o /dev/null -m 5 -w '%{http_code}' "$@"; }
 
 say "run: default config, host network, port $PORT"
-docker run -d --name ta-verify --network host -e TRADEASSIST_API_PORT="$PORT" "$IMAGE" >/dev/null
+# Without a token the runner refuses a non-loopback bind; on the host network 127.0.0.1 is enough.
+docker run -d --name ta-verify --network host -e TRADEASSIST_API_HOST=127.0.0.1 -e TRADEASSIST_API_PORT="$PORT" "$IMAGE" >/dev/null
 cp -r "$REPO/config" "$REPO/rules.d" "$WORK/"; chmod -R a+rX "$WORK"
-docker run -d --name ta-reload --network host -e TRADEASSIST_API_PORT=$((PORT + 1)) \
+docker run -d --name ta-reload --network host -e TRADEASSIST_API_HOST=127.0.0.1 -e TRADEASSIST_API_PORT=$((PORT + 1)) \
     -v "$WORK/config:/app/config:ro" -v "$WORK/rules.d:/app/rules.d:ro" "$IMAGE" >/dev/null
 docker run -d --name ta-token -p 127.0.0.1:$((PORT + 2)):8080 \
     -e TRADEASSIST_API_TOKEN=verify-secret "$IMAGE" >/dev/null
 docker run -d --name ta-ro --read-only --cap-drop ALL --security-opt no-new-privileges \
-    --network host -e TRADEASSIST_API_PORT=$((PORT + 3)) "$IMAGE" >/dev/null
+    --network host -e TRADEASSIST_API_HOST=127.0.0.1 -e TRADEASSIST_API_PORT=$((PORT + 3)) "$IMAGE" >/dev/null
 for c in "${NAMES[@]}"; do wait_healthy "$c" 150; done
 
 say "endpoints"

@@ -101,3 +101,40 @@ def test_bad_parameters_are_422_naming_the_parameter(tmp_path: Path) -> None:
             assert bad.status_code == 422 and "invalid time 'not a time'" in bad.json()["detail"][0]["msg"]
 
     asyncio.run(scenario())
+
+
+def test_numbers_past_what_the_log_can_hold_are_422_not_500(tmp_path: Path) -> None:
+    seed_log(tmp_path / "data" / "a.sqlite")
+    config = project(tmp_path, {"a.yaml": NEVER})
+
+    async def scenario() -> None:
+        async with Service(config) as svc:
+            for path, name, value in [
+                ("/api/alerts", "offset", "9223372036854775808"),
+                ("/api/alerts", "since", "99999999999999d"),
+                ("/api/alerts", "until", "99999999999999d"),
+                ("/api/alerts/stats", "since", "99999999999999d"),
+                ("/api/alerts/stats", "until", "99999999999999d"),
+            ]:
+                response = await svc.http.get(path, params={name: value})
+                assert response.status_code == 422, (path, name, response.text)
+                assert any(d["loc"] == ["query", name] for d in response.json()["detail"]), response.text
+                assert "Traceback" not in response.text
+            last = await svc.json("/api/alerts", params={"offset": "9223372036854775807"})
+            assert last["items"] == [] and last["total"] == 12
+
+    asyncio.run(scenario())
+
+
+def test_empty_since_and_until_mean_not_given(tmp_path: Path) -> None:
+    seed_log(tmp_path / "data" / "a.sqlite")
+    config = project(tmp_path, {"a.yaml": NEVER})
+
+    async def scenario() -> None:
+        async with Service(config) as svc:
+            page = await svc.json("/api/alerts", params={"since": "", "until": "", "rule": "", "symbol": ""})
+            assert page["total"] == 12
+            stats = await svc.json("/api/alerts/stats", params={"since": "", "until": " "})
+            assert stats["total"] == 12 and stats["since"] is None
+
+    asyncio.run(scenario())

@@ -16,7 +16,9 @@ from .conftest import NEVER, Service, project
 
 TOKEN = "s3cret-token-0123456789abcdef"
 PROTECTED = ["/readyz", "/metrics", "/api/status", "/api/instruments", "/api/rules", "/api/alerts",
-             "/api/alerts/stats", "/openapi.json", "/docs", "/no/such/path"]
+             "/api/alerts/stats", "/no/such/path"]
+#: The API's description, open so that a browser can load /docs and use its Authorize button.
+DOCS = ["/openapi.json", "/docs", "/docs/oauth2-redirect"]
 
 
 def test_every_endpoint_but_healthz_needs_the_token(
@@ -30,6 +32,8 @@ def test_every_endpoint_but_healthz_needs_the_token(
     async def scenario() -> None:
         async with Service(config) as svc:
             assert (await svc.http.get("/healthz")).status_code == 200
+            for path in DOCS:
+                assert (await svc.http.get(path)).status_code == 200, path
             for path in PROTECTED:
                 for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
                                 {"Authorization": f"Basic {TOKEN}"}):
@@ -39,8 +43,17 @@ def test_every_endpoint_but_healthz_needs_the_token(
                 if path != "/no/such/path":
                     assert (await svc.http.get(path, headers=good)).status_code == 200, path
             assert (await svc.http.get("/no/such/path", headers=good)).status_code == 404
-            doc = (await svc.http.get("/openapi.json", headers=good)).json()
+            doc = (await svc.http.get("/openapi.json")).json()
             assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+            for path, operations in doc["paths"].items():
+                for operation in operations.values():
+                    if path == "/healthz":
+                        assert "security" not in operation and "401" not in operation["responses"]
+                    else:
+                        assert operation["security"] == [{"HTTPBearer": []}], path
+                        assert "401" in operation["responses"], path
+            # Swagger UI draws its Authorize button from that scheme; the page loads without a token.
+            assert "/openapi.json" in (await svc.http.get("/docs")).text
 
             # WebSocket: a 401 on the handshake without the token; header or ?token= both work.
             for url, headers in ((svc.ws_url, None), (f"{svc.ws_url}?token=wrong", None)):
@@ -67,9 +80,10 @@ def test_without_a_token_the_api_is_open(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         async with Service(config) as svc:
-            for path in PROTECTED[:-1]:
+            for path in PROTECTED[:-1] + DOCS:
                 assert (await svc.http.get(path)).status_code == 200, path
             doc = (await svc.http.get("/openapi.json")).json()
             assert "securitySchemes" not in doc.get("components", {})
+            assert all("401" not in op["responses"] for ops in doc["paths"].values() for op in ops.values())
 
     asyncio.run(scenario())

@@ -115,3 +115,67 @@ def test_cli_flags_enable_the_api_and_the_runner_keeps_its_signals(tmp_path: Pat
         seen.append(lines.get())
     stderr = "".join(seen)
     assert "api stopped" in stderr and "runner stopped" in stderr and "Traceback" not in stderr
+
+
+def _started(config: Path, env: dict[str, str]) -> str:
+    """Run ``tradeassist run`` until the API listens, stop it with SIGTERM; its stderr."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")} | env
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tradeassist_runner", "run", str(config)],
+        cwd=ROOT, env=full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stderr is not None
+    reader = threading.Thread(target=_lines, args=(proc.stderr, lines), daemon=True)
+    reader.start()
+    seen: list[str] = []
+    deadline = time.monotonic() + 60
+    try:
+        while "api listening" not in (seen[-1] if seen else ""):
+            try:
+                seen.append(lines.get(timeout=0.5))
+            except queue.Empty:
+                exited = proc.poll() is not None and not reader.is_alive() and lines.empty()
+                assert not exited, f"exited {proc.returncode} before listening:\n{''.join(seen)}"
+                assert time.monotonic() < deadline, f"not listening after 60 s:\n{''.join(seen)}"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(timeout=10)
+        proc.stderr.close()
+    while not lines.empty():
+        seen.append(lines.get())
+    return "".join(seen)
+
+
+def test_an_open_bind_without_a_token_refuses_to_start(tmp_path: Path) -> None:
+    config = project(tmp_path, {"a.yaml": NEVER}, api="{enabled: true, host: 0.0.0.0, port: 0}")
+    result = tradeassist("run", config, cwd=tmp_path, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert "0.0.0.0" in error and "TRADEASSIST_API_TOKEN" in error and "api.allow_unauthenticated" in error
+
+    # The environment override of the host is judged the same way.
+    loopback = project(tmp_path, {"a.yaml": NEVER}, api="{enabled: true, port: 0}")
+    assert tradeassist("run", loopback, cwd=tmp_path, timeout=60, env={"TRADEASSIST_API_HOST": "0.0.0.0"}).returncode == 1
+
+
+def test_an_open_bind_starts_with_a_token_or_an_explicit_opt_out_which_warns(tmp_path: Path) -> None:
+    config = project(tmp_path, {"a.yaml": NEVER}, api="{enabled: true, host: 0.0.0.0, port: 0}")
+    stderr = _started(config, {"TRADEASSIST_API_TOKEN": "t" * 32})
+    assert "auth=required" in stderr and "unauthenticated" not in stderr
+
+    opted = project(tmp_path, {"a.yaml": NEVER},
+                    api="{enabled: true, host: 0.0.0.0, port: 0, allow_unauthenticated: true}")
+    stderr = _started(opted, {})
+    [warning] = [line for line in stderr.splitlines() if "without authentication" in line]
+    assert "level=warning" in warning and "0.0.0.0" in warning
+    assert "auth=none" in stderr
+
+    # On loopback the opt-out changes nothing and says nothing.
+    local = project(tmp_path, {"a.yaml": NEVER}, api="{enabled: true, port: 0, allow_unauthenticated: true}")
+    assert "without authentication" not in _started(local, {})

@@ -57,7 +57,7 @@ def test_replay_run_logs_every_alert_to_sqlite_and_parquet(tmp_path: Path) -> No
     result = tradeassist("run", config, cwd=tmp_path, timeout=60)
     assert result.returncode == 0, result.stderr
     assert [line.split()[2] for line in result.stdout.splitlines()] == ["es.cross", "es.low", "es.cross"]
-    assert "row 3: price 'oops' is not a number" in result.stderr
+    assert "line 4: price 'oops' is not a number" in result.stderr  # the file line: header is line 1
 
     logged = tradeassist("alerts", config, "--format", "jsonl", cwd=tmp_path)
     assert logged.returncode == 0, logged.stderr

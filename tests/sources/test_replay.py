@@ -57,26 +57,28 @@ def collect(path: Path, **kw: object) -> list[ReplayChunk]:
 
 def test_csv_is_read_as_text_so_bad_cells_do_not_fail_the_read(tmp_path: Path) -> None:
     raw = read_tick_file(write(tmp_path / "t.csv", CSV))
-    assert raw.columns == ["ts", "symbol", "price", "volume"]
-    assert all(dtype == pl.String for dtype in raw.dtypes)
+    assert raw.columns == ["ts", "symbol", "price", "volume", "line", "problem"]
+    assert all(dtype == pl.String for dtype in raw.drop("line").dtypes)
     good, bad = normalize(raw)
     assert good["row"].to_list() == [1, 3, 5]
-    assert [str(r) for r in bad] == ["row 2: price 'abc' is not a number", "row 4: volume '-2' is negative"]
+    assert [str(r) for r in bad] == ["line 3: price 'abc' is not a number", "line 5: volume '-2' is negative"]
 
 
 def test_csv_headers_with_padding_bom_and_extra_columns(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_bytes("\ufeff ts , symbol,price,volume,note,bid\r\n1,/ES,1,2,hello,0.5\r\n".encode())
     raw = read_tick_file(path)
-    assert raw.columns == ["ts", "symbol", "price", "volume", "bid"]
-    assert raw.row(0) == ("1", "/ES", "1", "2", "0.5")
+    assert raw.columns == ["ts", "symbol", "price", "volume", "bid", "line", "problem"]
+    assert raw.row(0) == ("1", "/ES", "1", "2", "0.5", 2, None)
 
 
 def test_ragged_csv_rows_become_rejected_rows(tmp_path: Path) -> None:
-    raw = read_tick_file(write(tmp_path / "t.csv", "ts,symbol,price,volume\n1,/ES\n2,/ES,1,1,extra\n"))
+    raw = read_tick_file(write(tmp_path / "t.csv", "ts,symbol,price,volume\n1,/ES\n2,/ES,1,1,extra\n3,/ES,1,1\n"))
     good, bad = normalize(raw)
-    assert good["row"].to_list() == [2]
-    assert [str(r) for r in bad] == ["row 1: price is missing"]
+    assert good["row"].to_list() == [3]
+    assert [str(r) for r in bad] == [
+        "line 2: 2 fields where the header has 4", "line 3: 5 fields where the header has 4"
+    ]
 
 
 def test_parquet_file_with_native_types(tmp_path: Path) -> None:
@@ -158,8 +160,8 @@ def test_replay_yields_normalized_ticks_and_parse_rejections(tmp_path: Path) -> 
     assert ticks["row"].to_list() == [1, 3, 5]
     assert ticks["ts"].dtype == pl.Datetime("ms", "UTC")
     assert [r for c in chunks for r in c.rejections] == [
-        Rejection(2, "price 'abc' is not a number"),
-        Rejection(4, "volume '-2' is negative"),
+        Rejection(2, "price 'abc' is not a number", line=3),
+        Rejection(4, "volume '-2' is negative", line=5),
     ]
 
 
@@ -192,3 +194,134 @@ def test_replay_without_speed_does_not_wait_for_recorded_gaps(tmp_path: Path) ->
     got = run_virtual(arrivals(path))
     assert [p for _, ps in got for p in ps] == [0.0, 1.0, 2.0]
     assert [t for t, _ in got] == [0.0] * len(got)  # the clock never moved
+
+
+# --------------------------------------------------------------------------- bad rows are rows
+
+
+def rejected(path: Path, chunk_rows: int = 65_536) -> tuple[list[float], list[str]]:
+    """Prices of the good rows and the rejections as a user reads them, over the whole file."""
+    prices: list[float] = []
+    lines: list[str] = []
+    first = 1
+    for raw in iter_tick_file(path, chunk_rows=chunk_rows):
+        good, bad = normalize(raw, first_row=first)
+        first += raw.height
+        prices += good["price"].to_list()
+        lines += [str(r) for r in bad]
+    return prices, lines
+
+
+HEAD = "ts,symbol,price,volume\n"
+GOOD = "2026-01-05T14:30:00.000Z,/ES,{p},1\n"
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 65_536])
+def test_one_badly_quoted_cell_is_one_rejected_row_with_its_line(tmp_path: Path, chunk_rows: int) -> None:
+    text = HEAD + GOOD.format(p=1) + '2026-01-05T14:30:00.000Z,/ES,"12"x,1\n' + GOOD.format(p=3)
+    prices, lines = rejected(write(tmp_path / "t.csv", text), chunk_rows)
+    assert prices == [1.0, 3.0]
+    assert len(lines) == 1 and lines[0].startswith("line 3: ") and "quot" in lines[0]
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 3, 65_536])
+def test_an_unclosed_quote_does_not_swallow_the_rest_of_the_file(tmp_path: Path, chunk_rows: int) -> None:
+    text = HEAD + GOOD.format(p=1) + '2026-01-05T14:30:00.000Z,"/ES,2,1\n' + GOOD.format(p=3) + GOOD.format(p=4)
+    prices, lines = rejected(write(tmp_path / "t.csv", text), chunk_rows)
+    assert prices == [1.0, 3.0, 4.0]
+    assert len(lines) == 1 and lines[0].startswith("line 3: ")
+
+
+def test_quoted_cells_that_are_well_formed_are_read(tmp_path: Path) -> None:
+    text = HEAD + '"2026-01-05T14:30:00.000Z","/ES","6000.5","2"\n' + GOOD.format(p=7)
+    assert rejected(write(tmp_path / "t.csv", text)) == ([6000.5, 7.0], [])
+
+
+@pytest.mark.parametrize("quoted", [False, True])
+def test_a_wrong_field_count_is_a_rejection_not_a_silent_shift(tmp_path: Path, quoted: bool) -> None:
+    q = '"/ES"' if quoted else "/ES"
+    text = (
+        HEAD
+        + f"2026-01-05T14:30:00.000Z,{q},6000,5,40\n"  # decimal comma: 6000,5 is not price 6000
+        + f"2026-01-05T14:30:00.000Z,{q}\n"
+        + GOOD.format(p=9)
+    )
+    prices, lines = rejected(write(tmp_path / "t.csv", text))
+    assert prices == [9.0]
+    assert lines == ["line 2: 5 fields where the header has 4", "line 3: 2 fields where the header has 4"]
+
+
+def test_rejections_name_file_lines_not_data_rows(tmp_path: Path) -> None:
+    text = HEAD + GOOD.format(p=1) + "\n" + GOOD.format(p="abc") + "\r\n" + GOOD.format(p=2).replace("1\n", "-1\n")
+    prices, lines = rejected(write(tmp_path / "t.csv", text))
+    assert prices == [1.0]
+    assert lines == ["line 4: price 'abc' is not a number", "line 6: volume '-1' is negative"]
+
+
+def test_a_volume_past_int64_is_out_of_range_not_fractional(tmp_path: Path) -> None:
+    text = HEAD + "2026-01-05T14:30:00.000Z,/ES,1,99999999999999999999999\n" + "2026-01-05T14:30:00.000Z,/ES,1,1.5\n"
+    assert rejected(write(tmp_path / "t.csv", text))[1] == [
+        "line 2: volume '99999999999999999999999' is out of range",
+        "line 3: volume '1.5' is not a whole number",
+    ]
+
+
+def test_replay_reads_past_a_bad_quote(tmp_path: Path) -> None:
+    text = HEAD + '2026-01-05T14:30:00.000Z,/ES,"12"x,1\n' + GOOD.format(p=3)
+    chunks = collect(write(tmp_path / "t.csv", text))
+    assert [p for c in chunks for p in c.ticks["price"].to_list()] == [3.0]
+    assert next(str(r) for c in chunks for r in c.rejections).startswith("line 2: ")
+
+
+def test_paced_replay_does_not_wait_through_rows_before_the_resume_point(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    frame(5, step_ms=3_600_000).write_parquet(path)  # an hour between ticks
+
+    async def run() -> list[float]:
+        return [p async for c in replay_batches(path, speed=1.0, resume_after=4) for p in c.ticks["price"].to_list()]
+
+    async def bounded() -> list[float]:
+        return await asyncio.wait_for(run(), timeout=60)  # paced from row 1 this would take 4 hours
+
+    assert asyncio.run(bounded()) == [4.0]
+
+
+TRICKY = [
+    '1,/ES,2,3',
+    '"1","/ES","2","3"',
+    '1,"/E,S",2,3',  # a comma inside quotes is not a delimiter
+    '1,"/E""S",2,3',  # an escaped quote
+    '1,"",2,3',
+    '1,"12"x,2,3',
+    '1,/E"S,2,3',  # a quote inside an unquoted cell: csv takes it as a character
+    '1,"/ES,2,3',
+    '1,/ES",2,3',
+    '1,"""",2,3',
+    '1,""",2,3',
+    '1,/ES,2,3,4',
+    '1,/ES,2',
+    '',
+    '1,"/ES" ,2,3',
+    '"1,/ES,2,3"',
+    '1,/ES,2,"3"\r',
+]
+
+
+@pytest.mark.parametrize("order", range(4))
+def test_the_vectorized_reader_agrees_with_the_csv_module_line_by_line(tmp_path: Path, order: int) -> None:
+    import random
+
+    from tradeassist_runner.sources.replay import (
+        _careful,
+        _csv_header,
+        _parse_csv_piece,
+    )
+
+    lines = TRICKY[:]
+    random.Random(order).shuffle(lines)
+    path = write(tmp_path / "t.csv", HEAD + "\n".join(lines) + "\n")
+    header = _csv_header(path)
+    piece = path.read_bytes()[header.body_offset:]
+    fast, count = _parse_csv_piece(piece, header, 2)
+    assert count == len(lines)
+    assert fast.rows() == _careful(piece, header, 2).rows()

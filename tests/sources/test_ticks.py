@@ -333,3 +333,23 @@ def test_format_rejections_uses_the_true_total_when_only_some_were_kept() -> Non
     assert lines == ["row 7: ts is missing", "... and 123 more rejected rows"]
     assert format_rejections([Rejection(1, "a"), Rejection(2, "b")], limit=1)[-1] == "... and 1 more rejected row"
     assert format_rejections([]) == []
+
+
+def test_whole_numbers_past_int64_are_out_of_range_in_text_and_in_float_columns() -> None:
+    text = pl.DataFrame({
+        "ts": ["1767623400000"] * 4, "symbol": ["/ES"] * 4, "price": ["1"] * 4,
+        "volume": ["9223372036854775807", "9223372036854775808", "-99999999999999999999", "1e30"],
+    })
+    good, bad = normalize(text)
+    assert good["volume"].to_list() == [9223372036854775807]
+    assert [str(r) for r in bad] == [
+        "row 2: volume '9223372036854775808' is out of range",
+        "row 3: volume '-99999999999999999999' is negative",
+        "row 4: volume '1e30' is out of range",
+    ]
+    floats = pl.DataFrame({
+        "ts": [1767623400000] * 3, "symbol": ["/ES"] * 3, "price": [1.0] * 3, "volume": [1e20, 2.5, 3.0],
+    })
+    good, bad = normalize(floats)
+    assert good["volume"].to_list() == [3]
+    assert [str(r) for r in bad] == ["row 1: volume '1e+20' is out of range", "row 2: volume '2.5' is not a whole number"]

@@ -37,21 +37,49 @@ from .realtime import RealtimeHub
 from .views import instruments_view, rules_view, status_view
 
 Severity = Literal["info", "warning", "critical"]
-SINCE = "ISO-8601 or a duration back from now (15m, 2h, 1d); inclusive"
-UNTIL = "ISO-8601 or a duration back from now; exclusive"
+SINCE = "ISO-8601 or a duration back from now (15m, 2h, 1d); inclusive; empty = not given"
+UNTIL = "ISO-8601 or a duration back from now; exclusive; after since (else 422); empty = not given"
+#: SQLite binds 64-bit signed integers; a larger offset cannot be asked of the log.
+MAX_OFFSET = 2**63 - 1
+#: What ``since``/``until`` accept, for the OpenAPI document only (the handler checks, with a
+#: message that says what is wrong): empty, a duration of up to 4 parts, or an ISO-8601 date
+#: or datetime. Narrower than what is accepted (days 29-31, fractions, longer durations) so that every
+#: string it describes is one the server takes: clients and fuzzers may trust it.
+TIME_PATTERN = (
+    r"^(|([0-9]{1,5}(ms|s|m|h|d)){1,4}"
+    r"|[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+    r"(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?)$"
+)
+_TIME_SCHEMA: dict[str, Any] = {"pattern": TIME_PATTERN}
 _503: dict[int | str, dict[str, Any]] = {503: {"description": "The alert log cannot be read"}}
+_401: dict[int | str, dict[str, Any]] = {
+    401: {
+        "description": "Missing or wrong bearer token (`Authorization: Bearer $TRADEASSIST_API_TOKEN`)",
+        "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"],
+        }}},
+        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}},
+    }
+}
 
 
 def _time(name: str, text: str | None, now: datetime) -> datetime | None:
-    """``since``/``until``: ISO-8601 or a duration back from now; a 422 that names the parameter."""
-    if text is None:
+    """``since``/``until``: ISO-8601 or a duration back from now; a 422 that names the parameter.
+
+    Empty means not given: a form or a client that always sends the key (``?since=``)
+    asks for no bound, not for an invalid one.
+    """
+    if text is None or not text.strip():
         return None
     try:
         return parse_since(text, now)
     except ValueError as exc:
-        raise HTTPException(
-            status_code=422, detail=[{"type": "value_error", "loc": ["query", name], "msg": str(exc), "input": text}]
-        ) from None
+        message = str(exc)
+    except OverflowError:  # a duration longer than the calendar (99999999999999d)
+        message = f"{name} {text!r} is out of range: it reaches before year 1"
+    raise HTTPException(
+        status_code=422, detail=[{"type": "value_error", "loc": ["query", name], "msg": message, "input": text}]
+    )
 
 
 def _range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
@@ -86,9 +114,11 @@ def create_app(observer: Observer, reader: AlertReader, settings: ApiSettings, t
     )
     app.state.hub = hub
     app.state.metrics = metrics
-    # With a token, the protected routes say so in the OpenAPI document; TokenAuth enforces it.
-    secured: list[Any] = [Depends(HTTPBearer(auto_error=False))] if token else []
-    api = APIRouter(dependencies=secured)
+    # With a token, the protected routes say so in the OpenAPI document (scheme, 401); TokenAuth
+    # enforces it. Without one, declaring either would promise an authentication that is not there.
+    scheme = HTTPBearer(auto_error=False, description="The value of TRADEASSIST_API_TOKEN")
+    secured: list[Any] = [Depends(scheme)] if token else []
+    api = APIRouter(dependencies=secured, responses=_401 if token else None)
 
     @app.get("/healthz", response_model=Health, tags=["probes"], summary="Liveness: 200 while the loop runs")
     async def healthz() -> Health:
@@ -133,17 +163,17 @@ def create_app(observer: Observer, reader: AlertReader, settings: ApiSettings, t
              summary="Logged alerts, newest first, paginated and filtered")
     async def alerts(
         limit: Annotated[int, Query(ge=1, le=1000, description="Page size")] = 100,
-        offset: Annotated[int, Query(ge=0, description="Alerts to skip")] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Alerts to skip")] = 0,
         rule: Annotated[str | None, Query(description="Only this rule id")] = None,
         symbol: Annotated[str | None, Query(description="Only this symbol, e.g. /ES")] = None,
         severity: Annotated[Severity | None, Query()] = None,
         status: Annotated[DeliveryStatus | None, Query(description="With a channel in this delivery status")] = None,
-        since: Annotated[str | None, Query(description=SINCE)] = None,
-        until: Annotated[str | None, Query(description=UNTIL)] = None,
+        since: Annotated[str | None, Query(description=SINCE, json_schema_extra=_TIME_SCHEMA)] = None,
+        until: Annotated[str | None, Query(description=UNTIL, json_schema_extra=_TIME_SCHEMA)] = None,
         order: Annotated[Literal["desc", "asc"], Query(description="By tick time")] = "desc",
     ) -> AlertPage:
         t0, t1 = _range(since, until)
-        where = AlertFilter(rule_id=rule, symbol=symbol, severity=severity, status=status, since=t0, until=t1)
+        where = AlertFilter(rule_id=rule or None, symbol=symbol or None, severity=severity, status=status, since=t0, until=t1)
         page = await _read(reader.page, where, limit=limit, offset=offset, newest_first=order == "desc")
         items = [AlertOut.model_validate(row) for row in page.alerts.iter_rows(named=True)]
         end = offset + len(items)
@@ -153,13 +183,13 @@ def create_app(observer: Observer, reader: AlertReader, settings: ApiSettings, t
     @api.get("/api/alerts/stats", response_model=AlertStats, tags=["alerts"], responses=_503,
              summary="Alert counts per rule, symbol, severity and delivery status over a time range")
     async def alert_stats(
-        since: Annotated[str | None, Query(description=SINCE)] = None,
-        until: Annotated[str | None, Query(description=UNTIL)] = None,
+        since: Annotated[str | None, Query(description=SINCE, json_schema_extra=_TIME_SCHEMA)] = None,
+        until: Annotated[str | None, Query(description=UNTIL, json_schema_extra=_TIME_SCHEMA)] = None,
         rule: Annotated[str | None, Query()] = None,
         symbol: Annotated[str | None, Query()] = None,
     ) -> AlertStats:
         t0, t1 = _range(since, until)
-        counts = await _read(reader.counts, AlertFilter(rule_id=rule, symbol=symbol, since=t0, until=t1))
+        counts = await _read(reader.counts, AlertFilter(rule_id=rule or None, symbol=symbol or None, since=t0, until=t1))
         return AlertStats(since=t0, until=t1, total=counts.total, by_rule=counts.by_rule,
                           by_symbol=counts.by_symbol, by_severity=counts.by_severity,
                           by_delivery_status=counts.by_delivery_status)

@@ -1,8 +1,9 @@
-"""Bearer-token authentication for every endpoint but ``/healthz``.
+"""Bearer-token authentication for every endpoint but ``/healthz`` and the API's own description.
 
-A plain ASGI middleware rather than a per-route dependency: it also covers ``/docs``,
-``/openapi.json``, unknown paths and the WebSocket handshake, so no route can be added
-unprotected by forgetting a decorator argument. Tokens are compared in constant time
+A plain ASGI middleware rather than a per-route dependency: it also covers unknown paths
+and the WebSocket handshake, so no route can be added unprotected by forgetting a
+decorator argument. ``/docs`` and ``/openapi.json`` stay open: they describe the API and
+hold no data, and a browser must load them to use the Authorize button. Tokens are compared in constant time
 (``hmac.compare_digest``) and never logged: the token is registered with the log
 redaction, and a rejected request logs nothing but its path.
 
@@ -24,8 +25,9 @@ from ..logs import log, register_secret
 
 logger = logging.getLogger("tradeassist.api")
 
-#: Paths served without a token: liveness must work for a probe that has no secret.
-OPEN_PATHS = frozenset({"/healthz"})
+#: Paths served without a token: liveness must work for a probe that has no secret, and
+#: the docs page (with its OAuth redirect helper) must load before a user can authorize.
+OPEN_PATHS = frozenset({"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

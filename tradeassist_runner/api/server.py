@@ -9,12 +9,17 @@ Two things differ from ``uvicorn.run``:
 - We bind the socket ourselves, so a port in use is a clear :class:`ApiError` (uvicorn
   would ``sys.exit`` inside a task) and port 0 resolves to the real port before we log
   ``api listening host=... port=...``.
+
+An address other than loopback without a token would serve rules, alerts and status to
+the whole network: that refuses to start unless ``api.allow_unauthenticated`` says it is
+meant (a proxy in front doing the auth), and then warns at every start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import socket
 from collections.abc import Generator
@@ -86,6 +91,13 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
 def _url(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
@@ -113,6 +125,7 @@ class ApiServer:
     async def start(self) -> None:
         _quiet_uvicorn()
         sock = await asyncio.to_thread(bind, self.config.host, self.config.port)
+        self._guard_open_bind(sock)
         config = uvicorn.Config(
             self.app,
             log_config=None,
@@ -142,6 +155,22 @@ class ApiServer:
         log(logger, logging.INFO, "api listening", host=host, port=port,
             paths="/healthz /readyz /metrics /api/* /ws/realtime",
             auth="required" if self.authenticated else "none")
+
+    def _guard_open_bind(self, sock: socket.socket) -> None:
+        """Judge the address actually bound (a host name may resolve anywhere)."""
+        bound = str(sock.getsockname()[0])
+        if self.authenticated or _is_loopback(bound):
+            return
+        where = f"{self.config.host}:{sock.getsockname()[1]}"
+        if not self.config.allow_unauthenticated:
+            sock.close()
+            raise ApiError(
+                f"api: refusing to serve {where} without authentication: anyone who can reach it "
+                "could read rules, alerts and status. Set TRADEASSIST_API_TOKEN (e.g. openssl rand -hex 32), "
+                "bind api.host: 127.0.0.1, or set api.allow_unauthenticated: true if a proxy in front authenticates"
+            )
+        log(logger, logging.WARNING, f"api serving {where} without authentication (api.allow_unauthenticated "
+            "is true): anyone who can reach it can read rules, alerts and status")
 
     async def stop(self) -> None:
         """Close WebSocket clients (1001), let HTTP requests finish, stop listening."""

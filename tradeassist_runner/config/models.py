@@ -155,6 +155,11 @@ class ApiSettings(Strict):
         default=8080, description="TCP port; 0 = any free port (the log line 'api listening' shows which)"
     )
     websocket: WebSocketSettings = Field(default_factory=WebSocketSettings)
+    allow_unauthenticated: StrictBool = Field(
+        default=False,
+        description="Serve a non-loopback host without TRADEASSIST_API_TOKEN (a proxy does the auth); "
+        "otherwise the runner refuses to start",
+    )
 
 
 from .notify_models import Notifications  # noqa: E402

@@ -38,7 +38,7 @@ from ..timefmt import iso_ms
 from .observe import Observer
 from .reload import rebuild, watch, watched_paths
 from .snapshots import restore_snapshot, save_snapshot
-from .status import RunStats
+from .status import RunStats, StatusLine
 
 logger = logging.getLogger("tradeassist.run")
 
@@ -71,7 +71,7 @@ def _tick_stream(
     assert isinstance(source, ReplaySource)
 
     async def replay() -> AsyncIterator[pl.DataFrame]:
-        async for chunk in replay_batches(loaded.resolve(source.path), speed=source.speed):
+        async for chunk in replay_batches(loaded.resolve(source.path), speed=source.speed, resume_after=resume_row):
             ticks = chunk.ticks
             if resume_row:
                 ticks = ticks.filter(pl.col("row") > resume_row)
@@ -200,7 +200,8 @@ async def run_service(
         source=loaded.config.source.type, rules=len(plan.rules), instruments=len(loaded.instruments),
         sqlite=str(loaded.resolve(storage.sqlite)), plan=plan.version,
     )
-    tty = sys.stderr.isatty()
+    status_line = StatusLine(sys.stderr, enabled=sys.stderr.isatty())
+    status_line.route_logs()
     last_status = time.monotonic()
 
     async def flush_log() -> None:
@@ -233,6 +234,7 @@ async def run_service(
             from ..api import start_api
 
             api = await start_api(loaded, observer, settings)
+            status_line.route_logs()  # uvicorn's handler exists now
         while not stop.is_set():
             next_batch = asyncio.ensure_future(anext(batches))
             stopper = asyncio.ensure_future(stop.wait())
@@ -273,7 +275,8 @@ async def run_service(
             if alerts.height:
                 stats.alerts += alerts.height
                 observer.on_alerts(alerts)
-                print_alerts(alerts, out)
+                with status_line.above():
+                    print_alerts(alerts, out)
                 unlogged.append(alerts)
             await flush_log()
             if not unlogged and time.monotonic() - last_snapshot >= storage.snapshot_interval.total_seconds():
@@ -282,9 +285,8 @@ async def run_service(
             now = time.monotonic()
             if now - last_status >= status_every:
                 last_status = now
-                if tty:
-                    sys.stderr.write("\r\x1b[2K" + stats.line(notifier.health()))
-                    sys.stderr.flush()
+                if status_line.enabled:
+                    status_line.show(stats.line(notifier.health()))
                 else:
                     log(logger, logging.INFO, "status", detail=stats.line(notifier.health()))
     finally:
@@ -307,8 +309,7 @@ async def run_service(
         if not unlogged:  # never snapshot past alerts that are not in the log yet
             await save_snapshot(state_store, engine, gate, loaded, position["row"])
         await asyncio.to_thread(state_store.close)
-        if tty:
-            sys.stderr.write("\n")
+        status_line.close()
         await asyncio.to_thread(alert_log.close)
         log(logger, logging.INFO, "runner stopped", detail=stats.line(notifier.health()))
     if unlogged:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from ..notify.delivery import ChannelHealth
+
+#: Carriage return, then erase the whole line: the cursor is back at column 0 of a blank line.
+_ERASE = "\r\x1b[2K"
+#: Loggers whose handlers write to the terminal while the status line is up.
+_TERMINAL_LOGGERS = ("tradeassist", "apprise", "uvicorn")
 
 #: Characters of a channel's last error shown in the one-line status.
 ERROR_WIDTH = 60
@@ -65,3 +72,77 @@ class RunStats:
         if notify := channels_text(channels):
             text += "  " + notify
         return text
+
+
+class StatusLine:
+    """The status redrawn in place on a terminal, with every other line scrolling above it.
+
+    The status has no newline (it is overwritten every few seconds), so anything else
+    written to the terminal would land on its end. Every writer therefore goes through
+    :meth:`above`: erase the status, write the line(s), draw the status again below them.
+    Log handlers on the same stream are routed through it while the line is up.
+    Disabled (not a terminal) it does nothing and the caller logs the status instead.
+    """
+
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self._stream = stream
+        self.enabled = enabled
+        self._text = ""
+        self._rerouted: list[tuple[logging.StreamHandler[TextIO], TextIO]] = []
+
+    def show(self, text: str) -> None:
+        if not self.enabled:
+            return
+        self._text = text
+        self._stream.write(_ERASE + text)
+        self._stream.flush()
+
+    @contextmanager
+    def above(self) -> Iterator[None]:
+        """Write the lines inside the block above the status line."""
+        if not self.enabled or not self._text:
+            yield
+            return
+        self._stream.write(_ERASE)
+        self._stream.flush()
+        try:
+            yield
+        finally:
+            self._stream.write(self._text)
+            self._stream.flush()
+
+    def route_logs(self) -> None:
+        """Send log handlers that write to this terminal through :meth:`above` (again: only new ones)."""
+        if not self.enabled:
+            return
+        for name in _TERMINAL_LOGGERS:
+            for handler in logging.getLogger(name).handlers:
+                if isinstance(handler, logging.StreamHandler) and handler.stream is self._stream:
+                    previous = handler.setStream(_Above(self._stream, self))
+                    if previous is not None:
+                        self._rerouted.append((handler, previous))
+
+    def close(self) -> None:
+        """Leave the last status on its own line and give the handlers their stream back."""
+        for handler, stream in self._rerouted:
+            handler.setStream(stream)
+        self._rerouted.clear()
+        if self.enabled and self._text:
+            self._stream.write("\n")
+            self._stream.flush()
+            self._text = ""
+
+
+class _Above:
+    """A text stream for a log handler: each write is a line written above the status."""
+
+    def __init__(self, stream: TextIO, status: StatusLine) -> None:
+        self._stream = stream
+        self._status = status
+
+    def write(self, text: str) -> int:
+        with self._status.above():
+            return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._stream.flush()

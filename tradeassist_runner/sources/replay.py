@@ -6,15 +6,26 @@ skipping rows would make the run meaningful. Everything else is row-level and le
 ``ticks.normalize``: CSV columns are read as text so that one bad cell becomes one
 rejected row instead of a failed read.
 
-Files are streamed (polars streaming batches), so a 10M-tick backtest does not need
-the whole file in memory.
+CSV is judged one physical line at a time: a line whose quoting is broken (``"12"x``,
+a quote that is never closed) or whose field count differs from the header's is one
+rejected row, carried to ``normalize`` in the ``problem`` column with its file ``line``
+number. A tick never spans lines, so a stray quote must not swallow the rest of the file.
+Clean blocks (no quote character, every line with the header's field count, checked
+with numpy) go straight to polars' reader; only blocks that need it take Python's
+``csv`` module.
+
+Files are streamed in chunks, so a 10M-tick backtest does not need the whole file in
+memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import io
 from collections.abc import AsyncIterator, Generator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,12 +33,25 @@ import numpy as np
 import polars as pl
 
 from ..errors import TickFileError
-from .ticks import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, Rejection, normalize
+from .ticks import (
+    LINE,
+    OPTIONAL_COLUMNS,
+    PROBLEM,
+    REQUIRED_COLUMNS,
+    ROW,
+    Rejection,
+    normalize,
+)
 
 DEFAULT_CHUNK_ROWS = 65_536
 CSV_SUFFIXES = frozenset({".csv"})
 PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
 _READ_ERRORS = (pl.exceptions.PolarsError, OSError, ValueError)
+#: Bytes read from a CSV file at a time (a chunk is cut at ``chunk_rows`` lines inside it).
+_CSV_BLOCK = 8 << 20
+#: A header line longer than this is not a tick file's header.
+_MAX_HEADER = 1 << 20
+_NEWLINE, _COMMA, _QUOTE = ord("\n"), ord(","), ord('"')
 
 
 def _header_name(name: str) -> str:
@@ -41,42 +65,45 @@ def _parquet_files(directory: Path) -> list[Path]:
     )
 
 
-def _scan(path: Path) -> pl.LazyFrame:
-    """A lazy frame over the file's tick columns; raises TickFileError if it is unusable."""
-    if not path.exists():
-        raise TickFileError(path, "file not found")
-    if path.is_dir():
-        files = _parquet_files(path)
-        if not files:
-            raise TickFileError(path, "directory holds no .parquet or .pq files")
-        kind = "Parquet"
-    else:
-        suffix = path.suffix.lower()
-        if suffix in CSV_SUFFIXES:
-            kind = "CSV"
-        elif suffix in PARQUET_SUFFIXES:
-            kind = "Parquet"
-        else:
-            raise TickFileError(
-                path, f"unknown tick file format {suffix or '(no extension)'!r}: use .csv, .parquet or .pq"
-            )
-        files = [path]
+@dataclass(frozen=True)
+class _CsvHeader:
+    """What the header line says: the field count every line must have, and where our columns are."""
+
+    width: int
+    names: list[str]  # every header name, in file order
+    keep: list[int]  # positions of the tick columns we read
+    body_offset: int  # bytes of the header line, where data lines start
+
+    @property
+    def kept(self) -> list[str]:
+        return [self.names[i] for i in self.keep]
+
+
+def _csv_header(path: Path) -> _CsvHeader:
     try:
-        if kind == "CSV":
-            lf = pl.scan_csv(
-                path,
-                infer_schema=False,  # every column as text: bad cells become rejected rows
-                truncate_ragged_lines=True,
-                encoding="utf8-lossy",
-                with_column_names=lambda names: [_header_name(n) for n in names],
-            )
-        else:
-            lf = pl.scan_parquet(files)
-        columns = lf.collect_schema().names()
-    except pl.exceptions.NoDataError:
-        raise TickFileError(path, "file is empty (a header row ts,symbol,price,volume is required)") from None
-    except _READ_ERRORS as exc:
-        raise TickFileError(path, f"not a readable {kind} file: {_first_line(exc)}") from None
+        with path.open("rb") as f:
+            first = f.readline(_MAX_HEADER)
+    except OSError as exc:
+        raise TickFileError(path, f"not a readable CSV file: {exc.strerror or exc}") from None
+    text = first.decode("utf-8", "replace").rstrip("\r\n")
+    if not text.strip():
+        raise TickFileError(path, "file is empty (a header row ts,symbol,price,volume is required)")
+    try:
+        fields = next(csv.reader([text.lstrip("\ufeff")], strict=True))
+    except csv.Error as exc:
+        raise TickFileError(path, f"not a readable CSV file: line 1 (header): {exc}") from None
+    names = [_header_name(n) for n in fields]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen and name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS):
+            raise TickFileError(path, f"not a readable CSV file: line 1 (header): column {name!r} appears twice")
+        seen.add(name)
+    _check_columns(path, names)
+    wanted = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in names]
+    return _CsvHeader(len(names), names, [names.index(c) for c in wanted], len(first))
+
+
+def _check_columns(path: Path, columns: list[str]) -> None:
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         s = "s" if len(missing) > 1 else ""
@@ -85,6 +112,39 @@ def _scan(path: Path) -> pl.LazyFrame:
             f"missing required column{s} {', '.join(missing)} "
             f"(found: {', '.join(columns) or 'none'}; need {','.join(REQUIRED_COLUMNS)})",
         )
+
+
+def _kind(path: Path) -> str:
+    """``CSV`` or ``Parquet``; raises TickFileError for a missing file or an unknown format."""
+    if not path.exists():
+        raise TickFileError(path, "file not found")
+    if path.is_dir():
+        return "Parquet"
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return "CSV"
+    if suffix in PARQUET_SUFFIXES:
+        return "Parquet"
+    raise TickFileError(
+        path, f"unknown tick file format {suffix or '(no extension)'!r}: use .csv, .parquet or .pq"
+    )
+
+
+def _scan(path: Path) -> pl.LazyFrame:
+    """A lazy frame over a Parquet file's (or directory's) tick columns; TickFileError if unusable."""
+    _kind(path)
+    if path.is_dir():
+        files = _parquet_files(path)
+        if not files:
+            raise TickFileError(path, "directory holds no .parquet or .pq files")
+    else:
+        files = [path]
+    try:
+        lf = pl.scan_parquet(files)
+        columns = lf.collect_schema().names()
+    except _READ_ERRORS as exc:
+        raise TickFileError(path, f"not a readable Parquet file: {_first_line(exc)}") from None
+    _check_columns(path, columns)
     wanted = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in columns]
     return lf.select(wanted)
 
@@ -95,8 +155,11 @@ def _first_line(exc: BaseException) -> str:
 
 
 def read_tick_file(path: Path | str) -> pl.DataFrame:
-    """The whole file as a raw frame (tick columns only, CSV as text); for small files."""
+    """The whole file as a raw frame (tick columns; CSV as text plus ``line``/``problem``); for small files."""
     p = Path(path)
+    if _kind(p) == "CSV":
+        chunks = list(_csv_chunks(p, _csv_header(p), DEFAULT_CHUNK_ROWS))
+        return pl.concat(chunks) if chunks else pl.DataFrame()
     lf = _scan(p)
     try:
         return lf.collect()
@@ -113,10 +176,10 @@ def iter_tick_file(
     a missing column fails before the caller has done anything else.
     """
     p = Path(path)
-    lf = _scan(p)
-    if p.is_dir() or p.suffix.lower() in PARQUET_SUFFIXES:
-        return _parquet_chunks(p, lf, max(int(chunk_rows), 1))
-    return _chunks(p, lf, max(int(chunk_rows), 1))
+    rows = max(int(chunk_rows), 1)
+    if _kind(p) == "CSV":
+        return _csv_chunks(p, _csv_header(p), rows)
+    return _parquet_chunks(p, _scan(p), rows)
 
 
 def _parquet_chunks(path: Path, lf: pl.LazyFrame, chunk_rows: int) -> Generator[pl.DataFrame, None, None]:
@@ -141,17 +204,250 @@ def _parquet_chunks(path: Path, lf: pl.LazyFrame, chunk_rows: int) -> Generator[
             return
 
 
-def _chunks(path: Path, lf: pl.LazyFrame, chunk_rows: int) -> Generator[pl.DataFrame, None, None]:
-    batches = iter(lf.collect_batches(chunk_size=chunk_rows, maintain_order=True, lazy=True))
-    while True:
+class _CsvBlocks:
+    """Reads and parses a CSV file a block of whole lines at a time, in file order."""
+
+    def __init__(self, path: Path, header: _CsvHeader) -> None:
+        self._file = path.open("rb")
+        self._file.seek(header.body_offset)
+        self._header = header
+        self._carry = b""
+        self._line = 2
+        self._done = False
+
+    def next(self) -> pl.DataFrame | None:
+        """The next block's raw frame (possibly empty), or None at the end of the file."""
+        while not self._done:
+            data = self._file.read(_CSV_BLOCK)
+            if data:
+                block = self._carry + data
+                cut = block.rfind(b"\n") + 1
+                if cut == 0:  # one line longer than a block: keep reading
+                    self._carry = block
+                    continue
+                piece, self._carry = block[:cut], block[cut:]
+            else:  # end of file: the rest, with or without a final newline
+                piece, self._carry, self._done = self._carry, b"", True
+            frame, lines = _parse_csv_piece(piece, self._header, self._line)
+            self._line += lines
+            return frame
+        return None
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _csv_chunks(path: Path, header: _CsvHeader, chunk_rows: int) -> Generator[pl.DataFrame, None, None]:
+    """Raw CSV chunks of at most ``chunk_rows`` rows, in file order.
+
+    The file is parsed a block of whole lines at a time (one numpy and one polars pass per
+    block, whatever ``chunk_rows`` is), and the next block is parsed on a worker thread
+    while the caller works on this one (numpy and polars release the GIL): one block
+    ahead, never more, so memory stays at two blocks.
+    """
+    try:
+        blocks = _CsvBlocks(path, header)
+    except OSError as exc:
+        raise TickFileError(path, f"cannot be read: {exc.strerror or exc}") from None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-read")
+    ahead: Future[pl.DataFrame | None] = pool.submit(blocks.next)
+    try:
+        while True:
+            try:
+                frame = ahead.result()
+            except OSError as exc:
+                raise TickFileError(path, f"cannot be read: {exc.strerror or exc}") from None
+            if frame is None:
+                return
+            ahead = pool.submit(blocks.next)
+            for start in range(0, frame.height, chunk_rows):
+                yield frame.slice(start, chunk_rows)
+    finally:
+        ahead.cancel()
+        pool.shutdown(wait=True)  # the worker must be out of the file before it closes
+        blocks.close()
+
+
+def _line_fields(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start, end (exclusive, before ``\\r\\n``) and field count (unquoted) of every line of a piece.
+
+    One pass finds every comma and newline; the number of delimiters between two
+    newlines is the line's field count.
+    """
+    n = len(buf)
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    delims = np.flatnonzero((buf == _COMMA) | (buf == _NEWLINE))
+    at_newline = np.flatnonzero(buf[delims] == _NEWLINE)
+    ends = delims[at_newline]
+    fields = np.diff(at_newline, prepend=-1)
+    if buf[-1] != _NEWLINE:  # a last line without a newline
+        last = int(at_newline[-1]) if len(at_newline) else -1
+        ends = np.append(ends, n)
+        fields = np.append(fields, len(delims) - last)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    crlf = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == ord("\r"))
+    return starts, ends - crlf, fields
+
+
+def _quoting(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Field count, well-formed quoting, and 'has a quote' per line of a piece with quotes.
+
+    The state machine of a CSV reader, vectorized over the piece's events (every comma,
+    quote and newline, in order): within a line, a quote with an even number of quotes
+    before it opens a field (so it must start the field, or follow the quote it escapes),
+    and one with an odd number closes it (so a delimiter, the line's end or an escaping
+    quote must follow). A line with an odd count never closes. A comma with an odd number
+    of quotes before it on its line is inside a field, not a delimiter.
+    """
+    n, lines = len(buf), len(starts)
+    events = np.flatnonzero((buf == _COMMA) | (buf == _NEWLINE) | (buf == _QUOTE))
+    kind = buf[events]
+    is_quote, is_newline = kind == _QUOTE, kind == _NEWLINE
+    line = np.cumsum(is_newline) - is_newline  # a newline belongs to the line it ends
+    quotes_before = np.cumsum(is_quote) - is_quote
+    # Quotes before the line's start: carried forward from the newline that ended the last line.
+    at_newline = np.where(is_newline, np.cumsum(is_quote), 0)
+    line_start_quotes = np.concatenate(([0], np.maximum.accumulate(at_newline)[:-1]))
+    inside = (quotes_before - line_start_quotes) % 2 == 1
+    count = np.bincount(line[is_quote], minlength=lines)
+    well = count % 2 == 0
+    q, q_line = events[is_quote], line[is_quote]
+    before = buf[np.maximum(q - 1, 0)]
+    after = buf[np.minimum(q + 1, n - 1)]
+    open_ok = (q == starts[q_line]) | (before == _COMMA) | (before == _QUOTE)
+    close_ok = (q + 1 >= ends[q_line]) | (after == _COMMA) | (after == _QUOTE)
+    well[q_line[np.where(inside[is_quote], ~close_ok, ~open_ok)]] = False
+    delimiter = (kind == _COMMA) & ~inside
+    fields = np.bincount(line[delimiter], minlength=lines) + 1
+    return fields, well, count > 0
+
+
+def _parse_csv_piece(piece: bytes, header: _CsvHeader, first_line: int) -> tuple[pl.DataFrame, int]:
+    """One piece of whole lines -> (raw chunk, number of lines in it). Blank lines are skipped.
+
+    Lines that numpy finds well-formed go to polars in one read; the rare others are
+    judged one by one, by the field count, or by the ``csv`` module when they hold a quote
+    (its message says what is wrong with the quoting).
+    """
+    buf = np.frombuffer(piece, np.uint8)
+    starts, ends, fields = _line_fields(buf)
+    if not len(starts):
+        return _raw_frame(header, {}, [], []), 0
+    quoted = b'"' in piece
+    blank = ends == starts
+    good = (fields == header.width) & ~blank
+    has_quote = np.zeros(len(starts), bool)
+    if quoted:
+        fields, well, has_quote = _quoting(buf, starts, ends)
+        good = (fields == header.width) & ~blank & well
+    numbers = np.arange(first_line, first_line + len(starts))
+    if good.all():
+        data = piece
+    else:  # the good lines, copied as runs of consecutive lines (bad lines are rare)
+        idx = np.flatnonzero(good)
+        gaps = np.flatnonzero(np.diff(idx) != 1)
+        firsts = np.concatenate((idx[:1], idx[gaps + 1]))
+        lasts = np.concatenate((idx[gaps], idx[-1:]))
+        data = b"\n".join(piece[starts[a]:ends[b]] for a, b in zip(firsts.tolist(), lasts.tolist()))
+    frame = _fast(data, header, int(good.sum()), quoted)
+    if frame is None:  # polars read something else than numpy counted: let csv judge each line
+        return _careful(piece, header, first_line), len(starts)
+    frames = [frame.with_columns(pl.Series(LINE, numbers[good], pl.Int64), pl.lit(None, pl.String).alias(PROBLEM))]
+    wrong = ~good & ~blank
+    if not wrong.any():
+        return frames[0], len(starts)
+    counted = wrong & ~has_quote
+    if counted.any():
+        frames.append(_raw_frame(
+            header, {}, numbers[counted].tolist(),
+            [f"{n} field{'' if n == 1 else 's'} where the header has {header.width}" for n in fields[counted].tolist()],
+        ))
+    frames += [
+        _careful(piece[starts[i]:ends[i]], header, int(numbers[i]))
+        for i in np.flatnonzero(wrong & has_quote).tolist()
+    ]
+    return pl.concat(frames).sort(LINE), len(starts)
+
+
+def _fast(data: bytes, header: _CsvHeader, expected: int, quoted: bool) -> pl.DataFrame | None:
+    """polars' reader on lines already known to be clean; None if it disagrees on the row count."""
+    if expected == 0:
+        return _raw_frame(header, {}, [], []).drop(LINE, PROBLEM)
+    try:
+        frame = pl.read_csv(
+            io.BytesIO(data), has_header=False, new_columns=header.names, columns=header.keep,
+            infer_schema=False, quote_char='"' if quoted else None, encoding="utf8-lossy",
+        )
+    except _READ_ERRORS:
+        return None
+    return frame.select(header.kept) if frame.height == expected else None
+
+
+def _careful(piece: bytes, header: _CsvHeader, first_line: int) -> pl.DataFrame:
+    """Python's csv module, strict, one physical line per row; a bad line is one rejection.
+
+    A reader runs over the lines until a row fails or spans more than one line (a quote
+    never closed on its line); that line is rejected and a new reader starts on the next.
+    """
+    lines = piece.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    columns: dict[str, list[str | None]] = {name: [] for name in header.kept}
+    numbers: list[int] = []
+    problems: list[str | None] = []
+
+    def reject(index: int, why: str) -> None:
+        numbers.append(first_line + index)
+        problems.append(why)
+        for values in columns.values():
+            values.append(None)
+
+    start, total = 0, len(lines)
+    while start < total:
+        reader = csv.reader((lines[i] for i in range(start, total)), strict=True)
+        consumed = 0  # lines this reader had used up before the current row
+        restart: int | None = None
         try:
-            chunk = next(batches)
-        except StopIteration:
-            return
-        except _READ_ERRORS as exc:
-            raise TickFileError(path, f"cannot be read: {_first_line(exc)}") from None
-        if chunk.height:
-            yield chunk
+            for row in reader:
+                at, span, consumed = start + consumed, reader.line_num - consumed, reader.line_num
+                if span > 1:
+                    reject(at, "a quoted field is not closed on its line")
+                    restart = at + 1
+                    break
+                if not row:  # a blank line
+                    continue
+                if len(row) != header.width:
+                    n = len(row)
+                    reject(at, f"{n} field{'' if n == 1 else 's'} where the header has {header.width}")
+                    continue
+                numbers.append(first_line + at)
+                problems.append(None)
+                for name, i in zip(header.kept, header.keep):
+                    columns[name].append(row[i])
+        except csv.Error as exc:
+            at = start + consumed
+            # Failing after running past the line's end means the quote was never closed on it.
+            unclosed = "end of data" in str(exc) or reader.line_num - consumed > 1
+            reject(at, "a quoted field is not closed on its line" if unclosed else f"bad quoting: {exc}")
+            restart = at + 1
+        if restart is None:
+            break
+        start = restart
+    return _raw_frame(header, columns, numbers, problems)
+
+
+def _raw_frame(
+    header: _CsvHeader, columns: dict[str, list[str | None]], numbers: list[int], problems: list[str | None]
+) -> pl.DataFrame:
+    data: dict[str, pl.Series] = {
+        name: pl.Series(name, columns.get(name) or [None] * len(numbers), pl.String) for name in header.kept
+    }
+    data[LINE] = pl.Series(LINE, numbers, pl.Int64)
+    data[PROBLEM] = pl.Series(PROBLEM, problems, pl.String)
+    return pl.DataFrame(data)
 
 
 @dataclass(frozen=True)
@@ -167,9 +463,16 @@ class ReplayChunk:
 
 
 async def replay_batches(
-    path: Path | str, chunk_rows: int = DEFAULT_CHUNK_ROWS, speed: float | None = None
+    path: Path | str,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    speed: float | None = None,
+    resume_after: int = 0,
 ) -> AsyncIterator[ReplayChunk]:
     """Replay a tick file: as fast as possible, or paced at ``speed`` x the recorded gaps.
+
+    Rows up to ``resume_after`` (a restart's position) are read for numbering but
+    neither yielded nor reported, and pacing starts at the first row after it: a
+    restart must not wait again through ticks it already processed.
 
     File reads and parsing run in worker threads, so a long file never stalls the
     loop. Raises TickFileError on the first iteration if the file is unusable.
@@ -186,6 +489,11 @@ async def replay_batches(
                 return
             ticks, rejections = await asyncio.to_thread(normalize, raw, first_row)
             first_row += raw.height
+            if resume_after >= first_row - 1:
+                continue
+            if resume_after:
+                ticks = ticks.filter(pl.col(ROW) > resume_after)
+                rejections = [r for r in rejections if r.row > resume_after]
             if pacer is None or ticks.height == 0:
                 yield ReplayChunk(ticks, rejections)
                 continue

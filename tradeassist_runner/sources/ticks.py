@@ -34,12 +34,16 @@ TICK_SCHEMA: dict[str, pl.DataType] = {
 }
 REQUIRED_COLUMNS: tuple[str, ...] = ("ts", "symbol", "price", "volume")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("bid", "ask", "bid_size", "ask_size")
-#: 1-based data row number (header excluded), kept next to normalized ticks for reports.
+#: 1-based data row number (header excluded), kept next to normalized ticks: the resume position.
 ROW = "row"
+#: The file line a CSV row is on (header = line 1), what an editor shows; CSV chunks only.
+LINE = "line"
+#: Why the CSV reader could not split a line into cells (quoting, field count); null if it could.
+PROBLEM = "problem"
 
 # Status codes of one parsed cell; 0 is fine. Codes, not messages, are computed for
 # every row so that the happy path never formats a string.
-_OK, _MISSING, _NOT_NUMBER, _NOT_FINITE, _NEGATIVE, _NOT_WHOLE, _NOT_TIME = range(7)
+_OK, _MISSING, _NOT_NUMBER, _NOT_FINITE, _NEGATIVE, _NOT_WHOLE, _NOT_TIME, _OUT_OF_RANGE = range(8)
 _SHOWN_CHARS = 40
 # chrono formats; ``%.f`` makes the fraction optional, ``%z`` takes +00:00 and +0000.
 _ISO_Z = "%Y-%m-%dT%H:%M:%S%.fZ"
@@ -49,13 +53,19 @@ _ISO_NAIVE = "%Y-%m-%dT%H:%M:%S%.f"
 
 @dataclass(frozen=True, order=True)
 class Rejection:
-    """One rejected tick row; ``row`` is the 1-based data row (or arrival number)."""
+    """One rejected tick row; ``row`` is the 1-based data row (or arrival number).
+
+    ``line`` is the file line for CSV, shown instead of the row because that is what an
+    editor jumps to (the header, blank lines and CRLF make the two differ).
+    """
 
     row: int
     reason: str
+    line: int | None = None
 
     def __str__(self) -> str:
-        return f"row {self.row}: {self.reason}"
+        where = f"line {self.line}" if self.line is not None else f"row {self.row}"
+        return f"{where}: {self.reason}"
 
 
 def empty_ticks() -> pl.DataFrame:
@@ -106,6 +116,12 @@ def _trim(name: str) -> pl.Expr:
     return pl.when(t.str.len_bytes() > 0).then(t).alias(name)
 
 
+def _past_int64(f: pl.Expr, sign: int) -> pl.Expr:
+    """A whole number that an Int64 cannot hold, above (``sign`` 1) or below (-1) its range."""
+    whole = f.is_finite() & (f == f.floor())
+    return whole & ((f >= 2.0**63) if sign > 0 else (f < -(2.0**63)))
+
+
 def _whole_from_float(f: pl.Expr) -> pl.Expr:
     # 2**63 is exactly representable; anything at or past it cannot be an Int64.
     ok = f.is_finite() & (f == f.floor()) & (f.abs() < 2.0**63)
@@ -146,14 +162,20 @@ def _int_steps(name: str, dtype: pl.DataType) -> _Steps:
     if dtype.is_numeric():
         f = col.cast(pl.Float64)
         absent = f.is_null() | f.is_nan()
-        code = pl.when(absent).then(_ok()).when(v.is_null()).then(_flag(_NOT_WHOLE)).otherwise(
-            negative
+        code = (
+            pl.when(absent).then(_ok())
+            .when(_past_int64(f, 1)).then(_flag(_OUT_OF_RANGE))
+            .when(_past_int64(f, -1)).then(_flag(_NEGATIVE))
+            .when(v.is_null()).then(_flag(_NOT_WHOLE))
+            .otherwise(negative)
         )
         return _Steps([], pl.when(~absent).then(_whole_from_float(f)), code)
     f, i = pl.col(f"_f_{name}"), pl.col(f"_i_{name}")
     code = (
         pl.when(col.is_null()).then(_ok())
         .when(f.is_null() & i.is_null()).then(_flag(_NOT_NUMBER))
+        .when(i.is_null() & _past_int64(f, 1)).then(_flag(_OUT_OF_RANGE))
+        .when(i.is_null() & _past_int64(f, -1)).then(_flag(_NEGATIVE))
         .when(v.is_null()).then(_flag(_NOT_WHOLE))
         .otherwise(negative)
     )
@@ -243,6 +265,7 @@ def _message(name: str, code: pl.Expr) -> pl.Expr:
         .when(code == _NOT_FINITE).then(pl.format(f"{name} {{}} is not finite", shown))
         .when(code == _NEGATIVE).then(pl.format(f"{name} {{}} is negative", shown))
         .when(code == _NOT_WHOLE).then(pl.format(f"{name} {{}} is not a whole number", shown))
+        .when(code == _OUT_OF_RANGE).then(pl.format(f"{name} {{}} is out of range", shown))
         .when(code == _NOT_TIME).then(
             pl.format(f"{name} {{}} is not an ISO-8601 time or epoch milliseconds", shown)
         )
@@ -250,7 +273,10 @@ def _message(name: str, code: pl.Expr) -> pl.Expr:
 
 
 def _rejections(frame: pl.DataFrame, reason: str = "reason") -> list[Rejection]:
-    return [Rejection(r, m) for r, m in zip(frame[ROW].to_list(), frame[reason].to_list())]
+    rows, reasons = frame[ROW].to_list(), frame[reason].to_list()
+    if LINE not in frame.columns:
+        return [Rejection(r, m) for r, m in zip(rows, reasons)]
+    return [Rejection(r, m, ln) for r, m, ln in zip(rows, reasons, frame[LINE].to_list())]
 
 
 def normalize(raw: pl.DataFrame, first_row: int = 1) -> tuple[pl.DataFrame, list[Rejection]]:
@@ -260,7 +286,9 @@ def normalize(raw: pl.DataFrame, first_row: int = 1) -> tuple[pl.DataFrame, list
     per bad row, with every problem of the row in its reason. ``first_row`` is the
     number of the chunk's first row, so rows are numbered across a chunked file.
     A required column that is absent counts as missing in every row (callers that
-    read files check columns up front, see ``replay.read_tick_file``).
+    read files check columns up front, see ``replay.read_tick_file``). CSV chunks carry
+    ``line`` (kept on the good rows too, for the gate's reports) and ``problem`` (a line
+    the reader could not split: rejected for that reason alone).
     """
     if raw.height == 0:
         return _empty_normalized(), []
@@ -291,23 +319,25 @@ def normalize(raw: pl.DataFrame, first_row: int = 1) -> tuple[pl.DataFrame, list
     if "_i_ts" in work.columns:
         work = _with_iso_ts(work)
     work = work.with_columns(s.value.alias(f"_v_{n}") for n, s in steps.items())
+    unsplit = [pl.col(PROBLEM).is_not_null()] if PROBLEM in raw.columns else []
     parsed = work.with_columns(s.code.alias(f"_c_{n}") for n, s in steps.items()).with_columns(
-        pl.any_horizontal([pl.col(f"_c_{n}") != _OK for n in steps]).alias("_bad")
+        pl.any_horizontal([pl.col(f"_c_{n}") != _OK for n in steps] + unsplit).alias("_bad")
     )
+    carried = [ROW, LINE] if LINE in raw.columns else [ROW]
 
     good = parsed.filter(~pl.col("_bad")).select(
         *[pl.col(f"_v_{name}").cast(dtype).alias(name) for name, dtype in TICK_SCHEMA.items()],
-        ROW,
+        *carried,
     )
     bad = parsed.filter(pl.col("_bad"))
     if bad.height == 0:
         return good, []
-    reasons = bad.select(
-        ROW,
-        pl.concat_str(
-            [_message(n, pl.col(f"_c_{n}")) for n in steps], separator="; ", ignore_nulls=True
-        ).alias("reason"),
+    reason = pl.concat_str(
+        [_message(n, pl.col(f"_c_{n}")) for n in steps], separator="; ", ignore_nulls=True
     )
+    if unsplit:
+        reason = pl.coalesce(pl.col(PROBLEM), reason)
+    reasons = bad.select(*carried, reason.alias("reason"))
     return good, _rejections(reasons)
 
 
@@ -398,6 +428,7 @@ class TickGate:
             rejections = _rejections(
                 late.select(
                     ROW,
+                    *([LINE] if LINE in late.columns else []),
                     pl.format(
                         "ts {} is earlier than the previous accepted {} tick ({})",
                         iso_ms_expr("ts"),
@@ -412,7 +443,7 @@ class TickGate:
 
 
 def _conform(ticks: pl.DataFrame, arrivals: int) -> pl.DataFrame:
-    """Canonical columns (absent optional ones as null) plus a ``row`` for reports."""
+    """Canonical columns (absent optional ones as null) plus ``row`` (and ``line``) for reports."""
     cols = ticks.columns
     exprs = [
         (pl.col(c) if c in cols else pl.lit(None)).cast(dtype).alias(c)
@@ -423,7 +454,8 @@ def _conform(ticks: pl.DataFrame, arrivals: int) -> pl.DataFrame:
         if ROW in cols
         else pl.int_range(pl.len(), dtype=pl.Int64).add(arrivals + 1)
     )
-    return ticks.select(*exprs, row.alias(ROW))
+    line = [pl.col(LINE).cast(pl.Int64)] if LINE in cols else []
+    return ticks.select(*exprs, row.alias(ROW), *line)
 
 
 # --------------------------------------------------------------------------- reporting
