@@ -26,7 +26,7 @@ from .numbers import number, param_int
 MAX_PERIOD = 100_000
 
 
-class Body(Strict):
+class VolumeSpikeBody(Strict):
     """Volume relative to its recent mean: ``volume / mean of the last period volumes``."""
 
     type: Literal["volume_spike"]
@@ -37,11 +37,15 @@ class Body(Strict):
     )
 
 
+
+#: The name the registry and tests use.
+Body = VolumeSpikeBody
+
 class VolumeSpikeType:
     """value = volume / mean; params = (period,)."""
 
     name: ClassVar[str] = "volume_spike"
-    Body: ClassVar[type[BaseModel]] = Body
+    Body: ClassVar[type[BaseModel]] = VolumeSpikeBody
     bars: ClassVar[bool] = True
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("volume", "mean")
