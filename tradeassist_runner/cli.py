@@ -85,6 +85,8 @@ def backtest(config: str, ticks_path: str, batch_size: int, fmt: str) -> None:
         click.echo(summary.render())
     for line in format_rejections(stats.rejections, total=stats.rejected):
         click.echo(f"{ticks_path}: {line}", err=True)
+    for note in stats.notes:
+        click.echo(f"warning: {note}", err=True)
     if stats.unknown_symbol_ticks:
         names = ", ".join(sorted(stats.unknown_symbols)[:10])
         click.echo(

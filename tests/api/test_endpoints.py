@@ -88,7 +88,7 @@ def test_endpoints_show_the_running_service_and_match_the_openapi_document(tmp_p
             assert rules["nq.fast"]["state"] == "armed" and rules["nq.fast"]["params"]["window"] == "30s"
             assert rules["nq.fast"]["series"] == "30s change %"
             assert rules["nq.fast"]["cooldown"] == "1m" and rules["nq.fast"]["cooldown_seconds"] == 60
-            assert rules["es.off"]["state"] == "inactive" and rules["es.off"]["period"] == 20
+            assert rules["es.off"]["state"] == "inactive" and rules["es.off"]["params"]["period"] == 20
 
             await until(lambda: svc.observer.ticks_in > 0)
             page = await svc.json("/api/alerts")

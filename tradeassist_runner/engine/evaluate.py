@@ -40,6 +40,8 @@ class BatchResult:
 #: Larger batches are evaluated in slices of this many ticks: results do not depend on
 #: where a stream is cut, and it bounds the per-batch matrices.
 MAX_SLICE = 16_384
+#: Distinct notes an Engine keeps (a live run that keeps hitting one must not grow forever).
+MAX_NOTES = 100
 
 
 def evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime | None = None) -> BatchResult:
@@ -226,7 +228,7 @@ class Engine:
         result = evaluate(self.plan, self.state, ticks, now)
         self.state = result.state
         for note in result.notes:
-            if note not in self.notes:
+            if note not in self.notes and len(self.notes) < MAX_NOTES:
                 self.notes.append(note)
         return result.alerts
 

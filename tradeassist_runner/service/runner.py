@@ -257,7 +257,10 @@ async def run_service(
             if "row" in ticks.columns and ticks.height:
                 position["row"] = max(position["row"], int(ticks["row"].max()))  # type: ignore[arg-type]
             admitted = gate.admit(ticks)
+            said = len(engine.notes)
             alerts = await asyncio.to_thread(engine.process, admitted.accepted)
+            for note in engine.notes[said:]:
+                log(logger, logging.WARNING, "rule gate", detail=note)
             stats.batch(admitted.accepted.height, time.perf_counter() - t0)
             observer.on_batch(
                 admitted.accepted,
