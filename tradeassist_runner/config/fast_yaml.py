@@ -74,8 +74,11 @@ class _Decline(Exception):
 
 
 _NO_KEY = object()  # a mapping waiting for its next key (keys may be None)
-#: Deeper nesting is declined: ruamel's own (recursive) handling of it is the reference.
-_MAX_DEPTH = 64
+#: Deeper nesting is declined here, and refused (located) by the round-trip loader.
+MAX_DEPTH = 64
+_MAX_DEPTH = MAX_DEPTH
+#: Python will not turn a longer digit string into an int; ruamel's loader reports it, located.
+_MAX_INT_DIGITS = 4300
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +126,7 @@ def _plain(value: str, table: Table) -> Any:
         return None
     if tag == _BOOL:
         return value.lower() == "true"
-    if tag == _INT and _PLAIN_INT.match(value):
+    if tag == _INT and _PLAIN_INT.match(value) and len(value) <= _MAX_INT_DIGITS:
         return int(value)
     if tag == _FLOAT:
         if _PLAIN_FLOAT.match(value):
