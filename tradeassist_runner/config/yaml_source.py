@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.composer import Composer, ComposerError
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
@@ -71,12 +71,16 @@ def _unknown_tag(constructor: RoundTripConstructor, node: Node) -> Any:
     )
 
 
+class _Refused(MarkedYAMLError):
+    """Well-formed YAML refused for what it would cost (its message is shown as it is)."""
+
+
 def _int_or_refuse(constructor: RoundTripConstructor, node: ScalarNode) -> Any:
     """ruamel's integer, or a located error for one Python will not convert (over 4,300 digits)."""
     try:
         return RoundTripConstructor.construct_yaml_int(constructor, node)
     except ValueError:
-        raise ConstructorError(
+        raise _Refused(
             None, None, f"number too long ({len(str(node.value))} characters): the engine holds float64 numbers",
             node.start_mark,
         ) from None
@@ -109,17 +113,17 @@ class _BoundedComposer(Composer):
     def compose_node(self, parent: Any, index: Any) -> Any:
         if not self.parser.check_event(AliasEvent):
             if self.depth >= MAX_DEPTH:
-                raise ComposerError(
+                raise _Refused(
                     None, None, f"nested deeper than {MAX_DEPTH} levels", self.parser.peek_event().start_mark
                 )
             return super().compose_node(parent, index)
         mark = self.parser.peek_event().start_mark
         node = super().compose_node(parent, index)
         if not isinstance(node, ScalarNode) and node.end_mark is None:
-            raise ComposerError(None, None, "an alias inside its own anchor (an infinitely deep value)", mark)
+            raise _Refused(None, None, "an alias inside its own anchor (an infinitely deep value)", mark)
         self._expanded += self._size(node)
         if self._expanded > MAX_ALIAS_NODES:
-            raise ComposerError(
+            raise _Refused(
                 None, None,
                 f"aliases expand to more than {MAX_ALIAS_NODES:,} values (refused: an alias may repeat a "
                 "value, not multiply the document)",
@@ -304,7 +308,7 @@ def _syntax_message(error: MarkedYAMLError) -> str:
     dup = _DUPLICATE.match(problem)
     if dup:
         return f"duplicate key '{dup.group(1)}' (each key may appear only once in a mapping)"
-    if problem.startswith("unsupported YAML tag"):
+    if problem.startswith("unsupported YAML tag") or isinstance(error, _Refused):
         return problem
     message = f"YAML syntax error: {problem}"
     context, mark = error.context, error.context_mark
