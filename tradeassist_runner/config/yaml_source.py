@@ -107,6 +107,7 @@ class _BoundedComposer(Composer):
 
     def __init__(self, loader: Any = None) -> None:
         super().__init__(loader)
+        self.warn_double_anchors = False  # YAML allows it (the alias takes the latest); no Python warning
         self._sizes: dict[int, int] = {}  # id(node) -> values it holds, expanded
         self._expanded = 0
 
