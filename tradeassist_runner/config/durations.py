@@ -15,15 +15,14 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _WHOLE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$")
 #: The longest duration anything accepts: what a ``timedelta`` holds (and far inside int64 ms).
 LONGEST = timedelta(days=999_999_999)
-_LONGEST_MS = LONGEST.days * 86_400_000
 
 
 def _shown(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
-def parse_duration(text: str) -> timedelta:
-    """Parse a duration; raise ``ValueError`` with a message fit for a user."""
+def parse_duration(text: str, longest: timedelta = LONGEST) -> timedelta:
+    """Parse a duration of at most ``longest``; raise ``ValueError`` with a message fit for a user."""
     s = text.strip().replace(" ", "")
     if not s or not _WHOLE.match(s):
         raise ValueError(
@@ -31,13 +30,15 @@ def parse_duration(text: str) -> timedelta:
         )
     # Exact decimal arithmetic: a float would turn '9' * 400 + 's' into inf, and 0.1s + 0.2s
     # into 300.00000000000006 ms.  (Only digits and one '.' reach Decimal: no exponent blow-up.)
+    longest_ms = to_ms(min(longest, LONGEST))
+    too_long = f"must be at most {format_duration(min(longest, LONGEST))}, got {_shown(text)}"
     total_ms = Decimal(0)
     for number, unit in _PART.findall(s):
         if len(number) > 40:
-            raise ValueError(f"invalid duration {_shown(text)}: too long (at most {format_duration(LONGEST)})")
+            raise ValueError(too_long)
         total_ms += Decimal(number) * _UNITS_MS[unit]
-    if total_ms > _LONGEST_MS:
-        raise ValueError(f"invalid duration {_shown(text)}: too long (at most {format_duration(LONGEST)})")
+    if total_ms > longest_ms:
+        raise ValueError(too_long)
     if total_ms != total_ms.to_integral_value():
         raise ValueError(f"invalid duration {_shown(text)}: finer than a millisecond")
     return timedelta(milliseconds=int(total_ms))

@@ -33,7 +33,7 @@ def _duration(value: Any) -> timedelta:
         raise ValueError(
             f"invalid duration {value!r}: write it as a string with a unit, e.g. 30s, 5m, 1500ms"
         )
-    parsed = value if isinstance(value, timedelta) else parse_duration(value)
+    parsed = value if isinstance(value, timedelta) else parse_duration(value, MAX_DURATION)
     if parsed > MAX_DURATION:
         raise ValueError(f"must be at most {format_duration(MAX_DURATION)}, got {format_duration(parsed)}")
     return parsed
