@@ -98,6 +98,17 @@ def test_huge_file_is_refused_before_parsing(write_project: WriteProject, yaml_p
     assert re.match(r".*huge\.yaml:1:1: .*larger than", line), line
 
 
+def test_a_list_of_a_million_items_is_refused_before_parsing(write_project: WriteProject, yaml_path: str) -> None:
+    config = write_project(rules={"wide.yaml": "rules:\n  - notify: [" + "x," * 1_000_000 + "x]\n"})
+    line = only_problem(config)
+    assert re.match(r".*wide\.yaml:2:\d+: file too large: more than 500,000 lines and list items", line), line
+
+
+def test_a_recursive_alias_is_refused(write_project: WriteProject, yaml_path: str) -> None:
+    config = write_project(rules={"a.yaml": "rules:\n  - notify: &a [*a]\n"})
+    assert only_problem(config).endswith("a.yaml:2:17: an alias inside its own anchor (an infinitely deep value)")
+
+
 @pytest.mark.parametrize(
     ("field", "value", "expected"),
     [

@@ -73,10 +73,24 @@ class _Decline(Exception):
     """The text is outside the subset this module guarantees to read as ruamel does."""
 
 
+class Refused(Exception):
+    """The text is refused, at ``line``:``column`` (1-based), exactly as ruamel's loader refuses it.
+
+    Only nesting: ruamel's scanner needs seconds to reach the 65th level of ``[[[[...``,
+    libyaml microseconds, and the place and the words are the same.
+    """
+
+    def __init__(self, line: int, column: int, message: str) -> None:
+        super().__init__(f"{line}:{column}: {message}")
+        self.line, self.column, self.message = line, column, message
+
+
 _NO_KEY = object()  # a mapping waiting for its next key (keys may be None)
 #: Deeper nesting is declined here, and refused (located) by the round-trip loader.
 MAX_DEPTH = 64
 _MAX_DEPTH = MAX_DEPTH
+#: What both parsers say of a value with ``MAX_DEPTH`` collections around it.
+TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
 #: Python will not turn a longer digit string into an int; ruamel's loader reports it, located.
 _MAX_INT_DIGITS = 4300
 
@@ -151,6 +165,8 @@ def parse_fast(text: str) -> FastDocument | None:
         return None
     try:
         return _compose(text)
+    except Refused:
+        raise
     except (_Decline, RecursionError):
         return None
     except Exception:  # any libyaml error: the round-trip loader reports it in its words
@@ -249,7 +265,7 @@ class _Lines:
             marks = self.items[key] = []
         block = _Block(col, value, marks)
         self.open.append(block)
-        if len(self.open) > _MAX_DEPTH:
+        if len(self.open) >= _MAX_DEPTH:  # (its values would be one level deeper)
             raise _Decline("depth")
         return block
 
@@ -383,6 +399,11 @@ def _compose(text: str) -> FastDocument:
     while not done:
         event = get()
         kind = type(event)
+        if (kind is ScalarEvent or kind is MappingStartEvent or kind is SequenceStartEvent) and len(
+            stack
+        ) >= _MAX_DEPTH:  # one entry per open collection: this value is one level deeper
+            m = event.start_mark
+            raise Refused(m.line + 1, m.column + 1, TOO_DEEP)
         if kind is ScalarEvent:
             if event.anchor is not None or event.tag is not None:
                 raise _Decline("anchor or tag")
@@ -422,8 +443,6 @@ def _compose(text: str) -> FastDocument:
             if kind is SequenceStartEvent and len(stack) == 1 and type(cur) is dict and type(key) is str:
                 child_marks = items[key] = []
             stack.append((cur, key, marks))
-            if len(stack) > _MAX_DEPTH:
-                raise _Decline("depth")
             cur, key, marks = ({} if kind is MappingStartEvent else []), _NO_KEY, child_marks
         elif kind is MappingEndEvent or kind is SequenceEndEvent:
             finished = cur
