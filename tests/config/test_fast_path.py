@@ -438,8 +438,8 @@ SNIPPETS = {
     "deep-flow": "a: " + "[" * 100 + "]" * 100 + "\n",
     "depth-64": "a: " + "[" * 62 + "x" + "]" * 62 + "\n",  # the value x is 64 levels deep: read
     "depth-65": "a: " + "[" * 63 + "x" + "]" * 63 + "\n",  # 65: refused, at x
-    "block-depth-64": "".join(" " * i + "a:\n" for i in range(63)) + " " * 63 + "a: x\n",
-    "block-depth-65": "".join(" " * i + "a:\n" for i in range(64)) + " " * 64 + "a: x\n",
+    "block-depth-64": "".join(" " * i + "a:\n" for i in range(62)) + " " * 62 + "a: x\n",
+    "block-depth-65": "".join(" " * i + "a:\n" for i in range(63)) + " " * 63 + "a: x\n",
 }
 
 
