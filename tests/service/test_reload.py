@@ -7,7 +7,7 @@ import io
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +186,7 @@ def crash_on(rule_id: str, entered: threading.Event | None = None, release: thre
     With ``entered``/``release`` it first signals that the reload is under way and waits
     to be let go, so a test can edit the files while the failing reload runs.
     """
-    real = reload_module.compile_plan
+    real = compile_plan
 
     def compile_or_crash(rules: Any) -> Any:
         if any(r.rule.id == rule_id for r in rules):
@@ -238,7 +238,12 @@ def test_a_failing_reload_is_reported_and_an_edit_made_meanwhile_applies(
         async with Running(config) as run:
             results: list[ReloadResult] = []
             on_reload = run.observer.on_reload
-            run.observer.on_reload = lambda r: (results.append(r), on_reload(r))[1]  # type: ignore[method-assign]
+
+            def keep(result: ReloadResult) -> None:
+                results.append(result)
+                on_reload(result)
+
+            run.observer.on_reload = keep  # type: ignore[method-assign]
             await until(lambda: run.fired("old") > 0)
             (tmp_path / "rules.d" / "a.yaml").write_text(ALWAYS.format(id="boom", cd="0s"))
             await until(entered.is_set, timeout=60)

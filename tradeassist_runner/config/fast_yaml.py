@@ -319,7 +319,7 @@ def _compose_lines(text: str) -> FastDocument:
     match = _LINE.match
     top: _Block | None = None
     for lineno, line in enumerate(text.split("\n"), 1):
-        indent, dash_spaces, key_text, rest = match(line).groups()
+        indent, dash_spaces, key_text, rest = match(line).groups()  # type: ignore[union-attr]  # (every part optional: always matches)
         if dash_spaces is None:
             if key_text is None:
                 if rest and rest[0] != "#":

@@ -59,12 +59,12 @@ def rebuild(
         loaded = apply(load_config(config_path))
     except ConfigError as exc:
         return Rebuilt(None, None, ReloadResult(False, now, version, errors=[str(p) for p in exc.problems]))
-    except Exception as exc:  # not a validation problem: report it, located at the config file
+    except Exception as exc:  # noqa: BLE001 - not a validation problem: report it, located at the config file
         problem = Problem(str(config_path), 1, 1, f"the config could not be loaded: {_what(exc)}")
         return Rebuilt(None, None, ReloadResult(False, now, version, errors=[str(problem)]))
     try:
         plan = compile_plan(loaded.rules)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the engine raised
         return Rebuilt(None, None, ReloadResult(False, now, version, errors=_compile_errors(loaded, exc)))
     old = {c.rule.id: c.state_key for c in old_plan.rules} if old_plan else {}
     new = {c.rule.id: c.state_key for c in plan.rules}
@@ -90,7 +90,7 @@ def _compile_errors(loaded: LoadedConfig, exc: Exception) -> list[str]:
     for rule in loaded.rules:
         try:
             compile_plan([rule])
-        except Exception as one:
+        except Exception as one:  # noqa: BLE001 - which rule it is
             where = rule.source
             errors.append(
                 str(Problem(where.path, where.line, where.column, f"rule '{rule.rule.id}' cannot be compiled: {_what(one)}"))
@@ -142,7 +142,7 @@ async def watch(
                 await _guarded(
                     trigger, "files changed: " + ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
                 )
-        except Exception as exc:  # a vanished folder must not kill the runner
+        except Exception as exc:  # noqa: BLE001 - a vanished folder must not kill the runner
             log(logger, logging.ERROR, "file watcher failed; retrying", error=_what(exc))
             restarted = True
             try:
@@ -155,5 +155,5 @@ async def _guarded(trigger: Callable[[str], Awaitable[None]], reason: str) -> No
     """Run one reload; a failure is logged, and the watching goes on (its events kept)."""
     try:
         await trigger(reason)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - logged, never raised into the watcher
         log(logger, logging.ERROR, "reload failed", reason=reason, error=_what(exc))

@@ -141,7 +141,7 @@ async def run_service(
             was_invalid = observer.config_invalid
             try:
                 outcome = await apply_reload(reason)
-            except Exception as exc:  # not a file problem: still a rejection, never a silent one
+            except Exception as exc:  # noqa: BLE001 - not a file problem: still a rejection, never a silent one
                 version = engine.plan.version
                 error = str(Problem(str(current["loaded"].path), 1, 1, f"the reload failed: {type(exc).__name__}: {exc}"))
                 outcome = ReloadResult(False, datetime.now(timezone.utc), version, errors=[error])
