@@ -34,6 +34,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.scanner import RoundTripScanner
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from ..errors import ConfigError, Problem
@@ -146,10 +147,27 @@ class _BoundedComposer(Composer):
         return size
 
 
+#: Flow collections (``[``, ``{``) open at once that ruamel's scanner reads before refusing.
+#: Its look-ahead for a simple key costs the square of the open levels per token: 5,000
+#: ``[`` take seconds before the composer ever sees the 65th level.  (Well below that,
+#: the composer refuses at level 65, at the same place as libyaml does.)
+_MAX_FLOW_LEVELS = 2 * MAX_DEPTH
+
+
+class _BoundedScanner(RoundTripScanner):
+    """ruamel's round-trip scanner, refusing flow nesting before its look-ahead gets slow."""
+
+    def fetch_flow_collection_start(self, TokenClass: Any, to_push: str) -> None:  # noqa: N803 (ruamel's name)
+        if self.flow_level >= _MAX_FLOW_LEVELS:
+            raise _Refused(None, None, TOO_DEEP, self.reader.get_mark())
+        super().fetch_flow_collection_start(TokenClass, to_push)
+
+
 def _new_yaml() -> YAML:
     yaml = YAML(typ="rt")  # YAML 1.2: `on`/`off`/`yes`/`no` stay strings
     yaml.Constructor = _Constructor
     yaml.Composer = _BoundedComposer
+    yaml.Scanner = _BoundedScanner
     yaml.allow_duplicate_keys = False
     return yaml
 
