@@ -323,3 +323,30 @@ def test_an_empty_rules_folder_is_logged_at_start(tmp_path: Path, caplog: pytest
         r.levelno == logging.WARNING and "warning: no rules: rules_dir 'rules.d' holds no *.yaml" in r.getMessage()
         for r in caplog.records
     )
+
+
+def test_a_reload_that_fails_after_validation_is_a_located_rejection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradeassist_runner.notify.delivery import Notifier
+
+    config = project(tmp_path, {"a.yaml": ALWAYS.format(id="old", cd="0s")})
+
+    async def refuse(self: Notifier, loaded: Any) -> None:
+        raise RuntimeError("channel table\nbroken")
+
+    async def scenario() -> None:
+        async with Running(config) as run:
+            await until(lambda: run.fired("old") > 0)
+            monkeypatch.setattr(Notifier, "reconfigure", refuse)
+            (tmp_path / "rules.d" / "a.yaml").write_text(ALWAYS.format(id="new", cd="0s"))
+            await until(lambda: run.observer.config_invalid)
+            assert run.observer.last_reload is not None
+            assert run.observer.last_reload.errors == [
+                f"{config}:1:1: the reload failed: RuntimeError: channel table\\u000abroken"
+            ]
+            before = run.fired("old")
+            await until(lambda: run.fired("old") > before)  # the previous plan keeps running
+            monkeypatch.undo()
+
+    asyncio.run(scenario())

@@ -114,7 +114,7 @@ class ReplaySource(Strict):
 
     type: Literal["replay"]
     path: str
-    speed: Annotated[float, Field(gt=0, le=1_000_000)] | None = Field(
+    speed: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
         default=None, description="Pace at N x recorded speed; omit to replay as fast as possible"
     )
 
