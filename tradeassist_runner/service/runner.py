@@ -83,6 +83,12 @@ def _tick_stream(
     return replay()
 
 
+def _log_warnings(loaded: LoadedConfig) -> None:
+    """What is valid but probably a mistake (no rules at all), at start and when it may have changed."""
+    for warning in loaded.warnings:
+        log(logger, logging.WARNING, warning)
+
+
 def print_alerts(alerts: pl.DataFrame, out: TextIO) -> None:
     """Until notifications land, the console is the channel people watch."""
     for r in alerts.iter_rows(named=True):
@@ -167,8 +173,6 @@ async def run_service(
                 log(logger, logging.ERROR, line)
             return result
         assert rebuilt.loaded is not None and rebuilt.plan is not None
-        for warning in rebuilt.loaded.warnings:
-            log(logger, logging.WARNING, warning)
         await notifier.reconfigure(rebuilt.loaded)  # channels, routes and templates reload too
         if not rebuilt.changed_anything and (
             {i.symbol for i in rebuilt.loaded.instruments}
@@ -176,10 +180,13 @@ async def run_service(
         ):
             if observer.config_invalid:
                 observer.on_reload(result)  # the files are valid again
+                _log_warnings(rebuilt.loaded)
                 return result
             if reason == "SIGHUP":  # asked for: say what came of it (file events stay quiet)
                 log(logger, logging.INFO, "rules unchanged", reason=reason, plan=result.plan_version)
+                _log_warnings(rebuilt.loaded)
             return None
+        _log_warnings(rebuilt.loaded)
         if rebuilt.loaded.config.source != current["loaded"].config.source or (
             rebuilt.loaded.config.storage != current["loaded"].config.storage
         ) or rebuilt.loaded.config.api != current["loaded"].config.api:
@@ -228,8 +235,7 @@ async def run_service(
         source=loaded.config.source.type, rules=len(plan.rules), instruments=len(loaded.instruments),
         sqlite=str(loaded.resolve(storage.sqlite)), plan=plan.version,
     )
-    for warning in loaded.warnings:
-        log(logger, logging.WARNING, warning)
+    _log_warnings(loaded)
     tty = sys.stderr.isatty()
     last_status = time.monotonic()
 
