@@ -176,3 +176,20 @@ def test_validate_cli_warns_about_an_empty_rules_folder(write_project: WriteProj
     done = run_validate(write_project())
     assert done.returncode == 0, done.stderr
     assert "warning: no rules" in done.stderr
+
+
+def test_validate_cli_on_every_nasty_value_in_every_field(write_project: WriteProject) -> None:
+    from .test_validate_fuzz import NASTY
+
+    files = {
+        f"{field}-{i:02d}.yaml": rule(**{"id": f"{field}-{i}", field: value})
+        for field in ("id", "threshold", "period", "cooldown", "message", "severity")
+        for i, value in enumerate(NASTY)
+    }
+    done = run_validate(write_project(rules=files))
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and re.fullmatch(r"\d+ problems found\n", done.stderr), done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) >= len(NASTY)
+    for line in lines:
+        assert LOCATED.match(line), line
