@@ -207,8 +207,10 @@ def test_rebuild_reports_a_compile_failure_at_the_rule(tmp_path: Path, monkeypat
     rebuilt = rebuild(old, config)
     assert not rebuilt.result.ok and rebuilt.plan is None
     assert rebuilt.result.errors == [
-        f"{tmp_path}/rules.d/a.yaml:3:5: rule 'boom' cannot be compiled: "
-        "OverflowError: Python int too large to convert to C long"
+        (
+            f"{tmp_path}/rules.d/a.yaml:3:5: rule 'boom' cannot be compiled: "
+            "OverflowError: Python int too large to convert to C long"
+        )
     ]
 
 
@@ -252,8 +254,10 @@ def test_a_failing_reload_is_reported_and_an_edit_made_meanwhile_applies(
             await until(lambda: run.fired("fixed") > 0, timeout=60)
             failed = [r for r in results if not r.ok]
             assert len(failed) == 1 and failed[0].errors == [
-                f"{tmp_path}/rules.d/a.yaml:2:5: rule 'boom' cannot be compiled: "
-                "OverflowError: Python int too large to convert to C long"
+                (
+                    f"{tmp_path}/rules.d/a.yaml:2:5: rule 'boom' cannot be compiled: "
+                    "OverflowError: Python int too large to convert to C long"
+                )
             ]
             assert results[-1].ok and not run.observer.config_invalid
 

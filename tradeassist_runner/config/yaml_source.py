@@ -157,7 +157,7 @@ _MAX_FLOW_LEVELS = 2 * MAX_DEPTH
 class _BoundedScanner(RoundTripScanner):
     """ruamel's round-trip scanner, refusing flow nesting before its look-ahead gets slow."""
 
-    def fetch_flow_collection_start(self, TokenClass: Any, to_push: str) -> None:  # noqa: N803 (ruamel's name)
+    def fetch_flow_collection_start(self, TokenClass: Any, to_push: str) -> None:
         if self.flow_level >= _MAX_FLOW_LEVELS:
             raise _Refused(None, None, TOO_DEEP, self.reader.get_mark())
         super().fetch_flow_collection_start(TokenClass, to_push)
