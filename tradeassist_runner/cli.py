@@ -48,6 +48,8 @@ def validate(config: str) -> None:
         n = len(exc.problems)
         click.echo(f"{n} problem{'s' if n != 1 else ''} found", err=True)
         sys.exit(INVALID)
+    for warning in loaded.warnings:
+        click.echo(warning, err=True)
     active = sum(1 for r in loaded.rules if r.rule.active)
     click.echo(
         f"OK: {len(loaded.rules)} rules ({active} active) in {len(loaded.rule_files)} files, "

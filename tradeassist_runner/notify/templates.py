@@ -9,6 +9,7 @@ alert fires at the open.
 from __future__ import annotations
 
 import json
+import re
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -87,6 +88,14 @@ _SAMPLE.update({
 })
 
 
+#: Widest field and longest precision a template may ask for.
+MAX_FORMAT_WIDTH = 1000
+
+
+def _short_spec(spec: str) -> str:
+    return spec if len(spec) <= 30 else spec[:27] + "..."
+
+
 def check_template(text: str, allowed: Iterable[str] = FIELDS) -> str | None:
     """Why ``text`` cannot be rendered, or None. Only ``{field}`` / ``{field:spec}`` are allowed."""
     names = set(allowed)
@@ -94,7 +103,7 @@ def check_template(text: str, allowed: Iterable[str] = FIELDS) -> str | None:
         parts = list(string.Formatter().parse(text))
     except ValueError as exc:
         return f"invalid template: {exc} (write a literal brace as {{{{ or }}}})"
-    for _, field, _spec, _conversion in parts:
+    for _, field, spec, _conversion in parts:
         if field is None:
             continue
         if field == "" or field.isdigit():
@@ -109,9 +118,17 @@ def check_template(text: str, allowed: Iterable[str] = FIELDS) -> str | None:
             )
         if base != field:
             return f"invalid placeholder {{{field}}}: attribute and index access are not supported"
+        if spec and "{" in spec:
+            return f"invalid placeholder {{{field}:{spec}}}: a format spec cannot contain a placeholder"
+        if spec and any(int(n) > MAX_FORMAT_WIDTH for n in re.findall(r"[0-9]+", spec)):
+            # rendering '{price:>999999999999}' would allocate a terabyte per alert
+            return (
+                f"invalid placeholder {{{field}:{_short_spec(spec)}}}: "
+                f"width and precision may be at most {MAX_FORMAT_WIDTH}"
+            )
     try:
         string.Formatter().vformat(text, (), _SAMPLE)
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
         return f"invalid template: {exc}"
     return None
 

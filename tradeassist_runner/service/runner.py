@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TextIO
 
 import polars as pl
@@ -24,7 +25,7 @@ from ..config.models import ReplaySource, SchwabSource, SyntheticSource
 from ..engine.batcher import micro_batches
 from ..engine.evaluate import Engine
 from ..engine.plan import compile_plan
-from ..errors import SinkError, SourceError
+from ..errors import Problem, SinkError, SourceError
 from ..settings import apply_settings, load_settings
 from ..sinks.state_store import StateStore
 from ..logs import log
@@ -35,7 +36,7 @@ from ..sources.replay import replay_batches
 from ..sources.synthetic import SyntheticFeed
 from ..sources.ticks import Rejection, TickGate, format_rejections
 from ..timefmt import iso_ms
-from .observe import Observer
+from .observe import Observer, ReloadResult
 from .reload import rebuild, watch, watched_paths
 from .snapshots import restore_snapshot, save_snapshot
 from .status import RunStats, StatusLine
@@ -80,6 +81,12 @@ def _tick_stream(
                 yield ticks
 
     return replay()
+
+
+def _log_warnings(loaded: LoadedConfig) -> None:
+    """What is valid but probably a mistake (no rules at all), at start and when it may have changed."""
+    for warning in loaded.warnings:
+        log(logger, logging.WARNING, warning)
 
 
 def print_alerts(alerts: pl.DataFrame, out: TextIO) -> None:
@@ -132,49 +139,78 @@ async def run_service(
     await notifier.start()
 
     async def reload(reason: str) -> None:
-        """Re-validate everything; swap the plan in only if every file is valid."""
-        async with reload_lock:
-            def apply(new: LoadedConfig) -> LoadedConfig:
-                return apply_settings(new, settings)
+        """Re-validate everything; swap the plan in only if every file is valid.
 
-            rebuilt = await asyncio.to_thread(rebuild, engine.plan, current["loaded"].path, apply)
-            result = rebuilt.result
-            if not result.ok:
-                observer.on_reload(result)
+        Every outcome is logged and reaches the observer (``/api/status``): rules
+        reloaded, unchanged, or rejected with located errors - whatever failed.
+        """
+        async with reload_lock:
+            was_invalid = observer.config_invalid
+            try:
+                outcome = await apply_reload(reason)
+            except Exception as exc:  # noqa: BLE001 - not a file problem: still a rejection, never a silent one
+                version = engine.plan.version
+                error = str(Problem(str(current["loaded"].path), 1, 1, f"the reload failed: {type(exc).__name__}: {exc}"))
+                outcome = ReloadResult(False, datetime.now(timezone.utc), version, errors=[error])
+                observer.on_reload(outcome)
                 log(logger, logging.ERROR, "reload rejected; the previous rules keep running",
-                    reason=reason, problems=len(result.errors))
-                for line in result.errors:
-                    log(logger, logging.ERROR, line)
-                return
-            if rebuilt.loaded is not None:  # channels, routes and templates reload too
-                await notifier.reconfigure(rebuilt.loaded)
-            if not rebuilt.changed_anything and rebuilt.loaded is not None and (
-                {i.symbol for i in rebuilt.loaded.instruments}
-                == {i.symbol for i in current["loaded"].instruments}
-            ):
-                if observer.last_reload is not None and not observer.last_reload.ok:
-                    observer.on_reload(result)  # the files are valid again
-                log(logger, logging.INFO, "rules unchanged", reason=reason)  # a SIGHUP is answered
-                return
-            assert rebuilt.loaded is not None and rebuilt.plan is not None
-            if rebuilt.loaded.config.source != current["loaded"].config.source or (
-                rebuilt.loaded.config.storage != current["loaded"].config.storage
-            ) or rebuilt.loaded.config.api != current["loaded"].config.api:
-                log(logger, logging.WARNING, "source, storage and api changes take effect after a restart")
-            engine.swap(rebuilt.plan)  # the next batch runs on the new plan
-            gate.set_symbols(i.symbol for i in rebuilt.loaded.instruments)
-            update_symbols = getattr(parse_rejects.live, "update_symbols", None)
-            if update_symbols is not None:  # live feed: (un)subscribe on the open connection
-                await update_symbols(rebuilt.loaded.instruments)
-            current["loaded"] = rebuilt.loaded
-            observer.on_plan(rebuilt.loaded, rebuilt.plan)
+                    reason=reason, problems=1)
+                log(logger, logging.ERROR, error)
+            if outcome is not None and outcome.ok and was_invalid:
+                log(logger, logging.INFO, "config valid again", reason=reason, plan=outcome.plan_version)
+
+    async def apply_reload(reason: str) -> ReloadResult | None:
+        """One reload; the result it reported, or None when nothing changed (and nothing was wrong)."""
+        def apply(new: LoadedConfig) -> LoadedConfig:
+            return apply_settings(new, settings)
+
+        rebuilt = await asyncio.to_thread(rebuild, engine.plan, current["loaded"].path, apply)
+        result = rebuilt.result
+        if not result.ok:
             observer.on_reload(result)
-            log(logger, logging.INFO, "rules reloaded", reason=reason, plan=result.plan_version,
-                added=",".join(result.added) or "-", changed=",".join(result.changed) or "-",
-                removed=",".join(result.removed) or "-")
+            log(logger, logging.ERROR, "reload rejected; the previous rules keep running",
+                reason=reason, problems=len(result.errors))
+            for line in result.errors:
+                log(logger, logging.ERROR, line)
+            return result
+        assert rebuilt.loaded is not None and rebuilt.plan is not None
+        await notifier.reconfigure(rebuilt.loaded)  # channels, routes and templates reload too
+        if not rebuilt.changed_anything and (
+            {i.symbol for i in rebuilt.loaded.instruments}
+            == {i.symbol for i in current["loaded"].instruments}
+        ):
+            if observer.config_invalid:
+                observer.on_reload(result)  # the files are valid again
+                _log_warnings(rebuilt.loaded)
+                return result
+            if reason == "SIGHUP":  # asked for: say what came of it (file events stay quiet)
+                log(logger, logging.INFO, "rules unchanged", reason=reason, plan=result.plan_version)
+                _log_warnings(rebuilt.loaded)
+            return None
+        _log_warnings(rebuilt.loaded)
+        if rebuilt.loaded.config.source != current["loaded"].config.source or (
+            rebuilt.loaded.config.storage != current["loaded"].config.storage
+        ) or rebuilt.loaded.config.api != current["loaded"].config.api:
+            log(logger, logging.WARNING, "source, storage and api changes take effect after a restart")
+        engine.swap(rebuilt.plan)  # the next batch runs on the new plan
+        gate.set_symbols(i.symbol for i in rebuilt.loaded.instruments)
+        update_symbols = getattr(parse_rejects.live, "update_symbols", None)
+        if update_symbols is not None:  # live feed: (un)subscribe on the open connection
+            await update_symbols(rebuilt.loaded.instruments)
+        current["loaded"] = rebuilt.loaded
+        observer.on_plan(rebuilt.loaded, rebuilt.plan)
+        observer.on_reload(result)
+        log(logger, logging.INFO, "rules reloaded", reason=reason, plan=result.plan_version,
+            added=",".join(result.added) or "-", changed=",".join(result.changed) or "-",
+            removed=",".join(result.removed) or "-")
+        return result
 
     def request_reload(reason: str) -> None:
-        tasks.add(loop.create_task(reload(reason)))
+        if reason == "SIGHUP":
+            log(logger, logging.INFO, "reload requested (SIGHUP)")
+        task = loop.create_task(reload(reason))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     tasks: set[asyncio.Task[None]] = set()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -200,6 +236,7 @@ async def run_service(
         source=loaded.config.source.type, rules=len(plan.rules), instruments=len(loaded.instruments),
         sqlite=str(loaded.resolve(storage.sqlite)), plan=plan.version,
     )
+    _log_warnings(loaded)
     status_line = StatusLine(sys.stderr, enabled=sys.stderr.isatty())
     status_line.route_logs()
     last_status = time.monotonic()
