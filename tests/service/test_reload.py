@@ -188,13 +188,13 @@ def crash_on(rule_id: str, entered: threading.Event | None = None, release: thre
     """
     real = compile_plan
 
-    def compile_or_crash(rules: Any) -> Any:
+    def compile_or_crash(rules: Any, instruments: Any = ()) -> Any:
         if any(r.rule.id == rule_id for r in rules):
             if entered is not None and release is not None:
                 entered.set()
                 assert release.wait(60), "the test never released the reload"
             raise OverflowError("Python int too large to convert to C long")
-        return real(rules)
+        return real(rules, instruments)
 
     return compile_or_crash
 

@@ -56,15 +56,24 @@ FIELDS: dict[str, str] = {
     # each rule type's own placeholders (its parameters, e.g. window, period, anchor)
     **{name: f"{rt.name} parameter or input ('' for other types)"
        for rt in REGISTRY.values()
-       for name in (*getattr(rt, "placeholder_names", ()), *rt.input_names)},
+       for name in (*rt.placeholder_names, *rt.input_names)},
 }
 
-#: What a rule's own ``message:`` may use (rendered by the engine; README lists these).
+#: What any rule's own ``message:`` may use (rendered by the engine; README lists these);
+#: each type adds its parameters and inputs (``rule_message_fields``).
 RULE_MESSAGE_FIELDS: frozenset[str] = frozenset(
     {"rule_id", "name", "symbol", "price", "volume", "value", "prev_value", "threshold",
      "condition", "type", "severity", "ts", "bar_start", "alert_id"}
-    | {name for rt in REGISTRY.values() for name in (*getattr(rt, "placeholder_names", ()), *rt.input_names)}
 )  # fmt: skip
+
+
+def rule_message_fields(type_name: str | None) -> frozenset[str]:
+    """The placeholders a rule of this type may use in its ``message``: the common ones plus
+    the type's own (a ``{window}`` in an RSI rule's message is reported, not left as text)."""
+    rt = REGISTRY.get(type_name or "")
+    if rt is None:
+        return RULE_MESSAGE_FIELDS
+    return RULE_MESSAGE_FIELDS | set(rt.placeholder_names) | set(rt.input_names)
 
 DEFAULT_TITLE = "{severity_upper} {symbol}: {name}"
 DEFAULT_BODY = "{message}\n{instrument} ({symbol}), {series}, at {time_local} / {time_utc}\nrule {rule_id}"
@@ -154,7 +163,7 @@ def alert_fields(row: Mapping[str, Any], instrument: Instrument | None, rule: An
     name = row.get("rule_name") or row["rule_id"]
     inst_name = (instrument.name if instrument is not None else None) or row["symbol"]
     own: dict[str, Any] = {name: "" for rt in REGISTRY.values()
-                           for name in (*getattr(rt, "placeholder_names", ()), *rt.input_names)}
+                           for name in (*rt.placeholder_names, *rt.input_names)}
     series = ""
     if rule is not None and hasattr(rule, "type"):
         body = bodies(rule)[0]

@@ -63,9 +63,9 @@ class RateOfChangeBody(Strict):
         return v
 
 
-
 #: The name the registry and tests use.
 Body = RateOfChangeBody
+
 
 def _merge_last_at_t(t: I64, price: F64) -> tuple[I64, F64]:
     """Keep, for each run of equal ``t`` (``t`` sorted), only its last price."""

@@ -61,9 +61,9 @@ class SpreadBody(Strict):
         return v
 
 
-
 #: The name the registry and tests use.
 Body = SpreadBody
+
 
 def _latest(is_mine: Any, price: F64, ts: I64, carried: tuple[float, int] | None) -> tuple[F64, F64]:
     """Per sample, the price and ts (as float) of the latest tick of one source so far."""

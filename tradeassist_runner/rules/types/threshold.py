@@ -26,9 +26,9 @@ class ThresholdBody(Strict):
     threshold: Number = Field(description="The price level compared with each sample's price")
 
 
-
 #: The name the registry and tests use.
 Body = ThresholdBody
+
 
 class ThresholdType:
     """value = price."""

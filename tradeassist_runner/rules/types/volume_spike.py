@@ -37,9 +37,9 @@ class VolumeSpikeBody(Strict):
     )
 
 
-
 #: The name the registry and tests use.
 Body = VolumeSpikeBody
+
 
 class VolumeSpikeType:
     """value = volume / mean; params = (period,)."""
@@ -53,6 +53,23 @@ class VolumeSpikeType:
 
     def params(self, body: Any, timezone: str) -> Params:
         return (int(body.period),)
+
+    def never_fires(self, condition: str, threshold: float) -> str | None:
+        """volume / mean is never negative, so some rules are dead (or fire on every sample):
+        almost surely a sign typo, so validation reports them."""
+        shown = f"{threshold:g}"
+        why = {
+            "below": (threshold <= 0, f"it is never below {shown}"),
+            "crosses_below": (threshold <= 0, f"it never crosses below {shown}"),
+            "crosses_above": (threshold < 0, f"it is never at or below {shown}, which crossing above {shown} needs first"),
+        }.get(condition)
+        if why is not None and why[0]:
+            return ("this rule can never fire: a volume_spike value (volume / mean volume) is never "
+                    f"negative, so {why[1]}")
+        if condition == "above" and threshold < 0:
+            return ("this rule fires on every sample: a volume_spike value (volume / mean volume) is never "
+                    f"negative, so it is always above {shown} (did you mean a positive threshold?)")
+        return None
 
     def other_symbols(self, body: Any) -> tuple[str, ...]:
         return ()

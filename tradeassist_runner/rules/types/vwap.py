@@ -67,9 +67,9 @@ class VwapBody(Strict):
         return v
 
 
-
 #: The name the registry and tests use.
 Body = VwapBody
+
 
 def anchor_instants(days: I64, anchor: str, timezone: str) -> I64:
     """Epoch ms of every anchor on the local dates around the UTC dates ``days`` (epoch
