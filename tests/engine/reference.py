@@ -175,6 +175,16 @@ def value_at(body: Any, samples: list[Sample], i: int, tz: str, symbol: str) -> 
         if body.side == "high":
             return s.price - max(x.high for x in prior)
         return min(x.low for x in prior) - s.price
+    if kind == "bollinger":
+        n = body.period
+        if i < n - 1:
+            return None
+        w = p[i - n + 1 : i + 1]
+        if max(w) == min(w):
+            return None
+        m = _mean(w)
+        sd = math.sqrt(sum((x - m) ** 2 for x in w) / n)
+        return (s.price - m) / sd
     if kind == "vwap":
         start = _latest_anchor(s.ts, body.anchor, tz)
         period = [x for x in samples[: i + 1] if x.ts >= start and x.volume is not None]

@@ -39,6 +39,7 @@ THRESHOLDS: dict[str, list[float]] = {
     "ma_cross": [-20.3, -0.3, 0.3, 20.3],
     "rsi": [30.3, 49.7, 50.5, 69.7],
     "breakout": [-0.3, 0.3, 1.1],
+    "bollinger": [-1.3, -0.3, 0.3, 1.3],
     "vwap": [-5.3, -0.3, 0.3, 5.3],
     "spread": [-3.3, 0.3, 2.7, 0.7, 1.3],
 }
@@ -62,6 +63,8 @@ def params(draw: Any, kind: str, instrument: str) -> dict[str, Any]:
         return {"period": draw(st.integers(1, 4))}
     if kind == "breakout":
         return {"period": draw(st.integers(1, 3)), "side": draw(st.sampled_from(["high", "low"]))}
+    if kind == "bollinger":
+        return {"period": draw(st.integers(2, 4))}
     if kind == "vwap":
         return {"anchor": draw(st.sampled_from(["00:00", "09:30"]))}
     if kind == "spread":

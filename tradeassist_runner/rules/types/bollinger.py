@@ -1,0 +1,110 @@
+"""``bollinger``: the price's distance from its N-sample mean in standard deviations.
+
+value_i = (p_i - m) / s, m and s the mean and population standard deviation of p over
+samples i-N+1 .. i; undefined for i < N-1 or s = 0.  ``s = 0`` is decided exactly: the
+window's prices are all equal (a rounded two-pass std can come out a hair above 0 then).
+``above 2`` is "above the upper 2-sigma band".
+
+Carried state: the sample count and the last N-1 prices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from math import isnan
+from typing import Annotated, Any, ClassVar, Literal, TypedDict
+
+import numpy as np
+from pydantic import BaseModel, Field, StrictInt
+
+from ...config.models import Condition, Strict
+from ...config.types import Number
+from ..indicators import MAX_PERIOD, fmt, joined, keep_last, window_mean_std
+from ..seam import Params, Samples, State, Values, exact_ratio
+
+
+class BollingerBody(Strict):
+    type: Literal["bollinger"]
+    condition: Condition
+    threshold: Number
+    period: Annotated[
+        StrictInt,
+        Field(ge=2, le=MAX_PERIOD, description="N: samples in the window of the mean and standard deviation"),
+    ]
+
+
+Body = BollingerBody
+
+
+class BollingerState(TypedDict):
+    count: int
+    tail: list[float]  # the last N-1 prices
+
+
+def _period(params: Params) -> int:
+    (period,) = params
+    assert isinstance(period, int)
+    return period
+
+
+class BollingerType:
+    name: ClassVar[str] = "bollinger"
+    Body: ClassVar[type[BaseModel]] = BollingerBody
+    bars: ClassVar[bool] = True
+    in_conjunctions: ClassVar[bool] = True
+    input_names: ClassVar[tuple[str, ...]] = ("price", "mean", "std")
+    placeholder_names: ClassVar[tuple[str, ...]] = ('period',)
+
+    def params(self, body: Any, timezone: str) -> Params:
+        """``(period,)``, e.g. ``(20,)``."""
+        assert isinstance(body, BollingerBody)
+        return (body.period,)
+
+    def other_symbols(self, body: Any) -> tuple[str, ...]:
+        return ()
+
+    def values(self, params: Params, samples: Samples, state: State | None) -> tuple[Values, State]:
+        period = _period(params)
+        carried: BollingerState = state if state is not None else {"count": 0, "tail": []}
+        price = np.asarray(samples.price, dtype=np.float64)
+        n = len(price)
+        buf = joined(carried["tail"], price)
+        with np.errstate(over="ignore", invalid="ignore"):
+            m, s, _ = window_mean_std(buf, period)
+            mean = np.full(n, np.nan)
+            std = np.full(n, np.nan)
+            if len(m):
+                mean[n - len(m):] = m
+                std[n - len(s):] = s
+            value = exact_ratio(price - mean, std)
+        new_state: BollingerState = {"count": carried["count"] + n, "tail": keep_last(buf, period - 1)}
+        return Values(value, {"price": price, "mean": mean, "std": std}), new_state
+
+    def replay(self, params: Params, inputs: Mapping[str, float]) -> float:
+        price, mean, std = inputs["price"], inputs["mean"], inputs["std"]
+        if isnan(price) or isnan(mean) or isnan(std) or std == 0.0:
+            return float("nan")
+        return (price - mean) / std
+
+    def describe(self, params: Params) -> str:
+        return f"Bollinger({_period(params)})"
+
+    def explain(self, params: Params, inputs: Mapping[str, float], value: float) -> str:
+        period = _period(params)
+        price, mean, std = inputs["price"], inputs["mean"], inputs["std"]
+        if isnan(std):
+            return f"Bollinger({period}) is undefined until {period} samples have been seen."
+        if std == 0.0:
+            return f"the last {period} prices are all {fmt(mean)}: the standard deviation is 0, so the value is undefined."
+        side = "above" if value > 0 else "below" if value < 0 else "at"
+        unit = "standard deviation" if abs(value) == 1.0 else "standard deviations"
+        return (
+            f"price {fmt(price)} is {fmt(abs(value))} {unit} {side} the {period}-sample mean {fmt(mean)}: "
+            f"({fmt(price)} - {fmt(mean)}) / {fmt(std)} = {fmt(value)}."
+        )
+
+    def placeholders(self, params: Params) -> dict[str, str | int | float]:
+        return {"period": _period(params)}
+
+
+RULE_TYPE = BollingerType()
