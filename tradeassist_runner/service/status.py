@@ -25,6 +25,9 @@ def channels_text(channels: Sequence[ChannelHealth]) -> str:
     """``notify slack ok, mail OPEN 3 pending (Connection refused ...)``; empty without channels."""
     parts = []
     for h in channels:
+        if h.state == "unavailable":  # said once at start, with how to install what is missing
+            parts.append(f"{h.channel} unavailable")
+            continue
         if h.state == "closed" and not h.waiting:
             parts.append(f"{h.channel} ok" + (f" {h.pending} pending" if h.pending else ""))
             continue
