@@ -41,6 +41,9 @@ class VolumeSpikeBody(Strict):
 Body = VolumeSpikeBody
 
 
+VOLUME_CAP = float(2**40)
+
+
 class VolumeSpikeType:
     """value = volume / mean; params = (period,)."""
 
@@ -79,7 +82,9 @@ class VolumeSpikeType:
         volume = np.asarray(samples.volume, dtype=np.float64)
         carried = np.asarray(state["volumes"] if state else [], dtype=np.int64)
         has = ~np.isnan(volume)
-        history = np.concatenate((carried, volume[has].astype(np.int64)))
+        # Integer sums stay exact; a volume beyond VOLUME_CAP (about 1.1e12 in one update, far past
+        # any real market) is counted as VOLUME_CAP so that no sum can overflow int64.
+        history = np.concatenate((carried, np.minimum(volume[has], VOLUME_CAP).astype(np.int64)))
         # cum[k] = sum of the first k history volumes; sample i has `before[i]` of them earlier.
         cum = np.zeros(len(history) + 1, dtype=np.int64)
         np.cumsum(history, out=cum[1:])
