@@ -116,6 +116,9 @@ class Runner:
             t.join(timeout=30)
         while not self.lines.empty():
             self._take(1)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
         return code
 
     @property
