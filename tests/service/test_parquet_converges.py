@@ -64,6 +64,7 @@ def test_read_only_parquet_folder_is_backfilled_at_the_next_start(ticks: Path, t
 def test_full_disk_for_parquet_then_space_again(ticks: Path, tmp_path: Path) -> None:
     parquet = tmp_path / "pq"
     with tmpfs(parquet, "64k"):
+        (parquet / "filler").write_bytes(b"\0" * 44 * 1024)  # room left for about one part file
         config = project(tmp_path, ticks, storage=storage(parquet))
         first = run(config)
         assert first.returncode == 0, first.stderr

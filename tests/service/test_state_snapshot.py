@@ -127,7 +127,10 @@ def test_a_damaged_snapshot_is_refused_and_the_run_starts_fresh(
 
 
 def test_starting_fresh_after_damage_sends_no_notification_twice(ticks: Path, tmp_path: Path) -> None:
-    channel = 'notifications:\n  channels:\n    file: {urls: "logfile://data/notifications.log"}\n'
+    channel = (
+        'notifications:\n  channels:\n    file: {urls: "logfile://data/notifications.log"}\n'
+        "  routes: {info: [file], warning: [file], critical: [file]}\n"
+    )
     config = project(tmp_path, ticks, storage=STORAGE, extra=channel)
     first = run(config)
     assert first.returncode == 0, first.stderr
