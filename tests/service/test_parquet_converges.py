@@ -7,8 +7,6 @@ compared afterwards with plain polars / sqlite3 reads, as an analyst would.
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import sys

@@ -121,7 +121,7 @@ def restore_snapshot(
         state = load_state(parts)
         marks = {str(sym): from_epoch_ms(int(ms)) for sym, ms in run["marks"].items()}
         resume = int(run.get("row", 0))
-    except Exception as exc:  # a sound checksum over parts this version cannot decode
+    except Exception as exc:  # noqa: BLE001 - a sound checksum over parts this version cannot decode
         return _fresh(SnapshotDamaged(store.path, f"cannot be decoded ({type(exc).__name__}: {exc})"))
     engine.state = state
     gate.restore_marks(marks)

@@ -142,10 +142,10 @@ class StateStore:
         try:
             sums = json.loads(sums_text)
             fingerprint = json.loads(finger)
-            if not isinstance(sums, dict) or not isinstance(fingerprint, dict):
-                raise ValueError("not an object")
         except ValueError as exc:
             raise SnapshotDamaged(self.path, f"manifest is unreadable ({exc})") from exc
+        if not isinstance(sums, dict) or not isinstance(fingerprint, dict):
+            raise SnapshotDamaged(self.path, "manifest is unreadable (not JSON objects)")
         if _digest({str(k): str(v) for k, v in sums.items()}, str(finger)) != digest:
             raise SnapshotDamaged(self.path, "manifest does not match its checksum")
         for name in sorted(sums):
