@@ -92,6 +92,7 @@ def test_sigkill_while_parquet_is_behind_then_restart(ticks: Path, tmp_path: Pat
         assert partial and parquet_ids(parquet) == []
 
         remount(parquet, "rw")
+        config = project(tmp_path, ticks, storage=storage(parquet))  # same file, full speed
         resumed = run(config)
         assert resumed.returncode == 0, resumed.stderr
         assert parquet_ids(parquet) == sqlite_ids(tmp_path / "data/a.sqlite")
