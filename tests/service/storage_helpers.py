@@ -166,3 +166,39 @@ def cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "tradeassist_runner", *map(str, args)],
         capture_output=True, text=True, cwd=cwd or ROOT, timeout=120, env=env(),
     )
+
+
+def kill_on_create(folder: Path, suffix: str, proc: subprocess.Popen[str], *, nth: int = 1, timeout: float = 90) -> str:
+    """SIGKILL ``proc`` the moment the ``nth`` file ending in ``suffix`` appears in ``folder``.
+
+    inotify (Linux) wakes us on the creation itself, so the kill lands while the writer
+    is still writing that file: here, a Parquet part between the SQLite commit and its rename.
+    """
+    import ctypes
+    import ctypes.util
+    import select
+    import struct
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    fd = libc.inotify_init1(os.O_NONBLOCK)
+    if fd < 0 or libc.inotify_add_watch(fd, str(folder).encode(), 0x100) < 0:  # IN_CREATE
+        pytest.skip("inotify is not available")
+    seen = 0
+    try:
+        while True:
+            ready, _, _ = select.select([fd], [], [], timeout)
+            if not ready:
+                raise AssertionError(f"no {suffix} file appeared in {folder} within {timeout}s")
+            data = os.read(fd, 65536)
+            offset = 0
+            while offset < len(data):
+                _, _, _, size = struct.unpack_from("iIII", data, offset)
+                name = data[offset + 16 : offset + 16 + size].rstrip(b"\0").decode()
+                offset += 16 + size
+                if name.endswith(suffix):
+                    seen += 1
+                    if seen == nth:
+                        proc.send_signal(signal.SIGKILL)
+                        return name
+    finally:
+        os.close(fd)
