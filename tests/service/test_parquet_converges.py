@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -164,8 +165,9 @@ def test_parquet_failures_show_in_status_and_metrics(ticks: Path, tmp_path: Path
 def test_sigkill_between_the_sqlite_commit_and_the_parquet_rename(ticks: Path, tmp_path: Path) -> None:
     # The day folder exists up front so inotify can watch it; the runner is killed as it
     # creates its 5th temporary part, i.e. after that batch's SQLite commit, before the rename.
-    day = pl.read_parquet(ticks)["ts"].min()
-    folder = tmp_path / "data/a" / f"date={day:%Y-%m-%d}"  # type: ignore[str-format]
+    day = pl.read_parquet(ticks)["ts"].dt.date().min()
+    assert isinstance(day, date)
+    folder = tmp_path / "data/a" / f"date={day.isoformat()}"
     folder.mkdir(parents=True)
     config = project(tmp_path, ticks, speed=60)
     runner = Runner(config)
