@@ -116,7 +116,10 @@ class AlertLog:
             if new.height == 0:
                 return WriteReport(received=alerts.height, inserted=0)
             self._behind += new.height
-            files, error = self.sync_parquet()
+            if self._exact and self._behind == new.height and self.last_parquet_error is None:
+                files, error = self._copy_batch(new)  # in step: the batch is all there is to copy
+            else:
+                files, error = self.sync_parquet()
         return WriteReport(
             received=alerts.height, inserted=new.height, parquet_files=tuple(files), parquet_error=error, new=new
         )
@@ -163,6 +166,19 @@ class AlertLog:
             if recovered:
                 log_event(log, logging.INFO, "parquet backfilled", alerts=self._written, root=str(self.parquet.root))
             return files, None
+
+    def _copy_batch(self, new: pl.DataFrame) -> tuple[list[Path], SinkError | None]:
+        """Copy the batch just logged, without reading it back from SQLite."""
+        try:
+            files = self.parquet.write(new)
+            last = self.sqlite.last_id()
+            self.sqlite.set_copy_mark(self._copy_key, last)
+        except SinkError as exc:
+            self._exact = False  # the files may be in place with the mark behind: dedupe next time
+            self._note_failure(exc)
+            return [], exc
+        self._mark, self._behind = last, 0
+        return files, None
 
     def catch_up(self) -> CatchUp:
         """At start: remove dead writers' temporary parts, then copy what Parquet lacks.
