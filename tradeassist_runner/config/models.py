@@ -99,8 +99,10 @@ class BatchSettings(Strict):
 class StorageSettings(Strict):
     sqlite: str = Field(default="../data/alerts.sqlite", description="Relative to the config file")
     parquet_dir: str = Field(default="../data/alerts", description="Relative to the config file")
-    state: str = Field(
-        default="../data/state.sqlite", description="Engine-state snapshots, relative to the config file"
+    state: str | None = Field(
+        default=None,
+        description="Engine-state snapshots, relative to the config file; default beside the alert log "
+        "(alerts.sqlite -> alerts.state.sqlite), so each alert log has its own",
     )
     snapshot_interval: Duration = Field(
         default=timedelta(seconds=5), description="How often engine state is snapshotted (and at shutdown)"

@@ -27,6 +27,7 @@ from ..engine.evaluate import Engine
 from ..engine.plan import compile_plan
 from ..errors import Problem, SinkError, SourceError
 from ..settings import apply_settings, load_settings
+from ..sinks.lock import DataLock
 from ..sinks.state_store import StateStore
 from ..logs import log
 from ..notify.delivery import Notifier
@@ -38,7 +39,7 @@ from ..sources.ticks import Rejection, TickGate, format_rejections
 from ..timefmt import iso_ms
 from .observe import Observer, ReloadResult
 from .reload import rebuild, watch, watched_paths
-from .snapshots import restore_snapshot, save_snapshot
+from .snapshots import fingerprint, restore_snapshot, save_snapshot, state_path
 from .status import RunStats, StatusLine
 
 logger = logging.getLogger("tradeassist.run")
@@ -122,11 +123,28 @@ async def run_service(
     engine = Engine(plan)
     gate = TickGate(i.symbol for i in loaded.instruments)
     storage = loaded.config.storage
-    alert_log: AlertLog = await asyncio.to_thread(
-        open_alert_log, loaded.resolve(storage.sqlite), loaded.resolve(storage.parquet_dir)
-    )
-    state_store = await asyncio.to_thread(StateStore, loaded.resolve(storage.state))
-    resume_row = 0 if fresh else await asyncio.to_thread(restore_snapshot, state_store, engine, gate, loaded)
+    # The lock first: it is the first write into the data folder (a read-only one stops
+    # here) and keeps a second runner off the same log, copy and snapshot.
+    data_lock = await asyncio.to_thread(DataLock.acquire, loaded.resolve(storage.sqlite))
+    try:
+        alert_log: AlertLog = await asyncio.to_thread(
+            open_alert_log, loaded.resolve(storage.sqlite), loaded.resolve(storage.parquet_dir)
+        )
+    except BaseException:
+        data_lock.release()
+        raise
+    try:
+        state_store = await asyncio.to_thread(StateStore, state_path(loaded))
+        finger = await asyncio.to_thread(fingerprint, loaded)
+        resume_row = 0 if fresh else await asyncio.to_thread(
+            restore_snapshot, state_store, engine, gate, loaded, finger
+        )
+    except BaseException:
+        alert_log.close()
+        data_lock.release()
+        raise
+    await asyncio.to_thread(alert_log.catch_up)  # Parquet gets what SQLite has and it lacks
+    observer.parquet_status = alert_log.parquet_status
     observer.source_type = loaded.config.source.type
     observer.on_plan(loaded, plan)
     current = {"loaded": loaded}
@@ -246,7 +264,7 @@ async def run_service(
             return
         pending = pl.concat(unlogged)
         try:
-            _, deliveries = await asyncio.to_thread(notifier.write_outbox, pending)
+            report, deliveries = await asyncio.to_thread(notifier.write_outbox, pending)
         except SinkError as exc:
             stats.alerts_unlogged = pending.height
             log(logger, logging.ERROR, "alert log write failed; alerts kept in memory, will retry",
@@ -255,7 +273,14 @@ async def run_service(
             return
         unlogged.clear()
         stats.alerts_unlogged = 0
+        stats.parquet_behind = alert_log.parquet_status().behind if report.parquet_error else 0
         notifier.enqueue(deliveries)
+
+    async def retry_parquet() -> None:
+        """A Parquet copy that failed is retried between batches too (its backoff decides when)."""
+        if alert_log.parquet_status().behind:
+            await asyncio.to_thread(alert_log.sync_parquet)
+            stats.parquet_behind = alert_log.parquet_status().behind
 
     batches = micro_batches(
         _tick_stream(loaded, parse_rejects, resume_row),
@@ -319,9 +344,10 @@ async def run_service(
                     print_alerts(alerts, out)
                 unlogged.append(alerts)
             await flush_log()
+            await retry_parquet()
             if not unlogged and time.monotonic() - last_snapshot >= storage.snapshot_interval.total_seconds():
                 last_snapshot = time.monotonic()
-                await save_snapshot(state_store, engine, gate, loaded, position["row"])
+                await save_snapshot(state_store, engine, gate, loaded, position["row"], finger)
             now = time.monotonic()
             if now - last_status >= status_every:
                 last_status = now
@@ -347,10 +373,12 @@ async def run_service(
             await asyncio.sleep(0.1 * 2**attempt)
         await notifier.close()  # undelivered notifications stay pending for the next start
         if not unlogged:  # never snapshot past alerts that are not in the log yet
-            await save_snapshot(state_store, engine, gate, loaded, position["row"])
+            await save_snapshot(state_store, engine, gate, loaded, position["row"], finger)
         await asyncio.to_thread(state_store.close)
         status_line.close()
+        await asyncio.to_thread(alert_log.sync_parquet, force=True)  # a last try; else the next start
         await asyncio.to_thread(alert_log.close)
+        data_lock.release()
         log(logger, logging.INFO, "runner stopped", detail=stats.line(notifier.health()))
     if unlogged:
         # Last resort: the alerts go to stderr as JSONL so an operator can recover them.
