@@ -52,18 +52,37 @@ def state_path(loaded: LoadedConfig) -> Path:
     return sqlite.with_name(f"{sqlite.stem}.state.sqlite")
 
 
+def _prefix_hash(path: Path, length: int) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.sha256(fh.read(length)).hexdigest()
+    except OSError:
+        return None
+
+
 def _file_identity(path: Path) -> dict[str, Any]:
+    """The file's first bytes (up to 1 MiB): a recording that grew since is the same source,
+    another file at the same path is not."""
     try:
         size = path.stat().st_size
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            h.update(fh.read(_IDENTITY_BYTES))
-            if size > _IDENTITY_BYTES:
-                fh.seek(max(size - _IDENTITY_BYTES, _IDENTITY_BYTES))
-                h.update(fh.read(_IDENTITY_BYTES))
     except OSError:
         return {"path": str(path)}  # unreadable: the source itself will say so
-    return {"path": str(path), "size": size, "sha256_ends": h.hexdigest()}
+    length = min(size, _IDENTITY_BYTES)
+    return {"path": str(path), "size": size, "prefix": length, "sha256_prefix": _prefix_hash(path, length)}
+
+
+def _same_source(saved: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Same config and source; a replay file may have grown (its saved prefix still matches)."""
+    if {k: v for k, v in saved.items() if k != "replay"} != {k: v for k, v in now.items() if k != "replay"}:
+        return False
+    old, new = saved.get("replay"), now.get("replay")
+    if old is None or new is None:
+        return old == new
+    if not isinstance(old, dict) or old.get("path") != new.get("path") or "prefix" not in old:
+        return False
+    if int(new.get("size", -1)) < int(old["prefix"]):
+        return False
+    return _prefix_hash(Path(str(new["path"])), int(old["prefix"])) == old.get("sha256_prefix")
 
 
 def fingerprint(loaded: LoadedConfig) -> dict[str, Any]:
@@ -108,7 +127,7 @@ def restore_snapshot(
         return _fresh(SnapshotDamaged(store.path, str(exc)))
     if snapshot is None:
         return 0
-    if snapshot.fingerprint != finger:
+    if not _same_source(snapshot.fingerprint, finger):
         raise SnapshotMismatch(
             f"state snapshot {store.path} was saved for another source or config "
             f"(saved: {_describe(snapshot.fingerprint)}; now: {_describe(finger)}); not restoring it. "

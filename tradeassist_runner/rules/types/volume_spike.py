@@ -41,7 +41,7 @@ class VolumeSpikeBody(Strict):
 Body = VolumeSpikeBody
 
 
-VOLUME_CAP = float(2**40)
+VOLUME_CAP = float(2**53)
 
 
 class VolumeSpikeType:
@@ -82,17 +82,25 @@ class VolumeSpikeType:
         volume = np.asarray(samples.volume, dtype=np.float64)
         carried = np.asarray(state["volumes"] if state else [], dtype=np.int64)
         has = ~np.isnan(volume)
-        # Integer sums stay exact; a volume beyond VOLUME_CAP (about 1.1e12 in one update, far past
-        # any real market) is counted as VOLUME_CAP so that no sum can overflow int64.
+        # Volumes are integers: sums are exact in int64.  A volume past 2**53 (beyond what a
+        # float64 tick holds exactly) counts as 2**53, and if the running sum could overflow
+        # int64 the windows are summed one by one instead (exact again for real volumes).
         history = np.concatenate((carried, np.minimum(volume[has], VOLUME_CAP).astype(np.int64)))
-        # cum[k] = sum of the first k history volumes; sample i has `before[i]` of them earlier.
-        cum = np.zeros(len(history) + 1, dtype=np.int64)
-        np.cumsum(history, out=cum[1:])
         before = len(carried) + np.cumsum(has) - has
         ready = before >= period
         hi = np.where(ready, before, 0)
-        total = cum[hi] - cum[np.where(ready, before - period, 0)]
-        mean = np.where(ready, total.astype(np.float64) / float(period), np.nan)
+        if len(history) and int(history.max()) * len(history) >= 2**62:
+            windows = np.lib.stride_tricks.sliding_window_view(history.astype(np.float64), period) \
+                if len(history) >= period else np.zeros((0, period))
+            sums = np.concatenate(([0.0], windows.sum(axis=1)))  # sums[j + 1] = window ending at j
+            total_f = np.where(ready, sums[np.where(ready, hi - period + 1, 0)], 0.0)
+            mean = np.where(ready, total_f / float(period), np.nan)
+        else:
+            # cum[k] = sum of the first k history volumes; sample i has `before[i]` of them earlier.
+            cum = np.zeros(len(history) + 1, dtype=np.int64)
+            np.cumsum(history, out=cum[1:])
+            total = cum[hi] - cum[np.where(ready, before - period, 0)]
+            mean = np.where(ready, total.astype(np.float64) / float(period), np.nan)
         value = exact_ratio(volume, mean)
         new_state = {"volumes": history[-period:].tolist()}
         return Values(value, {"volume": volume, "mean": mean}), new_state
