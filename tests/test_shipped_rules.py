@@ -30,6 +30,7 @@ from tradeassist_runner.config.loaded import LoadedConfig, LoadedRule
 from tradeassist_runner.config.loader import load_config
 from tradeassist_runner.config.models import SyntheticSource
 from tradeassist_runner.engine.evaluate import Engine
+from tradeassist_runner.rules.catalog import AllRule, AnyRule
 from tradeassist_runner.engine.plan import compile_plan
 from tradeassist_runner.sources.synthetic import SyntheticFeed
 
@@ -122,8 +123,9 @@ def _example_ids() -> list[str]:
 def _always_when_defined(rule: LoadedRule) -> LoadedRule:
     """The same rule (series, bar, parameters) firing at every sample with a defined value."""
     body = rule.rule
-    hold = {"condition": "above", "threshold": -math.inf}
-    if body.type == "all":
+    hold: dict[str, Any] = {"condition": "above", "threshold": -math.inf}
+    changed: AnyRule
+    if isinstance(body, AllRule):
         changed = body.model_copy(update={
             "conditions": [c.model_copy(update=hold) for c in body.conditions], "cooldown": timedelta(0)})
     else:
