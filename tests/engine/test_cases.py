@@ -285,3 +285,79 @@ def test_bar_cooldown_is_measured_between_bar_starts(tmp_path: Path) -> None:
     assert [(a["ts"], a["bar_start"]) for a in alerts] == [
         (ms("2026-01-05T14:31:50"), ms("2026-01-05T14:30:00")),
         (ms("2026-01-05T14:33:30"), ms("2026-01-05T14:32:00"))]
+
+
+def test_zero_tests_are_exact_even_after_a_huge_price_left_the_window(tmp_path: Path) -> None:
+    eng = engine(tmp_path, """rules:
+  - {id: bb, instrument: /ES, type: bollinger, period: 3, condition: above, threshold: -1e12, cooldown: 0s}
+  - {id: ma, instrument: /ES, type: moving_average, period: 2, condition: above, threshold: -1e12, cooldown: 0s}
+""")
+    t = "2026-01-05T14:30:0"
+    prices = [1e12 + 0.5, 7.3, 6000.1, 6000.1, 6000.1, -1.5, 1.5]
+    alerts = run(eng, [(f"{t}{i}", "/ES", p, None) for i, p in enumerate(prices)])
+    got = {(a["rule_id"], a["ts"]) for a in alerts}
+    # bollinger: windows 2..4 of 6000.1, 6000.1, 6000.1 (at 4s) have s = 0 exactly: undefined,
+    # however large a price once went through a running sum
+    assert ("bb", ms(f"{t}4")) not in got and ("bb", ms(f"{t}3")) in got
+    # 7.3, 6000.1, 6000.1 at 3s: mean 4002.5, s = sqrt((3995.2^2 + 2*1997.6^2)/3) = 2825.03,
+    # value 1997.6/2825.03 = 0.70711
+    (bb3,) = [a for a in alerts if (a["rule_id"], a["ts"]) == ("bb", ms(f"{t}3"))]
+    assert bb3["value"] == pytest.approx(1997.6 / (((3995.2**2 + 2 * 1997.6**2) / 3) ** 0.5), rel=1e-9)
+    # SMA(2) of -1.5, 1.5 at 6s is exactly 0: undefined; at 5s (6000.1, -1.5): MA 2999.3
+    assert ("ma", ms(f"{t}6")) not in got
+    (ma5,) = [a for a in alerts if (a["rule_id"], a["ts"]) == ("ma", ms(f"{t}5"))]
+    assert ma5["value"] == pytest.approx((-1.5 - 2999.3) / 2999.3 * 100, rel=1e-9)
+
+
+def test_spread_time_may_step_back_and_cooldown_still_holds(tmp_path: Path) -> None:
+    eng = engine(tmp_path, """rules:
+  - {id: s, instrument: /ES, type: spread, other: $SPX, condition: above, threshold: 0, cooldown: 0s}
+""")
+    t = "2026-01-05T14:30:0"
+    alerts = run(eng, [
+        (f"{t}1", "$SPX", 5, None),
+        (f"{t}5", "/ES", 10, None),   # 10 - 5 = 5: fires, t = 5s
+        (f"{t}3", "$SPX", 5, None),   # arrives later with t = 3s: 3 - 5 < 0, no fire
+        (f"{t}6", "/ES", 10, None),   # 6 - 5 >= 0: fires
+    ])
+    assert at(alerts) == [ms(f"{t}5"), ms(f"{t}6")]
+    assert {a["symbol"] for a in alerts} == {"/ES"}
+
+
+def test_alert_id_k_of_a_spread_counts_both_symbols_samples(tmp_path: Path) -> None:
+    eng = engine(tmp_path, """rules:
+  - {id: s, instrument: /ES, type: spread, other: $SPX, condition: above, threshold: 0, cooldown: 0s}
+""")
+    t0 = ms("2026-01-05T14:30:00")
+    rows: list[Row] = [("2026-01-05T14:30:00", "/ES", 10, None), ("2026-01-05T14:30:00", "$SPX", 5, None),
+                       ("2026-01-05T14:30:00", "/ES", 11, None)]
+    # the first sample (/ES alone) is undefined but still counts: the fires are K = 1 and 2
+    assert [a["alert_id"] for a in run(eng, rows, (2,))] == [f"s@{t0}#1", f"s@{t0}#2"]
+
+
+def test_null_volumes_in_bars_and_vwap(tmp_path: Path) -> None:
+    eng = engine(tmp_path, """rules:
+  - {id: vs, instrument: /ES, type: volume_spike, period: 1, bar: 1m, condition: above, threshold: -100, cooldown: 0s}
+  - {id: bh, instrument: /ES, type: breakout, period: 1, bar: 1m, condition: above, threshold: -100, cooldown: 0s}
+  - {id: vw, instrument: /ES, type: vwap, condition: above, threshold: -1e9, cooldown: 0s}
+""")
+    alerts = run(eng, [
+        ("2026-01-05T14:30:00", "/ES", 10, 5),
+        ("2026-01-05T14:30:10", "/ES", 20, None),
+        ("2026-01-05T14:30:20", "/ES", 5, 5),
+        ("2026-01-05T14:30:30", "/ES", 12, None),  # 14:30 bar: H 20, L 5, C 12, volume 10
+        ("2026-01-05T14:31:00", "/ES", 15, None),  # 14:31 bar: volume null
+        ("2026-01-05T14:32:00", "/ES", 15, 30),    # 14:32 bar: volume 30
+        ("2026-01-05T14:33:00", "/ES", 1, 1),
+    ])
+    bars = sorted((a["rule_id"], a["bar_start"], a["value"]) for a in alerts if a["rule_id"] != "vw")
+    assert bars == [
+        ("bh", ms("2026-01-05T14:31:00"), -5.0),  # 15 - prior high 20 (the 14:30 high, not its close 12)
+        ("bh", ms("2026-01-05T14:32:00"), 0.0),   # 15 - 15
+        # the 14:31 bar's volume is null: undefined; the 14:32 bar skips it: 30 / 10 = 3
+        ("vs", ms("2026-01-05T14:32:00"), 3.0),
+    ]
+    # VWAP since 00:00 New York: 14:30:00 VWAP 10 -> 0; 14:30:10 (null volume, still a value)
+    # 20 vs 10 -> +100%; 14:30:20 VWAP (50 + 25)/10 = 7.5 -> (5 - 7.5)/7.5 = -33.33%
+    vw = [a["value"] for a in alerts if a["rule_id"] == "vw"]
+    assert vw[:3] == [0.0, 100.0, pytest.approx(-100 / 3, rel=1e-9)]
