@@ -135,3 +135,43 @@ def test_ci_runs_the_rule_tests_before_pytest_and_pre_commit_exposes_both_hooks(
     workflow = (ROOT / "examples" / "ci" / "github-workflow.yaml").read_text()
     steps = [workflow.index(s) for s in ("tradeassist validate", "tradeassist test", "tradeassist diff")]
     assert steps == sorted(steps) and "--git-ref" in workflow and "--ticks" in workflow
+
+
+BAR_RULES = """\
+rules:
+  - {id: es.bar, instrument: /ES, type: threshold, bar: 1m, condition: above, threshold: 100, cooldown: 0s}
+  - id: es.both
+    instrument: /ES
+    type: all
+    cooldown: 0s
+    conditions:
+      - {type: threshold, condition: above, threshold: 100}
+      - {type: rate_of_change, window: 1s, condition: above, threshold: 1}
+"""
+
+
+def test_bar_start_and_conjunction_values_are_checked(tmp_path: Path) -> None:
+    test_file = project(tmp_path, """\
+tests:
+  - name: bar and conjunction
+    interval: 30s
+    only: [es.bar, es.both]
+    ticks:
+      /ES: "99 102 99"
+    expect:
+      - {rule: es.bar, at: "14:31:00", bar_start: "14:30:00", value: 102}
+      - {rule: es.both, at: "14:30:30", values: [102, 3.0303]}
+""")
+    (tmp_path / "rules.d" / "es.yaml").write_text(RULES + BAR_RULES.removeprefix("rules:\n"))
+    assert tradeassist("test", test_file, cwd=tmp_path).returncode == 0
+    test_file.write_text(test_file.read_text().replace('"14:30:00"', '"14:29:00"').replace("3.0303", "3.03, 1"))
+    result = tradeassist("test", "rules.d/tests/es.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    out = result.stdout.splitlines()
+    assert (
+        "    ~ es.bar  /ES  2026-01-05T14:31:00.000Z  value 102  bar 2026-01-05T14:30:00.000Z"
+        "   (expected bar_start 2026-01-05T14:29:00.000Z, at rules.d/tests/es.yaml:9)"
+    ) in out
+    assert any(line.startswith("    ~ es.both  /ES  2026-01-05T14:30:30.000Z  value 102  values [102, 3.03030303")
+               and "(expected values [3.03, 1]" not in line and "(expected values [102, 3.03, 1]" in line
+               for line in out), out

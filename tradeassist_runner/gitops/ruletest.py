@@ -18,6 +18,7 @@ is reported as ``PATH:LINE:COLUMN: message`` before anything runs.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -58,6 +59,13 @@ class ExpectedAlert(Strict):
     value: Number | None = Field(
         default=None, description="Optional; matches when the fired value rounds to it at the decimals written"
     )
+    bar_start: str | None = Field(
+        default=None, description="Optional, bar rules: the start of the evaluated bar, spelled like 'at'"
+    )
+    values: list[Number | None] | None = Field(
+        default=None,
+        description="Optional, conjunctions: every condition's value in order (null: undefined), matched like 'value'",
+    )
 
 
 class RuleTestCase(Strict):
@@ -89,10 +97,15 @@ class Alert:
     ts_ms: int
     value: float | None = None
     where: str = ""  # PATH:LINE of an expected alert
+    bar_start_ms: int | None = None
+    values: tuple[float | None, ...] | None = None
 
     def show(self) -> str:
         value = "" if self.value is None or math.isnan(self.value) else f"  value {_num(self.value)}"
-        return f"{self.rule_id}  {self.symbol}  {iso_ms(self.ts_ms)}{value}"
+        bar = "" if self.bar_start_ms is None else f"  bar {iso_ms(self.bar_start_ms)}"
+        values = "" if self.values is None else "  values [" + ", ".join(
+            "null" if v is None else _num(v) for v in self.values) + "]"
+        return f"{self.rule_id}  {self.symbol}  {iso_ms(self.ts_ms)}{value}{bar}{values}"
 
 
 @dataclass
@@ -249,8 +262,16 @@ def _prepare(
         except ValueError as exc:
             problems.append(doc.problem(eloc + ["at"], f"at: {exc}"))
             continue
+        bar_start: int | None = None
+        if exp.bar_start is not None:
+            try:
+                bar_start = parse_time(exp.bar_start, start)
+            except ValueError as exc:
+                problems.append(doc.problem(eloc + ["bar_start"], f"bar_start: {exc}"))
+                continue
         line_j, _ = doc.position(eloc)
-        expected.append(Alert(exp.rule, rule.instrument, ts, exp.value, f"{path}:{line_j}"))
+        values = None if exp.values is None else tuple(None if v is None else float(v) for v in exp.values)
+        expected.append(Alert(exp.rule, rule.instrument, ts, exp.value, f"{path}:{line_j}", bar_start, values))
     if len(problems) > before:
         return None
     return _Case(case, i, where, frame, ticks_file, expected)
@@ -332,11 +353,13 @@ def _run_case(loaded: LoadedConfig, case: _Case) -> CaseResult:
         if stats.rejected:
             result.notes.append(f"{stats.rejected} tick row(s) rejected (see `tradeassist backtest`)")
     alerts = pl.concat(frames) if frames else pl.DataFrame()
+    rows = alerts.select(
+        "rule_id", "symbol", pl.col("ts").dt.epoch("ms"), "value", pl.col("bar_start").dt.epoch("ms"), "values"
+    ).iter_rows() if alerts.height else []
     fired = [
-        Alert(r, s, int(ts), v)
-        for r, s, ts, v in (
-            alerts.select("rule_id", "symbol", pl.col("ts").dt.epoch("ms"), "value").iter_rows() if alerts.height else []
-        )
+        Alert(r, s, int(ts), v, "", None if bar is None else int(bar),
+              None if vals is None else tuple(None if x is None else float(x) for x in json.loads(vals)))
+        for r, s, ts, v, bar, vals in rows
     ]
     if case.spec.only is not None:
         keep = set(case.spec.only)
@@ -360,13 +383,31 @@ def compare(expected: list[Alert], fired: list[Alert]) -> list[tuple[str, str]]:
             continue
         unmatched.remove(hit)
         got = fired[hit]
-        if exp.value is not None and not value_matches(got.value, exp.value):
-            entries.append((exp.ts_ms, hit, "~", f"{got.show()}   (expected value {_num(exp.value)}, at {exp.where})"))
+        wrong = _differences(exp, got)
+        if wrong:
+            entries.append((exp.ts_ms, hit, "~", f"{got.show()}   (expected {'; '.join(wrong)}, at {exp.where})"))
         else:
             entries.append((exp.ts_ms, hit, " ", got.show()))
     entries.extend((fired[k].ts_ms, k, "+", fired[k].show()) for k in unmatched)
     entries.sort(key=lambda e: (e[0], e[1]))
     return [(mark, text) for _, _, mark, text in entries]
+
+
+def _differences(exp: Alert, got: Alert) -> list[str]:
+    """What of an expected alert's optional fields the fired one does not match."""
+    wrong: list[str] = []
+    if exp.value is not None and not value_matches(got.value, exp.value):
+        wrong.append(f"value {_num(exp.value)}")
+    if exp.bar_start_ms is not None and got.bar_start_ms != exp.bar_start_ms:
+        wrong.append(f"bar_start {iso_ms(exp.bar_start_ms)}")
+    if exp.values is not None:
+        ok = got.values is not None and len(got.values) == len(exp.values) and all(
+            (e is None and (g is None or math.isnan(g))) or (e is not None and value_matches(g, e))
+            for e, g in zip(exp.values, got.values)
+        )
+        if not ok:
+            wrong.append("values [" + ", ".join("null" if v is None else _num(v) for v in exp.values) + "]")
+    return wrong
 
 
 def value_matches(actual: float | None, expected: float) -> bool:
