@@ -128,8 +128,9 @@ def test_unreadable_tick_files_exit_1(tmp_path: Path) -> None:
 def test_a_bad_quote_or_a_wrong_field_count_rejects_one_row_not_the_file(tmp_path: Path) -> None:
     from datetime import timedelta
 
-    from tradeassist_runner.config.models import ThresholdRule
+    from tradeassist_runner.rules.catalog import RULE_MODELS
 
+    ThresholdRule = RULE_MODELS["threshold"]  # noqa: N806
     rules = [ThresholdRule(id="es.any", instrument="/ES", type="threshold", condition="above", threshold=0, cooldown=timedelta(0))]
     ticks = [Tick(1767623400000 + i, "/ES", 100.0 + i, 1) for i in range(3)]
     config, csv = write_project(tmp_path, rules, ticks)

@@ -31,6 +31,8 @@ class BacktestStats:
     rejections: list[Rejection] = field(default_factory=list)
     rejected: int = 0
     alerts: int = 0
+    #: What the engine had to say (e.g. a time an exchange calendar cannot cover).
+    notes: list[str] = field(default_factory=list)
 
     #: Kept in memory for the report; the count keeps going past it.
     max_kept_rejections: int = 1000
@@ -67,6 +69,8 @@ def backtest(
         stats.ticks_accepted += accepted.height
         for start in range(0, accepted.height, batch_size):
             alerts = engine.process(accepted.slice(start, batch_size))
+            for note in engine.notes[len(stats.notes):]:
+                stats.notes.append(note)
             if alerts.height:
                 stats.alerts += alerts.height
                 yield alerts

@@ -48,6 +48,8 @@ def validate(config: str) -> None:
         n = len(exc.problems)
         click.echo(f"{n} problem{'s' if n != 1 else ''} found", err=True)
         sys.exit(INVALID)
+    for warning in loaded.warnings:
+        click.echo(warning, err=True)
     active = sum(1 for r in loaded.rules if r.rule.active)
     click.echo(
         f"OK: {len(loaded.rules)} rules ({active} active) in {len(loaded.rule_files)} files, "
@@ -85,6 +87,8 @@ def backtest(config: str, ticks_path: str, batch_size: int, fmt: str) -> None:
         click.echo(summary.render())
     for line in format_rejections(stats.rejections, total=stats.rejected):
         click.echo(f"{ticks_path}: {line}", err=True)
+    for note in stats.notes:
+        click.echo(f"warning: {note}", err=True)
     if stats.unknown_symbol_ticks:
         names = ", ".join(sorted(stats.unknown_symbols)[:10])
         click.echo(

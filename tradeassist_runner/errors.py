@@ -14,13 +14,33 @@ because one bad row must not stop a live feed (docs/semantics.md, "Ticks").
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+
+#: Unicode categories never printed as they are: controls (incl. NEL), format characters
+#: (bidi overrides) and the line/paragraph separators that ``splitlines`` breaks on.
+_UNPRINTED = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control or separator character written as ``\\uXXXX``.
+
+    A message quotes what the user wrote (a key, a value, a file name); a U+2029 or a
+    newline in there would split one ``PATH:LINE:COLUMN: message`` line into two, and an
+    escape sequence could repaint the terminal.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch == " " or unicodedata.category(ch) not in _UNPRINTED else (f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}")
+        for ch in text
+    )
 
 
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One located problem, printed as ``PATH:LINE:COLUMN: message`` (1-based)."""
+    """One located problem, printed as ``PATH:LINE:COLUMN: message`` (1-based), on one line."""
 
     path: str
     line: int
@@ -28,7 +48,7 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}: {self.message}"
+        return f"{escape_controls(self.path)}:{self.line}:{self.column}: {escape_controls(self.message)}"
 
 
 class TradeAssistError(Exception):

@@ -85,9 +85,10 @@ def test_endpoints_show_the_running_service_and_match_the_openapi_document(tmp_p
             assert any_rule["fire_count"] == 1 and any_rule["last_fired"] is not None
             assert any_rule["state"] == "cooling_down" and any_rule["cooldown"] == "1h"
             assert any_rule["cooling_down_until"] > any_rule["last_fired"]
-            assert rules["nq.fast"]["state"] == "armed" and rules["nq.fast"]["window"] == "30s"
+            assert rules["nq.fast"]["state"] == "armed" and rules["nq.fast"]["params"]["window"] == "30s"
+            assert rules["nq.fast"]["series"] == "30s change %"
             assert rules["nq.fast"]["cooldown"] == "1m" and rules["nq.fast"]["cooldown_seconds"] == 60
-            assert rules["es.off"]["state"] == "inactive" and rules["es.off"]["period"] == 20
+            assert rules["es.off"]["state"] == "inactive" and rules["es.off"]["params"]["period"] == 20
 
             await until(lambda: svc.observer.ticks_in > 0)
             page = await svc.json("/api/alerts")

@@ -343,21 +343,37 @@ def _identical(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _stages(text: str) -> dict[str, FastDocument | None]:
+def _parse_fast(text: str) -> FastDocument | fast_yaml.Refused | None:
+    try:
+        return fast_yaml.parse_fast(text)
+    except fast_yaml.Refused as refused:
+        return refused
+
+
+def _stages(text: str) -> dict[str, FastDocument | fast_yaml.Refused | None]:
     """What each stage of the fast reader makes of ``text`` (None: declined)."""
-    out: dict[str, FastDocument | None] = {}
+    out: dict[str, FastDocument | fast_yaml.Refused | None] = {}
     if fast_yaml._unsafe(text):
-        return {"lines": None, "libyaml": None, "parse_fast": fast_yaml.parse_fast(text)}
+        return {"lines": None, "libyaml": None, "parse_fast": _parse_fast(text)}
     try:
         out["lines"] = None if "\r" in text else fast_yaml._compose_lines(text)
     except fast_yaml._Decline:
         out["lines"] = None
     try:
         out["libyaml"] = fast_yaml._compose(text)
+    except fast_yaml.Refused as refused:
+        out["libyaml"] = refused
     except Exception:
         out["libyaml"] = None
-    out["parse_fast"] = fast_yaml.parse_fast(text)
+    out["parse_fast"] = _parse_fast(text)
     return out
+
+
+def _assert_refused_as_ruamel_does(refused: fast_yaml.Refused, text: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        yaml_source._parse_round_trip(text, "x")
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.column, problem.message) == (refused.line, refused.column, refused.message)
 
 
 def assert_read_as_ruamel_does(text: str) -> dict[str, bool]:
@@ -367,6 +383,10 @@ def assert_read_as_ruamel_does(text: str) -> dict[str, bool]:
     for stage, got in _stages(text).items():
         accepted[stage] = got is not None
         if got is None:
+            continue
+        if isinstance(got, fast_yaml.Refused):
+            _assert_refused_as_ruamel_does(got, text)
+            accepted[stage] = False  # (refused, as ruamel refuses it)
             continue
         assert reference is not None, f"{stage} read text ruamel refuses: {text!r}"
         data, items = reference
@@ -416,6 +436,10 @@ SNIPPETS = {
     "bom-inside": "a: x\ufeffy\n",
     "deep-block": "".join(" " * i + "a:\n" for i in range(100)),
     "deep-flow": "a: " + "[" * 100 + "]" * 100 + "\n",
+    "depth-64": "a: " + "[" * 62 + "x" + "]" * 62 + "\n",  # the value x is 64 levels deep: read
+    "depth-65": "a: " + "[" * 63 + "x" + "]" * 63 + "\n",  # 65: refused, at x
+    "block-depth-64": "".join(" " * i + "a:\n" for i in range(62)) + " " * 62 + "a: x\n",
+    "block-depth-65": "".join(" " * i + "a:\n" for i in range(63)) + " " * 63 + "a: x\n",
 }
 
 

@@ -58,10 +58,16 @@ def test_shipped_config_loads_cleanly(shipped: LoadedConfig) -> None:
 
 
 def test_shipped_rules_use_every_rule_type_and_condition(shipped: LoadedConfig) -> None:
+    from tradeassist_runner.rules.catalog import bodies
+    from tradeassist_runner.rules.registry import REGISTRY
+
     types = {r.rule.type for r in shipped.rules}
-    conditions = {r.rule.condition for r in shipped.rules}
-    assert types == {"threshold", "rate_of_change", "volume_spike"}
+    conditions = {b.condition for r in shipped.rules for b in bodies(r.rule)}
+    assert types == {*REGISTRY, "all"}
     assert conditions == set(typing.get_args(Condition))
+    modifiers = {name for r in shipped.rules for name in ("bar", "for_", "rearm", "hours", "days", "calendar")
+                 if getattr(r.rule, name) is not None}
+    assert modifiers == {"bar", "for_", "rearm", "hours", "days", "calendar"}
     assert {r.rule.severity for r in shipped.rules} == {"info", "warning", "critical"}
 
 

@@ -163,7 +163,7 @@ def test_problems_come_sorted_by_file_then_position(broken_project: Path) -> Non
         ),
         pytest.param(
             ["    type: volume_spike", "    period: 20", "    condition: above", "    threshold: -1"],
-            "7:16: this rule fires on every tick: a volume_spike value (volume / mean volume) is "
+            "7:16: this rule fires on every sample: a volume_spike value (volume / mean volume) is "
             "never negative, so it is always above -1 (did you mean a positive threshold?)",
             id="above-negative",
         ),
@@ -173,9 +173,9 @@ def test_problems_come_sorted_by_file_then_position(broken_project: Path) -> Non
             id="roc-missing-threshold",
         ),
         pytest.param(
-            ["    type: rate_of_change", "    period: 20", "    condition: above", "    threshold: 1"],
-            "5:5: 'period' is not a field of a rate_of_change rule (it belongs to volume_spike rules)",
-            id="period-on-roc",
+            ["    type: threshold", "    window: 30s", "    condition: above", "    threshold: 1"],
+            "5:5: 'window' is not a field of a threshold rule (it belongs to rate_of_change rules)",
+            id="window-on-threshold",
         ),
         pytest.param(
             ["    type: threshold", "    condition: abov", "    threshold: 1", "    severity: high"],

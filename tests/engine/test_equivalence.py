@@ -207,11 +207,23 @@ def show(a: list[Fired]) -> str:
 
 
 @settings(deadline=None)
-@given(rules=rule_sets(), ticks=streams(), batch_size=st.sampled_from([1, 7, 100_000]))
-def test_engine_matches_reference(rules: list[dict[str, Any]], ticks: list[Tick], batch_size: int) -> None:
+@given(rules=rule_sets(), ticks=streams(), batch_size=st.sampled_from([1, 7, 100_000]),
+       max_slice=st.sampled_from([16_384, 5]), max_cells=st.sampled_from([1 << 21, 7]))
+def test_engine_matches_reference(rules: list[dict[str, Any]], ticks: list[Tick], batch_size: int,
+                                  max_slice: int, max_cells: int) -> None:
+    """Also with big batches cut into small internal slices and rules into small chunks, as the
+    engine does past MAX_SLICE ticks and MAX_CELLS rules x samples."""
+    from tradeassist_runner.engine import evaluate as evaluate_module
+    from tradeassist_runner.engine import firing as firing_module
+
     loaded = load(rules)
     want = reference_alerts([r.rule for r in loaded.rules], ticks)
-    got = run_engine(loaded, ticks, batch_size)
+    saved = evaluate_module.MAX_SLICE, firing_module.MAX_CELLS
+    evaluate_module.MAX_SLICE, firing_module.MAX_CELLS = max_slice, max_cells
+    try:
+        got = run_engine(loaded, ticks, batch_size)
+    finally:
+        evaluate_module.MAX_SLICE, firing_module.MAX_CELLS = saved
     assert same(got, want), f"engine:\n{show(got)}\nreference:\n{show(want)}"
 
 

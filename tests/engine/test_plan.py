@@ -81,3 +81,32 @@ def test_rules_sharing_a_series_share_one_computation() -> None:
     b = compile_plan([LoadedRule(rule(threshold=101), HERE)])
     assert a.series[0].key == b.series[0].key
     assert a.rules[0].state_key != b.rules[0].state_key
+
+
+def test_prices_and_volumes_at_the_edge_of_float64_give_alerts_not_crashes() -> None:
+    """1e308 prices, int64-max volumes, a 1e-308 reference: values overflow to inf or stay
+    undefined, the batch still evaluates, and no numpy warning escapes (warnings are errors)."""
+    from tradeassist_runner.rules.catalog import RULE_MODELS
+
+    bodies = [
+        {"type": "moving_average", "period": 2}, {"type": "ma_cross", "fast": 1, "slow": 2, "average": "ema"},
+        {"type": "rsi", "period": 2}, {"type": "bollinger", "period": 2}, {"type": "breakout", "period": 2},
+        {"type": "vwap"}, {"type": "rate_of_change", "window": "1s"}, {"type": "volume_spike", "period": 1},
+        {"type": "threshold", "bar": "1m"},
+    ]
+    rules = [
+        LoadedRule(RULE_MODELS[b["type"]].model_validate(
+            {"id": f"r{i}", "instrument": "/ES", "condition": "above", "threshold": 0, "cooldown": "0s", **b}), HERE)
+        for i, b in enumerate(bodies)
+    ]
+    prices = [1e308, -1e308, 1.7e308, 1e-300, 5.0, 1e-308]
+    frame = pl.DataFrame(
+        {"ts": [T0 + timedelta(seconds=70 * i) for i in range(len(prices))], "symbol": ["/ES"] * len(prices),
+         "price": prices, "volume": [9_223_372_036_854_775_807, 9_223_372_036_854_775_807, 5, 0, None, 1]},
+        schema={"ts": pl.Datetime("ms", "UTC"), "symbol": pl.String, "price": pl.Float64, "volume": pl.Int64},
+    )
+    for size in (1, 100):
+        engine = Engine(compile_plan(rules))
+        alerts = pl.concat([engine.process(frame.slice(i, size)) for i in range(0, frame.height, size)])
+        assert alerts.height > 0
+        assert alerts["alert_id"].n_unique() == alerts.height

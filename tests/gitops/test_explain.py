@@ -62,7 +62,7 @@ def test_explain_prints_why_each_type_fired_and_reproduces_the_value(tmp_path: P
     cross = alerts[("es.cross", "2026-01-05T14:30:02.000Z")]
     out = tradeassist("explain", config, cross["alert_id"], cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "value = price = 100.25" in out.stdout
+    assert "The price was 100.25." in out.stdout
     assert "crosses_above: previous value 99.9 <= 100.0 and value 100.25 > 100.0 -> True" in out.stdout
     assert "2s: no earlier fire of this rule definition" in out.stdout
     assert "(logged 100.25): exact match" in out.stdout
@@ -71,16 +71,15 @@ def test_explain_prints_why_each_type_fired_and_reproduces_the_value(tmp_path: P
     up = alerts[("es.up", "2026-01-05T14:30:02.000Z")]
     out = tradeassist("explain", config, up["alert_id"], cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert f"(100.25 - 99.5) / 99.5 * 100 = {up['value']!r} %" in out.stdout
-    assert "ref = 99.5, the price at 2026-01-05T14:30:00.000Z: the last tick at or before tick time - 2s" in out.stdout
+    assert "against 99.5 at 2026-01-05T14:30:00.000Z (2s or more earlier): (100.25 - 99.5) / |99.5| * 100" in out.stdout
     assert "above: value" in out.stdout and "> threshold 0.001 -> True" in out.stdout
     assert ": exact match" in out.stdout
 
     vol = alerts[("es.vol", "2026-01-05T14:30:02.500Z")]
     out = tradeassist("explain", config, vol["alert_id"], cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "volume / mean = 90 / 17.5 = " in out.stdout
-    assert "volumes (oldest first): 10, 10, 20, 30" in out.stdout  # the null-volume tick is skipped
+    # mean of 10, 10, 20, 30: the null-volume tick is skipped
+    assert "The volume was 90 against a mean of 17.5 over the last 4 volumes: 90 / 17.5 = " in out.stdout
     assert ": exact match" in out.stdout
 
     missing = tradeassist("explain", config, "es.cross@1#2", cwd=tmp_path)

@@ -96,8 +96,8 @@ rules:
     assert run(config)[0] == 0
     [body] = hook.bodies
     assert body["title"] == "INFO /NQ: nq.drop"
-    assert body["message"].startswith("/NQ moved -1% over 1s (is below -0.5%), price 19800")
-    assert "1s window" in body["message"] and "rule nq.drop" in body["message"]
+    assert body["message"].startswith("/NQ 1s change % -1 is below -0.5")
+    assert "1s change %" in body["message"] and "rule nq.drop" in body["message"]
     assert statuses(tmp_path)[0][1]["web"]["status"] == "sent"
 
 

@@ -72,6 +72,13 @@ class ServiceCollector(Collector):
         reloads.add_metric(["failure"], o.reload_failed)
         yield reloads
 
+        if o.parquet_status is not None:
+            parquet = o.parquet_status()
+            yield counter("parquet_write_failures", "Parquet copy attempts of the alert log that failed",
+                          parquet.failures)
+            yield gauge("parquet_behind_alerts", "Alerts in SQLite (the log of record) not yet in Parquet",
+                        parquet.behind)
+
         yield gauge("config_invalid", "1 while the files on disk do not validate (the previous rules run)",
                     1.0 if o.config_invalid else 0.0)
         yield gauge("source_connected", "1 when the tick source is connected", 1.0 if o.connected else 0.0)

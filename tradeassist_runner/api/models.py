@@ -188,6 +188,18 @@ class Counters(Out):
     deliveries: list[DeliveryCount]
 
 
+class ParquetOut(Out):
+    ok: bool = Field(description="False while the Parquet copy is behind SQLite or its last copy failed")
+    behind: int = Field(description="Alerts in SQLite (the log of record) not yet in Parquet")
+    failures: int = Field(description="Parquet copy attempts that failed since start")
+    last_error: str | None
+    last_error_at: UtcTime | None
+
+
+class StorageOut(Out):
+    parquet: ParquetOut | None
+
+
 class WebSocketOut(Out):
     connections: int
     max_connections: int
@@ -224,6 +236,7 @@ class StatusOut(Out):
     config_valid: bool = Field(description="False while the files on disk do not validate")
     last_reload: ReloadOut | None
     counters: Counters
+    storage: StorageOut
     websocket: WebSocketOut
     notifications: list[ChannelHealthOut] = Field(default_factory=list, description="Per-channel delivery health")
 

@@ -21,12 +21,14 @@ from .models import (
     DeliveryCount,
     HealthStatus,
     InstrumentOut,
+    ParquetOut,
     PlanOut,
     ReloadOut,
     RuleOut,
     RuleState,
     SourceOut,
     StatusOut,
+    StorageOut,
     WebSocketOut,
 )
 
@@ -150,6 +152,14 @@ def channels_view(observer: Observer) -> list[ChannelHealthOut]:
     return [ChannelHealthOut.model_validate(h, from_attributes=True) for h in observer.channel_health()]
 
 
+def storage_view(observer: Observer) -> StorageOut:
+    if observer.parquet_status is None:
+        return StorageOut(parquet=None)
+    st = observer.parquet_status()
+    return StorageOut(parquet=ParquetOut(ok=st.ok, behind=st.behind, failures=st.failures,
+                                         last_error=st.last_error, last_error_at=st.last_error_at))
+
+
 def status_view(observer: Observer, connections: int, max_connections: int) -> StatusOut:
     plan = None
     if observer.plan is not None and observer.loaded is not None:
@@ -166,7 +176,7 @@ def status_view(observer: Observer, connections: int, max_connections: int) -> S
         plan=plan, started_at=observer.started_at,
         uptime_seconds=(_now() - observer.started_at).total_seconds(),
         config_valid=not observer.config_invalid, last_reload=reload_view(observer.last_reload),
-        counters=counters_view(observer),
+        counters=counters_view(observer), storage=storage_view(observer),
         websocket=WebSocketOut(connections=connections, max_connections=max_connections),
         notifications=channels_view(observer),
     )

@@ -39,7 +39,8 @@ def describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"a boolean {str(value).lower()}"
     if isinstance(value, int):
-        return f"an integer {value}"
+        digits = len(str(abs(value))) if abs(value) < 10**100 else None
+        return f"an integer {value}" if digits is not None else "an integer of more than 100 digits"
     if isinstance(value, float):
         return f"a number {value:g}"
     if isinstance(value, str):
@@ -240,9 +241,9 @@ def _value_message(err: ErrorDetails, label: str) -> str:
         return f"{label}: {shown} is not one of {', '.join(expected)}{hint}"
     if kind in _BOUNDS:
         key, op = _BOUNDS[kind]
-        return f"{label}: must be {op} {ctx.get(key)}, got {value!r}"
+        return f"{label}: must be {op} {ctx.get(key)}, got {_short(repr(value))}"
     if kind == "string_pattern_mismatch" and label == "id":
-        return f"id: {value!r} may only contain letters, digits, '_', '.' and '-'"
+        return f"id: {value!r} may only contain ASCII letters, digits, '_', '.' and '-'"
     if kind == "string_too_short":
         return f"{label}: must not be empty"
     if kind in _RENAMED:

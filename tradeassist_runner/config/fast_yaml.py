@@ -74,9 +74,26 @@ class _Decline(Exception):
     """The text is outside the subset this module guarantees to read as ruamel does."""
 
 
+class Refused(Exception):
+    """The text is refused, at ``line``:``column`` (1-based), exactly as ruamel's loader refuses it.
+
+    Only nesting: ruamel's scanner needs seconds to reach the 65th level of ``[[[[...``,
+    libyaml microseconds, and the place and the words are the same.
+    """
+
+    def __init__(self, line: int, column: int, message: str) -> None:
+        super().__init__(f"{line}:{column}: {message}")
+        self.line, self.column, self.message = line, column, message
+
+
 _NO_KEY = object()  # a mapping waiting for its next key (keys may be None)
-#: Deeper nesting is declined: ruamel's own (recursive) handling of it is the reference.
-_MAX_DEPTH = 64
+#: Deeper nesting is declined here, and refused (located) by the round-trip loader.
+MAX_DEPTH = 64
+_MAX_DEPTH = MAX_DEPTH
+#: What both parsers say of a value with ``MAX_DEPTH`` collections around it.
+TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
+#: Python will not turn a longer digit string into an int; ruamel's loader reports it, located.
+_MAX_INT_DIGITS = 4300
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +141,7 @@ def _plain(value: str, table: Table) -> Any:
         return None
     if tag == _BOOL:
         return value.lower() == "true"
-    if tag == _INT and _PLAIN_INT.match(value):
+    if tag == _INT and _PLAIN_INT.match(value) and len(value) <= _MAX_INT_DIGITS:
         return int(value)
     if tag == _FLOAT:
         if _PLAIN_FLOAT.match(value):
@@ -149,6 +166,8 @@ def parse_fast(text: str) -> FastDocument | None:
         return None
     try:
         return _compose(text)
+    except Refused:
+        raise
     except (_Decline, RecursionError):
         return None
     except Exception:  # any libyaml error: the round-trip loader reports it in its words
@@ -247,7 +266,7 @@ class _Lines:
             marks = self.items[key] = []
         block = _Block(col, value, marks)
         self.open.append(block)
-        if len(self.open) > _MAX_DEPTH:
+        if len(self.open) >= _MAX_DEPTH:  # (its values would be one level deeper)
             raise _Decline("depth")
         return block
 
@@ -301,7 +320,7 @@ def _compose_lines(text: str) -> FastDocument:
     match = _LINE.match
     top: _Block | None = None
     for lineno, line in enumerate(text.split("\n"), 1):
-        indent, dash_spaces, key_text, rest = match(line).groups()  # type: ignore[union-attr]  # _LINE matches every line
+        indent, dash_spaces, key_text, rest = match(line).groups()  # type: ignore[union-attr]  # (every part optional: always matches)
         if dash_spaces is None:
             if key_text is None:
                 if rest and rest[0] != "#":
@@ -383,6 +402,11 @@ def _compose(text: str) -> FastDocument:
     while not done:
         event = get()
         kind = type(event)
+        if (kind is ScalarEvent or kind is MappingStartEvent or kind is SequenceStartEvent) and len(
+            stack
+        ) >= _MAX_DEPTH:  # one entry per open collection: this value is one level deeper
+            m = event.start_mark
+            raise Refused(m.line + 1, m.column + 1, TOO_DEEP)
         if kind is ScalarEvent:
             if event.anchor is not None or event.tag is not None:
                 raise _Decline("anchor or tag")
@@ -422,8 +446,6 @@ def _compose(text: str) -> FastDocument:
             if kind is SequenceStartEvent and len(stack) == 1 and type(cur) is dict and type(key) is str:
                 child_marks = items[key] = []
             stack.append((cur, key, marks))
-            if len(stack) > _MAX_DEPTH:
-                raise _Decline("depth")
             cur, key, marks = ({} if kind is MappingStartEvent else []), _NO_KEY, child_marks
         elif kind is MappingEndEvent or kind is SequenceEndEvent:
             finished = cur

@@ -46,6 +46,9 @@ class LoadedConfig:
     instruments: tuple[Instrument, ...]
     rules: tuple[LoadedRule, ...]
     rule_files: tuple[Path, ...]
+    #: ``PATH:LINE:COLUMN: warning: ...`` lines: valid, but probably not what was meant
+    #: (no rules at all).  ``validate`` prints them, ``run`` logs them at every load.
+    warnings: tuple[str, ...] = ()
 
     def resolve(self, relative: str) -> Path:
         """A path from the config, taken relative to the config file's folder."""

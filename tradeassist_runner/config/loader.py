@@ -181,11 +181,11 @@ def _load(path: str | Path, fast: bool) -> LoadedConfig:
 
     rule_files: list[Path] = []
     rules_dir_text = data.get("rules_dir", _DEFAULT_RULES_DIR)
+    where = doc.problem(["rules_dir"], "") if "rules_dir" in data else Problem(shown, 1, 1, "")
     if isinstance(rules_dir_text, str) and rules_dir_text:
         rules_dir = config_path.parent / Path(rules_dir_text).expanduser()
         if not rules_dir.is_dir():
             what = "is not a folder" if rules_dir.exists() else "does not exist"
-            where = doc.problem(["rules_dir"], "") if "rules_dir" in data else Problem(shown, 1, 1, "")
             found.problems.append(
                 Problem(where.path, where.line, where.column, f"rules_dir '{rules_dir_text}' {what} ({rules_dir})")
             )
@@ -203,12 +203,21 @@ def _load(path: str | Path, fast: bool) -> LoadedConfig:
     instruments: dict[str, Instrument] = {}
     for inst, _, _ in found.instruments:
         instruments.setdefault(inst.symbol, inst)
+    warnings: list[Problem] = []
+    if not found.rules:  # valid, but a runner that can never alert is almost surely a mistake
+        why = (
+            f"rules_dir '{rules_dir_text}' holds no *.yaml or *.yml files"
+            if not rule_files
+            else f"the files under rules_dir '{rules_dir_text}' define no rules"
+        )
+        warnings.append(Problem(where.path, where.line, where.column, f"warning: no rules: {why}"))
     return LoadedConfig(
         path=config_path,
         config=config,
         instruments=tuple(instruments.values()),
         rules=tuple(found.rules),
         rule_files=tuple(rule_files),
+        warnings=tuple(str(w) for w in warnings),
     )
 
 
@@ -360,7 +369,10 @@ def _never_fires(item: dict[str, Any]) -> str | None:
     condition, threshold = item.get("condition"), item.get("threshold")
     if not isinstance(condition, str) or isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
         return None
-    if not math.isfinite(threshold):
+    try:
+        if not math.isfinite(threshold):
+            return None
+    except OverflowError:  # an integer beyond float64: reported by the threshold's own validation
         return None
     result: str | None = check(condition, float(threshold))
     return result

@@ -48,9 +48,9 @@ class SyntheticSource(Strict):
     """Seeded random walk for every instrument: runs with no credentials."""
 
     type: Literal["synthetic"]
-    seed: StrictInt = 7
+    seed: Annotated[StrictInt, Field(ge=0, le=2**63 - 1)] = 7
     ticks_per_second: Annotated[float, Field(gt=0, le=1_000_000)] = 20.0
-    volatility_bps: Annotated[float, Field(gt=0)] = 3.0
+    volatility_bps: Annotated[float, Field(gt=0, le=10_000)] = 3.0
     duration: Duration | None = Field(default=None, description="Stop after this long; none = forever")
 
 
@@ -59,7 +59,7 @@ class ReplaySource(Strict):
 
     type: Literal["replay"]
     path: str
-    speed: Annotated[float, Field(gt=0)] | None = Field(
+    speed: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
         default=None, description="Pace at N x recorded speed; omit to replay as fast as possible"
     )
 
@@ -89,7 +89,7 @@ Source = Annotated[Union[SyntheticSource, ReplaySource, SchwabSource], Field(dis
 
 
 class BatchSettings(Strict):
-    max_size: Annotated[StrictInt, Field(ge=1)] = 1000
+    max_size: Annotated[StrictInt, Field(ge=1, le=10_000_000)] = 1000
     max_delay: Duration = Field(
         default=timedelta(0),
         description="Longest a partial batch waits for more ticks; 0 = evaluate as soon as the engine is free",
@@ -99,8 +99,10 @@ class BatchSettings(Strict):
 class StorageSettings(Strict):
     sqlite: str = Field(default="../data/alerts.sqlite", description="Relative to the config file")
     parquet_dir: str = Field(default="../data/alerts", description="Relative to the config file")
-    state: str = Field(
-        default="../data/state.sqlite", description="Engine-state snapshots, relative to the config file"
+    state: str | None = Field(
+        default=None,
+        description="Engine-state snapshots, relative to the config file; default beside the alert log "
+        "(alerts.sqlite -> alerts.state.sqlite), so each alert log has its own",
     )
     snapshot_interval: Duration = Field(
         default=timedelta(seconds=5), description="How often engine state is snapshotted (and at shutdown)"

@@ -1,7 +1,11 @@
-"""Field types shared by every config model: durations, finite numbers, severities.
+"""Field types shared by every config model: durations, finite numbers, periods, severities.
 
 One definition, so a duration means the same (and has the same JSON Schema) in a rule,
-a source and a notification setting.
+a source and a notification setting.  Each type is bounded to what the engine can hold:
+``validate`` accepting a value that ``run`` then cannot compile (an int64 overflow in
+polars, a window longer than the timestamps can express) would pass a broken file through
+CI.  Rule modules import these (``Period``, ``Duration``, ``Number``) rather than
+restating the bounds.
 """
 
 from __future__ import annotations
@@ -10,21 +14,29 @@ import math
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import BeforeValidator, Field, PlainSerializer, StrictInt, WithJsonSchema
 
 from .durations import format_duration, parse_duration
 
 Severity = Literal["info", "warning", "critical"]
 
+#: The longest duration a config may hold: a year and a day of look-back or cooldown is
+#: already far beyond any use, and it keeps every millisecond count well inside int64.
+MAX_DURATION = timedelta(days=366)
+
+#: Most earlier ticks a rule may average over (a volume_spike ``period``).
+MAX_PERIOD = 1_000_000
+
 
 def _duration(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool) or not isinstance(value, str):
+    if isinstance(value, bool) or not isinstance(value, (str, timedelta)):
         raise ValueError(
             f"invalid duration {value!r}: write it as a string with a unit, e.g. 30s, 5m, 1500ms"
         )
-    return parse_duration(value)
+    parsed = value if isinstance(value, timedelta) else parse_duration(value, MAX_DURATION)
+    if parsed > MAX_DURATION:
+        raise ValueError(f"must be at most {format_duration(MAX_DURATION)}, got {format_duration(parsed)}")
+    return parsed
 
 
 Duration = Annotated[
@@ -35,7 +47,7 @@ Duration = Annotated[
         {
             "type": "string",
             "pattern": r"^\s*(\d+(\.\d+)?(ms|s|m|h|d))+\s*$",
-            "description": "A duration with a unit: 1500ms, 30s, 5m, 1h, 1d (or 1h30m)",
+            "description": f"A duration with a unit: 1500ms, 30s, 5m, 1h, 1d (or 1h30m); at most {format_duration(MAX_DURATION)}",
             "examples": ["30s", "5m", "1500ms"],
         }
     ),
@@ -45,7 +57,10 @@ Duration = Annotated[
 def _finite_number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"must be a number, got {type(value).__name__} {value!r}")
-    f = float(value)
+    try:
+        f = float(value)
+    except OverflowError:  # an integer beyond float64 (pydantic only turns ValueError into a message)
+        f = math.inf
     if not math.isfinite(f):
         raise ValueError("must be a finite number")
     return f
@@ -54,3 +69,6 @@ def _finite_number(value: Any) -> float:
 Number = Annotated[
     float, BeforeValidator(_finite_number), WithJsonSchema({"type": "number", "examples": [6000, -500, 0.25]})
 ]
+
+#: A count of earlier ticks: a whole number from 1 to :data:`MAX_PERIOD`.
+Period = Annotated[StrictInt, Field(ge=1, le=MAX_PERIOD)]

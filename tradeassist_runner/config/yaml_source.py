@@ -11,6 +11,12 @@ asks for ``fast`` parsing (:func:`parse_yaml`): :mod:`.fast_yaml` reads the same
 and the positions of top-level list items (enough for a valid file), and the round-trip
 tree is only built, from the kept text, when a position is needed for a message.
 Whatever the fast parse does not read exactly as ruamel would is left to ruamel.
+
+Both paths refuse, with a located problem and before any work grows with it, what
+would make a small file expensive: more than :data:`MAX_FILE_CHARS` characters,
+nesting deeper than :data:`MAX_DEPTH`, and aliases that expand to more than
+:data:`MAX_ALIAS_NODES` values (a 500-byte "billion laughs" file otherwise expands to
+10**8 strings, and a hot reload of it would hold the runner for minutes).
 """
 
 from __future__ import annotations
@@ -22,14 +28,25 @@ from typing import Any, Literal
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import Node, ScalarNode
+from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.scanner import RoundTripScanner
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from ..errors import ConfigError, Problem
-from .fast_yaml import parse_fast
+from .fast_yaml import MAX_DEPTH, TOO_DEEP, Refused, parse_fast
+
+#: Longest file read (in characters; about 16 MB): a 10,000-rule file is about 2 MB.
+MAX_FILE_CHARS = 16 * 1024 * 1024
+#: Most values that aliases (``*name``, ``<<: *name``) may add to a document, all counted.
+MAX_ALIAS_NODES = 100_000
+#: Most lines plus flow-list commas in one file (a 10,000-rule file has about 60,000 lines):
+#: counted before parsing, so a file that would take minutes to read is refused at once.
+MAX_LINES_AND_ITEMS = 500_000
 
 #: Where a located message points: the key of a mapping entry (unknown field), the
 #: value (bad value), or the mapping that contains the entry (missing field).
@@ -58,15 +75,99 @@ def _unknown_tag(constructor: RoundTripConstructor, node: Node) -> Any:
     )
 
 
+class _Refused(MarkedYAMLError):
+    """Well-formed YAML refused for what it would cost (its message is shown as it is)."""
+
+
+def _int_or_refuse(constructor: RoundTripConstructor, node: ScalarNode) -> Any:
+    """ruamel's integer, or a located error for one Python will not convert (over 4,300 digits)."""
+    try:
+        return RoundTripConstructor.construct_yaml_int(constructor, node)
+    except ValueError:
+        raise _Refused(
+            None, None, f"number too long ({len(str(node.value))} characters): the engine holds float64 numbers",
+            node.start_mark,
+        ) from None
+
+
 # Registered on the subclass only: add_constructor copies the table per class, so the
 # shared RoundTripConstructor other code may use is left untouched.
 _Constructor.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+_Constructor.add_constructor("tag:yaml.org,2002:int", _int_or_refuse)
 _Constructor.add_constructor(None, _unknown_tag)
+
+
+class _BoundedComposer(Composer):
+    """ruamel's composer, refusing deep nesting and alias expansion beyond the limits.
+
+    An alias is composed as the very node of its anchor, so the document stays small
+    while what it means (the plain data pydantic validates) multiplies.  Each alias adds
+    the size of its anchor's value, expanded, to a running count; the count is refused
+    past :data:`MAX_ALIAS_NODES`, at the alias that crossed it.  An alias to a
+    collection still open (``a: &a [*a]``) would be an infinite value, refused as well.
+    Depth is counted here too, because the composer (and :func:`to_plain` after it)
+    recurse once per level.
+    """
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader)
+        self.warn_double_anchors = False  # YAML allows it (the alias takes the latest); no Python warning
+        self._sizes: dict[int, int] = {}  # id(node) -> values it holds, expanded
+        self._expanded = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if not self.parser.check_event(AliasEvent):
+            if self.depth >= MAX_DEPTH:
+                raise _Refused(None, None, TOO_DEEP, self.parser.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        mark = self.parser.peek_event().start_mark
+        node = super().compose_node(parent, index)
+        if not isinstance(node, ScalarNode) and node.end_mark is None:
+            raise _Refused(None, None, "an alias inside its own anchor (an infinitely deep value)", mark)
+        self._expanded += self._size(node)
+        if self._expanded > MAX_ALIAS_NODES:
+            raise _Refused(
+                None, None,
+                f"aliases expand to more than {MAX_ALIAS_NODES:,} values (refused: an alias may repeat a "
+                "value, not multiply the document)",
+                mark,
+            )
+        return node
+
+    def _size(self, node: Node) -> int:
+        known = self._sizes.get(id(node))
+        if known is not None:
+            return known
+        size = 1
+        if isinstance(node, SequenceNode):
+            size += sum(self._size(child) for child in node.value)
+        elif isinstance(node, MappingNode):
+            size += sum(self._size(k) + self._size(v) for k, v in node.value)
+        self._sizes[id(node)] = size
+        return size
+
+
+#: Flow collections (``[``, ``{``) open at once that ruamel's scanner reads before refusing.
+#: Its look-ahead for a simple key costs the square of the open levels per token: 5,000
+#: ``[`` take seconds before the composer ever sees the 65th level.  (Well below that,
+#: the composer refuses at level 65, at the same place as libyaml does.)
+_MAX_FLOW_LEVELS = 2 * MAX_DEPTH
+
+
+class _BoundedScanner(RoundTripScanner):
+    """ruamel's round-trip scanner, refusing flow nesting before its look-ahead gets slow."""
+
+    def fetch_flow_collection_start(self, TokenClass: Any, to_push: str) -> None:
+        if self.flow_level >= _MAX_FLOW_LEVELS:
+            raise _Refused(None, None, TOO_DEEP, self.reader.get_mark())
+        super().fetch_flow_collection_start(TokenClass, to_push)
 
 
 def _new_yaml() -> YAML:
     yaml = YAML(typ="rt")  # YAML 1.2: `on`/`off`/`yes`/`no` stay strings
     yaml.Constructor = _Constructor
+    yaml.Composer = _BoundedComposer
+    yaml.Scanner = _BoundedScanner
     yaml.allow_duplicate_keys = False
     return yaml
 
@@ -227,7 +328,7 @@ def _syntax_message(error: MarkedYAMLError) -> str:
     dup = _DUPLICATE.match(problem)
     if dup:
         return f"duplicate key '{dup.group(1)}' (each key may appear only once in a mapping)"
-    if problem.startswith("unsupported YAML tag"):
+    if problem.startswith("unsupported YAML tag") or isinstance(error, _Refused):
         return problem
     message = f"YAML syntax error: {problem}"
     context, mark = error.context, error.context_mark
@@ -246,13 +347,37 @@ def _line_col_of_offset(text: str, offset: int) -> tuple[int, int]:
 def read_source(path: Path, shown: str) -> bytes:
     """The file's bytes; raise :class:`ConfigError` with one located problem if it cannot be read."""
     try:
-        return path.read_bytes()
+        with path.open("rb") as fh:
+            raw = fh.read(4 * MAX_FILE_CHARS + 1)  # (UTF-8: at most 4 bytes a character)
     except FileNotFoundError:
         raise ConfigError([Problem(shown, 1, 1, "file not found")]) from None
     except IsADirectoryError:
         raise ConfigError([Problem(shown, 1, 1, "is a directory, not a YAML file")]) from None
     except OSError as exc:
         raise ConfigError([Problem(shown, 1, 1, f"cannot read file: {exc.strerror or exc}")]) from None
+    if len(raw) > 4 * MAX_FILE_CHARS:
+        raise ConfigError([_too_large(shown)])
+    return raw
+
+
+def _too_many_values(text: str, shown: str) -> Problem:
+    """Refused at the line and comma past the limit, which is where the file must be split."""
+    lo, hi = 0, len(text)  # the shortest prefix holding one separator too many
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if text.count("\n", 0, mid + 1) + text.count(",", 0, mid + 1) > MAX_LINES_AND_ITEMS:
+            hi = mid
+        else:
+            lo = mid + 1
+    line, column = _line_col_of_offset(text, lo)
+    return Problem(
+        shown, line, column,
+        f"file too large: more than {MAX_LINES_AND_ITEMS:,} lines and list items (split it into several files)",
+    )
+
+
+def _too_large(shown: str) -> Problem:
+    return Problem(shown, 1, 1, f"file is larger than {MAX_FILE_CHARS // (1024 * 1024)} MiB: not read")
 
 
 def decode_source(raw: bytes, shown: str) -> str:
@@ -279,6 +404,8 @@ def _parse_round_trip(text: str, shown: str) -> Any:
         ) from None
     except YAMLError as exc:
         raise ConfigError([Problem(shown, 1, 1, f"YAML syntax error: {exc}")]) from None
+    except (RecursionError, MemoryError) as exc:  # the limits above should make these unreachable
+        raise ConfigError([Problem(shown, 1, 1, f"file too complex to read ({type(exc).__name__})")]) from None
 
 
 def parse_yaml(text: str, shown: str, fast: bool = True) -> YamlDocument:
@@ -288,8 +415,15 @@ def parse_yaml(text: str, shown: str, fast: bool = True) -> YamlDocument:
     round-trip tree is built only if a position other than a top-level list item is
     asked for), else with ruamel's round-trip loader, as ``fast=False`` always does.
     """
+    if len(text) > MAX_FILE_CHARS:
+        raise ConfigError([_too_large(shown)])
+    if text.count("\n") + text.count(",") > MAX_LINES_AND_ITEMS:
+        raise ConfigError([_too_many_values(text, shown)])
     if fast:
-        parsed = parse_fast(text)
+        try:
+            parsed = parse_fast(text)
+        except Refused as exc:
+            raise ConfigError([Problem(shown, exc.line, exc.column, exc.message)]) from None
         if parsed is not None:
             return YamlDocument(shown, parsed.data, text=text, items=parsed.items)
     tree = _parse_round_trip(text, shown)

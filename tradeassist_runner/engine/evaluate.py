@@ -40,15 +40,27 @@ class BatchResult:
 #: Larger batches are evaluated in slices of this many ticks: results do not depend on
 #: where a stream is cut, and it bounds the per-batch matrices.
 MAX_SLICE = 16_384
+#: Distinct notes an Engine keeps (a live run that keeps hitting one must not grow forever).
+MAX_NOTES = 100
 
 
 def evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime | None = None) -> BatchResult:
-    """Evaluate accepted ticks (canonical columns, arrival order) against ``plan``."""
+    """Evaluate accepted ticks (canonical columns, arrival order) against ``plan``.
+
+    Arithmetic beyond float64 (prices near 1e308) gives inf or NaN, which the conditions
+    read as a value past every threshold or as undefined; numpy's warnings about it are
+    not a user's concern, so they are silenced here rather than printed per batch.
+    """
+    with np.errstate(all="ignore"):
+        return _evaluate(plan, state, ticks, now)
+
+
+def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime | None) -> BatchResult:
     if ticks.height > MAX_SLICE:
         parts: list[pl.DataFrame] = []
         said: list[str] = []
         for start in range(0, ticks.height, MAX_SLICE):
-            piece = evaluate(plan, state, ticks.slice(start, MAX_SLICE), now)
+            piece = _evaluate(plan, state, ticks.slice(start, MAX_SLICE), now)
             parts.append(piece.alerts)
             said.extend(piece.notes)
             state = piece.state
@@ -187,7 +199,7 @@ def _alerts(
         rows["ts"].append(ts)
         rows["seq"].append(seq0 + row)
         rows["price"].append(float(smp.price[s]))
-        rows["volume"].append(None if volume != volume else int(volume))
+        rows["volume"].append(None if not abs(volume) < 2.0**63 else int(volume))  # NaN: null
         rows["value"].append(value)
         rows["prev_value"].append(_num(float(prev)))
         rows["threshold"].append(first.threshold)
@@ -226,7 +238,7 @@ class Engine:
         result = evaluate(self.plan, self.state, ticks, now)
         self.state = result.state
         for note in result.notes:
-            if note not in self.notes:
+            if note not in self.notes and len(self.notes) < MAX_NOTES:
                 self.notes.append(note)
         return result.alerts
 

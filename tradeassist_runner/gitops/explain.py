@@ -60,7 +60,7 @@ def find_alert(db: Path, alert_id: str) -> dict[str, Any]:
 
 
 def _n(v: float | None) -> str:
-    return "undefined" if not _defined(v) else f"{v:.10g}"
+    return "undefined" if not _defined(v) else repr(float(v))  # type: ignore[arg-type]
 
 
 def _defined(v: float | None) -> bool:

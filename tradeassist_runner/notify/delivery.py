@@ -522,12 +522,14 @@ class Notifier:
         frame = alerts.with_columns(keys)
         new_rows: list[tuple[dict[str, Any], tuple[str, ...]]] = []
         received = inserted = 0
+        parquet_error: SinkError | None = None
         for (key,), group in frame.group_by("_channels", maintain_order=True):
             channels = tuple(str(key).split("\x1f")) if key else ()
             status = {ch: self._initial_status(ch) for ch in channels}
             report = self.alert_log.write(group.drop("_channels"), status)
             received += report.received
             inserted += report.inserted
+            parquet_error = report.parquet_error or parquet_error
             if report.new is not None:
                 self._report(  # channels this machine cannot do: settled at write time
                     (ch, st["status"]) for ch, st in status.items() if st["status"] != "pending"
@@ -535,7 +537,7 @@ class Notifier:
                 )
                 sendable = tuple(ch for ch in channels if status[ch]["status"] == "pending")
                 new_rows += [(row, sendable) for row in report.new.iter_rows(named=True)]
-        return WriteReport(received=received, inserted=inserted), new_rows
+        return WriteReport(received=received, inserted=inserted, parquet_error=parquet_error), new_rows
 
     def _initial_status(self, channel: str) -> dict[str, Any]:
         rt = self.runtimes.get(channel)

@@ -9,6 +9,7 @@ alert fires at the open.
 from __future__ import annotations
 
 import json
+import re
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -55,15 +56,24 @@ FIELDS: dict[str, str] = {
     # each rule type's own placeholders (its parameters, e.g. window, period, anchor)
     **{name: f"{rt.name} parameter or input ('' for other types)"
        for rt in REGISTRY.values()
-       for name in (*getattr(rt, "placeholder_names", ()), *rt.input_names)},
+       for name in (*rt.placeholder_names, *rt.input_names)},
 }
 
-#: What a rule's own ``message:`` may use (rendered by the engine; README lists these).
+#: What any rule's own ``message:`` may use (rendered by the engine; README lists these);
+#: each type adds its parameters and inputs (``rule_message_fields``).
 RULE_MESSAGE_FIELDS: frozenset[str] = frozenset(
     {"rule_id", "name", "symbol", "price", "volume", "value", "prev_value", "threshold",
      "condition", "type", "severity", "ts", "bar_start", "alert_id"}
-    | {name for rt in REGISTRY.values() for name in (*getattr(rt, "placeholder_names", ()), *rt.input_names)}
 )  # fmt: skip
+
+
+def rule_message_fields(type_name: str | None) -> frozenset[str]:
+    """The placeholders a rule of this type may use in its ``message``: the common ones plus
+    the type's own (a ``{window}`` in an RSI rule's message is reported, not left as text)."""
+    rt = REGISTRY.get(type_name or "")
+    if rt is None:
+        return RULE_MESSAGE_FIELDS
+    return RULE_MESSAGE_FIELDS | set(rt.placeholder_names) | set(rt.input_names)
 
 DEFAULT_TITLE = "{severity_upper} {symbol}: {name}"
 DEFAULT_BODY = "{message}\n{instrument} ({symbol}), {series}, at {time_local} / {time_utc}\nrule {rule_id}"
@@ -87,6 +97,14 @@ _SAMPLE.update({
 })
 
 
+#: Widest field and longest precision a template may ask for.
+MAX_FORMAT_WIDTH = 1000
+
+
+def _short_spec(spec: str) -> str:
+    return spec if len(spec) <= 30 else spec[:27] + "..."
+
+
 def check_template(text: str, allowed: Iterable[str] = FIELDS) -> str | None:
     """Why ``text`` cannot be rendered, or None. Only ``{field}`` / ``{field:spec}`` are allowed."""
     names = set(allowed)
@@ -94,7 +112,7 @@ def check_template(text: str, allowed: Iterable[str] = FIELDS) -> str | None:
         parts = list(string.Formatter().parse(text))
     except ValueError as exc:
         return f"invalid template: {exc} (write a literal brace as {{{{ or }}}})"
-    for _, field, _spec, _conversion in parts:
+    for _, field, spec, _conversion in parts:
         if field is None:
             continue
         if field == "" or field.isdigit():
@@ -109,9 +127,17 @@ def check_template(text: str, allowed: Iterable[str] = FIELDS) -> str | None:
             )
         if base != field:
             return f"invalid placeholder {{{field}}}: attribute and index access are not supported"
+        if spec and "{" in spec:
+            return f"invalid placeholder {{{field}:{spec}}}: a format spec cannot contain a placeholder"
+        if spec and any(int(n) > MAX_FORMAT_WIDTH for n in re.findall(r"[0-9]+", spec)):
+            # rendering '{price:>999999999999}' would allocate a terabyte per alert
+            return (
+                f"invalid placeholder {{{field}:{_short_spec(spec)}}}: "
+                f"width and precision may be at most {MAX_FORMAT_WIDTH}"
+            )
     try:
         string.Formatter().vformat(text, (), _SAMPLE)
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
         return f"invalid template: {exc}"
     return None
 
@@ -137,7 +163,7 @@ def alert_fields(row: Mapping[str, Any], instrument: Instrument | None, rule: An
     name = row.get("rule_name") or row["rule_id"]
     inst_name = (instrument.name if instrument is not None else None) or row["symbol"]
     own: dict[str, Any] = {name: "" for rt in REGISTRY.values()
-                           for name in (*getattr(rt, "placeholder_names", ()), *rt.input_names)}
+                           for name in (*rt.placeholder_names, *rt.input_names)}
     series = ""
     if rule is not None and hasattr(rule, "type"):
         body = bodies(rule)[0]

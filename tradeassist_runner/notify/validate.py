@@ -17,7 +17,7 @@ from typing import Any
 from ..config.explain import did_you_mean
 from ..config.yaml_source import YamlDocument
 from ..errors import Problem
-from .templates import FIELDS, RULE_MESSAGE_FIELDS, check_template
+from .templates import FIELDS, check_template, rule_message_fields
 
 RuleItems = Iterable[tuple[dict[str, Any], YamlDocument, int]]
 
@@ -111,7 +111,9 @@ def check_notifications(
                     problems.append(rdoc.problem(["rules", i, "notify", j], unknown(entry)))
         message = item.get("message")
         if isinstance(message, str):
-            allowed = set(RULE_MESSAGE_FIELDS)
+            conds = item.get("conditions")
+            first = conds[0] if item.get("type") == "all" and isinstance(conds, list) and conds else item
+            allowed = set(rule_message_fields(first.get("type") if isinstance(first, dict) else None))
             if item.get("type") == "rate_of_change":
                 allowed.add("window")
             if item.get("type") == "volume_spike":

@@ -146,18 +146,27 @@ def exact_ratio(numerator: F64, denominator: F64) -> F64:
     den = np.asarray(denominator, dtype=np.float64)
     valid = ~np.isnan(num) & ~np.isnan(den) & (den != 0.0)
     out = np.full(len(num), np.nan)
-    np.divide(num, den, out=out, where=valid)
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.divide(num, den, out=out, where=valid)
+    out[np.isinf(out)] = np.nan  # beyond float64 (a reference price of 1e-308): undefined, never inf
     return out
 
 
 def percent_of(x: F64, base: F64) -> F64:
     """``(x - base) / |base| * 100``: the percentage convention of every type (a rise is
     positive even when the base is negative, e.g. $TICK); NaN where base is 0 or NaN."""
-    return exact_ratio(np.asarray(x, np.float64) - np.asarray(base, np.float64), np.abs(base)) * 100.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = exact_ratio(np.asarray(x, np.float64) - np.asarray(base, np.float64), np.abs(base)) * 100.0
+    out[np.isinf(out)] = np.nan
+    return out
 
 
 def percent_scalar(x: float, base: float) -> float:
     """``percent_of`` for one sample (replay): the same float operations."""
     if base != base or x != x or base == 0.0:
         return float("nan")
-    return (x - base) / abs(base) * 100.0
+    try:
+        out = (x - base) / abs(base) * 100.0
+    except OverflowError:
+        return float("nan")
+    return float("nan") if out in (float("inf"), float("-inf")) else out

@@ -20,6 +20,7 @@ import polars as pl
 from ..config.loaded import LoadedConfig
 from ..engine.plan import Plan
 from ..engine.state import EngineState
+from ..sinks.alert_log import ParquetStatus
 
 if TYPE_CHECKING:  # the notify layer (apprise) is imported by the runner, not by readers of this
     from ..notify.delivery import ChannelHealth
@@ -79,6 +80,8 @@ class Observer:
     channel_health: Callable[[], Sequence[ChannelHealth]] | None = None
     #: Where the HTTP API listens once it does (``http://127.0.0.1:PORT``); None when off.
     api_url: str | None = None
+    #: How far the Parquet copy of the alert log is behind SQLite (set by the run loop).
+    parquet_status: Callable[[], ParquetStatus] | None = None
 
     @property
     def connected(self) -> bool:

@@ -22,7 +22,7 @@ import watchfiles
 from ..config.loaded import LoadedConfig
 from ..config.loader import load_config
 from ..engine.plan import Plan, compile_plan
-from ..errors import ConfigError
+from ..errors import ConfigError, Problem
 from ..logs import log
 from .observe import ReloadResult
 
@@ -46,14 +46,26 @@ def rebuild(
     config_path: Path,
     apply: Callable[[LoadedConfig], LoadedConfig] = lambda x: x,
 ) -> Rebuilt:
-    """Load and compile everything again; on any problem keep ``old_plan`` (returns plan=None)."""
+    """Load and compile everything again; on any problem keep ``old_plan`` (returns plan=None).
+
+    Never raises: every outcome is either a new plan or a rejection with located
+    ``PATH:LINE:COLUMN: message`` errors.  Validation should catch everything, but a
+    failure it missed (an engine limit, a bug) must still reach ``/api/status`` as an
+    invalid config rather than escape into the file watcher and lose the next edit.
+    """
     now = datetime.now(timezone.utc)
+    version = old_plan.version if old_plan else ""
     try:
         loaded = apply(load_config(config_path))
     except ConfigError as exc:
-        version = old_plan.version if old_plan else ""
         return Rebuilt(None, None, ReloadResult(False, now, version, errors=[str(p) for p in exc.problems]))
-    plan = compile_plan(loaded.rules, loaded.instruments)
+    except Exception as exc:  # noqa: BLE001 - not a validation problem: report it, located at the config file
+        problem = Problem(str(config_path), 1, 1, f"the config could not be loaded: {_what(exc)}")
+        return Rebuilt(None, None, ReloadResult(False, now, version, errors=[str(problem)]))
+    try:
+        plan = compile_plan(loaded.rules, loaded.instruments)
+    except Exception as exc:  # noqa: BLE001 - whatever the engine raised
+        return Rebuilt(None, None, ReloadResult(False, now, version, errors=_compile_errors(loaded, exc)))
     old = {c.rule.id: c.state_key for c in old_plan.rules} if old_plan else {}
     new = {c.rule.id: c.state_key for c in plan.rules}
     result = ReloadResult(
@@ -65,6 +77,27 @@ def rebuild(
         changed=sorted(k for k in new.keys() & old.keys() if new[k] != old[k]),
     )
     return Rebuilt(loaded, plan, result)
+
+
+def _what(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+def _compile_errors(loaded: LoadedConfig, exc: Exception) -> list[str]:
+    """The rules that do not compile on their own, each at its place; else the error at the config."""
+    errors: list[str] = []
+    for rule in loaded.rules:
+        try:
+            compile_plan([rule])
+        except Exception as one:  # noqa: BLE001 - which rule it is
+            where = rule.source
+            errors.append(
+                str(Problem(where.path, where.line, where.column, f"rule '{rule.rule.id}' cannot be compiled: {_what(one)}"))
+            )
+    if not errors:
+        errors.append(str(Problem(str(loaded.path), 1, 1, f"the rules cannot be compiled: {_what(exc)}")))
+    return errors
 
 
 def watched_paths(loaded: LoadedConfig) -> list[Path]:
@@ -82,18 +115,45 @@ async def watch(
     stop: asyncio.Event,
     debounce_ms: int = 300,
 ) -> None:
-    """Call ``trigger`` once per burst of file events under ``paths``; never raises out."""
+    """Call ``trigger`` once per burst of file events under ``paths``; never raises out.
+
+    Events that arrive while ``trigger`` runs are kept by the watcher and make the next
+    burst, so the last state of the files always gets a reload.  A failing ``trigger``
+    is logged and the watcher goes on (restarting it would drop the events of the
+    restart's gap); when the watcher itself has to restart, one reload follows, for
+    whatever changed while nothing was watching.
+    """
+    restarted = False
     while not stop.is_set():
         try:
+            # A restarted watcher also wakes on a timeout, so its first wake-up reloads
+            # even if nothing changes from then on.
             async for changes in watchfiles.awatch(
-                *paths, stop_event=stop, debounce=debounce_ms, step=50, recursive=True,
-                watch_filter=None,
+                *paths, stop_event=stop, debounce=debounce_ms, step=50, recursive=True, watch_filter=None,
+                yield_on_timeout=restarted, rust_timeout=max(debounce_ms, 50) if restarted else None,
             ):
+                if restarted:
+                    restarted = False
+                    await _guarded(trigger, "file watcher restarted")
+                    continue
+                if not changes:
+                    continue
                 names = sorted({Path(p).name for _, p in changes})
-                await trigger("files changed: " + ", ".join(names[:5]) + (" ..." if len(names) > 5 else ""))
-        except Exception as exc:  # a vanished folder must not kill the runner
-            log(logger, logging.ERROR, "file watcher failed; retrying", error=str(exc))
+                await _guarded(
+                    trigger, "files changed: " + ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+                )
+        except Exception as exc:  # noqa: BLE001 - a vanished folder must not kill the runner
+            log(logger, logging.ERROR, "file watcher failed; retrying", error=_what(exc))
+            restarted = True
             try:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
             except TimeoutError:
                 pass
+
+
+async def _guarded(trigger: Callable[[str], Awaitable[None]], reason: str) -> None:
+    """Run one reload; a failure is logged, and the watching goes on (its events kept)."""
+    try:
+        await trigger(reason)
+    except Exception as exc:  # noqa: BLE001 - logged, never raised into the watcher
+        log(logger, logging.ERROR, "reload failed", reason=reason, error=_what(exc))

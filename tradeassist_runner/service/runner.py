@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TextIO
 
 import polars as pl
@@ -24,8 +25,9 @@ from ..config.models import ReplaySource, SchwabSource, SyntheticSource
 from ..engine.batcher import micro_batches
 from ..engine.evaluate import Engine
 from ..engine.plan import compile_plan
-from ..errors import SinkError, SourceError
+from ..errors import Problem, SinkError, SourceError
 from ..settings import apply_settings, load_settings
+from ..sinks.lock import DataLock
 from ..sinks.state_store import StateStore
 from ..logs import log
 from ..notify.delivery import Notifier
@@ -35,9 +37,9 @@ from ..sources.replay import replay_batches
 from ..sources.synthetic import SyntheticFeed
 from ..sources.ticks import Rejection, TickGate, format_rejections
 from ..timefmt import iso_ms
-from .observe import Observer
+from .observe import Observer, ReloadResult
 from .reload import rebuild, watch, watched_paths
-from .snapshots import restore_snapshot, save_snapshot
+from .snapshots import fingerprint, restore_snapshot, save_snapshot, state_path
 from .status import RunStats, StatusLine
 
 logger = logging.getLogger("tradeassist.run")
@@ -82,6 +84,12 @@ def _tick_stream(
     return replay()
 
 
+def _log_warnings(loaded: LoadedConfig) -> None:
+    """What is valid but probably a mistake (no rules at all), at start and when it may have changed."""
+    for warning in loaded.warnings:
+        log(logger, logging.WARNING, warning)
+
+
 def print_alerts(alerts: pl.DataFrame, out: TextIO) -> None:
     """Until notifications land, the console is the channel people watch."""
     for r in alerts.iter_rows(named=True):
@@ -115,11 +123,28 @@ async def run_service(
     engine = Engine(plan)
     gate = TickGate(i.symbol for i in loaded.instruments)
     storage = loaded.config.storage
-    alert_log: AlertLog = await asyncio.to_thread(
-        open_alert_log, loaded.resolve(storage.sqlite), loaded.resolve(storage.parquet_dir)
-    )
-    state_store = await asyncio.to_thread(StateStore, loaded.resolve(storage.state))
-    resume_row = 0 if fresh else await asyncio.to_thread(restore_snapshot, state_store, engine, gate, loaded)
+    # The lock first: it is the first write into the data folder (a read-only one stops
+    # here) and keeps a second runner off the same log, copy and snapshot.
+    data_lock = await asyncio.to_thread(DataLock.acquire, loaded.resolve(storage.sqlite))
+    try:
+        alert_log: AlertLog = await asyncio.to_thread(
+            open_alert_log, loaded.resolve(storage.sqlite), loaded.resolve(storage.parquet_dir)
+        )
+    except BaseException:
+        data_lock.release()
+        raise
+    try:
+        state_store = await asyncio.to_thread(StateStore, state_path(loaded))
+        finger = await asyncio.to_thread(fingerprint, loaded)
+        resume_row = 0 if fresh else await asyncio.to_thread(
+            restore_snapshot, state_store, engine, gate, loaded, finger
+        )
+    except BaseException:
+        alert_log.close()
+        data_lock.release()
+        raise
+    await asyncio.to_thread(alert_log.catch_up)  # Parquet gets what SQLite has and it lacks
+    observer.parquet_status = alert_log.parquet_status
     observer.source_type = loaded.config.source.type
     observer.on_plan(loaded, plan)
     current = {"loaded": loaded}
@@ -132,49 +157,78 @@ async def run_service(
     await notifier.start()
 
     async def reload(reason: str) -> None:
-        """Re-validate everything; swap the plan in only if every file is valid."""
-        async with reload_lock:
-            def apply(new: LoadedConfig) -> LoadedConfig:
-                return apply_settings(new, settings)
+        """Re-validate everything; swap the plan in only if every file is valid.
 
-            rebuilt = await asyncio.to_thread(rebuild, engine.plan, current["loaded"].path, apply)
-            result = rebuilt.result
-            if not result.ok:
-                observer.on_reload(result)
+        Every outcome is logged and reaches the observer (``/api/status``): rules
+        reloaded, unchanged, or rejected with located errors - whatever failed.
+        """
+        async with reload_lock:
+            was_invalid = observer.config_invalid
+            try:
+                outcome = await apply_reload(reason)
+            except Exception as exc:  # noqa: BLE001 - not a file problem: still a rejection, never a silent one
+                version = engine.plan.version
+                error = str(Problem(str(current["loaded"].path), 1, 1, f"the reload failed: {type(exc).__name__}: {exc}"))
+                outcome = ReloadResult(False, datetime.now(timezone.utc), version, errors=[error])
+                observer.on_reload(outcome)
                 log(logger, logging.ERROR, "reload rejected; the previous rules keep running",
-                    reason=reason, problems=len(result.errors))
-                for line in result.errors:
-                    log(logger, logging.ERROR, line)
-                return
-            if rebuilt.loaded is not None:  # channels, routes and templates reload too
-                await notifier.reconfigure(rebuilt.loaded)
-            if not rebuilt.changed_anything and rebuilt.loaded is not None and (
-                {i.symbol for i in rebuilt.loaded.instruments}
-                == {i.symbol for i in current["loaded"].instruments}
-            ):
-                if observer.last_reload is not None and not observer.last_reload.ok:
-                    observer.on_reload(result)  # the files are valid again
-                log(logger, logging.INFO, "rules unchanged", reason=reason)  # a SIGHUP is answered
-                return
-            assert rebuilt.loaded is not None and rebuilt.plan is not None
-            if rebuilt.loaded.config.source != current["loaded"].config.source or (
-                rebuilt.loaded.config.storage != current["loaded"].config.storage
-            ) or rebuilt.loaded.config.api != current["loaded"].config.api:
-                log(logger, logging.WARNING, "source, storage and api changes take effect after a restart")
-            engine.swap(rebuilt.plan)  # the next batch runs on the new plan
-            gate.set_symbols(i.symbol for i in rebuilt.loaded.instruments)
-            update_symbols = getattr(parse_rejects.live, "update_symbols", None)
-            if update_symbols is not None:  # live feed: (un)subscribe on the open connection
-                await update_symbols(rebuilt.loaded.instruments)
-            current["loaded"] = rebuilt.loaded
-            observer.on_plan(rebuilt.loaded, rebuilt.plan)
+                    reason=reason, problems=1)
+                log(logger, logging.ERROR, error)
+            if outcome is not None and outcome.ok and was_invalid:
+                log(logger, logging.INFO, "config valid again", reason=reason, plan=outcome.plan_version)
+
+    async def apply_reload(reason: str) -> ReloadResult | None:
+        """One reload; the result it reported, or None when nothing changed (and nothing was wrong)."""
+        def apply(new: LoadedConfig) -> LoadedConfig:
+            return apply_settings(new, settings)
+
+        rebuilt = await asyncio.to_thread(rebuild, engine.plan, current["loaded"].path, apply)
+        result = rebuilt.result
+        if not result.ok:
             observer.on_reload(result)
-            log(logger, logging.INFO, "rules reloaded", reason=reason, plan=result.plan_version,
-                added=",".join(result.added) or "-", changed=",".join(result.changed) or "-",
-                removed=",".join(result.removed) or "-")
+            log(logger, logging.ERROR, "reload rejected; the previous rules keep running",
+                reason=reason, problems=len(result.errors))
+            for line in result.errors:
+                log(logger, logging.ERROR, line)
+            return result
+        assert rebuilt.loaded is not None and rebuilt.plan is not None
+        await notifier.reconfigure(rebuilt.loaded)  # channels, routes and templates reload too
+        if not rebuilt.changed_anything and (
+            {i.symbol for i in rebuilt.loaded.instruments}
+            == {i.symbol for i in current["loaded"].instruments}
+        ):
+            if observer.config_invalid:
+                observer.on_reload(result)  # the files are valid again
+                _log_warnings(rebuilt.loaded)
+                return result
+            if reason == "SIGHUP":  # asked for: say what came of it (file events stay quiet)
+                log(logger, logging.INFO, "rules unchanged", reason=reason, plan=result.plan_version)
+                _log_warnings(rebuilt.loaded)
+            return None
+        _log_warnings(rebuilt.loaded)
+        if rebuilt.loaded.config.source != current["loaded"].config.source or (
+            rebuilt.loaded.config.storage != current["loaded"].config.storage
+        ) or rebuilt.loaded.config.api != current["loaded"].config.api:
+            log(logger, logging.WARNING, "source, storage and api changes take effect after a restart")
+        engine.swap(rebuilt.plan)  # the next batch runs on the new plan
+        gate.set_symbols(i.symbol for i in rebuilt.loaded.instruments)
+        update_symbols = getattr(parse_rejects.live, "update_symbols", None)
+        if update_symbols is not None:  # live feed: (un)subscribe on the open connection
+            await update_symbols(rebuilt.loaded.instruments)
+        current["loaded"] = rebuilt.loaded
+        observer.on_plan(rebuilt.loaded, rebuilt.plan)
+        observer.on_reload(result)
+        log(logger, logging.INFO, "rules reloaded", reason=reason, plan=result.plan_version,
+            added=",".join(result.added) or "-", changed=",".join(result.changed) or "-",
+            removed=",".join(result.removed) or "-")
+        return result
 
     def request_reload(reason: str) -> None:
-        tasks.add(loop.create_task(reload(reason)))
+        if reason == "SIGHUP":
+            log(logger, logging.INFO, "reload requested (SIGHUP)")
+        task = loop.create_task(reload(reason))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     tasks: set[asyncio.Task[None]] = set()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -200,6 +254,7 @@ async def run_service(
         source=loaded.config.source.type, rules=len(plan.rules), instruments=len(loaded.instruments),
         sqlite=str(loaded.resolve(storage.sqlite)), plan=plan.version,
     )
+    _log_warnings(loaded)
     status_line = StatusLine(sys.stderr, enabled=sys.stderr.isatty())
     status_line.route_logs()
     last_status = time.monotonic()
@@ -209,7 +264,7 @@ async def run_service(
             return
         pending = pl.concat(unlogged)
         try:
-            _, deliveries = await asyncio.to_thread(notifier.write_outbox, pending)
+            report, deliveries = await asyncio.to_thread(notifier.write_outbox, pending)
         except SinkError as exc:
             stats.alerts_unlogged = pending.height
             log(logger, logging.ERROR, "alert log write failed; alerts kept in memory, will retry",
@@ -218,7 +273,14 @@ async def run_service(
             return
         unlogged.clear()
         stats.alerts_unlogged = 0
+        stats.parquet_behind = alert_log.parquet_status().behind if report.parquet_error else 0
         notifier.enqueue(deliveries)
+
+    async def retry_parquet() -> None:
+        """A Parquet copy that failed is retried between batches too (its backoff decides when)."""
+        if alert_log.parquet_status().behind:
+            await asyncio.to_thread(alert_log.sync_parquet)
+            stats.parquet_behind = alert_log.parquet_status().behind
 
     batches = micro_batches(
         _tick_stream(loaded, parse_rejects, resume_row),
@@ -257,7 +319,10 @@ async def run_service(
             if "row" in ticks.columns and ticks.height:
                 position["row"] = max(position["row"], int(ticks["row"].max()))  # type: ignore[arg-type]
             admitted = gate.admit(ticks)
+            said = len(engine.notes)
             alerts = await asyncio.to_thread(engine.process, admitted.accepted)
+            for note in engine.notes[said:]:
+                log(logger, logging.WARNING, "rule gate", detail=note)
             stats.batch(admitted.accepted.height, time.perf_counter() - t0)
             observer.on_batch(
                 admitted.accepted,
@@ -279,9 +344,10 @@ async def run_service(
                     print_alerts(alerts, out)
                 unlogged.append(alerts)
             await flush_log()
+            await retry_parquet()
             if not unlogged and time.monotonic() - last_snapshot >= storage.snapshot_interval.total_seconds():
                 last_snapshot = time.monotonic()
-                await save_snapshot(state_store, engine, gate, loaded, position["row"])
+                await save_snapshot(state_store, engine, gate, loaded, position["row"], finger)
             now = time.monotonic()
             if now - last_status >= status_every:
                 last_status = now
@@ -307,10 +373,12 @@ async def run_service(
             await asyncio.sleep(0.1 * 2**attempt)
         await notifier.close()  # undelivered notifications stay pending for the next start
         if not unlogged:  # never snapshot past alerts that are not in the log yet
-            await save_snapshot(state_store, engine, gate, loaded, position["row"])
+            await save_snapshot(state_store, engine, gate, loaded, position["row"], finger)
         await asyncio.to_thread(state_store.close)
         status_line.close()
+        await asyncio.to_thread(alert_log.sync_parquet, force=True)  # a last try; else the next start
         await asyncio.to_thread(alert_log.close)
+        data_lock.release()
         log(logger, logging.INFO, "runner stopped", detail=stats.line(notifier.health()))
     if unlogged:
         # Last resort: the alerts go to stderr as JSONL so an operator can recover them.

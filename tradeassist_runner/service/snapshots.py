@@ -3,14 +3,25 @@
 A restart resumes from the last snapshot.  Ticks evaluated after it are evaluated
 again; their alerts get the same ids (rule, tick time, arrival number) and the alert
 log ignores ids it already holds, so a kill never duplicates or loses a logged alert.
+
+A snapshot belongs to one config and one source (its *fingerprint*: the config file,
+the source type and, for a replay, the file's path, size and a hash of its ends).
+Restoring another's state would apply foreign cooldowns or reject every tick of an
+earlier file, so a mismatch stops the run with a message pointing at ``run --fresh``.
+A damaged snapshot (see :mod:`..sinks.state_store`) is not the user's choice, so the
+run starts fresh instead: empty state, a replay from its first row, and the alert
+log's ids make the re-evaluated alerts no-ops (not logged, not sent again).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 
 from ..config.loaded import LoadedConfig
 from ..config.models import ReplaySource
@@ -18,51 +29,140 @@ from ..engine.evaluate import Engine
 from ..engine.snapshot import dump_state, load_state
 from ..errors import SinkError
 from ..logs import log
-from ..sinks.state_store import StateStore
+from ..sinks.state_store import SnapshotDamaged, StateStore
 from ..sources.ticks import TickGate
 from ..timefmt import from_epoch_ms, to_epoch_ms
 
 logger = logging.getLogger("tradeassist.snapshot")
 
-
-def _source_id(loaded: LoadedConfig) -> str:
-    source = loaded.config.source
-    if isinstance(source, ReplaySource):
-        return f"replay:{loaded.resolve(source.path)}"
-    return source.type
+#: Bytes hashed at each end of a replay file for its identity (the whole file may be GBs).
+_IDENTITY_BYTES = 1 << 20
 
 
-def restore_snapshot(store: StateStore, engine: Engine, gate: TickGate, loaded: LoadedConfig) -> int:
-    """Install the saved state; returns the replay row to resume after (0: from the start)."""
+class SnapshotMismatch(SinkError):
+    """The snapshot was saved for another config or source."""
+
+
+def state_path(loaded: LoadedConfig) -> Path:
+    """``storage.state``, or by default beside the alert log: ``alerts.sqlite`` -> ``alerts.state.sqlite``."""
+    storage = loaded.config.storage
+    if storage.state:
+        return loaded.resolve(storage.state)
+    sqlite = loaded.resolve(storage.sqlite)
+    return sqlite.with_name(f"{sqlite.stem}.state.sqlite")
+
+
+def _prefix_hash(path: Path, length: int) -> str | None:
     try:
-        parts = store.load()
+        with open(path, "rb") as fh:
+            return hashlib.sha256(fh.read(length)).hexdigest()
+    except OSError:
+        return None
+
+
+def _file_identity(path: Path) -> dict[str, Any]:
+    """The file's first bytes (up to 1 MiB): a recording that grew since is the same source,
+    another file at the same path is not."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return {"path": str(path)}  # unreadable: the source itself will say so
+    length = min(size, _IDENTITY_BYTES)
+    return {"path": str(path), "size": size, "prefix": length, "sha256_prefix": _prefix_hash(path, length)}
+
+
+def _same_source(saved: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Same config and source; a replay file may have grown (its saved prefix still matches)."""
+    if {k: v for k, v in saved.items() if k != "replay"} != {k: v for k, v in now.items() if k != "replay"}:
+        return False
+    old, new = saved.get("replay"), now.get("replay")
+    if old is None or new is None:
+        return old == new
+    if not isinstance(old, dict) or old.get("path") != new.get("path") or "prefix" not in old:
+        return False
+    if int(new.get("size", -1)) < int(old["prefix"]):
+        return False
+    return _prefix_hash(Path(str(new["path"])), int(old["prefix"])) == old.get("sha256_prefix")
+
+
+def fingerprint(loaded: LoadedConfig) -> dict[str, Any]:
+    """What a snapshot belongs to; computed once per run (a replay file is hashed at its ends)."""
+    source = loaded.config.source
+    finger: dict[str, Any] = {"config": str(loaded.path.resolve()), "source": source.type}
+    if isinstance(source, ReplaySource):
+        finger["replay"] = _file_identity(loaded.resolve(source.path))
+    return finger
+
+
+def _describe(finger: dict[str, Any]) -> str:
+    text = f"config {finger.get('config', '?')}, source {finger.get('source', '?')}"
+    replay = finger.get("replay")
+    if isinstance(replay, dict):
+        text += f" {replay.get('path', '?')} ({replay.get('size', '?')} bytes)"
+    return text
+
+
+def _fresh(problem: SnapshotDamaged) -> int:
+    log(logger, logging.ERROR,
+        "state snapshot is damaged; ignoring it and starting fresh (alerts already logged are not logged or sent again)",
+        path=str(problem.path), problem=problem.problem)
+    return 0
+
+
+def restore_snapshot(
+    store: StateStore, engine: Engine, gate: TickGate, loaded: LoadedConfig, finger: dict[str, Any] | None = None
+) -> int:
+    """Install the saved state; returns the replay row to resume after (0: from the start).
+
+    Raises :class:`SnapshotMismatch` when the snapshot belongs to another config or source.
+    """
+    finger = finger if finger is not None else fingerprint(loaded)
+    if store.set_aside is not None:
+        return _fresh(store.set_aside)
+    try:
+        snapshot = store.load()
+    except SnapshotDamaged as exc:
+        return _fresh(exc)
     except SinkError as exc:
-        log(logger, logging.ERROR, "cannot read the state snapshot; starting fresh", error=str(exc))
+        return _fresh(SnapshotDamaged(store.path, str(exc)))
+    if snapshot is None:
         return 0
-    if not parts or "run" not in parts:
-        return 0
-    run = json.loads(parts["run"])
-    engine.state = load_state(parts)
-    gate.restore_marks({sym: from_epoch_ms(ms) for sym, ms in run["marks"].items()})
-    same_source = run.get("source") == _source_id(loaded)
-    resume = int(run.get("row", 0)) if same_source else 0
+    if not _same_source(snapshot.fingerprint, finger):
+        raise SnapshotMismatch(
+            f"state snapshot {store.path} was saved for another source or config "
+            f"(saved: {_describe(snapshot.fingerprint)}; now: {_describe(finger)}); not restoring it. "
+            f"To start fresh (empty cooldowns, replay from the start; the alert log is kept and "
+            f"alerts already in it are not logged or sent again): tradeassist run --fresh {loaded.path}"
+        )
+    parts = snapshot.parts
+    try:
+        run = json.loads(parts["run"])
+        state = load_state(parts)
+        marks = {str(sym): from_epoch_ms(int(ms)) for sym, ms in run["marks"].items()}
+        resume = int(run.get("row", 0))
+    except Exception as exc:  # noqa: BLE001 - a sound checksum over parts this version cannot decode
+        return _fresh(SnapshotDamaged(store.path, f"cannot be decoded ({type(exc).__name__}: {exc})"))
+    engine.state = state
+    gate.restore_marks(marks)
     log(logger, logging.INFO, "state restored", saved_at=run.get("saved_at", "?"),
         next_seq=engine.state.next_seq, resume_after_row=resume)
     return resume
 
 
-async def save_snapshot(store: StateStore, engine: Engine, gate: TickGate, loaded: LoadedConfig, row: int) -> None:
+async def save_snapshot(
+    store: StateStore, engine: Engine, gate: TickGate, loaded: LoadedConfig, row: int,
+    finger: dict[str, Any] | None = None,
+) -> None:
     parts = dump_state(engine.state)
     parts["run"] = json.dumps(
         {
             "marks": {sym: to_epoch_ms(ts) for sym, ts in gate.marks().items()},
-            "source": _source_id(loaded),
             "row": row,
             "plan": engine.plan.version,
             "saved_at": datetime.now(timezone.utc).isoformat(),
         }
     ).encode()
     try:
-        await asyncio.to_thread(store.save, parts)
+        await asyncio.to_thread(store.save, parts, finger if finger is not None else fingerprint(loaded))
     except SinkError as exc:
         log(logger, logging.ERROR, "state snapshot failed; will retry", error=str(exc))

@@ -25,6 +25,9 @@ def channels_text(channels: Sequence[ChannelHealth]) -> str:
     """``notify slack ok, mail OPEN 3 pending (Connection refused ...)``; empty without channels."""
     parts = []
     for h in channels:
+        if h.state == "unavailable":  # said once at start, with how to install what is missing
+            parts.append(f"{h.channel} unavailable")
+            continue
         if h.state == "closed" and not h.waiting:
             parts.append(f"{h.channel} ok" + (f" {h.pending} pending" if h.pending else ""))
             continue
@@ -45,6 +48,7 @@ class RunStats:
     batches: int = 0
     alerts: int = 0
     alerts_unlogged: int = 0  # fired but waiting for the alert log (e.g. disk full)
+    parquet_behind: int = 0  # logged in SQLite, not yet in the Parquet copy
     last_batch_ms: float = 0.0
     max_batch_ms: float = 0.0
     _window_start: float = field(default_factory=time.monotonic)
@@ -69,6 +73,8 @@ class RunStats:
         )
         if self.alerts_unlogged:
             text += f"  UNLOGGED {self.alerts_unlogged}"
+        if self.parquet_behind:
+            text += f"  PARQUET BEHIND {self.parquet_behind}"
         if notify := channels_text(channels):
             text += "  " + notify
         return text

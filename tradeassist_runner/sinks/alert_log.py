@@ -3,16 +3,25 @@
 The two stores fail differently on purpose. If SQLite cannot take the batch, nothing
 is logged and ``SinkError`` tells the runner to keep the batch and retry. If only the
 Parquet copy fails, the alerts are safe in SQLite, so the runner keeps going; the
-failure is logged and returned in the ``WriteReport`` so it can be counted and shown.
-Only alerts new to SQLite go to Parquet, so a replayed batch is not copied twice.
+failure is logged, counted and returned in the ``WriteReport``.
+
+Parquet converges on SQLite instead of trusting each batch to make it: SQLite keeps a
+watermark (table ``copy_marks``) of the highest row id the Parquet folder holds, and
+every copy sends *all* rows above it. A batch whose copy failed (full disk, read-only
+folder) or that a kill cut off between the SQLite commit and the Parquet rename is
+therefore copied by a later batch, by a retry (with backoff) or at the next start.
+A copy that may have half-happened (a kill after the rename, before the watermark
+moved) is deduplicated against the alert ids already in the affected day folders.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -20,10 +29,17 @@ from typing import Any
 import polars as pl
 
 from ..errors import SinkError
+from ..logs import log as log_event
 from .parquet import ParquetAlertLog
 from .sqlite import SqliteAlertLog
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("tradeassist.storage")
+
+#: Rows copied per Parquet write when catching up (bounds memory after a long outage).
+COPY_CHUNK = 50_000
+#: Retry delays of a failing Parquet copy: first, then doubled up to the cap (seconds).
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -47,28 +63,172 @@ class WriteReport:
         return self.parquet_error is None
 
 
+@dataclass(frozen=True)
+class ParquetStatus:
+    """How far the Parquet copy is behind SQLite, for ``/api/status`` and ``/metrics``."""
+
+    ok: bool
+    behind: int  # alerts in SQLite that Parquet does not hold yet
+    failures: int  # copy attempts that failed, since start
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """What :meth:`AlertLog.catch_up` did at start."""
+
+    copied: int
+    removed_temporary: tuple[Path, ...]
+    rebuilt: bool  # Parquet had lost files: the whole log was copied again (deduplicated)
+    error: SinkError | None
+
+
 class AlertLog:
     """Fan-out over the SQLite log and its Parquet copy."""
 
-    def __init__(self, sqlite: SqliteAlertLog, parquet: ParquetAlertLog) -> None:
+    def __init__(
+        self, sqlite: SqliteAlertLog, parquet: ParquetAlertLog, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.sqlite = sqlite
         self.parquet = parquet
-        self.parquet_failures = 0  # batches whose Parquet copy failed, since start
+        self.parquet_failures = 0  # copy attempts that failed, since start
+        self.last_parquet_error: SinkError | None = None
+        self.last_parquet_error_at: datetime | None = None
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._copy_key = str(parquet.root.resolve())
+        self._mark = sqlite.copy_mark(self._copy_key) or 0
+        #: True once Parquet is known to hold exactly the rows up to the mark (nothing
+        #: above it), so a copy needs no deduplication. Unknown at open.
+        self._exact = False
+        self._behind = sqlite.count_between(self._mark, sqlite.last_id())
+        self._retry_at = 0.0
+        self._backoff = RETRY_FIRST_S
+        self._written = 0  # rows the last copy wrote (deduplicated ones not counted)
 
     def write(
         self, alerts: pl.DataFrame, delivery_status: Mapping[str, Mapping[str, Any]] | None = None
     ) -> WriteReport:
         """Log a batch; raise ``SinkError`` only when SQLite failed (nothing stored)."""
-        new = self.sqlite.write_new(alerts, delivery_status)
-        if new.height == 0:
-            return WriteReport(received=alerts.height, inserted=0)
+        with self._lock:
+            new = self.sqlite.write_new(alerts, delivery_status)
+            if new.height == 0:
+                return WriteReport(received=alerts.height, inserted=0)
+            self._behind += new.height
+            if self._exact and self._behind == new.height and self.last_parquet_error is None:
+                files, error = self._copy_batch(new)  # in step: the batch is all there is to copy
+            else:
+                files, error = self.sync_parquet()
+        return WriteReport(
+            received=alerts.height, inserted=new.height, parquet_files=tuple(files), parquet_error=error, new=new
+        )
+
+    def sync_parquet(self, *, force: bool = False) -> tuple[list[Path], SinkError | None]:
+        """Copy every alert above the watermark to Parquet; return new files and the error.
+
+        While the copy keeps failing, attempts are spaced out (1 s doubling to 60 s) so
+        a dead folder does not cost a full backlog read per batch; ``force`` tries now.
+        """
+        with self._lock:
+            self._written = 0
+            if self._behind == 0:
+                return [], None
+            if not force and self.last_parquet_error is not None and self._clock() < self._retry_at:
+                return [], self.last_parquet_error
+            files: list[Path] = []
+            try:
+                while True:
+                    rows, last = self.sqlite.rows_after(self._mark, COPY_CHUNK)
+                    if rows.height == 0:
+                        break
+                    if not self._exact:  # a kill may have left some of these in Parquet already
+                        held = self.parquet.ids_on(rows.get_column("ts").dt.date().unique().to_list())
+                        if held:
+                            rows = rows.filter(~pl.col("alert_id").is_in(pl.Series(list(held), dtype=pl.String).implode()))
+                    files += self.parquet.write(rows)
+                    self._written += rows.height
+                    self.sqlite.set_copy_mark(self._copy_key, last)
+                    self._mark = last
+                self._behind = self.sqlite.count_between(self._mark, self.sqlite.last_id())
+            except SinkError as exc:
+                self._exact = False
+                try:
+                    self._behind = self.sqlite.count_between(self._mark, self.sqlite.last_id())
+                except SinkError:
+                    pass
+                self._note_failure(exc)
+                return files, exc
+            recovered = self.last_parquet_error is not None
+            self._exact = True
+            self.last_parquet_error = None
+            self._backoff = RETRY_FIRST_S
+            if recovered:
+                log_event(log, logging.INFO, "parquet backfilled", alerts=self._written, root=str(self.parquet.root))
+            return files, None
+
+    def _copy_batch(self, new: pl.DataFrame) -> tuple[list[Path], SinkError | None]:
+        """Copy the batch just logged, without reading it back from SQLite."""
         try:
             files = self.parquet.write(new)
+            last = self.sqlite.last_id()
+            self.sqlite.set_copy_mark(self._copy_key, last)
         except SinkError as exc:
-            self.parquet_failures += 1
-            log.error("alerts kept in SQLite only, Parquet copy failed: %s", exc)
-            return WriteReport(received=alerts.height, inserted=new.height, parquet_error=exc, new=new)
-        return WriteReport(received=alerts.height, inserted=new.height, parquet_files=tuple(files), new=new)
+            self._exact = False  # the files may be in place with the mark behind: dedupe next time
+            self._note_failure(exc)
+            return [], exc
+        self._mark, self._behind = last, 0
+        return files, None
+
+    def catch_up(self) -> CatchUp:
+        """At start: remove dead writers' temporary parts, then copy what Parquet lacks.
+
+        If the folder holds fewer rows than the watermark promises (files deleted, a new
+        folder), the mark is reset and the whole log is copied again, deduplicated.
+        """
+        with self._lock:
+            try:
+                removed = tuple(self.parquet.clean_temporary())
+                for path in removed:
+                    log_event(log, logging.INFO, "removed a temporary Parquet part left by a killed run",
+                              path=str(path))
+                last = self.sqlite.last_id()
+                rebuilt = False
+                if self._mark > last or (
+                    self._mark and self.parquet.count() < self.sqlite.count_between(0, self._mark)
+                ):
+                    rebuilt, self._mark = True, 0
+                    log_event(log, logging.WARNING, "Parquet copy lacks alerts it once held; copying the log again",
+                              root=str(self.parquet.root))
+                self._exact = False
+                self._behind = self.sqlite.count_between(self._mark, last)
+            except SinkError as exc:
+                self._note_failure(exc)
+                return CatchUp(0, (), False, exc)
+            _, error = self.sync_parquet(force=True)
+            copied = self._written
+            if copied and error is None:
+                log_event(log, logging.INFO, "parquet backfilled", alerts=copied, root=str(self.parquet.root))
+            return CatchUp(copied, removed, rebuilt, error)
+
+    def parquet_status(self) -> ParquetStatus:
+        error = self.last_parquet_error
+        return ParquetStatus(
+            ok=error is None and self._behind == 0,
+            behind=self._behind,
+            failures=self.parquet_failures,
+            last_error=None if error is None else str(error),
+            last_error_at=self.last_parquet_error_at if error is not None else None,
+        )
+
+    def _note_failure(self, exc: SinkError) -> None:
+        self.parquet_failures += 1
+        self.last_parquet_error = exc
+        self.last_parquet_error_at = datetime.now(timezone.utc)
+        self._retry_at = self._clock() + self._backoff
+        self._backoff = min(self._backoff * 2, RETRY_MAX_S)
+        log_event(log, logging.ERROR, "alerts kept in SQLite only, Parquet copy failed; will retry",
+                  error=str(exc), behind=self._behind)
 
     def update_delivery(
         self,

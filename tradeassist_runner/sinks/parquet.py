@@ -55,6 +55,16 @@ def _unlink_quietly(paths: Iterable[Path]) -> None:
             pass
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror} ({exc.filename})" if exc.filename else exc.strerror
@@ -157,7 +167,51 @@ class ParquetAlertLog:
             raise SinkError(f"alert Parquet {folder}: could not compact: {_describe(exc)}") from exc
         return len(parts)
 
+    def clean_temporary(self) -> list[Path]:
+        """Remove the ``.tmp`` parts that killed writers left behind; return them.
+
+        A temporary name carries its writer's pid, so only files of processes that are
+        gone (or of an earlier process that had this pid) are removed: a compaction run
+        by another live process keeps its file.
+        """
+        removed: list[Path] = []
+        if not self.root.is_dir():
+            return removed
+        for path in self.root.glob("date=*/.*.tmp"):
+            pid_text = path.name.removesuffix(".tmp").rsplit(".", 1)[-1]
+            pid = int(pid_text) if pid_text.isdigit() else 0
+            if pid and pid != os.getpid() and _alive(pid):
+                continue
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise SinkError(f"alert Parquet {self.root}: cannot remove {path.name}: {_describe(exc)}") from exc
+            removed.append(path)
+        return removed
+
     # -- reading ---------------------------------------------------------------------
+
+    def count(self) -> int:
+        """Rows in all part files, duplicates included (from the files' metadata: cheap)."""
+        files = sorted(self.root.glob("date=*/*.parquet"))
+        if not files:
+            return 0
+        try:
+            return int(pl.scan_parquet(files).select(pl.len()).collect().item())
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise SinkError(f"alert Parquet {self.root}: cannot read: {_describe(exc)}") from exc
+
+    def ids_on(self, days: Iterable[date]) -> set[str]:
+        """The ``alert_id`` s stored under the given UTC days (only those folders are read)."""
+        files = [f for day in set(days) for f in sorted((self.root / _day_folder_name(day)).glob("*.parquet"))]
+        if not files:
+            return set()
+        try:
+            return set(pl.read_parquet(files, columns=["alert_id"])["alert_id"].to_list())
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise SinkError(f"alert Parquet {self.root}: cannot read: {_describe(exc)}") from exc
 
     def days(self) -> list[date]:
         """The UTC days that have alert files, oldest first."""

@@ -367,6 +367,82 @@ class SqliteAlertLog:
             params.append(limit)
         return self._read(sql, params)
 
+    # -- the Parquet copy's watermark -----------------------------------------------
+
+    def copy_mark(self, copy: str) -> int | None:
+        """Highest row ``id`` the copy named ``copy`` is known to hold; None if never recorded.
+
+        Kept in the log of record itself so the mark and the alerts can never disagree
+        about which database they describe.
+        """
+        with self._lock:
+            self._check_open()
+            try:
+                if not self._has_table("copy_marks"):
+                    return None
+                row = self._conn.execute("SELECT through_id FROM copy_marks WHERE copy = ?", (copy,)).fetchone()
+            except sqlite3.Error as exc:
+                raise SinkError(f"alert log {self.path}: cannot read: {_describe(exc)}") from exc
+        return None if row is None else int(row[0])
+
+    def set_copy_mark(self, copy: str, through_id: int) -> None:
+        with self._lock:
+            self._check_open()
+            try:
+                with self._transaction():
+                    self._conn.execute(
+                        "CREATE TABLE IF NOT EXISTS copy_marks (copy TEXT PRIMARY KEY, through_id INTEGER NOT NULL)"
+                    )
+                    self._conn.execute(
+                        "INSERT INTO copy_marks (copy, through_id) VALUES (?, ?) "
+                        "ON CONFLICT(copy) DO UPDATE SET through_id = excluded.through_id",
+                        (copy, through_id),
+                    )
+            except sqlite3.Error as exc:
+                raise SinkError(f"alert log {self.path}: cannot record the copy mark: {_describe(exc)}") from exc
+
+    def last_id(self) -> int:
+        """The newest row ``id`` (0 when empty); ids only grow, so this is a position."""
+        with self._lock:
+            self._check_open()
+            try:
+                return int(self._conn.execute("SELECT coalesce(max(id), 0) FROM alert_logs").fetchone()[0])
+            except sqlite3.Error as exc:
+                raise SinkError(f"alert log {self.path}: cannot read: {_describe(exc)}") from exc
+
+    def count_between(self, after_id: int, through_id: int) -> int:
+        """Alerts with ``after_id < id <= through_id`` (a rowid range: cheap)."""
+        with self._lock:
+            self._check_open()
+            try:
+                return int(
+                    self._conn.execute(
+                        "SELECT count(*) FROM alert_logs WHERE id > ? AND id <= ?", (after_id, through_id)
+                    ).fetchone()[0]
+                )
+            except sqlite3.Error as exc:
+                raise SinkError(f"alert log {self.path}: cannot read: {_describe(exc)}") from exc
+
+    def rows_after(self, after_id: int, limit: int) -> tuple[pl.DataFrame, int]:
+        """Up to ``limit`` alerts with ``id > after_id`` in id order, and the last id returned."""
+        columns = ", ".join(_SELECT)
+        with self._lock:
+            self._check_open()
+            try:
+                rows = self._conn.execute(
+                    f"SELECT {columns}, id FROM alert_logs WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise SinkError(f"alert log {self.path}: cannot read: {_describe(exc)}") from exc
+        last = int(rows[-1][-1]) if rows else after_id
+        return _to_frame([r[:-1] for r in rows]), last
+
+    def _has_table(self, name: str) -> bool:
+        return (
+            self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+            is not None
+        )
+
     def count(self) -> int:
         """Number of logged alerts."""
         with self._lock:

@@ -43,7 +43,7 @@ MAX_WINDOW = timedelta(days=366)
 CHUNK = 256
 
 
-class Body(Strict):
+class RateOfChangeBody(Strict):
     """Percent change over a look-back ``window``: ``(price - ref) / |ref| * 100``."""
 
     type: Literal["rate_of_change"]
@@ -61,6 +61,10 @@ class Body(Strict):
         if v > MAX_WINDOW:
             raise ValueError("window must be at most 366d")
         return v
+
+
+#: The name the registry and tests use.
+Body = RateOfChangeBody
 
 
 def _merge_last_at_t(t: I64, price: F64) -> tuple[I64, F64]:
@@ -122,7 +126,7 @@ class RateOfChangeType:
     """value = (price - ref) / |ref| * 100; params = (window_ms,)."""
 
     name: ClassVar[str] = "rate_of_change"
-    Body: ClassVar[type[BaseModel]] = Body
+    Body: ClassVar[type[BaseModel]] = RateOfChangeBody
     bars: ClassVar[bool] = True
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("price", "ref", "ref_t")

@@ -32,7 +32,7 @@ from .numbers import duration_ms, number, param_float, param_int, param_str
 Mode = Literal["difference", "ratio"]
 
 
-class Body(Strict):
+class SpreadBody(Strict):
     """Two instruments: ``a - factor*b`` (difference) or ``a / (factor*b)`` (ratio)."""
 
     type: Literal["spread"]
@@ -61,6 +61,10 @@ class Body(Strict):
         return v
 
 
+#: The name the registry and tests use.
+Body = SpreadBody
+
+
 def _latest(is_mine: Any, price: F64, ts: I64, carried: tuple[float, int] | None) -> tuple[F64, F64]:
     """Per sample, the price and ts (as float) of the latest tick of one source so far."""
     n = len(price)
@@ -83,7 +87,7 @@ class SpreadType:
     """params = (other, mode, factor, max_age_ms or None)."""
 
     name: ClassVar[str] = "spread"
-    Body: ClassVar[type[BaseModel]] = Body
+    Body: ClassVar[type[BaseModel]] = SpreadBody
     bars: ClassVar[bool] = False
     in_conjunctions: ClassVar[bool] = False
     input_names: ClassVar[tuple[str, ...]] = ("a", "b", "a_ts", "b_ts", "factor")

@@ -18,7 +18,7 @@ from ..seam import Params, Samples, State, Values
 from .numbers import number
 
 
-class Body(Strict):
+class ThresholdBody(Strict):
     """A price level: fires when the price is above/below or crosses ``threshold``."""
 
     type: Literal["threshold"]
@@ -26,11 +26,15 @@ class Body(Strict):
     threshold: Number = Field(description="The price level compared with each sample's price")
 
 
+#: The name the registry and tests use.
+Body = ThresholdBody
+
+
 class ThresholdType:
     """value = price."""
 
     name: ClassVar[str] = "threshold"
-    Body: ClassVar[type[BaseModel]] = Body
+    Body: ClassVar[type[BaseModel]] = ThresholdBody
     bars: ClassVar[bool] = True
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("price",)

@@ -26,7 +26,7 @@ from .numbers import number, param_int
 MAX_PERIOD = 100_000
 
 
-class Body(Strict):
+class VolumeSpikeBody(Strict):
     """Volume relative to its recent mean: ``volume / mean of the last period volumes``."""
 
     type: Literal["volume_spike"]
@@ -37,11 +37,18 @@ class Body(Strict):
     )
 
 
+#: The name the registry and tests use.
+Body = VolumeSpikeBody
+
+
+VOLUME_CAP = float(2**53)
+
+
 class VolumeSpikeType:
     """value = volume / mean; params = (period,)."""
 
     name: ClassVar[str] = "volume_spike"
-    Body: ClassVar[type[BaseModel]] = Body
+    Body: ClassVar[type[BaseModel]] = VolumeSpikeBody
     bars: ClassVar[bool] = True
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("volume", "mean")
@@ -49,6 +56,23 @@ class VolumeSpikeType:
 
     def params(self, body: Any, timezone: str) -> Params:
         return (int(body.period),)
+
+    def never_fires(self, condition: str, threshold: float) -> str | None:
+        """volume / mean is never negative, so some rules are dead (or fire on every sample):
+        almost surely a sign typo, so validation reports them."""
+        shown = f"{threshold:g}"
+        why = {
+            "below": (threshold <= 0, f"it is never below {shown}"),
+            "crosses_below": (threshold <= 0, f"it never crosses below {shown}"),
+            "crosses_above": (threshold < 0, f"it is never at or below {shown}, which crossing above {shown} needs first"),
+        }.get(condition)
+        if why is not None and why[0]:
+            return ("this rule can never fire: a volume_spike value (volume / mean volume) is never "
+                    f"negative, so {why[1]}")
+        if condition == "above" and threshold < 0:
+            return ("this rule fires on every sample: a volume_spike value (volume / mean volume) is never "
+                    f"negative, so it is always above {shown} (did you mean a positive threshold?)")
+        return None
 
     def other_symbols(self, body: Any) -> tuple[str, ...]:
         return ()
@@ -58,15 +82,25 @@ class VolumeSpikeType:
         volume = np.asarray(samples.volume, dtype=np.float64)
         carried = np.asarray(state["volumes"] if state else [], dtype=np.int64)
         has = ~np.isnan(volume)
-        history = np.concatenate((carried, volume[has].astype(np.int64)))
-        # cum[k] = sum of the first k history volumes; sample i has `before[i]` of them earlier.
-        cum = np.zeros(len(history) + 1, dtype=np.int64)
-        np.cumsum(history, out=cum[1:])
+        # Volumes are integers: sums are exact in int64.  A volume past 2**53 (beyond what a
+        # float64 tick holds exactly) counts as 2**53, and if the running sum could overflow
+        # int64 the windows are summed one by one instead (exact again for real volumes).
+        history = np.concatenate((carried, np.minimum(volume[has], VOLUME_CAP).astype(np.int64)))
         before = len(carried) + np.cumsum(has) - has
         ready = before >= period
         hi = np.where(ready, before, 0)
-        total = cum[hi] - cum[np.where(ready, before - period, 0)]
-        mean = np.where(ready, total.astype(np.float64) / float(period), np.nan)
+        if len(history) and int(history.max()) * len(history) >= 2**62:
+            windows = np.lib.stride_tricks.sliding_window_view(history.astype(np.float64), period) \
+                if len(history) >= period else np.zeros((0, period))
+            sums = np.concatenate(([0.0], windows.sum(axis=1)))  # sums[j + 1] = window ending at j
+            total_f = np.where(ready, sums[np.where(ready, hi - period + 1, 0)], 0.0)
+            mean = np.where(ready, total_f / float(period), np.nan)
+        else:
+            # cum[k] = sum of the first k history volumes; sample i has `before[i]` of them earlier.
+            cum = np.zeros(len(history) + 1, dtype=np.int64)
+            np.cumsum(history, out=cum[1:])
+            total = cum[hi] - cum[np.where(ready, before - period, 0)]
+            mean = np.where(ready, total.astype(np.float64) / float(period), np.nan)
         value = exact_ratio(volume, mean)
         new_state = {"volumes": history[-period:].tolist()}
         return Values(value, {"volume": volume, "mean": mean}), new_state

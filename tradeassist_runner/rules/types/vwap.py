@@ -46,7 +46,7 @@ _DATES_AROUND = 3
 _NO_ANCHOR, _NO_NEXT = -(2**62), 2**62
 
 
-class Body(Strict):
+class VwapBody(Strict):
     """Distance from the anchored VWAP: ``(price - VWAP) / |VWAP| * 100`` (tick samples only)."""
 
     type: Literal["vwap"]
@@ -65,6 +65,10 @@ class Body(Strict):
             shown = f"'{v}'" if isinstance(v, str) else repr(v)
             raise ValueError(f"anchor must be a local time HH:MM from 00:00 to 23:59 (in quotes), got {shown}")
         return v
+
+
+#: The name the registry and tests use.
+Body = VwapBody
 
 
 def anchor_instants(days: I64, anchor: str, timezone: str) -> I64:
@@ -93,7 +97,7 @@ class VwapType:
     """value = (price - VWAP) / |VWAP| * 100; params = (anchor "HH:MM", timezone)."""
 
     name: ClassVar[str] = "vwap"
-    Body: ClassVar[type[BaseModel]] = Body
+    Body: ClassVar[type[BaseModel]] = VwapBody
     bars: ClassVar[bool] = False
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("price", "vwap", "volume_sum", "pv_sum")
