@@ -337,7 +337,7 @@ def test_alert_id_k_of_a_spread_counts_both_symbols_samples(tmp_path: Path) -> N
 
 def test_null_volumes_in_bars_and_vwap(tmp_path: Path) -> None:
     eng = engine(tmp_path, """rules:
-  - {id: vs, instrument: /ES, type: volume_spike, period: 1, bar: 1m, condition: above, threshold: -100, cooldown: 0s}
+  - {id: vs, instrument: /ES, type: volume_spike, period: 1, bar: 1m, condition: above, threshold: 0.5, cooldown: 0s}
   - {id: bh, instrument: /ES, type: breakout, period: 1, bar: 1m, condition: above, threshold: -100, cooldown: 0s}
   - {id: vw, instrument: /ES, type: vwap, condition: above, threshold: -1e9, cooldown: 0s}
 """)

@@ -198,8 +198,10 @@ def _alerts(
         rows["symbol"].append(r.instrument)
         rows["ts"].append(ts)
         rows["seq"].append(seq0 + row)
-        rows["price"].append(float(smp.price[s]))
-        rows["volume"].append(None if not abs(volume) < 2.0**63 else int(volume))  # NaN: null
+        own = float(sb.own_price[s])
+        rows["price"].append(None if own != own else own)
+        mine = int(smp.source[s]) == 0  # a spread sample from the other symbol has no own volume
+        rows["volume"].append(int(volume) if mine and abs(volume) < 2.0**63 else None)  # NaN: null
         rows["value"].append(value)
         rows["prev_value"].append(_num(float(prev)))
         rows["threshold"].append(first.threshold)

@@ -42,6 +42,9 @@ class SourceBatch:
     samples: Samples
     row: I64  # batch row of the tick each sample is evaluated at
     k: I64
+    #: The rule instrument's own latest price at each sample (a spread's sample may be a
+    #: tick of the other symbol; the alert still shows the instrument's price). NaN: none yet.
+    own_price: F64
 
 
 def build_source(
@@ -70,7 +73,20 @@ def build_source(
     else:
         samples, at, bar = _bars(spec.bar_ms, ticks, rows, bar)
     k, same = _same_ts(samples.ts, state["same"], latest)
-    return SourceBatch(samples, at.astype(np.int64), k), {"bar": bar, "same": same, "latest": latest}
+    own_price = samples.price
+    own_last = state.get("own")
+    if len(codes) > 1:
+        mine_now = samples.source == 0
+        idx = np.where(mine_now, np.arange(len(samples)), -1)
+        last_idx = np.maximum.accumulate(idx) if len(idx) else idx
+        carried = np.nan if own_last is None else float(own_last)
+        own_price = np.where(last_idx >= 0, samples.price[np.maximum(last_idx, 0)], carried)
+        if mine_now.any():
+            own_last = float(samples.price[np.flatnonzero(mine_now)[-1]])
+    out_state = {"bar": bar, "same": same, "latest": latest}
+    if own_last is not None:
+        out_state["own"] = own_last
+    return SourceBatch(samples, at.astype(np.int64), k, own_price), out_state
 
 
 def _bars(
