@@ -22,7 +22,14 @@ from ..errors import Problem
 from .yaml_source import Anchor, YamlDocument
 
 #: What one member of a discriminated union is called in messages, by the field holding it.
-_UNION_NOUN = {"rules": "rule", "source": "source"}
+_UNION_NOUN = {"rules": "rule", "source": "source", "conditions": "condition"}
+
+#: Fields of a whole rule that a conjunction's condition cannot have: they apply to the
+#: conjunction as a whole (gates, cooldown, bars and presentation are the rule's).
+_RULE_LEVEL = (
+    "id", "instrument", "cooldown", "active", "name", "description", "severity", "notify",
+    "message", "bar", "for", "rearm", "hours", "days", "calendar", "conditions",
+)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -153,6 +160,17 @@ def _expected_list(ctx_text: str) -> list[str]:
     return [p.strip().strip("'") for p in ctx_text.replace(" or ", ", ").split(",") if p.strip()]
 
 
+def _article(word: str) -> str:
+    """``a`` or ``an`` as the word is read aloud: an all rule, an rsi rule, a vwap rule."""
+    spoken_vowel = word[:1] in "aeio" or word.split("_")[0] in ("rsi", "ma", "roc", "sma", "ema")
+    return "an" if spoken_vowel else "a"
+
+
+def _and_list(words: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
 def _unknown_field(root: type[BaseModel], loc: Sequence[str | int]) -> str:
     key = str(loc[-1])
     where = _resolve(root, loc[:-1])
@@ -160,13 +178,28 @@ def _unknown_field(root: type[BaseModel], loc: Sequence[str | int]) -> str:
         return f"unknown field '{key}'"
     allowed = list(where.model.model_fields)
     tag = _tag_of(where.model)
+    if where.holder == "conditions" and key in _RULE_LEVEL:
+        return (
+            f"'{key}' cannot be set on one condition of a conjunction: it applies to the whole rule, "
+            f"so write it at the rule level (a condition holds only {_and_list(allowed)})"
+        )
     if tag is not None and where.siblings:
         noun = _UNION_NOUN.get(where.holder or "", where.holder or "item")
         owners = [t for s in where.siblings if key in s.model_fields and (t := _tag_of(s))]
+        if tag == "all" and key in ("condition", "threshold"):
+            return (
+                f"'{key}' is not a field of an all rule: a conjunction has no {key} of its own, "
+                f"each of its conditions has one"
+            )
+        if tag == "all" and owners:
+            return (
+                f"'{key}' is not a field of an all rule: it is a parameter of a condition's type "
+                f"({_and_list(owners)}), so write it inside that condition"
+            )
         if owners:
             return (
-                f"'{key}' is not a field of a {tag} {noun} "
-                f"(it belongs to {' and '.join(owners)} {noun}s)"
+                f"'{key}' is not a field of {_article(tag)} {tag} {noun} "
+                f"(it belongs to {_and_list(owners)} {noun}s)"
             )
     if root.__name__ == "Config" and list(loc) == ["rules"]:
         return "unknown field 'rules' (rules belong in *.yaml files under rules_dir)"
@@ -193,6 +226,22 @@ def _bad_tag(
             f"type: must be one of {', '.join(expected)}, got {describe(value)}",
             "value",
         )
+    if holder == "conditions" and value not in expected:
+        if value == "all":
+            return (
+                list(loc) + ["type"],
+                f"a conjunction's conditions cannot be of type all (conjunctions do not nest: "
+                f"list every condition in one conditions list); allowed: {', '.join(expected)}",
+                "value",
+            )
+        from ..rules.registry import REGISTRY  # here, not at import: the registry imports the models
+
+        if value in REGISTRY:
+            return (
+                list(loc) + ["type"],
+                f"a conjunction's conditions cannot be of type {value}; allowed: {', '.join(expected)}",
+                "value",
+            )
     hint = did_you_mean(value, expected) or f" (expected one of: {', '.join(expected)})"
     return list(loc) + ["type"], f"unknown {noun} type '{value}'{hint}", "value"
 
@@ -245,6 +294,14 @@ def _value_message(err: ErrorDetails, label: str) -> str:
         return f"id: {value!r} may only contain letters, digits, '_', '.' and '-'"
     if kind == "string_too_short":
         return f"{label}: must not be empty"
+    if kind in ("too_short", "too_long") and label == "conditions":
+        count = ctx.get("actual_length")
+        got = f", got {count}" if isinstance(count, int) else ""
+        return f"conditions: a conjunction needs 2 to 8 conditions{got}"
+    if kind == "too_short":
+        return f"{label}: needs at least {ctx.get('min_length')} items, got {ctx.get('actual_length')}"
+    if kind == "too_long":
+        return f"{label}: may have at most {ctx.get('max_length')} items, got {ctx.get('actual_length')}"
     if kind in _RENAMED:
         text = f"{label}: {_RENAMED[kind]}, got {describe(value)}"
         if kind == "string_type" and isinstance(value, (int, float, bool)):

@@ -332,12 +332,12 @@ def _check_rules(found: _Collected) -> None:
             if other == symbol:
                 found.problems.append(doc.problem(
                     ["rules", i, "other"],
-                    f"other must be a second instrument: '{other}' is this rule's own instrument",
+                    f"other: must be a second instrument, not this rule's own instrument '{other}'",
                 ))
             elif other not in found.symbols:
                 found.problems.append(doc.problem(
                     ["rules", i, "other"],
-                    f"unknown instrument '{other}'{did_you_mean(other, found.symbols)}: "
+                    f"other: unknown instrument '{other}'{did_you_mean(other, found.symbols)}: "
                     "declare it under 'instruments:' in the config or a rules file",
                 ))
         message = _never_fires(item)

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import Field, create_model, model_validator
 
+from ..config.durations import format_duration
 from ..config.models import Instrument, Strict
-from .common import RuleCommon
+from .common import RuleCommon, field_error
 from .registry import REGISTRY
 
 CROSSINGS = ("crosses_above", "crosses_below")
@@ -29,13 +30,28 @@ class SingleRule(RuleCommon):
     def _modifiers_fit_type(self) -> SingleRule:
         rule_type = REGISTRY[self.type]
         if self.bar is not None and not rule_type.bars:
-            raise ValueError(f"bar cannot be used with type {rule_type.name}: it is evaluated on ticks only")
+            raise field_error(
+                type(self).__name__, "bar",
+                f"cannot be used with type {rule_type.name}: {_TICKS_ONLY.get(rule_type.name, _TICKS_ONLY[''])}; "
+                "remove bar",
+                format_duration(self.bar),
+            )
         if self.for_ is not None and self.condition in CROSSINGS:
-            raise ValueError(
-                f"for cannot be used with {self.condition}: a crossing happens at one sample; "
-                "use above or below with for"
+            raise field_error(
+                type(self).__name__, "for",
+                f"cannot be used with {self.condition}: a crossing happens at one sample; "
+                "use above or below with for",
+                format_duration(self.for_),
             )
         return self
+
+
+#: Why a type cannot be evaluated on bars, by type ('' = any other).
+_TICKS_ONLY = {
+    "vwap": "vwap is evaluated on ticks only",
+    "spread": "spread is evaluated on the ticks of both instruments",
+    "": "it is evaluated on ticks only",
+}
 
 
 def _camel(name: str) -> str:
@@ -65,13 +81,25 @@ class AllRule(RuleCommon):
 
     @model_validator(mode="after")
     def _modifiers_fit_conditions(self) -> AllRule:
-        kinds = [c.condition for c in self.conditions]
-        if self.for_ is not None and any(k in CROSSINGS for k in kinds):
-            raise ValueError("for needs every condition to be above or below (a crossing happens at one sample)")
+        if self.for_ is not None:
+            crossing = next((i for i, c in enumerate(self.conditions) if c.condition in CROSSINGS), None)
+            if crossing is not None:
+                kind = self.conditions[crossing].condition
+                raise field_error(
+                    "AllRule", "for",
+                    f"needs every condition to be above or below, but condition {crossing + 1} is {kind} "
+                    "(a crossing happens at one sample)",
+                    format_duration(self.for_),
+                )
         if self.bar is not None:
-            for c in self.conditions:
+            for i, c in enumerate(self.conditions):
                 if not REGISTRY[c.type].bars:
-                    raise ValueError(f"bar cannot be used with a {c.type} condition: it is evaluated on ticks only")
+                    raise field_error(
+                        "AllRule", "bar",
+                        f"cannot be used with a {c.type} condition (condition {i + 1}): "
+                        f"{_TICKS_ONLY.get(c.type, _TICKS_ONLY[''])}",
+                        format_duration(self.bar),
+                    )
         return self
 
 

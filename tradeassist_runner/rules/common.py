@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, StrictBool, field_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from ..config.durations import to_ms
 from ..config.models import Strict
@@ -79,6 +80,27 @@ class RuleCommon(Strict):
         if v is not None and v < timedelta(0):
             raise ValueError("for must not be negative")
         return v
+
+
+def field_error(model: str, field: str, message: str, value: Any) -> ValidationError:
+    """An error of a whole-model check, located at one of the model's fields.
+
+    A ``model_validator`` that raises ``ValueError`` is reported at the rule, i.e. at the
+    line of its first key, while the mistake is one field (``for`` on a crossing, ``bar``
+    on a tick-only type).  Raised from an "after" validator, this error is merged under
+    the rule's location, so ``validate`` points at the field the user has to change.
+    ``field`` is the name as written in the file (``for``, not ``for_``).
+    """
+    return ValidationError.from_exception_data(
+        model,
+        [
+            InitErrorDetails(
+                type=PydanticCustomError("value_error", "{message}", {"message": message}),
+                loc=(field,),
+                input=value,
+            )
+        ],
+    )
 
 
 def _spell(ms: int) -> str:
