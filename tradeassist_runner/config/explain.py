@@ -171,6 +171,20 @@ def _and_list(words: Sequence[str]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
+def _conjunction_excluded_owners(key: str, siblings: Sequence[type[BaseModel]]) -> list[str]:
+    """Rule types that have ``key`` but may not be a conjunction's condition (``other``: spread).
+
+    Only when no type that may be a condition has it: then the user wrote a parameter
+    of a type the conjunction refuses, and "unknown field" would send them looking for
+    a spelling mistake.
+    """
+    if any(key in s.model_fields for s in siblings):
+        return []
+    from ..rules.registry import REGISTRY  # here, not at import: the registry imports the models
+
+    return [name for name, rt in REGISTRY.items() if not rt.in_conjunctions and key in rt.Body.model_fields]
+
+
 def _unknown_field(root: type[BaseModel], loc: Sequence[str | int]) -> str:
     key = str(loc[-1])
     where = _resolve(root, loc[:-1])
@@ -183,6 +197,13 @@ def _unknown_field(root: type[BaseModel], loc: Sequence[str | int]) -> str:
             f"'{key}' cannot be set on one condition of a conjunction: it applies to the whole rule, "
             f"so write it at the rule level (a condition holds only {_and_list(allowed)})"
         )
+    if where.holder == "conditions" and key not in allowed:
+        outside = _conjunction_excluded_owners(key, where.siblings)
+        if outside:
+            return (
+                f"'{key}' is a parameter of {_and_list(outside)}, which cannot be a condition of a "
+                f"conjunction ({_article(tag or '')} {tag} condition holds only {_and_list(allowed)})"
+            )
     if tag is not None and where.siblings:
         noun = _UNION_NOUN.get(where.holder or "", where.holder or "item")
         owners = [t for s in where.siblings if key in s.model_fields and (t := _tag_of(s))]
