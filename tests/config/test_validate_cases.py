@@ -174,7 +174,8 @@ def test_problems_come_sorted_by_file_then_position(broken_project: Path) -> Non
         ),
         pytest.param(
             ["    type: rate_of_change", "    period: 20", "    condition: above", "    threshold: 1"],
-            "5:5: 'period' is not a field of a rate_of_change rule (it belongs to volume_spike rules)",
+            "5:5: 'period' is not a field of a rate_of_change rule "
+            "(it belongs to bollinger, breakout, moving_average, rsi and volume_spike rules)",
             id="period-on-roc",
         ),
         pytest.param(
