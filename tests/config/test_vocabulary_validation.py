@@ -466,3 +466,35 @@ def test_the_shipped_indicator_examples_are_valid(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
     assert f"{len(rules)} rules" in result.stderr, result.stderr
+
+
+def test_whole_rule_mistakes_are_not_hidden_by_a_field_mistake(write_project: WriteProject) -> None:
+    """``bar``/``for`` against the type and a conjunction's size are reported with the rule's other
+    mistakes, not only once those are fixed."""
+    rules = """\
+    rules:
+      - id: v
+        instrument: /ES
+        type: vwap
+        condition: crosses_above
+        threshold: 0
+        bar: 5m
+        for: 1m
+        cooldwn: 5m
+      - id: c
+        instrument: /ES
+        type: all
+        for: 1m
+        conditions:
+          - {type: rsi, period: 0, condition: crosses_below, threshold: 30}
+    """
+    assert validate(write_project, rules) == [
+        f"{RULES}:7:10: bar: cannot be used with type vwap: vwap is evaluated on ticks only; remove bar",
+        f"{RULES}:8:10: for: cannot be used with crosses_above: a crossing happens at one sample; "
+        "use above or below with for",
+        f"{RULES}:9:5: unknown field 'cooldwn' (did you mean 'cooldown'?)",
+        f"{RULES}:13:10: for: needs every condition to be above or below, but condition 1 is crosses_below "
+        "(a crossing happens at one sample)",
+        f"{RULES}:15:7: conditions: a conjunction needs 2 to 8 conditions, got 1",
+        f"{RULES}:15:29: period: must be >= 1, got 0",
+    ]

@@ -291,6 +291,12 @@ _BOUNDS = {
 }
 
 
+def conjunction_size(count: int | None) -> str:
+    """The message for a conjunction with too few or too many conditions (also the loader's)."""
+    got = f", got {count}" if count is not None else ""
+    return f"conditions: a conjunction needs 2 to 8 conditions{got}"
+
+
 def _value_message(err: ErrorDetails, label: str) -> str:
     kind = err["type"]
     value = err.get("input")
@@ -317,8 +323,7 @@ def _value_message(err: ErrorDetails, label: str) -> str:
         return f"{label}: must not be empty"
     if kind in ("too_short", "too_long") and label == "conditions":
         count = ctx.get("actual_length")
-        got = f", got {count}" if isinstance(count, int) else ""
-        return f"conditions: a conjunction needs 2 to 8 conditions{got}"
+        return conjunction_size(count if isinstance(count, int) else None)
     if kind == "too_short":
         return f"{label}: needs at least {ctx.get('min_length')} items, got {ctx.get('actual_length')}"
     if kind == "too_long":

@@ -32,9 +32,9 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, Problem
 from ..notify.validate import check_notifications
-from .explain import describe, did_you_mean, explain
+from .explain import conjunction_size, describe, did_you_mean, explain
 from .loaded import LoadedConfig, LoadedRule, Location
-from ..rules.catalog import RulesFile
+from ..rules.catalog import RulesFile, modifier_mistakes
 from ..rules.registry import REGISTRY
 from .models import Config, Instrument
 from .yaml_source import FastPathDiverged, LocPath, YamlDocument, decode_source, parse_yaml, read_source
@@ -343,12 +343,37 @@ def _check_rules(found: _Collected) -> None:
         message = _never_fires(item)
         if message:
             found.problems.append(doc.problem(["rules", i, "threshold"], message))
+        for problem in _shape_problems(item, doc, i):
+            if problem not in found.problems:  # pydantic saw it too when the rest was valid
+                found.problems.append(problem)
     for rule_id, places in ids.items():
         if len(places) < 2:
             continue
         for doc, loc in places:
             others = ", ".join(found.at(d, lc) for d, lc in places if (d, lc) != (doc, loc))
             found.problems.append(doc.problem(loc, f"duplicate rule id '{rule_id}' (also defined at {others})"))
+
+
+def _shape_problems(item: dict[str, Any], doc: YamlDocument, i: int) -> list[Problem]:
+    """A ``bar``/``for`` that does not fit the type, a conjunction of the wrong size.
+
+    pydantic checks these too, but only once every other field of the rule is valid
+    (a model's whole-rule check runs last; a list's length after its items), so a rule
+    with a typo as well would hide them until the next run.  Read off the raw data here,
+    with the models' own words, they are reported in the same run.
+    """
+    rule_type = item.get("type")
+    raw_conditions = item.get("conditions")
+    conditions = raw_conditions if isinstance(raw_conditions, list) else []
+    pairs = [(c.get("type"), c.get("condition")) for c in conditions if isinstance(c, dict)]
+    mistakes = modifier_mistakes(
+        rule_type, item.get("condition"),
+        bar=item.get("bar") is not None, for_=item.get("for") is not None, conditions=pairs,
+    )
+    problems = [doc.problem(["rules", i, field], f"{field}: {message}") for field, message in mistakes]
+    if rule_type == "all" and isinstance(raw_conditions, list) and not 2 <= len(raw_conditions) <= 8:
+        problems.append(doc.problem(["rules", i, "conditions"], conjunction_size(len(raw_conditions))))
+    return problems
 
 
 def _never_fires(item: dict[str, Any]) -> str | None:

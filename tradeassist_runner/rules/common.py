@@ -9,6 +9,7 @@ and not in any type's module.
 from __future__ import annotations
 
 from datetime import timedelta
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, StrictBool, field_validator
@@ -82,14 +83,15 @@ class RuleCommon(Strict):
         return v
 
 
-def field_error(model: str, field: str, message: str, value: Any) -> ValidationError:
-    """An error of a whole-model check, located at one of the model's fields.
+def field_error(model: str, mistakes: Sequence[tuple[str, str, Any]]) -> ValidationError:
+    """Errors of a whole-model check, each located at one of the model's fields.
 
     A ``model_validator`` that raises ``ValueError`` is reported at the rule, i.e. at the
     line of its first key, while the mistake is one field (``for`` on a crossing, ``bar``
     on a tick-only type).  Raised from an "after" validator, this error is merged under
     the rule's location, so ``validate`` points at the field the user has to change.
-    ``field`` is the name as written in the file (``for``, not ``for_``).
+    ``mistakes`` are ``(field, message, value)``, the field named as written in the file
+    (``for``, not ``for_``).
     """
     return ValidationError.from_exception_data(
         model,
@@ -99,6 +101,7 @@ def field_error(model: str, field: str, message: str, value: Any) -> ValidationE
                 loc=(field,),
                 input=value,
             )
+            for field, message, value in mistakes
         ],
     )
 
