@@ -498,3 +498,39 @@ def test_whole_rule_mistakes_are_not_hidden_by_a_field_mistake(write_project: Wr
         f"{RULES}:15:7: conditions: a conjunction needs 2 to 8 conditions, got 1",
         f"{RULES}:15:29: period: must be >= 1, got 0",
     ]
+
+
+def test_gates_written_as_one_value_a_range_or_nothing(write_project: WriteProject) -> None:
+    rules = """\
+    rules:
+      - id: a
+        instrument: /ES
+        type: threshold
+        condition: above
+        threshold: 1
+        hours: "09:30-16:00"
+        days: mon
+      - id: b
+        instrument: /ES
+        type: threshold
+        condition: above
+        threshold: 1
+        hours: []
+        days: [mon-fri, fri-mon]
+      - id: c
+        instrument: /ES
+        type: threshold
+        condition: above
+        threshold: 1
+        days: []
+        calendar: true
+    """
+    assert validate(write_project, rules) == [
+        f'{RULES}:7:12: hours: must be a list, got a string \'09:30-16:00\' (write hours: ["09:30-16:00"])',
+        f"{RULES}:8:11: days: must be a list, got a string 'mon' (write days: [mon])",
+        f"{RULES}:14:12: hours: must list at least one range; leave it out to fire at any time",
+        f"{RULES}:15:12: days[0]: unknown weekday 'mon-fri': list the days one by one, e.g. [mon, tue, wed, thu, fri]",
+        f"{RULES}:15:21: days[1]: unknown weekday 'fri-mon': list the days one by one, e.g. [fri, sat, sun, mon]",
+        f"{RULES}:21:11: days: must list at least one day; leave it out to fire at any time",
+        f"{RULES}:22:15: calendar: must be an exchange calendar code such as XNYS or CMES, got true",
+    ]

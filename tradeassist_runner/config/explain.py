@@ -332,6 +332,9 @@ def _value_message(err: ErrorDetails, label: str) -> str:
         text = f"{label}: {_RENAMED[kind]}, got {describe(value)}"
         if kind == "string_type" and isinstance(value, (int, float, bool)):
             text += " (put it in quotes)"
+        if kind == "list_type" and label in ("hours", "days") and isinstance(value, str):
+            one = f'"{value}"' if ":" in value else value
+            text += f" (write {label}: [{one}])"
         return text
     msg = err["msg"].replace("Input should be", "must be")
     return f"{label}: {msg[:1].lower()}{msg[1:]}"

@@ -12,7 +12,7 @@ from datetime import timedelta
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StrictBool, field_validator
+from pydantic import ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from ..config.durations import to_ms
@@ -73,6 +73,16 @@ class RuleCommon(Strict):
             raise ValueError(
                 f"bar must divide 24h exactly (e.g. 1m, 5m, 15m, 1h); {_spell(ms)} does not"
             )
+        return v
+
+    @field_validator("hours", "days")
+    @classmethod
+    def _gate_not_empty(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        # An empty list reads as "never", but the engine would take it as "no gate": refuse
+        # it rather than guess which one the user meant.
+        if v is not None and not v:
+            what = "range" if info.field_name == "hours" else "day"
+            raise ValueError(f"{info.field_name} must list at least one {what}; leave it out to fire at any time")
         return v
 
     @field_validator("for_")
