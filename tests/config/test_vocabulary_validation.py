@@ -11,7 +11,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from ruamel.yaml import YAML
+
+from tradeassist_runner.config.loader import RULES_FILE_CACHE, load_config
+from tradeassist_runner.errors import ConfigError
 
 from ..cli_helpers import ROOT, tradeassist
 from .conftest import WriteProject
@@ -534,3 +538,24 @@ def test_gates_written_as_one_value_a_range_or_nothing(write_project: WriteProje
         f"{RULES}:21:11: days: must list at least one day; leave it out to fire at any time",
         f"{RULES}:22:15: calendar: must be an exchange calendar code such as XNYS or CMES, got true",
     ]
+
+
+def test_the_fast_and_the_reference_parse_report_the_same(
+    write_project: WriteProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Block style takes the fast line reader, flow style ruamel: the lines must not depend on it."""
+    block = conjunction(
+        "{type: rsi, period: 0, condition: crosses_below, threshold: 30}", extra=("    for: 1m", "    bar: 7m")
+    )
+    flow = "rules:\n  - {id: f, instrument: /ES, type: vwap, condition: crosses_above, threshold: 0, bar: 5m, for: 1m}\n"
+    path = write_project(config=CONFIG, rules={"a.yaml": block, "b.yaml": flow, "c.yaml": threshold_rule("    days: []")})
+    monkeypatch.chdir(path.parent)
+    seen = []
+    for fast in (True, False):
+        RULES_FILE_CACHE.clear()
+        with pytest.raises(ConfigError) as caught:
+            load_config("config.yaml", fast=fast)
+        seen.append(sorted(str(p) for p in caught.value.problems))
+    RULES_FILE_CACHE.clear()
+    assert seen[0] == seen[1]
+    assert len(seen[0]) == 7, seen[0]
