@@ -24,12 +24,6 @@ from .yaml_source import Anchor, YamlDocument
 #: What one member of a discriminated union is called in messages, by the field holding it.
 _UNION_NOUN = {"rules": "rule", "source": "source", "conditions": "condition"}
 
-#: Fields of a whole rule that a conjunction's condition cannot have: they apply to the
-#: conjunction as a whole (gates, cooldown, bars and presentation are the rule's).
-_RULE_LEVEL = (
-    "id", "instrument", "cooldown", "active", "name", "description", "severity", "notify",
-    "message", "bar", "for", "rearm", "hours", "days", "calendar", "conditions",
-)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -162,13 +156,21 @@ def _expected_list(ctx_text: str) -> list[str]:
 
 def _article(word: str) -> str:
     """``a`` or ``an`` as the word is read aloud: an all rule, an rsi rule, a vwap rule."""
-    spoken_vowel = word[:1] in "aeio" or word.split("_")[0] in ("rsi", "ma", "roc", "sma", "ema")
+    spoken_vowel = (word[:1] != "" and word[0] in "aeio") or word.split("_")[0] in ("rsi", "ma", "roc", "sma", "ema")
     return "an" if spoken_vowel else "a"
 
 
 def _and_list(words: Sequence[str]) -> str:
     """``a``, ``a and b``, ``a, b and c``."""
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _rule_level_fields() -> set[str]:
+    """Fields of a whole rule, as written (``for``): a conjunction's condition cannot have them,
+    they apply to the conjunction as a whole (gates, cooldown, bars, presentation)."""
+    from ..rules.common import RuleCommon  # here, not at import: the rule models import this package
+
+    return {field.alias or name for name, field in RuleCommon.model_fields.items()} | {"conditions"}
 
 
 def _conjunction_excluded_owners(key: str, siblings: Sequence[type[BaseModel]]) -> list[str]:
@@ -192,7 +194,7 @@ def _unknown_field(root: type[BaseModel], loc: Sequence[str | int]) -> str:
         return f"unknown field '{key}'"
     allowed = list(where.model.model_fields)
     tag = _tag_of(where.model)
-    if where.holder == "conditions" and key in _RULE_LEVEL:
+    if where.holder == "conditions" and key in _rule_level_fields():
         return (
             f"'{key}' cannot be set on one condition of a conjunction: it applies to the whole rule, "
             f"so write it at the rule level (a condition holds only {_and_list(allowed)})"

@@ -8,8 +8,8 @@ and not in any type's module.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, StrictBool, ValidationInfo, field_validator
