@@ -67,7 +67,7 @@ def test_an_unknown_timezone_is_located_with_a_suggestion(written: str, message:
 
 def test_a_timezone_that_is_not_a_string_is_explained() -> None:
     assert problems("timezone: 5\n") == [
-        "rules.d/es.yaml:1:11: timezone: must be an IANA name such as America/New_York, got int 5"
+        "rules.d/es.yaml:1:11: timezone: must be an IANA name such as America/New_York, got 5"
     ]
 
 

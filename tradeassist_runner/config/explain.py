@@ -22,7 +22,8 @@ from ..errors import Problem
 from .yaml_source import Anchor, YamlDocument
 
 #: What one member of a discriminated union is called in messages, by the field holding it.
-_UNION_NOUN = {"rules": "rule", "source": "source"}
+_UNION_NOUN = {"rules": "rule", "source": "source", "conditions": "condition"}
+
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -154,6 +155,39 @@ def _expected_list(ctx_text: str) -> list[str]:
     return [p.strip().strip("'") for p in ctx_text.replace(" or ", ", ").split(",") if p.strip()]
 
 
+def _article(word: str) -> str:
+    """``a`` or ``an`` as the word is read aloud: an all rule, an rsi rule, a vwap rule."""
+    spoken_vowel = (word[:1] != "" and word[0] in "aeio") or word.split("_")[0] in ("rsi", "ma", "roc", "sma", "ema")
+    return "an" if spoken_vowel else "a"
+
+
+def _and_list(words: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _rule_level_fields() -> set[str]:
+    """Fields of a whole rule, as written (``for``): a conjunction's condition cannot have them,
+    they apply to the conjunction as a whole (gates, cooldown, bars, presentation)."""
+    from ..rules.common import RuleCommon  # here, not at import: the rule models import this package
+
+    return {field.alias or name for name, field in RuleCommon.model_fields.items()} | {"conditions"}
+
+
+def _conjunction_excluded_owners(key: str, siblings: Sequence[type[BaseModel]]) -> list[str]:
+    """Rule types that have ``key`` but may not be a conjunction's condition (``other``: spread).
+
+    Only when no type that may be a condition has it: then the user wrote a parameter
+    of a type the conjunction refuses, and "unknown field" would send them looking for
+    a spelling mistake.
+    """
+    if any(key in s.model_fields for s in siblings):
+        return []
+    from ..rules.registry import REGISTRY  # here, not at import: the registry imports the models
+
+    return [name for name, rt in REGISTRY.items() if not rt.in_conjunctions and key in rt.Body.model_fields]
+
+
 def _unknown_field(root: type[BaseModel], loc: Sequence[str | int]) -> str:
     key = str(loc[-1])
     where = _resolve(root, loc[:-1])
@@ -161,13 +195,35 @@ def _unknown_field(root: type[BaseModel], loc: Sequence[str | int]) -> str:
         return f"unknown field '{key}'"
     allowed = list(where.model.model_fields)
     tag = _tag_of(where.model)
+    if where.holder == "conditions" and key in _rule_level_fields():
+        return (
+            f"'{key}' cannot be set on one condition of a conjunction: it applies to the whole rule, "
+            f"so write it at the rule level (a condition holds only {_and_list(allowed)})"
+        )
+    if where.holder == "conditions" and key not in allowed:
+        outside = _conjunction_excluded_owners(key, where.siblings)
+        if outside:
+            return (
+                f"'{key}' is a parameter of {_and_list(outside)}, which cannot be a condition of a "
+                f"conjunction ({_article(tag or '')} {tag} condition holds only {_and_list(allowed)})"
+            )
     if tag is not None and where.siblings:
         noun = _UNION_NOUN.get(where.holder or "", where.holder or "item")
         owners = [t for s in where.siblings if key in s.model_fields and (t := _tag_of(s))]
+        if tag == "all" and key in ("condition", "threshold"):
+            return (
+                f"'{key}' is not a field of an all rule: a conjunction has no {key} of its own, "
+                f"each of its conditions has one"
+            )
+        if tag == "all" and owners:
+            return (
+                f"'{key}' is not a field of an all rule: it is a parameter of a condition's type "
+                f"({_and_list(owners)}), so write it inside that condition"
+            )
         if owners:
             return (
-                f"'{key}' is not a field of a {tag} {noun} "
-                f"(it belongs to {' and '.join(owners)} {noun}s)"
+                f"'{key}' is not a field of {_article(tag)} {tag} {noun} "
+                f"(it belongs to {_and_list(owners)} {noun}s)"
             )
     if root.__name__ == "Config" and list(loc) == ["rules"]:
         return "unknown field 'rules' (rules belong in *.yaml files under rules_dir)"
@@ -194,6 +250,22 @@ def _bad_tag(
             f"type: must be one of {', '.join(expected)}, got {describe(value)}",
             "value",
         )
+    if holder == "conditions" and value not in expected:
+        if value == "all":
+            return (
+                list(loc) + ["type"],
+                f"a conjunction's conditions cannot be of type all (conjunctions do not nest: "
+                f"list every condition in one conditions list); allowed: {', '.join(expected)}",
+                "value",
+            )
+        from ..rules.registry import REGISTRY  # here, not at import: the registry imports the models
+
+        if value in REGISTRY:
+            return (
+                list(loc) + ["type"],
+                f"a conjunction's conditions cannot be of type {value}; allowed: {', '.join(expected)}",
+                "value",
+            )
     hint = did_you_mean(value, expected) or f" (expected one of: {', '.join(expected)})"
     return list(loc) + ["type"], f"unknown {noun} type '{value}'{hint}", "value"
 
@@ -222,6 +294,12 @@ _BOUNDS = {
 }
 
 
+def conjunction_size(count: int | None) -> str:
+    """The message for a conjunction with too few or too many conditions (also the loader's)."""
+    got = f", got {count}" if count is not None else ""
+    return f"conditions: a conjunction needs 2 to 8 conditions{got}"
+
+
 def _value_message(err: ErrorDetails, label: str) -> str:
     kind = err["type"]
     value = err.get("input")
@@ -246,10 +324,20 @@ def _value_message(err: ErrorDetails, label: str) -> str:
         return f"id: {value!r} may only contain ASCII letters, digits, '_', '.' and '-'"
     if kind == "string_too_short":
         return f"{label}: must not be empty"
+    if kind in ("too_short", "too_long") and label == "conditions":
+        count = ctx.get("actual_length")
+        return conjunction_size(count if isinstance(count, int) else None)
+    if kind == "too_short":
+        return f"{label}: needs at least {ctx.get('min_length')} items, got {ctx.get('actual_length')}"
+    if kind == "too_long":
+        return f"{label}: may have at most {ctx.get('max_length')} items, got {ctx.get('actual_length')}"
     if kind in _RENAMED:
         text = f"{label}: {_RENAMED[kind]}, got {describe(value)}"
         if kind == "string_type" and isinstance(value, (int, float, bool)):
             text += " (put it in quotes)"
+        if kind == "list_type" and label in ("hours", "days") and isinstance(value, str):
+            one = f'"{value}"' if ":" in value else value
+            text += f" (write {label}: [{one}])"
         return text
     msg = err["msg"].replace("Input should be", "must be")
     return f"{label}: {msg[:1].lower()}{msg[1:]}"

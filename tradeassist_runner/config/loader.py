@@ -32,9 +32,9 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, Problem
 from ..notify.validate import check_notifications
-from .explain import describe, did_you_mean, explain
+from .explain import conjunction_size, describe, did_you_mean, explain
 from .loaded import LoadedConfig, LoadedRule, Location
-from ..rules.catalog import RulesFile
+from ..rules.catalog import RulesFile, modifier_mistakes
 from ..rules.registry import REGISTRY
 from .models import Config, Instrument
 from .yaml_source import FastPathDiverged, LocPath, YamlDocument, decode_source, parse_yaml, read_source
@@ -323,6 +323,8 @@ def _check_instrument_conflicts(found: _Collected) -> None:
 
 def _check_rules(found: _Collected) -> None:
     ids: dict[str, list[tuple[YamlDocument, LocPath]]] = {}
+    # Where a file validated, its models' own checks ran: only files with problems can hide some.
+    unvalidated = {p.path for p in found.problems}
     for item, doc, i in found.rule_items:
         rule_id = item.get("id")
         if isinstance(rule_id, str):
@@ -341,23 +343,51 @@ def _check_rules(found: _Collected) -> None:
             if other == symbol:
                 found.problems.append(doc.problem(
                     ["rules", i, "other"],
-                    f"other must be a second instrument: '{other}' is this rule's own instrument",
+                    f"other: must be a second instrument, not this rule's own instrument '{other}'",
                 ))
             elif other not in found.symbols:
                 found.problems.append(doc.problem(
                     ["rules", i, "other"],
-                    f"unknown instrument '{other}'{did_you_mean(other, found.symbols)}: "
+                    f"other: unknown instrument '{other}'{did_you_mean(other, found.symbols)}: "
                     "declare it under 'instruments:' in the config or a rules file",
                 ))
         message = _never_fires(item)
         if message:
             found.problems.append(doc.problem(["rules", i, "threshold"], message))
+        if doc.path in unvalidated:
+            for problem in _shape_problems(item, doc, i):
+                if problem not in found.problems:  # pydantic saw it too when the rest of the rule was valid
+                    found.problems.append(problem)
     for rule_id, places in ids.items():
         if len(places) < 2:
             continue
         for doc, loc in places:
             others = ", ".join(found.at(d, lc) for d, lc in places if (d, lc) != (doc, loc))
             found.problems.append(doc.problem(loc, f"duplicate rule id '{rule_id}' (also defined at {others})"))
+
+
+def _shape_problems(item: dict[str, Any], doc: YamlDocument, i: int) -> list[Problem]:
+    """A ``bar``/``for`` that does not fit the type, a conjunction of the wrong size.
+
+    pydantic checks these too, but only once every other field of the rule is valid
+    (a model's whole-rule check runs last; a list's length after its items), so a rule
+    with a typo as well would hide them until the next run.  Read off the raw data here,
+    with the models' own words, they are reported in the same run.
+    """
+    rule_type = item.get("type")
+    if rule_type != "all" and "bar" not in item and "for" not in item:
+        return []  # the common case, kept cheap: every rule of every reload comes here
+    raw_conditions = item.get("conditions")
+    conditions = raw_conditions if isinstance(raw_conditions, list) else []
+    pairs = [(c.get("type"), c.get("condition")) for c in conditions if isinstance(c, dict)]
+    mistakes = modifier_mistakes(
+        rule_type, item.get("condition"),
+        bar=item.get("bar") is not None, for_=item.get("for") is not None, conditions=pairs,
+    )
+    problems = [doc.problem(["rules", i, field], f"{field}: {message}") for field, message in mistakes]
+    if rule_type == "all" and isinstance(raw_conditions, list) and not 2 <= len(raw_conditions) <= 8:
+        problems.append(doc.problem(["rules", i, "conditions"], conjunction_size(len(raw_conditions))))
+    return problems
 
 
 def _never_fires(item: dict[str, Any]) -> str | None:

@@ -8,10 +8,12 @@ and not in any type's module.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StrictBool, field_validator
+from pydantic import ConfigDict, Field, StrictBool, ValidationInfo, field_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from ..config.durations import to_ms
 from ..config.models import Strict
@@ -73,12 +75,45 @@ class RuleCommon(Strict):
             )
         return v
 
+    @field_validator("hours", "days")
+    @classmethod
+    def _gate_not_empty(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        # An empty list reads as "never", but the engine would take it as "no gate": refuse
+        # it rather than guess which one the user meant.
+        if v is not None and not v:
+            what = "range" if info.field_name == "hours" else "day"
+            raise ValueError(f"{info.field_name} must list at least one {what}; leave it out to fire at any time")
+        return v
+
     @field_validator("for_")
     @classmethod
     def _for_positive(cls, v: timedelta | None) -> timedelta | None:
         if v is not None and v < timedelta(0):
             raise ValueError("for must not be negative")
         return v
+
+
+def field_error(model: str, mistakes: Sequence[tuple[str, str, Any]]) -> ValidationError:
+    """Errors of a whole-model check, each located at one of the model's fields.
+
+    A ``model_validator`` that raises ``ValueError`` is reported at the rule, i.e. at the
+    line of its first key, while the mistake is one field (``for`` on a crossing, ``bar``
+    on a tick-only type).  Raised from an "after" validator, this error is merged under
+    the rule's location, so ``validate`` points at the field the user has to change.
+    ``mistakes`` are ``(field, message, value)``, the field named as written in the file
+    (``for``, not ``for_``).
+    """
+    return ValidationError.from_exception_data(
+        model,
+        [
+            InitErrorDetails(
+                type=PydanticCustomError("value_error", "{message}", {"message": message}),
+                loc=(field,),
+                input=value,
+            )
+            for field, message, value in mistakes
+        ],
+    )
 
 
 def _spell(ms: int) -> str:

@@ -28,6 +28,15 @@ MINUTES_PER_DAY = 1440
 # --------------------------------------------------------------------------- timezone
 
 
+def _as_yaml(value: Any) -> str:
+    """A scalar as the YAML file spells it (``true``, ``null``, ``123``), for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value) if isinstance(value, (int, float, str)) else f"a {'list' if isinstance(value, list) else 'mapping'}"
+
+
 def _zone_suggestion(name: str) -> str | None:
     """The IANA name the user most likely meant: same letters in another case, the
     same city (``New_York`` -> ``America/New_York``), or a close spelling."""
@@ -46,7 +55,7 @@ def _zone_suggestion(name: str) -> str | None:
 def _timezone(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(  # noqa: TRY004 - pydantic reports ValueError, not TypeError
-            f"timezone must be an IANA name such as America/New_York, got {type(value).__name__} {value!r}"
+            f"timezone must be an IANA name such as America/New_York, got {_as_yaml(value)}"
         )
     try:
         zoneinfo.ZoneInfo(value)
@@ -150,6 +159,13 @@ def _weekday_suggestion(text: str) -> str | None:
 def _weekday(value: Any) -> str:
     if isinstance(value, str) and value in WEEKDAYS:
         return value
+    if isinstance(value, str) and "-" in value:  # "mon-fri": a range, which the list form spells out
+        head, _, tail = value.partition("-")
+        first, last = _weekday_suggestion(head), _weekday_suggestion(tail)
+        if first is not None and last is not None:
+            a, b = WEEKDAYS.index(first), WEEKDAYS.index(last)
+            days = WEEKDAYS[a : b + 1] if a <= b else WEEKDAYS[a:] + WEEKDAYS[: b + 1]
+            raise ValueError(f"unknown weekday {value!r}: list the days one by one, e.g. [{', '.join(days)}]")
     hint = _weekday_suggestion(value) if isinstance(value, str) else None
     tail = f" (did you mean {hint}?)" if hint is not None else ""
     raise ValueError(f"unknown weekday {value!r}; use {_WEEKDAY_LIST}{tail}")
@@ -184,8 +200,7 @@ def calendar_names() -> list[str]:
 def _calendar(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(  # noqa: TRY004 - pydantic reports ValueError, not TypeError
-            f"calendar must be an exchange calendar code such as XNYS or CMES, got "
-            f"{type(value).__name__} {value!r}"
+            f"calendar must be an exchange calendar code such as XNYS or CMES, got {_as_yaml(value)}"
         )
     names = calendar_names()
     if value in names:
