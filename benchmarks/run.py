@@ -96,14 +96,26 @@ MODES: dict[str, dict[str, Any]] = {
         "runs_cheap": 3, "runs_heavy": 1, "heavy_s": 5.0, "budget_s": 20.0,
         "reference_ticks": 20_000, "curve_ticks": 200_000, "max_batches": 200, "curve_budget_s": 5.0,
         "live_rates": [1_000, 10_000, 100_000], "live_s": 6.0, "reload_runs": 3,
+        "types_ticks": 200_000, "types_runs": 1,
     },
     "full": {
         "grid": [(s, r, t) for t in (1_000_000, 10_000_000) for s in (12, 500) for r in (10, 1_000, 10_000)],
         "runs_cheap": 5, "runs_heavy": 3, "heavy_s": 60.0, "budget_s": 300.0,
         "reference_ticks": 50_000, "curve_ticks": 1_000_000, "max_batches": 3_000, "curve_budget_s": 60.0,
         "live_rates": [1_000, 10_000, 100_000], "live_s": 10.0, "reload_runs": 5,
+        "types_ticks": 1_000_000, "types_runs": 3,
     },
 }
+TYPE_RULES = 1_000
+#: (label, type, bar, modifier) of the per-type rows; threshold on ticks is the baseline.
+TYPE_ROWS: list[tuple[str, str, str | None, str | None]] = [
+    *[(t, t, bar, None) for t in ("threshold", "rate_of_change", "volume_spike", "moving_average", "ma_cross",
+                                   "rsi", "breakout", "bollinger", "vwap", "spread")
+      for bar in ((None,) if t in ("vwap", "spread") else (None, "1m"))],
+    ("all (2 conditions)", "all", None, None), ("all (2 conditions)", "all", "1m", None),
+    ("threshold + for", "threshold", None, "for"), ("threshold + rearm", "threshold", None, "rearm"),
+    ("threshold + hours/days", "threshold", None, "hours"),
+]
 CURVE_SIZES = [1, 10, 100, 1_000, 10_000, 100_000]
 
 
@@ -334,6 +346,46 @@ def bench_curve(mode: dict[str, Any], out: Path) -> list[dict[str, Any]]:
     return rows
 
 
+# -- per rule type ------------------------------------------------------------------------
+
+
+def type_plan(kind: str, quantiles: Any, bar: str | None, modifier: str | None) -> Any:
+    """1,000 rules of one type (``workloads.type_rules``), validated by the rule models and
+    compiled as the loader's rules are (with the shipped instruments' timezones)."""
+    from tradeassist_runner.config.loaded import LoadedRule, Location
+    from tradeassist_runner.rules.catalog import RULE_MODELS, AllRule
+
+    dicts = workloads.type_rules(kind, TYPE_RULES, quantiles, SEED, bar=bar, modifier=modifier)
+    rules = [
+        LoadedRule((AllRule if d["type"] == "all" else RULE_MODELS[str(d["type"])]).model_validate(d),
+                   Location("bench-types.yaml", i + 1, 1))
+        for i, d in enumerate(dicts)
+    ]
+    return compile_plan(rules, load_config(workloads.SHIPPED_CONFIG).instruments)
+
+
+def bench_types(mode: dict[str, Any], out: Path) -> list[dict[str, Any]]:
+    """Engine throughput per rule type on the same ticks; threshold on ticks is the baseline."""
+    n = mode["types_ticks"]
+    tpath = workloads.type_tick_file(out, n, SEED)
+    ticks = pl.read_parquet(tpath)
+    quantiles = workloads.SeriesQuantiles(ticks)
+    rows: list[dict[str, Any]] = []
+    base: float | None = None
+    for label, kind, bar, modifier in TYPE_ROWS:
+        plan = type_plan(kind, quantiles, bar, modifier)
+        e = repeat(lambda: engine_alone(plan, ticks), mode, "ticks_per_s", runs=mode["types_runs"])
+        if base is None:
+            base = e["ticks_per_s"]
+        row = {"row": label, "type": kind, "bar": bar, "modifier": modifier, "rules": len(plan.rules),
+               "series": len(plan.series), "ticks": n, "alerts": e["alerts"], "engine": e,
+               "vs_threshold": e["ticks_per_s"] / base}
+        log(f"types: {label:<24} {'1m bars' if bar else 'ticks':<7} {fmt_rate(e['ticks_per_s']):>7} ticks/s "
+            f"({row['vs_threshold']:.2f}x threshold), {len(plan.series)} series, {e['alerts']:,} alerts")
+        rows.append(row)
+    return rows
+
+
 # -- live latency --------------------------------------------------------------------------
 
 
@@ -530,6 +582,16 @@ def report(res: dict[str, Any]) -> str:
             lines.append(f"| {r['symbols']} | {r['rules']:,} | {r['ticks']:,} | {r['alerts']:,} | "
                          f"{fmt_rate(e['ticks_per_s'])} | {e['runs']} | {fmt_rate(x['ticks_per_s'])} | {x['runs']} | "
                          f"{x['peak_rss_mb']:.0f} MB |")
+    if res.get("types"):
+        t0 = res["types"][0]
+        lines += ["", f"Per rule type (engine alone, {t0['rules']:,} rules of one type, 12 symbols, the same "
+                      f"{t0['ticks']:,} ticks, batches of 50,000; vs threshold = ticks/s / threshold-on-ticks ticks/s)", "",
+                  "| rules | samples | series | alerts | ticks/s | vs threshold | runs |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
+        for r in res["types"]:
+            e = r["engine"]
+            lines.append(f"| {r['row']} | {'1m bars' if r['bar'] else 'ticks'} | {r['series']} | {r['alerts']:,} | "
+                         f"{fmt_rate(e['ticks_per_s'])} | {r['vs_threshold']:.2f}x | {e['runs']} |")
     if res.get("reference"):
         r = res["reference"]
         lines += ["", f"Reference evaluator (first {r['ticks']:,} ticks, 12 symbols, {r['rules']:,} rules): "
@@ -570,7 +632,7 @@ def report(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-SECTIONS = ["backtest", "reference", "batch_curve", "live", "reload", "memory"]
+SECTIONS = ["backtest", "types", "reference", "batch_curve", "live", "reload", "memory"]
 
 
 def main() -> None:
@@ -594,6 +656,8 @@ def main() -> None:
     log(f"  ready in {time.perf_counter() - t0:.1f} s")
     if "backtest" in only:
         res["backtest"] = bench_backtest(mode, work)
+    if "types" in only:
+        res["types"] = bench_types(mode, work)
     if "reference" in only:
         res["reference"] = bench_reference(mode, work)
     if "batch_curve" in only:
