@@ -22,6 +22,16 @@ time budget lasts, always at least once; the number of runs is printed and store
   full:  {12, 500} symbols x {10, 1k, 10k} rules x {1M, 10M} ticks;
   quick: 12 symbols x 1k rules x 1M ticks (the target's workload), {12, 500} symbols x
   10 rules and 500 symbols x 1k rules x 200k ticks, and 12 symbols x 10k rules x 20k ticks.
+- per rule type: engine alone (batches of 50,000) on one tick file (``workloads.type_tick_file``:
+  the 12 shipped instruments at 2 ticks/s each from a fixed Monday 08:00 New York; quick
+  200,000 ticks = 2.3 h of tick time, full 1M) with 1,000 rules of one type, one row on tick
+  samples and one on 1m bars for every type but vwap and spread (tick-only; spread rules pair
+  the symbols of ``workloads.PAIRS``), plus ``type: all`` (two conditions, ticks and 1m bars)
+  and threshold rules with ``for``, ``rearm`` and ``hours``+``days``.  Parameters come from
+  small sets (periods 9/14/21/50, windows 5s/1m on ticks and 5m/15m on bars, ...) so rules
+  share series; thresholds sit in the tail of the series they watch (``workloads.type_rules``).
+  Threshold on ticks, measured first in the same run, is the baseline: each row prints its
+  ticks/s over the baseline's, its series count and its alerts.
 - reference: ``tests/engine/reference.py`` (per tick, per rule, plain Python; quadratic
   look-backs) on the first N ticks of the 12-symbol / 1,000-rule workload (quick 20,000,
   full 50,000), the engine on the same N ticks, both alert counts (they must agree), and

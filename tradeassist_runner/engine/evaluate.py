@@ -160,6 +160,7 @@ def _alerts(
     evaluated_at = now or datetime.now(timezone.utc)
     rows: dict[str, list[Any]] = {name: [] for name in (*ALERT_SCHEMA, "rule_index")}
     reserved = {"t", "k", "cooldown_ms", "last_fire_t", "run_start_t", "params"}
+    reserved_in_all = {"params", "type", "condition", "threshold", "value"}
     groups: dict[int, tuple[CompiledRule, SourceBatch, list[int], list[int], list[int]]] = {}
     per_alert: list[tuple[CompiledRule, SourceBatch, int, int, int]] = []
     column_wise: dict[int, bool] = {}  # per rule index, decided once
@@ -167,9 +168,10 @@ def _alerts(
         rule = item[0]
         fast = column_wise.get(rule.index)
         if fast is None:
-            cv0 = series_values[rule.conditions[0].series]
-            assert cv0 is not None
-            fast = column_wise[rule.index] = len(rule.conditions) == 1 and not reserved.intersection(cv0[2].inputs)
+            taken = reserved if len(rule.conditions) == 1 else reserved_in_all
+            fast = column_wise[rule.index] = not any(
+                taken.intersection(sv[2].inputs) for sv in (series_values[c.series] for c in rule.conditions) if sv
+            )
         if not fast:
             per_alert.append(item)
             continue
@@ -192,6 +194,10 @@ def _alerts(
 
     def lit(text: str) -> str:  # constant text inside a str.format template
         return text.replace("{", "{{").replace("}", "}}")
+
+    def numbers(picked: F64) -> list[str]:
+        as_list = picked.tolist()
+        return list(map(float.__repr__, as_list)) if np.isfinite(picked).all() else [jnum(x) for x in as_list]
 
     no_fire = -(1 << 60)
     series_text: dict[int, tuple[list[str], str]] = {}
@@ -217,19 +223,30 @@ def _alerts(
         if rule.for_ms is not None:
             template += ',"run_start_t":{}'
             columns.append([str(int(x)) for x in runs])
-        if c.series not in series_text:  # the same for every rule on the series
-            series_text[c.series] = (
-                [lit("," + json.dumps(name) + ":") + "{}" for name in cv[2].inputs],
-                lit(',"params":' + json.dumps(list(c.params), separators=(",", ":")) + "}"),
-            )
-        keys, params_text = series_text[c.series]
-        for key, a in zip(keys, cv[2].inputs.values()):
-            picked = np.asarray(a[at], np.float64)
-            template += key
-            as_list = picked.tolist()
-            columns.append(list(map(float.__repr__, as_list)) if np.isfinite(picked).all()
-                           else [jnum(x) for x in as_list])
-        template += params_text
+        values_of: list[list[float]] = []
+        pieces: list[str] = []
+        for cj in rule.conditions:
+            svj = series_values[cj.series]
+            assert svj is not None
+            if cj.series not in series_text:  # the same for every rule on the series
+                series_text[cj.series] = (
+                    [lit(json.dumps(name) + ":") + "{}" for name in svj[2].inputs],
+                    lit('"params":' + json.dumps(list(cj.params), separators=(",", ":"))),
+                )
+            keys, params_text = series_text[cj.series]
+            for a in svj[2].inputs.values():
+                columns.append(numbers(np.asarray(a[at], np.float64)))
+            fields = [*keys, params_text]
+            values_of.append(np.asarray(svj[0][at], np.float64).tolist())
+            if len(rule.conditions) > 1:
+                fields += [lit(f'"type":{json.dumps(cj.type_name)},"condition":{json.dumps(cj.condition)},'
+                              f'"threshold":{json.dumps(cj.threshold)}'), '"value":{}']
+                columns.append(numbers(np.asarray(svj[0][at], np.float64)))
+            pieces.append(",".join(fields))
+        if len(rule.conditions) == 1:
+            template += "," + pieces[0] + "}}"
+        else:
+            template += ',"conditions":[' + ",".join("{{" + p + "}}" for p in pieces) + "]}}"
         texts = list(map(template.format, *columns))
         rows["inputs"].extend(texts)
         rows["alert_id"].extend([f"{r.id}@{a}#{b}" for a, b in zip(ts, k)])
@@ -246,10 +263,25 @@ def _alerts(
         rows["condition"].extend([c.condition] * n)
         rows["type"].extend([r.type] * n)
         rows["severity"].extend([r.severity] * n)
-        rows["message"].extend([""] * n)
+        # messages.default_message, with the rule's words once (templates: after the sort).
+        verbs = [f" {VERB[cj.condition]} {num(cj.threshold)}" for cj in rule.conditions]
+        if r.message:
+            rows["message"].extend([""] * n)
+        elif len(rule.conditions) == 1:
+            front = f"{r.instrument} {describe(rule)} "
+            rows["message"].extend([front + num(v) + verbs[0] for v in values_of[0]])
+        else:
+            words = [describe(rule, j) + " " for j in range(len(rule.conditions))]
+            rows["message"].extend([
+                f"{r.instrument}: all of " + "; ".join(w + num(v) + b for w, v, b in zip(words, vs, verbs))
+                for vs in zip(*values_of)
+            ])
         rows["evaluated_at"].extend([evaluated_at] * n)
         rows["bar_start"].extend(t if plan.sources[rule.source].bar_ms is not None else [None] * n)
-        rows["values"].extend([None] * n)
+        if len(rule.conditions) == 1:
+            rows["values"].extend([None] * n)
+        else:  # json.dumps of the _num values (default separators)
+            rows["values"].extend(["[" + ", ".join(map(jnum, vs)) + "]" for vs in zip(*values_of)])
         rows["rule_index"].extend([rule.index] * n)
     for rule, sb, s, last, run in per_alert:
         r = rule.rule
@@ -311,26 +343,15 @@ def _alerts(
         pl.col("ts").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"),
         pl.col("bar_start").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"),
     ).sort(["seq", "rule_index"], maintain_order=True)
-    # Default messages of single-condition rules: the rule's words once, the value per row.
-    words: dict[int, tuple[str, str] | None] = {}
-    for i in df["rule_index"].unique().to_list():
-        cr = plan.rules[i]
-        if cr.rule.message or len(cr.conditions) != 1:
-            words[i] = None
-        else:
-            c = cr.conditions[0]
-            words[i] = (f"{cr.rule.instrument} {describe(cr)} ", f" {VERB[c.condition]} {num(c.threshold)}")
+    # Templates (and the per-alert rows) see the whole row, as messages.message_for wants it.
     indexes = df["rule_index"].to_list()
-    slow = [words[i] is None for i in indexes]
-    rendered = iter(
-        [message_for(plan.rules[i], row) for i, row in
-         zip(df["rule_index"].filter(pl.Series(slow)).to_list(), df.filter(pl.Series(slow)).iter_rows(named=True))]
-        if any(slow) else []
-    )
-    messages = []
-    for i, v in zip(indexes, df["value"].to_list()):
-        w = words[i]
-        messages.append(next(rendered) if w is None else w[0] + num(v) + w[1])
+    slow = [bool(plan.rules[i].rule.message) or not column_wise[i] for i in indexes]
+    messages = df["message"].to_list()
+    if any(slow):
+        mask = pl.Series(slow)
+        at_rows = [j for j, x in enumerate(slow) if x]
+        for j, i, named in zip(at_rows, df["rule_index"].filter(mask).to_list(), df.filter(mask).iter_rows(named=True)):
+            messages[j] = message_for(plan.rules[i], named)
     df = df.with_columns(pl.Series("message", messages, dtype=pl.String))
     return df.select(list(ALERT_SCHEMA)).cast(ALERT_SCHEMA)  # type: ignore[arg-type]
 
