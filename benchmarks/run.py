@@ -22,6 +22,18 @@ time budget lasts, always at least once; the number of runs is printed and store
   full:  {12, 500} symbols x {10, 1k, 10k} rules x {1M, 10M} ticks;
   quick: 12 symbols x 1k rules x 1M ticks (the target's workload), {12, 500} symbols x
   10 rules and 500 symbols x 1k rules x 200k ticks, and 12 symbols x 10k rules x 20k ticks.
+- per rule type: engine alone (batches of 50,000) on one tick file (``workloads.type_tick_file``:
+  the 12 shipped instruments at 2 ticks/s each from a fixed Monday 08:00 New York; quick
+  200,000 ticks = 2.3 h of tick time, full 1M) with 1,000 rules of one type, one row on tick
+  samples and one on 1m bars for every type but vwap and spread (tick-only; spread rules pair
+  the symbols of ``workloads.PAIRS``), plus ``type: all`` (two conditions, ticks and 1m bars)
+  and threshold rules with ``for``, ``rearm`` and ``hours``+``days``.  Parameters come from
+  small sets (periods 9/14/21/50, windows 5s/1m on ticks and 5m/15m on bars, ...) so rules
+  share series; thresholds sit in the tail of the series they watch (``workloads.type_rules``).
+  Threshold on ticks, measured first and again last in the same run, is the baseline (the
+  mean of its two figures): each row prints its ticks/s over the baseline's, the same per
+  second of process CPU time (steadier than wall time on a shared machine), its series
+  count and its alerts.
 - reference: ``tests/engine/reference.py`` (per tick, per rule, plain Python; quadratic
   look-backs) on the first N ticks of the 12-symbol / 1,000-rule workload (quick 20,000,
   full 50,000), the engine on the same N ticks, both alert counts (they must agree), and
@@ -96,14 +108,26 @@ MODES: dict[str, dict[str, Any]] = {
         "runs_cheap": 3, "runs_heavy": 1, "heavy_s": 5.0, "budget_s": 20.0,
         "reference_ticks": 20_000, "curve_ticks": 200_000, "max_batches": 200, "curve_budget_s": 5.0,
         "live_rates": [1_000, 10_000, 100_000], "live_s": 6.0, "reload_runs": 3,
+        "types_ticks": 200_000, "types_runs": 1,
     },
     "full": {
         "grid": [(s, r, t) for t in (1_000_000, 10_000_000) for s in (12, 500) for r in (10, 1_000, 10_000)],
         "runs_cheap": 5, "runs_heavy": 3, "heavy_s": 60.0, "budget_s": 300.0,
         "reference_ticks": 50_000, "curve_ticks": 1_000_000, "max_batches": 3_000, "curve_budget_s": 60.0,
         "live_rates": [1_000, 10_000, 100_000], "live_s": 10.0, "reload_runs": 5,
+        "types_ticks": 1_000_000, "types_runs": 3,
     },
 }
+TYPE_RULES = 1_000
+#: (label, type, bar, modifier) of the per-type rows; threshold on ticks is the baseline.
+TYPE_ROWS: list[tuple[str, str, str | None, str | None]] = [
+    *[(t, t, bar, None) for t in ("threshold", "rate_of_change", "volume_spike", "moving_average", "ma_cross",
+                                   "rsi", "breakout", "bollinger", "vwap", "spread")
+      for bar in ((None,) if t in ("vwap", "spread") else (None, "1m"))],
+    ("all (2 conditions)", "all", None, None), ("all (2 conditions)", "all", "1m", None),
+    ("threshold + for", "threshold", None, "for"), ("threshold + rearm", "threshold", None, "rearm"),
+    ("threshold + hours/days", "threshold", None, "hours"),
+]
 CURVE_SIZES = [1, 10, 100, 1_000, 10_000, 100_000]
 
 
@@ -225,11 +249,13 @@ def fmt_ms(x: float | None) -> str:
 def engine_alone(plan: Any, ticks: pl.DataFrame, batch: int = BATCH) -> dict[str, Any]:
     engine = Engine(plan)
     fired = 0
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     for start in range(0, ticks.height, batch):
         fired += engine.process(ticks.slice(start, batch)).height
-    s = time.perf_counter() - t
-    return {"ticks_per_s": ticks.height / s, "seconds": s, "alerts": fired}
+    s, cpu = time.perf_counter() - t, time.process_time() - cpu
+    # CPU time too: on a shared machine it moves far less than wall time between runs.
+    return {"ticks_per_s": ticks.height / s, "seconds": s, "alerts": fired, "cpu_s": cpu,
+            "ticks_per_cpu_s": ticks.height / cpu if cpu > 0 else None}
 
 
 def end_to_end(config: Path, ticks_path: Path, n_ticks: int) -> dict[str, Any]:
@@ -331,6 +357,57 @@ def bench_curve(mode: dict[str, Any], out: Path) -> list[dict[str, Any]]:
         log(f"curve: batch {size:>7,}: {fmt_rate(row['ticks_per_s'])} ticks/s, p50 {fmt_ms(row['p50_ms'])} ms, "
             f"p99 {fmt_ms(row['p99_ms'])} ms ({done} batches)")
         rows.append(row)
+    return rows
+
+
+# -- per rule type ------------------------------------------------------------------------
+
+
+def type_plan(kind: str, quantiles: Any, bar: str | None, modifier: str | None) -> Any:
+    """1,000 rules of one type (``workloads.type_rules``), validated by the rule models and
+    compiled as the loader's rules are (with the shipped instruments' timezones)."""
+    from tradeassist_runner.config.loaded import LoadedRule, Location
+    from tradeassist_runner.rules.catalog import RULE_MODELS, AllRule
+
+    dicts = workloads.type_rules(kind, TYPE_RULES, quantiles, SEED, bar=bar, modifier=modifier)
+    rules = [
+        LoadedRule((AllRule if d["type"] == "all" else RULE_MODELS[str(d["type"])]).model_validate(d),
+                   Location("bench-types.yaml", i + 1, 1))
+        for i, d in enumerate(dicts)
+    ]
+    return compile_plan(rules, load_config(workloads.SHIPPED_CONFIG).instruments)
+
+
+def bench_types(mode: dict[str, Any], out: Path) -> list[dict[str, Any]]:
+    """Engine throughput per rule type on the same ticks; threshold on ticks is the baseline."""
+    n = mode["types_ticks"]
+    tpath = workloads.type_tick_file(out, n, SEED)
+    ticks = pl.read_parquet(tpath)
+    quantiles = workloads.SeriesQuantiles(ticks)
+    rows: list[dict[str, Any]] = []
+    plans = {i: type_plan(kind, quantiles, bar, modifier) for i, (_, kind, bar, modifier) in enumerate(TYPE_ROWS)}
+    measured = {i: repeat(lambda: engine_alone(plans[i], ticks), mode, "ticks_per_s", runs=mode["types_runs"])
+                for i in plans}
+    # The baseline again at the end: on a shared machine one figure can be off by tens of
+    # percent, so the ratios use the mean of the two threshold figures (both are printed).
+    again = repeat(lambda: engine_alone(plans[0], ticks), mode, "ticks_per_s", runs=mode["types_runs"])
+    base = (measured[0]["ticks_per_s"] + again["ticks_per_s"]) / 2
+    base_cpu = (measured[0]["ticks_per_cpu_s"] + again["ticks_per_cpu_s"]) / 2
+    for i, (label, kind, bar, modifier) in enumerate(TYPE_ROWS):
+        plan, e = plans[i], measured[i]
+        row = {"row": label, "type": kind, "bar": bar, "modifier": modifier, "rules": len(plan.rules),
+               "series": len(plan.series), "ticks": n, "alerts": e["alerts"], "engine": e,
+               "vs_threshold": e["ticks_per_s"] / base, "vs_threshold_cpu": e["ticks_per_cpu_s"] / base_cpu}
+        if i == 0:
+            row["baseline_again"] = again
+            row["baseline_ticks_per_s"] = base
+            row["baseline_ticks_per_cpu_s"] = base_cpu
+        log(f"types: {label:<24} {'1m bars' if bar else 'ticks':<7} {fmt_rate(e['ticks_per_s']):>7} ticks/s "
+            f"({row['vs_threshold']:.2f}x threshold), {fmt_rate(e['ticks_per_cpu_s'])} per CPU-s "
+            f"({row['vs_threshold_cpu']:.2f}x), {len(plan.series)} series, {e['alerts']:,} alerts")
+        rows.append(row)
+    log(f"types: threshold baseline {fmt_rate(measured[0]['ticks_per_s'])} first, {fmt_rate(again['ticks_per_s'])} "
+        f"last: ratios against {fmt_rate(base)} ticks/s ({fmt_rate(base_cpu)} per CPU-s)")
     return rows
 
 
@@ -530,6 +607,21 @@ def report(res: dict[str, Any]) -> str:
             lines.append(f"| {r['symbols']} | {r['rules']:,} | {r['ticks']:,} | {r['alerts']:,} | "
                          f"{fmt_rate(e['ticks_per_s'])} | {e['runs']} | {fmt_rate(x['ticks_per_s'])} | {x['runs']} | "
                          f"{x['peak_rss_mb']:.0f} MB |")
+    if res.get("types"):
+        t0 = res["types"][0]
+        lines += ["", f"Per rule type (engine alone, {t0['rules']:,} rules of one type, 12 symbols, the same "
+                      f"{t0['ticks']:,} ticks, batches of 50,000; vs threshold = ticks/s / the threshold-on-ticks "
+                      f"baseline, {fmt_rate(t0['baseline_ticks_per_s'])} ticks/s = mean of its figure first "
+                      f"({fmt_rate(t0['engine']['ticks_per_s'])}) and last ({fmt_rate(t0['baseline_again']['ticks_per_s'])}); "
+                      f"per CPU-s: process CPU time, steadier on a shared machine, baseline "
+                      f"{fmt_rate(t0['baseline_ticks_per_cpu_s'])})", "",
+                  "| rules | samples | series | alerts | ticks/s | vs threshold | ticks per CPU-s | vs threshold (CPU) | runs |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in res["types"]:
+            e = r["engine"]
+            lines.append(f"| {r['row']} | {'1m bars' if r['bar'] else 'ticks'} | {r['series']} | {r['alerts']:,} | "
+                         f"{fmt_rate(e['ticks_per_s'])} | {r['vs_threshold']:.2f}x | {fmt_rate(e['ticks_per_cpu_s'])} | "
+                         f"{r['vs_threshold_cpu']:.2f}x | {e['runs']} |")
     if res.get("reference"):
         r = res["reference"]
         lines += ["", f"Reference evaluator (first {r['ticks']:,} ticks, 12 symbols, {r['rules']:,} rules): "
@@ -570,7 +662,7 @@ def report(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-SECTIONS = ["backtest", "reference", "batch_curve", "live", "reload", "memory"]
+SECTIONS = ["backtest", "types", "reference", "batch_curve", "live", "reload", "memory"]
 
 
 def main() -> None:
@@ -594,6 +686,8 @@ def main() -> None:
     log(f"  ready in {time.perf_counter() - t0:.1f} s")
     if "backtest" in only:
         res["backtest"] = bench_backtest(mode, work)
+    if "types" in only:
+        res["types"] = bench_types(mode, work)
     if "reference" in only:
         res["reference"] = bench_reference(mode, work)
     if "batch_curve" in only:

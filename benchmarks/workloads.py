@@ -191,3 +191,173 @@ def live_config(folder: Path, rate_total: float, n_rules: int, seed: int, max_si
     config = cfg_dir / "config.yaml"
     config.write_text(config_text(insts, extra))
     return config
+
+
+# -- per-type workloads ---------------------------------------------------------------------
+#
+# One rule type at a time, so each type's cost can be read against ``threshold`` on the
+# same ticks.  The tick file runs at 2 ticks/s per symbol of tick time (24/s over the 12
+# shipped instruments) from a fixed Monday 08:00 New York, so 200,000 ticks span ~2.3 h:
+# enough 1m bars for periods up to 50, and the 09:30 open for the ``hours`` rows.
+# Parameters come from small sets (as real configs reuse 14 or 21), so rules share series;
+# thresholds are drawn in the tail the condition looks at (the 75th-98th percentile of the
+# very series a rule watches for above / crosses_above, the 2nd-25th for the others;
+# computed once here through the engine's own source and type code), as real alerts
+# watch extremes (RSI 70/30, 2 sd bands), so every type fires now and then rather than
+# never or on every sample.  Cooldowns 30s-5m for crossings, 5m-30m for levels.
+
+TYPE_FEED_RATE = 24.0
+TYPE_START = "2026-03-02T13:00:00+00:00"  # a Monday, 08:00 in New York
+PAIRS = [("/ES", "$SPX", 1.0), ("/NQ", "$NDX", 1.0), ("/YM", "$SPX", 7.0), ("$RUT", "$SPX", 0.35),
+         ("/GC", "/CL", 30.0), ("$NDX", "$SPX", 3.5)]
+
+
+def type_tick_file(out: Path, n_ticks: int, seed: int) -> Path:
+    """``out/type-ticks-{n}-seed{seed}.parquet``: the 12 shipped instruments, fixed start."""
+    from datetime import datetime
+
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"type-ticks-{n_ticks}-seed{seed}.parquet"
+    if path.exists():
+        return path
+    shipped = load_config(SHIPPED_CONFIG).instruments
+    feed = SyntheticFeed(list(shipped), SyntheticSource(type="synthetic", seed=seed,
+                                                        ticks_per_second=TYPE_FEED_RATE / len(shipped)),
+                         start=datetime.fromisoformat(TYPE_START))
+    frame = feed.generate(n_ticks)
+    tmp = path.with_suffix(".tmp")
+    frame.write_parquet(tmp, row_group_size=CHUNK)
+    tmp.rename(path)
+    return path
+
+
+def _params(kind: str, rng: random.Random, bar: bool, inst: Inst, k: int) -> dict[str, object]:
+    """One rule's type parameters, drawn from the small sets real configs use."""
+    if kind == "rate_of_change":
+        return {"window": rng.choice(["5m", "15m"] if bar else ["5s", "1m"])}
+    if kind == "volume_spike":
+        return {"period": rng.choice([10, 20, 50])}
+    if kind == "moving_average":
+        return {"period": rng.choice([9, 14, 21, 50]), "average": rng.choice(["sma", "ema"])}
+    if kind == "ma_cross":
+        fast, slow = rng.choice([(9, 21), (14, 50), (21, 50)])
+        return {"fast": fast, "slow": slow, "average": rng.choice(["sma", "ema"])}
+    if kind == "rsi":
+        return {"period": rng.choice([9, 14, 21])}
+    if kind == "breakout":
+        return {"period": rng.choice([9, 14, 21, 50]), "side": rng.choice(["high", "low"])}
+    if kind == "bollinger":
+        return {"period": rng.choice([14, 20, 50])}
+    if kind == "vwap":
+        return {"anchor": rng.choice(["09:30", "18:00"])}
+    if kind == "spread":
+        a, b, factor = PAIRS[k % len(PAIRS)]
+        return {"other": b, "mode": rng.choice(["difference", "ratio"]), "factor": factor,
+                "max_age": rng.choice([None, "2s"])}
+    return {}
+
+
+class SeriesQuantiles:
+    """Quantiles of a series' values over the whole tick file, computed once per series
+    with the engine's own source and type code (one batch: values do not depend on the cut)."""
+
+    def __init__(self, ticks: pl.DataFrame) -> None:
+        from tradeassist_runner.engine.samples import Ticks
+
+        self.names = sorted(ticks["symbol"].unique().to_list())
+        code = {s: i for i, s in enumerate(self.names)}
+        self.code = code
+        self.ticks = Ticks(
+            ts=ticks["ts"].dt.epoch("ms").to_numpy().astype("int64"),
+            sym=ticks["symbol"].replace_strict(code, return_dtype=pl.Int64).to_numpy(),
+            price=ticks["price"].cast(pl.Float64).to_numpy(),
+            volume=ticks["volume"].cast(pl.Float64).fill_null(float("nan")).to_numpy(),
+        )
+        self.cache: dict[str, object] = {}
+
+    def pick(self, body: object, symbols: tuple[str, ...], bar_ms: int | None, u: float) -> float | None:
+        """The ``u``-quantile of the series (None when it is never defined)."""
+        import numpy as np
+
+        from tradeassist_runner.engine.plan import SourceSpec, series_key, source_key
+        from tradeassist_runner.engine.samples import build_source
+        from tradeassist_runner.rules.registry import REGISTRY
+
+        rt = REGISTRY[body.type]  # type: ignore[attr-defined]
+        params = rt.params(body, "America/New_York")
+        key = series_key(rt.name, symbols, bar_ms, params)
+        if key not in self.cache:
+            spec = SourceSpec(source_key(symbols, bar_ms), symbols, bar_ms)
+            sb, _ = build_source(spec, tuple(self.code[s] for s in symbols), self.ticks, None)
+            vals, _ = rt.values(params, sb.samples, None)
+            v = np.asarray(vals.value, np.float64)
+            self.cache[key] = np.sort(v[~np.isnan(v)])
+        v = self.cache[key]
+        if not len(v):  # type: ignore[arg-type]
+            return None
+        return float(v[min(len(v) - 1, int(u * len(v)))])  # type: ignore[index,arg-type]
+
+
+def _tail(rng: random.Random, cond: str) -> float:
+    return rng.uniform(0.75, 0.98) if cond in ("above", "crosses_above") else rng.uniform(0.02, 0.25)
+
+
+def type_rules(kind: str, n_rules: int, quantiles: SeriesQuantiles, seed: int, *, bar: str | None = None,
+               modifier: str | None = None) -> list[dict[str, object]]:
+    """``n_rules`` rule dicts of one ``kind`` (or ``all``: two-condition conjunctions) over the
+    12 shipped instruments; ``modifier`` adds ``for``, ``rearm`` or ``hours``+``days``."""
+    from tradeassist_runner.rules.catalog import RULE_MODELS
+    from tradeassist_runner.config.durations import to_ms
+    from datetime import timedelta
+
+    rng = random.Random(f"{seed}-{kind}-{bar}-{modifier}")
+    insts = instruments(12)
+    bar_ms = to_ms(timedelta(minutes=1)) if bar == "1m" else None
+    pair_k = 0
+    rules: list[dict[str, object]] = []
+    for i in range(n_rules):
+        inst = insts[i % len(insts)]
+        crossing = modifier != "for" and rng.random() < 0.7
+        cond = rng.choice(CONDITIONS[:2] if crossing else CONDITIONS[2:])
+        rule: dict[str, object] = {"id": f"{kind}-{i}", "instrument": inst.symbol}
+        if kind == "all":
+            a, b = rng.choice([("rsi", "moving_average"), ("threshold", "rsi"), ("rate_of_change", "volume_spike"),
+                               ("bollinger", "ma_cross")])
+            conds = []
+            for j, sub in enumerate((a, b)):
+                c = cond if j == 0 else rng.choice(CONDITIONS[2:])  # a crossing filtered by a level
+                body = {"type": sub, "condition": c, **_params(sub, rng, bar is not None, inst, 0)}
+                model = RULE_MODELS[sub].model_validate({**body, "id": "x", "instrument": inst.symbol,
+                                                         "threshold": 0, "bar": bar})
+                level = quantiles.pick(model, (inst.symbol,), bar_ms, rng.uniform(0.2, 0.8) if j else _tail(rng, c))
+                body["threshold"] = round(level if level is not None else 0.0, 6)
+                conds.append(body)
+            rule.update(type="all", conditions=conds)
+        else:
+            params = _params(kind, rng, bar is not None, inst, pair_k)
+            symbols: tuple[str, ...] = (inst.symbol,)
+            if kind == "spread":
+                a_sym, b_sym, _ = PAIRS[pair_k % len(PAIRS)]
+                pair_k += 1
+                rule["instrument"] = a_sym
+                symbols = (a_sym, b_sym)
+            body = {"type": kind, "condition": cond, **{k: v for k, v in params.items() if v is not None}}
+            model = RULE_MODELS[kind].model_validate({**body, "id": "x", "instrument": symbols[0], "threshold": 0,
+                                                      "bar": bar})
+            level = quantiles.pick(model, symbols, bar_ms, _tail(rng, cond))
+            body["threshold"] = round(level if level is not None else 0.0, 6)
+            rule.update(body)
+            if modifier == "rearm":
+                lo = quantiles.pick(model, symbols, bar_ms, 0.1) or 0.0
+                hi = quantiles.pick(model, symbols, bar_ms, 0.9) or 0.0
+                rule["rearm"] = round(abs(hi - lo) * rng.choice([0.02, 0.05, 0.1]), 6)
+        if bar is not None:
+            rule["bar"] = bar
+        if modifier == "for":
+            rule["for"] = rng.choice(["1s", "5s", "30s"])
+        elif modifier == "hours":
+            rule["hours"] = [rng.choice(["09:30-16:00", "09:30-11:00", "08:00-17:00"])]
+            rule["days"] = ["mon", "tue", "wed", "thu", "fri"]
+        rule["cooldown"] = rng.choice(["30s", "1m", "5m"] if crossing else ["5m", "15m", "30m"])
+        rules.append(rule)
+    return rules

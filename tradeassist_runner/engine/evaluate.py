@@ -157,13 +157,149 @@ def _alerts(
     plan: Plan, fired: list[tuple[CompiledRule, SourceBatch, int, int, int]],
     series_values: list[tuple[F64, F64, Values] | None], batch: Ticks, seq0: int, now: datetime | None,
 ) -> pl.DataFrame:
+    """Alert rows for this batch's fires, in tick order then declaration order.
+
+    A backtest fires tens of thousands of alerts per batch, so single-condition rules take
+    a column-wise path: fires are grouped per rule, their numbers gathered with one numpy
+    index per column, and what is the same for the whole rule (names, the JSON of its
+    params, the words of its default message) is written once.  The text is built exactly
+    as ``json.dumps(..., separators=(",", ":"))`` and ``messages.message_for`` write it,
+    so every row is identical to the per-alert path that conjunctions (and rules whose
+    inputs would collide with the engine's keys) still take.
+    """
+    from .messages import VERB, describe, num
+
     evaluated_at = now or datetime.now(timezone.utc)
     rows: dict[str, list[Any]] = {name: [] for name in (*ALERT_SCHEMA, "rule_index")}
-    for rule, sb, s, last, run in fired:
+    reserved = {"t", "k", "cooldown_ms", "last_fire_t", "run_start_t", "params"}
+    reserved_in_all = {"params", "type", "condition", "threshold", "value"}
+    groups: dict[int, tuple[CompiledRule, SourceBatch, list[int], list[int], list[int]]] = {}
+    per_alert: list[tuple[CompiledRule, SourceBatch, int, int, int]] = []
+    column_wise: dict[int, bool] = {}  # per rule index, decided once
+    for item in fired:
+        rule = item[0]
+        fast = column_wise.get(rule.index)
+        if fast is None:
+            taken = reserved if len(rule.conditions) == 1 else reserved_in_all
+            fast = column_wise[rule.index] = not any(
+                taken.intersection(sv[2].inputs) for sv in (series_values[c.series] for c in rule.conditions) if sv
+            )
+        if not fast:
+            per_alert.append(item)
+            continue
+        g = groups.get(rule.index)
+        if g is None:
+            g = groups[rule.index] = (rule, item[1], [], [], [])
+        g[2].append(item[2])
+        g[3].append(item[3])
+        g[4].append(item[4])
+
+    def jnum(x: float) -> str:
+        # json.dumps of _num(x): NaN is null; inf as json writes it (never expected).
+        if x != x:
+            return "null"
+        if x == math.inf:
+            return "Infinity"
+        if x == -math.inf:
+            return "-Infinity"
+        return float.__repr__(x)
+
+    def lit(text: str) -> str:  # constant text inside a str.format template
+        return text.replace("{", "{{").replace("}", "}}")
+
+    def numbers(picked: F64) -> list[str]:
+        as_list = picked.tolist()
+        return list(map(float.__repr__, as_list)) if np.isfinite(picked).all() else [jnum(x) for x in as_list]
+
+    no_fire = -(1 << 60)
+    series_text: dict[int, tuple[list[str], str]] = {}
+    for rule, sb, ss, lasts, runs in groups.values():
+        r = rule.rule
+        smp = sb.samples
+        c = rule.conditions[0]
+        cv = series_values[c.series]
+        assert cv is not None
+        at = np.asarray(ss, np.int64)
+        n = len(at)
+        ts = smp.ts[at].tolist()
+        k = sb.k[at].tolist()
+        t = smp.t[at].tolist()
+        # One str.format per row over pre-rendered columns: the rule's constant text
+        # (braces escaped) once, each number as json.dumps renders _num(x).
+        template = '{"t":{},"k":{},"cooldown_ms":' + str(rule.cooldown_ms) + ',"last_fire_t":{}'
+        template = "{{" + template[1:]
+        columns: list[list[str]] = [
+            list(map(str, t)), list(map(str, k)),
+            ["null" if last < no_fire else str(int(last)) for last in lasts],
+        ]
+        if rule.for_ms is not None:
+            template += ',"run_start_t":{}'
+            columns.append([str(int(x)) for x in runs])
+        values_of: list[list[float]] = []
+        pieces: list[str] = []
+        for cj in rule.conditions:
+            svj = series_values[cj.series]
+            assert svj is not None
+            if cj.series not in series_text:  # the same for every rule on the series
+                series_text[cj.series] = (
+                    [lit(json.dumps(name) + ":") + "{}" for name in svj[2].inputs],
+                    lit('"params":' + json.dumps(list(cj.params), separators=(",", ":"))),
+                )
+            keys, params_text = series_text[cj.series]
+            for a in svj[2].inputs.values():
+                columns.append(numbers(np.asarray(a[at], np.float64)))
+            fields = [*keys, params_text]
+            values_of.append(np.asarray(svj[0][at], np.float64).tolist())
+            if len(rule.conditions) > 1:
+                fields += [lit(f'"type":{json.dumps(cj.type_name)},"condition":{json.dumps(cj.condition)},'
+                              f'"threshold":{json.dumps(cj.threshold)}'), '"value":{}']
+                columns.append(numbers(np.asarray(svj[0][at], np.float64)))
+            pieces.append(",".join(fields))
+        if len(rule.conditions) == 1:
+            template += "," + pieces[0] + "}}"
+        else:
+            template += ',"conditions":[' + ",".join("{{" + p + "}}" for p in pieces) + "]}}"
+        texts = list(map(template.format, *columns))
+        rows["inputs"].extend(texts)
+        rows["alert_id"].extend([f"{r.id}@{a}#{b}" for a, b in zip(ts, k)])
+        rows["rule_id"].extend([r.id] * n)
+        rows["rule_name"].extend([r.name or r.id] * n)
+        rows["symbol"].extend([r.instrument] * n)
+        rows["ts"].extend(ts)
+        rows["seq"].extend((seq0 + sb.row[at]).tolist())
+        rows["price"].extend(smp.price[at].astype(np.float64).tolist())
+        rows["volume"].extend([None if v != v else int(v) for v in smp.volume[at].tolist()])
+        rows["value"].extend(cv[0][at].astype(np.float64).tolist())
+        rows["prev_value"].extend([None if v != v else v for v in cv[1][at].astype(np.float64).tolist()])
+        rows["threshold"].extend([c.threshold] * n)
+        rows["condition"].extend([c.condition] * n)
+        rows["type"].extend([r.type] * n)
+        rows["severity"].extend([r.severity] * n)
+        # messages.default_message, with the rule's words once (templates: after the sort).
+        verbs = [f" {VERB[cj.condition]} {num(cj.threshold)}" for cj in rule.conditions]
+        if r.message:
+            rows["message"].extend([""] * n)
+        elif len(rule.conditions) == 1:
+            front = f"{r.instrument} {describe(rule)} "
+            rows["message"].extend([front + num(v) + verbs[0] for v in values_of[0]])
+        else:
+            words = [describe(rule, j) + " " for j in range(len(rule.conditions))]
+            rows["message"].extend([
+                f"{r.instrument}: all of " + "; ".join(w + num(v) + b for w, v, b in zip(words, vs, verbs))
+                for vs in zip(*values_of)
+            ])
+        rows["evaluated_at"].extend([evaluated_at] * n)
+        rows["bar_start"].extend(t if plan.sources[rule.source].bar_ms is not None else [None] * n)
+        if len(rule.conditions) == 1:
+            rows["values"].extend([None] * n)
+        else:  # json.dumps of the _num values (default separators)
+            rows["values"].extend(["[" + ", ".join(map(jnum, vs)) + "]" for vs in zip(*values_of)])
+        rows["rule_index"].extend([rule.index] * n)
+    for rule, sb, s, last, run in per_alert:
         r = rule.rule
         smp = sb.samples
         row = int(sb.row[s])
-        ts = int(smp.ts[s])
+        ts_s = int(smp.ts[s])
         first = rule.conditions[0]
         sv = series_values[first.series]
         assert sv is not None
@@ -192,11 +328,11 @@ def _alerts(
         else:
             inputs["conditions"] = cond_inputs
         volume = smp.volume[s]
-        rows["alert_id"].append(f"{r.id}@{ts}#{int(sb.k[s])}")
+        rows["alert_id"].append(f"{r.id}@{ts_s}#{int(sb.k[s])}")
         rows["rule_id"].append(r.id)
         rows["rule_name"].append(r.name or r.id)
         rows["symbol"].append(r.instrument)
-        rows["ts"].append(ts)
+        rows["ts"].append(ts_s)
         rows["seq"].append(seq0 + row)
         own = float(sb.own_price[s])
         rows["price"].append(None if own != own else own)
@@ -221,9 +357,15 @@ def _alerts(
         pl.col("ts").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"),
         pl.col("bar_start").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"),
     ).sort(["seq", "rule_index"], maintain_order=True)
-    messages = [
-        message_for(plan.rules[i], row) for i, row in zip(df["rule_index"].to_list(), df.iter_rows(named=True))
-    ]
+    # Templates (and the per-alert rows) see the whole row, as messages.message_for wants it.
+    indexes = df["rule_index"].to_list()
+    slow = [bool(plan.rules[i].rule.message) or not column_wise[i] for i in indexes]
+    messages = df["message"].to_list()
+    if any(slow):
+        mask = pl.Series(slow)
+        at_rows = [j for j, x in enumerate(slow) if x]
+        for j, i, named in zip(at_rows, df["rule_index"].filter(mask).to_list(), df.filter(mask).iter_rows(named=True)):
+            messages[j] = message_for(plan.rules[i], named)
     df = df.with_columns(pl.Series("message", messages, dtype=pl.String))
     return df.select(list(ALERT_SCHEMA)).cast(ALERT_SCHEMA)  # type: ignore[arg-type]
 
