@@ -267,8 +267,10 @@ def _alerts(
         rows["symbol"].extend([r.instrument] * n)
         rows["ts"].extend(ts)
         rows["seq"].extend((seq0 + sb.row[at]).tolist())
-        rows["price"].extend(smp.price[at].astype(np.float64).tolist())
-        rows["volume"].extend([None if v != v else int(v) for v in smp.volume[at].tolist()])
+        rows["price"].extend([None if v != v else v for v in sb.own_price[at].astype(np.float64).tolist()])
+        mine = smp.source[at] == 0  # a spread sample from the other symbol carries no own volume
+        vol = np.where(mine & (np.abs(smp.volume[at]) < 2.0**63), smp.volume[at], np.nan)
+        rows["volume"].extend([None if v != v else int(v) for v in vol.tolist()])
         rows["value"].extend(cv[0][at].astype(np.float64).tolist())
         rows["prev_value"].extend([None if v != v else v for v in cv[1][at].astype(np.float64).tolist()])
         rows["threshold"].extend([c.threshold] * n)
