@@ -72,12 +72,12 @@ def bad_json(state: Path) -> None:
     set_part(state, "run", b"{not json")
 
 
-def garbage_arrow(state: Path) -> None:
-    set_part(state, "last_fire", b"ARROW1\x00\x00garbage" * 10)
+def garbage_state(state: Path) -> None:
+    set_part(state, "state", b'{"format":2,"garbage' * 10)
 
 
 def missing_part(state: Path) -> None:
-    set_part(state, "last_value", None)
+    set_part(state, "state", None)
 
 
 def row_plus_5000(state: Path) -> None:
@@ -95,8 +95,8 @@ def not_a_database(state: Path) -> None:
 
 DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
     "bad-json": (bad_json, "part 'run' does not match its checksum"),
-    "garbage-arrow": (garbage_arrow, "part 'last_fire' does not match its checksum"),
-    "missing-part": (missing_part, "part 'last_value' is missing"),
+    "garbage-state": (garbage_state, "part 'state' does not match its checksum"),
+    "missing-part": (missing_part, "part 'state' is missing"),
     "row-plus-5000": (row_plus_5000, "part 'run' does not match its checksum"),
     "not-a-database": (not_a_database, "not a SQLite database"),
 }
@@ -136,7 +136,7 @@ def test_starting_fresh_after_damage_sends_no_notification_twice(ticks: Path, tm
     assert first.returncode == 0, first.stderr
     sent = (tmp_path / "data/notifications.log").read_text()
     assert sent
-    garbage_arrow(tmp_path / "data/s.sqlite")
+    garbage_state(tmp_path / "data/s.sqlite")
 
     again = run(config)
     assert again.returncode == 0, again.stderr
