@@ -23,6 +23,8 @@ from tradeassist_runner.config.models import Config
 from tradeassist_runner.errors import ApiError
 from tradeassist_runner.service.observe import Observer
 from tradeassist_runner.service.runner import run_service
+
+from ..waiting import wait_until
 from tradeassist_runner.settings import Settings
 
 from ..cli_helpers import ROOT, tradeassist
@@ -102,7 +104,8 @@ def test_cli_flags_enable_the_api_and_the_runner_keeps_its_signals(tmp_path: Pat
             while not ("rules unchanged" in seen[-1] and "reason=SIGHUP" in seen[-1]):
                 seen.append(lines.get(timeout=60))
             assert proc.poll() is None
-            assert http.get("/readyz").status_code == 200
+            # ready once the first batch of the feed has arrived (it may trail the API's start)
+            wait_until(lambda: http.get("/readyz").status_code == 200, what="/readyz 200 after SIGHUP")
         proc.send_signal(signal.SIGTERM)  # the runner's clean stop: flush, snapshot, exit 0
         assert proc.wait(timeout=30) == 0
     finally:
