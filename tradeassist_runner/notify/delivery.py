@@ -330,7 +330,10 @@ class ChannelWorker:
                 self.waiting.difference_update(ids)
                 self.sent += len(jobs)
                 self.last_sent_at = _now()
-                await self.notifier.record(jobs, self.name, "sent", tries, None)
+                done = asyncio.ensure_future(self.notifier.record(jobs, self.name, "sent", tries, None))
+                self.notifier.recording.add(done)
+                done.add_done_callback(self.notifier.recording.discard)
+                await asyncio.shield(done)
                 return
             self.last_error, self.last_error_at = error, _now()
             self.breaker.failure()
@@ -401,6 +404,9 @@ class Notifier:
         self._delivery = loaded.config.notifications.delivery
         self._loaded = loaded  # the config the workers run with
         self.dropped_to_log = 0  # jobs left pending in the log because a queue was full
+        #: "sent" records in flight: a stop never cancels one (a delivered alert left ``pending``
+        #: would be sent again at the next start).
+        self.recording: set[asyncio.Future[None]] = set()
         #: Told (channel, status, count) of every delivery outcome recorded in the log, for
         #: metrics; may be called from a worker thread (the outbox write), so keep it cheap.
         self.on_outcome: Callable[[str, str, int], None] | None = None
@@ -498,6 +504,8 @@ class Notifier:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.recording:  # deliveries that succeeded are written down before the log closes
+            await asyncio.gather(*list(self.recording), return_exceptions=True)
         left = sum(w.queue.qsize() for w in self.workers.values())
         if left or self.dropped_to_log:
             log(logger, logging.WARNING, "notifications still pending at stop; they are sent at the next start",
