@@ -42,10 +42,10 @@ def write_token(path: Path, *, access: str = "access-1", age_s: float = 3600,
     path.write_text(json.dumps({"creation_timestamp": int(now - age_s), "token": token}))
 
 
-def item(symbol: str, service: str = "LEVELONE_FUTURES", **fields: Any) -> dict[str, Any]:
+def item(symbol: str, service: str = "LEVELONE_FUTURES", *, delayed: bool = False, **fields: Any) -> dict[str, Any]:
     """A content item in Schwab's numeric-keyed form: item('/ES', LAST_PRICE=1, TRADE_TIME_MILLIS=5)."""
     numbers = {**FIELD_NUMBERS, **(FUT_TIMES if service == "LEVELONE_FUTURES" else EQ_TIMES)}
-    out: dict[str, Any] = {"key": symbol, "delayed": False}
+    out: dict[str, Any] = {"key": symbol, "delayed": delayed}
     for name, value in fields.items():
         out[str(numbers[name])] = value
     return out
@@ -69,6 +69,18 @@ class FakeSchwab:
     conn: ServerConnection | None = None
     on_subscribe: list[Any] = field(default_factory=list)  # frames sent after each successful SUBS
     subscribed_event: asyncio.Event = field(default_factory=asyncio.Event)
+    #: service -> code refusing every SUBS/ADD on it (11: not entitled to that service).
+    refused_services: dict[str, int] = field(default_factory=dict)
+    #: Like Schwab, end a session with code 30 once a SUBS/ADD left it with nothing subscribed.
+    stop_when_empty: bool = False
+    #: Never answer the streamer LOGIN (a hung streamer).
+    silent_login: bool = False
+    #: Every access token gets 401 on REST, even a freshly refreshed one (app lacks the product).
+    reject_every_token: bool = False
+    #: Logged-in streamer connections, oldest first; Schwab keeps one per account.
+    live: list[ServerConnection] = field(default_factory=list)
+    #: How many times schwab-py's HTTP session (over this fake's transport) was closed.
+    sessions_closed: int = 0
 
     @property
     def port(self) -> int:
@@ -86,7 +98,13 @@ class FakeSchwab:
 
     # -------------------------------------------------------------- REST + OAuth
     def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self._http)
+        fake = self
+
+        class Counting(httpx.MockTransport):
+            async def aclose(self) -> None:
+                fake.sessions_closed += 1
+
+        return Counting(self._http)
 
     def _http(self, request: httpx.Request) -> httpx.Response:
         assert request.url.host == "api.schwabapi.com", request.url
@@ -100,7 +118,7 @@ class FakeSchwab:
                 "access_token": self.access_token, "refresh_token": "refresh-1", "token_type": "Bearer",
                 "expires_in": 1800, "scope": "api", "id_token": "id"})
         if request.url.path == "/trader/v1/userPreference":
-            if request.headers.get("authorization") != f"Bearer {self.access_token}":
+            if self.reject_every_token or request.headers.get("authorization") != f"Bearer {self.access_token}":
                 return httpx.Response(401, json={"message": "unauthorized"})
             return httpx.Response(200, json={
                 "accounts": [],
@@ -153,22 +171,42 @@ class FakeSchwab:
             pass
         finally:
             beats.cancel()
+            if conn in self.live:
+                self.live.remove(conn)
 
     async def _handle(self, conn: ServerConnection, req: dict[str, Any]) -> None:
         service, command = req["service"], req["command"]
         if service == "ADMIN" and command == "LOGIN":
             self.logins += 1
+            if self.silent_login:
+                return
             if self.deny_login or req["parameters"]["Authorization"] != self.access_token:
                 await conn.send(self._ack(req, 3, "Login Denied."))
                 await conn.close()
                 return
+            for old in self.live:  # one streamer connection per account: the newest wins
+                try:
+                    await old.send(json.dumps({"notify": [{"service": "ADMIN", "timestamp": int(time.time() * 1000),
+                                                           "content": {"code": 12, "msg": "CLOSE_CONNECTION"}}]}))
+                    await old.close()
+                except ConnectionClosed:
+                    pass
+            self.live = [conn]
             await conn.send(self._ack(req, 0, "server=fake;status=PN"))
             return
         keys = [k for k in req["parameters"].get("keys", "").split(",") if k]
         if command in ("SUBS", "ADD"):
             bad = [k for k in keys if k in self.unknown_symbols]
-            if bad:
-                await conn.send(self._ack(req, 22, f"Invalid symbols: {','.join(bad)}"))
+            refused = self.refused_services.get(service)
+            if refused is not None or bad:
+                if refused is not None:
+                    await conn.send(self._ack(req, refused, f"{service} service not available"))
+                else:
+                    await conn.send(self._ack(req, 22, f"Invalid symbols: {','.join(bad)}"))
+                if self.stop_when_empty and not any(self.subs.values()):
+                    await conn.send(json.dumps({"notify": [{"service": "ADMIN", "timestamp": int(time.time() * 1000),
+                                                            "content": {"code": 30, "msg": "Stop streaming"}}]}))
+                    await conn.close()
                 return
             if command == "SUBS":
                 self.subs[service] = set(keys)
