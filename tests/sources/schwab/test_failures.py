@@ -5,7 +5,9 @@ against the fake Schwab streamer."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -271,3 +273,41 @@ def test_status_problems_reach_readyz_reasons(fast_source: SchwabSource, token: 
     observer.feed = feed
     reasons = observer.not_ready()
     assert any("LEVELONE_FUTURES refused" in r and "/ES, /NQ" in r for r in reasons)
+
+
+def test_two_feeds_on_one_token_file_are_warned_about(
+    fast_source: SchwabSource, token: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> None:
+        async with FakeSchwab() as fake:
+            first = feed_for(fake, fast_source, token)
+            it = first.stream()
+            failed = asyncio.ensure_future(next_frame(it))
+            await until(lambda: first.status.connects == 1)
+            assert f"pid {os.getpid()}" in (token.parent / (token.name + ".streaming")).read_text()
+            it2 = feed_for(fake, fast_source, token).stream()
+            pending = asyncio.ensure_future(next_frame(it2))
+            with pytest.raises(SourceError):
+                await failed  # replaced by the second
+            pending.cancel()
+    run(main)
+    [warning] = [m for m in messages(logs) if "same Schwab token file" in m]
+    assert f"pid {os.getpid()}" in warning and str(token) in warning and "tradeassist record" in warning
+
+
+def test_one_feed_at_a_time_on_a_token_file_is_not_warned_about(
+    fast_source: SchwabSource, token: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> None:
+        async with FakeSchwab() as fake:
+            for _ in range(2):  # one after the other: the first released the file
+                feed = feed_for(fake, fast_source, token)
+                it = feed.stream()
+                pending = asyncio.ensure_future(next_frame(it))
+                await until(lambda: feed.status.connects == 1)  # noqa: B023
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending  # cancelled inside the feed: its finally releases the file
+                await it.aclose()
+    run(main)
+    assert not [m for m in messages(logs) if "same Schwab token file" in m]

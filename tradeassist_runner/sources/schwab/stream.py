@@ -14,14 +14,17 @@ that carried trades; :mod:`.quotes` decides what a trade is.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
+import os
 import random
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import polars as pl
@@ -442,7 +445,23 @@ class SchwabFeed:
         return sc
 
     async def stream(self) -> AsyncIterator[pl.DataFrame]:
-        """Tick frames until cancelled or closed; :class:`SourceError` when it cannot go on."""
+        """Tick frames until cancelled or closed; :class:`SourceError` when it cannot go on.
+
+        While it runs it holds a lock next to the token file, so that a second process
+        streaming on the same file (``run`` and ``record`` side by side) is warned about:
+        Schwab keeps one streamer connection per account and the two would replace each other.
+        """
+        claim = _claim_token_file(self._store.path)
+        inner = self._stream()
+        try:
+            async for frame in inner:
+                yield frame
+        finally:
+            await inner.aclose()
+            if claim is not None:
+                claim.close()
+
+    async def _stream(self) -> AsyncIterator[pl.DataFrame]:
         attempt = 0
         denials = 0
         heartbeat = self.source.heartbeat_timeout.total_seconds()
@@ -564,6 +583,34 @@ _BOTH_CAUSES = (
     "either the Schwab login expired or was revoked, or the app at developer.schwab.com lacks the "
     '"Accounts and Trading Production" product (streaming needs it)'
 )
+
+
+def _claim_token_file(token: Path) -> IO[str] | None:
+    """Lock ``<token>.streaming``; when another process holds it, warn who (pid, command)."""
+    path = token.with_name(token.name + ".streaming")
+    try:
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115  (held for the stream's life)
+    except OSError:
+        return None  # no place for the lock: the warning is best effort
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        log(
+            logger, logging.WARNING,
+            f"another process ({holder}) is streaming with the same Schwab token file {token}: Schwab keeps "
+            "one streamer connection per account, so the two will replace each other (code 12); "
+            "run `tradeassist record` and `tradeassist run` on one account one at a time",
+        )
+        return None
+    command = " ".join(Path(a).name for a in sys.argv[:2]) or "python"
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}: {command}\n")
+    handle.flush()
+    return handle
 
 
 def _expire_access_token(client: Any) -> None:
