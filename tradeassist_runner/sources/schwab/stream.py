@@ -21,7 +21,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -461,7 +461,7 @@ class SchwabFeed:
             if claim is not None:
                 claim.close()
 
-    async def _stream(self) -> AsyncIterator[pl.DataFrame]:
+    async def _stream(self) -> AsyncGenerator[pl.DataFrame, None]:
         attempt = 0
         denials = 0
         heartbeat = self.source.heartbeat_timeout.total_seconds()
