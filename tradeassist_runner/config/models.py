@@ -101,6 +101,10 @@ class SchwabSource(Strict):
     allow_delayed: StrictBool = Field(
         default=False, description="Use delayed quotes for alerting (off: delayed ticks are refused and reported)"
     )
+    max_clock_skew: Duration = Field(
+        default=timedelta(hours=1),
+        description="Refuse a trade whose time is further than this from this machine's clock",
+    )
     silence_after: Duration = Field(
         default=timedelta(minutes=10),
         description="Report a subscribed symbol with no update for this long (0 = never)",

@@ -81,6 +81,10 @@ class FakeSchwab:
     live: list[ServerConnection] = field(default_factory=list)
     #: How many times schwab-py's HTTP session (over this fake's transport) was closed.
     sessions_closed: int = 0
+    #: symbol -> fields of the snapshot a SUBS/ADD sends for it (times 0 when unknown, as Schwab does).
+    snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: A SUBS ack and its snapshot go out together: a test's send never lands between them.
+    wire: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def port(self) -> int:
@@ -132,7 +136,8 @@ class FakeSchwab:
     # -------------------------------------------------------------- streamer
     async def send(self, frame: dict[str, Any] | str) -> None:
         assert self.conn is not None, "no client connected"
-        await self.conn.send(frame if isinstance(frame, str) else json.dumps(frame))
+        async with self.wire:
+            await self.conn.send(frame if isinstance(frame, str) else json.dumps(frame))
 
     async def drop(self) -> None:
         """Close the socket mid-stream, like a network failure or a server restart."""
@@ -208,11 +213,16 @@ class FakeSchwab:
                                                             "content": {"code": 30, "msg": "Stop streaming"}}]}))
                     await conn.close()
                 return
+            snapshot = [item(k, service, **{"TRADE_TIME_MILLIS": 0, "QUOTE_TIME_MILLIS": 0, **self.snapshots.get(k, {})})
+                        for k in keys]
+            async with self.wire:
+                await conn.send(self._ack(req, 0, f"{command} command succeeded"))
+                await conn.send(json.dumps(data_frame(service, *snapshot)))
+            # recorded once the snapshot is on the wire: a test's frame sent after this is an update
             if command == "SUBS":
                 self.subs[service] = set(keys)
             else:
                 self.subs[service] |= set(keys)
-            await conn.send(self._ack(req, 0, f"{command} command succeeded"))
             self.subscribed_event.set()
             for frame in self.on_subscribe:
                 await conn.send(json.dumps(frame))

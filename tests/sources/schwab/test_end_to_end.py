@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from tradeassist_runner.sources.schwab import stream as schwab_stream
 from ...waiting import until
 from .fake_schwab import SERVICES, FakeSchwab, data_frame, item, write_token
 
-T0 = 1_767_623_400_000
+T0 = int(time.time() * 1000)  # the runner checks trade times against its real clock
 RULES = """\
 rules:
   - {id: es.breakout, instrument: /ES, type: threshold, condition: crosses_above, threshold: 6000, cooldown: 0s}

@@ -12,6 +12,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from tradeassist_runner.config.models import Instrument, SchwabSource
@@ -54,6 +55,7 @@ def test_second_client_on_the_account_stops_the_first_with_a_clear_error(fast_so
             assert "another client" in text and "tradeassist record" in text
             assert "tradeassist run" in text and "on_replaced: wait" in text
             # the second client keeps the stream: the first did not come back to kick it off
+            await until(lambda: second.status.connects == 1)
             await fake.send(data_frame(FUT, item("/ES", LAST_PRICE=1.0, TRADE_TIME_MILLIS=T0)))
             assert (await pending)["symbol"].to_list() == ["/ES"]
             assert fake.logins == 2
@@ -76,6 +78,7 @@ def test_replaced_with_on_replaced_wait_waits_instead_of_fighting(
             pending = asyncio.ensure_future(next_frame(it2))
             await until(lambda: any("taken by another client; waiting" in m for m in messages(logs)))
             assert not first.status.connected and "another client" in (first.status.last_error or "")
+            await until(lambda: second.status.connects == 1)
             await fake.send(data_frame(FUT, item("/ES", LAST_PRICE=1.0, TRADE_TIME_MILLIS=T0)))
             await pending
             assert fake.logins == 2 and not task.done()
@@ -108,6 +111,8 @@ def test_backoff_is_not_reset_by_a_subscribe_only_by_a_healthy_stream(
                 await fake.drop()
             await until(lambda: feed.status.connects == 4)
             pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending  # stopped before the fake goes away (that would be one more drop)
     run(main)
     assert attempts(logs) == expected
 
@@ -311,3 +316,68 @@ def test_one_feed_at_a_time_on_a_token_file_is_not_warned_about(
                 await it.aclose()
     run(main)
     assert not [m for m in messages(logs) if "same Schwab token file" in m]
+
+
+# ---------------------------------------------------------------- stale and bogus times
+
+
+def test_subscription_snapshot_seeds_the_quote_and_is_not_a_fresh_trade(fast_source: SchwabSource, token: Path) -> None:
+    async def main() -> None:
+        async with FakeSchwab(snapshots={"/ES": {"LAST_PRICE": 5990.0, "BID_PRICE": 5989.75, "LAST_SIZE": 4,
+                                                 "TRADE_TIME_MILLIS": T0 - 3 * 3_600_000}}) as fake:
+            feed = feed_for(fake, fast_source, token)
+            it = feed.stream()
+            pending = asyncio.ensure_future(next_frame(it))
+            await until(lambda: feed.status.connects == 1)
+            await fake.send(data_frame(FUT, item("/ES", LAST_SIZE=2, TRADE_TIME_MILLIS=T0)))
+            frame = await pending  # the first tick is the first real trade, on the snapshot's price and bid
+            assert frame.select("symbol", "price", "volume", "bid").rows() == [("/ES", 5990.0, 2, 5989.75)]
+            assert frame["ts"].dt.epoch("ms").to_list() == [T0]
+            assert feed.status.snapshot()["snapshots_seeded"] == 4
+            await it.aclose()
+    run(main)
+
+
+def test_trade_time_far_from_the_clock_is_refused_and_logged(
+    fast_source: SchwabSource, token: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> None:
+        async with FakeSchwab() as fake:
+            feed = feed_for(fake, fast_source, token)
+            it = feed.stream()
+            pending = asyncio.ensure_future(next_frame(it))
+            await until(lambda: feed.status.connects == 1)
+            await fake.send(data_frame(FUT, item("/ES", LAST_PRICE=1.0, TRADE_TIME_MILLIS=T0 - 40 * 86_400_000)))
+            await fake.send(data_frame(FUT, item("/NQ", LAST_PRICE=2.0, TRADE_TIME_MILLIS=0)))  # placeholder time
+            await fake.send(data_frame(FUT, item("/NQ", LAST_PRICE=3.0, TRADE_TIME_MILLIS=T0 + 1)))
+            rows = (await pending).select("symbol", "price", pl.col("ts").dt.epoch("ms")).rows()
+            while ("/NQ", 3.0, T0 + 1) not in rows:  # the two /NQ ticks may come in one frame or two
+                rows += (await next_frame(it)).select("symbol", "price", pl.col("ts").dt.epoch("ms")).rows()
+            # /ES refused; /NQ's 0 is no time: the tick gets the message's server time, not 1970
+            assert rows == [("/NQ", 2.0, T0), ("/NQ", 3.0, T0 + 1)]
+            assert feed.status.snapshot()["implausible_ticks"] == 1
+            await it.aclose()
+    run(main)
+    [record] = [r for r in logs.records if r.getMessage() == "schwab tick refused"]
+    assert "/ES" in str(record.__dict__) and "implausible trade time" in str(record.__dict__)
+
+
+def test_changed_price_without_a_new_trade_time_is_restamped_and_logged(
+    fast_source: SchwabSource, token: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> None:
+        async with FakeSchwab() as fake:
+            feed = feed_for(fake, fast_source, token)
+            it = feed.stream()
+            pending = asyncio.ensure_future(next_frame(it))
+            await until(lambda: feed.status.connects == 1)
+            await fake.send(data_frame(FUT, item("/ES", LAST_PRICE=1.0, TRADE_TIME_MILLIS=T0)))
+            await pending
+            pending = asyncio.ensure_future(next_frame(it))
+            await fake.send(data_frame(FUT, item("/ES", LAST_PRICE=1.25), ts=T0 + 800))
+            frame = await pending
+            assert frame["ts"].dt.epoch("ms").to_list() == [T0 + 800]
+            assert feed.status.snapshot()["restamped_ticks"] == 1
+            await it.aclose()
+    run(main)
+    assert "schwab trade without a new trade time: stamped with the message time" in messages(logs)

@@ -8,6 +8,7 @@ import logging
 import os
 import stat
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,13 @@ T0 = 1_767_623_400_000
 FUT, EQ = "LEVELONE_FUTURES", "LEVELONE_EQUITIES"
 
 
+def at_t0() -> datetime:
+    """The feed's wall clock in these tests: the session of the fake's trade times."""
+    return datetime.fromtimestamp(T0 / 1000, timezone.utc)
+
+
 def feed_for(fake: FakeSchwab, source: SchwabSource, token: Path, instruments: list[Instrument] | None = None) -> SchwabFeed:
-    return SchwabFeed(instruments or INSTRUMENTS, source, token_path=token, transport=fake.transport())
+    return SchwabFeed(instruments or INSTRUMENTS, source, token_path=token, transport=fake.transport(), clock=at_t0)
 
 
 async def next_frame(it: Any, timeout: float = 5.0) -> pl.DataFrame:

@@ -50,6 +50,9 @@ class FeedStatus:
     #: symbol -> its level-one data is flagged delayed by Schwab (latest frame wins).
     delayed: dict[str, bool] = field(default_factory=dict)
     delayed_ticks_refused: int = 0
+    seeded: int = 0  # subscription snapshots merged, not emitted
+    implausible_ticks: int = 0  # refused: trade time far from the clock
+    restamped_ticks: int = 0  # changed price without a new trade time
     allow_delayed: bool = False
     #: symbol -> wall-clock time of its last level-one update.
     last_update: dict[str, datetime] = field(default_factory=dict)
@@ -113,6 +116,9 @@ class FeedStatus:
             "refused_services": dict(self.refused_services),
             "delayed_symbols": sorted(s for s, d in self.delayed.items() if d),
             "delayed_ticks_refused": self.delayed_ticks_refused,
+            "snapshots_seeded": self.seeded,
+            "implausible_ticks": self.implausible_ticks,
+            "restamped_ticks": self.restamped_ticks,
             "last_update": {s: t.isoformat() for s, t in sorted(self.last_update.items())},
             "silent_symbols": {s: t.isoformat() for s, t in sorted(self.silent.items())},
         }

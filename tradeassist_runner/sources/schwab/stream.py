@@ -348,8 +348,23 @@ class SchwabFeed:
                 elif known:
                     log(logger, logging.INFO, "schwab data is real-time again", symbol=symbol)
         before = self.book.malformed
-        rows = self.book.apply_message(message)
+        rows = self.book.apply_message(
+            message, now_ms=int(now.timestamp() * 1000),
+            max_skew_ms=int(self.source.max_clock_skew.total_seconds() * 1000),
+        )
         self.status.malformed_items += self.book.malformed - before
+        self.status.seeded = self.book.seeded
+        self.status.implausible_ticks = self.book.implausible
+        self.status.restamped_ticks = self.book.restamped
+        for symbol, what in self.book.notes:
+            if what == "restamped":
+                log(logger, logging.WARNING, "schwab trade without a new trade time: stamped with the message time",
+                    symbol=symbol)
+            else:
+                log(logger, logging.WARNING, "schwab tick refused", symbol=symbol, reason=what,
+                    clock=now.isoformat(timespec="seconds"),
+                    max_clock_skew=f"{self.source.max_clock_skew.total_seconds():g}s")
+        self.book.notes.clear()
         wanted = self.symbols
         for r in rows:
             if r.symbol not in wanted:
