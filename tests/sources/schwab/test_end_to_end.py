@@ -168,3 +168,36 @@ def test_readyz_names_a_refused_service_while_the_other_keeps_alerting(
                 assert fake.logins == 1
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_delayed_symbol_is_shown_in_readyz_and_instruments_and_not_alerted_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ...api.conftest import Service
+
+    config = project(tmp_path)
+    config.write_text(config.read_text() + "api: {enabled: true, port: 0}\n")
+    for name in [n for n in os.environ if n.startswith("TRADEASSIST_") and "SCHWAB" not in n]:
+        monkeypatch.delenv(name)
+
+    async def scenario() -> None:
+        async with FakeSchwab() as fake:
+            monkeypatch.setattr(schwab_stream, "HTTP_TRANSPORT", fake.transport())
+            async with Service(config, wait_batches=False) as svc:
+                await until(lambda: svc.observer.connected)
+                await fake.send(data_frame("LEVELONE_EQUITIES", item(
+                    "$TICK", "LEVELONE_EQUITIES", delayed=True, LAST_PRICE=-1150.0, TRADE_TIME_MILLIS=T0)))
+                await fake.send(data_frame("LEVELONE_FUTURES", item(
+                    "/ES", LAST_PRICE=5990.0, LAST_SIZE=1, TRADE_TIME_MILLIS=T0 + 1)))
+                await until(lambda: svc.observer.ticks_in >= 1)
+                response = await svc.http.get("/readyz")
+                assert response.status_code == 503
+                assert response.json()["reasons"] == [
+                    "schwab data is delayed for $TICK: refused for alerting (source.allow_delayed: false)"]
+                shown = {i["symbol"]: i for i in await svc.json("/api/instruments")}
+                assert shown["$TICK"]["delayed"] is True and shown["/ES"]["delayed"] is False
+                assert shown["$TICK"]["ticks"] == 0 and shown["/ES"]["ticks"] == 1
+                details = (await svc.json("/api/status"))["source"]["details"]
+                assert details["delayed_symbols"] == ["$TICK"] and details["delayed_ticks_refused"] == 1
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
