@@ -73,6 +73,8 @@ class FakeSchwab:
     refused_services: dict[str, int] = field(default_factory=dict)
     #: Like Schwab, end a session with code 30 once a SUBS/ADD left it with nothing subscribed.
     stop_when_empty: bool = False
+    #: Access tokens the streamer LOGIN denies (code 3) although REST accepts them.
+    streamer_denies: set[str] = field(default_factory=set)
     #: Never answer the streamer LOGIN (a hung streamer).
     silent_login: bool = False
     #: Every access token gets 401 on REST, even a freshly refreshed one (app lacks the product).
@@ -185,7 +187,8 @@ class FakeSchwab:
             self.logins += 1
             if self.silent_login:
                 return
-            if self.deny_login or req["parameters"]["Authorization"] != self.access_token:
+            auth = req["parameters"]["Authorization"]
+            if self.deny_login or auth != self.access_token or auth in self.streamer_denies:
                 await conn.send(self._ack(req, 3, "Login Denied."))
                 await conn.close()
                 return

@@ -133,6 +133,20 @@ def test_login_denied_is_a_clear_error_after_retries(fast_source: SchwabSource, 
     run(main)
 
 
+def test_denied_streamer_login_retries_once_with_a_refreshed_access_token(fast_source: SchwabSource, token: Path) -> None:
+    async def main() -> None:
+        async with FakeSchwab(streamer_denies={"access-1"}) as fake:  # REST takes it, the streamer not
+            feed = feed_for(fake, fast_source, token)
+            it = feed.stream()
+            pending = asyncio.ensure_future(next_frame(it))
+            await until(lambda: feed.status.connects == 1)
+            assert fake.logins == 2 and [r["grant_type"] for r in fake.token_requests] == ["refresh_token"]
+            await fake.send(data_frame(FUT, item("/ES", LAST_PRICE=1.0, TRADE_TIME_MILLIS=T0)))
+            await pending
+            await it.aclose()
+    run(main)
+
+
 def test_unparsable_frame_is_counted_and_skipped(fast_source: SchwabSource, token: Path) -> None:
     async def main() -> None:
         async with FakeSchwab() as fake:
