@@ -381,3 +381,27 @@ def test_changed_price_without_a_new_trade_time_is_restamped_and_logged(
             await it.aclose()
     run(main)
     assert "schwab trade without a new trade time: stamped with the message time" in messages(logs)
+
+
+def test_a_removed_symbol_is_no_longer_reported_silent_or_delayed(fast_source: SchwabSource, token: Path) -> None:
+    source = fast_source.model_copy(update={"silence_after": timedelta(minutes=5)})
+    clock = Clock()
+    es, nq = Instrument(symbol="/ES", type="future"), Instrument(symbol="/NQ", type="future")
+
+    async def main() -> None:
+        async with FakeSchwab() as fake:
+            feed = SchwabFeed([es, nq], source, token_path=token, transport=fake.transport(), clock=clock)
+            it = feed.stream()
+            pending = asyncio.ensure_future(next_frame(it))
+            await until(lambda: feed.status.connects == 1)
+            await fake.send(data_frame(FUT, item("/ES", delayed=True, LAST_PRICE=1.0, TRADE_TIME_MILLIS=T0)))
+            await until(lambda: feed.status.delayed.get("/ES") is True)  # seen at 14:30, before the clock moves
+            clock.now += timedelta(minutes=6)
+            await until(lambda: set(feed.status.silent) == {"/ES", "/NQ"})
+            assert len(feed.status.problems()) == 3  # /ES delayed, /ES and /NQ silent
+            await feed.update_symbols([nq])  # hot reload drops /ES
+            assert [p for p in feed.status.problems() if "/ES" in p] == []
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending
+    run(main)

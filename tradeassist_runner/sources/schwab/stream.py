@@ -249,6 +249,10 @@ class SchwabFeed:
                     await self._request(sc, service, "UNSUBS", remove)
                     have.difference_update(remove)
                     self.book.forget(remove)
+                    for s in remove:  # no longer watched: nothing to report about it
+                        for known in (self.status.silent, self.status.delayed, self.status.last_update,
+                                      self._watch_since):
+                            known.pop(s, None)
                     log(logger, logging.INFO, "unsubscribed", service=service, symbols=",".join(remove))
                 add = sorted(want - have)
                 # Symbols of a refused batch go one by one, across reconnects too: Schwab may
