@@ -91,7 +91,7 @@ class FakeSchwab:
     @property
     def port(self) -> int:
         assert self.server is not None
-        return self.server.sockets[0].getsockname()[1]
+        return int(self.server.sockets[0].getsockname()[1])
 
     async def __aenter__(self) -> FakeSchwab:
         self.server = await serve(self._serve, "127.0.0.1", 0)

@@ -21,7 +21,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -463,7 +463,7 @@ class SchwabFeed:
         self._force_refresh = False
         return sc
 
-    async def stream(self) -> AsyncIterator[pl.DataFrame]:
+    async def stream(self) -> AsyncGenerator[pl.DataFrame, None]:
         """Tick frames until cancelled or closed; :class:`SourceError` when it cannot go on.
 
         While it runs it holds a lock next to the token file, so that a second process
