@@ -7,6 +7,12 @@ exponential backoff and jitter, a resubscription of every wanted symbol, gap tra
 (:class:`FeedStatus`), explicit handling of Schwab's response codes, skipping symbols
 Schwab refuses, and adding/removing symbols on a live connection (``update_symbols``).
 
+Failure modes it meets on purpose: another client on the account (code 12: stop with a
+named cause, or wait, never fight); one service refused (code 11: the other keeps
+streaming); nothing subscribable (an error, not a reconnect loop); delayed, silent and
+implausibly timed data (reported, refused for alerting); a revoked access token (one
+forced refresh); a streamer that never answers (reply timeouts).
+
 Ticks come out of :meth:`SchwabFeed.stream` as canonical tick frames, one per frame
 that carried trades; :mod:`.quotes` decides what a trade is.
 """
@@ -68,10 +74,6 @@ class LoginDenied(StreamDropped):
 
 class Replaced(StreamDropped):
     """Code 12: another client opened a streamer connection on the same account."""
-
-
-class StreamStopped(StreamDropped):
-    """Code 30: Schwab ended the stream (fatal when nothing is subscribed)."""
 
 
 REPLACED_HELP = (
