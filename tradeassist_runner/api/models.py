@@ -47,6 +47,9 @@ class InstrumentOut(Out):
     last_price: float | None = Field(description="Price of the last accepted tick")
     last_tick_at: UtcTime | None = Field(description="Tick time of the last accepted tick")
     ticks: int = Field(description="Accepted ticks since the runner started")
+    delayed: bool | None = Field(
+        default=None, description="The live feed flags this symbol's data as delayed (null: not known)"
+    )
 
 
 class ConditionOut(Out):

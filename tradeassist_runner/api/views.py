@@ -55,10 +55,16 @@ def instruments_view(observer: Observer) -> list[InstrumentOut]:
             InstrumentOut(
                 symbol=inst.symbol, name=inst.name, type=inst.type, timezone=inst.timezone,
                 last_price=st.last_price if st else None, last_tick_at=st.last_ts if st else None,
-                ticks=st.ticks if st else 0,
+                ticks=st.ticks if st else 0, delayed=_delayed(observer).get(inst.symbol),
             )
         )
     return out
+
+
+def _delayed(observer: Observer) -> dict[str, bool]:
+    """symbol -> delayed, from a live feed that tracks it (the Schwab feed); empty otherwise."""
+    delayed = getattr(getattr(observer.feed, "status", None), "delayed", None)
+    return dict(delayed) if isinstance(delayed, dict) else {}
 
 
 def _last_fires(observer: Observer) -> dict[str, datetime]:

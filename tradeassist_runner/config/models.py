@@ -83,6 +83,32 @@ class SchwabSource(Strict):
     max_login_failures: Annotated[StrictInt, Field(ge=1)] = Field(
         default=5, description="Consecutive denied logins before giving up"
     )
+    on_replaced: Literal["stop", "wait"] = Field(
+        default="stop",
+        description="Schwab closed the stream for another client on the same account (code 12): "
+        "stop with an error, or wait `replaced_wait` and connect again",
+    )
+    replaced_wait: Duration = Field(
+        default=timedelta(minutes=10), description="With on_replaced: wait, how long before connecting again"
+    )
+    healthy_after: Duration = Field(
+        default=timedelta(minutes=2),
+        description="The reconnect delay starts over only after a stream stayed up this long",
+    )
+    reply_timeout: Duration = Field(
+        default=timedelta(seconds=30), description="Longest wait for the streamer's reply to a login or subscribe"
+    )
+    allow_delayed: StrictBool = Field(
+        default=False, description="Use delayed quotes for alerting (off: delayed ticks are refused and reported)"
+    )
+    max_clock_skew: Duration = Field(
+        default=timedelta(hours=1),
+        description="Refuse a trade whose time is further than this from this machine's clock",
+    )
+    silence_after: Duration = Field(
+        default=timedelta(minutes=10),
+        description="Report a subscribed symbol with no update for this long (0 = never)",
+    )
 
 
 Source = Annotated[Union[SyntheticSource, ReplaySource, SchwabSource], Field(discriminator="type")]

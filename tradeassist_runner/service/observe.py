@@ -103,6 +103,9 @@ class Observer:
             reasons.append("no rule plan loaded yet")
         if not self.connected:
             reasons.append(f"source {self.source_type or '?'} not connected")
+        problems = getattr(getattr(self.feed, "status", None), "problems", None)
+        if callable(problems):  # a live feed's refused services, delayed or silent symbols
+            reasons.extend(problems())
         return reasons
 
     def on_delivery(self, channel: str, status: str, count: int = 1) -> None:

@@ -42,10 +42,10 @@ def write_token(path: Path, *, access: str = "access-1", age_s: float = 3600,
     path.write_text(json.dumps({"creation_timestamp": int(now - age_s), "token": token}))
 
 
-def item(symbol: str, service: str = "LEVELONE_FUTURES", **fields: Any) -> dict[str, Any]:
+def item(symbol: str, service: str = "LEVELONE_FUTURES", *, delayed: bool = False, **fields: Any) -> dict[str, Any]:
     """A content item in Schwab's numeric-keyed form: item('/ES', LAST_PRICE=1, TRADE_TIME_MILLIS=5)."""
     numbers = {**FIELD_NUMBERS, **(FUT_TIMES if service == "LEVELONE_FUTURES" else EQ_TIMES)}
-    out: dict[str, Any] = {"key": symbol, "delayed": False}
+    out: dict[str, Any] = {"key": symbol, "delayed": delayed}
     for name, value in fields.items():
         out[str(numbers[name])] = value
     return out
@@ -69,11 +69,29 @@ class FakeSchwab:
     conn: ServerConnection | None = None
     on_subscribe: list[Any] = field(default_factory=list)  # frames sent after each successful SUBS
     subscribed_event: asyncio.Event = field(default_factory=asyncio.Event)
+    #: service -> code refusing every SUBS/ADD on it (11: not entitled to that service).
+    refused_services: dict[str, int] = field(default_factory=dict)
+    #: Like Schwab, end a session with code 30 once a SUBS/ADD left it with nothing subscribed.
+    stop_when_empty: bool = False
+    #: Access tokens the streamer LOGIN denies (code 3) although REST accepts them.
+    streamer_denies: set[str] = field(default_factory=set)
+    #: Never answer the streamer LOGIN (a hung streamer).
+    silent_login: bool = False
+    #: Every access token gets 401 on REST, even a freshly refreshed one (app lacks the product).
+    reject_every_token: bool = False
+    #: Logged-in streamer connections, oldest first; Schwab keeps one per account.
+    live: list[ServerConnection] = field(default_factory=list)
+    #: How many times schwab-py's HTTP session (over this fake's transport) was closed.
+    sessions_closed: int = 0
+    #: symbol -> fields of the snapshot a SUBS/ADD sends for it (times 0 when unknown, as Schwab does).
+    snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: A SUBS ack and its snapshot go out together: a test's send never lands between them.
+    wire: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def port(self) -> int:
         assert self.server is not None
-        return self.server.sockets[0].getsockname()[1]
+        return int(self.server.sockets[0].getsockname()[1])
 
     async def __aenter__(self) -> FakeSchwab:
         self.server = await serve(self._serve, "127.0.0.1", 0)
@@ -86,7 +104,13 @@ class FakeSchwab:
 
     # -------------------------------------------------------------- REST + OAuth
     def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self._http)
+        fake = self
+
+        class Counting(httpx.MockTransport):
+            async def aclose(self) -> None:
+                fake.sessions_closed += 1
+
+        return Counting(self._http)
 
     def _http(self, request: httpx.Request) -> httpx.Response:
         assert request.url.host == "api.schwabapi.com", request.url
@@ -100,7 +124,7 @@ class FakeSchwab:
                 "access_token": self.access_token, "refresh_token": "refresh-1", "token_type": "Bearer",
                 "expires_in": 1800, "scope": "api", "id_token": "id"})
         if request.url.path == "/trader/v1/userPreference":
-            if request.headers.get("authorization") != f"Bearer {self.access_token}":
+            if self.reject_every_token or request.headers.get("authorization") != f"Bearer {self.access_token}":
                 return httpx.Response(401, json={"message": "unauthorized"})
             return httpx.Response(200, json={
                 "accounts": [],
@@ -114,7 +138,8 @@ class FakeSchwab:
     # -------------------------------------------------------------- streamer
     async def send(self, frame: dict[str, Any] | str) -> None:
         assert self.conn is not None, "no client connected"
-        await self.conn.send(frame if isinstance(frame, str) else json.dumps(frame))
+        async with self.wire:
+            await self.conn.send(frame if isinstance(frame, str) else json.dumps(frame))
 
     async def drop(self) -> None:
         """Close the socket mid-stream, like a network failure or a server restart."""
@@ -153,28 +178,54 @@ class FakeSchwab:
             pass
         finally:
             beats.cancel()
+            if conn in self.live:
+                self.live.remove(conn)
 
     async def _handle(self, conn: ServerConnection, req: dict[str, Any]) -> None:
         service, command = req["service"], req["command"]
         if service == "ADMIN" and command == "LOGIN":
             self.logins += 1
-            if self.deny_login or req["parameters"]["Authorization"] != self.access_token:
+            if self.silent_login:
+                return
+            auth = req["parameters"]["Authorization"]
+            if self.deny_login or auth != self.access_token or auth in self.streamer_denies:
                 await conn.send(self._ack(req, 3, "Login Denied."))
                 await conn.close()
                 return
+            for old in self.live:  # one streamer connection per account: the newest wins
+                try:
+                    await old.send(json.dumps({"notify": [{"service": "ADMIN", "timestamp": int(time.time() * 1000),
+                                                           "content": {"code": 12, "msg": "CLOSE_CONNECTION"}}]}))
+                    await old.close()
+                except ConnectionClosed:
+                    pass
+            self.live = [conn]
             await conn.send(self._ack(req, 0, "server=fake;status=PN"))
             return
         keys = [k for k in req["parameters"].get("keys", "").split(",") if k]
         if command in ("SUBS", "ADD"):
             bad = [k for k in keys if k in self.unknown_symbols]
-            if bad:
-                await conn.send(self._ack(req, 22, f"Invalid symbols: {','.join(bad)}"))
+            refused = self.refused_services.get(service)
+            if refused is not None or bad:
+                if refused is not None:
+                    await conn.send(self._ack(req, refused, f"{service} service not available"))
+                else:
+                    await conn.send(self._ack(req, 22, f"Invalid symbols: {','.join(bad)}"))
+                if self.stop_when_empty and not any(self.subs.values()):
+                    await conn.send(json.dumps({"notify": [{"service": "ADMIN", "timestamp": int(time.time() * 1000),
+                                                            "content": {"code": 30, "msg": "Stop streaming"}}]}))
+                    await conn.close()
                 return
+            snapshot = [item(k, service, **{"TRADE_TIME_MILLIS": 0, "QUOTE_TIME_MILLIS": 0, **self.snapshots.get(k, {})})
+                        for k in keys]
+            async with self.wire:
+                await conn.send(self._ack(req, 0, f"{command} command succeeded"))
+                await conn.send(json.dumps(data_frame(service, *snapshot)))
+            # recorded once the snapshot is on the wire: a test's frame sent after this is an update
             if command == "SUBS":
                 self.subs[service] = set(keys)
             else:
                 self.subs[service] |= set(keys)
-            await conn.send(self._ack(req, 0, f"{command} command succeeded"))
             self.subscribed_event.set()
             for frame in self.on_subscribe:
                 await conn.send(json.dumps(frame))

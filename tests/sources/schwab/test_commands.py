@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import stat
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,8 @@ def test_recorded_live_ticks_backtest_to_alerts(tmp_path: Path, token: Path) -> 
 
     async def main_() -> None:
         async with FakeSchwab() as fake:
-            feed = SchwabFeed(INSTRUMENTS, source, token_path=token, transport=fake.transport())
+            feed = SchwabFeed(INSTRUMENTS, source, token_path=token, transport=fake.transport(),
+                              clock=lambda: datetime.fromtimestamp(T0 / 1000, timezone.utc))
             stop = asyncio.Event()
             recorder = TickRecorder(out, flush_rows=2)
             task = asyncio.create_task(record(feed.stream(), recorder, stop))

@@ -29,11 +29,46 @@ SNAPSHOT = {
 }
 
 
-def test_snapshot_is_a_tick_with_last_size_as_volume_and_trade_time_as_ts() -> None:
+def seeded(*symbols: str) -> QuoteBook:
+    """A book past each symbol's subscription snapshot (here one carrying nothing but the key)."""
     book = QuoteBook()
-    [row] = book.apply_message(msg(SNAPSHOT))
-    assert (row.symbol, row.price, row.volume, row.ts_ms) == ("/ES", 6000.25, 2, T0)
+    book.apply_message(msg(*({"key": s} for s in symbols)))
+    return book
+
+
+def test_snapshot_seeds_the_book_and_is_not_a_tick() -> None:
+    book = QuoteBook()
+    assert book.apply_message(msg(SNAPSHOT)) == []  # possibly hours old: not a fresh trade
+    assert book.seeded == 1 and book.quotes["/ES"].price == 6000.25
+    [row] = book.apply_message(msg({"key": "/ES", "LAST_SIZE": 3, "TOTAL_VOLUME": 1003, "TRADE_TIME_MILLIS": T0 + 9}))
+    assert (row.symbol, row.price, row.volume, row.ts_ms) == ("/ES", 6000.25, 3, T0 + 9)
     assert (row.bid, row.ask, row.bid_size, row.ask_size) == (6000.0, 6000.25, 10, 12)
+
+
+def test_zero_times_are_placeholders_not_1970() -> None:
+    book = QuoteBook()
+    book.apply_message(msg({"key": "/ES", "LAST_PRICE": 6000.0, "TRADE_TIME_MILLIS": 0, "QUOTE_TIME_MILLIS": 0}))
+    assert book.placeholders == 2 and book.quotes["/ES"].trade_time is None
+    [row] = book.apply_message(msg({"key": "/ES", "LAST_PRICE": 6000.5, "TRADE_TIME_MILLIS": 0}, ts=T0 + 3))
+    assert row.ts_ms == T0 + 3  # the message's server time, not epoch 0
+
+
+def test_trade_time_far_from_the_clock_is_refused_and_noted() -> None:
+    book = seeded("/ES")
+    hour = 3_600_000
+    ok = book.apply_message(msg({"key": "/ES", "LAST_PRICE": 1.0, "TRADE_TIME_MILLIS": T0}), now_ms=T0 + 5, max_skew_ms=hour)
+    assert [r.ts_ms for r in ok] == [T0]
+    bogus = {"key": "/ES", "LAST_PRICE": 2.0, "TRADE_TIME_MILLIS": T0 - 30 * 86_400_000}
+    assert book.apply_message(msg(bogus), now_ms=T0 + 10, max_skew_ms=hour) == []
+    assert book.implausible == 1 and book.notes[-1][0] == "/ES" and "implausible" in book.notes[-1][1]
+
+
+def test_changed_price_without_a_new_trade_time_is_restamped_and_noted() -> None:
+    book = seeded("/ES")
+    book.apply_message(msg({"key": "/ES", "LAST_PRICE": 1.0, "TRADE_TIME_MILLIS": T0}))
+    [row] = book.apply_message(msg({"key": "/ES", "LAST_PRICE": 1.25}, ts=T0 + 700))
+    assert row.ts_ms == T0 + 700  # not T0: that was the previous trade
+    assert book.restamped == 1 and book.notes == [("/ES", "restamped")]
 
 
 def test_partial_update_merges_into_last_known_quote() -> None:
@@ -64,7 +99,7 @@ def test_same_price_and_size_trade_is_seen_through_volume_and_trade_time() -> No
 
 
 def test_volume_is_never_the_cumulative_total() -> None:
-    book = QuoteBook()
+    book = seeded("/ES")
     [first] = book.apply_message(msg({"key": "/ES", "LAST_PRICE": 1.0, "TOTAL_VOLUME": 500_000,
                                       "TRADE_TIME_MILLIS": T0}))
     assert first.volume is None  # no size, no earlier total: unknown, not 500000
@@ -77,7 +112,7 @@ def test_volume_is_never_the_cumulative_total() -> None:
 
 
 def test_several_symbols_in_one_message_none_dropped_and_negative_values_kept() -> None:
-    book = QuoteBook()
+    book = seeded("$TICK", "$ADD", "$SPX")
     rows = book.apply_message({
         "service": "LEVELONE_EQUITIES", "timestamp": T0, "content": [
             {"key": "$TICK", "LAST_PRICE": -612.0, "TRADE_TIME_MILLIS": T0 + 1},
@@ -91,7 +126,7 @@ def test_several_symbols_in_one_message_none_dropped_and_negative_values_kept() 
 
 
 def test_ts_falls_back_to_quote_time_then_message_time_never_local_clock() -> None:
-    book = QuoteBook()
+    book = seeded("/NQ", "/YM")
     [a] = book.apply_message(msg({"key": "/NQ", "LAST_PRICE": 2.0, "QUOTE_TIME_MILLIS": T0 + 9}))
     assert a.ts_ms == T0 + 9
     [b] = book.apply_message(msg({"key": "/YM", "LAST_PRICE": 2.0}, ts=T0 + 42))
@@ -105,12 +140,14 @@ def test_resubscription_snapshot_does_not_repeat_a_trade() -> None:
     assert book.apply_message(msg(SNAPSHOT)) == []  # same trade as before the reconnect
     book.new_connection()
     later = {**SNAPSHOT, "LAST_PRICE": 6010.0, "TOTAL_VOLUME": 5000, "LAST_SIZE": 1, "TRADE_TIME_MILLIS": T0 + 60_000}
-    [row] = book.apply_message(msg(later))
-    assert row.volume == 1  # not the 4000 traded while disconnected
+    assert book.apply_message(msg(later)) == []  # seeds the book: 6010 is the last known price
+    [row] = book.apply_message(msg({"key": "/ES", "LAST_PRICE": 6010.25, "TOTAL_VOLUME": 5002,
+                                    "TRADE_TIME_MILLIS": T0 + 61_000}))
+    assert row.volume == 2  # not the 4000 traded while disconnected
 
 
 def test_malformed_items_and_values_are_counted_and_skipped() -> None:
-    book = QuoteBook()
+    book = seeded("/ES", "/NQ")
     rows = book.apply_message(msg(
         "junk", {"no": "key"},
         {"key": "/ES", "LAST_PRICE": "abc", "TRADE_TIME_MILLIS": T0},
@@ -122,7 +159,7 @@ def test_malformed_items_and_values_are_counted_and_skipped() -> None:
 
 
 def test_rows_to_frame_has_the_canonical_schema() -> None:
-    book = QuoteBook()
+    book = seeded("/ES")
     frame = rows_to_frame(book.apply_message(msg(SNAPSHOT)))
     assert dict(frame.schema) == TICK_SCHEMA
     assert frame["ts"][0] == datetime(2026, 1, 5, 14, 30, tzinfo=timezone.utc)

@@ -8,6 +8,7 @@ import logging
 import os
 import stat
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,13 @@ T0 = 1_767_623_400_000
 FUT, EQ = "LEVELONE_FUTURES", "LEVELONE_EQUITIES"
 
 
+def at_t0() -> datetime:
+    """The feed's wall clock in these tests: the session of the fake's trade times."""
+    return datetime.fromtimestamp(T0 / 1000, timezone.utc)
+
+
 def feed_for(fake: FakeSchwab, source: SchwabSource, token: Path, instruments: list[Instrument] | None = None) -> SchwabFeed:
-    return SchwabFeed(instruments or INSTRUMENTS, source, token_path=token, transport=fake.transport())
+    return SchwabFeed(instruments or INSTRUMENTS, source, token_path=token, transport=fake.transport(), clock=at_t0)
 
 
 async def next_frame(it: Any, timeout: float = 5.0) -> pl.DataFrame:
@@ -121,7 +127,23 @@ def test_login_denied_is_a_clear_error_after_retries(fast_source: SchwabSource, 
             assert fake.logins == 3
             text = str(err.value)
             assert "denied the streamer login" in text and "code 3" in text
-            assert "tradeassist schwab login" in text
+            assert "tradeassist schwab login" in text and "Accounts and Trading Production" in text
+            # after the first denial every retry logs in with a freshly refreshed access token
+            assert len(fake.token_requests) >= 1
+    run(main)
+
+
+def test_denied_streamer_login_retries_once_with_a_refreshed_access_token(fast_source: SchwabSource, token: Path) -> None:
+    async def main() -> None:
+        async with FakeSchwab(streamer_denies={"access-1"}) as fake:  # REST takes it, the streamer not
+            feed = feed_for(fake, fast_source, token)
+            it = feed.stream()
+            pending = asyncio.ensure_future(next_frame(it))
+            await until(lambda: feed.status.connects == 1)
+            assert fake.logins == 2 and [r["grant_type"] for r in fake.token_requests] == ["refresh_token"]
+            await fake.send(data_frame(FUT, item("/ES", LAST_PRICE=1.0, TRADE_TIME_MILLIS=T0)))
+            await pending
+            await it.aclose()
     run(main)
 
 
@@ -179,9 +201,27 @@ def test_rejected_refresh_token_is_a_clear_error(fast_source: SchwabSource, tmp_
 
 def test_rejected_access_token_on_rest_is_a_clear_error(fast_source: SchwabSource, token: Path) -> None:
     async def main() -> None:
-        async with FakeSchwab(access_token="something-else") as fake:
-            with pytest.raises(SourceError, match=r"rejected the token .*HTTP 401"):
+        async with FakeSchwab(reject_every_token=True) as fake:
+            with pytest.raises(SourceError, match=r"rejected the token .*HTTP 401") as err:
                 await next_frame(feed_for(fake, fast_source, token).stream())
+            # one forced refresh, then both likely causes are named
+            assert [r["grant_type"] for r in fake.token_requests] == ["refresh_token"]
+            text = str(err.value)
+            assert "even after refreshing" in text and "login expired" in text
+            assert "Accounts and Trading Production" in text and "tradeassist schwab login" in text
+    run(main)
+
+
+def test_revoked_access_token_gets_one_forced_refresh_then_streams(fast_source: SchwabSource, token: Path) -> None:
+    async def main() -> None:
+        async with FakeSchwab(access_token="revoked-early") as fake:  # the file's token is not expired
+            fake.on_subscribe.append(data_frame(FUT, item("/ES", LAST_PRICE=1.0, TRADE_TIME_MILLIS=T0)))
+            feed = feed_for(fake, fast_source, token)
+            it = feed.stream()
+            await next_frame(it)
+            assert [r["grant_type"] for r in fake.token_requests] == ["refresh_token"]
+            assert fake.logins == 1
+            await it.aclose()
     run(main)
 
 
@@ -239,8 +279,8 @@ def test_update_symbols_subscribes_and_unsubscribes_without_reconnect(fast_sourc
     run(main)
 
 
-@pytest.mark.parametrize("code, words", [(30, "stopped streaming"), (12, "another connection")])
-def test_server_codes_stop_streaming_and_second_connection_reconnect(
+@pytest.mark.parametrize("code, words", [(30, "stopped streaming"), (20, "no longer knows")])
+def test_server_codes_stop_streaming_and_unknown_connection_reconnect(
     fast_source: SchwabSource, token: Path, code: int, words: str
 ) -> None:
     async def main() -> None:

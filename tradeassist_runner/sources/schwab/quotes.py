@@ -9,13 +9,19 @@ updates refresh the book but emit nothing, because the engine's rules are about 
 Volume of a tick is the quantity traded in that update, never the day's cumulative
 figure: the growth of ``TOTAL_VOLUME`` since the previous update when both are known
 (Schwab conflates several trades into one update, and the growth counts them all),
-else ``LAST_SIZE``. The first update of a symbol on a new connection is a snapshot,
-so there the growth would be everything traded while we were away; it uses
-``LAST_SIZE`` instead.
+else ``LAST_SIZE``.
+
+The first update of a symbol on a new connection is the subscription snapshot: the
+last known values, possibly hours old (the last trade before the close). It seeds the
+book and is never emitted as a trade; the next update that carries a trade is.
 
 ``ts`` is the exchange's trade time (``TRADE_TIME_MILLIS``), falling back to the quote
 time and then the message's server timestamp; never the local clock, so a recorded
-session backtests to the same alerts.
+session backtests to the same alerts. Schwab sends 0 as a placeholder for times it does
+not have: those are not times and are ignored. A trade whose time is far from the
+caller's clock (``now_ms``/``max_skew_ms``) is refused, and a changed price that comes
+without a new trade time is stamped with the message's server time, and noted, rather
+than given the previous trade's time.
 
 Pure and synchronous: no network, no clock; unit-tested with plain dicts.
 """
@@ -125,6 +131,9 @@ class TickRow:
     ask_size: int | None
 
 
+_TIME_ATTRS = frozenset({"trade_time", "quote_time"})
+
+
 @dataclass
 class QuoteBook:
     """Last-known quote per symbol; turns labeled level-one messages into tick rows.
@@ -135,6 +144,12 @@ class QuoteBook:
 
     quotes: dict[str, Quote] = field(default_factory=dict)
     malformed: int = 0  # content items or field values that could not be used
+    seeded: int = 0  # snapshots merged without emitting a tick
+    placeholders: int = 0  # 0 sent for a time Schwab does not have
+    implausible: int = 0  # trades refused for a time far from the clock
+    restamped: int = 0  # changed prices without a new trade time, stamped with the message time
+    #: (symbol, what) for the caller to log: "implausible <ts>", "restamped"; drained by the caller.
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
     def new_connection(self) -> None:
         """The next update of every symbol is a snapshot (see the module docstring)."""
@@ -145,7 +160,9 @@ class QuoteBook:
         for s in symbols:
             self.quotes.pop(s, None)
 
-    def apply_message(self, message: Mapping[str, Any]) -> list[TickRow]:
+    def apply_message(
+        self, message: Mapping[str, Any], now_ms: int | None = None, max_skew_ms: int | None = None
+    ) -> list[TickRow]:
         """A labeled ``data`` entry (``service``, ``timestamp``, ``content`` list) -> ticks.
 
         Every content item is applied in order; one message carries many symbols and
@@ -159,8 +176,13 @@ class QuoteBook:
         rows: list[TickRow] = []
         for item in content:
             row = self.apply(item, envelope_ts if isinstance(envelope_ts, int) else None)
-            if row is not None:
-                rows.append(row)
+            if row is None:
+                continue
+            if now_ms is not None and max_skew_ms is not None and abs(row.ts_ms - now_ms) > max_skew_ms:
+                self.implausible += 1
+                self.notes.append((row.symbol, f"implausible trade time {row.ts_ms}"))
+                continue
+            rows.append(row)
         return rows
 
     def apply(self, item: Any, envelope_ts: int | None = None) -> TickRow | None:
@@ -177,6 +199,9 @@ class QuoteBook:
             if value is None:
                 self.malformed += 1
                 continue
+            if attr in _TIME_ATTRS and value <= 0:
+                self.placeholders += 1  # "no such time", not 1970
+                continue
             update[attr] = value
         quote = self.quotes.get(symbol)
         if quote is None:
@@ -186,10 +211,19 @@ class QuoteBook:
         quote.fresh = False
         for attr, value in update.items():
             setattr(quote, attr, value)
+        if snapshot:
+            self.seeded += 1
+            return None
 
         if not _is_trade(update, prev) or quote.price is None:
             return None
         ts = quote.trade_time if quote.trade_time is not None else quote.quote_time
+        if "trade_time" not in update and prev["trade_time"] is not None and envelope_ts is not None \
+                and envelope_ts > prev["trade_time"]:
+            # a new trade still carrying the previous trade's time: that time is not this trade's
+            ts = envelope_ts
+            self.restamped += 1
+            self.notes.append((symbol, "restamped"))
         if ts is None:
             ts = envelope_ts
         if ts is None:

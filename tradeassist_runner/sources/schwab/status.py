@@ -45,6 +45,19 @@ class FeedStatus:
     subscribed: dict[str, list[str]] = field(default_factory=dict)
     skipped_symbols: dict[str, str] = field(default_factory=dict)  # symbol -> why
     token_expires: datetime | None = None
+    #: service -> why Schwab refused it (e.g. code 11: this account is not entitled to it).
+    refused_services: dict[str, str] = field(default_factory=dict)
+    #: symbol -> its level-one data is flagged delayed by Schwab (latest frame wins).
+    delayed: dict[str, bool] = field(default_factory=dict)
+    delayed_ticks_refused: int = 0
+    seeded: int = 0  # subscription snapshots merged, not emitted
+    implausible_ticks: int = 0  # refused: trade time far from the clock
+    restamped_ticks: int = 0  # changed price without a new trade time
+    allow_delayed: bool = False
+    #: symbol -> wall-clock time of its last level-one update.
+    last_update: dict[str, datetime] = field(default_factory=dict)
+    #: symbol -> since when it has been silent (reported once per silence).
+    silent: dict[str, datetime] = field(default_factory=dict)
 
     def disconnected(self, reason: str, at: datetime | None = None) -> None:
         self.connected = False
@@ -64,6 +77,17 @@ class FeedStatus:
         self.gap_started = None
         self.reconnects += 1
         return gap
+
+    def problems(self) -> list[str]:
+        """Sentences for readiness probes: what the feed cannot deliver right now, per service/symbol."""
+        out = [f"schwab {svc} refused: {why}" for svc, why in sorted(self.refused_services.items())]
+        delayed = sorted(s for s, d in self.delayed.items() if d)
+        if delayed:
+            use = "used for alerting" if self.allow_delayed else "refused for alerting (source.allow_delayed: false)"
+            out.append(f"schwab data is delayed for {', '.join(delayed)}: {use}")
+        for symbol, since in sorted(self.silent.items()):
+            out.append(f"schwab symbol {symbol} silent since {since.isoformat(timespec='seconds')}")
+        return out
 
     @property
     def total_gap(self) -> timedelta:
@@ -89,4 +113,12 @@ class FeedStatus:
             "subscribed": {k: sorted(v) for k, v in self.subscribed.items()},
             "skipped_symbols": dict(self.skipped_symbols),
             "token_refresh_expires": self.token_expires.isoformat() if self.token_expires else None,
+            "refused_services": dict(self.refused_services),
+            "delayed_symbols": sorted(s for s, d in self.delayed.items() if d),
+            "delayed_ticks_refused": self.delayed_ticks_refused,
+            "snapshots_seeded": self.seeded,
+            "implausible_ticks": self.implausible_ticks,
+            "restamped_ticks": self.restamped_ticks,
+            "last_update": {s: t.isoformat() for s, t in sorted(self.last_update.items())},
+            "silent_symbols": {s: t.isoformat() for s, t in sorted(self.silent.items())},
         }

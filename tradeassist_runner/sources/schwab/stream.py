@@ -7,6 +7,12 @@ exponential backoff and jitter, a resubscription of every wanted symbol, gap tra
 (:class:`FeedStatus`), explicit handling of Schwab's response codes, skipping symbols
 Schwab refuses, and adding/removing symbols on a live connection (``update_symbols``).
 
+Failure modes it meets on purpose: another client on the account (code 12: stop with a
+named cause, or wait, never fight); one service refused (code 11: the other keeps
+streaming); nothing subscribable (an error, not a reconnect loop); delayed, silent and
+implausibly timed data (reported, refused for alerting); a revoked access token (one
+forced refresh); a streamer that never answers (reply timeouts).
+
 Ticks come out of :meth:`SchwabFeed.stream` as canonical tick frames, one per frame
 that carried trades; :mod:`.quotes` decides what a trade is.
 """
@@ -14,14 +20,17 @@ that carried trades; :mod:`.quotes` decides what a trade is.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
+import os
 import random
+import sys
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import polars as pl
@@ -61,6 +70,22 @@ class StreamDropped(Exception):
 
 class LoginDenied(StreamDropped):
     """The streamer refused our LOGIN; repeated denials end the feed."""
+
+
+class Replaced(StreamDropped):
+    """Code 12: another client opened a streamer connection on the same account."""
+
+
+REPLACED_HELP = (
+    "another client is streaming with the same Schwab account, and Schwab keeps one streamer "
+    "connection per account: most likely a second `tradeassist run`, a `tradeassist record`, or "
+    "another app logged in with this Schwab login. Stop the other client, or set "
+    "`source.on_replaced: wait` to let it have the stream and connect again later"
+)
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def plan_symbols(instruments: Iterable[Instrument]) -> tuple[dict[Service, set[str]], dict[str, str]]:
@@ -150,9 +175,14 @@ class SchwabFeed:
         transport: httpx.AsyncBaseTransport | None = None,
         config_name: str | None = None,
         rng: random.Random | None = None,
+        clock: Callable[[], datetime] = _wall_clock,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.source = source
-        self.status = FeedStatus()
+        self.status = FeedStatus(allow_delayed=source.allow_delayed)
+        self._clock = clock
+        self._monotonic = monotonic
+        self._watch_since: dict[str, datetime] = {}
         self.book = QuoteBook()
         self._store = TokenStore(token_path)
         self._credentials = credentials
@@ -162,8 +192,11 @@ class SchwabFeed:
         self._wanted: dict[Service, set[str]] = {FUTURES: set(), EQUITIES: set()}
         self._subscribed: dict[Service, set[str]] = {FUTURES: set(), EQUITIES: set()}
         self._refused: set[str] = set()  # refused by Schwab on this set of wanted symbols
+        self._suspects: set[str] = set()  # in a refused batch, no verdict of their own yet
         self._rows: list[TickRow] = []
         self._sc: StreamClient | None = None
+        self._client: Any = None
+        self._force_refresh = False
         self._sub_lock = asyncio.Lock()
         self._set_wanted(instruments)
 
@@ -184,6 +217,7 @@ class SchwabFeed:
                 log(logger, logging.WARNING, "symbol skipped", symbol=symbol, reason=why)
         self._wanted = wanted
         self._refused &= set().union(*wanted.values())
+        self._suspects &= set().union(*wanted.values())
         self.status.skipped_symbols = {
             **skipped, **{s: r for s, r in self.status.skipped_symbols.items() if s in self._refused}
         }
@@ -217,10 +251,20 @@ class SchwabFeed:
                     await self._request(sc, service, "UNSUBS", remove)
                     have.difference_update(remove)
                     self.book.forget(remove)
+                    for s in remove:  # no longer watched: nothing to report about it
+                        for known in (self.status.silent, self.status.delayed, self.status.last_update,
+                                      self._watch_since):
+                            known.pop(s, None)
                     log(logger, logging.INFO, "unsubscribed", service=service, symbols=",".join(remove))
                 add = sorted(want - have)
-                if add:
-                    await self._add(sc, service, add)
+                # Symbols of a refused batch go one by one, across reconnects too: Schwab may
+                # end a session that has nothing subscribed, and each verdict must stick.
+                batch = [s for s in add if s not in self._suspects]
+                if batch:
+                    await self._add(sc, service, batch)
+                for s in add:
+                    if s in self._suspects:
+                        await self._add(sc, service, [s])
                 self.status.subscribed[service] = sorted(have)
 
     async def _add(self, sc: StreamClient, service: Service, symbols: list[str]) -> None:
@@ -229,6 +273,15 @@ class SchwabFeed:
             await self._request(sc, service, "ADD" if have else "SUBS", symbols)
         except UnexpectedResponseCode as exc:
             code, msg = response_content(exc.response) or (-1, str(exc))
+            if code == Code.SERVICE_NOT_AVAILABLE:  # this service only: the other keeps streaming
+                reason = explain(code, msg)
+                self.status.refused_services[service] = f"{reason}; not streaming {', '.join(sorted(symbols))}"
+                log(logger, logging.ERROR, "schwab service refused", service=service,
+                    symbols=",".join(sorted(symbols)), reason=reason)
+                for s in symbols:
+                    self._refused.add(s)
+                    self.status.skipped_symbols[s] = f"{service} refused: {reason}"
+                return
             if code in CONNECTION_CODES:
                 raise StreamDropped(explain(code, msg)) from None
             if code == Code.REACHED_SYMBOL_LIMIT:
@@ -236,12 +289,18 @@ class SchwabFeed:
                     self._refuse(s, explain(code, msg) + ": not subscribed", logging.ERROR)
                 return
             if len(symbols) > 1:  # find the symbol(s) Schwab refuses; keep the rest
+                self._suspects.update(symbols)
                 for s in symbols:
                     await self._add(sc, service, [s])
                 return
+            self._suspects.discard(symbols[0])
             self._refuse(symbols[0], f"unknown or unavailable symbol: {explain(code, msg)}", logging.WARNING)
             return
         have.update(symbols)
+        self._suspects.difference_update(symbols)
+        now = self._clock()
+        for s in symbols:
+            self._watch_since[s] = now
         log(logger, logging.INFO, "subscribed", service=service, symbols=",".join(symbols))
 
     def _refuse(self, symbol: str, reason: str, level: int) -> None:
@@ -258,22 +317,90 @@ class SchwabFeed:
             enum = StreamClient.LevelOneEquityFields
             ops = {"SUBS": sc.level_one_equity_subs, "ADD": sc.level_one_equity_add}
             unsubs = sc.level_one_equity_unsubs
+        timeout = self.source.reply_timeout.total_seconds()
         try:
             if command == "UNSUBS":
-                await unsubs(symbols)
+                await asyncio.wait_for(unsubs(symbols), timeout)
             else:
-                await ops[command](symbols, fields=[enum[name] for name in NEEDED_FIELDS])
+                await asyncio.wait_for(ops[command](symbols, fields=[enum[name] for name in NEEDED_FIELDS]), timeout)
+        except TimeoutError:
+            raise StreamDropped(f"no reply to {service} {command} within {timeout:g}s") from None
         except UnexpectedResponse as exc:  # an ack for something else: the stream is confused
             raise StreamDropped(f"unexpected streamer response: {exc}") from None
 
     # ------------------------------------------------------------------ stream
 
     def _on_level_one(self, message: Mapping[str, Any]) -> None:
+        now = self._clock()
+        content = message.get("content")
+        for entry in content if isinstance(content, list) else ():
+            symbol = entry.get("key") if isinstance(entry, Mapping) else None
+            if not isinstance(symbol, str):
+                continue
+            self.status.last_update[symbol] = now
+            if symbol in self.status.silent:
+                since = self.status.silent.pop(symbol)
+                log(logger, logging.INFO, "schwab symbol updating again", symbol=symbol,
+                    silent_since=since.isoformat(timespec="seconds"))
+            delayed = entry.get("delayed")
+            if isinstance(delayed, bool) and self.status.delayed.get(symbol) != delayed:
+                known = symbol in self.status.delayed
+                self.status.delayed[symbol] = delayed
+                if delayed:
+                    log(logger, logging.WARNING, "schwab data is delayed", symbol=symbol,
+                        used_for_alerts=self.source.allow_delayed,
+                        hint="" if self.source.allow_delayed else
+                        "delayed ticks are refused; subscribe to real-time data or set source.allow_delayed: true")
+                elif known:
+                    log(logger, logging.INFO, "schwab data is real-time again", symbol=symbol)
         before = self.book.malformed
-        rows = self.book.apply_message(message)
+        rows = self.book.apply_message(
+            message, now_ms=int(now.timestamp() * 1000),
+            max_skew_ms=int(self.source.max_clock_skew.total_seconds() * 1000),
+        )
         self.status.malformed_items += self.book.malformed - before
+        self.status.seeded = self.book.seeded
+        self.status.implausible_ticks = self.book.implausible
+        self.status.restamped_ticks = self.book.restamped
+        for symbol, what in self.book.notes:
+            if what == "restamped":
+                log(logger, logging.WARNING, "schwab trade without a new trade time: stamped with the message time",
+                    symbol=symbol)
+            else:
+                log(logger, logging.WARNING, "schwab tick refused", symbol=symbol, reason=what,
+                    clock=now.isoformat(timespec="seconds"),
+                    max_clock_skew=f"{self.source.max_clock_skew.total_seconds():g}s")
+        self.book.notes.clear()
         wanted = self.symbols
-        self._rows.extend(r for r in rows if r.symbol in wanted)
+        for r in rows:
+            if r.symbol not in wanted:
+                continue
+            if not self.source.allow_delayed and self.status.delayed.get(r.symbol):
+                self.status.delayed_ticks_refused += 1
+                continue
+            self._rows.append(r)
+
+    def _check_silence(self) -> None:
+        """Report, once per silence, subscribed symbols without an update for ``silence_after``."""
+        limit = self.source.silence_after
+        if limit.total_seconds() <= 0:
+            return
+        now = self._clock()
+        for service in (FUTURES, EQUITIES):
+            for symbol in self._subscribed[service]:
+                if symbol in self.status.silent:
+                    continue
+                last = self.status.last_update.get(symbol)
+                since = self._watch_since.get(symbol, now)
+                last = since if last is None or last < since else last
+                if now - last >= limit:
+                    self.status.silent[symbol] = last
+                    log(logger, logging.WARNING, "schwab symbol silent", symbol=symbol,
+                        since=last.isoformat(timespec="seconds"), silence_after=f"{limit.total_seconds():g}s")
+
+    def _nothing_to_stream(self) -> SourceError:
+        refused = "; ".join(f"{s}: {why}" for s, why in sorted(self.status.skipped_symbols.items()))
+        return SourceError(f"Schwab streams none of the configured symbols, nothing to do: {refused or 'no symbols'}")
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter: many runners do not reconnect in lockstep."""
@@ -294,37 +421,68 @@ class SchwabFeed:
             )
 
     async def _connect(self, decoder: _Decoder) -> StreamClient:
-        """Token check, REST client, streamer login; raises SourceError when retrying cannot help."""
+        """Token check, REST client, streamer login; raises SourceError when retrying cannot help.
+
+        A 401 from Schwab on a token that looks valid gets one forced refresh (the access
+        token may have been revoked early) before it is reported.
+        """
         creds = self._credentials or load_credentials()
         self._credentials = creds
         await asyncio.to_thread(self._check_token)
         client = await asyncio.to_thread(open_client, creds, self._store, transport=self._transport)
+        self._client = client
+        if self._force_refresh:
+            _expire_access_token(client)
         sc = StreamClient(client, enforce_enums=False)
         sc.set_json_decoder(decoder)
         sc.add_level_one_futures_handler(self._on_level_one)
         sc.add_level_one_equity_handler(self._on_level_one)
+        timeout = self.source.reply_timeout.total_seconds()
         try:
-            await sc.login()
+            await asyncio.wait_for(sc.login(), timeout)
+        except TimeoutError:
+            raise StreamDropped(f"no reply to the streamer login within {timeout:g}s") from None
         except httpx.HTTPStatusError as exc:
             status = exc.response.status_code
             if status in (400, 401, 403):
+                if not self._force_refresh:
+                    self._force_refresh = True
+                    raise StreamDropped(f"Schwab rejected the access token (HTTP {status}); refreshing it") from None
                 raise SourceError(
-                    f"Schwab rejected the token in {self._store.path} (HTTP {status}): "
-                    f"{login_hint(self._config_name)}"
+                    f"Schwab rejected the token in {self._store.path} (HTTP {status}) even after refreshing it: "
+                    f"{_BOTH_CAUSES}: {login_hint(self._config_name)}"
                 ) from None
             raise StreamDropped(f"Schwab API error HTTP {status}") from None
         except UnexpectedResponseCode as exc:
             code, msg = response_content(exc.response) or (-1, str(exc))
             if code == Code.LOGIN_DENIED:
+                self._force_refresh = True  # the next attempt logs in with a fresh access token
                 raise LoginDenied(explain(code, msg)) from None
             raise StreamDropped(explain(code, msg)) from None
         except Exception as exc:
             _raise_if_auth_error(exc, self._store.path, self._config_name)
             raise
+        self._force_refresh = False
         return sc
 
-    async def stream(self) -> AsyncIterator[pl.DataFrame]:
-        """Tick frames until cancelled or closed; :class:`SourceError` when it cannot go on."""
+    async def stream(self) -> AsyncGenerator[pl.DataFrame, None]:
+        """Tick frames until cancelled or closed; :class:`SourceError` when it cannot go on.
+
+        While it runs it holds a lock next to the token file, so that a second process
+        streaming on the same file (``run`` and ``record`` side by side) is warned about:
+        Schwab keeps one streamer connection per account and the two would replace each other.
+        """
+        claim = _claim_token_file(self._store.path)
+        inner = self._stream()
+        try:
+            async for frame in inner:
+                yield frame
+        finally:
+            await inner.aclose()
+            if claim is not None:
+                claim.close()
+
+    async def _stream(self) -> AsyncGenerator[pl.DataFrame, None]:
         attempt = 0
         denials = 0
         heartbeat = self.source.heartbeat_timeout.total_seconds()
@@ -332,6 +490,8 @@ class SchwabFeed:
             decoder = _Decoder(self.status)
             sc: StreamClient | None = None
             live = False
+            up_since: float | None = None
+            replaced = False
             try:
                 sc = await self._connect(decoder)
                 live = True
@@ -339,6 +499,9 @@ class SchwabFeed:
                 self.book.new_connection()
                 self._subscribed = {FUTURES: set(), EQUITIES: set()}
                 await self._sync(sc)
+                if not any(self._subscribed.values()):
+                    raise self._nothing_to_stream()
+                up_since = self._monotonic()
                 gap = self.status.resumed()
                 if gap is not None:
                     log(
@@ -350,7 +513,9 @@ class SchwabFeed:
                 else:
                     log(logger, logging.INFO, "schwab stream connected",
                         symbols=",".join(sorted(self.symbols - self._refused)))
-                attempt = denials = 0
+                # The retry counter is NOT reset here: a stream that is dropped right after
+                # each subscribe (another client on the account) must still back off.
+                denials = 0
                 next_token_check = time.monotonic() + TOKEN_CHECK_EVERY
                 while True:
                     if time.monotonic() >= next_token_check:  # a stream can outlive the 7 days
@@ -368,10 +533,15 @@ class SchwabFeed:
                     except TimeoutError:
                         raise StreamDropped(f"no message (not even a heartbeat) for {heartbeat:g}s") from None
                     for code, msg in decoder.events:
+                        if code == Code.CLOSE_CONNECTION:
+                            raise Replaced(explain(code, msg))
+                        if code == Code.STOP_STREAMING and not any(self._subscribed.values()):
+                            raise self._nothing_to_stream()
                         if code in CONNECTION_CODES:
                             raise StreamDropped(explain(code, msg))
                         log(logger, logging.WARNING, "schwab notice", detail=explain(code, msg))
                     decoder.events.clear()
+                    self._check_silence()
                     if self._rows:
                         rows, self._rows = self._rows, []
                         self.status.ticks += len(rows)
@@ -382,8 +552,15 @@ class SchwabFeed:
                 if denials >= self.source.max_login_failures:
                     self.status.disconnected(reason)
                     raise SourceError(
-                        f"{reason}; gave up after {denials} attempts: {login_hint(self._config_name)}"
+                        f"{reason}; gave up after {denials} attempts (the last one with a refreshed access token): "
+                        f"{_BOTH_CAUSES}: {login_hint(self._config_name)}"
                     ) from None
+            except Replaced as exc:
+                reason = f"{exc}: {REPLACED_HELP}"
+                if self.source.on_replaced == "stop":
+                    self.status.disconnected(redact(reason))
+                    raise SourceError(f"Schwab closed the stream: {REPLACED_HELP}") from None
+                replaced = True
             except SourceError:
                 raise
             except (TimeoutError, StreamDropped, WebSocketException, OSError, httpx.TransportError) as exc:
@@ -398,12 +575,70 @@ class SchwabFeed:
                 self._sc = None
                 if sc is not None and getattr(sc, "_socket", None) is not None:
                     await _close(sc)
+                await self._close_session()
             self.status.disconnected(redact(reason))
-            delay = self._backoff(attempt)
-            attempt += 1
-            log(logger, logging.WARNING, "schwab stream lost; reconnecting",
-                reason=redact(reason), retry_in=f"{delay:.2f}s", attempt=attempt)
+            if up_since is not None and self._monotonic() - up_since >= self.source.healthy_after.total_seconds():
+                attempt = 0  # it was healthy for a while: this is a fresh failure
+            if replaced:
+                delay = self.source.replaced_wait.total_seconds()
+                log(logger, logging.WARNING, "schwab stream taken by another client; waiting",
+                    reason=redact(reason), retry_in=f"{delay:g}s")
+            else:
+                delay = self._backoff(attempt)
+                attempt += 1
+                log(logger, logging.WARNING, "schwab stream lost; reconnecting",
+                    reason=redact(reason), retry_in=f"{delay:.2f}s", attempt=attempt)
             await asyncio.sleep(delay)
+
+    async def _close_session(self) -> None:
+        """schwab-py's HTTP session is per client; every reconnect builds a new one."""
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await client.close_async_session()
+            except Exception as exc:  # closing must never mask why the stream ended
+                log(logger, logging.DEBUG, "closing the Schwab HTTP session failed", error=str(exc))
+
+
+_BOTH_CAUSES = (
+    "either the Schwab login expired or was revoked, or the app at developer.schwab.com lacks the "
+    '"Accounts and Trading Production" product (streaming needs it)'
+)
+
+
+def _claim_token_file(token: Path) -> IO[str] | None:
+    """Lock ``<token>.streaming``; when another process holds it, warn who (pid, command)."""
+    path = token.with_name(token.name + ".streaming")
+    try:
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115  (held for the stream's life)
+    except OSError:
+        return None  # no place for the lock: the warning is best effort
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        log(
+            logger, logging.WARNING,
+            f"another process ({holder}) is streaming with the same Schwab token file {token}: Schwab keeps "
+            "one streamer connection per account, so the two will replace each other (code 12); "
+            "run `tradeassist record` and `tradeassist run` on one account one at a time",
+        )
+        return None
+    command = " ".join(Path(a).name for a in sys.argv[:2]) or "python"
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}: {command}\n")
+    handle.flush()
+    return handle
+
+
+def _expire_access_token(client: Any) -> None:
+    """Make authlib refresh the access token before the next request (it may be revoked early)."""
+    token = dict(client.session.token or {})
+    token["expires_at"] = 0
+    client.session.token = token
 
 
 def _raise_if_auth_error(exc: BaseException, path: Path, config_name: str | None) -> None:
