@@ -8,13 +8,17 @@ stderr and exit code 1, never a traceback.
 from __future__ import annotations
 
 import sys
+from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from ..config.models import SchwabSource
+
+if TYPE_CHECKING:
+    import polars as pl
 from ..errors import SourceError
 
 from .common import INVALID, load_or_exit as _load
@@ -127,6 +131,7 @@ def record(config: str, out_dir: str, duration: str | None, flush_every: str) ->
                 loop.add_signal_handler(sig, stop.set)
             except (NotImplementedError, RuntimeError):
                 pass
+        ticks: AsyncIterator[pl.DataFrame]
         if isinstance(source, SchwabSource):
             from ..sources.schwab.stream import SchwabFeed
 
