@@ -58,8 +58,8 @@ def test_metrics_count_the_replayed_ticks_and_the_logged_alerts(tmp_path: Path) 
     async def scenario() -> None:
         async with Service(config) as svc:
             o = svc.observer
-            await until(lambda: o.ticks_in + o.ticks_rejected == expected["accepted"] + expected["rejected"])
-            await until(lambda: sum(logged_per_rule(tmp_path / "data/a.sqlite").values()) == 101)
+            await until(lambda: o.ticks_in + o.ticks_rejected == expected["accepted"] + expected["rejected"], timeout=60)
+            await until(lambda: sum(logged_per_rule(tmp_path / "data/a.sqlite").values()) == 101, timeout=60)
             m = parse((await svc.http.get("/metrics")).text)
 
             assert m[("tradeassist_ticks_total", ())] == expected["accepted"]
