@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 
-async def until(cond: Callable[[], bool], timeout: float = 15.0) -> None:
+async def until(cond: Callable[[], bool], timeout: float = 60.0) -> None:
     """Poll ``cond`` every 20 ms; fail the test if it is not true within ``timeout`` s."""
     deadline = asyncio.get_running_loop().time() + timeout
     while not cond():
