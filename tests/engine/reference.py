@@ -2,7 +2,9 @@
 
 Deliberately naive: every sample recomputes its value from the whole history with plain
 means, the literal EMA and Wilder recursions and a two-pass standard deviation; no state
-is shared between rules; plain Python, no numpy.  The engine is checked against it.
+is shared between rules; plain Python, no numpy.  The zero tests (MA = 0) are decided on
+the exact quantity, in rational arithmetic, as the contract says.  The engine is checked
+against it.
 
 Rules are the validated models the loader returns (any type, ``all`` included).
 ``reload`` (optional) swaps in another rule list before a given tick: series history is
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+from fractions import Fraction
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -87,6 +90,20 @@ def _ma(kind: str, p: list[float], i: int, n: int) -> float:
     return _sma(p, i, n) if kind == "sma" else _ema(p, i, n)
 
 
+def _ma_is_zero(kind: str, p: list[float], i: int, n: int) -> bool:
+    """The zero test on the exact quantity (rational arithmetic over the exact float inputs):
+    an EMA that is exactly 0 is undefined even where float rounding leaves 1e-16."""
+    q = [Fraction(x) for x in p]
+    sma = sum(q[i - n + 1 : i + 1], Fraction(0)) / n
+    if kind == "sma":
+        return sma == 0
+    alpha = Fraction(2, n + 1)
+    e = sum(q[0:n], Fraction(0)) / n
+    for j in range(n, i + 1):
+        e = alpha * q[j] + (1 - alpha) * e
+    return e == 0
+
+
 def _pct(x: float, base: float) -> float | None:
     if base == 0:
         return None
@@ -155,11 +172,11 @@ def value_at(body: Any, samples: list[Sample], i: int, tz: str, symbol: str) -> 
         return s.volume / mean
     if kind == "moving_average":
         n = body.period
-        if i < n - 1:
+        if i < n - 1 or _ma_is_zero(body.average, p, i, n):
             return None
         return _pct(s.price, _ma(body.average, p, i, n))
     if kind == "ma_cross":
-        if i < body.slow - 1:
+        if i < body.slow - 1 or _ma_is_zero(body.average, p, i, body.slow):
             return None
         slow = _ma(body.average, p, i, body.slow)
         if slow == 0:
