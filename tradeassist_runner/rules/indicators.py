@@ -237,3 +237,16 @@ def fmt(x: float) -> str:
 #: The largest period a type accepts: every window and carried tail stays a size the
 #: engine can hold and a snapshot can store.
 MAX_PERIOD = 100_000
+
+
+def explain_distance(label: str, x: float, base_label: str, base: float, value: float, period: int) -> str:
+    """The words for a percentage distance from an average (moving_average, ma_cross)."""
+    if isnan(base):
+        return f"{base_label} is undefined until {period} samples have been seen, so the value is undefined."
+    if base == 0.0:
+        return f"{base_label} is 0, so the distance from it is undefined."
+    side = "above" if value > 0 else "below" if value < 0 else "at"
+    return (
+        f"{label} {fmt(x)} is {fmt(abs(value))}% {side} {base_label} {fmt(base)}: "
+        f"({fmt(x)} - {fmt(base)}) / |{fmt(base)}| * 100 = {fmt(value)}."
+    )

@@ -8,7 +8,6 @@ MA_slow,i = 0; each average uses its own period (an EMA is seeded at its own N-1
 from __future__ import annotations
 
 from collections.abc import Mapping
-from math import isnan
 from typing import Annotated, Any, ClassVar, Literal, TypedDict
 
 import numpy as np
@@ -17,7 +16,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from ...config.models import Condition, Strict
 from ...config.types import Number
-from ..indicators import MAX_PERIOD, Average, AverageState, fmt, moving_averages
+from ..indicators import MAX_PERIOD, Average, AverageState, explain_distance, moving_averages
 from ..seam import Params, Samples, State, Values, percent_of, percent_scalar
 
 
@@ -113,17 +112,8 @@ class MaCrossType:
     def explain(self, params: Params, inputs: Mapping[str, float], value: float) -> str:
         average, fast, slow = _unpack(params)
         kind = average.upper()
-        f_label, s_label = f"{kind}({fast})", f"{kind}({slow})"
-        fast_ma, slow_ma = inputs["fast_ma"], inputs["slow_ma"]
-        if isnan(slow_ma):
-            return f"{s_label} is undefined until {slow} samples have been seen, so the value is undefined."
-        if slow_ma == 0.0:
-            return f"{s_label} is 0, so the distance from it is undefined."
-        side = "above" if value > 0 else "below" if value < 0 else "at"
-        return (
-            f"{f_label} {fmt(fast_ma)} is {fmt(abs(value))}% {side} {s_label} {fmt(slow_ma)}: "
-            f"({fmt(fast_ma)} - {fmt(slow_ma)}) / |{fmt(slow_ma)}| * 100 = {fmt(value)}."
-        )
+        return explain_distance(f"{kind}({fast})", inputs["fast_ma"], f"{kind}({slow})", inputs["slow_ma"],
+                                value, slow)
 
     def placeholders(self, params: Params) -> dict[str, str | int | float]:
         average, fast, slow = _unpack(params)

@@ -8,7 +8,6 @@ internal such as $TICK.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from math import isnan
 from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
@@ -16,7 +15,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from ...config.models import Condition, Strict
 from ...config.types import Number
-from ..indicators import MAX_PERIOD, Average, AverageState, fmt, moving_average
+from ..indicators import MAX_PERIOD, Average, AverageState, explain_distance, moving_average
 from ..seam import Params, Samples, State, Values, percent_of, percent_scalar
 
 
@@ -83,17 +82,7 @@ class MovingAverageType:
 
     def explain(self, params: Params, inputs: Mapping[str, float], value: float) -> str:
         average, period = _unpack(params)
-        label = _label(average, period)
-        price, ma = inputs["price"], inputs["ma"]
-        if isnan(ma):
-            return f"{label} is undefined until {period} samples have been seen, so the value is undefined."
-        if ma == 0.0:
-            return f"{label} is 0, so the distance from it is undefined."
-        side = "above" if value > 0 else "below" if value < 0 else "at"
-        return (
-            f"price {fmt(price)} is {fmt(abs(value))}% {side} {label} {fmt(ma)}: "
-            f"({fmt(price)} - {fmt(ma)}) / |{fmt(ma)}| * 100 = {fmt(value)}."
-        )
+        return explain_distance("price", inputs["price"], _label(average, period), inputs["ma"], value, period)
 
     def placeholders(self, params: Params) -> dict[str, str | int | float]:
         average, period = _unpack(params)
