@@ -21,6 +21,7 @@ from ..service.observe import Observer
 from ..sinks.query import parse_since
 from ..sinks.reader import AlertFilter, AlertReader
 from .auth import TokenAuth
+from .dashboard import dashboard_router
 from .metrics import Metrics
 from .models import (
     AlertOut,
@@ -199,6 +200,7 @@ def create_app(observer: Observer, reader: AlertReader, settings: ApiSettings, t
         await hub.serve(websocket)
 
     app.include_router(api)
+    app.include_router(dashboard_router())
     if token:
         app.add_middleware(TokenAuth, token=token)
     return app
