@@ -81,19 +81,21 @@ def _ticks(path: Path) -> None:
 
 
 def _project(root: Path) -> Path:
+    """config/, rules.d/ and the tick file; the alert log in data/, outside the watched folders."""
     (root / "rules.d").mkdir(parents=True)
     (root / "rules.d" / "a.yaml").write_text(RULES)
+    (root / "config").mkdir()
     _ticks(root / "ticks.csv")
-    config = root / "config.yaml"
+    config = root / "config" / "config.yaml"
     config.write_text(
         "instruments:\n"
         "  - {symbol: /ES, type: future, name: E-mini S&P 500}\n"
         "  - {symbol: /NQ, type: future, name: E-mini Nasdaq-100}\n"
-        "rules_dir: rules.d\n"
-        "source: {type: replay, path: ticks.csv, speed: 1}\n"
-        "storage: {sqlite: data/a.sqlite, parquet_dir: data/a}\n"
+        "rules_dir: ../rules.d\n"
+        "source: {type: replay, path: ../ticks.csv, speed: 1}\n"
+        "storage: {sqlite: ../data/a.sqlite, parquet_dir: ../data/a}\n"
         "notifications:\n"
-        "  channels: {log: {urls: 'logfile://data/notifications.log'}}\n"
+        "  channels: {log: {urls: 'logfile://../data/notifications.log'}}\n"
         "  routes: {critical: [log], warning: [log], info: [log]}\n"
         "api: {enabled: true, host: 127.0.0.1, port: 0}\n"
     )

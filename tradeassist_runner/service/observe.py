@@ -56,11 +56,11 @@ class InstrumentState:
     #: (step index, price) pairs, oldest first; see ``SPARKLINE_STEP_MS``.
     recent: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=SPARKLINE_POINTS))
 
-    def record(self, price: float, ts: datetime, n: int) -> None:
-        """The last tick of a batch: the price shown, and the point of its step in the sparkline."""
+    def record(self, price: float, ts: datetime, n: int, first: float) -> None:
+        """A batch's ``n`` ticks of this symbol, ``first`` to ``price`` (its last, at ``ts``)."""
         self.last_price, self.last_ts, self.ticks = price, ts, self.ticks + n
         if self.first_price is None:
-            self.first_price = price
+            self.first_price = first
         step = int(ts.timestamp() * 1000) // SPARKLINE_STEP_MS
         if self.recent and self.recent[-1][0] >= step:  # same step (or a clock that went back): latest wins
             self.recent[-1] = (self.recent[-1][0], price)
@@ -177,11 +177,11 @@ class Observer:
         if accepted.height == 0:
             return
         last = accepted.group_by("symbol").agg(
-            pl.col("price").last(), pl.col("ts").last(), pl.len().alias("n")
+            pl.col("price").last(), pl.col("ts").last(), pl.len().alias("n"), pl.col("price").first().alias("first")
         )
-        for sym, price, ts, n in last.iter_rows():
+        for sym, price, ts, n, first in last.iter_rows():
             st = self.instruments.setdefault(sym, InstrumentState(sym))
-            st.record(price, ts, n)
+            st.record(price, ts, n, first)
             self._emit("tick_update", {"symbol": sym, "price": price, "ts": ts})
         newest = accepted["ts"].max()
         if isinstance(newest, datetime):

@@ -24,6 +24,7 @@
     alerts: new Map(), // alert_id -> {alert, row, via}
     newestAlertTs: null,
     rules: [],
+    ruleFiles: "",
     socket: null,
     retryMs: 500,
     timers: [],
@@ -50,7 +51,9 @@
     return node;
   }
 
-  const time = (iso) => (iso ? iso.replace("T", " ").replace(/\.\d+Z$/, "Z").replace(/Z$/, "") : "–");
+  // Times are UTC (tick time): "2026-01-05 14:30:07"; clock() keeps only the time of day.
+  const time = (iso) => (iso ? iso.replace("T", " ").replace(/(\.\d+)?Z$/, "") : "–");
+  const clock = (iso) => (iso ? time(iso).slice(11) : "–");
   const price = (v) => (v === null || v === undefined ? "–" : Number(v).toLocaleString("en-US", { maximumFractionDigits: 4 }));
   function seconds(s) {
     if (s === null || s === undefined) return "–";
@@ -106,13 +109,14 @@
   // -- instruments --------------------------------------------------------------------------
 
   function sparkline(points) {
-    const width = 140, height = 26;
+    const width = 110, height = 24;
     const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
     svg.setAttribute("width", width);
     svg.setAttribute("height", height);
     svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
     const first = points[0], last = points[points.length - 1];
-    svg.setAttribute("class", `spark ${points.length < 2 || last === first ? "flat" : last > first ? "up" : "down"}`);
+    svg.setAttribute("class", "spark");
+    svg.dataset.trend = points.length < 2 || last === first ? "flat" : last > first ? "up" : "down";
     if (points.length) {
       const lo = Math.min(...points), hi = Math.max(...points), span = hi - lo || 1;
       const dx = points.length > 1 ? width / (points.length - 1) : 0;
@@ -141,7 +145,7 @@
       el("td", { class: `num change ${cls}` }, change === null ? "–" : `${sign}${price(change)}${pct === null ? "" : ` (${sign}${pct.toFixed(2)}%)`}`),
       el("td", { class: "trend" }, sparkline(entry.points)),
       el("td", { class: "num ticks" }, info.ticks.toLocaleString("en-US")),
-      el("td", { class: "when" }, time(info.last_tick_at)),
+      el("td", { class: "when", title: info.last_tick_at || "" }, clock(info.last_tick_at)),
     );
   }
 
@@ -213,10 +217,10 @@
     entry.row.dataset.severity = severity;
     entry.row.dataset.via = entry.via;
     entry.row.replaceChildren(
-      el("span", { class: "when", title: `tick time ${a.ts}` }, time(a.ts)),
+      el("span", { class: "when", title: `tick time ${a.ts}` }, clock(a.ts)),
       el("span", { class: "sev" }, severity),
       el("span", { class: "msg", title: a.message || "" },
-        el("strong", {}, a.rule_id), " ", a.symbol, " ", a.message || ""),
+        el("strong", {}, a.rule_id), " ", el("span", { class: "muted" }, a.symbol), " ", a.message || ""),
       el("span", { class: "delivery" }, ...deliveryChips(a)),
     );
   }
@@ -306,7 +310,7 @@
         el("td", { class: `state state-${r.state}` }, ruleState(r)),
         el("td", { class: "when" }, time(r.last_fired)),
         el("td", { class: "num" }, r.fire_count),
-        el("td", { class: "loc", title: r.location }, r.location),
+        el("td", { class: "loc", title: r.location }, r.location.split(/[\\/]/).pop()),
       ));
     }
     body.replaceChildren(...rows);
@@ -353,8 +357,11 @@
       list(errors, reload.errors);
     } else {
       const plan = h.plan_version ?? h.plan?.version;
-      const when = reload ? `, last reload ${time(reload.at)}` : "";
-      summary.textContent = `valid · plan ${plan ? plan.slice(0, 12) : "–"}${when}`;
+      const rules = h.rules ?? h.plan?.rules;
+      const files = h.plan ? ` in ${h.plan.rule_files.length} file${h.plan.rule_files.length === 1 ? "" : "s"}` : "";
+      if (h.plan) state.ruleFiles = files;
+      const when = reload ? ` · last reload ${time(reload.at)}` : "";
+      summary.textContent = `valid · ${rules ?? "–"} rules${files || state.ruleFiles || ""} · plan ${plan ? plan.slice(0, 12) : "–"}${when}`;
       summary.className = "up";
       errors.replaceChildren();
     }
