@@ -81,7 +81,7 @@ def test_instruments_rules_and_health_carry_what_the_dashboard_draws(tmp_path: P
             assert es["first_price"] is not None and len(es["sparkline"]) >= 2
             assert es["sparkline"][-1] == es["last_price"]
             assert es["change"] == pytest.approx(es["last_price"] - es["first_price"])
-            assert es["change_pct"] == pytest.approx(es["change"] / es["first_price"] * 100)
+            assert es["change_pct"] == pytest.approx(es["change"] / abs(es["first_price"]) * 100)
             assert es["sparkline_step_seconds"] == 1.0 and es["silent_since"] is None
             [rule] = await svc.json("/api/rules")
             assert rule["state"] == "cooling_down"
@@ -94,3 +94,18 @@ def test_instruments_rules_and_health_carry_what_the_dashboard_draws(tmp_path: P
             assert health["type"] == "health_status" and health["feed"]["connected"] is True
 
     asyncio.run(scenario())
+
+
+def test_change_in_percent_is_of_the_size_of_the_first_price_so_a_fall_below_zero_is_negative() -> None:
+    from datetime import datetime, timezone
+
+    from tradeassist_runner.api.views import _change
+    from tradeassist_runner.service.observe import InstrumentState
+
+    tick = InstrumentState("$TICK")
+    tick.record(-387.0, datetime(2026, 1, 5, 15, tzinfo=timezone.utc), 2, first=-79.0)
+    assert _change(tick) == (pytest.approx(-308.0), pytest.approx(-389.87, abs=0.01))
+    zero = InstrumentState("$ADD")
+    zero.record(12.0, datetime(2026, 1, 5, 15, tzinfo=timezone.utc), 2, first=0.0)
+    assert _change(zero) == (12.0, None)
+    assert _change(InstrumentState("/ES")) == (None, None)

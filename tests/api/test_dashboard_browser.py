@@ -12,12 +12,12 @@ import math
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -95,58 +95,85 @@ def _project(root: Path) -> Path:
         "source: {type: replay, path: ../ticks.csv, speed: 1}\n"
         "storage: {sqlite: ../data/a.sqlite, parquet_dir: ../data/a}\n"
         "notifications:\n"
-        "  channels: {log: {urls: 'logfile://../data/notifications.log'}}\n"
+        "  channels: {log: {urls: 'logfile://../data/notifications.log', rate_limit: {max: 1000, per: 60s}}}\n"
         "  routes: {critical: [log], warning: [log], info: [log]}\n"
-        "api: {enabled: true, host: 127.0.0.1, port: 0}\n"
+        "api: {enabled: true, host: 127.0.0.1, port: 0}\n"  # the tests pass --api-port
     )
     return config
 
 
-@dataclass
-class Running:
-    url: str
-    rules_dir: Path
-    stderr: list[str]
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Runner:
+    """``tradeassist run`` in a subprocess on a fixed free port, so that a restart keeps its URL."""
+
+    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
+        self.config = _project(root)
+        self.rules_dir = root / "rules.d"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")} | (env or {})
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.stderr: list[str] = []
+        self._proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+        self._lines: queue.Queue[str] = queue.Queue()
+
+    def start(self, *, fresh: bool = True) -> None:
+        """Start, and return once the API listens."""
+        args = ["run", str(self.config), "--api-port", str(self.port), *(["--fresh"] if fresh else [])]
+        proc = self._proc = subprocess.Popen(
+            [sys.executable, "-m", "tradeassist_runner", *args],
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        stream = proc.stderr
+        assert stream is not None
+        self._reader = threading.Thread(target=lambda: [self._lines.put(line) for line in stream], daemon=True)
+        self._reader.start()
+        while not (self.stderr and "api listening" in self.stderr[-1]):
+            try:
+                self.stderr.append(self._lines.get(timeout=60))
+            except queue.Empty:
+                pytest.fail("tradeassist run did not listen within 60 s:\n" + "".join(self.stderr))
+
+    def stop(self) -> None:
+        """SIGTERM: the runner's clean stop (exit 0)."""
+        proc = self._proc
+        if proc is None:
+            return
+        self._proc = None
+        try:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0, "".join(self.stderr)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if self._reader is not None:
+                self._reader.join(timeout=10)
+            if proc.stderr is not None:
+                proc.stderr.close()
+            while not self._lines.empty():
+                self.stderr.append(self._lines.get())
 
 
 @contextmanager
-def running(root: Path, env: dict[str, str] | None = None) -> Iterator[Running]:
-    """``tradeassist run`` in a subprocess until its API listens; SIGTERM (exit 0) at the end."""
-    config = _project(root)
-    full = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")} | (env or {})
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tradeassist_runner", "run", str(config), "--fresh"],
-        cwd=ROOT, env=full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    assert proc.stderr is not None
-    lines: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr], daemon=True)  # type: ignore[union-attr]
-    reader.start()
-    seen: list[str] = []
+def running(root: Path, env: dict[str, str] | None = None) -> Iterator[Runner]:
+    runner = Runner(root, env)
     try:
-        while "api listening" not in (seen[-1] if seen else ""):
-            try:
-                seen.append(lines.get(timeout=60))
-            except queue.Empty:
-                pytest.fail("tradeassist run did not listen within 60 s:\n" + "".join(seen))
-            assert proc.poll() is None or not lines.empty(), "".join(seen)
-        port = int(seen[-1].split(" port=")[1].split()[0])
-        yield Running(f"http://127.0.0.1:{port}", root / "rules.d", seen)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        runner.start()
+        yield runner
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        reader.join(timeout=10)
-        proc.stderr.close()
-        while not lines.empty():
-            seen.append(lines.get())
-    assert "Traceback" not in "".join(seen)
+        runner.stop()
+    assert "Traceback" not in "".join(runner.stderr)
 
 
 @pytest.fixture(scope="module")
-def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
     with running(tmp_path_factory.mktemp("dashboard")) as r:
         yield r
 
@@ -155,7 +182,7 @@ def _text(page: object, selector: str) -> str:
     return str(page.locator(selector).first.inner_text())  # type: ignore[attr-defined]
 
 
-def test_the_dashboard_shows_instruments_live_alerts_and_rules_with_nothing_from_outside(runner: Running) -> None:
+def test_the_dashboard_shows_instruments_live_alerts_and_rules_with_nothing_from_outside(runner: Runner) -> None:
     with browser_page(viewport=(1400, 1000)) as b:
         page = b.page
         page.goto(runner.url + "/")  # type: ignore[attr-defined]
@@ -206,7 +233,7 @@ def test_the_dashboard_shows_instruments_live_alerts_and_rules_with_nothing_from
         assert b.outside == [] and b.console_errors == []
 
 
-def test_a_broken_rule_file_shows_every_located_error_until_it_is_fixed(runner: Running) -> None:
+def test_a_broken_rule_file_shows_every_located_error_until_it_is_fixed(runner: Runner) -> None:
     broken = runner.rules_dir / "zz-broken.yaml"
     with browser_page() as b:
         page = b.page
@@ -259,6 +286,21 @@ def test_with_a_token_the_page_asks_once_per_tab_and_never_puts_it_in_a_url(tmp_
         other.goto(r.url + "/")
         other.locator("#token-form").wait_for(state="visible", timeout=WAIT_MS)
         other.close()
+
+        # The runner restarts: the page reconnects by itself (with the tab's token) and goes on
+        # with the alerts fired after it, from the socket or from /api/alerts, each shown once.
+        page.locator("#alerts li").first.wait_for(timeout=WAIT_MS)  # type: ignore[attr-defined]
+        newest = page.evaluate("() => document.querySelector('#alerts li').dataset.ts")  # type: ignore[attr-defined]
+        r.stop()
+        page.wait_for_function("() => document.getElementById('live').textContent === 'reconnecting'",  # type: ignore[attr-defined]
+                               timeout=WAIT_MS)
+        r.start(fresh=False)  # resumes the replay where it stopped
+        page.wait_for_function("() => document.getElementById('live').textContent === 'live'", timeout=WAIT_MS)  # type: ignore[attr-defined]
+        page.wait_for_function(  # type: ignore[attr-defined]
+            "newest => [...document.querySelectorAll('#alerts li')].some(li => li.dataset.ts > newest)",
+            arg=newest, timeout=WAIT_MS)
+        ids = page.locator("#alerts li").evaluate_all("ls => ls.map(l => l.dataset.alertId)")  # type: ignore[attr-defined]
+        assert len(ids) == len(set(ids))
 
         assert any("/ws/realtime" in u for u in urls) and any("/api/status" in u for u in urls)
         assert all(TOKEN not in u for u in urls), urls

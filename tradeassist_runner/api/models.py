@@ -55,7 +55,7 @@ class InstrumentOut(Out):
     )
     first_price: float | None = Field(default=None, description="First accepted price since the runner started")
     change: float | None = Field(default=None, description="last_price - first_price")
-    change_pct: float | None = Field(default=None, description="change in percent of first_price (null when 0)")
+    change_pct: float | None = Field(default=None, description="change in percent of |first_price| (null when it is 0)")
     sparkline: list[float] = Field(
         default_factory=list,
         description="Recent prices, oldest first: the last price of each sparkline_step_seconds of tick time",

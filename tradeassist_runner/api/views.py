@@ -51,7 +51,8 @@ def _change(st: InstrumentState | None) -> tuple[float | None, float | None]:
     if st is None or st.last_price is None or st.first_price is None:
         return None, None
     change = st.last_price - st.first_price
-    return change, (change / st.first_price * 100.0 if st.first_price else None)
+    # of the base's size: $TICK and $ADD swing around zero, and a fall from -79 to -387 is a fall
+    return change, (change / abs(st.first_price) * 100.0 if st.first_price else None)
 
 
 def instruments_view(observer: Observer) -> list[InstrumentOut]:

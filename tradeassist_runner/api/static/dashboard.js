@@ -109,7 +109,7 @@
   // -- instruments --------------------------------------------------------------------------
 
   function sparkline(points) {
-    const width = 110, height = 24;
+    const width = 96, height = 24;
     const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
     svg.setAttribute("width", width);
     svg.setAttribute("height", height);
@@ -132,7 +132,7 @@
   function renderInstrument(entry) {
     const { info, row } = entry;
     const change = info.last_price !== null && info.first_price !== null ? info.last_price - info.first_price : null;
-    const pct = change !== null && info.first_price ? (change / info.first_price) * 100 : null;
+    const pct = change !== null && info.first_price ? (change / Math.abs(info.first_price)) * 100 : null;
     const cls = change === null || change === 0 ? "" : change > 0 ? "up" : "down";
     const sign = change > 0 ? "+" : "";
     const flags = [];
@@ -216,6 +216,7 @@
     entry.row.className = `sev-${severity}`;
     entry.row.dataset.severity = severity;
     entry.row.dataset.via = entry.via;
+    entry.row.dataset.ts = a.ts;
     entry.row.replaceChildren(
       el("span", { class: "when", title: `tick time ${a.ts}` }, clock(a.ts)),
       el("span", { class: "sev" }, severity),
@@ -414,7 +415,7 @@
       state.socket = null;
       setLive("reconnecting", "pill-off");
       const wait = state.retryMs;
-      state.retryMs = Math.min(state.retryMs * 2, 10000);
+      state.retryMs = Math.min(state.retryMs * 2, 5000);
       state.timers.push(setTimeout(() => {
         // A refused token shows as a plain close: ask the API, which says 401 clearly.
         loadStatus().then(connect, (error) => { if (!failed(error)) connect(); });
