@@ -49,22 +49,26 @@ def reload_view(result: ReloadResult | None) -> ReloadOut | None:
 def instruments_view(observer: Observer) -> list[InstrumentOut]:
     declared = observer.loaded.instruments if observer.loaded is not None else ()
     out = []
+    delayed, silent = _feed_map(observer, "delayed"), _feed_map(observer, "silent")
+    why, contracts = _feed_map(observer, "silent_why"), _feed_map(observer, "contracts")
     for inst in declared:
         st = observer.instruments.get(inst.symbol)
         out.append(
             InstrumentOut(
                 symbol=inst.symbol, name=inst.name, type=inst.type, timezone=inst.timezone,
                 last_price=st.last_price if st else None, last_tick_at=st.last_ts if st else None,
-                ticks=st.ticks if st else 0, delayed=_delayed(observer).get(inst.symbol),
+                ticks=st.ticks if st else 0, delayed=delayed.get(inst.symbol),
+                silent_since=silent.get(inst.symbol), silent_reason=why.get(inst.symbol),
+                contract=contracts.get(inst.symbol),
             )
         )
     return out
 
 
-def _delayed(observer: Observer) -> dict[str, bool]:
-    """symbol -> delayed, from a live feed that tracks it (the Schwab feed); empty otherwise."""
-    delayed = getattr(getattr(observer.feed, "status", None), "delayed", None)
-    return dict(delayed) if isinstance(delayed, dict) else {}
+def _feed_map(observer: Observer, name: str) -> dict[str, Any]:
+    """symbol -> value, from a live feed that tracks it (the Schwab feed's status); empty otherwise."""
+    found = getattr(getattr(observer.feed, "status", None), name, None)
+    return dict(found) if isinstance(found, dict) else {}
 
 
 def _last_fires(observer: Observer) -> dict[str, datetime]:

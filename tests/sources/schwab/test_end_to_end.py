@@ -34,7 +34,7 @@ def project(tmp_path: Path) -> Path:
         "instruments:\n  - {symbol: /ES, type: future}\n  - {symbol: $TICK, type: internal}\n"
         "rules_dir: rules.d\n"
         "source: {type: schwab, token_path: data/schwab-token.json, reconnect_initial: 10ms,"
-        " reconnect_max: 40ms, heartbeat_timeout: 2s}\n"
+        " reconnect_max: 40ms, heartbeat_timeout: 30s}\n"
         "batch: {max_size: 100, max_delay: 5ms}\n"
         "storage: {sqlite: data/alerts.sqlite, parquet_dir: data/alerts, state: data/state.sqlite}\n"
     )

@@ -65,7 +65,7 @@ def test_snapshot_then_partial_updates_produce_ticks(fast_source: SchwabSource, 
             subs = {r["service"]: r for r in fake.requests if r["command"] == "SUBS"}
             assert subs[FUT]["parameters"]["keys"] == "/ES,/NQ"
             assert subs[EQ]["parameters"]["keys"] == "$SPX,$TICK"
-            assert subs[FUT]["parameters"]["fields"] == "0,1,2,3,4,5,8,9,10,11"
+            assert subs[FUT]["parameters"]["fields"] == "0,1,2,3,4,5,8,9,10,11,34"  # 34: the active contract
             assert subs[EQ]["parameters"]["fields"] == "0,1,2,3,4,5,8,9,34,35"
             await it.aclose()
     run(main)
