@@ -102,8 +102,7 @@ class ServiceCollector(Collector):
         yield price
         yield ticks
 
-        status = getattr(o.feed, "status", None)
-        silent = getattr(status, "silent", None)
+        silent = getattr(getattr(o.feed, "status", None), "silent", None)
         if isinstance(silent, dict):  # a live feed that watches its symbols (Schwab)
             flag = GaugeMetricFamily("tradeassist_instrument_silent",
                                      "1 while the live feed reports the symbol silent (no data), else 0",

@@ -83,6 +83,8 @@ class FakeSchwab:
     silent_symbols: set[str] = field(default_factory=set)
     #: Symbols whose frames carry ``delayed: true`` (an account without real-time entitlement).
     delayed_symbols: set[str] = field(default_factory=set)
+    #: Every data frame sent (snapshots and test frames), for tests about what went over the wire.
+    data_sent: list[dict[str, Any]] = field(default_factory=list)
     #: service -> the field numbers the client asked for (the last SUBS/ADD wins, as on Schwab).
     fields: dict[str, set[int]] = field(default_factory=lambda: {s: set() for s in SERVICES})
     #: Access tokens the streamer LOGIN denies (code 3) although REST accepts them.
@@ -166,6 +168,8 @@ class FakeSchwab:
 
     async def send(self, frame: dict[str, Any] | str) -> None:
         assert self.conn is not None, "no client connected"
+        if isinstance(frame, dict) and "data" in frame:
+            self.data_sent.append(frame)
         async with self.wire:
             await self.conn.send(frame if isinstance(frame, str) else json.dumps(frame))
 
@@ -253,7 +257,8 @@ class FakeSchwab:
             async with self.wire:
                 await conn.send(self._ack(req, 0, f"{command} command succeeded"))
                 if snapshot:
-                    await conn.send(json.dumps(data_frame(service, *snapshot)))
+                    self.data_sent.append(data_frame(service, *snapshot))
+                    await conn.send(json.dumps(self.data_sent[-1]))
             # recorded once the snapshot is on the wire: a test's frame sent after this is an update
             if command == "SUBS":
                 self.subs[service] = set(keys)

@@ -487,3 +487,42 @@ def test_readiness_fails_when_no_subscribed_symbol_produces_data(fast_source: Sc
             with contextlib.suppress(asyncio.CancelledError):
                 await pending
     run(main)
+
+
+# ---------------------------------------------------------------- contract rolls
+
+
+def test_contract_roll_is_logged_and_does_not_make_a_bogus_volume(
+    fast_source: SchwabSource, token: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    es = Instrument(symbol="/ES", type="future")
+    snapshot = {"LAST_PRICE": 6000.0, "TOTAL_VOLUME": 1_200_000, "FUTURE_ACTIVE_SYMBOL": "/ESH26",
+                "HIGH_PRICE": 6010.0, "TRADE_TIME_MILLIS": T0 - 1000}
+
+    async def main() -> None:
+        async with FakeSchwab(snapshots={"/ES": snapshot}) as fake:
+            feed = feed_for(fake, fast_source, token, [es])
+            it = feed.stream()
+            pending = asyncio.ensure_future(next_frame(it))
+            await until(lambda: feed.status.connects == 1)
+            # the snapshot carried the requested fields only (HIGH_PRICE, field 12, was not asked for)
+            [snap] = [f for f in fake.data_sent if f["data"][0]["service"] == FUT]
+            assert set(snap["data"][0]["content"][0]) == {"key", "delayed", "3", "8", "10", "11", "34"}
+            await fake.publish(FUT, {"/ES": {"LAST_PRICE": 6000.25, "LAST_SIZE": 3, "TOTAL_VOLUME": 1_200_003,
+                                             "TRADE_TIME_MILLIS": T0}})
+            assert (await pending)["volume"].to_list() == [3]
+            # the root symbol now streams the next contract; its day volume is larger than the old one's
+            await fake.publish(FUT, {"/ES": {"FUTURE_ACTIVE_SYMBOL": "/ESM26", "LAST_PRICE": 6050.0, "LAST_SIZE": 2,
+                                             "TOTAL_VOLUME": 1_500_000, "TRADE_TIME_MILLIS": T0 + 1000}})
+            rolled = await next_frame(it)
+            assert rolled.select("symbol", "price", "volume").rows() == [("/ES", 6050.0, 2)]  # not 299,997
+            await fake.publish(FUT, {"/ES": {"LAST_SIZE": 1, "TOTAL_VOLUME": 1_500_004, "TRADE_TIME_MILLIS": T0 + 2000}})
+            assert (await next_frame(it))["volume"].to_list() == [4]
+            snap_status = feed.status.snapshot()
+            assert snap_status["contracts"] == {"/ES": "/ESM26"}
+            [roll] = snap_status["rolls"]
+            assert (roll["symbol"], roll["from"], roll["to"]) == ("/ES", "/ESH26", "/ESM26")
+            await it.aclose()
+    run(main)
+    [record] = [r for r in logs.records if r.getMessage() == "schwab contract roll"]
+    assert record.levelno == logging.WARNING and "/ESM26" in str(record.__dict__)

@@ -389,9 +389,12 @@ class SchwabFeed:
         )
         self.status.malformed_items += self.book.malformed - before
         for entry in content if isinstance(content, list) else ():
-            quote = self.book.quotes.get(entry.get("key")) if isinstance(entry, Mapping) else None
+            key = entry.get("key") if isinstance(entry, Mapping) else None
+            if not isinstance(key, str):
+                continue
+            quote = self.book.quotes.get(key)
             if quote is not None and quote.contract is not None:
-                self.status.contracts[entry["key"]] = quote.contract
+                self.status.contracts[key] = quote.contract
         self.status.seeded = self.book.seeded
         self.status.implausible_ticks = self.book.implausible
         self.status.restamped_ticks = self.book.restamped
