@@ -91,6 +91,8 @@ class FakeSchwab:
     streamer_denies: set[str] = field(default_factory=set)
     #: Never answer the streamer LOGIN (a hung streamer).
     silent_login: bool = False
+    #: Never answer these commands (SUBS, ADD...): a streamer that hangs after the login.
+    unanswered: set[str] = field(default_factory=set)
     #: Every access token gets 401 on REST, even a freshly refreshed one (app lacks the product).
     reject_every_token: bool = False
     #: Logged-in streamer connections, oldest first; Schwab keeps one per account.
@@ -235,6 +237,8 @@ class FakeSchwab:
                     pass
             self.live = [conn]
             await conn.send(self._ack(req, 0, "server=fake;status=PN"))
+            return
+        if command in self.unanswered:
             return
         keys = [k for k in req["parameters"].get("keys", "").split(",") if k]
         if command in ("SUBS", "ADD"):

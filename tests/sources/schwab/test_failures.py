@@ -169,13 +169,13 @@ def test_delayed_data_is_recorded_reported_and_refused_by_default(
     source = fast_source.model_copy(update={"allow_delayed": allow})
 
     async def main() -> None:
-        async with FakeSchwab() as fake:
+        async with FakeSchwab(delayed_symbols={"/ES"}) as fake:  # no real-time entitlement for /ES
             feed = feed_for(fake, source, token)
             it = feed.stream()
             pending = asyncio.ensure_future(next_frame(it))
             await until(lambda: feed.status.connects == 1)
-            await fake.send(data_frame(FUT, item("/ES", delayed=True, LAST_PRICE=1.0, TRADE_TIME_MILLIS=T0)))
-            await fake.send(data_frame(FUT, item("/NQ", LAST_PRICE=2.0, TRADE_TIME_MILLIS=T0)))
+            await fake.publish(FUT, {"/ES": {"LAST_PRICE": 1.0, "TRADE_TIME_MILLIS": T0}})
+            await fake.publish(FUT, {"/NQ": {"LAST_PRICE": 2.0, "TRADE_TIME_MILLIS": T0}})
             frame = await pending
             assert frame["symbol"].to_list() == (["/ES"] if allow else ["/NQ"])
             snap = feed.status.snapshot()
@@ -257,6 +257,19 @@ def test_login_without_reply_times_out_and_every_session_is_closed(fast_source: 
     run(main)
 
 
+def test_subscribe_without_reply_times_out_and_reconnects(fast_source: SchwabSource, token: Path) -> None:
+    source = fast_source.model_copy(update={"reply_timeout": timedelta(milliseconds=50)})
+
+    async def main() -> None:
+        async with FakeSchwab(unanswered={"SUBS"}) as fake:  # logs in, then never acknowledges a SUBS
+            feed = feed_for(fake, source, token)
+            task = asyncio.ensure_future(next_frame(feed.stream()))
+            await until(lambda: fake.logins >= 2)
+            assert "no reply to LEVELONE_FUTURES SUBS within 0.05s" in (feed.status.last_error or "")
+            task.cancel()
+    run(main)
+
+
 def test_each_reconnect_closes_the_previous_http_session(fast_source: SchwabSource, token: Path) -> None:
     async def main() -> None:
         async with FakeSchwab() as fake:
@@ -329,7 +342,7 @@ def test_one_feed_at_a_time_on_a_token_file_is_not_warned_about(
 def test_subscription_snapshot_seeds_the_quote_and_is_not_a_fresh_trade(fast_source: SchwabSource, token: Path) -> None:
     async def main() -> None:
         async with FakeSchwab(snapshots={"/ES": {"LAST_PRICE": 5990.0, "BID_PRICE": 5989.75, "LAST_SIZE": 4,
-                                                 "TRADE_TIME_MILLIS": T0 - 3 * 3_600_000}}) as fake:
+                                                 "TRADE_TIME_MILLIS": T0 - 20 * 60_000}}) as fake:  # the last print, 20 min ago
             feed = feed_for(fake, fast_source, token)
             it = feed.stream()
             pending = asyncio.ensure_future(next_frame(it))
