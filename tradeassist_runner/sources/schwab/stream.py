@@ -85,6 +85,7 @@ REPLACED_HELP = (
 )
 
 
+_SILENCE_CHECK_EVERY = timedelta(seconds=1)
 #: Level-one fields that make an update carry data (a content item with only its key does not).
 _DATA_FIELDS = frozenset(FUTURES_FIELDS) - {"SYMBOL"}
 
@@ -194,6 +195,7 @@ class SchwabFeed:
         self._clock = clock
         self._monotonic = monotonic
         self._watch_since: dict[str, datetime] = {}
+        self._silence_checked: datetime | None = None
         self.book = QuoteBook()
         self._store = TokenStore(token_path)
         self._credentials = credentials
@@ -437,6 +439,9 @@ class SchwabFeed:
         if limit.total_seconds() <= 0:
             return
         now = self._clock()
+        if self._silence_checked is not None and now - self._silence_checked < _SILENCE_CHECK_EVERY:
+            return  # it runs on every message: at most once a second is plenty for minutes of silence
+        self._silence_checked = now
         for service in (FUTURES, EQUITIES):
             symbols = self._subscribed[service]
             live = {s for s in symbols
