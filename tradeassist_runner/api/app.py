@@ -134,7 +134,7 @@ def create_app(observer: Observer, reader: AlertReader, settings: ApiSettings, t
         reasons = observer.not_ready()
         if reasons:
             response.status_code = 503
-        return Readiness(ready=not reasons, reasons=reasons)
+        return Readiness(ready=not reasons, reasons=reasons, warnings=observer.warnings())
 
     @api.get(
         "/metrics", tags=["probes"], summary="Prometheus metrics (text exposition)",

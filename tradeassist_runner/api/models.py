@@ -37,6 +37,9 @@ class Health(Out):
 class Readiness(Out):
     ready: bool
     reasons: list[str] = Field(description="Why not ready (empty when ready)")
+    warnings: list[str] = Field(
+        default_factory=list, description="Worth a look but not failing readiness (e.g. one silent symbol)"
+    )
 
 
 class InstrumentOut(Out):
@@ -51,7 +54,11 @@ class InstrumentOut(Out):
         default=None, description="The live feed flags this symbol's data as delayed (null: not known)"
     )
     silent_since: UtcTime | None = Field(
-        default=None, description="The live feed has had no update for this symbol since then (null: not silent)"
+        default=None, description="The live feed has had no data for this symbol since then (null: not silent)"
+    )
+    silent_reason: str | None = Field(default=None, description="Why the symbol counts as silent")
+    contract: str | None = Field(
+        default=None, description="Futures: the contract the live feed streams for this symbol (changes at a roll)"
     )
     first_price: float | None = Field(default=None, description="First accepted price since the runner started")
     change: float | None = Field(default=None, description="last_price - first_price")

@@ -57,8 +57,9 @@ def _change(st: InstrumentState | None) -> tuple[float | None, float | None]:
 
 def instruments_view(observer: Observer) -> list[InstrumentOut]:
     declared = observer.loaded.instruments if observer.loaded is not None else ()
-    delayed, silent = _delayed(observer), _silent(observer)
     out = []
+    delayed, silent = _feed_map(observer, "delayed"), _feed_map(observer, "silent")
+    why, contracts = _feed_map(observer, "silent_why"), _feed_map(observer, "contracts")
     for inst in declared:
         st = observer.instruments.get(inst.symbol)
         change, change_pct = _change(st)
@@ -66,7 +67,9 @@ def instruments_view(observer: Observer) -> list[InstrumentOut]:
             InstrumentOut(
                 symbol=inst.symbol, name=inst.name, type=inst.type, timezone=inst.timezone,
                 last_price=st.last_price if st else None, last_tick_at=st.last_ts if st else None,
-                ticks=st.ticks if st else 0, delayed=delayed.get(inst.symbol), silent_since=silent.get(inst.symbol),
+                ticks=st.ticks if st else 0, delayed=delayed.get(inst.symbol),
+                silent_since=silent.get(inst.symbol), silent_reason=why.get(inst.symbol),
+                contract=contracts.get(inst.symbol),
                 first_price=st.first_price if st else None, change=change, change_pct=change_pct,
                 sparkline=[price for _, price in st.recent] if st else [],
                 sparkline_step_seconds=SPARKLINE_STEP_MS / 1000,
@@ -75,28 +78,18 @@ def instruments_view(observer: Observer) -> list[InstrumentOut]:
     return out
 
 
-def _feed_status(observer: Observer) -> object | None:
-    """The live feed's own status object (the Schwab feed has one); None for synthetic and replay."""
-    return getattr(observer.feed, "status", None)
-
-
-def _delayed(observer: Observer) -> dict[str, bool]:
-    """symbol -> delayed, from a live feed that tracks it (the Schwab feed); empty otherwise."""
-    delayed = getattr(_feed_status(observer), "delayed", None)
-    return dict(delayed) if isinstance(delayed, dict) else {}
-
-
-def _silent(observer: Observer) -> dict[str, datetime]:
-    """symbol -> silent since, from a live feed that tracks it; empty otherwise."""
-    silent = getattr(_feed_status(observer), "silent", None)
-    return dict(silent) if isinstance(silent, dict) else {}
+def _feed_map(observer: Observer, name: str) -> dict[str, Any]:
+    """symbol -> value, from a live feed that tracks it (the Schwab feed's status); empty otherwise."""
+    found = getattr(getattr(observer.feed, "status", None), name, None)
+    return dict(found) if isinstance(found, dict) else {}
 
 
 def feed_view(observer: Observer) -> FeedHealthOut:
-    problems = getattr(_feed_status(observer), "problems", None)
+    problems = getattr(getattr(observer.feed, "status", None), "problems", None)
     return FeedHealthOut(
         connected=observer.connected, lag_seconds=observer.feed_lag_s,
-        delayed=sorted(s for s, d in _delayed(observer).items() if d), silent=_silent(observer),
+        delayed=sorted(s for s, d in _feed_map(observer, "delayed").items() if d),
+        silent=_feed_map(observer, "silent"),
         problems=list(problems()) if callable(problems) else [],
     )
 

@@ -107,7 +107,13 @@ class SchwabSource(Strict):
     )
     silence_after: Duration = Field(
         default=timedelta(minutes=10),
-        description="Report a subscribed symbol with no update for this long (0 = never)",
+        description="Report a subscribed symbol with no data for this long since it was subscribed, or no update "
+        "for this long while other symbols of its service update (0 = never)",
+    )
+    silent_not_ready: Literal["all", "any"] = Field(
+        default="all",
+        description="When silent symbols fail /readyz: all = only when no subscribed symbol produces data "
+        "(one silent symbol among live ones is a warning), any = as soon as one is silent",
     )
 
 

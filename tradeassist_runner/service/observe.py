@@ -131,6 +131,11 @@ class Observer:
             reasons.extend(problems())
         return reasons
 
+    def warnings(self) -> list[str]:
+        """What a live feed reports that does not fail readiness (e.g. one silent symbol among live ones)."""
+        notices = getattr(getattr(self.feed, "status", None), "notices", None)
+        return list(notices()) if callable(notices) else []
+
     def on_delivery(self, channel: str, status: str, count: int = 1) -> None:
         """A delivery outcome was recorded (the notifier calls this, possibly from a thread)."""
         with self._deliveries_lock:
