@@ -96,8 +96,9 @@ def _panel_traces(go: Any, panel: Panel, span: tuple[int, int] | None, row: int,
     if panel.candles is not None and len(panel.candles):
         c = panel.candles
         traces.append(go.Candlestick(
-            x=_iso(c.start + c.width_ms // 2), open=c.open, high=c.high, low=c.low, close=c.close,
+            x=_iso(c.start), open=c.open, high=c.high, low=c.low, close=c.close,
             name="candles", legendgroup="candles", increasing_line_color="#26a69a", decreasing_line_color="#ef5350",
+            opacity=0.55, xperiod=c.width_ms, xperiodalignment="start",
         ))
     traces += [_line(go, ln) for ln in panel.lines]
     if span is not None:

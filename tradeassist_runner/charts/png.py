@@ -48,10 +48,10 @@ def _draw_panel(ax: Any, panel: Panel, offset: float, span: tuple[int, int] | No
         x = _days(c.start, offset) + width / 2
         up = c.close >= c.open
         colors = np.where(up, "#26a69a", "#ef5350")
-        ax.vlines(x, c.low, c.high, colors=colors, linewidth=0.8, zorder=2)
+        ax.vlines(x, c.low, c.high, colors=colors, linewidth=0.8, zorder=2, alpha=0.6)
         body = np.abs(c.close - c.open)
         ax.bar(x, np.maximum(body, (c.high - c.low) * 0.02 + 1e-12), bottom=np.minimum(c.open, c.close),
-               width=width * 0.7, color=colors, zorder=2, label="candles")
+               width=width * 0.7, color=colors, zorder=2, label="candles", alpha=0.55)
     for ln in panel.lines:
         ax.plot(_days(ln.t, offset), ln.y, color=ln.color, linewidth=1.0 if not ln.dash else 0.9,
                 linestyle="--" if ln.dash else "-", label=ln.name, zorder=3)

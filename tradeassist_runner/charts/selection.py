@@ -28,7 +28,9 @@ class Selection:
 
 def _unknown(kind: str, name: str, known: Iterable[str]) -> SelectionError:
     names = sorted(set(known))
-    close = difflib.get_close_matches(name, names, n=1)
+    folded = {n.lower(): n for n in names}
+    close = [folded[name.lower()]] if name.lower() in folded else [
+        folded[m] for m in difflib.get_close_matches(name.lower(), list(folded), n=1)]
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     listed = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
     return SelectionError(f"unknown {kind} {name!r}{hint}; known: {listed or 'none'}")
