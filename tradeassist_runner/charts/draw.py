@@ -93,8 +93,11 @@ def _notes(recorder: SeriesRecorder, alerts: int, why: str | None) -> list[str]:
 class BacktestChart:
     """The chart of one backtest."""
 
-    def __init__(self, config: LoadedConfig, request: ChartRequest, ticks_path: Path, batch_size: int) -> None:
+    def __init__(
+        self, config: LoadedConfig, request: ChartRequest, ticks_path: Path, batch_size: int, columns: int = COLUMNS
+    ) -> None:
         self.config = config
+        self.columns = columns
         self.request = request
         self.ticks_path = ticks_path
         self.batch_size = batch_size
@@ -103,7 +106,7 @@ class BacktestChart:
         self.rules: list[LoadedRule] = []
         if symbol is not None:
             self.rules = rules_of(config, request.selection, symbol)
-            self.recorder = SeriesRecorder(self.rules, config.instruments, symbol)
+            self.recorder = SeriesRecorder(self.rules, config.instruments, symbol, columns)
         self.alerts = AlertKeeper(frozenset(r.rule.id for r in self.rules) if symbol is not None else None)
         self._ticks = _TickCounter()
 
@@ -117,7 +120,7 @@ class BacktestChart:
             if symbol is None:
                 raise _nothing_to_draw()
             self.rules = rules_of(self.config, self.request.selection, symbol)
-            self.recorder = SeriesRecorder(self.rules, self.config.instruments, symbol)
+            self.recorder = SeriesRecorder(self.rules, self.config.instruments, symbol, self.columns)
             _second_pass(self.recorder, self.config, self.ticks_path, self.batch_size)
         recorder = self.recorder
         ids = [r.rule.id for r in self.rules]
