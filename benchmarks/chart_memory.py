@@ -6,7 +6,10 @@
 Generates a seeded tick file under benchmarks/out/ (the synthetic feed: /ES and $SPX,
 the shipped config's 42 rules, 11 of them on /ES), then runs ``tradeassist backtest`` as
 a user does, each run in its own process, and prints the peak resident memory of that
-process (``wait4``'s ru_maxrss) and its time:
+process and its time.  The peak is the run's own: it is started by a small wrapper
+process whose ``RUSAGE_CHILDREN`` ru_maxrss is read (a child forked from a big parent
+would report the parent's size at the fork, so neither this script nor the wrapper holds
+the ticks):
 
 1. without --chart (the baseline),
 2. --chart es.html --symbol /ES (one pass),
@@ -18,7 +21,6 @@ process (``wait4``'s ru_maxrss) and its time:
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
@@ -28,14 +30,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tradeassist_runner.config.loader import load_config  # noqa: E402
-from tradeassist_runner.config.models import SyntheticSource  # noqa: E402
-from tradeassist_runner.sources.synthetic import SyntheticFeed  # noqa: E402
-
 TARGET_MB = 500
 
 
 def write_ticks(out: Path, n_ticks: int) -> Path:
+    from tradeassist_runner.config.loader import load_config
+    from tradeassist_runner.config.models import SyntheticSource
+    from tradeassist_runner.sources.synthetic import SyntheticFeed
+
     path = out / f"chart-ticks-{n_ticks}.parquet"
     if path.exists():
         return path
@@ -53,28 +55,41 @@ def write_ticks(out: Path, n_ticks: int) -> Path:
     return path
 
 
+#: Runs argv[1:] and prints its exit code and peak RSS (KB) as the last stderr line.
+WRAPPER = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+    "print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+)
+
+
 def measure(args: list[str]) -> tuple[float, float, str]:
-    """(peak RSS in MB, seconds, last stderr line) of one ``tradeassist`` run."""
+    """(peak RSS in MB, seconds, what the run said last on stderr) of one ``tradeassist`` run."""
     exe = Path(sys.executable).parent / "tradeassist"
     t = time.perf_counter()
-    proc = subprocess.Popen([str(exe), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc = subprocess.run([sys.executable, "-c", WRAPPER, str(exe), *args], capture_output=True, text=True)
     seconds = time.perf_counter() - t
-    if proc.returncode != 0:
-        sys.exit(f"tradeassist {' '.join(args)} failed ({proc.returncode}): {err[-2000:]}")
-    return usage.ru_maxrss / 1024, seconds, err.strip().splitlines()[-1]
+    lines = proc.stderr.strip().splitlines()
+    code, kb = (int(x) for x in lines[-1].split())
+    if code != 0:
+        sys.exit(f"tradeassist {' '.join(args)} failed ({code}): {proc.stderr[-2000:]}")
+    return kb / 1024, seconds, lines[-2] if len(lines) > 1 else ""
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ticks", type=int, default=10_000_000)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
+    ap.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.generate_only:
+        write_ticks(args.out, args.ticks)
+        return
     t = time.perf_counter()
-    ticks = write_ticks(args.out, args.ticks)
+    # generated in a child process, so this one never holds the ticks
+    subprocess.run([sys.executable, __file__, "--generate-only", "--ticks", str(args.ticks), "--out", str(args.out)],
+                   check=True)
+    ticks = args.out / f"chart-ticks-{args.ticks}.parquet"
     print(f"workload: {args.ticks:,} ticks of /ES and $SPX ({ticks}), ready in {time.perf_counter() - t:.1f}s")
     config = str(ROOT / "config" / "config.yaml")
     base = ["backtest", config, "--ticks", str(ticks)]
@@ -89,7 +104,7 @@ def main() -> None:
         mb, seconds, said = measure(run)
         if name != "no chart":
             worst = max(worst, mb)
-        print(f"{name:<46} peak RSS {mb:7.0f} MB   {seconds:6.1f}s   {said}")
+        print(f"{name:<46} peak RSS {mb:7.0f} MB   {seconds:6.1f}s   {said}", flush=True)
     verdict = "met" if worst < TARGET_MB else "MISSED"
     print(f"charting {args.ticks:,} ticks: peak {worst:.0f} MB, target < {TARGET_MB} MB: {verdict}")
 

@@ -81,17 +81,11 @@ class _Parts:
 def _first_hit(starts: I64, n: int, hit: npt.NDArray[np.bool_]) -> I64:
     """Per group (rows ``starts[g]`` .. next start), the first row where ``hit``; every
     group must have one."""
-    rows = np.flatnonzero(hit)
-    group = np.searchsorted(starts, rows, side="right") - 1
-    first = np.concatenate(([True], group[1:] != group[:-1]))
-    return rows[first]
+    return np.minimum.reduceat(np.where(hit, np.arange(n), n), starts)
 
 
 def _last_hit(starts: I64, n: int, hit: npt.NDArray[np.bool_]) -> I64:
-    rows = np.flatnonzero(hit)
-    group = np.searchsorted(starts, rows, side="right") - 1
-    last = np.concatenate((group[1:] != group[:-1], [True]))
-    return rows[last]
+    return np.maximum.reduceat(np.where(hit, np.arange(n), -1), starts)
 
 
 def _combine(parts: _Parts) -> _Parts:

@@ -11,7 +11,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import tempfile
+import warnings
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import ChartError
 from .model import Figure
@@ -48,13 +51,17 @@ def check_ready(path: str, fmt: str) -> None:
 
 
 def render(figure: Figure, fmt: str) -> bytes:
-    if fmt == "html":
-        from .html import render_html
+    """The file's bytes.  Prices near the float64 limit (1e308) overflow in axis arithmetic;
+    that is drawn as well as it can be, never printed as numpy or matplotlib warnings."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if fmt == "html":
+            from .html import render_html
 
-        return render_html(figure).encode("utf-8")
-    from .png import render_png
+            return render_html(figure).encode("utf-8")
+        from .png import render_png
 
-    return render_png(figure)
+        return render_png(figure)
 
 
 def write_chart(figure: Figure, path: str, fmt: str) -> int:
