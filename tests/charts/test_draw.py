@@ -80,3 +80,42 @@ def test_rule_selection_draws_only_those_rules(tmp_path: Path) -> None:
     assert names == {"es.rsi alerts", "es.held alerts"}
     assert [p.title for p in figure.panels[1:]] == ["RSI(14)"]
     assert any(lv.name == "es.rsi: re-arms at 55" for lv in figure.panels[1].levels)
+
+
+def test_a_diff_without_symbol_draws_the_busiest_symbol_with_both_versions(tmp_path: Path) -> None:
+    from tradeassist_runner.charts.draw import DiffChart
+    from tradeassist_runner.gitops.diff import build_report
+
+    from .project import RULES
+
+    config, ticks = write_project(tmp_path)
+    changed = [dict(r) for r in RULES]
+    changed[1]["threshold"] = 70
+    new_config, _ = write_project(tmp_path, rules=changed, folder="new.d")
+    old, new = load_config(config), load_config(new_config)
+    chart = DiffChart(old, new, prepare([old, new], str(tmp_path / "d.png"), None, []), ticks)
+    report = build_report(old, new, "old", "new", ticks, taps=chart.taps())
+    figure = chart.figure()
+    assert figure.panels[0].title == "/ES"
+    per_side = {"OLD": 0, "NEW": 0}
+    for m in figure.panels[0].markers:
+        per_side[m.name.split(":")[0]] += len(m.t)
+    es = [a for a in report.alerts if not a.rule_id.startswith("spx")]
+    assert per_side == {"OLD": sum(a.old for a in es), "NEW": sum(a.new for a in es)}
+    assert {"es.rsi (OLD)", "es.rsi (NEW)"} <= {lv.name.split(":")[0] for p in figure.panels for lv in p.levels}
+
+
+def test_a_missing_charts_extra_is_named_with_its_install_command(tmp_path: Path, monkeypatch: object) -> None:
+    import importlib.util
+
+    import pytest
+
+    from tradeassist_runner.charts import output
+    from tradeassist_runner.errors import ChartError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(output.importlib.util, "find_spec",  # type: ignore[attr-defined]
+                        lambda name, *a: None if name == "plotly" else real(name, *a))
+    with pytest.raises(ChartError, match=r"needs plotly, which is not installed: pip install 'tradeassist-runner\[charts\]'"):
+        output.check_ready(str(tmp_path / "c.html"), "html")
+    output.check_ready(str(tmp_path / "c.png"), "png")  # matplotlib is still there
