@@ -85,6 +85,11 @@ def test_the_html_opens_offline_in_chromium_with_every_alert_on_it(tmp_path: Pat
     with browser_page((1400, 900)) as browser:
         sample = _open(browser.page, tmp_path / "es.html")
         project = _open(browser.page, tmp_path / "p.html")
+        # a user hovers an alert: the rule, its value against the threshold and its id show
+        marker = browser.page.query_selector('g[class*="tracealerts-"] path.point')  # type: ignore[attr-defined]
+        box = marker.bounding_box()
+        browser.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # type: ignore[attr-defined]
+        shown = browser.page.wait_for_selector(".hoverlayer .hovertext").text_content()  # type: ignore[attr-defined]
         browser.page.screenshot(path=str(artifact_dir() / "chart-backtest.png"), full_page=True)  # type: ignore[attr-defined]
         diff = _open(browser.page, tmp_path / "diff.html")
         colours = browser.page.evaluate(  # type: ignore[attr-defined]
@@ -98,6 +103,8 @@ def test_the_html_opens_offline_in_chromium_with_every_alert_on_it(tmp_path: Pat
     assert all(any(str(a["alert_id"]) in h for h in sample["hover"]) for a in alerts)  # type: ignore[union-attr]
 
     assert project["data"] == project["dom"] == len(es_alerts)
+    hovered = [a for a in es_alerts if str(a["alert_id"]) in shown]
+    assert len(hovered) == 1 and str(hovered[0]["rule_id"]) in shown and "price" in shown
     hover = "\n".join(project["hover"])  # type: ignore[arg-type]
     for a in es_alerts:
         assert str(a["alert_id"]) in hover

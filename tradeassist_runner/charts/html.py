@@ -47,7 +47,7 @@ def _line(go: Any, line: Line) -> Any:
     return go.Scatter(
         x=_iso(line.t), y=y, mode="lines", name=line.name, legendgroup=line.group or line.name,
         line={"color": line.color, "width": 1.2 if not line.dash else 1.0, "dash": "dash" if line.dash else "solid"},
-        hovertemplate="%{y}<extra>" + line.name + "</extra>", connectgaps=False,
+        hoverinfo="skip", connectgaps=False,  # hover is the alerts': a line under a marker would take it
     )
 
 
@@ -56,7 +56,7 @@ def _level(go: Any, level: Level, span: tuple[int, int]) -> Any:
         x=_iso(np.asarray(span, np.int64)), y=[level.y, level.y], mode="lines", name=level.name,
         legendgroup=level.group or level.name,
         line={"color": level.color, "width": 1.0, "dash": "dot" if level.dotted else "dashdot"},
-        hovertemplate=f"{level.name}<extra></extra>",
+        hoverinfo="skip",
     )
 
 
@@ -80,7 +80,7 @@ def _windows(go: Any, windows: Windows, low: float, high: float) -> Any:
         xs += [s, s, e, e, s, None]
         ys += [low, high, high, low, low, None]
     return go.Scatter(
-        x=xs, y=ys, mode="lines", fill="toself", fillcolor=_rgba(windows.color, 0.10),
+        x=xs, y=ys, mode="lines", fill="toself", fillcolor=_rgba(windows.color, 0.07),
         line={"width": 0, "color": _rgba(windows.color, 0.0)}, name=windows.name,
         legendgroup=windows.group or windows.name, hoveron="fills", hoverinfo="name",
         meta={"role": "windows", "count": len(windows.start)},
