@@ -127,7 +127,7 @@ def backtest(
     if chart is not None:
         try:
             click.echo(chart.write(), err=True)
-        except ChartError as exc:
+        except (ChartError, TickFileError) as exc:  # the file may be gone by a second pass
             _fail(f"error: {exc}")
 
 
