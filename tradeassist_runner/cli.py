@@ -9,15 +9,19 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 import polars as pl
 
 from . import __version__
-from .errors import ApiError, ConfigError, SinkError, TickFileError
+from .errors import ApiError, ChartError, ConfigError, SinkError, TickFileError
 
 from .commands.common import INVALID, load_or_exit as _load
+
+if TYPE_CHECKING:
+    from .charts.draw import ChartRequest
+    from .config.loaded import LoadedConfig
 
 
 def _fail(lines: list[str] | str) -> NoReturn:
@@ -63,19 +67,39 @@ def validate(config: str) -> None:
 @click.option("--ticks", "ticks_path", required=True, type=click.Path(), help="CSV or Parquet tick file")
 @click.option("--batch-size", type=click.IntRange(min=1), default=50_000, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="table", show_default=True)
-def backtest(config: str, ticks_path: str, batch_size: int, fmt: str) -> None:
-    """Evaluate the rules over a tick file, offline; no notification is sent."""
+@click.option("--chart", "chart_path", metavar="FILE",
+              help="Also draw the run: FILE.html (interactive, one self-contained file) or FILE.png")
+@click.option("--symbol", "chart_symbol", help="The symbol --chart draws (default: the one with the most alerts)")
+@click.option("--rule", "chart_rules", multiple=True, metavar="ID",
+              help="Draw only this rule (repeatable; rules of one symbol)")
+def backtest(
+    config: str, ticks_path: str, batch_size: int, fmt: str, chart_path: str | None, chart_symbol: str | None,
+    chart_rules: tuple[str, ...],
+) -> None:
+    """Evaluate the rules over a tick file, offline; no notification is sent.
+
+    With --chart FILE, also draw the price, each rule's threshold and value, and every
+    alert (see the README, "Charts").
+    """
     from .backtest import BacktestStats, backtest as run_backtest
     from .sinks.query import format_jsonl
     from .sources.ticks import format_rejections
     from .summary import RuleSummary
 
+    _chart_options_need_chart(chart_path, chart_symbol, chart_rules)
     loaded = _load(config)
+    chart = None
+    if chart_path is not None:
+        from .charts.draw import BacktestChart
+
+        request = _chart_request([loaded], chart_path, chart_symbol, chart_rules)
+        chart = BacktestChart(loaded, request, Path(ticks_path), batch_size)
     stats = BacktestStats()
     summary = RuleSummary(loaded)
     out = sys.stdout
     try:
-        for alerts in run_backtest(loaded, Path(ticks_path), batch_size, stats):
+        for alerts in run_backtest(loaded, Path(ticks_path), batch_size, stats,
+                                   tap=chart.tap() if chart is not None else None):
             if fmt == "jsonl":
                 out.write("".join(line + "\n" for line in format_jsonl(alerts)))
             else:
@@ -100,6 +124,29 @@ def backtest(config: str, ticks_path: str, batch_size: int, fmt: str) -> None:
         f"{stats.alerts} alerts",
         err=True,
     )
+    if chart is not None:
+        try:
+            click.echo(chart.write(), err=True)
+        except (ChartError, TickFileError) as exc:  # the file may be gone by a second pass
+            _fail(f"error: {exc}")
+
+
+def _chart_options_need_chart(chart_path: str | None, symbol: str | None, rules: tuple[str, ...]) -> None:
+    if chart_path is None and (symbol is not None or rules):
+        raise click.UsageError("--symbol and --rule choose what --chart draws: give --chart FILE too")
+
+
+def _chart_request(configs: list[LoadedConfig], path: str, symbol: str | None, rules: tuple[str, ...]) -> ChartRequest:
+    """``--chart``'s options checked before any tick is read: a usage error exits 2,
+    a chart that could not be written (no [charts] extra, no such folder) exits 1."""
+    from .charts.draw import prepare
+
+    try:
+        return prepare(configs, path, symbol, rules)
+    except ChartError as exc:
+        _fail(f"error: {exc}")
+    except ValueError as exc:  # an unknown suffix, symbol or rule: SelectionError is one
+        raise click.UsageError(str(exc)) from None
 
 
 @main.command()

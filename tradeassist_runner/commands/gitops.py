@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import ConfigError, SinkError, TickFileError
+from ..errors import ChartError, ConfigError, SinkError, TickFileError
 
 from .common import INVALID, load_or_exit
 
@@ -49,15 +49,25 @@ def test_command(files: tuple[str, ...], verbose: bool) -> None:
     help="Take OLD from this Git ref (a temporary worktree); with one path, NEW is that path as it is now",
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table", show_default=True)
-def diff_command(old: str, new: str | None, ticks_path: str | None, git_ref: str | None, fmt: str) -> None:
+@click.option("--chart", "chart_path", metavar="FILE",
+              help="With --ticks: draw OLD's and NEW's alerts in two colours on one chart (FILE.html or FILE.png)")
+@click.option("--symbol", "chart_symbol", help="The symbol --chart draws (default: the one with the most alerts)")
+@click.option("--rule", "chart_rules", multiple=True, metavar="ID",
+              help="Draw only this rule (repeatable; rules of one symbol)")
+def diff_command(
+    old: str, new: str | None, ticks_path: str | None, git_ref: str | None, fmt: str, chart_path: str | None,
+    chart_symbol: str | None, chart_rules: tuple[str, ...],
+) -> None:
     """Show what changes between two versions of the rules: OLD and NEW are configs or rules folders.
 
     Rules added, removed and changed (field by field); with --ticks, per rule, how many
-    alerts each version fires over the same ticks and the first alerts that differ.
+    alerts each version fires over the same ticks and the first alerts that differ;
+    with --chart too, a chart of both versions' alerts.
 
     \b
     tradeassist diff old/config/config.yaml config/config.yaml --ticks session.csv
     tradeassist diff config/config.yaml --git-ref origin/main --ticks session.csv --format markdown
+    tradeassist diff old/config/config.yaml config/config.yaml --ticks session.csv --chart diff.html
     """
     from ..gitops.diff import build_report, render_json, render_markdown, render_table
     from ..gitops.gitref import GitError, at_ref
@@ -65,6 +75,10 @@ def diff_command(old: str, new: str | None, ticks_path: str | None, git_ref: str
 
     if new is None and git_ref is None:
         raise click.UsageError("give OLD and NEW, or one path with --git-ref REF")
+    if chart_path is None and (chart_symbol is not None or chart_rules):
+        raise click.UsageError("--symbol and --rule choose what --chart draws: give --chart FILE too")
+    if chart_path is not None and ticks_path is None:
+        raise click.UsageError("--chart draws the alerts of a backtest: give --ticks FILE too")
     new_text = new if new is not None else old
     with ExitStack() as stack:
         old_path = Path(old)
@@ -83,13 +97,29 @@ def diff_command(old: str, new: str | None, ticks_path: str | None, git_ref: str
             for problem in exc.problems:
                 click.echo(str(problem))
             sys.exit(INVALID)
+        chart = None
+        if chart_path is not None and ticks_path is not None:
+            from ..charts.draw import DiffChart, prepare
+
+            try:
+                request = prepare([before, after], chart_path, chart_symbol, chart_rules)
+            except ChartError as exc:
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(INVALID)
+            except ValueError as exc:  # an unknown suffix, symbol or rule
+                raise click.UsageError(str(exc)) from None
+            chart = DiffChart(before, after, request, Path(ticks_path))
         try:
-            report = build_report(before, after, old_name, new_text, Path(ticks_path) if ticks_path else None)
-        except TickFileError as exc:
+            report = build_report(before, after, old_name, new_text, Path(ticks_path) if ticks_path else None,
+                                  taps=chart.taps() if chart is not None else (None, None))
+            said = chart.write() if chart is not None else None
+        except (TickFileError, ChartError) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(INVALID)
     render = {"table": render_table, "markdown": render_markdown, "json": render_json}[fmt]
     click.echo(render(report))
+    if said:
+        click.echo(said, err=True)
 
 
 @click.command("explain")
