@@ -3,10 +3,10 @@
 Layout: ``root/date=YYYY-MM-DD/part-<epoch_ms>-<counter>.parquet`` (Hive partitions by
 the UTC day of the tick), so readers can prune by day. Each file appears atomically:
 it is written under a hidden ``.tmp`` name in the same folder, fsynced, then renamed,
-so a reader scanning ``root/**/*.parquet`` while the runner writes never sees a half
+so a reader scanning ``root/date=*/*.parquet`` while the runner writes never sees a half
 file. Read the dataset with::
 
-    pl.scan_parquet(root / "**" / "*.parquet", hive_partitioning=True)
+    pl.scan_parquet(root / "date=*" / "*.parquet", hive_partitioning=True)
 
 (a plain directory scan also works with ``hidden_file_prefix="."``, which skips the
 temporary files). The alert log decides when to write (it rolls a part per interval, not
