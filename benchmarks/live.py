@@ -10,8 +10,9 @@ alerts). The alerts then go through the production alert log exactly as ``tradea
 sends them: one SQLite write per second of tick time that has alerts (a live runner commits
 at least that often), Parquet rolled by ``AlertLog.roll`` whenever ``roll_due`` says so on a
 virtual clock that is the tick time (``storage.parquet_roll``, 1 minute), and at the end the
-clock passes midnight UTC so the finished day is compacted. Printed: the part files the day
-left before compaction, the files after it (target: one), every alert present exactly once,
+clock passes midnight UTC so the finished day is compacted. Printed: the parts written, the
+most files the day folder held at once (the open day is merged every ``OPEN_DAY_MAX_PARTS``
+parts), the files after the day's compaction (target: one), every alert present exactly once,
 and, for comparison, the seconds that had alerts: a per-batch copy (one file per micro-batch
 with alerts, the previous design) leaves at least that many files.
 
@@ -42,7 +43,7 @@ from tradeassist_runner.config.loader import load_config  # noqa: E402
 from tradeassist_runner.config.models import SyntheticSource  # noqa: E402
 from tradeassist_runner.engine.evaluate import Engine  # noqa: E402
 from tradeassist_runner.engine.plan import compile_plan  # noqa: E402
-from tradeassist_runner.sinks.alert_log import AlertLog  # noqa: E402
+from tradeassist_runner.sinks.alert_log import OPEN_DAY_MAX_PARTS, AlertLog  # noqa: E402
 from tradeassist_runner.sinks.parquet import ParquetAlertLog  # noqa: E402
 from tradeassist_runner.sinks.sqlite import SqliteAlertLog  # noqa: E402
 from tradeassist_runner.sources.synthetic import SyntheticFeed  # noqa: E402
@@ -75,7 +76,7 @@ def parquet_day(rate: float, hours: float, *, seed: int = 11, roll_s: float = 60
     )
     t0, cpu0 = time.perf_counter(), time.process_time()
     t_eval = t_log = 0.0
-    alerts = writes = rolls = 0
+    alerts = writes = rolls = parts_written = peak_files = 0
     seconds_with_alerts: set[int] = set()
     try:
         done = 0
@@ -96,12 +97,16 @@ def parquet_day(rate: float, hours: float, *, seed: int = 11, roll_s: float = 60
                     writes += 1
                     seconds_with_alerts.add(second)
                     if alert_log.roll_due():
-                        alert_log.roll()
+                        files, _ = alert_log.roll()
                         rolls += 1
+                        parts_written += len(files)
+                        peak_files = max(peak_files, sum(1 for _ in (tmp / "alerts").glob("date=*/*.parquet")))
             t_log += time.perf_counter() - t
         clock["now"] = end_ms / 1000
-        alert_log.roll(force=True)  # what the runner does at shutdown
+        files, _ = alert_log.roll(force=True)  # what the runner does at shutdown
+        parts_written += len(files)
         parts_day = sorted((tmp / "alerts").glob("date=*/*.parquet"))
+        peak_files = max(peak_files, len(parts_day))
         clock["today"] = DAY_START.date() + timedelta(days=1)  # midnight UTC: the day is finished
         clock["now"] += roll_s
         assert alert_log.roll_due()
@@ -115,6 +120,7 @@ def parquet_day(rate: float, hours: float, *, seed: int = 11, roll_s: float = 60
         return {
             "rate": rate, "hours": hours, "ticks": total, "rules": len(plan.rules), "instruments": len(loaded.instruments),
             "alerts": alerts, "logged": logged, "sqlite_writes": writes, "rolls": rolls, "roll_s": roll_s,
+            "parts_written": parts_written, "peak_files": peak_files,
             "parts_before_compaction": len(parts_day), "files_after_compaction": len(after),
             "days": sorted({p.parent.name for p in after}),
             "every_alert_once": stored.len() == logged == stored.n_unique(),
@@ -131,8 +137,9 @@ def bench_parquet_day(mode: dict[str, Any]) -> dict[str, Any]:
     rate = 100.0 if mode.get("quick") else 1_000.0
     log(f"parquet day: 6.5 h of ticks at {rate:,.0f} ticks/s, shipped rules, virtual clock ...")
     r = parquet_day(rate, 6.5)
-    log(f"  {r['alerts']:,} alerts in {r['sqlite_writes']:,} writes; {r['parts_before_compaction']} part files "
-        f"over the day, {r['files_after_compaction']} after compaction ({r['compaction_s']*1000:.0f} ms); "
+    log(f"  {r['alerts']:,} alerts in {r['sqlite_writes']:,} writes; {r['parts_written']} parts written, at most "
+        f"{r['peak_files']} files in the folder, {r['parts_before_compaction']} at the close, "
+        f"{r['files_after_compaction']} after compaction ({r['compaction_s']*1000:.0f} ms); "
         f"every alert once: {r['every_alert_once']}; per-batch copy would leave >= {r['seconds_with_alerts']:,} files "
         f"({r['wall_s']:.0f} s)")
     return r
@@ -144,7 +151,8 @@ def report_lines(res: dict[str, Any]) -> list[str]:
         return []
     return ["", f"Parquet files of a simulated {r['hours']} h day ({r['rate']:,.0f} ticks/s, {r['rules']} shipped rules, "
                 f"{r['alerts']:,} alerts in {r['sqlite_writes']:,} SQLite writes, roll every {r['roll_s']:.0f} s): "
-                f"{r['parts_before_compaction']} part files during the day, {r['files_after_compaction']} after the "
+                f"{r['parts_written']} parts written, at most {r['peak_files']} files in the folder at once "
+                f"(open-day merges every {OPEN_DAY_MAX_PARTS} parts), {r['files_after_compaction']} after the "
                 f"day compacted ({r['compaction_s'] * 1000:.0f} ms; every alert exactly once: "
                 f"{'yes' if r['every_alert_once'] else 'NO'}); a per-batch copy leaves >= {r['seconds_with_alerts']:,}"]
 
@@ -159,8 +167,9 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
     r = res.get("parquet_day")
     if r:
         out.append({"target": "a 6.5 h live day leaves at most a few hundred Parquet files",
-                    "measured": f"{r['parts_before_compaction']} parts at {r['rate']:,.0f} ticks/s",
-                    "met": r["parts_before_compaction"] <= 400})
+                    "measured": f"at most {r['peak_files']} files at once ({r['parts_written']} parts written) "
+                                f"at {r['rate']:,.0f} ticks/s",
+                    "met": r["peak_files"] <= 300})
         out.append({"target": "a finished day is compacted to one file, every alert once",
                     "measured": f"{r['files_after_compaction']} file(s), every alert once: {r['every_alert_once']}",
                     "met": r["files_after_compaction"] == 1 and r["every_alert_once"]})

@@ -255,3 +255,21 @@ def test_a_kill_mid_compaction_loses_nothing_and_the_next_start_cleans_up(tmp_pa
     assert not staged[0].exists()
     assert len(day_files(root)) == 1  # the finished day is compacted at start
     assert raw_ids(root) == EXPECTED
+
+
+def test_the_open_day_is_merged_whenever_it_reaches_the_part_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradeassist_runner.sinks import alert_log as alert_log_module
+
+    monkeypatch.setattr(alert_log_module, "OPEN_DAY_MAX_PARTS", 5)
+    clock = Clock()
+    log = rolling_log(tmp_path, clock)
+    counts = []
+    for k in range(12):
+        log.write(alerts_range(k, k + 1))
+        clock.now += 60
+        log.roll()
+        counts.append(len(day_files(tmp_path / "pq")))
+    assert counts == [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]  # never more than the limit in the folder
+    assert raw_ids(tmp_path / "pq") == sorted(alerts_range(0, 12)["alert_id"].to_list())

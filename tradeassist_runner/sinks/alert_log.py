@@ -16,8 +16,9 @@ moved) is deduplicated against the alert ids already in the affected day folders
 Parquet parts roll by time, not per batch: with ``roll_interval`` > 0 a write only commits
 to SQLite, and :meth:`AlertLog.roll` (the runner calls it when :meth:`AlertLog.roll_due`)
 copies everything new as one part per day, then compacts every finished day (a day before
-the newest one, or before today) to one file. So a live day leaves about one part per
-interval, and one file once it is over. ``roll_interval`` 0 copies on every write.
+the newest one, or before today) to one file, and the open day whenever it reaches
+``OPEN_DAY_MAX_PARTS`` parts. So a live day's folder holds at most about that many files,
+and one file once the day is over. ``roll_interval`` 0 copies on every write.
 SQLite writes and Parquet copies hold different locks, so a slow copy or compaction never
 holds up a commit.
 """
@@ -45,6 +46,9 @@ log = logging.getLogger("tradeassist.storage")
 
 #: Rows copied per Parquet write when catching up (bounds memory after a long outage).
 COPY_CHUNK = 50_000
+#: A day still being written is compacted too once it has this many parts (about an hour
+#: of one-minute parts), so a folder never holds more than about this many files.
+OPEN_DAY_MAX_PARTS = 60
 #: Retry delays of a failing Parquet copy: first, then doubled up to the cap (seconds).
 RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 60.0
@@ -189,7 +193,8 @@ class AlertLog:
     def compact_finished(self) -> list[date]:
         """Merge each finished day with several parts into one file; return the days merged.
 
-        A day is finished once a later day has alerts, or the UTC date is past it. A
+        A day is finished once a later day has alerts, or the UTC date is past it. A day
+        still being written is merged once it has :data:`OPEN_DAY_MAX_PARTS` parts. A
         compaction that fails is logged and tried again at the next roll.
         """
         with self._copy_lock:
@@ -202,12 +207,16 @@ class AlertLog:
             last = max(days[-1], today)
             merged: list[date] = []
             for day in days:
-                if day >= last or not (check_all or day.isoformat() in self._touched or day < today):
+                touched = check_all or day.isoformat() in self._touched or day < today
+                if not touched:
                     continue
                 try:
-                    if len(self.parquet.day_parts(day)) >= 2 and self.parquet.compact(day):
+                    parts = len(self.parquet.day_parts(day))
+                    open_day = day >= last
+                    if parts >= (OPEN_DAY_MAX_PARTS if open_day else 2) and self.parquet.compact(day):
                         merged.append(day)
-                    self._touched.discard(day.isoformat())
+                    if not open_day:
+                        self._touched.discard(day.isoformat())
                 except SinkError as exc:
                     log_event(log, logging.ERROR, "Parquet compaction failed; will retry", error=str(exc))
             if merged:
