@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -145,11 +147,39 @@ def bench_parquet_day(mode: dict[str, Any]) -> dict[str, Any]:
     return r
 
 
+def bench_live_light(mode: dict[str, Any], live_once: Callable[..., dict[str, Any]]) -> list[dict[str, Any]]:
+    """The live rows again with only the 96 probe rules (``run.py``'s ``live_once``, no rule
+    mix): what the pipeline (feed, batcher, group commit) gives when evaluation is cheap."""
+    rows = []
+    for rate in mode["live_rates"]:
+        log(f"live, probe rules only: {rate:,} ticks/s for {mode['live_s']:.0f} s ...")
+        r = live_once(rate, mode["live_s"], n_rules=0)
+        r["runs"] = 1
+        r["load"] = os.getloadavg()[0]
+        log(f"  p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, evaluated {r['ticks_evaluated']}/{r['ticks_owed']}, "
+            f"keeps up: {r['keeps_up']} (load {r['load']:.1f})")
+        rows.append(r)
+    return rows
+
+
+def _ms(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0f}"
+
+
 def report_lines(res: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    if res.get("live_light"):
+        lines += ["", "Live latency with the 96 probe rules only (no rule mix; otherwise as above)", "",
+                  "| ticks/s | alerted ticks | p50 ms | p99 ms | evaluated/owed | lag at stop | keeps up | load |",
+                  "|---:|---:|---:|---:|---:|---:|:--:|---:|"]
+        for r in res["live_light"]:
+            share = f"{r['evaluated_share']:.0%}" if r["evaluated_share"] is not None else "-"
+            lines.append(f"| {r['rate']:,} | {r['samples']:,} | {_ms(r['p50_ms'])} | {_ms(r['p99_ms'])} | {share} | "
+                         f"{r['lag_at_stop_ms'] / 1000:.1f} s | {'yes' if r['keeps_up'] else 'no'} | {r['load']:.1f} |")
     r = res.get("parquet_day")
     if not r:
-        return []
-    return ["", f"Parquet files of a simulated {r['hours']} h day ({r['rate']:,.0f} ticks/s, {r['rules']} shipped rules, "
+        return lines
+    return lines + ["", f"Parquet files of a simulated {r['hours']} h day ({r['rate']:,.0f} ticks/s, {r['rules']} shipped rules, "
                 f"{r['alerts']:,} alerts in {r['sqlite_writes']:,} SQLite writes, roll every {r['roll_s']:.0f} s): "
                 f"{r['parts_written']} parts written, at most {r['peak_files']} files in the folder at once "
                 f"(open-day merges every {OPEN_DAY_MAX_PARTS} parts), {r['files_after_compaction']} after the "

@@ -698,6 +698,7 @@ def main() -> None:
         res["batch_curve"] = bench_curve(mode, work)
     if "live" in only:
         res["live"] = bench_live(mode)
+        res["live_light"] = live.bench_live_light(mode, live_once)
     if "parquet_day" in only:  # benchmarks/live.py: Parquet files of a simulated day
         res["parquet_day"] = live.bench_parquet_day({**mode, "quick": args.quick})
     if "reload" in only:
