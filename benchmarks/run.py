@@ -49,9 +49,8 @@ time budget lasts, always at least once; the number of runs is printed and store
   with SIGINT after 10 s (quick 6 s). Latency = ``created_at`` (SQLite
   ``strftime('%f')``, ms precision, set by the INSERT of the transaction that commits the
   batch) minus ``ts_ms`` (the synthetic feed stamps ticks with the wall clock it simulates);
-  the first second (start-up) is excluded. The synthetic source hands over what it owes
-  every mean tick gap, clamped to 20-50 ms (20 ms at these rates), so up to 20 ms of every
-  figure is the source's own cadence. Keeping up: ticks evaluated (the runner's final
+  the first second (start-up) is excluded. The synthetic source hands each tick over once
+  the wall clock reaches its ts (within about 1 ms), so the figure is the runner's own. Keeping up: ticks evaluated (the runner's final
   status line) / ticks the feed owed in that time, and the lag between SIGINT and the newest
   alerted tick (the probes fire on every symbol every < 2 s, so a lag well past 2 s is a backlog).
 - parquet_day: ``benchmarks/live.py`` (its docstring says how): the Parquet files a simulated
