@@ -273,3 +273,36 @@ def test_the_open_day_is_merged_whenever_it_reaches_the_part_limit(
         counts.append(len(day_files(tmp_path / "pq")))
     assert counts == [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]  # never more than the limit in the folder
     assert raw_ids(tmp_path / "pq") == sorted(alerts_range(0, 12)["alert_id"].to_list())
+
+
+def test_a_compaction_on_a_full_disk_leaves_the_day_as_it_was_and_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import errno
+
+    clock = Clock()
+    log = rolling_log(tmp_path, clock)
+    for k in range(3):
+        log.write(alerts_range(k * 2, k * 2 + 2))
+        clock.now += 60
+        log.roll()
+    real_write = log.parquet._write_file
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(log.parquet, "_write_file", full)
+    clock.today = NEXT_DAY.date()
+    files, error = log.roll()  # the copy had nothing to do; the compaction fails
+    assert error is None
+    [failed] = [r for r in caplog.records if r.getMessage() == "Parquet compaction failed; will retry"]
+    assert "No space left on device" in failed.fields["error"]  # type: ignore[attr-defined]
+    assert len(day_files(tmp_path / "pq")) == 3
+    assert [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    assert raw_ids(tmp_path / "pq") == sorted(alerts_range(0, 6)["alert_id"].to_list())
+
+    monkeypatch.setattr(log.parquet, "_write_file", real_write)
+    log.write(alerts_range(10, 11, ts=NEXT_DAY))
+    clock.now += 60
+    log.roll()
+    assert len(day_files(tmp_path / "pq")) == 1  # retried at the next roll
