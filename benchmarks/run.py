@@ -49,11 +49,12 @@ time budget lasts, always at least once; the number of runs is printed and store
   with SIGINT after 10 s (quick 6 s). Latency = ``created_at`` (SQLite
   ``strftime('%f')``, ms precision, set by the INSERT of the transaction that commits the
   batch) minus ``ts_ms`` (the synthetic feed stamps ticks with the wall clock it simulates);
-  the first second (start-up) is excluded. The synthetic source hands over what it owes
-  every mean tick gap, clamped to 20-50 ms (20 ms at these rates), so up to 20 ms of every
-  figure is the source's own cadence. Keeping up: ticks evaluated (the runner's final
+  the first second (start-up) is excluded. The synthetic source hands each tick over once
+  the wall clock reaches its ts (within about 1 ms), so the figure is the runner's own. Keeping up: ticks evaluated (the runner's final
   status line) / ticks the feed owed in that time, and the lag between SIGINT and the newest
   alerted tick (the probes fire on every symbol every < 2 s, so a lag well past 2 s is a backlog).
+- parquet_day: ``benchmarks/live.py`` (its docstring says how): the Parquet files a simulated
+  6.5 h day with the shipped rules leaves, and the one file after the day is compacted.
 - reload: ``service.reload.rebuild(old_plan, config)`` on a 10,000-rule rules dir (validate
   + compile; load_config and compile_plan also timed alone) and ``engine.swap``, cold: the
   per-file cache of the loader is cleared first, as after a checkout that changed every file.
@@ -88,6 +89,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
+import live  # noqa: E402
 import workloads  # noqa: E402
 from tradeassist_runner.config.loader import RULES_FILE_CACHE, load_config  # noqa: E402
 from tradeassist_runner.engine.evaluate import Engine  # noqa: E402
@@ -645,6 +647,7 @@ def report(res: dict[str, Any]) -> str:
             lines.append(f"| {r['rate']:,} | {r['seconds']} | {r['samples']:,} | {fmt_ms(r['p50_ms'])} | "
                          f"{fmt_ms(r['p99_ms'])} | {fmt_ms(r['max_ms'])} | {share} | "
                          f"{r['lag_at_stop_ms'] / 1000:.1f} s | {'yes' if r['keeps_up'] else 'no'} |")
+    lines += live.report_lines(res)
     if res.get("reload"):
         r = res["reload"]
         lines += ["", f"Reload of {r['rules']:,} rules: {r['total_s'] * 1000:,.0f} ms (rebuild = validate + compile "
@@ -662,7 +665,7 @@ def report(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-SECTIONS = ["backtest", "types", "reference", "batch_curve", "live", "reload", "memory"]
+SECTIONS = ["backtest", "types", "reference", "batch_curve", "live", "parquet_day", "reload", "memory"]
 
 
 def main() -> None:
@@ -694,11 +697,14 @@ def main() -> None:
         res["batch_curve"] = bench_curve(mode, work)
     if "live" in only:
         res["live"] = bench_live(mode)
+        res["live_light"] = live.bench_live_light(mode, live_once)
+    if "parquet_day" in only:  # benchmarks/live.py: Parquet files of a simulated day
+        res["parquet_day"] = live.bench_parquet_day({**mode, "quick": args.quick})
     if "reload" in only:
         res["reload"] = bench_reload(mode, work)
     if "memory" in only:
         res["memory"] = bench_memory(mode, work, res.get("backtest"))
-    res["targets"] = targets(res, args.quick)
+    res["targets"] = targets(res, args.quick) + live.targets(res)
     res["elapsed_s"] = time.perf_counter() - t0
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1, default=str))

@@ -139,6 +139,11 @@ class StorageSettings(Strict):
     snapshot_interval: Duration = Field(
         default=timedelta(seconds=5), description="How often engine state is snapshotted (and at shutdown)"
     )
+    parquet_roll: Duration = Field(
+        default=timedelta(minutes=1),
+        description="How often new alerts are copied to Parquet as a new part file (and at shutdown); "
+        "0 = after every batch. Finished days are compacted to one file",
+    )
 
 
 class WebSocketSettings(Strict):

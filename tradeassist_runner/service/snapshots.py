@@ -149,10 +149,12 @@ def restore_snapshot(
     return resume
 
 
-async def save_snapshot(
-    store: StateStore, engine: Engine, gate: TickGate, loaded: LoadedConfig, row: int,
-    finger: dict[str, Any] | None = None,
-) -> None:
+def capture_snapshot(engine: Engine, gate: TickGate, row: int) -> dict[str, bytes]:
+    """The run's state now, as the bytes a snapshot stores (taken between batches).
+
+    Taking it and storing it are separate so the runner can store it later, once every
+    alert of the batches it covers is committed, while evaluation goes on.
+    """
     parts = dump_state(engine.state)
     parts["run"] = json.dumps(
         {
@@ -162,7 +164,12 @@ async def save_snapshot(
             "saved_at": datetime.now(timezone.utc).isoformat(),
         }
     ).encode()
+    return parts
+
+
+async def store_snapshot(store: StateStore, parts: dict[str, bytes], finger: dict[str, Any]) -> None:
     try:
-        await asyncio.to_thread(store.save, parts, finger if finger is not None else fingerprint(loaded))
+        await asyncio.to_thread(store.save, parts, finger)
     except SinkError as exc:
         log(logger, logging.ERROR, "state snapshot failed; will retry", error=str(exc))
+
