@@ -125,8 +125,8 @@ def checked_url(url: str) -> str:
 _NOT_ANSWERING = re.compile(r"Is the server running.*", re.DOTALL)
 
 
-def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
-    """A connection, or ``SinkError`` saying in one line why there is none."""
+def connect(url: str, subject: str = "", *, autocommit: bool = True) -> psycopg.Connection[Any]:
+    """A connection, or ``SinkError`` saying in one line why there is none (``subject``: of what)."""
     require_psycopg()
     options: dict[str, Any] = {}
     if "connect_timeout" not in conninfo_to_dict(url):
@@ -134,8 +134,11 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
     try:
         return psycopg.connect(url, autocommit=autocommit, **options)
     except psycopg.Error as exc:
-        text = _NOT_ANSWERING.sub("is the server running and accepting TCP/IP connections?", str(exc))
-        raise SinkError(f"{describe_url(url)}: cannot connect: {scrub(' '.join(text.split()), url)}") from None
+        text = " ".join(_NOT_ANSWERING.sub("", str(exc)).split())
+        if isinstance(exc, psycopg.OperationalError) and "refused" in text:
+            text += " (is the server running and accepting TCP/IP connections?)"
+        who = f"{subject} {describe_url(url)}" if subject else describe_url(url)
+        raise SinkError(f"{who}: cannot connect: {scrub(text, url)}") from None
 
 
 class Session:
@@ -157,7 +160,7 @@ class Session:
         if self._closed:
             raise SinkError(f"{self.what} {self.where} is closed")
         if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = connect(self.url)
+            self._conn = connect(self.url, self.what)
         return self._conn
 
     @contextmanager
@@ -188,7 +191,12 @@ class Session:
 
 def schema_version(conn: psycopg.Connection[Any]) -> int | None:
     """The version recorded in the database's search path; None before the first migration."""
-    row = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+    # pg_tables through a query, not to_regclass(): after waiting on the advisory lock the
+    # catalog cache may not show the table another runner just created; a query's snapshot does.
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables "
+        "WHERE schemaname = current_schema() AND tablename = 'schema_version')"
+    ).fetchone()
     if not row or not row[0]:
         return None
     found = conn.execute("SELECT max(version) FROM schema_version").fetchone()
@@ -246,7 +254,7 @@ class ScopeLock:
 
     @classmethod
     def acquire(cls, url: str, scope: str) -> ScopeLock:
-        conn = connect(url)
+        conn = connect(url, "runner lock on")
         try:
             row = conn.execute(
                 "SELECT pg_try_advisory_lock(hashtextextended('tradeassist.scope:' || %s, 0))", (scope,)

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any
 
 import polars as pl
+import polars.selectors as cs
 
 from ..timefmt import iso_ms, to_epoch_ms
 from .batch import conform
@@ -88,7 +89,9 @@ class PostgresAlertLog:
         at = iso_ms(_now())
         status = {ch: _channel_entry(ch, v, at) for ch, v in (delivery_status or {}).items()}
         unique = df.filter(pl.col("alert_id").is_first_distinct())
-        rows = list(SqliteAlertLog._rows(unique, json.dumps(status, sort_keys=True)))
+        # NaN is stored as NULL, as SQLite does, so both logs read back the same values
+        stored = unique.with_columns(cs.float().fill_nan(None))
+        rows = list(SqliteAlertLog._rows(stored, json.dumps(status, sort_keys=True)))
         columns = [list(col) for col in zip(*rows)] + [[self.scope] * len(rows)]
         doing = f"could not write {df.height} alert(s), nothing of the batch was stored"
         with self._session.run(doing) as conn, conn.transaction():

@@ -40,6 +40,9 @@ class AlertStore(Protocol):
         (a restart, another runner) stores and returns nothing for them.
         """
 
+    def write(self, alerts: pl.DataFrame, delivery_status: Mapping[str, Mapping[str, Any]] | None = None) -> int:
+        """:meth:`write_new`, counting the new alerts."""
+
     def update_delivery(self, alert_id: str, channel: str, status: str, *, attempts: int | None = None,
                         error: str | None = None, at: datetime | None = None) -> bool:
         """One channel's delivery outcome for one alert; ``False`` if the alert is unknown."""
