@@ -55,6 +55,20 @@ def test_postgres_reads_back_exactly_what_sqlite_does(tmp_path: Path, postgres_u
         assert pg.count() == pg.last_id() == pg.count_between(0, 4) == 4
 
 
+def test_a_nul_character_does_not_make_a_batch_unstorable(postgres_url: str) -> None:
+    with PostgresAlertLog(postgres_url) as pg:
+        assert pg.write(make_alerts(alert_row(0, symbol="/E\x00S", message="a\x00b", threshold=float("inf")))) == 1
+        row = pg.query().row(0, named=True)
+    assert (row["symbol"], row["message"], row["threshold"]) == ("/E\ufffdS", "a\ufffdb", float("inf"))
+    with PostgresAlertLog(postgres_url) as pg:  # a channel's error text with a NUL: the outbox stays readable
+        pg.write(alerts_range(1, 2), {"hook": {"status": "pending"}})
+        assert pg.update_delivery(row["alert_id"], "hook", "failed", error="bad\x00answer")
+        assert pg.pending_deliveries()["seq"].to_list() == [1]
+    reader = PostgresAlertReader(postgres_url)
+    assert reader.counts(AlertFilter()).by_delivery_status == {"failed": 1, "pending": 1}
+    reader.close()
+
+
 def test_the_api_reader_gives_the_same_pages_and_counts(tmp_path: Path, postgres_url: str) -> None:
     def seed(log: SqliteAlertLog | PostgresAlertLog) -> None:
         at = "2026-01-05T14:31:00.000Z"

@@ -56,6 +56,12 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _status_json(status: Mapping[str, Any]) -> str:
+    """The JSON text SQLite stores, minus ``\\u0000`` (``jsonb`` refuses it, and the outbox
+    queries read every row as ``jsonb``: one such error text would break them all)."""
+    return json.dumps(status, sort_keys=True).replace("\\u0000", "\\ufffd")
+
+
 class PostgresAlertLog:
     """Alert log in the PostgreSQL database of ``url`` (tables in its ``search_path``)."""
 
@@ -89,9 +95,13 @@ class PostgresAlertLog:
         at = iso_ms(_now())
         status = {ch: _channel_entry(ch, v, at) for ch, v in (delivery_status or {}).items()}
         unique = df.filter(pl.col("alert_id").is_first_distinct())
-        # NaN is stored as NULL, as SQLite does, so both logs read back the same values
-        stored = unique.with_columns(cs.float().fill_nan(None))
-        rows = list(SqliteAlertLog._rows(stored, json.dumps(status, sort_keys=True)))
+        # NaN is stored as NULL, as SQLite does, so both logs read back the same values.
+        # PostgreSQL text cannot hold NUL: a "\0" in a symbol or message (a YAML escape) would
+        # fail every retry of the batch, so it is stored as U+FFFD instead. Alert ids cannot hold one.
+        stored = unique.with_columns(
+            cs.float().fill_nan(None), cs.string().exclude("alert_id").str.replace_all("\x00", "\ufffd", literal=True)
+        )
+        rows = list(SqliteAlertLog._rows(stored, _status_json(status)))
         columns = [list(col) for col in zip(*rows)] + [[self.scope] * len(rows)]
         doing = f"could not write {df.height} alert(s), nothing of the batch was stored"
         with self._session.run(doing) as conn, conn.transaction():
@@ -125,7 +135,7 @@ class PostgresAlertLog:
             }
             conn.execute(
                 "UPDATE alert_logs SET delivery_status = %s WHERE alert_id = %s",
-                (json.dumps(current, sort_keys=True), alert_id),
+                (_status_json(current), alert_id),
             )
         return True
 
