@@ -33,6 +33,16 @@ MIGRATE_LOCK = 7_460_020_001
 INSERT_LOCK = 7_460_020_002
 #: Seconds to wait for a connection when the URL does not say (libpq would wait forever).
 CONNECT_TIMEOUT = 5
+#: libpq settings used unless the URL gives its own: a server or network that stops
+#: answering fails the call within about half a minute (then it is retried) instead of
+#: hanging the runner, as an unreachable host would with the operating system's defaults.
+_LINK_DEFAULTS: dict[str, Any] = {
+    "connect_timeout": CONNECT_TIMEOUT, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+    "keepalives_count": 3, "tcp_user_timeout": 30_000,
+}  # fmt: skip
+#: Per session: a runner whose machine vanished mid-transaction does not hold the insert
+#: lock for hours, and a writer waiting on a lock gives up (and retries) after 30 s.
+_SESSION = {"idle_in_transaction_session_timeout": "60s", "lock_timeout": "30s"}
 
 # _MIGRATIONS[i] upgrades a database from version i to i + 1. The alert columns are those
 # of the SQLite log (sqlite.py), so rows read back the same from either; ``owner`` is the
@@ -128,11 +138,17 @@ _NOT_ANSWERING = re.compile(r"Is the server running.*", re.DOTALL)
 def connect(url: str, subject: str = "", *, autocommit: bool = True) -> psycopg.Connection[Any]:
     """A connection, or ``SinkError`` saying in one line why there is none (``subject``: of what)."""
     require_psycopg()
-    options: dict[str, Any] = {}
-    if "connect_timeout" not in conninfo_to_dict(url):
-        options["connect_timeout"] = CONNECT_TIMEOUT
+    given = conninfo_to_dict(url)
+    options = {k: v for k, v in _LINK_DEFAULTS.items() if k not in given}
     try:
-        return psycopg.connect(url, autocommit=autocommit, **options)
+        conn = psycopg.connect(url, autocommit=autocommit, **options)
+        try:
+            for setting, value in _SESSION.items():
+                conn.execute("SELECT set_config(%s, %s, false)", (setting, value))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
     except psycopg.Error as exc:
         text = " ".join(_NOT_ANSWERING.sub("", str(exc)).split())
         if isinstance(exc, psycopg.OperationalError) and "refused" in text:
