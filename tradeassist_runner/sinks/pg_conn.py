@@ -104,10 +104,11 @@ def require_psycopg() -> None:
 
 def describe_url(url: str) -> str:
     """``PostgreSQL alerts@db.example:5432``: which database, without user or password."""
+    if psycopg is None:
+        return "PostgreSQL"
     try:
-        require_psycopg()
         parts = conninfo_to_dict(url)
-    except (SinkError, psycopg.Error):
+    except psycopg.Error:
         return "PostgreSQL (unparsable storage.url)"
     host = str(parts.get("host") or "localhost")
     port = str(parts.get("port") or "5432")
