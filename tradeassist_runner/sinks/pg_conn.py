@@ -28,9 +28,10 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     psycopg = None  # type: ignore[assignment]
 
 SCHEMA_VERSION = 1
-#: pg_advisory_xact_lock keys (any fixed int64): schema changes; alert inserts (see postgres.py).
-MIGRATE_LOCK = 7_460_020_001
-INSERT_LOCK = 7_460_020_002
+#: Transaction-scoped advisory locks: schema changes; alert inserts (see postgres.py). Keyed
+#: by the schema the tables live in, so logs in two schemas of one database never wait on each other.
+MIGRATE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('tradeassist.migrate:' || current_schema(), 0))"
+INSERT_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('tradeassist.insert:' || current_schema(), 0))"
 #: Seconds to wait for a connection when the URL does not say (libpq would wait forever).
 CONNECT_TIMEOUT = 5
 #: libpq settings used unless the URL gives its own: a server or network that stops
@@ -40,9 +41,14 @@ _LINK_DEFAULTS: dict[str, Any] = {
     "connect_timeout": CONNECT_TIMEOUT, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
     "keepalives_count": 3, "tcp_user_timeout": 30_000,
 }  # fmt: skip
-#: Per session: a runner whose machine vanished mid-transaction does not hold the insert
-#: lock for hours, and a writer waiting on a lock gives up (and retries) after 30 s.
-_SESSION = {"idle_in_transaction_session_timeout": "60s", "lock_timeout": "30s"}
+#: Per session: a writer waiting on a lock gives up (and retries) after 30 s, and the server
+#: notices within about half a minute that a runner's machine vanished (its own keepalives),
+#: so neither the insert lock nor a scope is held for the hours the system defaults allow -
+#: a shard restarted elsewhere gets its scope back.
+_SESSION = {
+    "idle_in_transaction_session_timeout": "60s", "lock_timeout": "30s",
+    "tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3",
+}  # fmt: skip
 
 # _MIGRATIONS[i] upgrades a database from version i to i + 1. The alert columns are those
 # of the SQLite log (sqlite.py), so rows read back the same from either; ``owner`` is the
@@ -226,7 +232,7 @@ def migrate(session: Session) -> None:
         if schema_version(conn) == SCHEMA_VERSION:  # the usual case: no lock, no write
             return
         with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
+            conn.execute(MIGRATE_LOCK)
             version = schema_version(conn)
             if version is None:
                 conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")

@@ -113,7 +113,7 @@ class PostgresAlertLog:
         )
         doing = f"could not write {df.height} alert(s), nothing of the batch was stored"
         with self._session.run(doing) as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (INSERT_LOCK,))
+            conn.execute(INSERT_LOCK)
             inserted = {str(r[0]) for r in conn.execute(_INSERT, (payload,)).fetchall()}
         return unique.filter(pl.col("alert_id").is_in(pl.Series(list(inserted), dtype=pl.String).implode()))
 
