@@ -34,11 +34,10 @@ from ..engine.evaluate import Engine
 from ..engine.plan import compile_plan
 from ..errors import Problem, SinkError, SourceError
 from ..settings import apply_settings, load_settings
-from ..sinks.lock import DataLock
-from ..sinks.state_store import StateStore
 from ..logs import log
 from ..notify.delivery import Notifier
-from ..sinks.alert_log import AlertLog, open_alert_log
+from ..sinks.alert_log import AlertLog
+from ..sinks.backend import acquire_lock, describe, open_log, open_state_store
 from ..sinks.query import format_jsonl
 from ..sources.replay import replay_batches
 from ..sources.synthetic import SyntheticFeed
@@ -46,7 +45,7 @@ from ..sources.ticks import Rejection, TickGate, format_rejections
 from ..timefmt import iso_ms
 from .observe import Observer, ReloadResult
 from .reload import rebuild, watch, watched_paths
-from .snapshots import capture_snapshot, fingerprint, restore_snapshot, store_snapshot, state_path
+from .snapshots import capture_snapshot, fingerprint, restore_snapshot, store_snapshot
 from .status import RunStats, StatusLine
 
 logger = logging.getLogger("tradeassist.run")
@@ -131,18 +130,15 @@ async def run_service(
     gate = TickGate(i.symbol for i in loaded.instruments)
     storage = loaded.config.storage
     # The lock first: it is the first write into the data folder (a read-only one stops
-    # here) and keeps a second runner off the same log, copy and snapshot.
-    data_lock = await asyncio.to_thread(DataLock.acquire, loaded.resolve(storage.sqlite))
+    # here) and keeps a second runner off the same log (or scope), copy and snapshot.
+    data_lock = await asyncio.to_thread(acquire_lock, loaded)
     try:
-        alert_log: AlertLog = await asyncio.to_thread(
-            open_alert_log, loaded.resolve(storage.sqlite), loaded.resolve(storage.parquet_dir),
-            roll_interval=storage.parquet_roll.total_seconds(),
-        )
+        alert_log: AlertLog = await asyncio.to_thread(open_log, loaded)
     except BaseException:
         data_lock.release()
         raise
     try:
-        state_store = await asyncio.to_thread(StateStore, state_path(loaded))
+        state_store = await asyncio.to_thread(open_state_store, loaded)
         finger = await asyncio.to_thread(fingerprint, loaded)
         resume_row = 0 if fresh else await asyncio.to_thread(
             restore_snapshot, state_store, engine, gate, loaded, finger
@@ -258,6 +254,7 @@ async def run_service(
     unlogged: list[tuple[int, pl.DataFrame]] = []
     committing: dict[str, asyncio.Task[None] | None] = {"task": None, "roll": None}
     in_flight: list[int] = []  # batch numbers of the group being committed
+    write_failed = [False]  # the last commit attempt failed (the next success re-reads the outbox)
     batch_no = 0
     #: A snapshot taken after a batch, stored once that batch's alerts are all committed.
     held_snapshot: list[tuple[int, dict[str, bytes]]] = []
@@ -266,7 +263,7 @@ async def run_service(
     log(
         logger, logging.INFO, "runner started",
         source=loaded.config.source.type, rules=len(plan.rules), instruments=len(loaded.instruments),
-        sqlite=str(loaded.resolve(storage.sqlite)), plan=plan.version,
+        storage=describe(loaded), plan=plan.version,
     )
     _log_warnings(loaded)
     status_line = StatusLine(sys.stderr, enabled=sys.stderr.isatty())
@@ -293,12 +290,14 @@ async def run_service(
         try:
             report, deliveries = await asyncio.to_thread(notifier.write_outbox, pending)
         except SinkError as exc:
+            write_failed[0] = True
             stats.alerts_unlogged = pending.height
             log(logger, logging.ERROR, "alert log write failed; alerts kept in memory, will retry",
                 error=str(exc), pending=pending.height)
             unlogged[:0] = [(in_flight[0], pending)]  # back in front: order is kept
             in_flight.clear()
             return
+        recovered, write_failed[0] = write_failed[0], False
         in_flight.clear()
         stats.alerts_unlogged = sum(frame.height for _, frame in unlogged)
         stats.parquet_behind = alert_log.parquet_status().behind if report.parquet_error else 0
@@ -307,6 +306,11 @@ async def run_service(
         with status_line.above():
             print_alerts(pending, out)
         notifier.enqueue(deliveries)
+        if recovered and notifier.enabled:
+            # A write reported as failed may have committed all the same (a database
+            # connection lost before the answer): its alerts are "already logged" now but
+            # still pending in the outbox, so the outbox is read again (sent ones are skipped).
+            await notifier.refill(None)
         await store_held_snapshot()
 
     def reap() -> None:

@@ -29,7 +29,9 @@ from ..engine.evaluate import Engine
 from ..engine.snapshot import dump_state, load_state
 from ..errors import SinkError
 from ..logs import log
-from ..sinks.state_store import SnapshotDamaged, StateStore
+from ..sinks.backend import sqlite_state_path
+from ..sinks.state_store import SnapshotDamaged
+from ..sinks.store import SnapshotStore
 from ..sources.ticks import TickGate
 from ..timefmt import from_epoch_ms, to_epoch_ms
 
@@ -45,11 +47,7 @@ class SnapshotMismatch(SinkError):
 
 def state_path(loaded: LoadedConfig) -> Path:
     """``storage.state``, or by default beside the alert log: ``alerts.sqlite`` -> ``alerts.state.sqlite``."""
-    storage = loaded.config.storage
-    if storage.state:
-        return loaded.resolve(storage.state)
-    sqlite = loaded.resolve(storage.sqlite)
-    return sqlite.with_name(f"{sqlite.stem}.state.sqlite")
+    return sqlite_state_path(loaded)
 
 
 def _prefix_hash(path: Path, length: int) -> str | None:
@@ -110,7 +108,7 @@ def _fresh(problem: SnapshotDamaged) -> int:
 
 
 def restore_snapshot(
-    store: StateStore, engine: Engine, gate: TickGate, loaded: LoadedConfig, finger: dict[str, Any] | None = None
+    store: SnapshotStore, engine: Engine, gate: TickGate, loaded: LoadedConfig, finger: dict[str, Any] | None = None
 ) -> int:
     """Install the saved state; returns the replay row to resume after (0: from the start).
 
@@ -167,7 +165,7 @@ def capture_snapshot(engine: Engine, gate: TickGate, row: int) -> dict[str, byte
     return parts
 
 
-async def store_snapshot(store: StateStore, parts: dict[str, bytes], finger: dict[str, Any]) -> None:
+async def store_snapshot(store: SnapshotStore, parts: dict[str, bytes], finger: dict[str, Any]) -> None:
     try:
         await asyncio.to_thread(store.save, parts, finger)
     except SinkError as exc:

@@ -41,6 +41,7 @@ from ..errors import SinkError
 from ..logs import log as log_event
 from .parquet import ParquetAlertLog
 from .sqlite import SqliteAlertLog
+from .store import AlertStore
 
 log = logging.getLogger("tradeassist.storage")
 
@@ -105,7 +106,7 @@ class AlertLog:
 
     def __init__(
         self,
-        sqlite: SqliteAlertLog,
+        sqlite: AlertStore,
         parquet: ParquetAlertLog,
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -378,6 +379,16 @@ class AlertLog:
 
     def close(self) -> None:
         self.sqlite.close()
+
+    # -- the store of record, whichever backend (``self.sqlite`` may be PostgreSQL) --------
+
+    @property
+    def store(self) -> AlertStore:
+        return self.sqlite
+
+    def pending_deliveries(self) -> pl.DataFrame:
+        """The outbox (see :meth:`AlertStore.pending_deliveries`)."""
+        return self.sqlite.pending_deliveries()
 
     def __enter__(self) -> AlertLog:
         return self
