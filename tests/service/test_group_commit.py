@@ -23,7 +23,8 @@ from tradeassist_runner.config.loader import load_config
 from tradeassist_runner.errors import SinkError
 from tradeassist_runner.service import runner
 from tradeassist_runner.service.observe import Observer
-from tradeassist_runner.sinks.alert_log import AlertLog, open_alert_log
+from tradeassist_runner.sinks.alert_log import AlertLog
+from tradeassist_runner.sinks.backend import open_log
 from tradeassist_runner.sinks.sqlite import SqliteAlertLog
 from tradeassist_runner.sinks.state_store import StateStore
 
@@ -99,10 +100,10 @@ def gated(monkeypatch: pytest.MonkeyPatch) -> list[GatedLog]:
     opened: list[GatedLog] = []
 
     def gated_open(*args: Any, **kwargs: Any) -> AlertLog:
-        opened.append(GatedLog(open_alert_log(*args, **kwargs)))
+        opened.append(GatedLog(open_log(*args, **kwargs)))
         return opened[-1]
 
-    monkeypatch.setattr(runner, "open_alert_log", gated_open)
+    monkeypatch.setattr(runner, "open_log", gated_open)
     return opened
 
 
