@@ -66,7 +66,7 @@ def validate(config: str) -> None:
 def backtest(config: str, ticks_path: str, batch_size: int, fmt: str) -> None:
     """Evaluate the rules over a tick file, offline; no notification is sent."""
     from .backtest import BacktestStats, backtest as run_backtest
-    from .sinks.query import format_jsonl
+    from .sinks.query import jsonl_text
     from .sources.ticks import format_rejections
     from .summary import RuleSummary
 
@@ -74,15 +74,17 @@ def backtest(config: str, ticks_path: str, batch_size: int, fmt: str) -> None:
     stats = BacktestStats()
     summary = RuleSummary(loaded)
     out = sys.stdout
+    out.flush()
+    raw = out.buffer
     try:
         for alerts in run_backtest(loaded, Path(ticks_path), batch_size, stats):
             if fmt == "jsonl":
-                out.write("".join(line + "\n" for line in format_jsonl(alerts)))
+                raw.write(jsonl_text(alerts))
             else:
                 summary.add(alerts)
     except TickFileError as exc:
         _fail(f"error: {exc}")
-    out.flush()
+    raw.flush()
     if fmt == "table":
         click.echo(summary.render())
     for line in format_rejections(stats.rejections, total=stats.rejected):
