@@ -156,10 +156,9 @@ def run(rules: list[Rule], symbols: Iterable[str], ts: Sequence[int], sym: Seque
         same_ts[s] = k
         last_ts[s] = t
         for r in rs:
-            if r.holds(r.value(t, p, v)) and r.active:
-                if r.last_fire is None or t - r.last_fire >= r.cooldown:
-                    r.last_fire = t
-                    fired.append(f"{r.id}@{t}#{k}")
+            if r.holds(r.value(t, p, v)) and r.active and (r.last_fire is None or t - r.last_fire >= r.cooldown):
+                r.last_fire = t
+                fired.append(f"{r.id}@{t}#{k}")
     return fired, rejected
 
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
-import polars as pl
 
 from . import __version__
 from .errors import ApiError, ConfigError, SinkError, TickFileError
 
 from .commands.common import INVALID, load_or_exit as _load
+
+if TYPE_CHECKING:  # each command imports what it uses, so `--version` and `validate` start fast
+    import polars as pl
 
 
 def _fail(lines: list[str] | str) -> NoReturn:

@@ -8,11 +8,12 @@ same way ``validate`` does.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from ..config.loaded import LoadedConfig
-from ..errors import ConfigError
+if TYPE_CHECKING:  # the models import pydantic: only commands that load a config pay for it
+    from ..config.loaded import LoadedConfig
 
 #: Exit code for invalid input (docs/semantics.md, "Command line").
 INVALID = 1
@@ -20,6 +21,7 @@ INVALID = 1
 
 def load_or_exit(config: str) -> LoadedConfig:
     from ..config.loader import load_config
+    from ..errors import ConfigError
     from ..settings import apply_settings, load_settings
 
     try:
