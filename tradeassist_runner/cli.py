@@ -22,6 +22,15 @@ if TYPE_CHECKING:  # each command imports what it uses, so `--version` and `vali
     import polars as pl
 
 
+def _quiet_broken_pipe() -> NoReturn:
+    """The reader of stdout went away (``| head``): stop without a traceback, as a pipeline expects."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+    sys.exit(0)
+
+
 def _fail(lines: list[str] | str) -> NoReturn:
     for line in [lines] if isinstance(lines, str) else lines:
         click.echo(line, err=True)
@@ -65,9 +74,11 @@ def validate(config: str) -> None:
 @click.option("--ticks", "ticks_path", required=True, type=click.Path(), help="CSV or Parquet tick file")
 @click.option("--batch-size", type=click.IntRange(min=1), default=50_000, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="table", show_default=True)
-def backtest(config: str, ticks_path: str, batch_size: int, fmt: str) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar (it is only drawn when stderr is a terminal)")
+def backtest(config: str, ticks_path: str, batch_size: int, fmt: str, quiet: bool) -> None:
     """Evaluate the rules over a tick file, offline; no notification is sent."""
     from .backtest import BacktestStats, backtest as run_backtest
+    from .commands.common import ProgressBar
     from .sinks.query import jsonl_text
     from .sources.ticks import format_rejections
     from .summary import RuleSummary
@@ -78,15 +89,24 @@ def backtest(config: str, ticks_path: str, batch_size: int, fmt: str) -> None:
     out = sys.stdout
     out.flush()
     raw = out.buffer
+    bar = ProgressBar(quiet)
     try:
-        for alerts in run_backtest(loaded, Path(ticks_path), batch_size, stats):
+        for alerts in run_backtest(loaded, Path(ticks_path), batch_size, stats, bar.start("backtest", Path(ticks_path))):
             if fmt == "jsonl":
                 raw.write(jsonl_text(alerts))
             else:
                 summary.add(alerts)
     except TickFileError as exc:
+        bar.close()
         _fail(f"error: {exc}")
-    raw.flush()
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        bar.close()
+        _quiet_broken_pipe()
+    bar.close()
+    try:
+        raw.flush()
+    except BrokenPipeError:
+        _quiet_broken_pipe()
     if fmt == "table":
         click.echo(summary.render())
     for line in format_rejections(stats.rejections, total=stats.rejected):

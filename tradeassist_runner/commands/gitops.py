@@ -14,13 +14,14 @@ import click
 
 from ..errors import ConfigError, SinkError, TickFileError
 
-from .common import INVALID, load_or_exit
+from .common import INVALID, ProgressBar, load_or_exit
 
 
 @click.command("test")
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("-v", "--verbose", is_flag=True, help="Show the alert list of passing tests too")
-def test_command(files: tuple[str, ...], verbose: bool) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar over tick files (drawn only when stderr is a terminal)")
+def test_command(files: tuple[str, ...], verbose: bool, quiet: bool) -> None:
     """Run rule unit tests (YAML FILES, or folders of them) through the real engine.
 
     Each failing test prints a diff: '-' an expected alert that did not fire, '+' an
@@ -33,7 +34,11 @@ def test_command(files: tuple[str, ...], verbose: bool) -> None:
     if not paths:
         click.echo(f"error: no test files in {', '.join(files)}", err=True)
         sys.exit(INVALID)
-    results = [run_file(p) for p in paths]
+    bar = ProgressBar(quiet)
+    try:
+        results = [run_file(p, bar.start) for p in paths]
+    finally:
+        bar.close()
     for line in render(results, verbose=verbose):
         click.echo(line)
     click.echo(summary(results), err=True)
@@ -49,7 +54,10 @@ def test_command(files: tuple[str, ...], verbose: bool) -> None:
     help="Take OLD from this Git ref (a temporary worktree); with one path, NEW is that path as it is now",
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table", show_default=True)
-def diff_command(old: str, new: str | None, ticks_path: str | None, git_ref: str | None, fmt: str) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar with --ticks (drawn only when stderr is a terminal)")
+def diff_command(
+    old: str, new: str | None, ticks_path: str | None, git_ref: str | None, fmt: str, quiet: bool
+) -> None:
     """Show what changes between two versions of the rules: OLD and NEW are configs or rules folders.
 
     Rules added, removed and changed (field by field); with --ticks, per rule, how many
@@ -83,11 +91,15 @@ def diff_command(old: str, new: str | None, ticks_path: str | None, git_ref: str
             for problem in exc.problems:
                 click.echo(str(problem))
             sys.exit(INVALID)
+        bar = ProgressBar(quiet)
         try:
-            report = build_report(before, after, old_name, new_text, Path(ticks_path) if ticks_path else None)
+            report = build_report(before, after, old_name, new_text, Path(ticks_path) if ticks_path else None,
+                                  bar.start)
         except TickFileError as exc:
+            bar.close()
             click.echo(f"error: {exc}", err=True)
             sys.exit(INVALID)
+        bar.close()
     render = {"table": render_table, "markdown": render_markdown, "json": render_json}[fmt]
     click.echo(render(report))
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from ..backtest import BacktestStats, backtest
+from ..backtest import BacktestStats, ProgressHook, ProgressStart, backtest
 from ..config.loaded import LoadedConfig, LoadedRule
 from ..timefmt import iso_ms
 
@@ -131,9 +131,9 @@ def rule_changes(old: LoadedConfig, new: LoadedConfig) -> tuple[list[RuleChange]
 # --------------------------------------------------------------------------- behaviour
 
 
-def _alerts(loaded: LoadedConfig, ticks: Path) -> tuple[pl.DataFrame, int]:
+def _alerts(loaded: LoadedConfig, ticks: Path, hook: ProgressHook | None = None) -> tuple[pl.DataFrame, int]:
     stats = BacktestStats()
-    frames = list(backtest(loaded, ticks, 50_000, stats))
+    frames = list(backtest(loaded, ticks, 50_000, stats, hook))
     cols = ("rule_id", "symbol", "ts", "value")
     df = pl.concat([f.select(cols) for f in frames]) if frames else pl.DataFrame(
         schema={"rule_id": pl.String, "symbol": pl.String, "ts": pl.Datetime("ms", "UTC"), "value": pl.Float64}
@@ -153,13 +153,15 @@ def _keyed(df: pl.DataFrame) -> dict[str, dict[AlertKey, float | None]]:
     return out
 
 
-def alert_changes(old: LoadedConfig, new: LoadedConfig, ticks: Path) -> tuple[list[RuleAlerts], int]:
+def alert_changes(
+    old: LoadedConfig, new: LoadedConfig, ticks: Path, progress: ProgressStart | None = None
+) -> tuple[list[RuleAlerts], int]:
     """Per rule (NEW's order, then OLD-only rules): counts and differing alerts over ``ticks``.
 
     Raises TickFileError when the file cannot be read at all.
     """
-    old_df, _ = _alerts(old, ticks)
-    new_df, evaluated = _alerts(new, ticks)
+    old_df, _ = _alerts(old, ticks, progress("old", ticks) if progress else None)
+    new_df, evaluated = _alerts(new, ticks, progress("new", ticks) if progress else None)
     before, after = _keyed(old_df), _keyed(new_df)
     order = [r.rule.id for r in new.rules] + [r.rule.id for r in old.rules if r.rule.id not in after]
     out: list[RuleAlerts] = []
@@ -182,13 +184,14 @@ def _same(x: float | None, y: float | None) -> bool:
 
 
 def build_report(
-    old: LoadedConfig, new: LoadedConfig, old_name: str, new_name: str, ticks: Path | None
+    old: LoadedConfig, new: LoadedConfig, old_name: str, new_name: str, ticks: Path | None,
+    progress: ProgressStart | None = None,
 ) -> DiffReport:
     changes, unchanged = rule_changes(old, new)
     report = DiffReport(old_name, new_name, changes, unchanged)
     if ticks is not None:
         report.ticks = str(ticks)
-        report.alerts, report.ticks_evaluated = alert_changes(old, new, ticks)
+        report.alerts, report.ticks_evaluated = alert_changes(old, new, ticks, progress)
     return report
 
 
