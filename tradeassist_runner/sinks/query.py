@@ -102,8 +102,11 @@ def _column_exprs(df: pl.DataFrame, keys: list[str]) -> list[pl.Expr] | None:
     exprs: list[pl.Expr] = []
     for k in keys:
         dtype = df.schema[k]
-        if k in _TIME_KEYS and isinstance(dtype, pl.Datetime):
-            exprs.append(iso_ms_expr(k).alias(k))
+        if k in _TIME_KEYS:
+            if not isinstance(dtype, pl.Datetime):
+                return None  # epoch ms or text: iso_ms per row spells them
+            col = pl.col(k) if dtype.time_zone else pl.col(k).dt.replace_time_zone("UTC")  # naive is UTC
+            exprs.append(iso_ms_expr(col).alias(k))
         elif k == "values" and dtype == pl.String:
             exprs.append(pl.col(k).str.json_decode(pl.List(pl.Float64)).alias(k))
         elif k == "delivery_status" or dtype == pl.Object:
@@ -131,7 +134,9 @@ def jsonl_text(df: pl.DataFrame) -> bytes:
         if frame is not None:
             buf = io.BytesIO()
             frame.write_ndjson(buf)
-            return buf.getvalue()
+            # Escaped as json.dumps does: a reader's str.splitlines() breaks lines at these too.
+            return buf.getvalue().replace(b"\xc2\x85", b"\\u0085").replace(b"\xe2\x80\xa8", b"\\u2028") \
+                .replace(b"\xe2\x80\xa9", b"\\u2029")
     return "".join(line + "\n" for line in _row_lines(df, keys)).encode()
 
 
@@ -142,8 +147,7 @@ def format_jsonl(df: pl.DataFrame) -> Iterator[str]:
     severity, message, delivery_status`` and the other alert columns when present.
     ``ts`` is ``2026-01-05T14:30:00.125Z``; ``delivery_status`` is an object.
     """
-    # JSON escapes a newline inside a string, so every raw newline ends a line.
-    yield from jsonl_text(df).decode().split("\n")[:-1]
+    yield from jsonl_text(df).decode().splitlines()
 
 
 def _number(value: float | None) -> str:
