@@ -1,6 +1,6 @@
 """The benchmark suite: every performance figure, from seeded synthetic workloads.
 
-    python benchmarks/run.py --quick                       # a documented subset, < 5 min on 2 cores
+    python benchmarks/run.py --quick                       # a documented subset, about 10 min on 2 cores
     python benchmarks/run.py                               # the full grid (long: 10M-tick files)
     python benchmarks/run.py --quick --out benchmarks/out/results.json --only backtest,reload
 
@@ -570,7 +570,7 @@ def targets(res: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
         out += headline.targets(res["headline"])
     else:
         out.append({"target": "backtest end to end >= 1,000,000 ticks/s and >= 100x the fair per-tick baseline",
-                    "measured": "not measured in this run (--only headline)", "met": False})
+                    "measured": "not measured in this run (the headline section)", "met": False})
     if res.get("types"):
         worst = min(res["types"], key=lambda r: r["vs_threshold_cpu"])
         out.append({"target": "every rule type within 2x of threshold's throughput at 1,000 rules",
