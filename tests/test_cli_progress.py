@@ -11,6 +11,7 @@ import fcntl
 import json
 import os
 import pty
+import select
 import struct
 import subprocess
 import sys
@@ -64,6 +65,9 @@ def run(*args: str | Path, tty: bool, columns: int = 120) -> tuple[int, bytes, s
     reader.start()  # stdout on its own thread: a child blocked on a full pipe never closes the pty
     err = b""
     while True:  # read the terminal until the child closes it (EIO on Linux)
+        if not select.select([master], [], [], 120)[0]:  # a hung child: fail, never hang the suite
+            proc.kill()
+            break
         try:
             chunk = os.read(master, 65536)
         except OSError:
