@@ -102,7 +102,8 @@ def backtest(config: str, ticks_path: str, batch_size: int, fmt: str, quiet: boo
     except BrokenPipeError:  # `| head`: the reader has what it wanted
         bar.close()
         _quiet_broken_pipe()
-    bar.close()
+    finally:  # Ctrl-C too: the bar never stays on the screen
+        bar.close()
     try:
         raw.flush()
     except BrokenPipeError:
