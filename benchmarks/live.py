@@ -189,11 +189,6 @@ def report_lines(res: dict[str, Any]) -> list[str]:
 
 def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    live = {r["rate"]: r for r in res.get("live", [])}
-    if 10_000 in live:
-        v = live[10_000]["p50_ms"]
-        out.append({"target": "live p50 tick-to-committed-alert <= 10 ms at 10,000 ticks/s",
-                    "measured": f"p50 {v if v is None else round(v, 1)} ms", "met": v is not None and v <= 10})
     r = res.get("parquet_day")
     if r:
         out.append({"target": "a 6.5 h live day leaves at most a few hundred Parquet files",

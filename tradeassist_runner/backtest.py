@@ -31,6 +31,9 @@ class BacktestStats:
     rejections: list[Rejection] = field(default_factory=list)
     rejected: int = 0
     alerts: int = 0
+    #: Rows of the file behind the last evaluated slice (for a progress bar: ``ticks_read``
+    #: moves a whole read chunk at a time).
+    rows_done: int = 0
     #: What the engine had to say (e.g. a time an exchange calendar cannot cover).
     notes: list[str] = field(default_factory=list)
 
@@ -53,9 +56,15 @@ class Tap:
     alerts: Callable[[pl.DataFrame], None] | None = None
 
 
+#: Told the counts so far after every evaluated slice (a progress bar).
+ProgressHook = Callable[[BacktestStats], None]
+#: Starts one pass over a tick file (a label such as ``old``/``new``, the file) and gives its hook.
+ProgressStart = Callable[[str, Path], ProgressHook]
+
+
 def backtest(
     loaded: LoadedConfig, ticks_path: Path, batch_size: int, stats: BacktestStats | None = None,
-    tap: Tap | None = None,
+    tap: Tap | None = None, progress: ProgressHook | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Yield alert frames in firing order while reading ``ticks_path``.
 
@@ -73,7 +82,12 @@ def backtest(
             stats.alerts += alerts.height
             if tap is not None and tap.alerts is not None:
                 tap.alerts(alerts)
+        if progress is not None:
+            progress(stats)
+        if alerts.height:
             yield alerts
+    if progress is not None:
+        progress(stats)  # the last chunk's rejected rows, or a file with no accepted tick
 
 
 def accepted_ticks(
@@ -98,4 +112,7 @@ def accepted_ticks(
         accepted = admitted.accepted
         stats.ticks_accepted += accepted.height
         for start in range(0, accepted.height, batch_size):
+            end = min(start + batch_size, accepted.height)
+            stats.rows_done = stats.ticks_read - raw.height + raw.height * end // accepted.height
             yield accepted.slice(start, batch_size)
+        stats.rows_done = stats.ticks_read

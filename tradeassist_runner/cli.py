@@ -12,16 +12,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
-import polars as pl
 
 from . import __version__
 from .errors import ApiError, ChartError, ConfigError, SinkError, TickFileError
 
 from .commands.common import INVALID, load_or_exit as _load
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # each command imports what it uses, so `--version` and `validate` start fast
+    import polars as pl
+
     from .charts.draw import ChartRequest
     from .config.loaded import LoadedConfig
+
+
+def _quiet_broken_pipe() -> NoReturn:
+    """The reader of stdout went away (``| head``): stop without a traceback, as a pipeline expects."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+    sys.exit(0)
 
 
 def _fail(lines: list[str] | str) -> NoReturn:
@@ -72,9 +82,10 @@ def validate(config: str) -> None:
 @click.option("--symbol", "chart_symbol", help="The symbol --chart draws (default: the one with the most alerts)")
 @click.option("--rule", "chart_rules", multiple=True, metavar="ID",
               help="Draw only this rule (repeatable; rules of one symbol)")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar (it is only drawn when stderr is a terminal)")
 def backtest(
     config: str, ticks_path: str, batch_size: int, fmt: str, chart_path: str | None, chart_symbol: str | None,
-    chart_rules: tuple[str, ...],
+    chart_rules: tuple[str, ...], quiet: bool,
 ) -> None:
     """Evaluate the rules over a tick file, offline; no notification is sent.
 
@@ -82,7 +93,8 @@ def backtest(
     alert (see the README, "Charts").
     """
     from .backtest import BacktestStats, backtest as run_backtest
-    from .sinks.query import format_jsonl
+    from .commands.common import ProgressBar
+    from .sinks.query import jsonl_text
     from .sources.ticks import format_rejections
     from .summary import RuleSummary
 
@@ -97,16 +109,29 @@ def backtest(
     stats = BacktestStats()
     summary = RuleSummary(loaded)
     out = sys.stdout
+    out.flush()
+    raw = out.buffer
+    bar = ProgressBar(quiet)
     try:
         for alerts in run_backtest(loaded, Path(ticks_path), batch_size, stats,
-                                   tap=chart.tap() if chart is not None else None):
+                                   tap=chart.tap() if chart is not None else None,
+                                   progress=bar.start("backtest", Path(ticks_path))):
             if fmt == "jsonl":
-                out.write("".join(line + "\n" for line in format_jsonl(alerts)))
+                raw.write(jsonl_text(alerts))
             else:
                 summary.add(alerts)
     except TickFileError as exc:
+        bar.close()
         _fail(f"error: {exc}")
-    out.flush()
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        bar.close()
+        _quiet_broken_pipe()
+    finally:  # Ctrl-C too: the bar never stays on the screen
+        bar.close()
+    try:
+        raw.flush()
+    except BrokenPipeError:
+        _quiet_broken_pipe()
     if fmt == "table":
         click.echo(summary.render())
     for line in format_rejections(stats.rejections, total=stats.rejected):

@@ -14,13 +14,14 @@ import click
 
 from ..errors import ChartError, ConfigError, SinkError, TickFileError
 
-from .common import INVALID, load_or_exit
+from .common import INVALID, ProgressBar, load_or_exit
 
 
 @click.command("test")
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("-v", "--verbose", is_flag=True, help="Show the alert list of passing tests too")
-def test_command(files: tuple[str, ...], verbose: bool) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar over tick files (drawn only when stderr is a terminal)")
+def test_command(files: tuple[str, ...], verbose: bool, quiet: bool) -> None:
     """Run rule unit tests (YAML FILES, or folders of them) through the real engine.
 
     Each failing test prints a diff: '-' an expected alert that did not fire, '+' an
@@ -33,7 +34,11 @@ def test_command(files: tuple[str, ...], verbose: bool) -> None:
     if not paths:
         click.echo(f"error: no test files in {', '.join(files)}", err=True)
         sys.exit(INVALID)
-    results = [run_file(p) for p in paths]
+    bar = ProgressBar(quiet)
+    try:
+        results = [run_file(p, bar.start) for p in paths]
+    finally:
+        bar.close()
     for line in render(results, verbose=verbose):
         click.echo(line)
     click.echo(summary(results), err=True)
@@ -54,9 +59,10 @@ def test_command(files: tuple[str, ...], verbose: bool) -> None:
 @click.option("--symbol", "chart_symbol", help="The symbol --chart draws (default: the one with the most alerts)")
 @click.option("--rule", "chart_rules", multiple=True, metavar="ID",
               help="Draw only this rule (repeatable; rules of one symbol)")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar with --ticks (drawn only when stderr is a terminal)")
 def diff_command(
     old: str, new: str | None, ticks_path: str | None, git_ref: str | None, fmt: str, chart_path: str | None,
-    chart_symbol: str | None, chart_rules: tuple[str, ...],
+    chart_symbol: str | None, chart_rules: tuple[str, ...], quiet: bool,
 ) -> None:
     """Show what changes between two versions of the rules: OLD and NEW are configs or rules folders.
 
@@ -109,13 +115,17 @@ def diff_command(
             except ValueError as exc:  # an unknown suffix, symbol or rule
                 raise click.UsageError(str(exc)) from None
             chart = DiffChart(before, after, request, Path(ticks_path))
+        bar = ProgressBar(quiet)
         try:
             report = build_report(before, after, old_name, new_text, Path(ticks_path) if ticks_path else None,
-                                  taps=chart.taps() if chart is not None else (None, None))
+                                  taps=chart.taps() if chart is not None else (None, None), progress=bar.start)
+            bar.close()
             said = chart.write() if chart is not None else None
         except (TickFileError, ChartError) as exc:
+            bar.close()
             click.echo(f"error: {exc}", err=True)
             sys.exit(INVALID)
+        bar.close()
     render = {"table": render_table, "markdown": render_markdown, "json": render_json}[fmt]
     click.echo(render(report))
     if said:

@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from ..backtest import BacktestStats, Tap, backtest
+from ..backtest import BacktestStats, ProgressHook, ProgressStart, Tap, backtest
 from ..config.loaded import LoadedConfig, LoadedRule
 from ..timefmt import iso_ms
 
@@ -131,9 +131,11 @@ def rule_changes(old: LoadedConfig, new: LoadedConfig) -> tuple[list[RuleChange]
 # --------------------------------------------------------------------------- behaviour
 
 
-def _alerts(loaded: LoadedConfig, ticks: Path, tap: Tap | None = None) -> tuple[pl.DataFrame, int]:
+def _alerts(
+    loaded: LoadedConfig, ticks: Path, tap: Tap | None = None, hook: ProgressHook | None = None
+) -> tuple[pl.DataFrame, int]:
     stats = BacktestStats()
-    frames = list(backtest(loaded, ticks, 50_000, stats, tap=tap))
+    frames = list(backtest(loaded, ticks, 50_000, stats, tap=tap, progress=hook))
     cols = ("rule_id", "symbol", "ts", "value")
     df = pl.concat([f.select(cols) for f in frames]) if frames else pl.DataFrame(
         schema={"rule_id": pl.String, "symbol": pl.String, "ts": pl.Datetime("ms", "UTC"), "value": pl.Float64}
@@ -154,15 +156,16 @@ def _keyed(df: pl.DataFrame) -> dict[str, dict[AlertKey, float | None]]:
 
 
 def alert_changes(
-    old: LoadedConfig, new: LoadedConfig, ticks: Path, taps: tuple[Tap | None, Tap | None] = (None, None)
+    old: LoadedConfig, new: LoadedConfig, ticks: Path, taps: tuple[Tap | None, Tap | None] = (None, None),
+    progress: ProgressStart | None = None,
 ) -> tuple[list[RuleAlerts], int]:
     """Per rule (NEW's order, then OLD-only rules): counts and differing alerts over ``ticks``.
 
     ``taps``: what OLD's and NEW's backtests show as they run (a chart draws from them).
     Raises TickFileError when the file cannot be read at all.
     """
-    old_df, _ = _alerts(old, ticks, taps[0])
-    new_df, evaluated = _alerts(new, ticks, taps[1])
+    old_df, _ = _alerts(old, ticks, taps[0], progress("old", ticks) if progress else None)
+    new_df, evaluated = _alerts(new, ticks, taps[1], progress("new", ticks) if progress else None)
     before, after = _keyed(old_df), _keyed(new_df)
     order = [r.rule.id for r in new.rules] + [r.rule.id for r in old.rules if r.rule.id not in after]
     out: list[RuleAlerts] = []
@@ -186,13 +189,13 @@ def _same(x: float | None, y: float | None) -> bool:
 
 def build_report(
     old: LoadedConfig, new: LoadedConfig, old_name: str, new_name: str, ticks: Path | None,
-    taps: tuple[Tap | None, Tap | None] = (None, None),
+    taps: tuple[Tap | None, Tap | None] = (None, None), progress: ProgressStart | None = None,
 ) -> DiffReport:
     changes, unchanged = rule_changes(old, new)
     report = DiffReport(old_name, new_name, changes, unchanged)
     if ticks is not None:
         report.ticks = str(ticks)
-        report.alerts, report.ticks_evaluated = alert_changes(old, new, ticks, taps)
+        report.alerts, report.ticks_evaluated = alert_changes(old, new, ticks, taps, progress)
     return report
 
 
