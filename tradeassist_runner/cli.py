@@ -179,8 +179,10 @@ def alerts(
     fmt: str,
 ) -> None:
     """Query the alert log."""
+    from contextlib import closing
+
+    from .sinks.backend import open_store
     from .sinks.query import format_jsonl, format_table, parse_since
-    from .sinks.sqlite import SqliteAlertLog
 
     loaded = _load(config)
     now = datetime.now(timezone.utc)
@@ -196,11 +198,8 @@ def alerts(
             raise click.BadParameter(f"{text!r} is out of range", param_hint=option) from None
 
     t0, t1 = when("--since", since), when("--until", until)
-    path = loaded.resolve(loaded.config.storage.sqlite)
-    if not path.exists():
-        _fail(f"error: no alert log at {path} yet (run `tradeassist run {config}` first)")
     try:
-        with SqliteAlertLog(path) as log:
+        with closing(open_store(loaded, create=False)) as log:
             df: pl.DataFrame = log.query(rule_id=rule_id, symbol=symbol, since=t0, until=t1, limit=limit)
     except SinkError as exc:
         _fail(f"error: {exc}")

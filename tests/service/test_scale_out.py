@@ -32,6 +32,7 @@ from tradeassist_runner.rules.groups import symbol_shards
 from ..cli_helpers import ROOT
 from ..notify.conftest import Hook, hook  # noqa: F401 - fixture
 from ..redis_server import RedisServer, redis_server  # noqa: F401 - fixture
+from ..servers import postgres_server, postgres_url  # noqa: F401 - fixtures
 from ..waiting import wait_until
 
 SYMBOLS = {"/ES": 6000.0, "/NQ": 21000.0, "/CL": 60.0, "/GC": 2000.0, "/YM": 44000.0, "AAPL": 230.0, "$SPX": 6000.0}
@@ -68,12 +69,15 @@ def write_ticks(path: Path, n: int, seed: int) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def project(tmp: Path, url: str, hook_port: int, n_ticks: int, speed: float, shards: int = 4) -> Path:
+def project(
+    tmp: Path, url: str, hook_port: int, n_ticks: int, speed: float, shards: int = 4, storage_url: str | None = None
+) -> Path:
     (tmp / "rules.d").mkdir()
     (tmp / "rules.d" / "rules.yaml").write_text(RULES)
     write_ticks(tmp / "ticks.csv", n_ticks, seed=16)
     instruments = "\n".join(f"  - {{symbol: '{s}', type: future}}" for s in SYMBOLS)
     config = tmp / "config.yaml"
+    shared = f', url: "{storage_url}"' if storage_url else ""
     config.write_text(f"""\
 instruments:
 {instruments}
@@ -86,7 +90,7 @@ source:
   reconnect_max: 500ms
   feed: {{type: replay, path: ticks.csv, speed: {speed}}}
 batch: {{max_size: 200}}
-storage: {{sqlite: data/alerts.sqlite, parquet_dir: data/alerts, snapshot_interval: 300ms}}
+storage: {{sqlite: data/alerts.sqlite, parquet_dir: data/alerts, snapshot_interval: 300ms{shared}}}
 notifications:
   channels:
     hook: {{urls: "json://127.0.0.1:{hook_port}/hook", rate_limit: {{max: 100000, per: 1s}}}}
@@ -101,6 +105,7 @@ def env_for(name: str, tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")}
     env["TRADEASSIST_SQLITE_PATH"] = str(tmp / name / "alerts.sqlite")
     env["TRADEASSIST_PARQUET_DIR"] = str(tmp / name / "alerts")
+    env["TRADEASSIST_STORAGE_SCOPE"] = f"runner-{name}"  # used with a shared PostgreSQL log
     return env
 
 
@@ -110,6 +115,18 @@ def start(tmp: Path, name: str, *args: str) -> subprocess.Popen[str]:
             [sys.executable, "-m", "tradeassist_runner", *args], cwd=tmp / "run", env=env_for(name, tmp),
             stdout=subprocess.DEVNULL, stderr=log, text=True,
         )
+
+
+def logged_in(url: str, symbols: set[str]) -> int:
+    """Alerts of these symbols in the shared PostgreSQL log."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=3) as conn:
+            row = conn.execute("SELECT count(*) FROM alert_logs WHERE symbol = ANY(%s)", (list(symbols),)).fetchone()
+    except psycopg.Error:
+        return 0
+    return int(row[0]) if row else 0
 
 
 def logged(tmp: Path, name: str) -> int:
@@ -191,11 +208,13 @@ def check(expected: list[dict[str, Any]], got: list[dict[str, Any]], hook: Hook,
 
 
 def test_sigkilled_runners_and_a_restarted_redis_lose_nothing_and_log_nothing_twice(
-    tmp_path: Path, redis_server: RedisServer, hook: Hook  # noqa: F811
+    tmp_path: Path, redis_server: RedisServer, hook: Hook, postgres_url: str  # noqa: F811
 ) -> None:
+    """Two runners, four shards, one shared PostgreSQL alert log (each runner its own scope)."""
     rnd = random.Random(1616)
     (tmp_path / "run").mkdir()
-    config = project(tmp_path / "run", redis_server.url, hook.port, n_ticks=12_000, speed=30.0)
+    config = project(tmp_path / "run", redis_server.url, hook.port, n_ticks=12_000, speed=30.0,
+                     storage_url=postgres_url)
     expected = backtest(config, tmp_path / "run")
     assert len(expected) > 200 and {r["symbol"] for r in expected} >= {"/ES", "/GC"}
     loaded = load_config(config)
@@ -211,7 +230,7 @@ def test_sigkilled_runners_and_a_restarted_redis_lose_nothing_and_log_nothing_tw
     for i, fraction in enumerate(fractions):
         wait_until(lambda: connected(tmp_path, "a", i + 1), timeout=60, what="runner a connected")  # noqa: B023
         goal = fraction * for_a
-        wait_until(lambda: logged(tmp_path, "a") >= goal, timeout=60, what=f"a at {fraction:.0%}")  # noqa: B023
+        wait_until(lambda: logged_in(postgres_url, on_a) >= goal, timeout=60, what=f"a at {fraction:.0%}")  # noqa: B023
         procs["a"].send_signal(signal.SIGKILL)
         procs["a"].wait(10)
         procs["a"] = start(tmp_path, "a", "run", str(config), "--shard", RUNNERS["a"])
@@ -222,8 +241,8 @@ def test_sigkilled_runners_and_a_restarted_redis_lose_nothing_and_log_nothing_tw
     moments = fractions
     assert procs["ingest"].wait(90) == 0, (tmp_path / "ingest.log").read_text()[-2000:]
     stop_all(procs)
-    got = union_log(config, tmp_path, list(RUNNERS))
-    assert logged(tmp_path, "a") and logged(tmp_path, "b")  # both runners had work
+    got = cli("alerts", config, "--format", "jsonl")  # the one shared log
+    assert 0 < logged_in(postgres_url, on_a) < len(got)  # both runners had work
     check(expected, got, hook, kills=len(moments))
     logs = (tmp_path / "a.log").read_text() + (tmp_path / "ingest.log").read_text()
     assert "redis unreachable" in logs and "Traceback" not in logs

@@ -19,7 +19,8 @@ from ..config.models import ApiSettings
 from ..errors import SinkError
 from ..service.observe import Observer
 from ..sinks.query import parse_since
-from ..sinks.reader import AlertFilter, AlertReader
+from ..sinks.reader import AlertFilter
+from ..sinks.store import AlertQueries
 from .auth import TokenAuth
 from .metrics import Metrics
 from .models import (
@@ -101,7 +102,7 @@ async def _read(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise HTTPException(status_code=503, detail=str(exc)) from None
 
 
-def create_app(observer: Observer, reader: AlertReader, settings: ApiSettings, token: str | None = None) -> FastAPI:
+def create_app(observer: Observer, reader: AlertQueries, settings: ApiSettings, token: str | None = None) -> FastAPI:
     """The API over one running service. ``token`` set: every path but ``/healthz`` needs it."""
     hub = RealtimeHub(observer, settings.websocket)
     metrics = Metrics(observer, lambda: len(hub.connections))

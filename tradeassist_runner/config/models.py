@@ -170,6 +170,25 @@ class StorageSettings(Strict):
     snapshot_interval: Duration = Field(
         default=timedelta(seconds=5), description="How often engine state is snapshotted (and at shutdown)"
     )
+    url: str | None = Field(
+        default=None,
+        description="PostgreSQL instead of SQLite for the alert log, outbox and engine state: "
+        "postgresql://USER@HOST:PORT/DB (needs the [postgres] extra). Keep the password out of the file: "
+        "PGPASSWORD, ~/.pgpass, ${ENV_VAR} in the URL, or TRADEASSIST_STORAGE_URL. storage.sqlite and "
+        "storage.state are then unused; the Parquet copy stays local in parquet_dir",
+    )
+    scope: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/-]+$")] = Field(
+        default="default",
+        description="With storage.url: this runner's name among runners sharing the database (one per shard); "
+        "its engine state and pending deliveries are kept under it",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a PostgreSQL URL: postgresql://USER@HOST:PORT/DATABASE")
+        return v
 
 
 class WebSocketSettings(Strict):

@@ -568,7 +568,7 @@ class Notifier:
     async def refill(self, only: ChannelWorker | None) -> None:
         """Queue again the log's pending deliveries (at start, or after a queue overflowed)."""
         try:
-            pending = await asyncio.to_thread(self.alert_log.sqlite.pending_deliveries)
+            pending = await asyncio.to_thread(self.alert_log.pending_deliveries)
         except SinkError as exc:
             log(logger, logging.ERROR, "cannot read pending deliveries", error=str(exc))
             return

@@ -27,11 +27,10 @@ from ..engine.evaluate import Engine
 from ..engine.plan import compile_plan
 from ..errors import Problem, SinkError, SourceError
 from ..settings import apply_settings, load_settings
-from ..sinks.lock import DataLock
-from ..sinks.state_store import StateStore
 from ..logs import log
 from ..notify.delivery import Notifier
-from ..sinks.alert_log import AlertLog, open_alert_log
+from ..sinks.alert_log import AlertLog
+from ..sinks.backend import acquire_lock, describe, open_log, open_state_store
 from ..sinks.query import format_jsonl
 from ..sources.replay import replay_batches
 from ..sources.synthetic import SyntheticFeed
@@ -39,7 +38,7 @@ from ..sources.ticks import Rejection, TickGate, format_rejections
 from ..timefmt import iso_ms
 from .observe import Observer, ReloadResult
 from .reload import rebuild, watch, watched_paths
-from .snapshots import fingerprint, restore_snapshot, save_snapshot, state_path
+from .snapshots import fingerprint, restore_snapshot, save_snapshot
 from .status import RunStats, StatusLine
 
 logger = logging.getLogger("tradeassist.run")
@@ -124,17 +123,15 @@ async def run_service(
     gate = TickGate(i.symbol for i in loaded.instruments)
     storage = loaded.config.storage
     # The lock first: it is the first write into the data folder (a read-only one stops
-    # here) and keeps a second runner off the same log, copy and snapshot.
-    data_lock = await asyncio.to_thread(DataLock.acquire, loaded.resolve(storage.sqlite))
+    # here) and keeps a second runner off the same log (or scope), copy and snapshot.
+    data_lock = await asyncio.to_thread(acquire_lock, loaded)
     try:
-        alert_log: AlertLog = await asyncio.to_thread(
-            open_alert_log, loaded.resolve(storage.sqlite), loaded.resolve(storage.parquet_dir)
-        )
+        alert_log: AlertLog = await asyncio.to_thread(open_log, loaded)
     except BaseException:
         data_lock.release()
         raise
     try:
-        state_store = await asyncio.to_thread(StateStore, state_path(loaded))
+        state_store = await asyncio.to_thread(open_state_store, loaded)
         finger = await asyncio.to_thread(fingerprint, loaded)
         resume_row = 0 if fresh else await asyncio.to_thread(
             restore_snapshot, state_store, engine, gate, loaded, finger
@@ -252,7 +249,7 @@ async def run_service(
     log(
         logger, logging.INFO, "runner started",
         source=loaded.config.source.type, rules=len(plan.rules), instruments=len(loaded.instruments),
-        sqlite=str(loaded.resolve(storage.sqlite)), plan=plan.version,
+        storage=describe(loaded), plan=plan.version,
     )
     _log_warnings(loaded)
     status_line = StatusLine(sys.stderr, enabled=sys.stderr.isatty())
@@ -271,10 +268,16 @@ async def run_service(
                 error=str(exc), pending=pending.height)
             unlogged[:] = [pending]
             return
+        recovered = stats.alerts_unlogged > 0
         unlogged.clear()
         stats.alerts_unlogged = 0
         stats.parquet_behind = alert_log.parquet_status().behind if report.parquet_error else 0
         notifier.enqueue(deliveries)
+        if recovered and notifier.enabled:
+            # A write reported as failed may have committed all the same (a database
+            # connection lost before the answer): its alerts are "already logged" now but
+            # still pending in the outbox, so the outbox is read again (sent ones are skipped).
+            await notifier.refill(None)
 
     async def retry_parquet() -> None:
         """A Parquet copy that failed is retried between batches too (its backoff decides when)."""

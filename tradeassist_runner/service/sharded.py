@@ -43,10 +43,11 @@ from ..logs import log
 from ..notify.delivery import Notifier
 from ..rules.groups import shard_rules, symbol_shards
 from ..settings import apply_settings, load_settings
-from ..sinks.alert_log import AlertLog, open_alert_log
-from ..sinks.lock import DataLock
+from ..sinks.alert_log import AlertLog
+from ..sinks.backend import acquire_lock, describe as describe_storage, open_log, postgres_url, sqlite_state_path
 from ..sinks.query import format_jsonl
 from ..sinks.state_store import SnapshotDamaged, StateStore
+from ..sinks.store import SnapshotStore
 from ..sources.ticks import ROW, TickGate, format_rejections
 from ..streams.codec import CodecError, decode_ticks
 from ..streams.redis_streams import (
@@ -62,7 +63,7 @@ from ..timefmt import from_epoch_ms, to_epoch_ms
 from .observe import Observer
 from .reload import rebuild, watch, watched_paths
 from .runner import print_alerts
-from .snapshots import SnapshotMismatch, state_path
+from .snapshots import SnapshotMismatch
 from .status import RunStats, StatusLine
 
 logger = logging.getLogger("tradeassist.run")
@@ -104,7 +105,7 @@ class Shard:
     stream: str
     engine: Engine
     gate: TickGate
-    store: StateStore
+    store: SnapshotStore
     finger: dict[str, Any]
     last_id: str = ZERO_ID  # last stream entry evaluated
     committed_id: str = ZERO_ID  # last entry covered by a snapshot
@@ -113,9 +114,16 @@ class Shard:
     dirty: bool = False  # evaluated since the last snapshot
 
 
-def _shard_state_path(loaded: LoadedConfig, shard: int, shards: int) -> Any:
-    base = state_path(loaded)
-    return base.with_name(f"{base.stem}.shard-{shard}-of-{shards}{base.suffix}")
+def open_shard_state(loaded: LoadedConfig, shard: int, shards: int) -> SnapshotStore:
+    """The shard's own snapshot, whichever runner serves it: PostgreSQL scope ``shard-I-of-N``
+    (shared by every runner, so a shard restarts anywhere), or a file beside the SQLite log."""
+    url = postgres_url(loaded)
+    if url is not None:
+        from ..sinks.postgres_state import PostgresStateStore
+
+        return PostgresStateStore(url, f"shard-{shard}-of-{shards}")
+    base = sqlite_state_path(loaded)
+    return StateStore(base.with_name(f"{base.stem}.shard-{shard}-of-{shards}{base.suffix}"))
 
 
 def _restore(shard: Shard, loaded: LoadedConfig) -> None:
@@ -190,18 +198,16 @@ async def run_sharded(
     observer = Observer()
     assignment = symbol_shards(loaded.rules, loaded.instruments, source.shards)
     storage = loaded.config.storage
-    data_lock = await asyncio.to_thread(DataLock.acquire, loaded.resolve(storage.sqlite))
+    data_lock = await asyncio.to_thread(acquire_lock, loaded)
     units: list[Shard] = []
     try:
-        alert_log: AlertLog = await asyncio.to_thread(
-            open_alert_log, loaded.resolve(storage.sqlite), loaded.resolve(storage.parquet_dir)
-        )
+        alert_log: AlertLog = await asyncio.to_thread(open_log, loaded)
     except BaseException:
         data_lock.release()
         raise
     try:
         for i in shards:
-            store = await asyncio.to_thread(StateStore, _shard_state_path(loaded, i, source.shards))
+            store = await asyncio.to_thread(open_shard_state, loaded, i, source.shards)
             symbols = [s for s, k in assignment.items() if k == i]
             unit = Shard(
                 i, stream_name(source, i), Engine(_plan_for(loaded, assignment, i)), TickGate(symbols), store,
@@ -297,7 +303,7 @@ async def run_sharded(
     last_status = time.monotonic()
     interval = storage.snapshot_interval.total_seconds()
     log(logger, logging.INFO, "runner started", source="redis", shards=",".join(map(str, shards)),
-        of=source.shards, rules=len(served), sqlite=str(loaded.resolve(storage.sqlite)))
+        of=source.shards, rules=len(served), storage=describe_storage(loaded))
 
     def evaluate(unit: Shard, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> pl.DataFrame | None:
         """Evaluate a shard's entries in order (worker thread); the alerts, or None if nothing new."""
@@ -348,9 +354,14 @@ async def run_sharded(
                 error=str(exc), pending=pending.height)
             unlogged[:] = [pending]
             return False
+        recovered = stats.alerts_unlogged > 0
         unlogged.clear()
         stats.alerts_unlogged = 0
         notifier.enqueue(deliveries)
+        if recovered and notifier.enabled:
+            # a write reported as failed may have committed all the same (a database connection
+            # lost before the answer): read the outbox again (sent deliveries are skipped)
+            await notifier.refill(None)
         return True
 
     async def commit(force: bool = False) -> None:

@@ -29,7 +29,9 @@ from ..engine.evaluate import Engine
 from ..engine.snapshot import dump_state, load_state
 from ..errors import SinkError
 from ..logs import log
-from ..sinks.state_store import SnapshotDamaged, StateStore
+from ..sinks.backend import sqlite_state_path
+from ..sinks.state_store import SnapshotDamaged
+from ..sinks.store import SnapshotStore
 from ..sources.ticks import TickGate
 from ..timefmt import from_epoch_ms, to_epoch_ms
 
@@ -45,11 +47,7 @@ class SnapshotMismatch(SinkError):
 
 def state_path(loaded: LoadedConfig) -> Path:
     """``storage.state``, or by default beside the alert log: ``alerts.sqlite`` -> ``alerts.state.sqlite``."""
-    storage = loaded.config.storage
-    if storage.state:
-        return loaded.resolve(storage.state)
-    sqlite = loaded.resolve(storage.sqlite)
-    return sqlite.with_name(f"{sqlite.stem}.state.sqlite")
+    return sqlite_state_path(loaded)
 
 
 def _prefix_hash(path: Path, length: int) -> str | None:
@@ -110,7 +108,7 @@ def _fresh(problem: SnapshotDamaged) -> int:
 
 
 def restore_snapshot(
-    store: StateStore, engine: Engine, gate: TickGate, loaded: LoadedConfig, finger: dict[str, Any] | None = None
+    store: SnapshotStore, engine: Engine, gate: TickGate, loaded: LoadedConfig, finger: dict[str, Any] | None = None
 ) -> int:
     """Install the saved state; returns the replay row to resume after (0: from the start).
 
@@ -150,7 +148,7 @@ def restore_snapshot(
 
 
 async def save_snapshot(
-    store: StateStore, engine: Engine, gate: TickGate, loaded: LoadedConfig, row: int,
+    store: SnapshotStore, engine: Engine, gate: TickGate, loaded: LoadedConfig, row: int,
     finger: dict[str, Any] | None = None,
 ) -> None:
     parts = dump_state(engine.state)

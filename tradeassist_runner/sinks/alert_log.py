@@ -32,6 +32,7 @@ from ..errors import SinkError
 from ..logs import log as log_event
 from .parquet import ParquetAlertLog
 from .sqlite import SqliteAlertLog
+from .store import AlertStore
 
 log = logging.getLogger("tradeassist.storage")
 
@@ -88,7 +89,7 @@ class AlertLog:
     """Fan-out over the SQLite log and its Parquet copy."""
 
     def __init__(
-        self, sqlite: SqliteAlertLog, parquet: ParquetAlertLog, *, clock: Callable[[], float] = time.monotonic
+        self, sqlite: AlertStore, parquet: ParquetAlertLog, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.sqlite = sqlite
         self.parquet = parquet
@@ -255,6 +256,16 @@ class AlertLog:
 
     def close(self) -> None:
         self.sqlite.close()
+
+    # -- the store of record, whichever backend (``self.sqlite`` may be PostgreSQL) --------
+
+    @property
+    def store(self) -> AlertStore:
+        return self.sqlite
+
+    def pending_deliveries(self) -> pl.DataFrame:
+        """The outbox (see :meth:`AlertStore.pending_deliveries`)."""
+        return self.sqlite.pending_deliveries()
 
     def __enter__(self) -> AlertLog:
         return self

@@ -209,6 +209,10 @@ class SqliteAlertLog:
         self.close()
 
     @property
+    def where(self) -> str:
+        return str(self.path)
+
+    @property
     def schema_version(self) -> int:
         with self._lock:
             self._check_open()
