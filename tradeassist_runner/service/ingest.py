@@ -359,6 +359,7 @@ async def run_ingest(
         await pub.close()
         if server is not None:
             server.shutdown()  # type: ignore[attr-defined]
+            server.server_close()  # type: ignore[attr-defined]
         status_line.close()
         log(logger, logging.INFO, "ingest stopped", detail=stats.line())
     return code

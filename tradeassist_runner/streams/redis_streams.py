@@ -16,6 +16,8 @@ oldest entry that some consumer group has not acknowledged yet.
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,10 +52,16 @@ def connect(source: RedisSource, password: str | None) -> aioredis.Redis:
     )
 
 
+_CONNECT_ERROR = re.compile(r"Error (\d+) connecting to ([^\s]+?)\.(\s|$)")
+
+
 def describe(exc: BaseException) -> str:
-    """One line for the log and the status line (redis-py's messages name host and port)."""
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+    """One line for the log and the status line: ``cannot connect to HOST:PORT: Connection refused``."""
+    text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+    found = _CONNECT_ERROR.search(text)
+    if found:
+        return f"cannot connect to {found.group(2)}: {os.strerror(int(found.group(1)))}"
+    return text
 
 
 def parse_id(entry_id: bytes | str) -> tuple[int, int]:
