@@ -19,9 +19,10 @@ from .common import INVALID, load_or_exit
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=9108, show_default=True,
               help="Port of /metrics; 0 = any free one (the log line 'metrics listening' shows which)")
 @click.option("--metrics/--no-metrics", "metrics", default=True, help="Serve /metrics")
-@click.option("--exit-at-end/--no-exit-at-end", default=True, show_default=True,
-              help="When the feed ends (a replay), exit once every runner has committed everything")
-def ingest(config: str, metrics_host: str, metrics_port: int, metrics: bool, exit_at_end: bool) -> None:
+@click.option("--wait-for-runners/--no-wait-for-runners", default=True, show_default=True,
+              help="When the feed ends (a replay), exit only once every runner has committed everything "
+              "(--no-wait-for-runners: exit at once; the streams keep what is not committed)")
+def ingest(config: str, metrics_host: str, metrics_port: int, metrics: bool, wait_for_runners: bool) -> None:
     """Run the configured feed once and publish its ticks to one Redis stream per shard."""
     import asyncio
 
@@ -43,7 +44,7 @@ def ingest(config: str, metrics_host: str, metrics_port: int, metrics: bool, exi
     setup_logging(load_settings().log_level)
     try:
         code = asyncio.run(run_ingest(
-            loaded, metrics=(metrics_host, metrics_port) if metrics else None, wait_for_runners=exit_at_end,
+            loaded, metrics=(metrics_host, metrics_port) if metrics else None, wait_for_runners=wait_for_runners,
         ))
     except TickFileError as exc:
         click.echo(f"error: {exc}", err=True)
