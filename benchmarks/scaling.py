@@ -80,7 +80,7 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     return proc, f"redis://127.0.0.1:{port}/0"
 
 
-def with_redis_source(config: Path, url: str, feed: str, group: str, snapshot: str = "200ms") -> Path:
+def with_redis_source(config: Path, url: str, feed: str, group: str, snapshot: str = "1s") -> Path:
     """The workload's config with ``source`` replaced by the Redis one (``feed`` = its old source)."""
     text = config.read_text()
     text = re.sub(r"^source: .*\n", "", text, flags=re.M)
@@ -96,8 +96,10 @@ def with_redis_source(config: Path, url: str, feed: str, group: str, snapshot: s
     return out
 
 
-def runner(config: Path, shards: str, data: Path, log: Path) -> subprocess.Popen[bytes]:
+def runner(config: Path, shards: str, data: Path, log: Path, threads: int | None = None) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")}
+    if threads is not None:  # runners sharing the cores: one polars thread each, no oversubscription
+        env["POLARS_MAX_THREADS"] = str(threads)
     env["TRADEASSIST_SQLITE_PATH"] = str(data / "alerts.sqlite")
     env["TRADEASSIST_PARQUET_DIR"] = str(data / "alerts")
     with log.open("ab") as fh:
@@ -135,7 +137,8 @@ def drain_time(client: redis.Redis, url: str, base: Path, n_runners: int) -> tup
     folder = base.parent / f"runs-{group}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    procs = [runner(config, s, folder / f"r{i}", folder / f"r{i}.log") for i, s in enumerate(split)]
+    threads = None if n_runners == 1 else max(1, (os.cpu_count() or 1) // n_runners)
+    procs = [runner(config, s, folder / f"r{i}", folder / f"r{i}.log", threads) for i, s in enumerate(split)]
     t0 = None
     cpu0 = 0.0
     try:
@@ -161,7 +164,7 @@ def live_latency(url: str, folder: Path, rate: float, seconds: float, warmup: fl
     base = workloads.live_config(folder, rate, 1000, seed=11)
     feed = re.search(r"^source: (.*)$", base.read_text(), flags=re.M)
     assert feed is not None
-    config = with_redis_source(base, url, feed.group(1).rstrip("}") + f", duration: {seconds:g}s}}", "live", "1s")
+    config = with_redis_source(base, url, feed.group(1).rstrip("}") + f", duration: {seconds:g}s}}", "live")
     data = folder / "live-data"
     shutil.rmtree(data, ignore_errors=True)
     client = redis.Redis.from_url(url)
@@ -169,7 +172,7 @@ def live_latency(url: str, folder: Path, rate: float, seconds: float, warmup: fl
         client.delete(f"tradeassist:shard:{k}")
     client.delete("tradeassist:ingest")
     logs = [folder / f"live-runner-{i}.log" for i in range(2)]
-    procs = [runner(config, shards, data / f"r{i}", logs[i]) for i, shards in enumerate(["0,1/4", "2,3/4"])]
+    procs = [runner(config, shards, data / f"r{i}", logs[i], 1) for i, shards in enumerate(["0,1/4", "2,3/4"])]
     while not all("redis connected" in (log.read_text() if log.exists() else "") for log in logs):
         time.sleep(0.05)
     started = time.time()

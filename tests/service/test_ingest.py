@@ -68,7 +68,8 @@ async def _metrics(tmp_path: Path, caplog: pytest.LogCaptureFixture, redis_serve
     stop = asyncio.Event()
     task = asyncio.create_task(run_ingest(loaded, stop=stop, metrics=("127.0.0.1", 0)))
     await until(lambda: bool(said(caplog, "source ended")) and bool(said(caplog, "metrics listening")))
-    url = str(said(caplog, "metrics listening")[0]["url"])
+    where = said(caplog, "metrics listening")[0]
+    url = f"http://{where['host']}:{where['port']}{where['path']}"
 
     def scrape() -> str:
         with urllib.request.urlopen(url, timeout=5) as response:

@@ -241,7 +241,7 @@ async def run_ingest(
     server: object | None = None
     if metrics is not None:
         server, port = _metrics(stats, metrics[0], metrics[1])
-        log(logger, logging.INFO, "metrics listening", url=f"http://{metrics[0]}:{port}/metrics")
+        log(logger, logging.INFO, "metrics listening", host=metrics[0], port=port, path="/metrics")
     status_line = StatusLine(sys.stderr, enabled=sys.stderr.isatty())
     status_line.route_logs()
     last_status = last_house = time.monotonic()

@@ -299,7 +299,7 @@ async def run_sharded(
     status_line.route_logs()
     unlogged: list[pl.DataFrame] = []
     state: dict[str, Any] = {"up": False, "error": None, "recovered": False}
-    last_snapshot = time.monotonic()
+    next_snapshot = time.monotonic()
     last_status = time.monotonic()
     interval = storage.snapshot_interval.total_seconds()
     log(logger, logging.INFO, "runner started", source="redis", shards=",".join(map(str, shards)),
@@ -365,11 +365,17 @@ async def run_sharded(
         return True
 
     async def commit(force: bool = False) -> None:
-        """Snapshot the shards that moved, then acknowledge what the snapshots cover."""
-        nonlocal last_snapshot
-        if unlogged or not (force or time.monotonic() - last_snapshot >= interval):
+        """Snapshot the shards that moved, then acknowledge what the snapshots cover.
+
+        A snapshot of a big rule set takes a while (a 1,000-rule state is about half a
+        megabyte of JSON), so the next one is due after ``snapshot_interval`` or ten times
+        what this one took, whichever is longer: snapshots never take more than a tenth of
+        the runner's time, only what a restart re-reads grows.
+        """
+        nonlocal next_snapshot
+        started_at = time.monotonic()
+        if unlogged or not (force or started_at >= next_snapshot):
             return
-        last_snapshot = time.monotonic()
         for u in units:
             if u.dirty:
                 try:
@@ -385,6 +391,8 @@ async def run_sharded(
                     await client.xack(u.stream, source.group, *ids)
                     done = set(ids)
                     u.unacked = [i for i in u.unacked if i not in done]
+        took = time.monotonic() - started_at
+        next_snapshot = time.monotonic() + max(interval, 10 * took)
 
     consumer = "shards-" + "-".join(str(u.index) for u in units)
 
