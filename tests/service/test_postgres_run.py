@@ -70,6 +70,9 @@ def test_a_replay_logs_the_same_alerts_in_postgres_as_in_sqlite(tmp_path: Path, 
     listed = alerts_command(config, "--format", "jsonl", env=env)
     assert listed.exit_code == 0, listed.output
     assert without_evaluation_time(listed.stdout.splitlines()) == expected
+    explained = CliRunner().invoke(main, ["explain", str(config), str(expected[1]["alert_id"])], env=env)
+    assert explained.exit_code == 0, explained.output  # explain reads the PostgreSQL log too
+    assert "/ES price 98 is below 99" in explained.output
     # TRADEASSIST_STORAGE_URL points any config at the database (the password stays out of files)
     overridden = alerts_command(sqlite_config, "--rule", "es.low", "--format", "jsonl",
                                 env={"TRADEASSIST_STORAGE_URL": postgres_url})
@@ -134,3 +137,18 @@ def test_alerts_fired_while_postgres_is_down_are_kept_and_logged_once_it_is_back
         rules = [r[0] for r in conn.execute("SELECT rule_id FROM alert_logs ORDER BY ts_ms, id").fetchall()]
     assert rules == ["es.cross", "es.low"]
     assert "Traceback" not in caplog.text and "UNLOGGED" not in caplog.text
+
+
+def test_a_second_runner_on_the_same_scope_is_refused(tmp_path: Path, postgres_url: str) -> None:
+    from tradeassist_runner.errors import SinkError
+    from tradeassist_runner.sinks.pg_conn import ScopeLock
+
+    write_ticks(tmp_path / "ticks.csv")
+    config = use_postgres(project(tmp_path, "{type: replay, path: ticks.csv}"), postgres_url)
+    holder = ScopeLock.acquire(postgres_url, "default")  # as a running runner holds it
+    try:
+        with pytest.raises(SinkError, match="another runner is already using scope 'default'"):
+            asyncio.run(runner.run_service(load_config(config), out=io.StringIO(), watch_files=False))
+    finally:
+        holder.release()
+    assert asyncio.run(runner.run_service(load_config(config), out=io.StringIO(), watch_files=False)) == 0

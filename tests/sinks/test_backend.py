@@ -61,3 +61,25 @@ def test_the_environment_can_point_any_config_at_postgresql(tmp_path: Path, pg_u
     assert isinstance(store, PostgresAlertLog) and store.scope == "shard-1"
     store.close()
     assert not (tmp_path / "a.sqlite").exists()
+
+
+def test_without_the_postgres_extra_the_error_says_what_to_install(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = config(tmp_path, "{url: 'postgresql://u@127.0.0.1:5432/alerts'}")
+    script = (
+        "import sys; sys.modules['psycopg'] = None\n"  # as if the [postgres] extra were not installed
+        "from tradeassist_runner.config.loader import load_config\n"
+        "from tradeassist_runner.errors import SinkError\n"
+        "from tradeassist_runner.sinks.backend import describe, open_store\n"
+        f"loaded = load_config({str(path)!r})\n"
+        "print(describe(loaded))\n"
+        "try:\n    open_store(loaded)\nexcept SinkError as exc:\n    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "PostgreSQL scope=default",
+        "storage.url is a PostgreSQL database but psycopg is not installed: pip install 'tradeassist-runner[postgres]'",
+    ]

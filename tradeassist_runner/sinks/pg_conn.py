@@ -28,11 +28,27 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     psycopg = None  # type: ignore[assignment]
 
 SCHEMA_VERSION = 1
-#: pg_advisory_xact_lock keys (any fixed int64): schema changes; alert inserts (see postgres.py).
-MIGRATE_LOCK = 7_460_020_001
-INSERT_LOCK = 7_460_020_002
+#: Transaction-scoped advisory locks: schema changes; alert inserts (see postgres.py). Keyed
+#: by the schema the tables live in, so logs in two schemas of one database never wait on each other.
+MIGRATE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('tradeassist.migrate:' || current_schema(), 0))"
+INSERT_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('tradeassist.insert:' || current_schema(), 0))"
 #: Seconds to wait for a connection when the URL does not say (libpq would wait forever).
 CONNECT_TIMEOUT = 5
+#: libpq settings used unless the URL gives its own: a server or network that stops
+#: answering fails the call within about half a minute (then it is retried) instead of
+#: hanging the runner, as an unreachable host would with the operating system's defaults.
+_LINK_DEFAULTS: dict[str, Any] = {
+    "connect_timeout": CONNECT_TIMEOUT, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+    "keepalives_count": 3, "tcp_user_timeout": 30_000,
+}  # fmt: skip
+#: Per session: a writer waiting on a lock gives up (and retries) after 30 s, and the server
+#: notices within about half a minute that a runner's machine vanished (its own keepalives),
+#: so neither the insert lock nor a scope is held for the hours the system defaults allow -
+#: a shard restarted elsewhere gets its scope back.
+_SESSION = {
+    "idle_in_transaction_session_timeout": "60s", "lock_timeout": "30s",
+    "tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3",
+}  # fmt: skip
 
 # _MIGRATIONS[i] upgrades a database from version i to i + 1. The alert columns are those
 # of the SQLite log (sqlite.py), so rows read back the same from either; ``owner`` is the
@@ -94,10 +110,11 @@ def require_psycopg() -> None:
 
 def describe_url(url: str) -> str:
     """``PostgreSQL alerts@db.example:5432``: which database, without user or password."""
+    if psycopg is None:
+        return "PostgreSQL"
     try:
-        require_psycopg()
         parts = conninfo_to_dict(url)
-    except (SinkError, psycopg.Error):
+    except psycopg.Error:
         return "PostgreSQL (unparsable storage.url)"
     host = str(parts.get("host") or "localhost")
     port = str(parts.get("port") or "5432")
@@ -128,11 +145,17 @@ _NOT_ANSWERING = re.compile(r"Is the server running.*", re.DOTALL)
 def connect(url: str, subject: str = "", *, autocommit: bool = True) -> psycopg.Connection[Any]:
     """A connection, or ``SinkError`` saying in one line why there is none (``subject``: of what)."""
     require_psycopg()
-    options: dict[str, Any] = {}
-    if "connect_timeout" not in conninfo_to_dict(url):
-        options["connect_timeout"] = CONNECT_TIMEOUT
+    given = conninfo_to_dict(url)
+    options = {k: v for k, v in _LINK_DEFAULTS.items() if k not in given}
     try:
-        return psycopg.connect(url, autocommit=autocommit, **options)
+        conn = psycopg.connect(url, autocommit=autocommit, **options)
+        try:
+            for setting, value in _SESSION.items():
+                conn.execute("SELECT set_config(%s, %s, false)", (setting, value))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
     except psycopg.Error as exc:
         text = " ".join(_NOT_ANSWERING.sub("", str(exc)).split())
         if isinstance(exc, psycopg.OperationalError) and "refused" in text:
@@ -209,7 +232,7 @@ def migrate(session: Session) -> None:
         if schema_version(conn) == SCHEMA_VERSION:  # the usual case: no lock, no write
             return
         with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
+            conn.execute(MIGRATE_LOCK)
             version = schema_version(conn)
             if version is None:
                 conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")

@@ -31,15 +31,19 @@ from .batch import conform
 from .pg_conn import INSERT_LOCK, Session, checked_url, migrate, require_schema
 from .sqlite import _INSERT_COLUMNS, _SELECT, SqliteAlertLog, _channel_entry, _to_frame
 
-#: The PostgreSQL type of each inserted column (for the ``unnest`` of one array per column).
+#: The PostgreSQL type of each inserted column (the others are text).
 _TYPES = {
     "ts_ms": "int8", "seq": "int8", "volume": "int8", "bar_start_ms": "int8", "fired": "int4",
     "trigger_value": "float8", "prev_value": "float8", "price": "float8", "threshold": "float8",
 }  # fmt: skip
 _COLUMNS = (*_INSERT_COLUMNS, "owner")
-_ARRAYS = ", ".join(f"%s::{_TYPES.get(c, 'text')}[]" for c in _COLUMNS)
+_FLOATS = [c for c in _COLUMNS if _TYPES.get(c) == "float8"]
+# The batch travels as one JSON text (polars writes it natively; binding thousands of values
+# one by one costs more than the insert itself), unpacked by json_to_recordset in row order.
+_RECORD = ", ".join(f"{c} {_TYPES.get(c, 'text')}" for c in _COLUMNS)
 _INSERT = (
-    f"INSERT INTO alert_logs ({', '.join(_COLUMNS)}) SELECT * FROM unnest({_ARRAYS}) "
+    f"INSERT INTO alert_logs ({', '.join(_COLUMNS)}) SELECT {', '.join(_COLUMNS)} FROM json_to_recordset(%s::json) "
+    f"AS batch({_RECORD}) "
     "ON CONFLICT (alert_id) DO NOTHING RETURNING alert_id"
 )
 #: Matches the outbox's partial index (pg_conn.py); the JSON check below is the exact test.
@@ -101,12 +105,16 @@ class PostgresAlertLog:
         stored = unique.with_columns(
             cs.float().fill_nan(None), cs.string().exclude("alert_id").str.replace_all("\x00", "\ufffd", literal=True)
         )
-        rows = list(SqliteAlertLog._rows(stored, _status_json(status)))
-        columns = [list(col) for col in zip(*rows)] + [[self.scope] * len(rows)]
+        # floats as text: JSON has no infinity, and the text of a float64 reads back bit for bit
+        payload = (
+            SqliteAlertLog._stored(stored, _status_json(status))
+            .with_columns(pl.lit(self.scope).alias("owner"), pl.col(_FLOATS).cast(pl.String))
+            .write_json()
+        )
         doing = f"could not write {df.height} alert(s), nothing of the batch was stored"
         with self._session.run(doing) as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (INSERT_LOCK,))
-            inserted = {str(r[0]) for r in conn.execute(_INSERT, columns).fetchall()}
+            conn.execute(INSERT_LOCK)
+            inserted = {str(r[0]) for r in conn.execute(_INSERT, (payload,)).fetchall()}
         return unique.filter(pl.col("alert_id").is_in(pl.Series(list(inserted), dtype=pl.String).implode()))
 
     def update_delivery(
