@@ -84,3 +84,27 @@ async def _metrics(tmp_path: Path, caplog: pytest.LogCaptureFixture, redis_serve
     assert float(lines["tradeassist_ingest_redis_up"]) == 1 and float(lines["tradeassist_ingest_source_ended"]) == 1
     lag = {k: float(v) for k, v in lines.items() if k.startswith("tradeassist_ingest_lag_entries{")}
     assert len(lag) == 3 and sum(lag.values()) == float(lines["tradeassist_ingest_entries_total"]) > 0
+
+
+def test_a_full_redis_refuses_writes_and_the_ingest_says_so_once_and_retries(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, redis_server: RedisServer  # noqa: F811
+) -> None:
+    import redis
+
+    with redis.Redis(port=redis_server.port) as client:
+        client.config_set("maxmemory", 1)  # every write is refused: OOM, maxmemory-policy noeviction
+        asyncio.run(_full(tmp_path, caplog, redis_server))
+        client.config_set("maxmemory", 0)
+        assert client.hget("tradeassist:ingest", "row") is None  # nothing half-written
+
+
+async def _full(tmp_path: Path, caplog: pytest.LogCaptureFixture, redis_server: RedisServer) -> None:  # noqa: F811
+    caplog.set_level(logging.INFO, logger="tradeassist")
+    loaded = load_config(project(tmp_path, redis_server.url))
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_ingest(loaded, stop=stop))
+    await until(lambda: bool([r for r in caplog.records if r.getMessage().startswith("redis refused")]))
+    stop.set()
+    assert await task == 0
+    refused = [r for r in caplog.records if r.getMessage().startswith("redis refused")]
+    assert len(refused) == 1 and "maxmemory" in str(getattr(refused[0], "fields", {})["error"])

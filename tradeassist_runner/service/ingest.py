@@ -159,6 +159,13 @@ class _Publisher:
                 self._down(exc)
                 await self.backoff.wait(self.stop)
                 continue
+            except RedisError as exc:  # refused (out of memory, read-only replica, ...): said, retried
+                text = describe(exc)
+                if self.stats.redis_error != text:
+                    log(logger, logging.ERROR, "redis refused a command; retrying", error=text)
+                self.stats.redis_up, self.stats.redis_error = False, text
+                await self.backoff.wait(self.stop)
+                continue
             if not self.stats.redis_up:
                 log(logger, logging.INFO, "redis connected", url=self.source.url, shards=self.source.shards)
             self.stats.redis_up, self.stats.redis_error = True, None
@@ -312,7 +319,11 @@ async def run_ingest(
                 try:
                     await pub.publish(batch)
                     break
-                except REDIS_ERRORS as exc:
+                except RedisError as exc:
+                    if not isinstance(exc, REDIS_ERRORS):  # refused, e.g. OOM: MULTI/EXEC applied nothing
+                        log(logger, logging.ERROR, "redis refused the batch; retrying", error=describe(exc))
+                        await pub.backoff.wait(stop)
+                        continue
                     pub._down(exc)
                     await pub.backoff.wait(stop)
                     held = await pub.connected()

@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 import polars as pl
+from redis.exceptions import RedisError
 
 from ..config.loaded import LoadedConfig
 from ..config.models import RedisSource
@@ -472,12 +473,13 @@ async def run_sharded(
                 down(exc)
                 state["recovered"] = False
                 await backoff.wait(stop)
-            except Exception as exc:
-                if "NOGROUP" in str(exc):  # Redis lost the group (restarted empty): recreate it
+            except RedisError as exc:  # a refused command, not a lost connection
+                state["recovered"] = False  # recreate the groups and re-read what is pending
+                if "NOGROUP" in str(exc):  # Redis lost the group (restarted empty)
                     log(logger, logging.WARNING, "consumer group missing; recreating it", error=describe(exc))
-                    state["recovered"] = False
                     continue
-                raise
+                log(logger, logging.ERROR, "redis refused a command; retrying", error=describe(exc))
+                await backoff.wait(stop)
             now = time.monotonic()
             if now - last_status >= status_every:
                 last_status = now
