@@ -245,8 +245,8 @@ async def run_sharded(
 
         rebuilt = await asyncio.to_thread(rebuild, full_plan["plan"], current["loaded"].path, apply)
         result = rebuilt.result
-        observer.on_reload(result)
         if not result.ok or rebuilt.loaded is None:
+            observer.on_reload(result)
             log(logger, logging.ERROR, "reload rejected; the previous rules keep running", reason=reason,
                 problems=len(result.errors))
             for line in result.errors:
@@ -256,7 +256,10 @@ async def run_sharded(
         if not rebuilt.changed_anything and reason != "SIGHUP" and {i.symbol for i in new.instruments} == {
             i.symbol for i in current["loaded"].instruments
         }:
+            if observer.config_invalid:
+                observer.on_reload(result)  # the files are valid again
             return  # a file event that changed nothing the runner uses
+        observer.on_reload(result)
         regrouped = symbol_shards(new.rules, new.instruments, source.shards)
         if regrouped != assignment:
             moved = sorted(s for s in set(regrouped) | set(assignment) if regrouped.get(s) != assignment.get(s))
@@ -271,7 +274,9 @@ async def run_sharded(
             full_plan["plan"] = rebuilt.plan
         observer.on_plan(new, compile_plan(
             tuple(r for r in new.rules if assignment.get(r.rule.instrument) in shards), new.instruments))
-        log(logger, logging.INFO, "rules reloaded", reason=reason, plan=result.plan_version)
+        log(logger, logging.INFO, "rules reloaded", reason=reason, plan=result.plan_version,
+            added=",".join(result.added) or "-", changed=",".join(result.changed) or "-",
+            removed=",".join(result.removed) or "-")
 
     tasks: set[asyncio.Task[None]] = set()
 
