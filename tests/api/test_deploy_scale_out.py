@@ -96,3 +96,14 @@ def test_ingest_is_one_pod_with_metrics_and_redis_keeps_an_append_only_file() ->
     flags = dict(zip(redis["args"][::2], redis["args"][1::2]))
     assert flags["--appendonly"] == "yes" and flags["--appendfsync"] == "everysec"
     assert m[("Service", "tradeassist-redis")]["spec"]["ports"][0]["port"] == 6379
+
+
+def test_the_one_machine_example_of_the_readme_is_a_valid_sharded_config() -> None:
+    loaded = load_config(ROOT / "examples" / "scale-out" / "config.yaml")
+    source = loaded.config.source
+    assert isinstance(source, RedisSource) and source.shards == 4 and source.feed.type == "synthetic"
+    readme = (ROOT / "README.md").read_text()
+    assert "tradeassist ingest examples/scale-out/config.yaml" in readme
+    for shards in ("0,1/4", "2,3/4"):  # the README's two runners cover every shard once
+        assert f"examples/scale-out/config.yaml --shard {shards}" in readme
+    assert sorted(parse_shards(("0,1/4",), 4) + parse_shards(("2,3/4",), 4)) == [0, 1, 2, 3]
