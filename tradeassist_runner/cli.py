@@ -179,7 +179,9 @@ def _chart_request(configs: list[LoadedConfig], path: str, symbol: str | None, r
 @click.option("--fresh", is_flag=True, help="Ignore the last state snapshot: empty cooldowns, replay from the start")
 @click.option("--api/--no-api", "api", default=None, help="Serve the HTTP API (overrides api.enabled)")
 @click.option("--api-port", type=click.IntRange(0, 65535), help="API port, 0 = any free one (overrides api.port)")
-def run(config: str, fresh: bool, api: bool | None, api_port: int | None) -> None:
+@click.option("--shard", "shard", multiple=True, metavar="I/N",
+              help="With source type redis: evaluate shard I of N (repeat, or I,J/N, to serve several)")
+def run(config: str, fresh: bool, api: bool | None, api_port: int | None, shard: tuple[str, ...]) -> None:
     """Run the service: stream ticks, evaluate the rules, log every alert (Ctrl-C to stop).
 
     State (cooldowns, previous values, replay position) is restored from the last
@@ -198,10 +200,30 @@ def run(config: str, fresh: bool, api: bool | None, api_port: int | None) -> Non
         os.environ["TRADEASSIST_API_ENABLED"] = "true" if api else "false"
     if api_port is not None:
         os.environ["TRADEASSIST_API_PORT"] = str(api_port)
+    from .config.models import RedisSource
+
     loaded = _load(config)
+    source = loaded.config.source
+    if isinstance(source, RedisSource) != bool(shard):
+        if shard:
+            raise click.UsageError(f"--shard needs `source: {{type: redis}}` (this config's source is {source.type})")
+        raise click.UsageError(f"the config's source is redis: say which shard(s) to run, e.g. --shard 0/{source.shards}")  # type: ignore[union-attr]
     setup_logging(load_settings().log_level)
     try:
-        code = asyncio.run(run_service(loaded, fresh=fresh))
+        if isinstance(source, RedisSource):
+            try:
+                from .service.sharded import parse_shards, run_sharded
+            except ImportError as exc:
+                _fail(f"error: sharded runners need the redis extra (pip install 'tradeassist-runner[redis]'): {exc}")
+            try:
+                served = parse_shards(shard, source.shards)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--shard") from None
+            if fresh:
+                raise click.UsageError("--fresh is for a single runner; move a shard's state file away instead")
+            code = asyncio.run(run_sharded(loaded, served))
+        else:
+            code = asyncio.run(run_service(loaded, fresh=fresh))
     except SinkError as exc:
         _fail(f"error: {exc}")
     except TickFileError as exc:

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     #: Bearer token the API requires (every endpoint but /healthz); a secret, so never in a file.
     api_token: SecretStr | None = Field(default=None, description="Bearer token for the API; unset = no authentication")
 
+    #: Password of the Redis server of sharded runners (``source: {type: redis}``); a secret.
+    redis_password: SecretStr | None = Field(default=None, description="Password for source.url (Redis)")
+
     @field_validator("api_token", mode="before")
     @classmethod
     def _token_not_empty(cls, value: object) -> object:

@@ -117,7 +117,44 @@ class SchwabSource(Strict):
     )
 
 
-Source = Annotated[Union[SyntheticSource, ReplaySource, SchwabSource], Field(discriminator="type")]
+Feed = Annotated[Union[SyntheticSource, ReplaySource, SchwabSource], Field(discriminator="type")]
+
+
+class RedisSource(Strict):
+    """Sharded runners: ``tradeassist ingest`` runs ``feed`` once and publishes its ticks to
+    Redis Streams, one stream per shard; ``tradeassist run --shard I/N`` consumes one.
+
+    One config serves the ingest and every runner (one ConfigMap). The password, if any,
+    comes from ``TRADEASSIST_REDIS_PASSWORD``, never from this file.
+    """
+
+    type: Literal["redis"]
+    url: Annotated[str, Field(pattern=r"^(redis|rediss|unix)://")] = Field(
+        default="redis://127.0.0.1:6379/0", description="Redis server (no password here: TRADEASSIST_REDIS_PASSWORD)"
+    )
+    shards: Annotated[StrictInt, Field(ge=1, le=4096)] = Field(
+        description="Number of shards N (fixed: a symbol group's shard is a hash of the group mod N)"
+    )
+    feed: Feed = Field(description="What the ingest reads: a synthetic, replay or schwab source")
+    stream_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]+$")] = Field(
+        default="tradeassist", description="Streams are PREFIX:shard:I; the ingest's position is PREFIX:ingest"
+    )
+    group: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]+$")] = Field(
+        default="runners", description="Consumer group of the runners (the ingest trims what every group committed)"
+    )
+    read_count: Annotated[StrictInt, Field(ge=1, le=100_000)] = Field(
+        default=64, description="Stream entries a runner reads at a time"
+    )
+    max_stream_length: Annotated[StrictInt, Field(ge=1000)] | None = Field(
+        default=None,
+        description="Safety cap on entries per stream (approximate MAXLEN): a runner down longer than that "
+        "loses the oldest entries; none = keep everything no group has committed",
+    )
+    reconnect_initial: Duration = Field(default=timedelta(milliseconds=200), description="First reconnect delay")
+    reconnect_max: Duration = Field(default=timedelta(seconds=10), description="Longest reconnect delay")
+
+
+Source = Annotated[Union[SyntheticSource, ReplaySource, SchwabSource, RedisSource], Field(discriminator="type")]
 
 
 class BatchSettings(Strict):

@@ -28,7 +28,7 @@ from typing import TextIO
 import polars as pl
 
 from ..config.loaded import LoadedConfig
-from ..config.models import ReplaySource, SchwabSource, SyntheticSource
+from ..config.models import Feed, ReplaySource, SchwabSource, SyntheticSource
 from ..engine.batcher import micro_batches
 from ..engine.evaluate import Engine
 from ..engine.plan import compile_plan
@@ -55,7 +55,7 @@ SHUTDOWN_FLUSH_ATTEMPTS = 5
 
 
 @dataclass
-class _Sources:
+class FeedState:
     """Ticks plus the rows the source rejected while parsing (replay files)."""
 
     rejections: list[Rejection] = field(default_factory=list)
@@ -63,19 +63,19 @@ class _Sources:
     live: object | None = None
 
 
-def _tick_stream(
-    loaded: LoadedConfig, parse_rejects: _Sources, resume_row: int = 0
+def tick_stream(
+    loaded: LoadedConfig, parse_rejects: FeedState, resume_row: int = 0, feed: Feed | None = None
 ) -> AsyncIterator[pl.DataFrame]:
-    """The configured source as frames of ticks; a replay resumes after ``resume_row``."""
-    source = loaded.config.source
+    """The configured source (or ``feed``) as frames of ticks; a replay resumes after ``resume_row``."""
+    source = feed if feed is not None else loaded.config.source
     if isinstance(source, SyntheticSource):
         return SyntheticFeed(loaded.instruments, source).stream()
     if isinstance(source, SchwabSource):
         from ..sources.schwab.stream import SchwabFeed  # optional extra: imported only when used
 
-        feed = SchwabFeed.from_config(loaded, source)
-        parse_rejects.live = feed
-        return feed.stream()
+        live = SchwabFeed.from_config(loaded, source)
+        parse_rejects.live = live
+        return live.stream()
     assert isinstance(source, ReplaySource)
 
     async def replay() -> AsyncIterator[pl.DataFrame]:
@@ -258,7 +258,7 @@ async def run_service(
     batch_no = 0
     #: A snapshot taken after a batch, stored once that batch's alerts are all committed.
     held_snapshot: list[tuple[int, dict[str, bytes]]] = []
-    parse_rejects = _Sources()
+    parse_rejects = FeedState()
     batch_cfg = loaded.config.batch
     log(
         logger, logging.INFO, "runner started",
@@ -348,7 +348,7 @@ async def run_service(
             reap()
 
     batches = micro_batches(
-        _tick_stream(loaded, parse_rejects, resume_row),
+        tick_stream(loaded, parse_rejects, resume_row),
         max_size=batch_cfg.max_size,
         max_delay=batch_cfg.max_delay.total_seconds(),
     )

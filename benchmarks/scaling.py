@@ -1,0 +1,262 @@
+"""Scaling out through Redis Streams: ingest throughput, 1 vs 2 runners, live tick-to-alert latency.
+
+    python benchmarks/scaling.py                 # defaults below, ~2 min on 2 cores
+    python benchmarks/scaling.py --ticks 1000000 --rules 2000 --live-seconds 30
+
+Starts its own ``redis-server`` (temporary folder, AOF, appendfsync everysec: the production
+setting) on a free port and prints:
+
+1. ingest throughput: ``run_ingest`` over a Parquet replay of ``--ticks`` ticks of 500
+   synthetic equities (``workloads.tick_file``), 4 shards, batches of 1,000 ticks; file read,
+   parse, Arrow encoding and the XADDs included (ticks/s).
+2. runners: the published streams drained by 1 runner serving all 4 shards, then by 2 runners
+   serving 2 shards each (both trials read the same entries),
+   with ``--rules`` rules of the benchmark mix (``workloads.rules_config``), SQLite alert logs
+   of their own. The runners start and connect on empty streams of their own, then the
+   entries are copied in: time from then to the last entry committed (acknowledged after its
+   snapshot), start-up excluded; ticks/s and the ratio, and the runners' CPU time per
+   tick (from /proc), which other load on a shared machine does not change: with 2 free cores
+   the 2-runner speed-up is the CPU ratio times 2.
+3. live latency: the synthetic feed at ``--live-rate`` ticks/s over the 12 shipped instruments
+   through the ingest to two runners of two shards each (1,000-rule mix plus probe rules that
+   fire every 1-2 s per symbol, ``workloads.live_config``); per alert, the time from the
+   tick's ``ts`` to the alert row's commit in SQLite (``created_at``), after a warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import workloads  # noqa: E402
+from tradeassist_runner.config.loader import load_config  # noqa: E402
+from tradeassist_runner.service.ingest import run_ingest  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "out"
+SHARDS = 4
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    exe = shutil.which("redis-server")
+    if exe is None:
+        sys.exit("redis-server is not installed (apt-get install redis-server)")
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--appendonly", "yes",
+         "--appendfsync", "everysec", "--save", "", "--logfile", str(folder / "redis.log")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    for _ in range(500):
+        try:
+            if client.ping():
+                break
+        except redis.ConnectionError:
+            time.sleep(0.02)
+    client.close()
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+def with_redis_source(config: Path, url: str, feed: str, group: str, snapshot: str = "1s",
+                      prefix: str = "tradeassist") -> Path:
+    """The workload's config with ``source`` replaced by the Redis one (``feed`` = its old source)."""
+    text = config.read_text()
+    text = re.sub(r"^source: .*\n", "", text, flags=re.M)
+    text = re.sub(r"^batch: .*\n", "", text, flags=re.M)
+    text = re.sub(r"^storage:.*\n(  .*\n)*", "", text, flags=re.M)
+    text += (
+        f"source: {{type: redis, url: '{url}', shards: {SHARDS}, group: {group}, stream_prefix: {prefix}, "
+        f"feed: {feed}}}\n"
+        "batch: {max_size: 1000}\n"
+        f"storage: {{sqlite: data/alerts.sqlite, parquet_dir: data/alerts, snapshot_interval: {snapshot}}}\n"
+    )
+    out = config.with_name(f"config-{group}.yaml")
+    out.write_text(text)
+    return out
+
+
+def runner(config: Path, shards: str, data: Path, log: Path, threads: int | None = None) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")}
+    if threads is not None:  # runners sharing the cores: one polars thread each, no oversubscription
+        env["POLARS_MAX_THREADS"] = str(threads)
+    env["TRADEASSIST_SQLITE_PATH"] = str(data / "alerts.sqlite")
+    env["TRADEASSIST_PARQUET_DIR"] = str(data / "alerts")
+    with log.open("ab") as fh:
+        return subprocess.Popen([sys.executable, "-m", "tradeassist_runner", "run", str(config), "--shard", shards],
+                                env=env, stdout=subprocess.DEVNULL, stderr=fh, cwd=config.parent)
+
+
+def groups(client: redis.Redis, group: str, prefix: str = "tradeassist") -> list[dict[str, object]]:
+    out = []
+    for k in range(SHARDS):
+        stream = f"{prefix}:shard:{k}"
+        last = client.xinfo_stream(stream)["last-generated-id"]
+        for g in client.xinfo_groups(stream):
+            if g["name"].decode() == group:
+                out.append({"read": int(g["entries-read"] or 0), "pending": int(g["pending"]),
+                            "done": int(g["pending"]) == 0 and g["last-delivered-id"] == last})
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process (Linux /proc), so that the load of other
+    processes on a shared machine does not enter the per-tick cost."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drain_time(client: redis.Redis, url: str, base: Path, n_runners: int) -> tuple[float, float]:
+    """(wall seconds, runner CPU seconds) from the entries' arrival to the last one committed.
+
+    The runners start on empty streams of their own prefix and connect; only then are the
+    published entries copied in, so neither start-up nor config loading is measured.
+    """
+    group = f"bench{n_runners}"
+    prefix = f"bench{n_runners}"
+    config = with_redis_source(base, url, "{type: replay, path: unused.parquet}", group, prefix=prefix)
+    for k in range(SHARDS):
+        client.delete(f"{prefix}:shard:{k}")
+    split = {1: ["0,1,2,3/4"], 2: ["0,1/4", "2,3/4"]}[n_runners]
+    folder = base.parent / f"runs-{group}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    threads = None if n_runners == 1 else max(1, (os.cpu_count() or 1) // n_runners)
+    logs = [folder / f"r{i}.log" for i in range(len(split))]
+    procs = [runner(config, s, folder / f"r{i}", logs[i], threads) for i, s in enumerate(split)]
+    try:
+        while not all("redis connected" in (log.read_text() if log.exists() else "") for log in logs):
+            if any(p.poll() is not None for p in procs):
+                raise SystemExit(f"a runner exited early; see {folder}")
+            time.sleep(0.02)
+        cpu0 = sum(cpu_seconds(p.pid) for p in procs)
+        t0 = time.perf_counter()
+        for k in range(SHARDS):  # the published entries, in order, into the trial's own streams
+            pipe = client.pipeline(transaction=False)
+            for _, fields in client.xrange(f"tradeassist:shard:{k}"):
+                pipe.xadd(f"{prefix}:shard:{k}", fields)
+            pipe.execute()
+        while True:
+            state = groups(client, group, prefix)
+            now = time.perf_counter()
+            if state and all(g["done"] for g in state):
+                return now - t0, sum(cpu_seconds(p.pid) for p in procs) - cpu0
+            if any(p.poll() is not None for p in procs):
+                raise SystemExit(f"a runner exited early; see {folder}")
+            time.sleep(0.01)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            p.wait(60)
+
+
+def live_latency(url: str, folder: Path, rate: float, seconds: float, warmup: float) -> list[float]:
+    base = workloads.live_config(folder, rate, 1000, seed=11)
+    feed = re.search(r"^source: (.*)$", base.read_text(), flags=re.M)
+    assert feed is not None
+    config = with_redis_source(base, url, feed.group(1).rstrip("}") + f", duration: {seconds:g}s}}", "live")
+    data = folder / "live-data"
+    shutil.rmtree(data, ignore_errors=True)
+    client = redis.Redis.from_url(url)
+    for k in range(SHARDS):
+        client.delete(f"tradeassist:shard:{k}")
+    client.delete("tradeassist:ingest")
+    logs = [folder / f"live-runner-{i}.log" for i in range(2)]
+    procs = [runner(config, shards, data / f"r{i}", logs[i], 1) for i, shards in enumerate(["0,1/4", "2,3/4"])]
+    while not all("redis connected" in (log.read_text() if log.exists() else "") for log in logs):
+        time.sleep(0.05)
+    started = time.time()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")}
+    ingest = subprocess.run([sys.executable, "-m", "tradeassist_runner", "ingest", str(config), "--no-metrics"],
+                            env=env, cwd=config.parent, capture_output=True, timeout=seconds * 4 + 120)
+    if ingest.returncode != 0:
+        raise SystemExit(ingest.stderr.decode()[-2000:])
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    rows = []
+    for i, proc in enumerate(procs):
+        proc.wait(60)
+        with sqlite3.connect(data / f"r{i}" / "alerts.sqlite") as conn:
+            rows += conn.execute("SELECT ts_ms, created_at FROM alert_logs").fetchall()
+    out = []
+    for ts_ms, created in rows:
+        if ts_ms / 1000 < started + warmup:
+            continue
+        committed = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+        out.append(committed * 1000 - ts_ms)
+    return out
+
+
+def pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ticks", type=int, default=400_000)
+    ap.add_argument("--rules", type=int, default=2_000)
+    ap.add_argument("--live-rate", type=float, default=10_000.0)
+    ap.add_argument("--live-seconds", type=float, default=20.0)
+    ap.add_argument("--skip-live", action="store_true")
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="tradeassist-scale-") as tmp:
+        redis_proc, url = start_redis(Path(tmp))
+        try:
+            ticks = workloads.tick_file(OUT, 500, args.ticks, seed=5)
+            base = workloads.rules_config(OUT / "scaling", 500, args.rules, ticks, seed=5)
+            config = with_redis_source(base, url, f"{{type: replay, path: '{ticks}'}}", "runners")
+            loaded = load_config(config)
+            t0 = time.perf_counter()
+            asyncio.run(run_ingest(loaded, wait_for_runners=False, status_every=1e9))
+            ingest_s = time.perf_counter() - t0
+            print(f"ingest: {args.ticks:,} ticks of 500 symbols into {SHARDS} streams in {ingest_s:.2f} s = "
+                  f"{args.ticks / ingest_s:,.0f} ticks/s (Parquet replay, batches of 1,000, AOF everysec)")
+            client = redis.Redis.from_url(url)
+            one, cpu1 = drain_time(client, url, config, 1)
+            two, cpu2 = drain_time(client, url, config, 2)
+            print(f"runners ({args.rules:,} rules, 500 symbols): 1 runner {args.ticks / one:,.0f} ticks/s ({one:.2f} s), "
+                  f"2 runners {args.ticks / two:,.0f} ticks/s ({two:.2f} s): {one / two:.2f}x wall "
+                  f"on {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f})")
+            print(f"  runner CPU per tick: 1 runner {cpu1 / args.ticks * 1e6:.1f} us, 2 runners "
+                  f"{cpu2 / args.ticks * 1e6:.1f} us together: {cpu1 / cpu2 * 2:.2f}x with 2 free cores")
+            if not args.skip_live:
+                lat = live_latency(url, OUT / "scaling", args.live_rate, args.live_seconds, warmup=3.0)
+                if lat:
+                    print(f"live at {args.live_rate:,.0f} ticks/s through Redis, tick ts -> alert committed: "
+                          f"p50 {pct(lat, 0.5):.1f} ms, p99 {pct(lat, 0.99):.1f} ms, max {max(lat):.1f} ms "
+                          f"({len(lat):,} alerts after a 3 s warm-up)")
+                else:
+                    print("live: no alert after the warm-up")
+        finally:
+            redis_proc.send_signal(signal.SIGKILL)
+            redis_proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Stream entry payloads: a tick frame survives Arrow IPC exactly; foreign bytes are refused."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from tradeassist_runner.streams.codec import CodecError, decode_ticks, encode_ticks
+
+
+def test_a_tick_frame_comes_back_with_its_types_nulls_and_every_bit() -> None:
+    ticks = pl.DataFrame({
+        "ts": [1767621600000, 1767621600001],
+        "symbol": ["/ES", "$TICK"],
+        "price": [6000.25, -0.1 + 0.2],  # 0.10000000000000002: not a value CSV would round-trip
+        "volume": [3, None],
+        "row": [7, 8],
+        "extra": ["dropped", "dropped"],
+    }).with_columns(pl.col("ts").cast(pl.Datetime("ms", "UTC")))
+    back = decode_ticks(encode_ticks(ticks))
+    assert back.columns == ["ts", "symbol", "price", "volume", "row"]
+    assert back.schema["ts"] == pl.Datetime("ms", "UTC") and back["volume"].to_list() == [3, None]
+    assert [p.hex() for p in back["price"]] == [p.hex() for p in ticks["price"]]
+
+
+@pytest.mark.parametrize("payload", [b"", b"not arrow at all", encode_ticks(pl.DataFrame({"price": [1.0]}))])
+def test_anything_else_is_a_codec_error_naming_what_is_wrong(payload: bytes) -> None:
+    with pytest.raises(CodecError, match="Arrow IPC|lacks column"):
+        decode_ticks(payload)

@@ -1,0 +1,530 @@
+"""``tradeassist run CONFIG --shard I/N``: evaluate some shards' rules from their Redis streams.
+
+Per shard this runner serves: the runners' consumer group reads its stream (at start
+the runner takes over the shard's pending entries, whoever was delivered them), one engine holds only that shard's rules, and one state store holds its
+snapshot. The commit protocol, which makes a SIGKILL at any moment harmless:
+
+1. evaluate the entries read; ticks whose number (``row``) was evaluated before are
+   skipped, so an entry delivered twice, or re-published by an ingest, counts once;
+2. log the batch's alerts (the alert log ignores ids it holds; the delivery outbox is
+   written in the same transaction, so each alert id is queued for sending once);
+3. every ``storage.snapshot_interval``: snapshot the engine state together with the
+   last stream id and tick number it covers;
+4. only then XACK the entries up to that id.
+
+A restart restores each shard's snapshot and re-reads its pending entries (everything
+after the snapshot, since nothing later was acknowledged): the same ticks from the same
+state give the same alerts with the same ids, which the log already holds. Redis going
+away is a reconnect with backoff, reported in the status line and ``/readyz``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, TextIO
+
+import polars as pl
+from redis.exceptions import RedisError
+
+from ..config.loaded import LoadedConfig
+from ..config.models import RedisSource
+from ..engine.evaluate import Engine
+from ..engine.plan import compile_plan
+from ..engine.snapshot import dump_state, load_state
+from ..engine.state import EngineState
+from ..errors import SinkError
+from ..logs import log
+from ..notify.delivery import Notifier
+from ..rules.groups import shard_rules, symbol_shards
+from ..settings import apply_settings, load_settings
+from ..sinks.alert_log import AlertLog
+from ..sinks.backend import acquire_lock, describe as describe_storage, open_log, postgres_url, sqlite_state_path
+from ..sinks.query import format_jsonl
+from ..sinks.state_store import SnapshotDamaged, StateStore
+from ..sinks.store import SnapshotStore
+from ..sources.ticks import ROW, TickGate, format_rejections
+from ..streams.codec import CodecError, decode_ticks
+from ..streams.redis_streams import (
+    REDIS_ERRORS,
+    Backoff,
+    connect,
+    describe,
+    ensure_group,
+    parse_id,
+    stream_name,
+)
+from ..timefmt import from_epoch_ms, to_epoch_ms
+from .observe import Observer
+from .reload import rebuild, watch, watched_paths
+from .runner import print_alerts
+from .snapshots import SnapshotMismatch
+from .status import RunStats, StatusLine
+
+logger = logging.getLogger("tradeassist.run")
+
+#: How long one XREADGROUP waits for entries (ms): also how often snapshots fall due when idle.
+READ_BLOCK_MS = 100
+ZERO_ID = "0-0"
+
+
+def parse_shards(values: tuple[str, ...], configured: int) -> list[int]:
+    """``--shard 0/4 --shard 2/4`` or ``--shard 0,2/4`` -> [0, 2]; ValueError with a clear message."""
+    out: list[int] = []
+    for value in values:
+        head, sep, total = value.partition("/")
+        if not sep:
+            raise ValueError(f"{value!r}: write I/N, e.g. 0/{configured}")
+        try:
+            n = int(total)
+            picked = [int(x) for x in head.split(",")]
+        except ValueError:
+            raise ValueError(f"{value!r}: I and N must be whole numbers, e.g. 0/{configured}") from None
+        if n != configured:
+            raise ValueError(f"{value!r}: the config has source.shards: {configured}, not {n}")
+        for i in picked:
+            if not 0 <= i < n:
+                raise ValueError(f"{value!r}: shard {i} is not in 0..{n - 1}")
+            if i not in out:
+                out.append(i)
+    if not out:
+        raise ValueError("no shard given")
+    return sorted(out)
+
+
+@dataclass
+class Shard:
+    """One shard as this runner serves it."""
+
+    index: int
+    stream: str
+    engine: Engine
+    gate: TickGate
+    store: SnapshotStore
+    finger: dict[str, Any]
+    last_id: str = ZERO_ID  # last stream entry evaluated
+    committed_id: str = ZERO_ID  # last entry covered by a snapshot
+    last_row: int = 0  # last tick number evaluated
+    unacked: list[bytes] = field(default_factory=list)  # evaluated or skipped, not acknowledged yet
+    dirty: bool = False  # evaluated since the last snapshot
+
+
+def open_shard_state(loaded: LoadedConfig, shard: int, shards: int) -> SnapshotStore:
+    """The shard's own snapshot, whichever runner serves it: PostgreSQL scope ``shard-I-of-N``
+    (shared by every runner, so a shard restarts anywhere), or a file beside the SQLite log."""
+    url = postgres_url(loaded)
+    if url is not None:
+        from ..sinks.postgres_state import PostgresStateStore
+
+        return PostgresStateStore(url, f"shard-{shard}-of-{shards}")
+    base = sqlite_state_path(loaded)
+    return StateStore(base.with_name(f"{base.stem}.shard-{shard}-of-{shards}{base.suffix}"))
+
+
+def _restore(shard: Shard, loaded: LoadedConfig) -> None:
+    """Install the shard's snapshot; a damaged one starts the shard afresh (logged ids stay no-ops)."""
+    store = shard.store
+    problem: SnapshotDamaged | None = store.set_aside
+    snapshot = None
+    if problem is None:
+        try:
+            snapshot = store.load()
+        except SnapshotDamaged as exc:
+            problem = exc
+    if problem is not None:
+        log(logger, logging.ERROR, "state snapshot is damaged; this shard starts fresh", shard=shard.index,
+            path=str(problem.path), problem=problem.problem)
+        return
+    if snapshot is None:
+        return
+    if snapshot.fingerprint != shard.finger:
+        raise SnapshotMismatch(
+            f"state snapshot {store.path} was saved for another stream or config "
+            f"(saved: {json.dumps(snapshot.fingerprint, sort_keys=True)}; now: {json.dumps(shard.finger, sort_keys=True)}); "
+            f"move it away to start this shard fresh"
+        )
+    try:
+        run = json.loads(snapshot.parts["run"])
+        state = load_state(snapshot.parts)
+        marks = {str(s): from_epoch_ms(int(ms)) for s, ms in run["marks"].items()}
+        last_id, last_row = str(run["last_id"]), int(run["last_row"])
+        parse_id(last_id)
+    except Exception as exc:  # noqa: BLE001 - a sound checksum over parts this version cannot decode
+        log(logger, logging.ERROR, "state snapshot cannot be decoded; this shard starts fresh", shard=shard.index,
+            path=str(store.path), problem=f"{type(exc).__name__}: {exc}")
+        return
+    shard.engine.state = state
+    shard.gate.restore_marks(marks)
+    shard.last_id = shard.committed_id = last_id
+    shard.last_row = last_row
+    log(logger, logging.INFO, "shard state restored", shard=shard.index, last_id=last_id, last_row=last_row,
+        saved_at=run.get("saved_at", "?"))
+
+
+def _save(shard: Shard) -> None:
+    parts = dump_state(shard.engine.state)
+    parts["run"] = json.dumps({
+        "marks": {s: to_epoch_ms(ts) for s, ts in shard.gate.marks().items()},
+        "last_id": shard.last_id, "last_row": shard.last_row, "plan": shard.engine.plan.version,
+        "saved_at": datetime.now(timezone.utc).isoformat(),
+    }).encode()
+    shard.store.save(parts, shard.finger)
+
+
+def _plan_for(loaded: LoadedConfig, assignment: dict[str, int], index: int) -> Any:
+    return compile_plan(shard_rules(loaded.rules, assignment, index), loaded.instruments)
+
+
+async def run_sharded(
+    loaded: LoadedConfig,
+    shards: list[int],
+    *,
+    stop: asyncio.Event | None = None,
+    out: TextIO | None = None,
+    status_every: float = 5.0,
+    watch_files: bool = True,
+) -> int:
+    source = loaded.config.source
+    assert isinstance(source, RedisSource)
+    out = out or sys.stdout
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    settings = load_settings()
+    observer = Observer()
+    assignment = symbol_shards(loaded.rules, loaded.instruments, source.shards)
+    storage = loaded.config.storage
+    data_lock = await asyncio.to_thread(acquire_lock, loaded)
+    units: list[Shard] = []
+    try:
+        alert_log: AlertLog = await asyncio.to_thread(open_log, loaded)
+    except BaseException:
+        data_lock.release()
+        raise
+    try:
+        for i in shards:
+            store = await asyncio.to_thread(open_shard_state, loaded, i, source.shards)
+            symbols = [s for s, k in assignment.items() if k == i]
+            unit = Shard(
+                i, stream_name(source, i), Engine(_plan_for(loaded, assignment, i)), TickGate(symbols), store,
+                {"config": str(loaded.path.resolve()), "source": "redis", "stream": stream_name(source, i),
+                 "shards": source.shards, "group": source.group},
+            )
+            units.append(unit)
+            _restore(unit, loaded)
+    except BaseException:
+        for u in units:
+            u.store.close()
+        alert_log.close()
+        data_lock.release()
+        raise
+    by_stream = {u.stream.encode(): u for u in units}
+    await asyncio.to_thread(alert_log.catch_up)
+    notifier = Notifier(loaded, alert_log)
+    notifier.on_outcome = observer.on_delivery
+    observer.channel_health = notifier.health
+    observer.source_type = "redis"
+    observer.parquet_status = alert_log.parquet_status
+    observer.engine_state = lambda: EngineState(
+        rules={k: v for u in units for k, v in u.engine.state.rules.items()}
+    )
+    served = tuple(r for r in loaded.rules if assignment.get(r.rule.instrument) in shards)
+    observer.on_plan(loaded, compile_plan(served, loaded.instruments))
+    await notifier.start()
+    current = {"loaded": loaded}
+    full_plan = {"plan": compile_plan(loaded.rules, loaded.instruments)}  # what a reload compares with
+
+    async def reload(reason: str) -> None:
+        def apply(new: LoadedConfig) -> LoadedConfig:
+            return apply_settings(new, settings)
+
+        rebuilt = await asyncio.to_thread(rebuild, full_plan["plan"], current["loaded"].path, apply)
+        result = rebuilt.result
+        if not result.ok or rebuilt.loaded is None:
+            observer.on_reload(result)
+            log(logger, logging.ERROR, "reload rejected; the previous rules keep running", reason=reason,
+                problems=len(result.errors))
+            for line in result.errors:
+                log(logger, logging.ERROR, line)
+            return
+        new = rebuilt.loaded
+        if not rebuilt.changed_anything and reason != "SIGHUP" and {i.symbol for i in new.instruments} == {
+            i.symbol for i in current["loaded"].instruments
+        }:
+            if observer.config_invalid:
+                observer.on_reload(result)  # the files are valid again
+            return  # a file event that changed nothing the runner uses
+        observer.on_reload(result)
+        regrouped = symbol_shards(new.rules, new.instruments, source.shards)
+        if regrouped != assignment:
+            moved = sorted(s for s in set(regrouped) | set(assignment) if regrouped.get(s) != assignment.get(s))
+            log(logger, logging.WARNING,
+                "the symbol groups changed (spread rules or instruments); shards keep the placement they started "
+                "with until the ingest and the runners restart", symbols=",".join(moved[:10]))
+        await notifier.reconfigure(new)
+        for u in units:
+            u.engine.swap(_plan_for(new, assignment, u.index))
+        current["loaded"] = new
+        if rebuilt.plan is not None:
+            full_plan["plan"] = rebuilt.plan
+        observer.on_plan(new, compile_plan(
+            tuple(r for r in new.rules if assignment.get(r.rule.instrument) in shards), new.instruments))
+        log(logger, logging.INFO, "rules reloaded", reason=reason, plan=result.plan_version,
+            added=",".join(result.added) or "-", changed=",".join(result.changed) or "-",
+            removed=",".join(result.removed) or "-")
+
+    tasks: set[asyncio.Task[None]] = set()
+
+    def request_reload(reason: str) -> None:
+        task = loop.create_task(reload(reason))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    try:
+        loop.add_signal_handler(signal.SIGHUP, request_reload, "SIGHUP")
+    except (NotImplementedError, RuntimeError, AttributeError):
+        pass
+    if watch_files:
+        tasks.add(loop.create_task(watch(watched_paths(loaded), reload, stop, 300)))
+
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    client = connect(source, password)
+    backoff = Backoff(source.reconnect_initial.total_seconds(), source.reconnect_max.total_seconds())
+    stats = RunStats()
+    status_line = StatusLine(sys.stderr, enabled=sys.stderr.isatty())
+    status_line.route_logs()
+    unlogged: list[pl.DataFrame] = []
+    state: dict[str, Any] = {"up": False, "error": None, "recovered": False}
+    next_snapshot = time.monotonic()
+    last_status = time.monotonic()
+    interval = storage.snapshot_interval.total_seconds()
+    log(logger, logging.INFO, "runner started", source="redis", shards=",".join(map(str, shards)),
+        of=source.shards, rules=len(served), storage=describe_storage(loaded))
+
+    def evaluate(unit: Shard, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> pl.DataFrame | None:
+        """Evaluate a shard's entries in order (worker thread); the alerts, or None if nothing new."""
+        frames: list[pl.DataFrame] = []
+        for entry_id, fields in entries:
+            text = entry_id.decode()
+            if parse_id(text) <= parse_id(unit.last_id):
+                unit.unacked.append(entry_id)  # seen before (a re-delivery): acknowledged with the next commit
+                continue
+            try:
+                ticks = decode_ticks(fields[b"d"])
+            except (CodecError, KeyError) as exc:
+                log(logger, logging.ERROR, "stream entry is not a tick frame; skipped", stream=unit.stream,
+                    entry=text, problem=str(exc))
+                ticks = None
+            if ticks is not None:
+                fresh = ticks.filter(pl.col(ROW) > unit.last_row)
+                if fresh.height:
+                    unit.last_row = int(fresh[ROW].max())  # type: ignore[arg-type]
+                    frames.append(fresh)
+            unit.last_id = text
+            unit.unacked.append(entry_id)
+            unit.dirty = True
+        if not frames:
+            return None
+        t0 = time.perf_counter()
+        batch = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+        admitted = unit.gate.admit(batch)
+        alerts = unit.engine.process(admitted.accepted)
+        stats.batch(admitted.accepted.height, time.perf_counter() - t0)
+        if admitted.rejections:
+            stats.rejected += len(admitted.rejections)
+            for line in format_rejections(admitted.rejections, limit=3):
+                log(logger, logging.WARNING, "tick rejected", shard=unit.index, detail=line)
+        observer.on_batch(admitted.accepted, len(admitted.rejections), admitted.unknown_symbols,
+                          time.perf_counter() - t0)
+        return alerts
+
+    async def flush_log() -> bool:
+        if not unlogged:
+            return True
+        pending = pl.concat(unlogged)
+        try:
+            _report, deliveries = await asyncio.to_thread(notifier.write_outbox, pending)
+        except SinkError as exc:
+            stats.alerts_unlogged = pending.height
+            log(logger, logging.ERROR, "alert log write failed; alerts kept in memory, will retry",
+                error=str(exc), pending=pending.height)
+            unlogged[:] = [pending]
+            return False
+        recovered = stats.alerts_unlogged > 0
+        unlogged.clear()
+        stats.alerts_unlogged = 0
+        notifier.enqueue(deliveries)
+        if recovered and notifier.enabled:
+            # a write reported as failed may have committed all the same (a database connection
+            # lost before the answer): read the outbox again (sent deliveries are skipped)
+            await notifier.refill(None)
+        if alert_log.roll_due():  # the Parquet copy rolls by time (storage.parquet_roll), off the loop
+            await asyncio.to_thread(alert_log.roll)
+        return True
+
+    async def commit(force: bool = False) -> None:
+        """Snapshot the shards that moved, then acknowledge what the snapshots cover.
+
+        A snapshot of a big rule set takes a while (a 1,000-rule state is about half a
+        megabyte of JSON), so the next one is due after ``snapshot_interval`` or ten times
+        what this one took, whichever is longer: snapshots never take more than a tenth of
+        the runner's time, only what a restart re-reads grows.
+        """
+        nonlocal next_snapshot
+        started_at = time.monotonic()
+        if unlogged or not (force or started_at >= next_snapshot):
+            return
+        for u in units:
+            if u.dirty:
+                try:
+                    await asyncio.to_thread(_save, u)
+                except SinkError as exc:
+                    log(logger, logging.ERROR, "state snapshot failed; will retry", shard=u.index, error=str(exc))
+                    continue
+                u.dirty = False
+                u.committed_id = u.last_id
+            if u.unacked and state["up"]:
+                ids = [i for i in u.unacked if parse_id(i.decode()) <= parse_id(u.committed_id)]
+                if ids:
+                    await client.xack(u.stream, source.group, *ids)
+                    done = set(ids)
+                    u.unacked = [i for i in u.unacked if i not in done]
+        took = time.monotonic() - started_at
+        next_snapshot = time.monotonic() + max(interval, 10 * took)
+
+    consumer = "shards-" + "-".join(str(u.index) for u in units)
+
+    async def read_new() -> list[tuple[Shard, list[tuple[bytes, dict[bytes, bytes]]]]]:
+        reply: Any = await client.xreadgroup(source.group, consumer, {u.stream: ">" for u in units},
+                                             count=source.read_count, block=READ_BLOCK_MS)
+        return [(by_stream[bytes(name)], list(entries)) for name, entries in (reply or []) if entries]
+
+    async def handle(unit: Shard, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        alerts = await asyncio.to_thread(evaluate, unit, entries)
+        if alerts is not None and alerts.height:
+            stats.alerts += alerts.height
+            observer.on_alerts(alerts)
+            with status_line.above():
+                print_alerts(alerts, out)
+            unlogged.append(alerts)
+
+    async def recover() -> None:
+        """Create the groups, then take over and re-read every shard's pending entries.
+
+        XAUTOCLAIM moves the entries another incarnation of this shard was delivered (on
+        another machine, under another consumer name) to this one, in id order: everything
+        after the shard's last snapshot, since nothing later was acknowledged.
+        """
+        for u in units:
+            await ensure_group(client, u.stream, source.group)
+        for u in units:
+            u.unacked.clear()
+            cursor = ZERO_ID
+            while not stop.is_set():
+                reply = await client.xautoclaim(u.stream, source.group, consumer, min_idle_time=0,
+                                                start_id=cursor, count=source.read_count)
+                cursor = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+                entries = [e for e in reply[1] if e and e[1] is not None]
+                if entries:
+                    await handle(u, entries)
+                    await flush_log()
+                if cursor == ZERO_ID:
+                    break
+
+    def down(exc: BaseException) -> None:
+        text = describe(exc)
+        if state["up"] or state["error"] != text:
+            log(logger, logging.WARNING, "redis unreachable; retrying with backoff", error=text,
+                retry_in=f"{backoff.current:.1f}s")
+        state["up"], state["error"] = False, text
+        observer.source_connected = False
+
+    def status_text() -> str:
+        text = stats.line(notifier.health()) + f"  shards {','.join(str(u.index) for u in units)}/{source.shards}"
+        if not state["up"]:
+            text += f"  REDIS DOWN: {state['error'] or 'connecting'}"
+        return text
+
+    api = None
+    try:
+        if loaded.config.api.enabled:
+            from ..api import start_api
+
+            api = await start_api(loaded, observer, settings)
+            status_line.route_logs()
+        while not stop.is_set():
+            try:
+                if not state["recovered"]:
+                    await recover()
+                    state["recovered"] = True
+                    if not state["up"]:
+                        log(logger, logging.INFO, "redis connected", url=source.url)
+                    state["up"], state["error"] = True, None
+                    observer.source_connected = True
+                    backoff.reset()
+                for unit, entries in await read_new():
+                    await handle(unit, entries)
+                await flush_log()
+                await commit()
+            except REDIS_ERRORS as exc:
+                down(exc)
+                state["recovered"] = False
+                await backoff.wait(stop)
+            except RedisError as exc:  # a refused command, not a lost connection
+                state["recovered"] = False  # recreate the groups and re-read what is pending
+                if "NOGROUP" in str(exc):  # Redis lost the group (restarted empty)
+                    log(logger, logging.WARNING, "consumer group missing; recreating it", error=describe(exc))
+                    continue
+                log(logger, logging.ERROR, "redis refused a command; retrying", error=describe(exc))
+                await backoff.wait(stop)
+            now = time.monotonic()
+            if now - last_status >= status_every:
+                last_status = now
+                if status_line.enabled:
+                    status_line.show(status_text())
+                else:
+                    log(logger, logging.INFO, "status", detail=status_text())
+    finally:
+        stop.set()
+        if api is not None:
+            await api.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for attempt in range(5):
+            if await flush_log():
+                break
+            await asyncio.sleep(0.1 * 2**attempt)
+        try:
+            await asyncio.wait_for(commit(force=True), 5.0)
+        except (TimeoutError, *REDIS_ERRORS):  # type: ignore[misc]
+            pass  # the snapshot is saved; the acknowledgements follow at the next start
+        await notifier.close()
+        try:
+            await client.aclose()
+        except REDIS_ERRORS:
+            pass
+        for u in units:
+            await asyncio.to_thread(u.store.close)
+        status_line.close()
+        await asyncio.to_thread(alert_log.roll, force=True)
+        await asyncio.to_thread(alert_log.close)
+        data_lock.release()
+        log(logger, logging.INFO, "runner stopped", detail=status_text())
+    if unlogged:
+        lost = pl.concat(unlogged)
+        log(logger, logging.ERROR, "alerts could not be logged before exit; dumping them to stderr", count=lost.height)
+        for line in format_jsonl(lost):
+            sys.stderr.write(f"UNLOGGED {line}\n")
+        return 1
+    return 0
