@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import NoReturn
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 import polars as pl
@@ -19,6 +20,13 @@ from .errors import ApiError, ConfigError, SinkError, TickFileError
 
 from .commands.common import INVALID, load_or_exit as _load
 
+if TYPE_CHECKING:
+    from .backtest import BacktestStats
+    from .config.loaded import LoadedConfig
+
+#: click's own exit code for a usage error; also an option this install cannot serve.
+USAGE = 2
+
 
 def _fail(lines: list[str] | str) -> NoReturn:
     for line in [lines] if isinstance(lines, str) else lines:
@@ -26,6 +34,21 @@ def _fail(lines: list[str] | str) -> NoReturn:
     sys.exit(INVALID)
 
 
+
+
+def _on_dask(
+    loaded: LoadedConfig, ticks: Path, batch_size: int, stats: BacktestStats, workers: int | None, scheduler: str | None
+) -> Iterator[pl.DataFrame]:
+    """The Dask path's frames; its own failures become one line and an exit code here."""
+    from .dask_backtest import ClusterUnreachable, DaskMissing, dask_backtest
+
+    try:
+        yield from dask_backtest(loaded, ticks, batch_size, stats, workers=workers, scheduler=scheduler)
+    except DaskMissing as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(USAGE)
+    except ClusterUnreachable as exc:
+        _fail(f"error: {exc}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,19 +86,27 @@ def validate(config: str) -> None:
 @click.option("--ticks", "ticks_path", required=True, type=click.Path(), help="CSV or Parquet tick file")
 @click.option("--batch-size", type=click.IntRange(min=1), default=50_000, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="table", show_default=True)
-def backtest(config: str, ticks_path: str, batch_size: int, fmt: str) -> None:
+@click.option("--workers", type=click.IntRange(min=1), help="Run on a local Dask cluster of N worker processes")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on an existing Dask cluster (tcp://HOST:8786)")
+def backtest(config: str, ticks_path: str, batch_size: int, fmt: str, workers: int | None, scheduler: str | None) -> None:
     """Evaluate the rules over a tick file, offline; no notification is sent."""
     from .backtest import BacktestStats, backtest as run_backtest
     from .sinks.query import format_jsonl
     from .sources.ticks import format_rejections
     from .summary import RuleSummary
 
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("--workers and --scheduler exclude each other")
     loaded = _load(config)
     stats = BacktestStats()
     summary = RuleSummary(loaded)
     out = sys.stdout
     try:
-        for alerts in run_backtest(loaded, Path(ticks_path), batch_size, stats):
+        if workers is None and scheduler is None:
+            frames = run_backtest(loaded, Path(ticks_path), batch_size, stats)
+        else:
+            frames = _on_dask(loaded, Path(ticks_path), batch_size, stats, workers, scheduler)
+        for alerts in frames:
             if fmt == "jsonl":
                 out.write("".join(line + "\n" for line in format_jsonl(alerts)))
             else:
