@@ -57,8 +57,9 @@ class PartitionTask:
     all_symbols: frozenset[str] | None
     batch_size: int
     max_kept_rejections: int = 1000
-    #: Fault drills only: (marker, release) paths. The task writes ``marker`` when it
-    #: starts and waits for ``release`` to exist, so a drill can kill its worker mid-task.
+    #: Fault drills only: (marker, release) paths. The task appends a line to ``marker``
+    #: when it starts and waits for ``release`` to exist, so a drill can kill its worker
+    #: mid-task and see the task run again.
     hold: tuple[str, str] | None = None
 
 
@@ -121,7 +122,8 @@ def plan_partitions(
 
 
 def _hold(marker: str, release: str) -> None:
-    Path(marker).write_text("started\n")
+    with Path(marker).open("a") as f:  # one line per attempt
+        f.write("started\n")
     while not Path(release).exists():
         time.sleep(0.01)
 

@@ -13,6 +13,7 @@ path must therefore be readable at the same place on every worker (a shared volu
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -74,6 +75,7 @@ def dask_backtest(
     dd = _distributed()
     with ExitStack() as stack:
         if scheduler is not None:
+            _refused(scheduler)
             try:
                 client = stack.enter_context(dd.Client(scheduler, timeout=CONNECT_TIMEOUT_S))
             except (OSError, TimeoutError) as exc:
@@ -85,6 +87,9 @@ def dask_backtest(
                 dd.LocalCluster(
                     n_workers=n, threads_per_worker=1, processes=True,
                     dashboard_address=None, silence_logs=logging.CRITICAL,
+                    # The scheduler serves HTTP (health, metrics) even without a dashboard,
+                    # by default on 8787; any free port, so two runs never collide or warn.
+                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
                 )
             )
             client = stack.enter_context(dd.Client(cluster))
@@ -105,6 +110,23 @@ def dask_backtest(
     stats.rejections[:] = merged.stats.rejections
     stats.notes[:] = merged.stats.notes
     yield from alert_slices(merged.alerts)
+
+
+def _refused(address: str) -> None:
+    """Fail at once when nothing listens at a ``tcp://`` address.
+
+    The client would retry for its whole timeout; a refused connection will not change
+    its mind, and saying so in a second matters to someone who mistyped a port.
+    """
+    if not address.startswith("tcp://"):
+        return
+    host, _, port = address[len("tcp://"):].rpartition(":")
+    if not port.isdigit() or int(port) > 65535:
+        raise ClusterUnreachable(f"cannot connect to the Dask scheduler at {address}: not HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ClusterUnreachable(f"cannot connect to the Dask scheduler at {address}: {_first_line(exc)}") from None
 
 
 def _first_line(exc: BaseException) -> str:
