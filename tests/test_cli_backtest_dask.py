@@ -202,20 +202,17 @@ def test_unreachable_scheduler_is_one_line_and_exit_1(tmp_path: Path) -> None:
     config, csv = _write(tmp_path, [{"id": "a", "instrument": "/ES", "type": "threshold",
                                       "condition": "above", "threshold": 1.5}], ["1772900000000,/ES,2.0,1"])
     address = f"tcp://127.0.0.1:{_free_port()}"
-    done = tradeassist("backtest", config, "--ticks", csv, "--scheduler", address)
-    assert done.returncode == 1
-    assert done.stderr.startswith(f"error: cannot connect to the Dask scheduler at {address}: ")
-    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
-    assert done.stdout == ""
+    code, out, err = _run("backtest", str(config), "--ticks", str(csv), "--scheduler", address)
+    assert code == 1
+    assert err.startswith(f"error: cannot connect to the Dask scheduler at {address}: ")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert out == ""
 
 
-def test_without_the_dask_extra_the_option_says_how_to_get_it(tmp_path: Path) -> None:
-    import subprocess
-
+def test_without_the_dask_extra_the_option_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config, csv = _write(tmp_path, [], ["1772900000000,/ES,2.0,1"])
-    code = ("import sys; sys.modules['distributed'] = None; from tradeassist_runner.cli import main; "
-            "sys.argv = ['tradeassist', *sys.argv[1:]]; main()")
-    done = subprocess.run([sys.executable, "-c", code, "backtest", str(config), "--ticks", str(csv), "--workers", "2"],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2
-    assert done.stderr == "error: --workers and --scheduler need Dask: pip install 'tradeassist-runner[dask]'\n"
+    monkeypatch.setitem(sys.modules, "distributed", None)  # what `import distributed` meets without the extra
+    code, out, err = _run("backtest", str(config), "--ticks", str(csv), "--workers", "2")
+    assert code == 2
+    assert err == "error: --workers and --scheduler need Dask: pip install 'tradeassist-runner[dask]'\n"
+    assert out == ""
