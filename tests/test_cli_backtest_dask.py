@@ -216,3 +216,16 @@ def test_without_the_dask_extra_the_option_says_how_to_get_it(tmp_path: Path, mo
     assert code == 2
     assert err == "error: --workers and --scheduler need Dask: pip install 'tradeassist-runner[dask]'\n"
     assert out == ""
+
+
+def test_diff_over_ticks_on_the_cluster_reports_the_same(scheduler: str, tmp_path: Path) -> None:
+    rows = [f"{1772900000000 + 1000 * i},{s},{1.0 + (i % 5) * 0.5},1" for i in range(60) for s in ("/ES", "/NQ")]
+    rules = [{"id": "es", "instrument": "/ES", "type": "threshold", "condition": "crosses_above", "threshold": 1.75},
+             {"id": "nq", "instrument": "/NQ", "type": "threshold", "condition": "crosses_below", "threshold": 2.25}]
+    old_config, csv = _write(tmp_path / "old", rules, rows)
+    rules[1]["threshold"] = 1.25
+    new_config, _ = _write(tmp_path / "new", rules, rows)
+    args = ["diff", str(old_config), str(new_config), "--ticks", str(csv), "--format", "json"]
+    single = _run(*args)
+    assert single[0] == 0 and '"nq"' in single[1]
+    assert _run(*args, "--scheduler", scheduler) == single

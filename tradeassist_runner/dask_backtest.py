@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,35 @@ def _distributed() -> Any:
     return distributed
 
 
+@contextmanager
+def connect(workers: int | None = None, scheduler: str | None = None) -> Iterator[Any]:
+    """A client of an existing cluster (``scheduler``) or of a local one started for it.
+
+    The local cluster has ``workers`` single-threaded processes and lives as long as the
+    ``with`` block, so several backtests (``diff`` runs two) share one start-up.
+    """
+    dd = _distributed()
+    with ExitStack() as stack:
+        if scheduler is not None:
+            _refused(scheduler)
+            try:
+                client = stack.enter_context(dd.Client(scheduler, timeout=CONNECT_TIMEOUT_S))
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise ClusterUnreachable(f"cannot connect to the Dask scheduler at {scheduler}: {_first_line(exc)}") from None
+        else:
+            cluster = stack.enter_context(
+                dd.LocalCluster(
+                    n_workers=workers or 1, threads_per_worker=1, processes=True,
+                    dashboard_address=None, silence_logs=logging.CRITICAL,
+                    # The scheduler serves HTTP (health, metrics) even without a dashboard,
+                    # by default on 8787; any free port, so two runs never collide or warn.
+                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                )
+            )
+            client = stack.enter_context(dd.Client(cluster))
+        yield client
+
+
 def dask_backtest(
     loaded: LoadedConfig,
     ticks_path: Path,
@@ -60,40 +89,23 @@ def dask_backtest(
     *,
     workers: int | None = None,
     scheduler: str | None = None,
+    client: Any = None,
     prepare: Callable[[list[PartitionTask]], list[PartitionTask]] | None = None,
     on_submitted: Callable[[Any, list[Any]], None] | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Alert frames in firing order, like :func:`backtest.backtest`, computed on a cluster.
 
-    ``workers`` starts a local cluster of that many single-threaded processes for the
-    run; ``scheduler`` uses an existing cluster. ``prepare`` and ``on_submitted`` let a
-    fault drill hold a task and reach the client while it runs.
+    On ``client`` (from :func:`connect`) if given, else on a cluster connected for this run
+    (see :func:`connect` for ``workers`` and ``scheduler``). ``prepare`` and
+    ``on_submitted`` let a fault drill hold a task and reach the client while it runs.
 
     Raises TickFileError before anything is submitted when the file cannot be opened.
     """
     iter_tick_file(ticks_path, 1).close()  # same early, located error as the single run
-    dd = _distributed()
     with ExitStack() as stack:
-        if scheduler is not None:
-            _refused(scheduler)
-            try:
-                client = stack.enter_context(dd.Client(scheduler, timeout=CONNECT_TIMEOUT_S))
-            except (OSError, TimeoutError) as exc:
-                raise ClusterUnreachable(f"cannot connect to the Dask scheduler at {scheduler}: {_first_line(exc)}") from None
-            slots = sum(client.nthreads().values()) or 1
-        else:
-            n = workers or 1
-            cluster = stack.enter_context(
-                dd.LocalCluster(
-                    n_workers=n, threads_per_worker=1, processes=True,
-                    dashboard_address=None, silence_logs=logging.CRITICAL,
-                    # The scheduler serves HTTP (health, metrics) even without a dashboard,
-                    # by default on 8787; any free port, so two runs never collide or warn.
-                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-                )
-            )
-            client = stack.enter_context(dd.Client(cluster))
-            slots = n
+        if client is None:
+            client = stack.enter_context(connect(workers, scheduler))
+        slots = sum(client.nthreads().values()) or 1
         tasks = plan_partitions(loaded, ticks_path.resolve(), slots, batch_size, stats.max_kept_rejections)
         if prepare is not None:
             tasks = prepare(tasks)
@@ -134,4 +146,4 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
-__all__ = ["ClusterUnreachable", "DaskMissing", "dask_backtest"]
+__all__ = ["ClusterUnreachable", "DaskMissing", "connect", "dask_backtest"]

@@ -9,12 +9,17 @@ from __future__ import annotations
 import sys
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import ConfigError, SinkError, TickFileError
 
 from .common import INVALID, load_or_exit
+
+if TYPE_CHECKING:
+    from ..config.loaded import LoadedConfig
+    from ..gitops.diff import DiffReport
 
 
 @click.command("test")
@@ -40,6 +45,27 @@ def test_command(files: tuple[str, ...], verbose: bool) -> None:
     sys.exit(0 if all(r.passed for r in results) else INVALID)
 
 
+def _diff_on_dask(
+    stack: ExitStack, before: LoadedConfig, after: LoadedConfig, old_name: str, new_name: str, ticks: Path,
+    workers: int | None, scheduler: str | None,
+) -> DiffReport:
+    """Both versions backtested on one cluster (one start-up); its failures as one line."""
+    from functools import partial
+
+    from ..dask_backtest import ClusterUnreachable, DaskMissing, connect, dask_backtest
+    from ..gitops.diff import build_report
+
+    try:
+        client = stack.enter_context(connect(workers, scheduler))
+    except DaskMissing as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except ClusterUnreachable as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(INVALID)
+    return build_report(before, after, old_name, new_name, ticks, partial(dask_backtest, client=client))
+
+
 @click.command("diff")
 @click.argument("old", type=click.Path())
 @click.argument("new", required=False, type=click.Path())
@@ -49,7 +75,12 @@ def test_command(files: tuple[str, ...], verbose: bool) -> None:
     help="Take OLD from this Git ref (a temporary worktree); with one path, NEW is that path as it is now",
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table", show_default=True)
-def diff_command(old: str, new: str | None, ticks_path: str | None, git_ref: str | None, fmt: str) -> None:
+@click.option("--workers", type=click.IntRange(min=1), help="Backtest on a local Dask cluster of N worker processes")
+@click.option("--scheduler", metavar="ADDRESS", help="Backtest on an existing Dask cluster (tcp://HOST:8786)")
+def diff_command(
+    old: str, new: str | None, ticks_path: str | None, git_ref: str | None, fmt: str,
+    workers: int | None, scheduler: str | None,
+) -> None:
     """Show what changes between two versions of the rules: OLD and NEW are configs or rules folders.
 
     Rules added, removed and changed (field by field); with --ticks, per rule, how many
@@ -65,6 +96,8 @@ def diff_command(old: str, new: str | None, ticks_path: str | None, git_ref: str
 
     if new is None and git_ref is None:
         raise click.UsageError("give OLD and NEW, or one path with --git-ref REF")
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("--workers and --scheduler exclude each other")
     new_text = new if new is not None else old
     with ExitStack() as stack:
         old_path = Path(old)
@@ -83,8 +116,12 @@ def diff_command(old: str, new: str | None, ticks_path: str | None, git_ref: str
             for problem in exc.problems:
                 click.echo(str(problem))
             sys.exit(INVALID)
+        ticks = Path(ticks_path) if ticks_path else None
         try:
-            report = build_report(before, after, old_name, new_text, Path(ticks_path) if ticks_path else None)
+            if ticks is not None and (workers is not None or scheduler is not None):
+                report = _diff_on_dask(stack, before, after, old_name, new_text, ticks, workers, scheduler)
+            else:
+                report = build_report(before, after, old_name, new_text, ticks)
         except TickFileError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(INVALID)

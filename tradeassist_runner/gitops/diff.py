@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,9 +131,14 @@ def rule_changes(old: LoadedConfig, new: LoadedConfig) -> tuple[list[RuleChange]
 # --------------------------------------------------------------------------- behaviour
 
 
-def _alerts(loaded: LoadedConfig, ticks: Path) -> tuple[pl.DataFrame, int]:
+#: How a version's alerts are computed: the single-process backtest, or one with its
+#: signature that runs elsewhere (a Dask cluster) with the same result.
+Backtester = Callable[[LoadedConfig, Path, int, BacktestStats], Iterable[pl.DataFrame]]
+
+
+def _alerts(loaded: LoadedConfig, ticks: Path, run: Backtester = backtest) -> tuple[pl.DataFrame, int]:
     stats = BacktestStats()
-    frames = list(backtest(loaded, ticks, 50_000, stats))
+    frames = list(run(loaded, ticks, 50_000, stats))
     cols = ("rule_id", "symbol", "ts", "value")
     df = pl.concat([f.select(cols) for f in frames]) if frames else pl.DataFrame(
         schema={"rule_id": pl.String, "symbol": pl.String, "ts": pl.Datetime("ms", "UTC"), "value": pl.Float64}
@@ -153,13 +158,15 @@ def _keyed(df: pl.DataFrame) -> dict[str, dict[AlertKey, float | None]]:
     return out
 
 
-def alert_changes(old: LoadedConfig, new: LoadedConfig, ticks: Path) -> tuple[list[RuleAlerts], int]:
+def alert_changes(
+    old: LoadedConfig, new: LoadedConfig, ticks: Path, run: Backtester = backtest
+) -> tuple[list[RuleAlerts], int]:
     """Per rule (NEW's order, then OLD-only rules): counts and differing alerts over ``ticks``.
 
     Raises TickFileError when the file cannot be read at all.
     """
-    old_df, _ = _alerts(old, ticks)
-    new_df, evaluated = _alerts(new, ticks)
+    old_df, _ = _alerts(old, ticks, run)
+    new_df, evaluated = _alerts(new, ticks, run)
     before, after = _keyed(old_df), _keyed(new_df)
     order = [r.rule.id for r in new.rules] + [r.rule.id for r in old.rules if r.rule.id not in after]
     out: list[RuleAlerts] = []
@@ -182,13 +189,14 @@ def _same(x: float | None, y: float | None) -> bool:
 
 
 def build_report(
-    old: LoadedConfig, new: LoadedConfig, old_name: str, new_name: str, ticks: Path | None
+    old: LoadedConfig, new: LoadedConfig, old_name: str, new_name: str, ticks: Path | None,
+    run: Backtester = backtest,
 ) -> DiffReport:
     changes, unchanged = rule_changes(old, new)
     report = DiffReport(old_name, new_name, changes, unchanged)
     if ticks is not None:
         report.ticks = str(ticks)
-        report.alerts, report.ticks_evaluated = alert_changes(old, new, ticks)
+        report.alerts, report.ticks_evaluated = alert_changes(old, new, ticks, run)
     return report
 
 
