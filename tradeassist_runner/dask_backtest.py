@@ -130,9 +130,9 @@ def _refused(address: str) -> None:
     The client would retry for its whole timeout; a refused connection will not change
     its mind, and saying so in a second matters to someone who mistyped a port.
     """
-    if not address.startswith("tcp://"):
-        return
-    host, _, port = address[len("tcp://"):].rpartition(":")
+    if "://" in address and not address.startswith("tcp://"):
+        return  # another transport (tls://, ucx://): the client says what is wrong
+    host, _, port = address.removeprefix("tcp://").rpartition(":")
     if not port.isdigit() or int(port) > 65535:
         raise ClusterUnreachable(f"cannot connect to the Dask scheduler at {address}: not HOST:PORT")
     try:
