@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.workloads import rules_config, tick_file  # noqa: E402
 
-EVALUATED_AT = re.compile(rb'"evaluated_at": "[^"]*"')
+EVALUATED_AT = re.compile(rb'"evaluated_at": ?"[^"]*"')
 
 
 def _timed(cmd: list[str]) -> tuple[float, bytes, bytes]:

@@ -361,3 +361,65 @@ def type_rules(kind: str, n_rules: int, quantiles: SeriesQuantiles, seed: int, *
         rule["cooldown"] = rng.choice(["30s", "1m", "5m"] if crossing else ["5m", "15m", "30m"])
         rules.append(rule)
     return rules
+
+
+# -- the headline (target) workload -----------------------------------------------------------
+#
+# The workload the headline targets are stated on: the 12 shipped instruments (the
+# ``tick_file(out, 12, n)`` ticks), 1,000 rules: half ``threshold`` (levels between the
+# 10th and 90th percentile of the symbol's prices), a quarter ``rate_of_change`` on 5s or
+# 1m windows, a quarter ``volume_spike`` on 10 or 50 periods; 70 % crossings; cooldowns
+# 10s, 30s, 1m or 5m.  Only tick types, so the fair per-tick baseline
+# (``benchmarks/fair_baseline.py``) evaluates exactly the same rules.
+
+TARGET_COOLDOWNS = ["10s", "30s", "1m", "5m"]
+
+
+def target_rule_mix(insts: list[Inst], n_rules: int, bounds: dict[str, tuple[float, float]], seed: int) -> list[str]:
+    rng = random.Random(f"target-{seed}")
+    lines = ["rules:"]
+    for i in range(n_rules):
+        inst = insts[i % len(insts)]
+        kind = TYPES[(i // len(insts)) % len(TYPES)]
+        cond = rng.choice(CONDITIONS[:2] if rng.random() < 0.7 else CONDITIONS[2:])
+        lines += [f"  - id: target-{i}", f"    instrument: '{inst.symbol}'", f"    type: {kind}",
+                  f"    condition: {cond}"]
+        if kind == "threshold":
+            lo, hi = bounds.get(inst.symbol, (0.0, 1.0))
+            lines.append(f"    threshold: {rng.uniform(lo, hi):.4f}")
+        elif kind == "rate_of_change":
+            lines.append(f"    window: {rng.choice(['5s', '1m'])}")
+            size = rng.choice([0.02, 0.05, 0.1, 0.2])
+            lines.append(f"    threshold: {size if cond in ('crosses_above', 'above') else -size}")
+        else:
+            lines.append(f"    period: {rng.choice([10, 50])}")
+            lines.append(f"    threshold: {rng.choice([2, 3, 5])}")
+        lines.append(f"    cooldown: {rng.choice(TARGET_COOLDOWNS)}")
+    return lines
+
+
+def target_config(out: Path, n_rules: int, ticks: Path, seed: int) -> Path:
+    """``out/target-{rules}r-{tickfile}/config.yaml`` with its ``rules.d/bench.yaml``."""
+    folder = out / f"target-{n_rules}r-{ticks.stem}"
+    config = folder / "config.yaml"
+    if config.exists():
+        return config
+    insts = instruments(12)
+    rules_dir = folder / "rules.d"
+    rules_dir.mkdir(parents=True, exist_ok=True)
+    lines = target_rule_mix(insts, n_rules, price_bounds(ticks), seed)
+    (rules_dir / "bench.yaml").write_text("\n".join(lines) + "\n")
+    config.write_text(config_text(insts))
+    return config
+
+
+def csv_twin(parquet: Path) -> Path:
+    """The same ticks as CSV (ts ISO-8601 with milliseconds and Z, null volume empty)."""
+    path = parquet.with_suffix(".csv")
+    if path.exists():
+        return path
+    tmp = path.with_suffix(".csv.tmp")
+    pl.scan_parquet(parquet).select("ts", "symbol", "price", "volume").sink_csv(
+        tmp, datetime_format="%Y-%m-%dT%H:%M:%S%.3fZ")
+    tmp.rename(path)
+    return path

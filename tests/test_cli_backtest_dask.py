@@ -41,7 +41,7 @@ INSTRUMENTS = [
 ]
 #: The second pair of symbols: a rule set drawn for the first pair, renamed.
 RENAME = {"/ES": "/NQ", "$TICK": "$ADD"}
-EVALUATED_AT = re.compile(r'"evaluated_at": "[^"]*"')
+EVALUATED_AT = re.compile(r'"evaluated_at": ?"[^"]*"')
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ backtests a rule change wants the simplest possible path from file to alerts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +31,9 @@ class BacktestStats:
     rejections: list[Rejection] = field(default_factory=list)
     rejected: int = 0
     alerts: int = 0
+    #: Rows of the file behind the last evaluated slice (for a progress bar: ``ticks_read``
+    #: moves a whole read chunk at a time).
+    rows_done: int = 0
     #: What the engine had to say (e.g. a time an exchange calendar cannot cover).
     notes: list[str] = field(default_factory=list)
 
@@ -44,8 +47,24 @@ class BacktestStats:
             self.rejections.extend(rows[:room])
 
 
+@dataclass(frozen=True)
+class Tap:
+    """Callbacks that see what a backtest evaluates: each batch of accepted ticks before
+    the engine does, and each frame of alerts it fires (a chart draws from both)."""
+
+    ticks: Callable[[pl.DataFrame], None] | None = None
+    alerts: Callable[[pl.DataFrame], None] | None = None
+
+
+#: Told the counts so far after every evaluated slice (a progress bar).
+ProgressHook = Callable[[BacktestStats], None]
+#: Starts one pass over a tick file (a label such as ``old``/``new``, the file) and gives its hook.
+ProgressStart = Callable[[str, Path], ProgressHook]
+
+
 def backtest(
-    loaded: LoadedConfig, ticks_path: Path, batch_size: int, stats: BacktestStats | None = None
+    loaded: LoadedConfig, ticks_path: Path, batch_size: int, stats: BacktestStats | None = None,
+    tap: Tap | None = None, progress: ProgressHook | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Yield alert frames in firing order while reading ``ticks_path``.
 
@@ -53,6 +72,31 @@ def backtest(
     """
     stats = stats if stats is not None else BacktestStats()
     engine = Engine(compile_plan(loaded.rules, loaded.instruments))
+    for accepted in accepted_ticks(loaded, ticks_path, batch_size, stats):
+        if tap is not None and tap.ticks is not None:
+            tap.ticks(accepted)
+        alerts = engine.process(accepted)
+        for note in engine.notes[len(stats.notes):]:
+            stats.notes.append(note)
+        if alerts.height:
+            stats.alerts += alerts.height
+            if tap is not None and tap.alerts is not None:
+                tap.alerts(alerts)
+        if progress is not None:
+            progress(stats)
+        if alerts.height:
+            yield alerts
+    if progress is not None:
+        progress(stats)  # the last chunk's rejected rows, or a file with no accepted tick
+
+
+def accepted_ticks(
+    loaded: LoadedConfig, ticks_path: Path, batch_size: int, stats: BacktestStats
+) -> Iterator[pl.DataFrame]:
+    """The accepted ticks of ``ticks_path`` in batches of at most ``batch_size``, arrival order.
+
+    Raises TickFileError (before yielding anything) when the file cannot be read at all.
+    """
     gate = TickGate(i.symbol for i in loaded.instruments)
     chunk_rows = max(batch_size, min(READ_CHUNK, batch_size * 1024))
     first_row = 1
@@ -68,9 +112,7 @@ def backtest(
         accepted = admitted.accepted
         stats.ticks_accepted += accepted.height
         for start in range(0, accepted.height, batch_size):
-            alerts = engine.process(accepted.slice(start, batch_size))
-            for note in engine.notes[len(stats.notes):]:
-                stats.notes.append(note)
-            if alerts.height:
-                stats.alerts += alerts.height
-                yield alerts
+            end = min(start + batch_size, accepted.height)
+            stats.rows_done = stats.ticks_read - raw.height + raw.height * end // accepted.height
+            yield accepted.slice(start, batch_size)
+        stats.rows_done = stats.ticks_read

@@ -8,24 +8,35 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
-import polars as pl
 
 from . import __version__
-from .errors import ApiError, ConfigError, SinkError, TickFileError
+from .errors import ApiError, ChartError, ConfigError, SinkError, TickFileError
 
 from .commands.common import INVALID, load_or_exit as _load
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # each command imports what it uses, so `--version` and `validate` start fast
+    import polars as pl
+
     from .backtest import BacktestStats
+    from .charts.draw import ChartRequest
     from .config.loaded import LoadedConfig
 
 #: click's own exit code for a usage error; also an option this install cannot serve.
 USAGE = 2
+
+
+def _quiet_broken_pipe() -> NoReturn:
+    """The reader of stdout went away (``| head``): stop without a traceback, as a pipeline expects."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+    sys.exit(0)
 
 
 def _fail(lines: list[str] | str) -> NoReturn:
@@ -34,21 +45,6 @@ def _fail(lines: list[str] | str) -> NoReturn:
     sys.exit(INVALID)
 
 
-
-
-def _on_dask(
-    loaded: LoadedConfig, ticks: Path, batch_size: int, stats: BacktestStats, workers: int | None, scheduler: str | None
-) -> Iterator[pl.DataFrame]:
-    """The Dask path's frames; its own failures become one line and an exit code here."""
-    from .dask_backtest import ClusterUnreachable, DaskMissing, dask_backtest
-
-    try:
-        yield from dask_backtest(loaded, ticks, batch_size, stats, workers=workers, scheduler=scheduler)
-    except DaskMissing as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(USAGE)
-    except ClusterUnreachable as exc:
-        _fail(f"error: {exc}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -86,34 +82,72 @@ def validate(config: str) -> None:
 @click.option("--ticks", "ticks_path", required=True, type=click.Path(), help="CSV or Parquet tick file")
 @click.option("--batch-size", type=click.IntRange(min=1), default=50_000, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="table", show_default=True)
+@click.option("--chart", "chart_path", metavar="FILE",
+              help="Also draw the run: FILE.html (interactive, one self-contained file) or FILE.png")
+@click.option("--symbol", "chart_symbol", help="The symbol --chart draws (default: the one with the most alerts)")
+@click.option("--rule", "chart_rules", multiple=True, metavar="ID",
+              help="Draw only this rule (repeatable; rules of one symbol)")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar (it is only drawn when stderr is a terminal)")
 @click.option("--workers", type=click.IntRange(min=1), help="Run on a local Dask cluster of N worker processes")
 @click.option("--scheduler", metavar="ADDRESS", help="Run on an existing Dask cluster (tcp://HOST:8786)")
-def backtest(config: str, ticks_path: str, batch_size: int, fmt: str, workers: int | None, scheduler: str | None) -> None:
-    """Evaluate the rules over a tick file, offline; no notification is sent."""
+def backtest(
+    config: str, ticks_path: str, batch_size: int, fmt: str, chart_path: str | None, chart_symbol: str | None,
+    chart_rules: tuple[str, ...], quiet: bool, workers: int | None, scheduler: str | None,
+) -> None:
+    """Evaluate the rules over a tick file, offline; no notification is sent.
+
+    With --chart FILE, also draw the price, each rule's threshold and value, and every
+    alert (see the README, "Charts").
+    """
     from .backtest import BacktestStats, backtest as run_backtest
-    from .sinks.query import format_jsonl
+    from .commands.common import ProgressBar
+    from .sinks.query import jsonl_text
     from .sources.ticks import format_rejections
     from .summary import RuleSummary
 
+    _chart_options_need_chart(chart_path, chart_symbol, chart_rules)
+    on_dask = workers is not None or scheduler is not None
     if workers is not None and scheduler is not None:
         raise click.UsageError("--workers and --scheduler exclude each other")
+    if on_dask and chart_path is not None:
+        raise click.UsageError("--chart draws from a single-process run: leave out --workers/--scheduler")
     loaded = _load(config)
+    chart = None
+    if chart_path is not None:
+        from .charts.draw import BacktestChart
+
+        request = _chart_request([loaded], chart_path, chart_symbol, chart_rules)
+        chart = BacktestChart(loaded, request, Path(ticks_path), batch_size)
     stats = BacktestStats()
     summary = RuleSummary(loaded)
     out = sys.stdout
+    out.flush()
+    raw = out.buffer
+    bar = ProgressBar(quiet)
     try:
-        if workers is None and scheduler is None:
-            frames = run_backtest(loaded, Path(ticks_path), batch_size, stats)
-        else:
+        if on_dask:
             frames = _on_dask(loaded, Path(ticks_path), batch_size, stats, workers, scheduler)
+        else:
+            frames = run_backtest(loaded, Path(ticks_path), batch_size, stats,
+                                  tap=chart.tap() if chart is not None else None,
+                                  progress=bar.start("backtest", Path(ticks_path)))
         for alerts in frames:
             if fmt == "jsonl":
-                out.write("".join(line + "\n" for line in format_jsonl(alerts)))
+                raw.write(jsonl_text(alerts))
             else:
                 summary.add(alerts)
     except TickFileError as exc:
+        bar.close()
         _fail(f"error: {exc}")
-    out.flush()
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        bar.close()
+        _quiet_broken_pipe()
+    finally:  # Ctrl-C too: the bar never stays on the screen
+        bar.close()
+    try:
+        raw.flush()
+    except BrokenPipeError:
+        _quiet_broken_pipe()
     if fmt == "table":
         click.echo(summary.render())
     for line in format_rejections(stats.rejections, total=stats.rejected):
@@ -131,6 +165,44 @@ def backtest(config: str, ticks_path: str, batch_size: int, fmt: str, workers: i
         f"{stats.alerts} alerts",
         err=True,
     )
+    if chart is not None:
+        try:
+            click.echo(chart.write(), err=True)
+        except (ChartError, TickFileError) as exc:  # the file may be gone by a second pass
+            _fail(f"error: {exc}")
+
+
+def _on_dask(
+    loaded: LoadedConfig, ticks: Path, batch_size: int, stats: BacktestStats, workers: int | None, scheduler: str | None
+) -> Iterator[pl.DataFrame]:
+    """The Dask path's frames; its own failures become one line and an exit code here."""
+    from .dask_backtest import ClusterUnreachable, DaskMissing, dask_backtest
+
+    try:
+        yield from dask_backtest(loaded, ticks, batch_size, stats, workers=workers, scheduler=scheduler)
+    except DaskMissing as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(USAGE)
+    except ClusterUnreachable as exc:
+        _fail(f"error: {exc}")
+
+
+def _chart_options_need_chart(chart_path: str | None, symbol: str | None, rules: tuple[str, ...]) -> None:
+    if chart_path is None and (symbol is not None or rules):
+        raise click.UsageError("--symbol and --rule choose what --chart draws: give --chart FILE too")
+
+
+def _chart_request(configs: list[LoadedConfig], path: str, symbol: str | None, rules: tuple[str, ...]) -> ChartRequest:
+    """``--chart``'s options checked before any tick is read: a usage error exits 2,
+    a chart that could not be written (no [charts] extra, no such folder) exits 1."""
+    from .charts.draw import prepare
+
+    try:
+        return prepare(configs, path, symbol, rules)
+    except ChartError as exc:
+        _fail(f"error: {exc}")
+    except ValueError as exc:  # an unknown suffix, symbol or rule: SelectionError is one
+        raise click.UsageError(str(exc)) from None
 
 
 @main.command()
@@ -188,8 +260,10 @@ def alerts(
     fmt: str,
 ) -> None:
     """Query the alert log."""
+    from contextlib import closing
+
+    from .sinks.backend import open_store
     from .sinks.query import format_jsonl, format_table, parse_since
-    from .sinks.sqlite import SqliteAlertLog
 
     loaded = _load(config)
     now = datetime.now(timezone.utc)
@@ -205,11 +279,8 @@ def alerts(
             raise click.BadParameter(f"{text!r} is out of range", param_hint=option) from None
 
     t0, t1 = when("--since", since), when("--until", until)
-    path = loaded.resolve(loaded.config.storage.sqlite)
-    if not path.exists():
-        _fail(f"error: no alert log at {path} yet (run `tradeassist run {config}` first)")
     try:
-        with SqliteAlertLog(path) as log:
+        with closing(open_store(loaded, create=False)) as log:
             df: pl.DataFrame = log.query(rule_id=rule_id, symbol=symbol, since=t0, until=t1, limit=limit)
     except SinkError as exc:
         _fail(f"error: {exc}")

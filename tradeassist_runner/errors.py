@@ -6,7 +6,9 @@
     │                      required column absent) -> exit 1
     ├── SinkError          the alert log cannot be written (disk full, permissions)
     ├── SourceError        a live source cannot go on (Schwab token missing/expired/rejected)
-    └── ApiError           the HTTP API cannot start (extra not installed, port in use)
+    ├── ApiError           the HTTP API cannot start (extra not installed, port in use)
+    └── ChartError         a chart cannot be drawn or written (extra not installed, path
+                           not writable) -> exit 1
 
 Rejected tick *rows* are not exceptions: they are counted and reported, never raised,
 because one bad row must not stop a live feed (docs/semantics.md, "Ticks").
@@ -90,3 +92,8 @@ class ApiError(TradeAssistError):
     Failing loudly beats running without the API: a container's probes and a Prometheus
     scrape would otherwise fail with no clue why.
     """
+
+
+class ChartError(TradeAssistError):
+    """``--chart FILE`` cannot be honoured: the ``[charts]`` extra is missing or FILE cannot
+    be written.  Checked before a long backtest starts where possible."""

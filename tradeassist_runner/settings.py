@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     batch_max_delay: Duration | None = Field(default=None, description="Overrides batch.max_delay, e.g. 20ms")
     sqlite_path: Path | None = Field(default=None, description="Overrides storage.sqlite")
     parquet_dir: Path | None = Field(default=None, description="Overrides storage.parquet_dir")
+    #: A PostgreSQL URL may hold a password, so it may come from the environment only.
+    storage_url: SecretStr | None = Field(default=None, description="Overrides storage.url (postgresql://...)")
+    storage_scope: Annotated[str, Field(min_length=1)] | None = Field(default=None, description="Overrides storage.scope")
     api_enabled: bool | None = Field(default=None, description="Overrides api.enabled")
     api_host: Annotated[str, Field(min_length=1)] | None = Field(default=None, description="Overrides api.host (0.0.0.0 in a container)")
     api_port: Annotated[int, Field(ge=0, le=65535)] | None = Field(default=None, description="Overrides api.port")
@@ -96,6 +99,10 @@ def apply_settings(loaded: LoadedConfig, settings: Settings) -> LoadedConfig:
         storage_update["sqlite"] = _absolute(settings.sqlite_path)
     if settings.parquet_dir is not None:
         storage_update["parquet_dir"] = _absolute(settings.parquet_dir)
+    if settings.storage_url is not None:
+        storage_update["url"] = settings.storage_url.get_secret_value()
+    if settings.storage_scope is not None:
+        storage_update["scope"] = settings.storage_scope
     api_update: dict[str, bool | str | int] = {
         k: v
         for k, v in (("enabled", settings.api_enabled), ("host", settings.api_host), ("port", settings.api_port))

@@ -9,8 +9,10 @@ Naive datetimes are taken as UTC, because every time in the runner is UTC.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
-import polars as pl
+if TYPE_CHECKING:  # the scalar forms are used by commands that never touch a frame (validate)
+    import polars as pl
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # chrono's format; ``%.3f`` prints the dot and exactly three digits.
@@ -56,6 +58,8 @@ def iso_ms(value: datetime | int) -> str:
 
 def iso_ms_expr(column: str | pl.Expr) -> pl.Expr:
     """The vectorised twin of :func:`iso_ms` for a UTC ``Datetime`` column."""
+    import polars as pl
+
     expr = pl.col(column) if isinstance(column, str) else column
     return expr.dt.convert_time_zone("UTC").dt.strftime(POLARS_ISO_MS)
 

@@ -3,21 +3,49 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
+from collections.abc import Callable
+
+import pytest
+
+from tradeassist_runner.sinks.postgres import PostgresAlertLog
 from tradeassist_runner.sinks.sqlite import SqliteAlertLog
+from tradeassist_runner.sinks.store import AlertStore
 from tradeassist_runner.timefmt import iso_ms
 
+from ..servers import postgres_server, postgres_url  # noqa: F401
 from ..sinks.conftest import T0, alert_row, make_alerts
 from .conftest import NEVER, Service, project
 
+SQLITE_STORAGE = "storage: {sqlite: data/a.sqlite, parquet_dir: data/a, state: data/s.sqlite}"
 
-def seed_log(db: Path) -> None:
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Callable[[], AlertStore], Callable[[Path], Path]]:
+    """(open the project's alert log, point a project's config at it): SQLite, or PostgreSQL."""
+    if request.param == "sqlite":
+        return lambda: SqliteAlertLog(tmp_path / "data" / "a.sqlite"), lambda config: config
+    url = request.getfixturevalue("postgres_url")
+
+    def on_postgres(config: Path) -> Path:
+        config.write_text(config.read_text().replace(SQLITE_STORAGE, f'storage: {{url: "{url}", parquet_dir: data/a}}'))
+        return config
+
+    return lambda: PostgresAlertLog(url), on_postgres
+
+
+def seed_log(db: Path | Callable[[], AlertStore]) -> None:
     """12 alerts, one per second from T0: seq 0-5 es_above (slack sent), 6-9 nq_below (slack
     failed, critical), 10-11 es_vol (log skipped, info)."""
-    db.parent.mkdir(parents=True)
-    with SqliteAlertLog(db) as log:
+    if isinstance(db, Path):
+        db.parent.mkdir(parents=True)
+        opened: AlertStore = SqliteAlertLog(db)
+    else:
+        opened = db()
+    with closing(opened) as log:
         log.write(make_alerts(*(alert_row(i) for i in range(6))), {"slack": {"status": "sent", "attempts": 1}})
         log.write(
             make_alerts(*(alert_row(i, rule_id="nq_below", symbol="/NQ", severity="critical") for i in range(6, 10))),
@@ -27,9 +55,11 @@ def seed_log(db: Path) -> None:
                   {"log": {"status": "skipped"}})
 
 
-def test_alerts_are_paginated_and_filtered(tmp_path: Path) -> None:
-    seed_log(tmp_path / "data" / "a.sqlite")
-    config = project(tmp_path, {"a.yaml": NEVER})
+def test_alerts_are_paginated_and_filtered(tmp_path: Path, backend: tuple[Callable[[], AlertStore], Callable[[Path], Path]]) -> None:
+    open_log, point_at = backend
+    (tmp_path / "data").mkdir()
+    seed_log(open_log)
+    config = point_at(project(tmp_path, {"a.yaml": NEVER}))
 
     async def seqs(svc: Service, **params: object) -> list[int]:
         page = await svc.json("/api/alerts", params=params)
@@ -103,9 +133,13 @@ def test_bad_parameters_are_422_naming_the_parameter(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_numbers_past_what_the_log_can_hold_are_422_not_500(tmp_path: Path) -> None:
-    seed_log(tmp_path / "data" / "a.sqlite")
-    config = project(tmp_path, {"a.yaml": NEVER})
+def test_numbers_past_what_the_log_can_hold_are_422_not_500(
+    tmp_path: Path, backend: tuple[Callable[[], AlertStore], Callable[[Path], Path]]
+) -> None:
+    open_log, point_at = backend
+    (tmp_path / "data").mkdir()
+    seed_log(open_log)
+    config = point_at(project(tmp_path, {"a.yaml": NEVER}))
 
     async def scenario() -> None:
         async with Service(config) as svc:

@@ -63,7 +63,7 @@ def test_endpoints_show_the_running_service_and_match_the_openapi_document(tmp_p
 
             assert await svc.json("/healthz") == {"status": "ok"}
             ready = await svc.json("/readyz")
-            assert ready == {"ready": True, "reasons": []}
+            assert ready == {"ready": True, "reasons": [], "warnings": []}
 
             status = await svc.json("/api/status")
             validate(doc, "StatusOut", status)
@@ -128,7 +128,7 @@ def test_readyz_follows_the_live_feed_connection(tmp_path: Path, monkeypatch: py
             async with Service(config, wait_batches=False) as svc:
                 await fake.wait_subscribed()
                 await until(lambda: svc.observer.connected)
-                assert (await svc.http.get("/readyz")).json() == {"ready": True, "reasons": []}
+                assert (await svc.http.get("/readyz")).json() == {"ready": True, "reasons": [], "warnings": []}
                 details = (await svc.json("/api/status"))["source"]["details"]
                 assert details["connected"] is True and details["connects"] == 1
                 assert sorted(details["subscribed"]["LEVELONE_FUTURES"]) == ["/ES", "/NQ"]
@@ -137,7 +137,7 @@ def test_readyz_follows_the_live_feed_connection(tmp_path: Path, monkeypatch: py
                 await until(lambda: not svc.observer.connected)
                 response = await svc.http.get("/readyz")
                 assert response.status_code == 503
-                assert response.json() == {"ready": False, "reasons": ["source schwab not connected"]}
+                assert response.json() == {"ready": False, "reasons": ["source schwab not connected"], "warnings": []}
                 assert (await svc.http.get("/healthz")).status_code == 200  # alive, just not ready
                 assert "tradeassist_source_connected 0.0" in (await svc.http.get("/metrics")).text
 

@@ -98,8 +98,9 @@ class RecordingSocket:
     def __init__(self) -> None:
         self.received: list[tuple[float, dict[str, Any]]] = []
         self.forever = asyncio.Event()
+        self.scope: dict[str, Any] = {"type": "websocket", "subprotocols": []}
 
-    async def accept(self) -> None:
+    async def accept(self, subprotocol: str | None = None) -> None:
         pass
 
     async def send_text(self, text: str) -> None:
@@ -173,8 +174,9 @@ class StuckSocket:
     def __init__(self) -> None:
         self.sent = 0
         self.forever = asyncio.Event()
+        self.scope: dict[str, Any] = {"type": "websocket", "subprotocols": []}
 
-    async def accept(self) -> None:
+    async def accept(self, subprotocol: str | None = None) -> None:
         pass
 
     async def send_text(self, text: str) -> None:

@@ -42,7 +42,7 @@ def project(
     """A replay project; ``storage`` is the YAML mapping body (default: all under data/)."""
     (root / "rules.d").mkdir(parents=True, exist_ok=True)
     (root / "rules.d" / "r.yaml").write_text(RULES)
-    storage = storage or "sqlite: data/a.sqlite, parquet_dir: data/a, snapshot_interval: 100ms"
+    storage = storage or "sqlite: data/a.sqlite, parquet_dir: data/a, snapshot_interval: 100ms, parquet_roll: 10ms"
     config = root / name
     config.write_text(
         "instruments:\n  - {symbol: /ES, type: future}\nrules_dir: rules.d\n"

@@ -36,8 +36,9 @@ def ticks(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_ticks(tmp_path_factory.mktemp("ticks") / "es.parquet")
 
 
-def storage(parquet: Path) -> str:
-    return f"sqlite: data/a.sqlite, parquet_dir: {parquet}, snapshot_interval: 100ms"
+def storage(parquet: Path, roll: str = "10ms") -> str:
+    """Parts roll every 10 ms here, so a short run writes many (one per batch with ``0s``)."""
+    return f"sqlite: data/a.sqlite, parquet_dir: {parquet}, snapshot_interval: 100ms, parquet_roll: {roll}"
 
 
 def test_read_only_parquet_folder_is_backfilled_at_the_next_start(ticks: Path, tmp_path: Path) -> None:
@@ -133,7 +134,8 @@ def test_parquet_failures_show_in_status_and_metrics(ticks: Path, tmp_path: Path
     parquet = tmp_path / "pq"
     with tmpfs(parquet, "16m", read_only=True):
         # Slow replay: the runner stays up while the test looks at the API.
-        config = project(tmp_path, ticks, speed=4, storage=storage(parquet), extra="api: {enabled: true, port: 0}\n")
+        config = project(tmp_path, ticks, speed=4, storage=storage(parquet, roll="0s"),
+                         extra="api: {enabled: true, port: 0}\n")
         runner = Runner(config)
         try:
             line = runner.wait_for("err", "api listening")

@@ -17,7 +17,8 @@ import pytest
 from tradeassist_runner.config.loader import load_config
 from tradeassist_runner.errors import SinkError
 from tradeassist_runner.service import runner
-from tradeassist_runner.sinks.alert_log import AlertLog, open_alert_log
+from tradeassist_runner.sinks.alert_log import AlertLog
+from tradeassist_runner.sinks.backend import open_log
 
 from ..cli_helpers import tradeassist
 
@@ -126,10 +127,10 @@ def test_alerts_survive_a_full_disk_and_are_logged_once_it_clears(
     opened: list[FlakyLog] = []
 
     def flaky_open(*args: Any, **kwargs: Any) -> AlertLog:
-        opened.append(FlakyLog(open_alert_log(*args, **kwargs)))
+        opened.append(FlakyLog(open_log(*args, **kwargs)))
         return opened[0]
 
-    monkeypatch.setattr(runner, "open_alert_log", flaky_open)
+    monkeypatch.setattr(runner, "open_log", flaky_open)
     code = asyncio.run(runner.run_service(load_config(config), out=io.StringIO()))
     assert code == 0
     assert opened[0].failures == 0

@@ -60,3 +60,31 @@ def make_alerts(*rows: dict[str, Any]) -> pl.DataFrame:
 def alerts_range(start: int, stop: int, **kwargs: Any) -> pl.DataFrame:
     """Alerts with seq ``start..stop-1``; same kwargs as :func:`alert_row`."""
     return make_alerts(*(alert_row(i, **kwargs) for i in range(start, stop)))
+
+
+# -- both backends of the alert log --------------------------------------------------
+
+from collections.abc import Callable, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tradeassist_runner.sinks.store import AlertStore  # noqa: E402
+
+from ..servers import postgres_server, postgres_url  # noqa: E402, F401
+
+OpenStore = Callable[[], AlertStore]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenStore]:
+    """Opens the same (initially empty) alert log each call: a SQLite file, or a PostgreSQL schema."""
+    if request.param == "sqlite":
+        from tradeassist_runner.sinks.sqlite import SqliteAlertLog
+
+        yield lambda: SqliteAlertLog(tmp_path / "alerts.db")
+        return
+    from tradeassist_runner.sinks.postgres import PostgresAlertLog
+
+    url = request.getfixturevalue("postgres_url")
+    yield lambda: PostgresAlertLog(url)

@@ -100,3 +100,22 @@ def test_table_of_nothing_says_so() -> None:
 def test_formatters_need_the_contract_columns() -> None:
     with pytest.raises(ValueError, match="threshold"):
         list(format_jsonl(alerts_range(0, 1).drop("threshold")))
+
+
+def test_column_wise_jsonl_is_the_per_row_spelling_parsed() -> None:
+    """The backtest's column-wise JSONL reads back exactly as the per-row dict + json.dumps did."""
+    from tradeassist_runner.sinks.query import _JSON_KEYS, _row_lines, jsonl_text
+
+    df = make_alerts(
+        alert_row(0, message="quote \" newline \n tab \t é \u2028 \x85 end", bar_start=datetime(2026, 1, 5, 14, 25, tzinfo=UTC),
+                  values="[1.5, null, -2e-07]", prev_value=float("nan"), volume=2**62),
+        alert_row(1, value=float("inf"), volume=None, message=None, values=None),
+        alert_row(2, value=-0.0, threshold=1e300),
+    )
+    text = jsonl_text(df).decode()
+    assert text.endswith("\n") and text.count("\n") == 3
+    keys = [k for k in _JSON_KEYS if k in df.columns]
+    assert [json.loads(line) for line in text.splitlines()] == [json.loads(line) for line in _row_lines(df, keys)]
+    first = json.loads(text.splitlines()[0])
+    assert first["bar_start"] == "2026-01-05T14:25:00.000Z" and first["values"] == [1.5, None, -2e-07]
+    assert first["prev_value"] is None and json.loads(text.splitlines()[1])["value"] is None

@@ -1,4 +1,5 @@
-"""The SQLite alert log: what a user reads back from the file after the runner wrote it."""
+"""The alert log: what a user reads back after the runner wrote it (SQLite, and PostgreSQL where
+the test takes ``open_store``)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from polars.testing import assert_frame_equal
 from tradeassist_runner.engine.alerts import ALERT_SCHEMA
 from tradeassist_runner.errors import SinkError
 from tradeassist_runner.sinks.sqlite import LOGGED_SCHEMA, SCHEMA_VERSION, SqliteAlertLog
+from tradeassist_runner.sinks.store import AlertStore
 
-from .conftest import T0, alert_row, alerts_range, make_alerts
+from .conftest import T0, OpenStore, alert_row, alerts_range, make_alerts, open_store, postgres_server, postgres_url  # noqa: F401
 
 
 def raw(path: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
@@ -27,17 +29,18 @@ def raw(path: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[obj
         return conn.execute(sql, params).fetchall()
 
 
-def test_alerts_written_are_read_back_after_reopening(tmp_path: Path) -> None:
-    db = tmp_path / "alerts.db"
+def test_alerts_written_are_read_back_after_reopening(open_store: OpenStore) -> None:
     batch = make_alerts(
         alert_row(0),
         alert_row(1, symbol="$TICK", rule_id="tick_low", value=-1012.0, volume=None, prev_value=None),
     )
-    with SqliteAlertLog(db) as log:
-        assert log.write(batch) == 2
+    log = open_store()
+    assert log.write_new(batch).height == 2
+    log.close()
 
-    with SqliteAlertLog(db) as log:
-        got = log.query()
+    log = open_store()
+    got = log.query()
+    log.close()
     assert got.schema == pl.Schema(LOGGED_SCHEMA)
     assert_frame_equal(got.select(list(ALERT_SCHEMA)), batch)
     assert got["delivery_status"].to_list() == ["{}", "{}"]
@@ -60,8 +63,8 @@ def test_stored_row_uses_the_seed_platform_columns(tmp_path: Path) -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", str(created_at))
 
 
-def test_rewriting_the_same_alerts_stores_each_once(tmp_path: Path) -> None:
-    with SqliteAlertLog(tmp_path / "alerts.db") as log:
+def test_rewriting_the_same_alerts_stores_each_once(open_store: OpenStore) -> None:
+    with closing(open_store()) as log:
         assert log.write(alerts_range(0, 3)) == 3
         assert log.write(alerts_range(0, 3)) == 0  # replay after a restart
         assert log.write(alerts_range(2, 5)) == 2  # overlapping batch: only the new ones
@@ -94,14 +97,14 @@ def test_a_database_from_a_newer_runner_is_refused(tmp_path: Path) -> None:
         SqliteAlertLog(db)
 
 
-def test_query_filters_and_returns_firing_order(tmp_path: Path) -> None:
+def test_query_filters_and_returns_firing_order(open_store: OpenStore) -> None:
     rows = [
         alert_row(0, ts=T0 + timedelta(seconds=5)),
         alert_row(1, ts=T0, rule_id="nq_below", symbol="/NQ"),
         alert_row(2, ts=T0 + timedelta(seconds=5)),  # same ts as seq 0: insertion order breaks the tie
         alert_row(3, ts=T0 + timedelta(seconds=9), rule_id="nq_below", symbol="/NQ"),
     ]
-    with SqliteAlertLog(tmp_path / "alerts.db") as log:
+    with closing(open_store()) as log:
         log.write(make_alerts(*rows))
 
         def seqs(**kw: object) -> list[int]:
@@ -121,8 +124,8 @@ def test_query_filters_and_returns_firing_order(tmp_path: Path) -> None:
             log.query(limit=-1)
 
 
-def test_delivery_status_is_stored_and_updated_per_channel(tmp_path: Path) -> None:
-    with SqliteAlertLog(tmp_path / "alerts.db") as log:
+def test_delivery_status_is_stored_and_updated_per_channel(open_store: OpenStore) -> None:
+    with closing(open_store()) as log:
         batch = alerts_range(0, 2)
         log.write(batch, {"slack": {"status": "pending"}, "desktop": {"status": "sent", "attempts": 1}})
         first = batch["alert_id"][0]
@@ -140,8 +143,8 @@ def test_delivery_status_is_stored_and_updated_per_channel(tmp_path: Path) -> No
     assert re.fullmatch(r".*T.*\.\d{3}Z", status[1]["slack"]["updated_at"])
 
 
-def test_bad_delivery_status_is_rejected_before_writing(tmp_path: Path) -> None:
-    with SqliteAlertLog(tmp_path / "alerts.db") as log:
+def test_bad_delivery_status_is_rejected_before_writing(open_store: OpenStore) -> None:
+    with closing(open_store()) as log:
         with pytest.raises(ValueError, match="slack"):
             log.write(alerts_range(0, 1), {"slack": {"state": "sent"}})
         assert log.count() == 0
@@ -179,8 +182,8 @@ def test_unopenable_path_raises_sinkerror(tmp_path: Path) -> None:
         SqliteAlertLog(tmp_path / "missing-dir" / "alerts.db")
 
 
-def test_malformed_batch_is_a_bug_not_a_storage_failure(tmp_path: Path) -> None:
-    with SqliteAlertLog(tmp_path / "alerts.db") as log:
+def test_malformed_batch_is_a_bug_not_a_storage_failure(open_store: OpenStore) -> None:
+    with closing(open_store()) as log:
         with pytest.raises(ValueError, match="lacks column"):
             log.write(alerts_range(0, 1).drop("threshold"))
         with pytest.raises(ValueError, match="alert_id"):
@@ -189,13 +192,13 @@ def test_malformed_batch_is_a_bug_not_a_storage_failure(tmp_path: Path) -> None:
         assert log.count() == 0
 
 
-def test_writes_from_worker_threads(tmp_path: Path) -> None:
-    async def run(log: SqliteAlertLog) -> list[int]:
+def test_writes_from_worker_threads(open_store: OpenStore) -> None:
+    async def run(log: AlertStore) -> list[int]:
         return list(
             await asyncio.gather(*(asyncio.to_thread(log.write, alerts_range(i * 10, i * 10 + 10)) for i in range(5)))
         )
 
-    with SqliteAlertLog(tmp_path / "alerts.db") as log:
+    with closing(open_store()) as log:
         assert asyncio.run(run(log)) == [10] * 5
         assert log.count() == 50
 

@@ -132,3 +132,37 @@ def test_stream_tracks_the_wall_clock_and_stops_after_duration() -> None:
     assert 140 <= ticks.height <= 180  # 2 symbols x 200/s x 0.4 s = 160 on average
     assert abs((ticks["ts"].min() - began).total_seconds()) < 1.0
     assert (ticks["ts"].max() - ticks["ts"].min()).total_seconds() <= 0.4
+
+
+def test_live_stream_hands_each_tick_over_when_it_comes_due_and_a_slow_reader_gets_all_that_came_due() -> None:
+    f = SyntheticFeed(
+        ["/ES", "/NQ"], SyntheticSource(type="synthetic", ticks_per_second=50.0, duration=timedelta(seconds=2)),
+        start=START,
+    )
+    start_ms = START.timestamp() * 1000
+
+    async def run() -> list[tuple[float, pl.DataFrame]]:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        got: list[tuple[float, pl.DataFrame]] = []
+        async for frame in f.stream():
+            now_ms = start_ms + (loop.time() - t0) * 1000
+            got.append((now_ms, frame))
+            if len(got) == 10:
+                await asyncio.sleep(0.3)  # a slow consumer: the next frame holds what came due meanwhile
+        return got
+
+    got = run_virtual(run())
+    ticks = pl.concat([frame for _, frame in got])
+    assert ticks.height == pytest.approx(200, abs=30)  # 2 symbols x 50/s x 2 s
+    assert ticks["ts"].is_sorted()
+    for now_ms, frame in got:
+        ts = frame["ts"].dt.epoch("ms")
+        assert ts.max() <= now_ms  # never handed over before it is due
+    # No fixed cadence: while the reader keeps up, a tick waits about a millisecond at most
+    # (a tick's ts is its time floored to the ms), not 20-50 ms for a batch to fill.
+    keeping_up = [(now_ms, frame) for now_ms, frame in got[:10]] + got[11:]
+    assert all(now_ms - frame["ts"].dt.epoch("ms").min() <= 2.0 for now_ms, frame in keeping_up)
+    slow_now, slow_frame = got[10]
+    assert slow_frame.height >= 20  # ~300 ms at 100 ticks/s came due during the slow read
+    assert slow_now - slow_frame["ts"].dt.epoch("ms").min() >= 250

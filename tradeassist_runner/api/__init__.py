@@ -4,6 +4,7 @@
     models.py    response/message models    metrics.py  /metrics (own CollectorRegistry)
     realtime.py  /ws/realtime fan-out       auth.py     bearer token (TRADEASSIST_API_TOKEN)
     server.py    uvicorn in the runner's process and event loop
+    dashboard.py the page at / (static/: plain HTML, CSS and JavaScript)
 
 It is the optional ``[server]`` extra: this module imports nothing of it, so the runner
 pays for FastAPI only when ``api.enabled`` is true.

@@ -19,8 +19,10 @@ from ..config.models import ApiSettings
 from ..errors import SinkError
 from ..service.observe import Observer
 from ..sinks.query import parse_since
-from ..sinks.reader import AlertFilter, AlertReader
+from ..sinks.reader import AlertFilter
+from ..sinks.store import AlertQueries
 from .auth import TokenAuth
+from .dashboard import dashboard_router
 from .metrics import Metrics
 from .models import (
     AlertOut,
@@ -101,7 +103,7 @@ async def _read(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise HTTPException(status_code=503, detail=str(exc)) from None
 
 
-def create_app(observer: Observer, reader: AlertReader, settings: ApiSettings, token: str | None = None) -> FastAPI:
+def create_app(observer: Observer, reader: AlertQueries, settings: ApiSettings, token: str | None = None) -> FastAPI:
     """The API over one running service. ``token`` set: every path but ``/healthz`` needs it."""
     hub = RealtimeHub(observer, settings.websocket)
     metrics = Metrics(observer, lambda: len(hub.connections))
@@ -133,7 +135,7 @@ def create_app(observer: Observer, reader: AlertReader, settings: ApiSettings, t
         reasons = observer.not_ready()
         if reasons:
             response.status_code = 503
-        return Readiness(ready=not reasons, reasons=reasons)
+        return Readiness(ready=not reasons, reasons=reasons, warnings=observer.warnings())
 
     @api.get(
         "/metrics", tags=["probes"], summary="Prometheus metrics (text exposition)",
@@ -199,6 +201,7 @@ def create_app(observer: Observer, reader: AlertReader, settings: ApiSettings, t
         await hub.serve(websocket)
 
     app.include_router(api)
+    app.include_router(dashboard_router())
     if token:
         app.add_middleware(TokenAuth, token=token)
     return app

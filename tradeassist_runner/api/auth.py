@@ -8,11 +8,20 @@ hold no data, and a browser must load them to use the Authorize button. Tokens a
 redaction, and a rejected request logs nothing but its path.
 
 The WebSocket takes the token from the ``Authorization`` header or, for browsers that
-cannot set headers on a WebSocket, a ``?token=`` query parameter.
+cannot set headers on a WebSocket, from a subprotocol: the client offers ``tradeassist``
+and ``tradeassist.bearer.<base64url of the token>`` in ``Sec-WebSocket-Protocol`` and the
+server answers ``tradeassist``. That keeps the token out of the URL, which proxies, browser
+history and access logs keep. The older ``?token=`` query parameter still works for
+existing clients, but puts the secret where those logs can see it.
+
+The dashboard's page and its static assets are open too: a browser navigating to ``/`` cannot
+send a header, and they hold no data (the page asks for the token, then calls the API with it).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import logging
 from urllib.parse import parse_qs
@@ -27,7 +36,12 @@ logger = logging.getLogger("tradeassist.api")
 
 #: Paths served without a token: liveness must work for a probe that has no secret, and
 #: the docs page (with its OAuth redirect helper) must load before a user can authorize.
-OPEN_PATHS = frozenset({"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
+OPEN_PATHS = frozenset({"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/"})
+#: Path prefixes served without a token: the dashboard's static files (code, no data).
+OPEN_PREFIXES = ("/dashboard/",)
+#: The WebSocket subprotocol the server speaks, and the prefix of the one that carries a token.
+SUBPROTOCOL = "tradeassist"
+TOKEN_SUBPROTOCOL = "tradeassist.bearer."
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -44,6 +58,18 @@ def bearer(scope: Scope) -> str | None:
         return None
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def subprotocol_token(scope: Scope) -> str | None:
+    """The token of an offered ``tradeassist.bearer.<base64url>`` subprotocol, if any decodes."""
+    for offered in scope.get("subprotocols", ()):
+        if isinstance(offered, str) and offered.startswith(TOKEN_SUBPROTOCOL):
+            encoded = offered[len(TOKEN_SUBPROTOCOL):]
+            try:
+                return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+            except (binascii.Error, UnicodeDecodeError, ValueError):
+                return None
+    return None
 
 
 def query_token(scope: Scope) -> str | None:
@@ -65,7 +91,8 @@ class TokenAuth:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind not in ("http", "websocket") or scope.get("path") in OPEN_PATHS:
+        path = str(scope.get("path", ""))
+        if kind not in ("http", "websocket") or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
         if kind == "http":
@@ -79,7 +106,7 @@ class TokenAuth:
                 headers={"WWW-Authenticate": "Bearer"},
             )(scope, receive, send)
             return
-        if self._valid(bearer(scope)) or self._valid(query_token(scope)):
+        if any(self._valid(found) for found in (bearer(scope), subprotocol_token(scope), query_token(scope))):
             await self.app(scope, receive, send)
             return
         log(logger, logging.DEBUG, "websocket rejected: missing or wrong token", path=scope.get("path"))

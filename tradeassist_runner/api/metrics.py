@@ -102,6 +102,15 @@ class ServiceCollector(Collector):
         yield price
         yield ticks
 
+        silent = getattr(getattr(o.feed, "status", None), "silent", None)
+        if isinstance(silent, dict):  # a live feed that watches its symbols (Schwab)
+            flag = GaugeMetricFamily("tradeassist_instrument_silent",
+                                     "1 while the live feed reports the symbol silent (no data), else 0",
+                                     labels=["symbol"])
+            for symbol in sorted(o.instruments):
+                flag.add_metric([symbol], 1.0 if symbol in silent else 0.0)
+            yield flag
+
 
 CHANNEL_STATES = ("closed", "open", "half-open", "unavailable")
 

@@ -37,6 +37,9 @@ class Health(Out):
 class Readiness(Out):
     ready: bool
     reasons: list[str] = Field(description="Why not ready (empty when ready)")
+    warnings: list[str] = Field(
+        default_factory=list, description="Worth a look but not failing readiness (e.g. one silent symbol)"
+    )
 
 
 class InstrumentOut(Out):
@@ -50,6 +53,21 @@ class InstrumentOut(Out):
     delayed: bool | None = Field(
         default=None, description="The live feed flags this symbol's data as delayed (null: not known)"
     )
+    silent_since: UtcTime | None = Field(
+        default=None, description="The live feed has had no data for this symbol since then (null: not silent)"
+    )
+    silent_reason: str | None = Field(default=None, description="Why the symbol counts as silent")
+    contract: str | None = Field(
+        default=None, description="Futures: the contract the live feed streams for this symbol (changes at a roll)"
+    )
+    first_price: float | None = Field(default=None, description="First accepted price since the runner started")
+    change: float | None = Field(default=None, description="last_price - first_price")
+    change_pct: float | None = Field(default=None, description="change in percent of |first_price| (null when it is 0)")
+    sparkline: list[float] = Field(
+        default_factory=list,
+        description="Recent prices, oldest first: the last price of each sparkline_step_seconds of tick time",
+    )
+    sparkline_step_seconds: float = Field(default=1.0, description="Tick time covered by one sparkline point")
 
 
 class ConditionOut(Out):
@@ -91,6 +109,10 @@ class RuleOut(Out):
     fire_count: int = Field(description="Alerts fired since the runner started")
     state: RuleState = Field(description="inactive, cooling_down (until cooling_down_until, tick time) or armed")
     cooling_down_until: UtcTime | None
+    cooldown_remaining_seconds: float | None = Field(
+        default=None,
+        description="While cooling down: seconds of tick time left (the instrument's last tick to cooling_down_until)",
+    )
 
 
 class ChannelDelivery(Out):
@@ -228,6 +250,16 @@ class ChannelHealthOut(Out):
     down_since: UtcTime | None = Field(description="When the breaker opened, while it is not closed")
 
 
+class FeedHealthOut(Out):
+    """Is data arriving: the connection, how far behind it is, and the symbols it lacks."""
+
+    connected: bool
+    lag_seconds: float = Field(description="Wall clock minus the newest tick time (large for a replay of old ticks)")
+    delayed: list[str] = Field(description="Symbols whose data the live feed flags as delayed")
+    silent: dict[str, UtcTime] = Field(description="Symbols the live feed has had no update for, and since when")
+    problems: list[str] = Field(description="What the feed cannot deliver right now, in words")
+
+
 class StatusOut(Out):
     version: str
     ready: bool
@@ -242,6 +274,7 @@ class StatusOut(Out):
     storage: StorageOut
     websocket: WebSocketOut
     notifications: list[ChannelHealthOut] = Field(default_factory=list, description="Per-channel delivery health")
+    feed: FeedHealthOut
 
 
 class TickUpdate(Out):
@@ -276,3 +309,4 @@ class HealthStatus(Out):
     ticks_in: int
     alerts: int
     feed_lag_seconds: float
+    feed: FeedHealthOut

@@ -29,6 +29,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..config.models import WebSocketSettings
 from ..logs import log, redact
 from ..service.observe import Observer
+from .auth import SUBPROTOCOL
 from .models import AlertFired, AlertOut, TickUpdate
 from .views import health_message
 
@@ -192,11 +193,18 @@ class RealtimeHub:
 
     # -- one client --------------------------------------------------------------------------
 
+    @staticmethod
+    async def _accept(websocket: WebSocket) -> None:
+        """Accept, answering ``tradeassist`` when offered: a browser that offered subprotocols
+        (the dashboard, to carry its token) drops a connection whose answer names none."""
+        offered = websocket.scope.get("subprotocols") or ()
+        await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+
     async def serve(self, websocket: WebSocket) -> None:
         """Run one connection until the client leaves, is too slow, or the server stops."""
         task = asyncio.current_task()
         if len(self.connections) >= self.settings.max_connections:
-            await websocket.accept()
+            await self._accept(websocket)
             await websocket.close(TRY_AGAIN_LATER, f"at most {self.settings.max_connections} connections")
             log(logger, logging.WARNING, "websocket refused: connection limit reached",
                 limit=self.settings.max_connections)
@@ -206,7 +214,7 @@ class RealtimeHub:
         if task is not None:
             self._serving.add(task)
         try:
-            await websocket.accept()
+            await self._accept(websocket)
             conn.offer("health_status", health_message(self.observer).model_dump_json())
             sender = asyncio.create_task(conn.send_loop())
             receiver = asyncio.create_task(conn.receive_loop())

@@ -32,7 +32,7 @@ from ..errors import ApiError
 from ..logs import KeyValueFormatter, log
 from ..service.observe import Observer
 from ..settings import Settings
-from ..sinks.reader import AlertReader
+from ..sinks.backend import open_reader
 from .app import create_app
 from .realtime import RealtimeHub
 
@@ -109,7 +109,7 @@ class ApiServer:
     def __init__(self, loaded: LoadedConfig, observer: Observer, settings: Settings) -> None:
         self.config: ApiSettings = loaded.config.api
         self.observer = observer
-        self.reader = AlertReader(loaded.resolve(loaded.config.storage.sqlite))
+        self.reader = open_reader(loaded)
         token = settings.api_token.get_secret_value() if settings.api_token is not None else None
         if token is not None and len(token) < 16:
             log(logger, logging.WARNING, "TRADEASSIST_API_TOKEN is short; use 32+ random characters "

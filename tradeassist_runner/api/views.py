@@ -12,13 +12,14 @@ from typing import Any
 from .. import __version__
 from ..config.durations import format_duration
 from ..rules.registry import REGISTRY
-from ..service.observe import Observer, ReloadResult
+from ..service.observe import SPARKLINE_STEP_MS, InstrumentState, Observer, ReloadResult
 from ..timefmt import from_epoch_ms
 from .models import (
     ChannelHealthOut,
     ConditionOut,
     Counters,
     DeliveryCount,
+    FeedHealthOut,
     HealthStatus,
     InstrumentOut,
     ParquetOut,
@@ -46,25 +47,51 @@ def reload_view(result: ReloadResult | None) -> ReloadOut | None:
     )
 
 
+def _change(st: InstrumentState | None) -> tuple[float | None, float | None]:
+    if st is None or st.last_price is None or st.first_price is None:
+        return None, None
+    change = st.last_price - st.first_price
+    # of the base's size: $TICK and $ADD swing around zero, and a fall from -79 to -387 is a fall
+    return change, (change / abs(st.first_price) * 100.0 if st.first_price else None)
+
+
 def instruments_view(observer: Observer) -> list[InstrumentOut]:
     declared = observer.loaded.instruments if observer.loaded is not None else ()
     out = []
+    delayed, silent = _feed_map(observer, "delayed"), _feed_map(observer, "silent")
+    why, contracts = _feed_map(observer, "silent_why"), _feed_map(observer, "contracts")
     for inst in declared:
         st = observer.instruments.get(inst.symbol)
+        change, change_pct = _change(st)
         out.append(
             InstrumentOut(
                 symbol=inst.symbol, name=inst.name, type=inst.type, timezone=inst.timezone,
                 last_price=st.last_price if st else None, last_tick_at=st.last_ts if st else None,
-                ticks=st.ticks if st else 0, delayed=_delayed(observer).get(inst.symbol),
+                ticks=st.ticks if st else 0, delayed=delayed.get(inst.symbol),
+                silent_since=silent.get(inst.symbol), silent_reason=why.get(inst.symbol),
+                contract=contracts.get(inst.symbol),
+                first_price=st.first_price if st else None, change=change, change_pct=change_pct,
+                sparkline=[price for _, price in st.recent] if st else [],
+                sparkline_step_seconds=SPARKLINE_STEP_MS / 1000,
             )
         )
     return out
 
 
-def _delayed(observer: Observer) -> dict[str, bool]:
-    """symbol -> delayed, from a live feed that tracks it (the Schwab feed); empty otherwise."""
-    delayed = getattr(getattr(observer.feed, "status", None), "delayed", None)
-    return dict(delayed) if isinstance(delayed, dict) else {}
+def _feed_map(observer: Observer, name: str) -> dict[str, Any]:
+    """symbol -> value, from a live feed that tracks it (the Schwab feed's status); empty otherwise."""
+    found = getattr(getattr(observer.feed, "status", None), name, None)
+    return dict(found) if isinstance(found, dict) else {}
+
+
+def feed_view(observer: Observer) -> FeedHealthOut:
+    problems = getattr(getattr(observer.feed, "status", None), "problems", None)
+    return FeedHealthOut(
+        connected=observer.connected, lag_seconds=observer.feed_lag_s,
+        delayed=sorted(s for s, d in _feed_map(observer, "delayed").items() if d),
+        silent=_feed_map(observer, "silent"),
+        problems=list(problems()) if callable(problems) else [],
+    )
 
 
 def _last_fires(observer: Observer) -> dict[str, datetime]:
@@ -96,6 +123,7 @@ def rules_view(observer: Observer) -> list[RuleOut]:
         until = last + rule.cooldown if last is not None and rule.cooldown > timedelta(0) else None
         inst = observer.instruments.get(rule.instrument)
         tick_now = inst.last_ts if inst is not None and inst.last_ts is not None else _now()
+        remaining = (until - tick_now).total_seconds() if until is not None and tick_now < until else None
         state: RuleState
         if not rule.active:
             state = "inactive"
@@ -127,6 +155,7 @@ def rules_view(observer: Observer) -> list[RuleOut]:
                 active=rule.active, severity=rule.severity, notify=rule.notify, location=compiled.location,
                 last_fired=last, fire_count=observer.alerts_by_rule.get(rule.id, 0), state=state,
                 cooling_down_until=until if state == "cooling_down" else None,
+                cooldown_remaining_seconds=remaining if state == "cooling_down" else None,
             )
         )
     return out
@@ -184,7 +213,7 @@ def status_view(observer: Observer, connections: int, max_connections: int) -> S
         config_valid=not observer.config_invalid, last_reload=reload_view(observer.last_reload),
         counters=counters_view(observer), storage=storage_view(observer),
         websocket=WebSocketOut(connections=connections, max_connections=max_connections),
-        notifications=channels_view(observer),
+        notifications=channels_view(observer), feed=feed_view(observer),
     )
 
 
@@ -196,5 +225,5 @@ def health_message(observer: Observer) -> HealthStatus:
         rules=len(observer.plan.rules) if observer.plan is not None else 0,
         config_valid=not observer.config_invalid, last_reload=reload_view(observer.last_reload),
         ticks_in=observer.ticks_in, alerts=sum(observer.alerts_by_rule.values()),
-        feed_lag_seconds=observer.feed_lag_s,
+        feed_lag_seconds=observer.feed_lag_s, feed=feed_view(observer),
     )

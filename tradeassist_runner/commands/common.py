@@ -8,11 +8,15 @@ same way ``validate`` does.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ..config.loaded import LoadedConfig
-from ..errors import ConfigError
+if TYPE_CHECKING:  # the models import pydantic: only commands that load a config pay for it
+    from ..backtest import BacktestStats, ProgressHook
+    from ..config.loaded import LoadedConfig
+    from ..terminal import Progress
 
 #: Exit code for invalid input (docs/semantics.md, "Command line").
 INVALID = 1
@@ -20,6 +24,7 @@ INVALID = 1
 
 def load_or_exit(config: str) -> LoadedConfig:
     from ..config.loader import load_config
+    from ..errors import ConfigError
     from ..settings import apply_settings, load_settings
 
     try:
@@ -28,3 +33,37 @@ def load_or_exit(config: str) -> LoadedConfig:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         sys.exit(INVALID)
+
+
+class ProgressBar:
+    """The progress of backtests over tick files on stderr, when it is a terminal.
+
+    :meth:`start` begins one pass over a file (``diff`` makes two, ``test`` one per case
+    with a tick file) and returns what ``backtest(..., progress=)`` calls; with
+    ``--quiet``, or when stderr is a file or a pipe, nothing at all is written.
+    """
+
+    def __init__(self, quiet: bool) -> None:
+        self.enabled = not quiet and sys.stderr.isatty()
+        self._progress: Progress | None = None
+
+    def start(self, label: str, ticks: Path) -> ProgressHook:
+        from ..terminal import Progress
+
+        self.close()
+        total = None
+        if self.enabled:
+            from ..sources.tick_count import estimate_rows
+
+            total = estimate_rows(ticks)
+        progress = self._progress = Progress(sys.stderr, self.enabled, total, label)
+
+        def hook(stats: BacktestStats) -> None:
+            progress.update(stats.rows_done, stats.alerts)
+
+        return hook
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import ConfigError, SinkError, TickFileError
+from ..errors import ChartError, ConfigError, SinkError, TickFileError
 
-from .common import INVALID, load_or_exit
+from .common import INVALID, ProgressBar, load_or_exit
 
 if TYPE_CHECKING:
     from ..config.loaded import LoadedConfig
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 @click.command("test")
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("-v", "--verbose", is_flag=True, help="Show the alert list of passing tests too")
-def test_command(files: tuple[str, ...], verbose: bool) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar over tick files (drawn only when stderr is a terminal)")
+def test_command(files: tuple[str, ...], verbose: bool, quiet: bool) -> None:
     """Run rule unit tests (YAML FILES, or folders of them) through the real engine.
 
     Each failing test prints a diff: '-' an expected alert that did not fire, '+' an
@@ -38,7 +39,11 @@ def test_command(files: tuple[str, ...], verbose: bool) -> None:
     if not paths:
         click.echo(f"error: no test files in {', '.join(files)}", err=True)
         sys.exit(INVALID)
-    results = [run_file(p) for p in paths]
+    bar = ProgressBar(quiet)
+    try:
+        results = [run_file(p, bar.start) for p in paths]
+    finally:
+        bar.close()
     for line in render(results, verbose=verbose):
         click.echo(line)
     click.echo(summary(results), err=True)
@@ -63,7 +68,7 @@ def _diff_on_dask(
     except ClusterUnreachable as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(INVALID)
-    return build_report(before, after, old_name, new_name, ticks, partial(dask_backtest, client=client))
+    return build_report(before, after, old_name, new_name, ticks, run=partial(dask_backtest, client=client))
 
 
 @click.command("diff")
@@ -75,20 +80,28 @@ def _diff_on_dask(
     help="Take OLD from this Git ref (a temporary worktree); with one path, NEW is that path as it is now",
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table", show_default=True)
+@click.option("--chart", "chart_path", metavar="FILE",
+              help="With --ticks: draw OLD's and NEW's alerts in two colours on one chart (FILE.html or FILE.png)")
+@click.option("--symbol", "chart_symbol", help="The symbol --chart draws (default: the one with the most alerts)")
+@click.option("--rule", "chart_rules", multiple=True, metavar="ID",
+              help="Draw only this rule (repeatable; rules of one symbol)")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar with --ticks (drawn only when stderr is a terminal)")
 @click.option("--workers", type=click.IntRange(min=1), help="Backtest on a local Dask cluster of N worker processes")
 @click.option("--scheduler", metavar="ADDRESS", help="Backtest on an existing Dask cluster (tcp://HOST:8786)")
 def diff_command(
-    old: str, new: str | None, ticks_path: str | None, git_ref: str | None, fmt: str,
-    workers: int | None, scheduler: str | None,
+    old: str, new: str | None, ticks_path: str | None, git_ref: str | None, fmt: str, chart_path: str | None,
+    chart_symbol: str | None, chart_rules: tuple[str, ...], quiet: bool, workers: int | None, scheduler: str | None,
 ) -> None:
     """Show what changes between two versions of the rules: OLD and NEW are configs or rules folders.
 
     Rules added, removed and changed (field by field); with --ticks, per rule, how many
-    alerts each version fires over the same ticks and the first alerts that differ.
+    alerts each version fires over the same ticks and the first alerts that differ;
+    with --chart too, a chart of both versions' alerts.
 
     \b
     tradeassist diff old/config/config.yaml config/config.yaml --ticks session.csv
     tradeassist diff config/config.yaml --git-ref origin/main --ticks session.csv --format markdown
+    tradeassist diff old/config/config.yaml config/config.yaml --ticks session.csv --chart diff.html
     """
     from ..gitops.diff import build_report, render_json, render_markdown, render_table
     from ..gitops.gitref import GitError, at_ref
@@ -96,8 +109,15 @@ def diff_command(
 
     if new is None and git_ref is None:
         raise click.UsageError("give OLD and NEW, or one path with --git-ref REF")
+    if chart_path is None and (chart_symbol is not None or chart_rules):
+        raise click.UsageError("--symbol and --rule choose what --chart draws: give --chart FILE too")
+    if chart_path is not None and ticks_path is None:
+        raise click.UsageError("--chart draws the alerts of a backtest: give --ticks FILE too")
+    on_dask = workers is not None or scheduler is not None
     if workers is not None and scheduler is not None:
         raise click.UsageError("--workers and --scheduler exclude each other")
+    if on_dask and chart_path is not None:
+        raise click.UsageError("--chart draws from single-process runs: leave out --workers/--scheduler")
     new_text = new if new is not None else old
     with ExitStack() as stack:
         old_path = Path(old)
@@ -116,17 +136,37 @@ def diff_command(
             for problem in exc.problems:
                 click.echo(str(problem))
             sys.exit(INVALID)
-        ticks = Path(ticks_path) if ticks_path else None
+        chart = None
+        if chart_path is not None and ticks_path is not None:
+            from ..charts.draw import DiffChart, prepare
+
+            try:
+                request = prepare([before, after], chart_path, chart_symbol, chart_rules)
+            except ChartError as exc:
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(INVALID)
+            except ValueError as exc:  # an unknown suffix, symbol or rule
+                raise click.UsageError(str(exc)) from None
+            chart = DiffChart(before, after, request, Path(ticks_path))
+        bar = ProgressBar(quiet)
         try:
-            if ticks is not None and (workers is not None or scheduler is not None):
+            ticks = Path(ticks_path) if ticks_path else None
+            if ticks is not None and on_dask:
                 report = _diff_on_dask(stack, before, after, old_name, new_text, ticks, workers, scheduler)
             else:
-                report = build_report(before, after, old_name, new_text, ticks)
-        except TickFileError as exc:
+                report = build_report(before, after, old_name, new_text, ticks,
+                                      taps=chart.taps() if chart is not None else (None, None), progress=bar.start)
+            bar.close()
+            said = chart.write() if chart is not None else None
+        except (TickFileError, ChartError) as exc:
+            bar.close()
             click.echo(f"error: {exc}", err=True)
             sys.exit(INVALID)
+        bar.close()
     render = {"table": render_table, "markdown": render_markdown, "json": render_json}[fmt]
     click.echo(render(report))
+    if said:
+        click.echo(said, err=True)
 
 
 @click.command("explain")

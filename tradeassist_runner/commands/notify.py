@@ -9,19 +9,22 @@ or ``pip`` command). Exit 0 when nothing failed, 1 otherwise.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
 
-from ..config.loaded import LoadedConfig
+if TYPE_CHECKING:
+    from ..config.loaded import LoadedConfig
 from .common import INVALID, load_or_exit
 
 Result = tuple[str, str, str, list[str]]  # channel, status, detail, URLs not usable here and why
 
 
 async def _test(loaded: LoadedConfig, names: list[str]) -> list[Result]:
+    import asyncio
+
     from ..logs import redact
     from ..notify.channels import build_channel
 
@@ -70,6 +73,8 @@ def notify_test(config: str, channels: tuple[str, ...]) -> None:
             f"unknown channel {', '.join(unknown)} (configured: {', '.join(configured)})", param_hint="--channel"
         )
     names = list(channels) or list(configured)
+    import asyncio
+
     results = asyncio.run(_test(loaded, names))
     width = max(len(n) for n, _, _, _ in results)
     for name, status, detail, notes in results:

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from ..config.models import SchwabSource
+from ..errors import SourceError
 
 if TYPE_CHECKING:
     import polars as pl
-from ..errors import SourceError
+
+    from ..config.models import SchwabSource
 
 from .common import INVALID, load_or_exit as _load
 
@@ -33,6 +34,8 @@ def _fail(message: str) -> NoReturn:
 
 def _schwab_source(loaded) -> SchwabSource:  # type: ignore[no-untyped-def]
     """The config's schwab source, or its defaults (so login works before switching the source)."""
+    from ..config.models import SchwabSource
+
     source = loaded.config.source
     return source if isinstance(source, SchwabSource) else SchwabSource(type="schwab")
 
@@ -107,7 +110,7 @@ def record(config: str, out_dir: str, duration: str | None, flush_every: str) ->
     import signal
 
     from ..config.durations import parse_duration
-    from ..config.models import SyntheticSource
+    from ..config.models import SchwabSource, SyntheticSource
     from ..logs import setup_logging
     from ..settings import load_settings
     from ..sources.schwab.record import TickRecorder, record as run_record

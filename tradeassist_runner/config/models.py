@@ -107,7 +107,13 @@ class SchwabSource(Strict):
     )
     silence_after: Duration = Field(
         default=timedelta(minutes=10),
-        description="Report a subscribed symbol with no update for this long (0 = never)",
+        description="Report a subscribed symbol with no data for this long since it was subscribed, or no update "
+        "for this long while other symbols of its service update (0 = never)",
+    )
+    silent_not_ready: Literal["all", "any"] = Field(
+        default="all",
+        description="When silent symbols fail /readyz: all = only when no subscribed symbol produces data "
+        "(one silent symbol among live ones is a warning), any = as soon as one is silent",
     )
 
 
@@ -133,6 +139,30 @@ class StorageSettings(Strict):
     snapshot_interval: Duration = Field(
         default=timedelta(seconds=5), description="How often engine state is snapshotted (and at shutdown)"
     )
+    parquet_roll: Duration = Field(
+        default=timedelta(minutes=1),
+        description="How often new alerts are copied to Parquet as a new part file (and at shutdown); "
+        "0 = after every batch. Finished days are compacted to one file",
+    )
+    url: str | None = Field(
+        default=None,
+        description="PostgreSQL instead of SQLite for the alert log, outbox and engine state: "
+        "postgresql://USER@HOST:PORT/DB (needs the [postgres] extra). Keep the password out of the file: "
+        "PGPASSWORD, ~/.pgpass, ${ENV_VAR} in the URL, or TRADEASSIST_STORAGE_URL. storage.sqlite and "
+        "storage.state are then unused; the Parquet copy stays local in parquet_dir",
+    )
+    scope: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/-]+$")] = Field(
+        default="default",
+        description="With storage.url: this runner's name among runners sharing the database (one per shard); "
+        "its engine state and pending deliveries are kept under it",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a PostgreSQL URL: postgresql://USER@HOST:PORT/DATABASE")
+        return v
 
 
 class WebSocketSettings(Strict):

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import closing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from datetime import timedelta
@@ -23,7 +23,8 @@ import polars as pl
 from ..config.durations import format_duration
 from ..config.loaded import LoadedConfig
 from ..rules.registry import REGISTRY
-from ..sinks.sqlite import SqliteAlertLog
+from ..errors import SinkError
+from ..sinks.backend import open_store
 from ..timefmt import iso_ms
 
 
@@ -48,14 +49,17 @@ class Explanation:
         return "\n".join(out)
 
 
-def find_alert(db: Path, alert_id: str) -> dict[str, Any]:
-    if not db.exists():
-        raise ExplainError(f"no alert log at {db} yet")
+def find_alert(loaded: LoadedConfig, alert_id: str) -> dict[str, Any]:
+    """The logged alert, from whichever store the config uses."""
     rule_id = alert_id.rsplit("@", 1)[0] if "@" in alert_id else None
-    with SqliteAlertLog(db) as log:
-        df = log.query(rule_id=rule_id).filter(pl.col("alert_id") == alert_id)
+    try:
+        with closing(open_store(loaded, create=False)) as log:
+            df = log.query(rule_id=rule_id).filter(pl.col("alert_id") == alert_id)
+            where = log.where
+    except SinkError as exc:
+        raise ExplainError(str(exc)) from None
     if df.height == 0:
-        raise ExplainError(f"alert {alert_id!r} is not in the alert log {db} (see `tradeassist alerts`)")
+        raise ExplainError(f"alert {alert_id!r} is not in the alert log {where} (see `tradeassist alerts`)")
     return df.row(0, named=True)
 
 
@@ -122,7 +126,7 @@ def _same(a: float | None, b: float | None) -> bool:
 
 
 def explain_alert(loaded: LoadedConfig, alert_id: str) -> Explanation:
-    row = find_alert(loaded.resolve(loaded.config.storage.sqlite), alert_id)
+    row = find_alert(loaded, alert_id)
     ex = Explanation(row)
     rule_type, symbol = row["type"], row["symbol"]
     ex.lines.append(("alert", f"{alert_id}"))

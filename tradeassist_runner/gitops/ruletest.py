@@ -30,7 +30,7 @@ from typing import Any
 import polars as pl
 from pydantic import Field, ValidationError
 
-from ..backtest import BacktestStats, backtest
+from ..backtest import BacktestStats, ProgressStart, backtest
 from ..config.durations import to_ms
 from ..config.explain import explain
 from ..config.loaded import LoadedConfig
@@ -159,7 +159,7 @@ def expand_paths(paths: list[str]) -> list[Path]:
     return out
 
 
-def run_file(path: Path) -> FileResult:
+def run_file(path: Path, progress: ProgressStart | None = None) -> FileResult:
     """Validate one test file and run its cases; never raises for bad input."""
     result = FileResult(str(path))
     try:
@@ -184,7 +184,7 @@ def run_file(path: Path) -> FileResult:
         return result
     for case in cases:
         assert case is not None
-        result.cases.append(_run_case(loaded, case))
+        result.cases.append(_run_case(loaded, case, progress))
     return result
 
 
@@ -335,7 +335,7 @@ def _at_offset(doc: YamlDocument, loc: list[str | int], text: str, offset: int, 
 # --------------------------------------------------------------------------- running
 
 
-def _run_case(loaded: LoadedConfig, case: _Case) -> CaseResult:
+def _run_case(loaded: LoadedConfig, case: _Case, progress: ProgressStart | None = None) -> CaseResult:
     result = CaseResult(case.spec.name, case.where, 0, len(case.expected))
     frames: list[pl.DataFrame] = []
     if case.ticks is not None:
@@ -346,7 +346,8 @@ def _run_case(loaded: LoadedConfig, case: _Case) -> CaseResult:
         assert case.ticks_file is not None
         stats = BacktestStats()
         try:
-            frames.extend(backtest(loaded, case.ticks_file, 50_000, stats))
+            hook = progress(case.spec.name, case.ticks_file) if progress else None
+            frames.extend(backtest(loaded, case.ticks_file, 50_000, stats, progress=hook))
         except TickFileError as exc:
             result.lines.append(("!", f"cannot read the tick file: {exc}"))
             return result

@@ -154,6 +154,7 @@ class ChannelWorker:
         self.known: set[str] = set()
         self.finished: OrderedDict[str, None] = OrderedDict()
         self.overflowed = False
+        self.refilling = False  # reading the log's pending jobs back after an overflow
         self.task: asyncio.Task[None] | None = None
         # health
         self.waiting: set[str] = set()  # retries used up while the channel is down
@@ -234,7 +235,11 @@ class ChannelWorker:
                 task.add_done_callback(self._sent)
             if self.overflowed and self.queue.qsize() < self.queue.maxsize // 2:
                 self.overflowed = False
-                await self.notifier.refill(self)
+                self.refilling = True
+                try:
+                    await self.notifier.refill(self)
+                finally:
+                    self.refilling = False
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self.sends.discard(task)
@@ -495,7 +500,8 @@ class Notifier:
         grace = self._delivery.shutdown_grace.total_seconds() if grace is None else grace
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and any(
-            (w.queue.qsize() or w.sends) and not w.breaker.is_open for w in self.workers.values()
+            (w.queue.qsize() or w.sends or w.overflowed or w.refilling) and not w.breaker.is_open
+            for w in self.workers.values()
         ):
             await asyncio.sleep(0.02)
         tasks: list[asyncio.Task[None]] = []
@@ -568,7 +574,7 @@ class Notifier:
     async def refill(self, only: ChannelWorker | None) -> None:
         """Queue again the log's pending deliveries (at start, or after a queue overflowed)."""
         try:
-            pending = await asyncio.to_thread(self.alert_log.sqlite.pending_deliveries)
+            pending = await asyncio.to_thread(self.alert_log.pending_deliveries)
         except SinkError as exc:
             log(logger, logging.ERROR, "cannot read pending deliveries", error=str(exc))
             return

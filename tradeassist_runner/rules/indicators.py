@@ -26,7 +26,6 @@ from math import isnan
 from typing import Any, Literal, TypedDict
 
 import numpy as np
-import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .seam import F64
@@ -115,6 +114,8 @@ def smooth_many(jobs: Sequence[tuple[float, F64, float]]) -> list[F64]:
     gains and losses (a cross's two EMAs, once both are seeded) always have the same
     length.  Each column is its own sequential recursion, so grouping changes no bit.
     """
+    import polars as pl  # here, not at import: validating a config needs the rule types, not polars
+
     out: list[F64] = [EMPTY] * len(jobs)
     by_length: dict[int, list[int]] = {}
     for k, (_, x, alpha) in enumerate(jobs):

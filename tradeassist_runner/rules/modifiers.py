@@ -189,9 +189,20 @@ Weekday = Annotated[
 def calendar_names() -> list[str]:
     """Every code exchange_calendars accepts (aliases included), sorted.
 
-    Imported here, not at module import: exchange_calendars pulls in pandas (about a
-    second), which only configs that use a calendar should pay for.
+    exchange_calendars pulls in pandas (about a second) to list its names, so the codes
+    of the version the list in ``calendar_codes`` was taken from are read from there when
+    that is the installed version; any other version is asked itself.
     """
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .calendar_codes import CODES, VERSION
+
+    try:
+        installed = version("exchange_calendars")
+    except PackageNotFoundError:
+        installed = None
+    if installed == VERSION:
+        return list(CODES)
     import exchange_calendars  # type: ignore[import-untyped]
 
     return list(exchange_calendars.get_calendar_names(include_aliases=True))

@@ -83,6 +83,25 @@ class Values:
     inputs: Mapping[str, F64]
 
 
+@dataclass(frozen=True)
+class Chart:
+    """How a chart draws a type's value (``tradeassist backtest --chart``).
+
+    ``panel``: the title of the indicator panel the value gets under the price, in the
+    value's own unit (``RSI``, ``% from the average``); ``None`` when the value is the
+    instrument's price itself, drawn on the price panel.  ``value_range``: a fixed axis
+    for values with natural bounds (RSI's 0-100), else the axis follows the data.
+    """
+
+    panel: str | None
+    value_range: tuple[float, float] | None = None
+
+
+#: The key of ``RuleType.chart_lines`` for the price at which the value would equal the
+#: rule's threshold (the threshold drawn on the price panel).
+THRESHOLD_PRICE = "threshold"
+
+
 class RuleType(Protocol):
     """What the engine, the config loader, explain and the API need from a rule type."""
 
@@ -101,6 +120,9 @@ class RuleType(Protocol):
     #: The keys ``placeholders`` returns (known before any rule exists, so templates can
     #: be checked at load time).
     placeholder_names: ClassVar[tuple[str, ...]]
+
+    #: How charts draw the value.
+    chart: ClassVar[Chart]
 
     def params(self, body: Any, timezone: str) -> Params:
         """What, besides symbols and bar, determines the value series (``timezone``: the
@@ -138,6 +160,14 @@ class RuleType(Protocol):
         sample's ``inputs`` which are placeholders too."""
         ...
 
+    def chart_lines(self, params: Params, inputs: Mapping[str, F64], threshold: float) -> dict[str, F64]:
+        """Lines in the instrument's price units that a chart draws over the price, per
+        sample of a batch, from the ``Values.inputs`` of that batch: what the value
+        measures the price against (the average, the prior range, VWAP), named, and under
+        ``THRESHOLD_PRICE`` the price at which the value would equal ``threshold`` (NaN
+        where there is none).  Empty when the value has no price counterpart (RSI)."""
+        ...
+
 
 def exact_ratio(numerator: F64, denominator: F64) -> F64:
     """``numerator / denominator`` element by element; NaN where either is NaN or the
@@ -170,3 +200,12 @@ def percent_scalar(x: float, base: float) -> float:
     except OverflowError:
         return float("nan")
     return float("nan") if out in (float("inf"), float("-inf")) else out
+
+
+def percent_level(base: F64, threshold: float) -> F64:
+    """The ``x`` at which ``percent_of(x, base)`` equals ``threshold``: a percentage
+    threshold as a price, for charts (NaN where base is NaN)."""
+    base = np.asarray(base, np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out: F64 = base + np.abs(base) * (threshold / 100.0)
+    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -37,12 +38,34 @@ class ReloadResult:
     changed: list[str] = field(default_factory=list)
 
 
+#: Recent prices kept per instrument for a sparkline: one point per step of tick time (the
+#: last price inside it), the newest ``SPARKLINE_POINTS`` of them. Bounded, so a long run
+#: costs the same memory as a short one.
+SPARKLINE_STEP_MS = 1_000
+SPARKLINE_POINTS = 300
+
+
 @dataclass
 class InstrumentState:
     symbol: str
     last_price: float | None = None
     last_ts: datetime | None = None
     ticks: int = 0
+    #: The first accepted price of this run: what "change" is measured from (no previous close is known).
+    first_price: float | None = None
+    #: (step index, price) pairs, oldest first; see ``SPARKLINE_STEP_MS``.
+    recent: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=SPARKLINE_POINTS))
+
+    def record(self, price: float, ts: datetime, n: int, first: float) -> None:
+        """A batch's ``n`` ticks of this symbol, ``first`` to ``price`` (its last, at ``ts``)."""
+        self.last_price, self.last_ts, self.ticks = price, ts, self.ticks + n
+        if self.first_price is None:
+            self.first_price = first
+        step = int(ts.timestamp() * 1000) // SPARKLINE_STEP_MS
+        if self.recent and self.recent[-1][0] >= step:  # same step (or a clock that went back): latest wins
+            self.recent[-1] = (self.recent[-1][0], price)
+        else:
+            self.recent.append((step, price))
 
 
 Listener = Callable[[str, dict[str, Any]], None]
@@ -108,6 +131,11 @@ class Observer:
             reasons.extend(problems())
         return reasons
 
+    def warnings(self) -> list[str]:
+        """What a live feed reports that does not fail readiness (e.g. one silent symbol among live ones)."""
+        notices = getattr(getattr(self.feed, "status", None), "notices", None)
+        return list(notices()) if callable(notices) else []
+
     def on_delivery(self, channel: str, status: str, count: int = 1) -> None:
         """A delivery outcome was recorded (the notifier calls this, possibly from a thread)."""
         with self._deliveries_lock:
@@ -154,11 +182,11 @@ class Observer:
         if accepted.height == 0:
             return
         last = accepted.group_by("symbol").agg(
-            pl.col("price").last(), pl.col("ts").last(), pl.len().alias("n")
+            pl.col("price").last(), pl.col("ts").last(), pl.len().alias("n"), pl.col("price").first().alias("first")
         )
-        for sym, price, ts, n in last.iter_rows():
+        for sym, price, ts, n, first in last.iter_rows():
             st = self.instruments.setdefault(sym, InstrumentState(sym))
-            st.last_price, st.last_ts, st.ticks = price, ts, st.ticks + n
+            st.record(price, ts, n, first)
             self._emit("tick_update", {"symbol": sym, "price": price, "ts": ts})
         newest = accepted["ts"].max()
         if isinstance(newest, datetime):

@@ -2,6 +2,13 @@
 
 The engine is synchronous and CPU-bound, and SQLite/Parquet writes block, so both run
 in worker threads; the event loop only moves batches and keeps the feed flowing.
+
+Evaluation and logging overlap: while batch n+1 is evaluated, the alerts of batch n
+(and of any batch that finished meanwhile) are committed to SQLite as one group. Only
+a committed alert is printed, pushed to the API, handed to a notification channel, or
+covered by an engine-state snapshot: a snapshot is taken after a batch but stored only
+once every alert up to that batch is committed. Parquet parts roll on their own task
+(``storage.parquet_roll``), which also compacts finished days.
 Alerts that cannot be logged (disk full, database locked) are kept in memory and
 retried with the next batch: evaluation never stops and nothing fired is dropped.
 """
@@ -27,11 +34,10 @@ from ..engine.evaluate import Engine
 from ..engine.plan import compile_plan
 from ..errors import Problem, SinkError, SourceError
 from ..settings import apply_settings, load_settings
-from ..sinks.lock import DataLock
-from ..sinks.state_store import StateStore
 from ..logs import log
 from ..notify.delivery import Notifier
-from ..sinks.alert_log import AlertLog, open_alert_log
+from ..sinks.alert_log import AlertLog
+from ..sinks.backend import acquire_lock, describe, open_log, open_state_store
 from ..sinks.query import format_jsonl
 from ..sources.replay import replay_batches
 from ..sources.synthetic import SyntheticFeed
@@ -39,7 +45,7 @@ from ..sources.ticks import Rejection, TickGate, format_rejections
 from ..timefmt import iso_ms
 from .observe import Observer, ReloadResult
 from .reload import rebuild, watch, watched_paths
-from .snapshots import fingerprint, restore_snapshot, save_snapshot, state_path
+from .snapshots import capture_snapshot, fingerprint, restore_snapshot, store_snapshot
 from .status import RunStats, StatusLine
 
 logger = logging.getLogger("tradeassist.run")
@@ -124,17 +130,15 @@ async def run_service(
     gate = TickGate(i.symbol for i in loaded.instruments)
     storage = loaded.config.storage
     # The lock first: it is the first write into the data folder (a read-only one stops
-    # here) and keeps a second runner off the same log, copy and snapshot.
-    data_lock = await asyncio.to_thread(DataLock.acquire, loaded.resolve(storage.sqlite))
+    # here) and keeps a second runner off the same log (or scope), copy and snapshot.
+    data_lock = await asyncio.to_thread(acquire_lock, loaded)
     try:
-        alert_log: AlertLog = await asyncio.to_thread(
-            open_alert_log, loaded.resolve(storage.sqlite), loaded.resolve(storage.parquet_dir)
-        )
+        alert_log: AlertLog = await asyncio.to_thread(open_log, loaded)
     except BaseException:
         data_lock.release()
         raise
     try:
-        state_store = await asyncio.to_thread(StateStore, state_path(loaded))
+        state_store = await asyncio.to_thread(open_state_store, loaded)
         finger = await asyncio.to_thread(fingerprint, loaded)
         resume_row = 0 if fresh else await asyncio.to_thread(
             restore_snapshot, state_store, engine, gate, loaded, finger
@@ -246,41 +250,102 @@ async def run_service(
     stats = RunStats()
     last_snapshot = time.monotonic()
     position = {"row": resume_row}
-    unlogged: list[pl.DataFrame] = []
+    #: Alerts evaluated but not committed yet, each with the number of its batch.
+    unlogged: list[tuple[int, pl.DataFrame]] = []
+    committing: dict[str, asyncio.Task[None] | None] = {"task": None, "roll": None}
+    in_flight: list[int] = []  # batch numbers of the group being committed
+    write_failed = [False]  # the last commit attempt failed (the next success re-reads the outbox)
+    batch_no = 0
+    #: A snapshot taken after a batch, stored once that batch's alerts are all committed.
+    held_snapshot: list[tuple[int, dict[str, bytes]]] = []
     parse_rejects = _Sources()
     batch_cfg = loaded.config.batch
     log(
         logger, logging.INFO, "runner started",
         source=loaded.config.source.type, rules=len(plan.rules), instruments=len(loaded.instruments),
-        sqlite=str(loaded.resolve(storage.sqlite)), plan=plan.version,
+        storage=describe(loaded), plan=plan.version,
     )
     _log_warnings(loaded)
     status_line = StatusLine(sys.stderr, enabled=sys.stderr.isatty())
     status_line.route_logs()
     last_status = time.monotonic()
 
-    async def flush_log() -> None:
-        if not unlogged:
-            return
-        pending = pl.concat(unlogged)
+    def committed_through() -> int:
+        """Every alert of batches up to this number is in the log."""
+        waiting = [n for n, _ in unlogged] + in_flight
+        return min(waiting) - 1 if waiting else batch_no
+
+    async def store_held_snapshot() -> None:
+        if held_snapshot and held_snapshot[-1][0] <= committed_through():
+            _, parts = held_snapshot.pop()
+            held_snapshot.clear()
+            await store_snapshot(state_store, parts, finger)
+
+    async def commit() -> None:
+        """Log every alert waiting (one group, one transaction per channel route), then report them."""
+        group = list(unlogged)
+        unlogged.clear()
+        in_flight[:] = [n for n, _ in group]
+        pending = pl.concat([frame for _, frame in group]) if len(group) > 1 else group[0][1]
         try:
             report, deliveries = await asyncio.to_thread(notifier.write_outbox, pending)
         except SinkError as exc:
+            write_failed[0] = True
             stats.alerts_unlogged = pending.height
             log(logger, logging.ERROR, "alert log write failed; alerts kept in memory, will retry",
                 error=str(exc), pending=pending.height)
-            unlogged[:] = [pending]
+            unlogged[:0] = [(in_flight[0], pending)]  # back in front: order is kept
+            in_flight.clear()
             return
-        unlogged.clear()
-        stats.alerts_unlogged = 0
+        recovered, write_failed[0] = write_failed[0], False
+        in_flight.clear()
+        stats.alerts_unlogged = sum(frame.height for _, frame in unlogged)
         stats.parquet_behind = alert_log.parquet_status().behind if report.parquet_error else 0
+        # Committed: now (and only now) it may be seen, sent, and snapshotted past.
+        observer.on_alerts(pending)
+        with status_line.above():
+            print_alerts(pending, out)
         notifier.enqueue(deliveries)
+        if recovered and notifier.enabled:
+            # A write reported as failed may have committed all the same (a database
+            # connection lost before the answer): its alerts are "already logged" now but
+            # still pending in the outbox, so the outbox is read again (sent ones are skipped).
+            await notifier.refill(None)
+        await store_held_snapshot()
 
-    async def retry_parquet() -> None:
-        """A Parquet copy that failed is retried between batches too (its backoff decides when)."""
-        if alert_log.parquet_status().behind:
-            await asyncio.to_thread(alert_log.sync_parquet)
-            stats.parquet_behind = alert_log.parquet_status().behind
+    def reap() -> None:
+        """Surface a failure of the commit or roll task that is not a log write (a bug)."""
+        for key in ("task", "roll"):
+            task = committing[key]
+            if task is not None and task.done():
+                committing[key] = None
+                task.result()
+
+    def start_commit() -> None:
+        reap()
+        if committing["task"] is None and unlogged:
+            committing["task"] = loop.create_task(commit())
+
+    async def roll() -> None:
+        await asyncio.to_thread(alert_log.roll)
+        status = alert_log.parquet_status()
+        stats.parquet_behind = status.behind if status.last_error else 0
+
+    def start_roll() -> None:
+        reap()
+        if committing["roll"] is None and alert_log.roll_due():
+            committing["roll"] = loop.create_task(roll())
+
+    async def drain() -> None:
+        """Wait for the commit in flight, then commit what is left (one attempt)."""
+        task = committing["task"]
+        if task is not None:
+            await task
+            reap()
+        if unlogged:
+            committing["task"] = task = loop.create_task(commit())
+            await task
+            reap()
 
     batches = micro_batches(
         _tick_stream(loaded, parse_rejects, resume_row),
@@ -337,17 +402,16 @@ async def run_service(
                 for line in format_rejections(bad, limit=3):
                     log(logger, logging.WARNING, "tick rejected", detail=line)
             stats.unknown_symbol_ticks += admitted.unknown_symbols
+            batch_no += 1
             if alerts.height:
                 stats.alerts += alerts.height
-                observer.on_alerts(alerts)
-                with status_line.above():
-                    print_alerts(alerts, out)
-                unlogged.append(alerts)
-            await flush_log()
-            await retry_parquet()
-            if not unlogged and time.monotonic() - last_snapshot >= storage.snapshot_interval.total_seconds():
+                unlogged.append((batch_no, alerts))
+            start_commit()  # runs while the next batch is evaluated
+            start_roll()
+            if time.monotonic() - last_snapshot >= storage.snapshot_interval.total_seconds():
                 last_snapshot = time.monotonic()
-                await save_snapshot(state_store, engine, gate, loaded, position["row"], finger)
+                held_snapshot[:] = [(batch_no, capture_snapshot(engine, gate, position["row"]))]
+                await store_held_snapshot()  # at once when nothing is waiting for the log
             now = time.monotonic()
             if now - last_status >= status_every:
                 last_status = now
@@ -367,22 +431,25 @@ async def run_service(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for attempt in range(SHUTDOWN_FLUSH_ATTEMPTS):
-            await flush_log()
+            await drain()
             if not unlogged:
                 break
             await asyncio.sleep(0.1 * 2**attempt)
+        if committing["roll"] is not None:
+            await committing["roll"]
+            reap()
         await notifier.close()  # undelivered notifications stay pending for the next start
         if not unlogged:  # never snapshot past alerts that are not in the log yet
-            await save_snapshot(state_store, engine, gate, loaded, position["row"], finger)
+            await store_snapshot(state_store, capture_snapshot(engine, gate, position["row"]), finger)
         await asyncio.to_thread(state_store.close)
         status_line.close()
-        await asyncio.to_thread(alert_log.sync_parquet, force=True)  # a last try; else the next start
+        await asyncio.to_thread(alert_log.roll, force=True)  # a last try; else the next start
         await asyncio.to_thread(alert_log.close)
         data_lock.release()
         log(logger, logging.INFO, "runner stopped", detail=stats.line(notifier.health()))
     if unlogged:
         # Last resort: the alerts go to stderr as JSONL so an operator can recover them.
-        lost = pl.concat(unlogged)
+        lost = pl.concat([frame for _, frame in unlogged])
         log(logger, logging.ERROR, "alerts could not be logged before exit; dumping them to stderr",
             count=lost.height)
         for line in format_jsonl(lost):

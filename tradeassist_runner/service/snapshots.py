@@ -29,7 +29,9 @@ from ..engine.evaluate import Engine
 from ..engine.snapshot import dump_state, load_state
 from ..errors import SinkError
 from ..logs import log
-from ..sinks.state_store import SnapshotDamaged, StateStore
+from ..sinks.backend import sqlite_state_path
+from ..sinks.state_store import SnapshotDamaged
+from ..sinks.store import SnapshotStore
 from ..sources.ticks import TickGate
 from ..timefmt import from_epoch_ms, to_epoch_ms
 
@@ -45,11 +47,7 @@ class SnapshotMismatch(SinkError):
 
 def state_path(loaded: LoadedConfig) -> Path:
     """``storage.state``, or by default beside the alert log: ``alerts.sqlite`` -> ``alerts.state.sqlite``."""
-    storage = loaded.config.storage
-    if storage.state:
-        return loaded.resolve(storage.state)
-    sqlite = loaded.resolve(storage.sqlite)
-    return sqlite.with_name(f"{sqlite.stem}.state.sqlite")
+    return sqlite_state_path(loaded)
 
 
 def _prefix_hash(path: Path, length: int) -> str | None:
@@ -110,7 +108,7 @@ def _fresh(problem: SnapshotDamaged) -> int:
 
 
 def restore_snapshot(
-    store: StateStore, engine: Engine, gate: TickGate, loaded: LoadedConfig, finger: dict[str, Any] | None = None
+    store: SnapshotStore, engine: Engine, gate: TickGate, loaded: LoadedConfig, finger: dict[str, Any] | None = None
 ) -> int:
     """Install the saved state; returns the replay row to resume after (0: from the start).
 
@@ -149,10 +147,12 @@ def restore_snapshot(
     return resume
 
 
-async def save_snapshot(
-    store: StateStore, engine: Engine, gate: TickGate, loaded: LoadedConfig, row: int,
-    finger: dict[str, Any] | None = None,
-) -> None:
+def capture_snapshot(engine: Engine, gate: TickGate, row: int) -> dict[str, bytes]:
+    """The run's state now, as the bytes a snapshot stores (taken between batches).
+
+    Taking it and storing it are separate so the runner can store it later, once every
+    alert of the batches it covers is committed, while evaluation goes on.
+    """
     parts = dump_state(engine.state)
     parts["run"] = json.dumps(
         {
@@ -162,7 +162,12 @@ async def save_snapshot(
             "saved_at": datetime.now(timezone.utc).isoformat(),
         }
     ).encode()
+    return parts
+
+
+async def store_snapshot(store: SnapshotStore, parts: dict[str, bytes], finger: dict[str, Any]) -> None:
     try:
-        await asyncio.to_thread(store.save, parts, finger if finger is not None else fingerprint(loaded))
+        await asyncio.to_thread(store.save, parts, finger)
     except SinkError as exc:
         log(logger, logging.ERROR, "state snapshot failed; will retry", error=str(exc))
+

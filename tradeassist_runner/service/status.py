@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
+from ..terminal import TerminalLine
+
 if TYPE_CHECKING:
     from ..notify.delivery import ChannelHealth
 
-#: Carriage return, then erase the whole line: the cursor is back at column 0 of a blank line.
-_ERASE = "\r\x1b[2K"
 #: Loggers whose handlers write to the terminal while the status line is up.
 _TERMINAL_LOGGERS = ("tradeassist", "apprise", "uvicorn")
 
@@ -85,37 +85,27 @@ class StatusLine:
 
     The status has no newline (it is overwritten every few seconds), so anything else
     written to the terminal would land on its end. Every writer therefore goes through
-    :meth:`above`: erase the status, write the line(s), draw the status again below them.
+    :meth:`above`: erase the status, write the line(s), draw the status again below them
+    (``terminal.TerminalLine``: cut to the terminal's width, so it never wraps, and
+    locked, so a log line from a delivery thread cannot split an erase from its redraw).
     Log handlers on the same stream are routed through it while the line is up.
     Disabled (not a terminal) it does nothing and the caller logs the status instead.
     """
 
     def __init__(self, stream: TextIO, enabled: bool) -> None:
         self._stream = stream
+        self._line = TerminalLine(stream, enabled)
         self.enabled = enabled
-        self._text = ""
         self._rerouted: list[tuple[logging.StreamHandler[TextIO], TextIO]] = []
 
     def show(self, text: str) -> None:
-        if not self.enabled:
-            return
-        self._text = text
-        self._stream.write(_ERASE + text)
-        self._stream.flush()
+        self._line.show(text)
 
     @contextmanager
     def above(self) -> Iterator[None]:
         """Write the lines inside the block above the status line."""
-        if not self.enabled or not self._text:
+        with self._line.above():
             yield
-            return
-        self._stream.write(_ERASE)
-        self._stream.flush()
-        try:
-            yield
-        finally:
-            self._stream.write(self._text)
-            self._stream.flush()
 
     def route_logs(self) -> None:
         """Send log handlers that write to this terminal through :meth:`above` (again: only new ones)."""
@@ -133,10 +123,11 @@ class StatusLine:
         for handler, stream in self._rerouted:
             handler.setStream(stream)
         self._rerouted.clear()
-        if self.enabled and self._text:
-            self._stream.write("\n")
-            self._stream.flush()
-            self._text = ""
+        with self._line.lock:
+            if self.enabled and self._line.text:
+                self._stream.write("\n")
+                self._stream.flush()
+                self._line.text = ""
 
 
 class _Above:

@@ -3,24 +3,39 @@
 Layout: ``root/date=YYYY-MM-DD/part-<epoch_ms>-<counter>.parquet`` (Hive partitions by
 the UTC day of the tick), so readers can prune by day. Each file appears atomically:
 it is written under a hidden ``.tmp`` name in the same folder, fsynced, then renamed,
-so a reader scanning ``root/**/*.parquet`` while the runner writes never sees a half
+so a reader scanning ``root/date=*/*.parquet`` while the runner writes never sees a half
 file. Read the dataset with::
 
-    pl.scan_parquet(root / "**" / "*.parquet", hive_partitioning=True)
+    pl.scan_parquet(root / "date=*" / "*.parquet", hive_partitioning=True)
 
 (a plain directory scan also works with ``hidden_file_prefix="."``, which skips the
-temporary files). One file per batch means many small files; ``compact(day)`` merges a
-finished day into one.
+temporary files). The alert log decides when to write (it rolls a part per interval, not
+per batch); ``compact(day)`` merges a finished day into one file.
+
+Compaction swaps the whole day folder in one ``renameat2(RENAME_EXCHANGE)``: the merged
+file is staged in a hidden folder beside ``root`` (inside it only when ``root`` is a mount
+point), then the staged folder and the day folder trade places, so a reader lists either
+every old part or the one merged file, never both and never neither. A kill before the
+swap leaves the staged copy, after it the old parts, both in a ``.tmp`` folder that
+:meth:`clean_temporary` removes. Without RENAME_EXCHANGE (not Linux, or a file system
+without it) the merged file is renamed in and the parts deleted after, so a reader may
+briefly see a day twice; :meth:`ParquetAlertLog.read` deduplicates.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import errno
 import itertools
 import os
+import shutil
+import sys
 import threading
 import time
 from collections.abc import Iterable
 from datetime import date
+from glob import escape as glob_escape
 from pathlib import Path
 
 import polars as pl
@@ -29,8 +44,34 @@ from ..engine.alerts import ALERT_SCHEMA, empty_alerts
 from ..errors import SinkError
 from .batch import conform
 
-PARQUET_GLOB = "**/*.parquet"
-_READ_ATTEMPTS = 3  # a compaction may delete a part between listing and opening it
+PARQUET_GLOB = "date=*/*.parquet"
+_READ_ATTEMPTS = 5  # a compaction may swap a day folder between listing and opening it
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_AT_FDCWD = -100
+
+
+def _libc_renameat2() -> object | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return getattr(libc, "renameat2", None)
+    except OSError:
+        return None
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths; False when the platform or file system cannot."""
+    fn = _libc_renameat2()
+    if fn is None:
+        return False
+    rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)  # type: ignore[operator]
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def _day_folder_name(day: date | str) -> str:
@@ -86,6 +127,8 @@ class ParquetAlertLog:
         self.root = Path(root)
         self.fsync = fsync
         self._lock = threading.Lock()
+        #: Writes and compactions take turns: a compaction swaps the folder a write renames into.
+        self._write_lock = threading.RLock()
         self._counter = itertools.count()
 
     @property
@@ -104,6 +147,10 @@ class ParquetAlertLog:
         df = conform(alerts)
         if df.height == 0:
             return []
+        with self._write_lock:
+            return self._write_days(df)
+
+    def _write_days(self, df: pl.DataFrame) -> list[Path]:
         groups = df.with_columns(pl.col("ts").dt.date().alias("_day")).partition_by(
             "_day", maintain_order=True, as_dict=True
         )
@@ -132,43 +179,69 @@ class ParquetAlertLog:
             ) from exc
         return placed
 
+    def day_parts(self, day: date | str) -> list[Path]:
+        """The part files of one UTC day, in name (= write) order."""
+        return sorted((self.root / _day_folder_name(day)).glob("part-*.parquet"))
+
     def compact(self, day: date | str) -> int:
         """Merge a day's part files into one; return how many parts were merged (0 if < 2).
 
-        Meant for days the runner no longer writes to, but safe while it does: only the
-        parts read are removed. Duplicate ``alert_id`` s are dropped on the way. A reader
-        scanning during the few milliseconds between the rename and the deletes may see
-        an alert twice; :meth:`read` deduplicates, so it never does.
+        Safe while the runner writes (writes and compactions of one process take turns)
+        and for readers at any moment (see the module notes). Duplicate ``alert_id`` s
+        are dropped on the way.
         """
-        folder = self.root / _day_folder_name(day)
-        parts = sorted(folder.glob("part-*.parquet"))
-        if len(parts) < 2:
-            return 0
-        tmp: Path | None = None
+        with self._write_lock:
+            folder = self.root / _day_folder_name(day)
+            parts = sorted(folder.glob("part-*.parquet"))
+            if len(parts) < 2:
+                return 0
+            stage = self._stage_folder(folder.name)
+            try:
+                merged = (
+                    pl.concat([_all_columns(pl.read_parquet(p)) for p in parts])
+                    .cast(ALERT_SCHEMA)  # type: ignore[arg-type]
+                    .unique(subset="alert_id", keep="first", maintain_order=True)
+                    .sort("ts", maintain_order=True)
+                )
+                final = self._next_part(folder)
+                shutil.rmtree(stage, ignore_errors=True)  # an earlier process with this pid
+                stage.mkdir()
+                self._write_file(merged, stage / final.name)
+                if self.fsync:
+                    _fsync_dir(stage)
+                swapped = exchange(stage, folder)  # the stage now holds the old parts
+                if not swapped:
+                    os.replace(stage / final.name, final)
+            except (OSError, pl.exceptions.PolarsError) as exc:
+                shutil.rmtree(stage, ignore_errors=True)  # only the staged copy: the day is untouched
+                raise SinkError(f"alert Parquet {folder}: could not compact: {_describe(exc)}") from exc
+            # The day is merged from here on; what is left is tidying (a kill leaves a
+            # ``.tmp`` folder or parts the next compaction merges again, never a loss).
+            if not swapped:
+                _unlink_quietly(parts)
+            try:
+                if self.fsync:
+                    _fsync_dir(folder.parent if swapped else folder)
+            except OSError:
+                pass
+            shutil.rmtree(stage, ignore_errors=True)
+            return len(parts)
+
+    def _stage_folder(self, day_name: str) -> Path:
+        """Where a compaction stages its merged day: beside ``root`` (no glob of ``root`` sees
+        it) when that is the same file system, else a hidden folder inside ``root``."""
+        pid = os.getpid()
+        parent = self.root.resolve().parent
         try:
-            merged = (
-                pl.concat([_all_columns(pl.read_parquet(p)) for p in parts])
-                .cast(ALERT_SCHEMA)  # type: ignore[arg-type]
-                .unique(subset="alert_id", keep="first", maintain_order=True)
-                .sort("ts", maintain_order=True)
-            )
-            final = self._next_part(folder)
-            tmp = folder / f".{final.name}.{os.getpid()}.tmp"
-            self._write_file(merged, tmp)
-            os.replace(tmp, final)
-            tmp = None
-            for part in parts:
-                part.unlink(missing_ok=True)
-            if self.fsync:
-                _fsync_dir(folder)
-        except (OSError, pl.exceptions.PolarsError) as exc:
-            if tmp is not None:
-                _unlink_quietly([tmp])
-            raise SinkError(f"alert Parquet {folder}: could not compact: {_describe(exc)}") from exc
-        return len(parts)
+            same_fs = os.stat(parent).st_dev == os.stat(self.root).st_dev and os.access(parent, os.W_OK)
+        except OSError:
+            same_fs = False
+        if same_fs:
+            return parent / f".{self.root.resolve().name}.compact-{day_name}.{pid}.tmp"
+        return self.root / f".compact-{day_name}.{pid}.tmp"
 
     def clean_temporary(self) -> list[Path]:
-        """Remove the ``.tmp`` parts that killed writers left behind; return them.
+        """Remove the ``.tmp`` parts and compaction folders that killed writers left; return them.
 
         A temporary name carries its writer's pid, so only files of processes that are
         gone (or of an earlier process that had this pid) are removed: a compaction run
@@ -177,13 +250,19 @@ class ParquetAlertLog:
         removed: list[Path] = []
         if not self.root.is_dir():
             return removed
-        for path in self.root.glob("date=*/.*.tmp"):
+        candidates = [*self.root.glob("date=*/.*.tmp"), *self.root.glob(".compact-*.tmp")]
+        parent = self.root.resolve().parent
+        candidates += parent.glob(f".{glob_escape(self.root.resolve().name)}.compact-*.tmp")
+        for path in candidates:
             pid_text = path.name.removesuffix(".tmp").rsplit(".", 1)[-1]
             pid = int(pid_text) if pid_text.isdigit() else 0
             if pid and pid != os.getpid() and _alive(pid):
                 continue
             try:
-                path.unlink()
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
             except FileNotFoundError:
                 continue
             except OSError as exc:

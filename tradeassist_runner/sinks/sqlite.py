@@ -209,6 +209,10 @@ class SqliteAlertLog:
         self.close()
 
     @property
+    def where(self) -> str:
+        return str(self.path)
+
+    @property
     def schema_version(self) -> int:
         with self._lock:
             self._check_open()
@@ -508,6 +512,11 @@ class SqliteAlertLog:
 
     @staticmethod
     def _rows(df: pl.DataFrame, status_json: str) -> Iterator[tuple[Any, ...]]:
+        return SqliteAlertLog._stored(df, status_json).iter_rows()
+
+    @staticmethod
+    def _stored(df: pl.DataFrame, status_json: str) -> pl.DataFrame:
+        """The batch as the stored columns (``_INSERT_COLUMNS``, in order)."""
         return df.select(
             "alert_id",
             iso_ms_expr("ts").alias("time"),
@@ -531,7 +540,7 @@ class SqliteAlertLog:
             "inputs",
             pl.col("bar_start").dt.epoch("ms").alias("bar_start_ms"),
             pl.col("values").alias("cond_values"),
-        ).iter_rows()
+        )
 
 
 def _to_frame(rows: list[tuple[Any, ...]]) -> pl.DataFrame:

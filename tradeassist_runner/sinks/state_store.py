@@ -31,7 +31,7 @@ MANIFEST_FORMAT = 1
 class SnapshotDamaged(SinkError):
     """The snapshot cannot be trusted; ``problem`` says why (for the log line)."""
 
-    def __init__(self, path: Path, problem: str) -> None:
+    def __init__(self, path: Path | str, problem: str) -> None:
         super().__init__(f"state snapshot {path}: {problem}")
         self.path = path
         self.problem = problem
@@ -51,6 +51,54 @@ def _digest(parts: dict[str, str], fingerprint: str) -> str:
     for name in sorted(parts):
         h.update(f"\n{name}={parts[name]}".encode())
     return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a save writes next to the parts, and a load checks them against."""
+
+    format: int
+    fingerprint: str  # JSON
+    parts: str  # JSON: part name -> sha256
+    digest: str
+
+
+def make_manifest(parts: dict[str, bytes], fingerprint: dict[str, Any] | None) -> Manifest:
+    sums = {name: hashlib.sha256(data).hexdigest() for name, data in parts.items()}
+    finger = json.dumps(fingerprint or {}, sort_keys=True)
+    return Manifest(MANIFEST_FORMAT, finger, json.dumps(sums, sort_keys=True), _digest(sums, finger))
+
+
+def check_snapshot(where: Path | str, parts: dict[str, bytes], manifest: Manifest | None) -> Snapshot | None:
+    """The snapshot if parts and manifest agree; None if there is none; else ``SnapshotDamaged``.
+
+    Shared by every backend, so a snapshot is trusted on the same grounds wherever it is kept.
+    """
+    if not parts and manifest is None:
+        return None
+    if manifest is None:
+        raise SnapshotDamaged(where, "has no checksum manifest (written by an older version, or edited)")
+    fmt, finger, sums_text, digest = manifest.format, manifest.fingerprint, manifest.parts, manifest.digest
+    if fmt != MANIFEST_FORMAT:
+        raise SnapshotDamaged(where, f"manifest format {fmt} is not {MANIFEST_FORMAT}")
+    try:
+        sums = json.loads(sums_text)
+        fingerprint = json.loads(finger)
+    except ValueError as exc:
+        raise SnapshotDamaged(where, f"manifest is unreadable ({exc})") from exc
+    if not isinstance(sums, dict) or not isinstance(fingerprint, dict):
+        raise SnapshotDamaged(where, "manifest is unreadable (not JSON objects)")
+    if _digest({str(k): str(v) for k, v in sums.items()}, str(finger)) != digest:
+        raise SnapshotDamaged(where, "manifest does not match its checksum")
+    for name in sorted(sums):
+        if name not in parts:
+            raise SnapshotDamaged(where, f"part '{name}' is missing")
+        if hashlib.sha256(parts[name]).hexdigest() != sums[name]:
+            raise SnapshotDamaged(where, f"part '{name}' does not match its checksum")
+    extra = sorted(set(parts) - set(sums))
+    if extra:
+        raise SnapshotDamaged(where, f"part '{extra[0]}' is not in the manifest")
+    return Snapshot(parts, fingerprint)
 
 
 class StateStore:
@@ -100,8 +148,7 @@ class StateStore:
 
     def save(self, parts: dict[str, bytes], fingerprint: dict[str, Any] | None = None) -> None:
         now = time.time()
-        sums = {name: hashlib.sha256(data).hexdigest() for name, data in parts.items()}
-        finger = json.dumps(fingerprint or {}, sort_keys=True)
+        manifest = make_manifest(parts, fingerprint)
         try:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.execute("DELETE FROM snapshot")
@@ -111,7 +158,7 @@ class StateStore:
             )
             self._conn.execute(
                 "INSERT OR REPLACE INTO snapshot_manifest (id, format, fingerprint, parts, digest) VALUES (1, ?, ?, ?, ?)",
-                (MANIFEST_FORMAT, finger, json.dumps(sums, sort_keys=True), _digest(sums, finger)),
+                (manifest.format, manifest.fingerprint, manifest.parts, manifest.digest),
             )
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -132,31 +179,8 @@ class StateStore:
         except sqlite3.DatabaseError as exc:
             raise SnapshotDamaged(self.path, f"cannot be read ({exc})") from exc
         parts = {str(k): bytes(v) for k, v in rows}
-        if not parts and manifest is None:
-            return None
-        if manifest is None:
-            raise SnapshotDamaged(self.path, "has no checksum manifest (written by an older version, or edited)")
-        fmt, finger, sums_text, digest = manifest
-        if fmt != MANIFEST_FORMAT:
-            raise SnapshotDamaged(self.path, f"manifest format {fmt} is not {MANIFEST_FORMAT}")
-        try:
-            sums = json.loads(sums_text)
-            fingerprint = json.loads(finger)
-        except ValueError as exc:
-            raise SnapshotDamaged(self.path, f"manifest is unreadable ({exc})") from exc
-        if not isinstance(sums, dict) or not isinstance(fingerprint, dict):
-            raise SnapshotDamaged(self.path, "manifest is unreadable (not JSON objects)")
-        if _digest({str(k): str(v) for k, v in sums.items()}, str(finger)) != digest:
-            raise SnapshotDamaged(self.path, "manifest does not match its checksum")
-        for name in sorted(sums):
-            if name not in parts:
-                raise SnapshotDamaged(self.path, f"part '{name}' is missing")
-            if hashlib.sha256(parts[name]).hexdigest() != sums[name]:
-                raise SnapshotDamaged(self.path, f"part '{name}' does not match its checksum")
-        extra = sorted(set(parts) - set(sums))
-        if extra:
-            raise SnapshotDamaged(self.path, f"part '{extra[0]}' is not in the manifest")
-        return Snapshot(parts, fingerprint)
+        found = None if manifest is None else Manifest(manifest[0], manifest[1], manifest[2], manifest[3])
+        return check_snapshot(self.path, parts, found)
 
     def close(self) -> None:
         self._conn.close()

@@ -32,6 +32,11 @@ _REVERSION = 0.02
 _SPIKE_SHARE = 0.02
 _SPIKE_RANGE = (5, 11)  # multiplier, upper bound exclusive
 _JITTER = 0.5  # tick gaps are uniform in [1 - j, 1 + j] x the mean gap
+#: The live stream generates ticks this many seconds ahead, per block.
+BLOCK_S = 0.1
+BLOCK_MIN = 256
+#: The live stream's shortest sleep between hand-overs (seconds).
+MIN_WAIT = 0.001
 
 
 @dataclass(frozen=True)
@@ -210,16 +215,19 @@ class SyntheticFeed:
         return path
 
     async def stream(self, batch_interval: float | None = None) -> AsyncIterator[pl.DataFrame]:
-        """Ticks in real time: every ``batch_interval`` s, the ticks the clock has reached.
+        """Ticks in real time, each handed over once the wall clock reaches its ``ts``.
 
-        By default the interval is one mean tick gap, between 20 ms and 50 ms: a tick is
-        handed over at most that long after its timestamp (what live latency is measured
-        from). Not less: every hand-over becomes a micro-batch with a fixed cost of a few
-        milliseconds, and the demo should not keep a laptop's core busy at 240 ticks/s.
+        Like a live feed, the stream never holds a tick to fill a batch: when asked, it
+        gives every tick that is due; when none is, it sleeps until the next one is (at
+        least :data:`MIN_WAIT` s, so a very fast feed wakes the loop about a thousand times
+        a second, handing over what came due meanwhile). Ticks are generated ahead in
+        blocks of about :data:`BLOCK_S` s in a worker thread and handed over in slices.
+        The pace follows the wall clock, so jitter and slow consumers self-correct
+        instead of drifting.
 
-        The count is derived from how far the simulated clock trails the wall clock, so
-        jitter and slow consumers self-correct instead of drifting. Stops after the
-        source's ``duration`` of simulated (= wall) time, if one is set.
+        With ``batch_interval`` the hand-over is paced instead: every ``batch_interval`` s,
+        the ticks the clock has reached. Stops after the source's ``duration`` of
+        simulated (= wall) time, if one is set.
         """
         loop = asyncio.get_running_loop()
         anchor_ms = self._clock()
@@ -227,8 +235,54 @@ class SyntheticFeed:
         duration = self._source.duration
         end_ms = anchor_ms + duration.total_seconds() * 1000.0 if duration is not None else None
         rate = self.ticks_per_ms
-        if batch_interval is None:
-            batch_interval = min(0.05, max(0.02, 1.0 / (rate * 1000.0))) if rate > 0 else 0.05
+        if rate <= 0:
+            return
+        if batch_interval is not None:
+            async for frame in self._paced(batch_interval, anchor_ms, anchor_at, end_ms):
+                yield frame
+            return
+        block_n = max(BLOCK_MIN, int(rate * BLOCK_S * 1000.0))
+        ahead = await asyncio.to_thread(self.generate, block_n)
+        due = ahead["ts"].dt.epoch("ms").to_numpy()
+        pos = 0
+        upcoming: asyncio.Future[pl.DataFrame] | None = None
+        try:
+            while True:
+                now_ms = anchor_ms + (loop.time() - anchor_at) * 1000.0
+                if end_ms is not None:
+                    now_ms = min(now_ms, end_ms)
+                parts: list[pl.DataFrame] = []
+                while True:  # everything due, across blocks (a slow reader catches up at once)
+                    reached = int(np.searchsorted(due, now_ms, side="right"))
+                    if reached > pos:
+                        parts.append(ahead.slice(pos, reached - pos))
+                        pos = reached
+                    if pos < ahead.height:
+                        break
+                    nxt = upcoming if upcoming is not None else asyncio.ensure_future(
+                        asyncio.to_thread(self.generate, block_n)
+                    )
+                    upcoming = None
+                    ahead = await nxt
+                    due = ahead["ts"].dt.epoch("ms").to_numpy()
+                    pos = 0
+                if parts:
+                    yield parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
+                    continue
+                if end_ms is not None and due[pos] > end_ms:
+                    return
+                if upcoming is None and ahead.height - pos < block_n // 2 + 1:
+                    upcoming = asyncio.ensure_future(asyncio.to_thread(self.generate, block_n))
+                await asyncio.sleep(max(MIN_WAIT, (float(due[pos]) - now_ms) / 1000.0))
+        finally:
+            if upcoming is not None:
+                upcoming.cancel()
+
+    async def _paced(
+        self, batch_interval: float, anchor_ms: float, anchor_at: float, end_ms: float | None
+    ) -> AsyncIterator[pl.DataFrame]:
+        loop = asyncio.get_running_loop()
+        rate = self.ticks_per_ms
         while True:
             await asyncio.sleep(batch_interval)
             target = anchor_ms + (loop.time() - anchor_at) * 1000.0

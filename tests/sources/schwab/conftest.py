@@ -46,6 +46,6 @@ def token(tmp_path: Path) -> Path:
 @pytest.fixture
 def fast_source() -> SchwabSource:
     return SchwabSource(
-        type="schwab", reconnect_initial="10ms", reconnect_max="40ms", heartbeat_timeout="2s",
+        type="schwab", reconnect_initial="10ms", reconnect_max="40ms", heartbeat_timeout="30s",
         max_login_failures=3,
     )

@@ -24,9 +24,10 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 FIELD_NUMBERS = {"BID_PRICE": 1, "ASK_PRICE": 2, "LAST_PRICE": 3, "BID_SIZE": 4, "ASK_SIZE": 5,
-                 "TOTAL_VOLUME": 8, "LAST_SIZE": 9}
-FUT_TIMES = {"QUOTE_TIME_MILLIS": 10, "TRADE_TIME_MILLIS": 11}
+                 "TOTAL_VOLUME": 8, "LAST_SIZE": 9, "HIGH_PRICE": 10}
+FUT_TIMES = {"QUOTE_TIME_MILLIS": 10, "TRADE_TIME_MILLIS": 11, "HIGH_PRICE": 12, "FUTURE_ACTIVE_SYMBOL": 34}
 EQ_TIMES = {"QUOTE_TIME_MILLIS": 34, "TRADE_TIME_MILLIS": 35}
+TIME_FIELDS = ("QUOTE_TIME_MILLIS", "TRADE_TIME_MILLIS")
 SERVICES = ("LEVELONE_FUTURES", "LEVELONE_EQUITIES")
 
 
@@ -44,11 +45,15 @@ def write_token(path: Path, *, access: str = "access-1", age_s: float = 3600,
 
 def item(symbol: str, service: str = "LEVELONE_FUTURES", *, delayed: bool = False, **fields: Any) -> dict[str, Any]:
     """A content item in Schwab's numeric-keyed form: item('/ES', LAST_PRICE=1, TRADE_TIME_MILLIS=5)."""
-    numbers = {**FIELD_NUMBERS, **(FUT_TIMES if service == "LEVELONE_FUTURES" else EQ_TIMES)}
+    numbers = numbers_for(service)
     out: dict[str, Any] = {"key": symbol, "delayed": delayed}
     for name, value in fields.items():
         out[str(numbers[name])] = value
     return out
+
+
+def numbers_for(service: str) -> dict[str, int]:
+    return {**FIELD_NUMBERS, **(FUT_TIMES if service == "LEVELONE_FUTURES" else EQ_TIMES)}
 
 
 def data_frame(service: str, *items: dict[str, Any], ts: int = 1_767_623_400_000) -> dict[str, Any]:
@@ -60,7 +65,8 @@ class FakeSchwab:
     access_token: str = "access-1"
     deny_login: bool = False
     unknown_symbols: set[str] = field(default_factory=set)
-    heartbeat_every: float = 0.05
+    #: Seconds between heartbeats; Schwab sends one about every 10 s (``None``: never).
+    heartbeat_every: float | None = 10.0
     token_requests: list[dict[str, str]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     logins: int = 0
@@ -73,10 +79,20 @@ class FakeSchwab:
     refused_services: dict[str, int] = field(default_factory=dict)
     #: Like Schwab, end a session with code 30 once a SUBS/ADD left it with nothing subscribed.
     stop_when_empty: bool = False
+    #: Symbols Schwab acknowledges and then never sends anything for ($SPX.X, an expired contract).
+    silent_symbols: set[str] = field(default_factory=set)
+    #: Symbols whose frames carry ``delayed: true`` (an account without real-time entitlement).
+    delayed_symbols: set[str] = field(default_factory=set)
+    #: Every data frame sent (snapshots and test frames), for tests about what went over the wire.
+    data_sent: list[dict[str, Any]] = field(default_factory=list)
+    #: service -> the field numbers the client asked for (the last SUBS/ADD wins, as on Schwab).
+    fields: dict[str, set[int]] = field(default_factory=lambda: {s: set() for s in SERVICES})
     #: Access tokens the streamer LOGIN denies (code 3) although REST accepts them.
     streamer_denies: set[str] = field(default_factory=set)
     #: Never answer the streamer LOGIN (a hung streamer).
     silent_login: bool = False
+    #: Never answer these commands (SUBS, ADD...): a streamer that hangs after the login.
+    unanswered: set[str] = field(default_factory=set)
     #: Every access token gets 401 on REST, even a freshly refreshed one (app lacks the product).
     reject_every_token: bool = False
     #: Logged-in streamer connections, oldest first; Schwab keeps one per account.
@@ -136,8 +152,26 @@ class FakeSchwab:
         return httpx.Response(404)
 
     # -------------------------------------------------------------- streamer
+    async def publish(self, service: str, updates: dict[str, dict[str, Any]], *, ts: int = 1_767_623_400_000) -> None:
+        """What Schwab sends for a market event: only subscribed symbols, only requested fields.
+
+        ``updates`` maps symbol -> changed fields by name (a partial update); fields the
+        client did not ask for are not sent, and a symbol it did not subscribe is not sent.
+        """
+        items = [self._item(service, symbol, changed) for symbol, changed in updates.items()
+                 if symbol in self.subs[service] and symbol not in self.silent_symbols]
+        if items:
+            await self.send(data_frame(service, *items, ts=ts))
+
+    def _item(self, service: str, symbol: str, values: dict[str, Any]) -> dict[str, Any]:
+        numbers, wanted = numbers_for(service), self.fields[service]
+        kept = {name: v for name, v in values.items() if numbers[name] in wanted}
+        return item(symbol, service, delayed=symbol in self.delayed_symbols, **kept)
+
     async def send(self, frame: dict[str, Any] | str) -> None:
         assert self.conn is not None, "no client connected"
+        if isinstance(frame, dict) and "data" in frame:
+            self.data_sent.append(frame)
         async with self.wire:
             await self.conn.send(frame if isinstance(frame, str) else json.dumps(frame))
 
@@ -158,6 +192,8 @@ class FakeSchwab:
             "content": {"code": code, "msg": msg}}]})
 
     async def _heartbeats(self, conn: ServerConnection) -> None:
+        if self.heartbeat_every is None:
+            return
         try:
             while True:
                 await asyncio.sleep(self.heartbeat_every)
@@ -202,6 +238,8 @@ class FakeSchwab:
             self.live = [conn]
             await conn.send(self._ack(req, 0, "server=fake;status=PN"))
             return
+        if command in self.unanswered:
+            return
         keys = [k for k in req["parameters"].get("keys", "").split(",") if k]
         if command in ("SUBS", "ADD"):
             bad = [k for k in keys if k in self.unknown_symbols]
@@ -216,11 +254,15 @@ class FakeSchwab:
                                                             "content": {"code": 30, "msg": "Stop streaming"}}]}))
                     await conn.close()
                 return
-            snapshot = [item(k, service, **{"TRADE_TIME_MILLIS": 0, "QUOTE_TIME_MILLIS": 0, **self.snapshots.get(k, {})})
-                        for k in keys]
+            self.fields[service] = {int(f) for f in req["parameters"].get("fields", "").split(",") if f}
+            # the snapshot: every requested field known for the symbol, 0 for times it does not have
+            snapshot = [self._item(service, k, {**dict.fromkeys(TIME_FIELDS, 0), **self.snapshots.get(k, {})})
+                        for k in keys if k not in self.silent_symbols]
             async with self.wire:
                 await conn.send(self._ack(req, 0, f"{command} command succeeded"))
-                await conn.send(json.dumps(data_frame(service, *snapshot)))
+                if snapshot:
+                    self.data_sent.append(data_frame(service, *snapshot))
+                    await conn.send(json.dumps(self.data_sent[-1]))
             # recorded once the snapshot is on the wire: a test's frame sent after this is an update
             if command == "SUBS":
                 self.subs[service] = set(keys)

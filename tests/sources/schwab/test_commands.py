@@ -115,7 +115,7 @@ def test_login_without_credentials_names_the_variables(tmp_path: Path, monkeypat
 def test_recorded_live_ticks_backtest_to_alerts(tmp_path: Path, token: Path) -> None:
     from tradeassist_runner.config.models import SchwabSource
 
-    source = SchwabSource(type="schwab", reconnect_initial="10ms", heartbeat_timeout="2s")
+    source = SchwabSource(type="schwab", reconnect_initial="10ms", heartbeat_timeout="30s")
     out = tmp_path / "ticks"
 
     async def main_() -> None:

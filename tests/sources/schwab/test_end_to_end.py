@@ -34,7 +34,7 @@ def project(tmp_path: Path) -> Path:
         "instruments:\n  - {symbol: /ES, type: future}\n  - {symbol: $TICK, type: internal}\n"
         "rules_dir: rules.d\n"
         "source: {type: schwab, token_path: data/schwab-token.json, reconnect_initial: 10ms,"
-        " reconnect_max: 40ms, heartbeat_timeout: 2s}\n"
+        " reconnect_max: 40ms, heartbeat_timeout: 30s}\n"
         "batch: {max_size: 100, max_delay: 5ms}\n"
         "storage: {sqlite: data/alerts.sqlite, parquet_dir: data/alerts, state: data/state.sqlite}\n"
     )
@@ -199,5 +199,39 @@ def test_delayed_symbol_is_shown_in_readyz_and_instruments_and_not_alerted_on(
                 assert shown["$TICK"]["ticks"] == 0 and shown["/ES"]["ticks"] == 1
                 details = (await svc.json("/api/status"))["source"]["details"]
                 assert details["delayed_symbols"] == ["$TICK"] and details["delayed_ticks_refused"] == 1
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_silent_symbol_is_a_readyz_warning_and_shown_in_instruments_and_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One symbol Schwab never sends data for, among live ones: reported everywhere, still ready."""
+    from ...api.conftest import Service
+
+    config = project(tmp_path)
+    config.write_text(config.read_text().replace("heartbeat_timeout: 30s}", "heartbeat_timeout: 30s, silence_after: 300ms}")
+                      + "api: {enabled: true, port: 0}\n")
+    for name in [n for n in os.environ if n.startswith("TRADEASSIST_") and "SCHWAB" not in n]:
+        monkeypatch.delenv(name)
+
+    async def scenario() -> None:
+        async with FakeSchwab(heartbeat_every=0.05, silent_symbols={"$TICK"}) as fake:
+            monkeypatch.setattr(schwab_stream, "HTTP_TRANSPORT", fake.transport())
+            async with Service(config, wait_batches=False) as svc:
+                await until(lambda: svc.observer.connected)
+
+                await until(lambda: "$TICK" in svc.observer.feed.status.silent)  # type: ignore[attr-defined]
+                instruments = {i["symbol"]: i for i in await svc.json("/api/instruments")}
+                assert instruments["$TICK"]["silent_since"] is not None
+                assert "no data at all since it was subscribed" in str(instruments["$TICK"]["silent_reason"])
+                assert instruments["/ES"]["silent_since"] is None  # its snapshot is data
+                response = await svc.http.get("/readyz")
+                assert response.status_code == 200  # /ES still alerts
+                body = response.json()
+                assert body["reasons"] == [] and len(body["warnings"]) == 1 and "$TICK" in body["warnings"][0]
+                metrics = (await svc.http.get("/metrics")).text
+                assert 'tradeassist_instrument_silent{symbol="$TICK"} 1.0' in metrics
+                assert 'tradeassist_instrument_silent{symbol="/ES"} 0.0' in metrics
 
     asyncio.run(asyncio.wait_for(scenario(), 60))

@@ -169,21 +169,23 @@ def test_delayed_data_is_recorded_reported_and_refused_by_default(
     source = fast_source.model_copy(update={"allow_delayed": allow})
 
     async def main() -> None:
-        async with FakeSchwab() as fake:
+        async with FakeSchwab(delayed_symbols={"/ES"}) as fake:  # no real-time entitlement for /ES
             feed = feed_for(fake, source, token)
             it = feed.stream()
             pending = asyncio.ensure_future(next_frame(it))
             await until(lambda: feed.status.connects == 1)
-            await fake.send(data_frame(FUT, item("/ES", delayed=True, LAST_PRICE=1.0, TRADE_TIME_MILLIS=T0)))
-            await fake.send(data_frame(FUT, item("/NQ", LAST_PRICE=2.0, TRADE_TIME_MILLIS=T0)))
+            await fake.publish(FUT, {"/ES": {"LAST_PRICE": 1.0, "TRADE_TIME_MILLIS": T0}})
+            await fake.publish(FUT, {"/NQ": {"LAST_PRICE": 2.0, "TRADE_TIME_MILLIS": T0}})
             frame = await pending
             assert frame["symbol"].to_list() == (["/ES"] if allow else ["/NQ"])
             snap = feed.status.snapshot()
             assert snap["delayed_symbols"] == ["/ES"]
             assert snap["delayed_ticks_refused"] == (0 if allow else 1)
-            [problem] = feed.status.problems()
+            # refused delayed data fails readiness; delayed data used for alerting is a warning
+            [problem] = feed.status.notices() if allow else feed.status.problems()
             assert "delayed for /ES" in problem
             assert ("used for alerting" if allow else "allow_delayed: false") in problem
+            assert (feed.status.problems() if allow else feed.status.notices()) == []
             await it.aclose()
     run(main)
     assert "schwab data is delayed" in messages(logs)
@@ -212,7 +214,7 @@ def test_a_silent_symbol_is_reported_once_and_cleared_when_it_updates(
     instruments = [Instrument(symbol="/ES", type="future"), Instrument(symbol="/NQ", type="future")]
 
     async def main() -> None:
-        async with FakeSchwab() as fake:
+        async with FakeSchwab(heartbeat_every=0.02) as fake:  # silence is checked on every message
             feed = SchwabFeed(instruments, source, token_path=token, transport=fake.transport(), clock=clock)
             it = feed.stream()
             pending = asyncio.ensure_future(next_frame(it))
@@ -225,10 +227,13 @@ def test_a_silent_symbol_is_reported_once_and_cleared_when_it_updates(
             clock.now += timedelta(minutes=2)  # /NQ: 6 minutes without an update, /ES: 2
             await until(lambda: "/NQ" in feed.status.silent)  # checked on every message (heartbeats too)
             assert set(feed.status.silent) == {"/NQ"}
-            assert feed.status.problems() == ["schwab symbol /NQ silent since 2026-01-05T14:30:00+00:00"]
+            # one silent symbol among live ones: a warning, not a readiness failure (/ES alerts)
+            assert feed.status.problems() == []
+            assert feed.status.notices() == [
+                "schwab symbol /NQ silent since 2026-01-05T14:30:00+00:00: no update while /ES kept updating"]
             await fake.send(data_frame(FUT, item("/NQ", LAST_PRICE=2.0, TRADE_TIME_MILLIS=T0)))
             await pending
-            assert feed.status.silent == {} and feed.status.problems() == []
+            assert feed.status.silent == {} and feed.status.notices() == []
             await it.aclose()
     run(main)
     assert messages(logs).count("schwab symbol silent") == 1
@@ -248,6 +253,19 @@ def test_login_without_reply_times_out_and_every_session_is_closed(fast_source: 
             await until(lambda: fake.logins >= 3)
             assert "no reply to the streamer login within 0.05s" in (feed.status.last_error or "")
             await until(lambda: fake.sessions_closed >= fake.logins - 1)
+            task.cancel()
+    run(main)
+
+
+def test_subscribe_without_reply_times_out_and_reconnects(fast_source: SchwabSource, token: Path) -> None:
+    source = fast_source.model_copy(update={"reply_timeout": timedelta(milliseconds=50)})
+
+    async def main() -> None:
+        async with FakeSchwab(unanswered={"SUBS"}) as fake:  # logs in, then never acknowledges a SUBS
+            feed = feed_for(fake, source, token)
+            task = asyncio.ensure_future(next_frame(feed.stream()))
+            await until(lambda: fake.logins >= 2)
+            assert "no reply to LEVELONE_FUTURES SUBS within 0.05s" in (feed.status.last_error or "")
             task.cancel()
     run(main)
 
@@ -324,7 +342,7 @@ def test_one_feed_at_a_time_on_a_token_file_is_not_warned_about(
 def test_subscription_snapshot_seeds_the_quote_and_is_not_a_fresh_trade(fast_source: SchwabSource, token: Path) -> None:
     async def main() -> None:
         async with FakeSchwab(snapshots={"/ES": {"LAST_PRICE": 5990.0, "BID_PRICE": 5989.75, "LAST_SIZE": 4,
-                                                 "TRADE_TIME_MILLIS": T0 - 3 * 3_600_000}}) as fake:
+                                                 "TRADE_TIME_MILLIS": T0 - 20 * 60_000}}) as fake:  # the last print, 20 min ago
             feed = feed_for(fake, fast_source, token)
             it = feed.stream()
             pending = asyncio.ensure_future(next_frame(it))
@@ -386,22 +404,138 @@ def test_changed_price_without_a_new_trade_time_is_restamped_and_logged(
 def test_a_removed_symbol_is_no_longer_reported_silent_or_delayed(fast_source: SchwabSource, token: Path) -> None:
     source = fast_source.model_copy(update={"silence_after": timedelta(minutes=5)})
     clock = Clock()
-    es, nq = Instrument(symbol="/ES", type="future"), Instrument(symbol="/NQ", type="future")
+    es, nq, ym = (Instrument(symbol=s, type="future") for s in ("/ES", "/NQ", "/YM"))
 
     async def main() -> None:
-        async with FakeSchwab() as fake:
-            feed = SchwabFeed([es, nq], source, token_path=token, transport=fake.transport(), clock=clock)
+        async with FakeSchwab(heartbeat_every=0.02) as fake:
+            feed = SchwabFeed([es, nq, ym], source, token_path=token, transport=fake.transport(), clock=clock)
             it = feed.stream()
             pending = asyncio.ensure_future(next_frame(it))
             await until(lambda: feed.status.connects == 1)
             await fake.send(data_frame(FUT, item("/ES", delayed=True, LAST_PRICE=1.0, TRADE_TIME_MILLIS=T0)))
             await until(lambda: feed.status.delayed.get("/ES") is True)  # seen at 14:30, before the clock moves
             clock.now += timedelta(minutes=6)
+            await fake.send(data_frame(FUT, item("/YM", LAST_PRICE=3.0, TRADE_TIME_MILLIS=T0)))
             await until(lambda: set(feed.status.silent) == {"/ES", "/NQ"})
-            assert len(feed.status.problems()) == 3  # /ES delayed, /ES and /NQ silent
-            await feed.update_symbols([nq])  # hot reload drops /ES
-            assert [p for p in feed.status.problems() if "/ES" in p] == []
+            assert len(feed.status.problems() + feed.status.notices()) == 3  # /ES delayed, /ES and /NQ silent
+            await feed.update_symbols([nq, ym])  # hot reload drops /ES
+            assert [p for p in feed.status.problems() + feed.status.notices() if "/ES" in p] == []
             pending.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pending
     run(main)
+
+
+def test_a_quiet_market_is_not_silence(fast_source: SchwabSource, token: Path) -> None:
+    """Every symbol quiet (a weekend, the equities close): none is reported, readiness holds."""
+    source = fast_source.model_copy(update={"silence_after": timedelta(minutes=5)})
+    clock = Clock()
+
+    async def main() -> None:
+        async with FakeSchwab(heartbeat_every=0.02) as fake:
+            feed = SchwabFeed(INSTRUMENTS, source, token_path=token, transport=fake.transport(), clock=clock)
+            it = feed.stream()
+            pending = asyncio.ensure_future(next_frame(it))
+            await until(lambda: feed.status.connects == 1)  # every symbol sent its snapshot
+            clock.now += timedelta(hours=40)
+            beats = feed.status.frames
+            await until(lambda: feed.status.frames >= beats + 3)  # heartbeats went by: silence was checked
+            assert feed.status.silent == {} and feed.status.problems() == [] and feed.status.notices() == []
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending
+    run(main)
+
+
+@pytest.mark.parametrize("mode", ["all", "any"])
+def test_a_symbol_schwab_never_sends_data_for_is_silent_and_readiness_follows_the_config(
+    fast_source: SchwabSource, token: Path, logs: pytest.LogCaptureFixture, mode: str
+) -> None:
+    source = fast_source.model_copy(update={"silence_after": timedelta(minutes=5), "silent_not_ready": mode})
+    clock = Clock()
+    instruments = [Instrument(symbol="/ES", type="future"), Instrument(symbol="$SPX.X", type="index")]
+
+    async def main() -> None:
+        async with FakeSchwab(heartbeat_every=0.02, silent_symbols={"$SPX.X"}) as fake:  # acked, then nothing
+            feed = SchwabFeed(instruments, source, token_path=token, transport=fake.transport(), clock=clock)
+            it = feed.stream()
+            pending = asyncio.ensure_future(next_frame(it))
+            await until(lambda: feed.status.connects == 1)
+            assert fake.subs[EQ] == {"$SPX.X"}  # Schwab took the subscription
+            clock.now += timedelta(minutes=5)
+            await until(lambda: "$SPX.X" in feed.status.silent)
+            assert set(feed.status.silent) == {"$SPX.X"}  # /ES's snapshot is data, even in a quiet market
+            [line] = [p for p in feed.status.problems() + feed.status.notices() if "$SPX.X" in p]
+            assert "no data at all since it was subscribed" in line and "not $SPX.X" in line
+            if mode == "any":
+                assert feed.status.problems() == [line]
+            else:  # /ES still produces data: a warning only
+                assert feed.status.problems() == [] and feed.status.notices() == [line]
+            assert "$SPX.X" in feed.status.snapshot()["silent_reasons"]
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending
+    run(main)
+    [record] = [r for r in logs.records if r.getMessage() == "schwab symbol silent"]
+    assert "$SPX.X" in str(record.__dict__)
+
+
+def test_readiness_fails_when_no_subscribed_symbol_produces_data(fast_source: SchwabSource, token: Path) -> None:
+    source = fast_source.model_copy(update={"silence_after": timedelta(minutes=5)})
+    clock = Clock()
+    instruments = [Instrument(symbol="/ESZ20", type="future"), Instrument(symbol="$SPX.X", type="index")]
+
+    async def main() -> None:
+        async with FakeSchwab(heartbeat_every=0.02, silent_symbols={"/ESZ20", "$SPX.X"}) as fake:
+            feed = SchwabFeed(instruments, source, token_path=token, transport=fake.transport(), clock=clock)
+            it = feed.stream()
+            pending = asyncio.ensure_future(next_frame(it))
+            await until(lambda: feed.status.connects == 1)
+            clock.now += timedelta(minutes=6)
+            await until(lambda: len(feed.status.silent) == 2)
+            problems = feed.status.problems()
+            assert problems[0] == "schwab: no subscribed symbol is producing data"
+            assert len(problems) == 3 and feed.status.notices() == []
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending
+    run(main)
+
+
+# ---------------------------------------------------------------- contract rolls
+
+
+def test_contract_roll_is_logged_and_does_not_make_a_bogus_volume(
+    fast_source: SchwabSource, token: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    es = Instrument(symbol="/ES", type="future")
+    snapshot = {"LAST_PRICE": 6000.0, "TOTAL_VOLUME": 1_200_000, "FUTURE_ACTIVE_SYMBOL": "/ESH26",
+                "HIGH_PRICE": 6010.0, "TRADE_TIME_MILLIS": T0 - 1000}
+
+    async def main() -> None:
+        async with FakeSchwab(snapshots={"/ES": snapshot}) as fake:
+            feed = feed_for(fake, fast_source, token, [es])
+            it = feed.stream()
+            pending = asyncio.ensure_future(next_frame(it))
+            await until(lambda: feed.status.connects == 1)
+            # the snapshot carried the requested fields only (HIGH_PRICE, field 12, was not asked for)
+            [snap] = [f for f in fake.data_sent if f["data"][0]["service"] == FUT]
+            assert set(snap["data"][0]["content"][0]) == {"key", "delayed", "3", "8", "10", "11", "34"}
+            await fake.publish(FUT, {"/ES": {"LAST_PRICE": 6000.25, "LAST_SIZE": 3, "TOTAL_VOLUME": 1_200_003,
+                                             "TRADE_TIME_MILLIS": T0}})
+            assert (await pending)["volume"].to_list() == [3]
+            # the root symbol now streams the next contract; its day volume is larger than the old one's
+            await fake.publish(FUT, {"/ES": {"FUTURE_ACTIVE_SYMBOL": "/ESM26", "LAST_PRICE": 6050.0, "LAST_SIZE": 2,
+                                             "TOTAL_VOLUME": 1_500_000, "TRADE_TIME_MILLIS": T0 + 1000}})
+            rolled = await next_frame(it)
+            assert rolled.select("symbol", "price", "volume").rows() == [("/ES", 6050.0, 2)]  # not 299,997
+            await fake.publish(FUT, {"/ES": {"LAST_SIZE": 1, "TOTAL_VOLUME": 1_500_004, "TRADE_TIME_MILLIS": T0 + 2000}})
+            assert (await next_frame(it))["volume"].to_list() == [4]
+            snap_status = feed.status.snapshot()
+            assert snap_status["contracts"] == {"/ES": "/ESM26"}
+            [roll] = snap_status["rolls"]
+            assert (roll["symbol"], roll["from"], roll["to"]) == ("/ES", "/ESH26", "/ESM26")
+            await it.aclose()
+    run(main)
+    [record] = [r for r in logs.records if r.getMessage() == "schwab contract roll"]
+    assert record.levelno == logging.WARNING and "/ESM26" in str(record.__dict__)

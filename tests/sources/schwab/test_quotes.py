@@ -174,3 +174,27 @@ def test_service_for_symbols() -> None:
     assert service_for("ES", "future") is None
     assert service_for("EUR/USD", "forex") is None
     assert service_for("AAPL  260116C00200000", "option") is None
+
+
+def test_contract_roll_resets_the_volume_baseline_and_is_noted() -> None:
+    book = QuoteBook()
+    book.apply_message(msg({**SNAPSHOT, "FUTURE_ACTIVE_SYMBOL": "/ESH26", "TOTAL_VOLUME": 1_200_000}))
+    [row] = book.apply_message(msg({"key": "/ES", "LAST_SIZE": 3, "TOTAL_VOLUME": 1_200_003, "TRADE_TIME_MILLIS": T0 + 1}))
+    assert row.volume == 3
+    # the root now streams the next contract, whose day volume is larger than the old one's
+    [rolled] = book.apply_message(msg({"key": "/ES", "FUTURE_ACTIVE_SYMBOL": "/ESM26", "LAST_PRICE": 6050.0,
+                                       "LAST_SIZE": 2, "TOTAL_VOLUME": 1_500_000, "TRADE_TIME_MILLIS": T0 + 2}))
+    assert (rolled.price, rolled.volume) == (6050.0, 2)  # not 299,997
+    assert book.rolls == 1 and book.notes == [("/ES", "roll /ESH26 /ESM26")]
+    [after] = book.apply_message(msg({"key": "/ES", "LAST_SIZE": 1, "TOTAL_VOLUME": 1_500_004, "TRADE_TIME_MILLIS": T0 + 3}))
+    assert after.volume == 4  # the new contract's total is the baseline now
+    assert book.quotes["/ES"].contract == "/ESM26"
+
+
+def test_roll_seen_in_a_resubscription_snapshot_still_resets_the_baseline() -> None:
+    book = QuoteBook()
+    book.apply_message(msg({**SNAPSHOT, "FUTURE_ACTIVE_SYMBOL": "/ESH26", "TOTAL_VOLUME": 1_200_000}))
+    book.new_connection()  # reconnected after the roll (e.g. overnight)
+    assert book.apply_message(msg({"key": "/ES", "FUTURE_ACTIVE_SYMBOL": "/ESM26", "TOTAL_VOLUME": 90_000})) == []
+    [row] = book.apply_message(msg({"key": "/ES", "LAST_SIZE": 1, "TOTAL_VOLUME": 90_006, "TRADE_TIME_MILLIS": T0 + 1}))
+    assert row.volume == 6 and book.rolls == 1

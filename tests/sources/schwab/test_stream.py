@@ -8,7 +8,7 @@ import logging
 import os
 import stat
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,7 @@ def test_snapshot_then_partial_updates_produce_ticks(fast_source: SchwabSource, 
             subs = {r["service"]: r for r in fake.requests if r["command"] == "SUBS"}
             assert subs[FUT]["parameters"]["keys"] == "/ES,/NQ"
             assert subs[EQ]["parameters"]["keys"] == "$SPX,$TICK"
-            assert subs[FUT]["parameters"]["fields"] == "0,1,2,3,4,5,8,9,10,11"
+            assert subs[FUT]["parameters"]["fields"] == "0,1,2,3,4,5,8,9,10,11,34"  # 34: the active contract
             assert subs[EQ]["parameters"]["fields"] == "0,1,2,3,4,5,8,9,34,35"
             await it.aclose()
     run(main)
@@ -319,3 +319,72 @@ def test_token_close_to_expiry_is_warned_about(
     run(main)
     [warning] = [r.getMessage() for r in caplog.records if "refresh token expires in" in r.getMessage()]
     assert "23h" in warning and "tradeassist schwab login" in warning
+
+
+def test_over_escaped_frame_is_repaired_by_schwab_py_decoder_not_dropped(fast_source: SchwabSource, token: Path) -> None:
+    async def main() -> None:
+        async with FakeSchwab() as fake:
+            feed = feed_for(fake, fast_source, token)
+            it = feed.stream()
+            pending = asyncio.ensure_future(next_frame(it))
+            await until(lambda: feed.status.connects == 1)
+            frame = data_frame(FUT, item("/ES", LAST_PRICE=6001.0, LAST_SIZE=1, TRADE_TIME_MILLIS=T0))
+            frame["data"][0]["content"][0]["16"] = "S&P 500 E-MINI"  # DESCRIPTION, escaped as below
+            raw = json.dumps(frame).replace("S&P 500 E-MINI", "S&P 500 \\\\\\'E-MINI")  # \\\' is not JSON
+            with pytest.raises(ValueError):
+                json.loads(raw)
+            await fake.send(raw)
+            assert (await pending).select("symbol", "price").rows() == [("/ES", 6001.0)]
+            assert feed.status.unparsable_frames == 0 and feed.status.repaired_frames == 1
+            await it.aclose()
+    run(main)
+
+
+def test_hot_reload_is_applied_at_once_not_at_the_next_frame(fast_source: SchwabSource, token: Path) -> None:
+    """schwab-py holds its socket lock while waiting for a frame; Schwab's heartbeat is ~10 s apart."""
+    async def main() -> None:
+        async with FakeSchwab(heartbeat_every=None) as fake:  # nothing arrives unless the test sends it
+            feed = feed_for(fake, fast_source, token, INSTRUMENTS[:1])
+            it = feed.stream()
+            pending = asyncio.ensure_future(next_frame(it, timeout=60))
+            await until(lambda: feed.status.connects == 1)
+            # a hang guard, not a timing bound: before the fix this waited for a frame that never comes
+            await asyncio.wait_for(feed.update_symbols([Instrument(symbol="/NQ", type="future")]), 10)
+            assert fake.subs[FUT] == {"/NQ"} and fake.logins == 1
+            # the interrupted read lost nothing: the next frame is read and becomes a tick
+            await fake.send(data_frame(FUT, item("/NQ", LAST_PRICE=2.0, LAST_SIZE=1, TRADE_TIME_MILLIS=T0)))
+            assert (await pending)["symbol"].to_list() == ["/NQ"]
+            await it.aclose()
+    run(main)
+
+
+def test_hot_reload_while_the_consumer_is_busy_does_not_deadlock(fast_source: SchwabSource, token: Path) -> None:
+    """The run loop may reload between two frames, while the feed sits at its yield."""
+    async def main() -> None:
+        async with FakeSchwab(heartbeat_every=None) as fake:
+            feed = feed_for(fake, fast_source, token, INSTRUMENTS[:1])
+            it = feed.stream()
+            pending = asyncio.ensure_future(next_frame(it))
+            await until(lambda: feed.status.connects == 1)
+            await fake.send(data_frame(FUT, item("/ES", LAST_PRICE=1.0, LAST_SIZE=1, TRADE_TIME_MILLIS=T0)))
+            await pending  # the generator is suspended at its yield now
+            await asyncio.wait_for(feed.update_symbols(INSTRUMENTS[:2]), 10)
+            assert fake.subs[FUT] == {"/ES", "/NQ"}
+            await fake.send(data_frame(FUT, item("/NQ", LAST_PRICE=2.0, LAST_SIZE=1, TRADE_TIME_MILLIS=T0)))
+            assert (await next_frame(it))["symbol"].to_list() == ["/NQ"]
+            await it.aclose()
+    run(main)
+
+
+def test_no_message_within_heartbeat_timeout_reconnects(fast_source: SchwabSource, token: Path) -> None:
+    source = fast_source.model_copy(update={"heartbeat_timeout": timedelta(milliseconds=200)})
+
+    async def main() -> None:
+        async with FakeSchwab(heartbeat_every=None) as fake:  # a stalled streamer
+            feed = feed_for(fake, source, token)
+            it = feed.stream()
+            pending = asyncio.ensure_future(next_frame(it))
+            await until(lambda: feed.status.connects == 2)
+            assert "no message (not even a heartbeat) for 0.2s" in feed.status.gaps[0].reason
+            pending.cancel()
+    run(main)

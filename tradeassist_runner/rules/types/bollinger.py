@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, StrictInt
 from ...config.models import Condition, Strict
 from ...config.types import Number
 from ..indicators import MAX_PERIOD, fmt, joined, keep_last, window_mean_std
-from ..seam import Params, Samples, State, Values, exact_ratio
+from ..seam import F64, THRESHOLD_PRICE, Chart, Params, Samples, State, Values, exact_ratio
 
 
 class BollingerBody(Strict):
@@ -54,6 +54,7 @@ class BollingerType:
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("price", "mean", "std")
     placeholder_names: ClassVar[tuple[str, ...]] = ('period',)
+    chart: ClassVar[Chart] = Chart(panel="σ from the mean")
 
     def params(self, body: Any, timezone: str) -> Params:
         """``(period,)``, e.g. ``(20,)``."""
@@ -105,6 +106,13 @@ class BollingerType:
 
     def placeholders(self, params: Params) -> dict[str, str | int | float]:
         return {"period": _period(params)}
+
+    def chart_lines(self, params: Params, inputs: Mapping[str, F64], threshold: float) -> dict[str, F64]:
+        """The mean, and the band ``mean + threshold·s`` the price crosses when the value does."""
+        mean, std = np.asarray(inputs["mean"], np.float64), np.asarray(inputs["std"], np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            band = mean + float(threshold) * std
+        return {f"mean({_period(params)})": mean, THRESHOLD_PRICE: band}
 
 
 RULE_TYPE = BollingerType()

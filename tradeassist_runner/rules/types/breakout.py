@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, StrictInt
 from ...config.models import Condition, Strict
 from ...config.types import Number
 from ..indicators import MAX_PERIOD, fmt, joined, keep_last, window_max, window_min
-from ..seam import Params, Samples, State, Values
+from ..seam import F64, THRESHOLD_PRICE, Chart, Params, Samples, State, Values
 
 Side = Literal["high", "low"]
 
@@ -62,6 +62,7 @@ class BreakoutType:
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("price", "level")
     placeholder_names: ClassVar[tuple[str, ...]] = ('period', 'side')
+    chart: ClassVar[Chart] = Chart(panel="points beyond the range")
 
     def params(self, body: Any, timezone: str) -> Params:
         """``(side, period)``, e.g. ``("high", 20)``."""
@@ -114,6 +115,14 @@ class BreakoutType:
     def placeholders(self, params: Params) -> dict[str, str | int | float]:
         side, period = _unpack(params)
         return {"period": period, "side": side}
+
+    def chart_lines(self, params: Params, inputs: Mapping[str, F64], threshold: float) -> dict[str, F64]:
+        """The prior range's edge, and the price ``threshold`` points beyond it."""
+        side, period = _unpack(params)
+        level = np.asarray(inputs["level"], np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            at = level + float(threshold) if side == "high" else level - float(threshold)
+        return {f"{period}-sample {side}": level, THRESHOLD_PRICE: at}
 
 
 RULE_TYPE = BreakoutType()

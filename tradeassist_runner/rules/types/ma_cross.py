@@ -17,7 +17,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 from ...config.models import Condition, Strict
 from ...config.types import Number
 from ..indicators import MAX_PERIOD, Average, AverageState, explain_distance, moving_averages
-from ..seam import Params, Samples, State, Values, percent_of, percent_scalar
+from ..seam import F64, Chart, Params, Samples, State, Values, percent_of, percent_scalar
 
 
 class MaCrossBody(Strict):
@@ -80,6 +80,7 @@ class MaCrossType:
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("fast_ma", "slow_ma")
     placeholder_names: ClassVar[tuple[str, ...]] = ('fast', 'slow', 'average')
+    chart: ClassVar[Chart] = Chart(panel="% fast from slow")
 
     def params(self, body: Any, timezone: str) -> Params:
         """``(average, fast, slow)``, e.g. ``("ema", 9, 21)``."""
@@ -118,6 +119,13 @@ class MaCrossType:
     def placeholders(self, params: Params) -> dict[str, str | int | float]:
         average, fast, slow = _unpack(params)
         return {"fast": fast, "slow": slow, "average": average}
+
+    def chart_lines(self, params: Params, inputs: Mapping[str, F64], threshold: float) -> dict[str, F64]:
+        """Both averages (the threshold compares them with each other, not with the price)."""
+        average, fast, slow = _unpack(params)
+        kind = average.upper()
+        return {f"{kind}({fast})": np.asarray(inputs["fast_ma"], np.float64),
+                f"{kind}({slow})": np.asarray(inputs["slow_ma"], np.float64)}
 
 
 RULE_TYPE = MaCrossType()

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, StrictInt
 from ...config.models import Condition, Strict
 from ...config.types import Number
 from ..indicators import MAX_PERIOD, Average, AverageState, explain_distance, moving_average
-from ..seam import Params, Samples, State, Values, percent_of, percent_scalar
+from ..seam import F64, THRESHOLD_PRICE, Chart, Params, Samples, State, Values, percent_level, percent_of, percent_scalar
 
 
 class MovingAverageBody(Strict):
@@ -55,6 +55,7 @@ class MovingAverageType:
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("price", "ma")
     placeholder_names: ClassVar[tuple[str, ...]] = ('period', 'average')
+    chart: ClassVar[Chart] = Chart(panel="% from the average")
 
     def params(self, body: Any, timezone: str) -> Params:
         """``(average, period)``, e.g. ``("ema", 21)``."""
@@ -87,6 +88,12 @@ class MovingAverageType:
     def placeholders(self, params: Params) -> dict[str, str | int | float]:
         average, period = _unpack(params)
         return {"period": period, "average": average}
+
+    def chart_lines(self, params: Params, inputs: Mapping[str, F64], threshold: float) -> dict[str, F64]:
+        """The average, and the price ``threshold`` percent away from it."""
+        average, period = _unpack(params)
+        ma = np.asarray(inputs["ma"], np.float64)
+        return {_label(average, period): ma, THRESHOLD_PRICE: percent_level(ma, float(threshold))}
 
 
 RULE_TYPE = MovingAverageType()

@@ -32,7 +32,7 @@ from ...config.durations import to_ms
 from ...config.models import Condition, Strict
 from ...config.types import Duration, Number
 from ...timefmt import iso_ms
-from ..seam import F64, I64, Params, Samples, State, Values, percent_of, percent_scalar
+from ..seam import F64, I64, THRESHOLD_PRICE, Chart, Params, Samples, State, Values, percent_level, percent_of, percent_scalar
 from .numbers import duration_ms, finite, finite_scalar, number, param_int
 
 #: Longest look-back accepted: a year and a day covers "change over the year" while
@@ -131,6 +131,7 @@ class RateOfChangeType:
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("price", "ref", "ref_t")
     placeholder_names: ClassVar[tuple[str, ...]] = ('window',)
+    chart: ClassVar[Chart] = Chart(panel="% change")
 
     def params(self, body: Any, timezone: str) -> Params:
         return (to_ms(body.window),)
@@ -182,6 +183,10 @@ class RateOfChangeType:
 
     def placeholders(self, params: Params) -> dict[str, str | int | float]:
         return {"window": duration_ms(param_int(params[0]))}
+
+    def chart_lines(self, params: Params, inputs: Mapping[str, F64], threshold: float) -> dict[str, F64]:
+        """The price that would have moved ``threshold`` percent from the reference price."""
+        return {THRESHOLD_PRICE: percent_level(np.asarray(inputs["ref"], np.float64), float(threshold))}
 
 
 RULE_TYPE = RateOfChangeType()

@@ -31,7 +31,7 @@ from ..indicators import (
     smooth_many,
     window_sums,
 )
-from ..seam import F64, Params, Samples, State, Values
+from ..seam import F64, Chart, Params, Samples, State, Values
 
 
 class RsiBody(Strict):
@@ -92,6 +92,7 @@ class RsiType:
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("avg_gain", "avg_loss")
     placeholder_names: ClassVar[tuple[str, ...]] = ('period',)
+    chart: ClassVar[Chart] = Chart(panel="RSI", value_range=(0.0, 100.0))
 
     def params(self, body: Any, timezone: str) -> Params:
         """``(period,)``, e.g. ``(14,)``."""
@@ -158,6 +159,9 @@ class RsiType:
 
     def placeholders(self, params: Params) -> dict[str, str | int | float]:
         return {"period": _period(params)}
+
+    def chart_lines(self, params: Params, inputs: Mapping[str, F64], threshold: float) -> dict[str, F64]:
+        return {}  # an RSI level has no single price counterpart
 
 
 RULE_TYPE = RsiType()

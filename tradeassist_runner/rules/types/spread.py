@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field, field_validator
 from ...config.durations import to_ms
 from ...config.models import Condition, Strict
 from ...config.types import Duration, Number
-from ..seam import F64, I64, Params, Samples, State, Values
+from ..seam import F64, I64, THRESHOLD_PRICE, Chart, Params, Samples, State, Values
 from .numbers import duration_ms, number, param_float, param_int, param_str
 
 Mode = Literal["difference", "ratio"]
@@ -92,6 +92,7 @@ class SpreadType:
     in_conjunctions: ClassVar[bool] = False
     input_names: ClassVar[tuple[str, ...]] = ("a", "b", "a_ts", "b_ts", "factor")
     placeholder_names: ClassVar[tuple[str, ...]] = ('other', 'mode', 'factor', 'max_age')
+    chart: ClassVar[Chart] = Chart(panel="spread")
 
     def params(self, body: Any, timezone: str) -> Params:
         max_age = None if body.max_age is None else to_ms(body.max_age)
@@ -177,6 +178,15 @@ class SpreadType:
             "other": param_str(params[0]), "mode": param_str(params[1]),
             "factor": param_float(params[2]), "max_age": max_age,
         }
+
+    def chart_lines(self, params: Params, inputs: Mapping[str, F64], threshold: float) -> dict[str, F64]:
+        """``factor × other`` in the instrument's units, and the instrument's price at which
+        the spread would equal ``threshold``."""
+        other, mode, factor = param_str(params[0]), param_str(params[1]), param_float(params[2])
+        with np.errstate(over="ignore", invalid="ignore"):
+            fb = factor * np.asarray(inputs["b"], np.float64)
+            at = fb * float(threshold) if mode == "ratio" else fb + float(threshold)
+        return {f"{number(factor)}×{other}": fb, THRESHOLD_PRICE: at}
 
 
 RULE_TYPE = SpreadType()

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from ...config.models import Condition, Strict
 from ...config.types import Number
-from ..seam import Params, Samples, State, Values
+from ..seam import F64, THRESHOLD_PRICE, Chart, Params, Samples, State, Values
 from .numbers import number
 
 
@@ -39,6 +39,8 @@ class ThresholdType:
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("price",)
     placeholder_names: ClassVar[tuple[str, ...]] = ()
+    #: The value is the price: drawn on the price panel, no panel of its own.
+    chart: ClassVar[Chart] = Chart(panel=None)
 
     def params(self, body: Any, timezone: str) -> Params:
         return ()
@@ -61,6 +63,9 @@ class ThresholdType:
 
     def placeholders(self, params: Params) -> dict[str, str | int | float]:
         return {}
+
+    def chart_lines(self, params: Params, inputs: Mapping[str, F64], threshold: float) -> dict[str, F64]:
+        return {THRESHOLD_PRICE: np.full(len(inputs["price"]), float(threshold))}
 
 
 RULE_TYPE = ThresholdType()

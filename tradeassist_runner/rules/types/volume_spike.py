@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from ...config.models import Condition, Strict
 from ...config.types import Number
-from ..seam import Params, Samples, State, Values, exact_ratio
+from ..seam import F64, Chart, Params, Samples, State, Values, exact_ratio
 from .numbers import number, param_int
 
 MAX_PERIOD = 100_000
@@ -53,6 +53,7 @@ class VolumeSpikeType:
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("volume", "mean")
     placeholder_names: ClassVar[tuple[str, ...]] = ('period',)
+    chart: ClassVar[Chart] = Chart(panel="× mean volume")
 
     def params(self, body: Any, timezone: str) -> Params:
         return (int(body.period),)
@@ -130,6 +131,9 @@ class VolumeSpikeType:
 
     def placeholders(self, params: Params) -> dict[str, str | int | float]:
         return {"period": param_int(params[0])}
+
+    def chart_lines(self, params: Params, inputs: Mapping[str, F64], threshold: float) -> dict[str, F64]:
+        return {}  # a volume ratio has no price counterpart
 
 
 RULE_TYPE = VolumeSpikeType()

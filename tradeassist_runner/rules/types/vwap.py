@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from ...config.models import Condition, Strict
 from ...config.types import Number
-from ..seam import F64, I64, Params, Samples, State, Values, percent_of, percent_scalar
+from ..seam import F64, I64, THRESHOLD_PRICE, Chart, Params, Samples, State, Values, percent_level, percent_of, percent_scalar
 from .numbers import finite, finite_scalar, number, param_str
 
 _ANCHOR = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -102,6 +102,7 @@ class VwapType:
     in_conjunctions: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("price", "vwap", "volume_sum", "pv_sum")
     placeholder_names: ClassVar[tuple[str, ...]] = ('anchor', 'timezone')
+    chart: ClassVar[Chart] = Chart(panel="% from VWAP")
 
     def params(self, body: Any, timezone: str) -> Params:
         return (str(body.anchor), timezone)
@@ -179,6 +180,11 @@ class VwapType:
 
     def placeholders(self, params: Params) -> dict[str, str | int | float]:
         return {"anchor": param_str(params[0]), "timezone": param_str(params[1])}
+
+    def chart_lines(self, params: Params, inputs: Mapping[str, F64], threshold: float) -> dict[str, F64]:
+        """VWAP, and the price ``threshold`` percent away from it."""
+        vwap = np.asarray(inputs["vwap"], np.float64)
+        return {"VWAP": vwap, THRESHOLD_PRICE: percent_level(vwap, float(threshold))}
 
 
 RULE_TYPE = VwapType()

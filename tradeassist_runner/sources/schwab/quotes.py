@@ -9,7 +9,9 @@ updates refresh the book but emit nothing, because the engine's rules are about 
 Volume of a tick is the quantity traded in that update, never the day's cumulative
 figure: the growth of ``TOTAL_VOLUME`` since the previous update when both are known
 (Schwab conflates several trades into one update, and the growth counts them all),
-else ``LAST_SIZE``.
+else ``LAST_SIZE``. A futures root (``/ES``) streams its front contract; when
+``FUTURE_ACTIVE_SYMBOL`` changes (a roll) the old contract's total is no baseline for
+the new one's, so the first trade after a roll has its ``LAST_SIZE`` as volume.
 
 The first update of a symbol on a new connection is the subscription snapshot: the
 last known values, possibly hours old (the last trade before the close). It seeds the
@@ -54,6 +56,12 @@ NEEDED_FIELDS: tuple[str, ...] = (
     "QUOTE_TIME_MILLIS",
     "TRADE_TIME_MILLIS",
 )
+#: Futures also carry the contract a root symbol (``/ES``) currently streams: a change is a roll.
+FUTURES_FIELDS: tuple[str, ...] = (*NEEDED_FIELDS, "FUTURE_ACTIVE_SYMBOL")
+
+
+def fields_for(service: Service) -> tuple[str, ...]:
+    return FUTURES_FIELDS if service == FUTURES else NEEDED_FIELDS
 
 # schwab-py field name -> (Quote attribute, kind)
 _FIELD_MAP: dict[str, tuple[str, str]] = {
@@ -98,6 +106,7 @@ class Quote:
     ask_size: int | None = None
     trade_time: int | None = None
     quote_time: int | None = None
+    contract: str | None = None  # futures: the contract streamed for this symbol (``/ESH26``)
     fresh: bool = True  # next update is the snapshot of a (re)subscription
 
 
@@ -148,7 +157,9 @@ class QuoteBook:
     placeholders: int = 0  # 0 sent for a time Schwab does not have
     implausible: int = 0  # trades refused for a time far from the clock
     restamped: int = 0  # changed prices without a new trade time, stamped with the message time
-    #: (symbol, what) for the caller to log: "implausible <ts>", "restamped"; drained by the caller.
+    rolls: int = 0  # futures contract changes seen (volume baseline reset each time)
+    #: (symbol, what) for the caller to log: "implausible <ts>", "restamped", "roll OLD NEW";
+    #: drained by the caller.
     notes: list[tuple[str, str]] = field(default_factory=list)
 
     def new_connection(self) -> None:
@@ -206,6 +217,15 @@ class QuoteBook:
         quote = self.quotes.get(symbol)
         if quote is None:
             quote = self.quotes[symbol] = Quote()
+        contract = item.get("FUTURE_ACTIVE_SYMBOL")
+        if isinstance(contract, str) and contract:
+            if quote.contract is not None and contract != quote.contract:
+                # A roll: the new contract's cumulative volume has nothing to do with the old
+                # one's, so its growth is no tick's volume (the baseline starts over here).
+                self.rolls += 1
+                self.notes.append((symbol, f"roll {quote.contract} {contract}"))
+                quote.total_volume = None
+            quote.contract = contract
         prev = {name: getattr(quote, name) for name in _QUOTE_FIELDS}
         snapshot = quote.fresh
         quote.fresh = False

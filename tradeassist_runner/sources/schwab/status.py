@@ -29,6 +29,16 @@ class Gap:
         return self.end - self.start
 
 
+@dataclass(frozen=True)
+class Roll:
+    """A futures root symbol (``/ES``) switched to another contract."""
+
+    symbol: str
+    old: str
+    new: str
+    at: datetime
+
+
 @dataclass
 class FeedStatus:
     connected: bool = False
@@ -36,6 +46,7 @@ class FeedStatus:
     reconnects: int = 0
     frames: int = 0
     unparsable_frames: int = 0
+    repaired_frames: int = 0  # not JSON as sent, parsed after schwab-py's backslash repair
     malformed_items: int = 0
     ticks: int = 0
     last_error: str | None = None
@@ -56,8 +67,16 @@ class FeedStatus:
     allow_delayed: bool = False
     #: symbol -> wall-clock time of its last level-one update.
     last_update: dict[str, datetime] = field(default_factory=dict)
+    #: futures symbol -> the contract streamed for it (``/ES`` -> ``/ESH26``).
+    contracts: dict[str, str] = field(default_factory=dict)
+    #: Contract rolls seen (newest last).
+    rolls: deque[Roll] = field(default_factory=lambda: deque(maxlen=100))
     #: symbol -> since when it has been silent (reported once per silence).
     silent: dict[str, datetime] = field(default_factory=dict)
+    #: symbol -> why it counts as silent (never any data, or stopped while its market trades).
+    silent_why: dict[str, str] = field(default_factory=dict)
+    #: When silent symbols fail readiness: "all" (no subscribed symbol produces data) or "any".
+    silent_not_ready: str = "all"
 
     def disconnected(self, reason: str, at: datetime | None = None) -> None:
         self.connected = False
@@ -79,15 +98,48 @@ class FeedStatus:
         return gap
 
     def problems(self) -> list[str]:
-        """Sentences for readiness probes: what the feed cannot deliver right now, per service/symbol."""
+        """Why readiness fails, per service/symbol: what the feed cannot deliver for alerting.
+
+        A refused service, and delayed data that is refused for alerting, always count. A
+        silent symbol counts with ``silent_not_ready: any``; with ``all`` (the default)
+        only when no subscribed symbol produces data at all, since one dead symbol among
+        live ones leaves the rest alerting (it is a :meth:`notices` line then).
+        """
         out = [f"schwab {svc} refused: {why}" for svc, why in sorted(self.refused_services.items())]
         delayed = sorted(s for s, d in self.delayed.items() if d)
-        if delayed:
-            use = "used for alerting" if self.allow_delayed else "refused for alerting (source.allow_delayed: false)"
-            out.append(f"schwab data is delayed for {', '.join(delayed)}: {use}")
-        for symbol, since in sorted(self.silent.items()):
-            out.append(f"schwab symbol {symbol} silent since {since.isoformat(timespec='seconds')}")
+        if delayed and not self.allow_delayed:
+            out.append(f"schwab data is delayed for {', '.join(delayed)}: refused for alerting "
+                       "(source.allow_delayed: false)")
+        if self._silence_fails():
+            if self.silent_not_ready == "all":
+                out.append("schwab: no subscribed symbol is producing data")
+            out.extend(self._silent_lines())
         return out
+
+    def notices(self) -> list[str]:
+        """Worth an operator's look but not a readiness failure (shown beside the reasons)."""
+        out = []
+        delayed = sorted(s for s, d in self.delayed.items() if d)
+        if delayed and self.allow_delayed:
+            out.append(f"schwab data is delayed for {', '.join(delayed)}: used for alerting")
+        if not self._silence_fails():
+            out.extend(self._silent_lines())
+        return out
+
+    def _silence_fails(self) -> bool:
+        if not self.silent:
+            return False
+        if self.silent_not_ready == "any":
+            return True
+        watched = {s for symbols in self.subscribed.values() for s in symbols}
+        return bool(watched) and watched <= set(self.silent)
+
+    def _silent_lines(self) -> list[str]:
+        return [
+            f"schwab symbol {symbol} silent since {since.isoformat(timespec='seconds')}"
+            + (f": {self.silent_why[symbol]}" if symbol in self.silent_why else "")
+            for symbol, since in sorted(self.silent.items())
+        ]
 
     @property
     def total_gap(self) -> timedelta:
@@ -101,6 +153,7 @@ class FeedStatus:
             "reconnects": self.reconnects,
             "frames": self.frames,
             "unparsable_frames": self.unparsable_frames,
+            "repaired_frames": self.repaired_frames,
             "malformed_items": self.malformed_items,
             "ticks": self.ticks,
             "last_error": self.last_error,
@@ -121,4 +174,7 @@ class FeedStatus:
             "restamped_ticks": self.restamped_ticks,
             "last_update": {s: t.isoformat() for s, t in sorted(self.last_update.items())},
             "silent_symbols": {s: t.isoformat() for s, t in sorted(self.silent.items())},
+            "silent_reasons": dict(sorted(self.silent_why.items())),
+            "contracts": dict(sorted(self.contracts.items())),
+            "rolls": [{"symbol": r.symbol, "from": r.old, "to": r.new, "at": r.at.isoformat()} for r in self.rolls],
         }

@@ -28,13 +28,14 @@ import random
 import sys
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
 import polars as pl
 import schwab.contrib.util  # noqa: F401  (StreamClient.set_json_decoder looks it up)
+from schwab.contrib.util import HeuristicJsonDecoder
 from schwab.streaming import (
     StreamClient,
     StreamJsonDecoder,
@@ -50,8 +51,8 @@ from ...logs import log, redact
 from .auth import TokenStore, check_token, format_span, login_hint, open_client
 from .credentials import SchwabCredentials, load_credentials
 from .protocol import CONNECTION_CODES, Code, explain, response_content
-from .quotes import EQUITIES, FUTURES, NEEDED_FIELDS, QuoteBook, Service, TickRow, rows_to_frame, service_for
-from .status import FeedStatus
+from .quotes import EQUITIES, FUTURES, FUTURES_FIELDS, QuoteBook, Service, TickRow, fields_for, rows_to_frame, service_for
+from .status import FeedStatus, Roll
 
 logger = logging.getLogger("tradeassist.schwab")
 
@@ -84,6 +85,11 @@ REPLACED_HELP = (
 )
 
 
+_SILENCE_CHECK_EVERY = timedelta(seconds=1)
+#: Level-one fields that make an update carry data (a content item with only its key does not).
+_DATA_FIELDS = frozenset(FUTURES_FIELDS) - {"SYMBOL"}
+
+
 def _wall_clock() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -104,14 +110,16 @@ def plan_symbols(instruments: Iterable[Instrument]) -> tuple[dict[Service, set[s
 class _Decoder(StreamJsonDecoder):
     """Sees every raw frame before schwab-py does (its public decoder hook).
 
-    Unparsable or malformed frames are counted and replaced by ``{}``, which schwab-py
-    ignores, so one bad frame never tears down the connection. Codes the server
+    A frame that is not JSON gets schwab-py's own repair (``HeuristicJsonDecoder``) first;
+    one that still does not parse, or is malformed, is counted and replaced by ``{}``,
+    which schwab-py ignores, so one bad frame never tears down the connection. Codes the server
     pushes on its own (``notify``) are queued for the feed to act on.
     """
 
     def __init__(self, status: FeedStatus) -> None:
         self.status = status
         self.events: list[tuple[int, str]] = []
+        self._heuristic = HeuristicJsonDecoder()
 
     def _bad(self, raw: str, why: str) -> dict[str, Any]:
         self.status.unparsable_frames += 1
@@ -125,7 +133,11 @@ class _Decoder(StreamJsonDecoder):
         try:
             msg = json.loads(text)
         except ValueError:
-            return self._bad(text, "not JSON")
+            try:  # schwab-py's repair for over-escaped backslashes, seen in real frames
+                msg = self._heuristic.decode_json_string(text)
+            except ValueError:
+                return self._bad(text, "not JSON")
+            self.status.repaired_frames += 1
         if not isinstance(msg, dict):
             return self._bad(text, "not a JSON object")
         if "response" in msg and not _valid_response(msg["response"]):
@@ -179,10 +191,11 @@ class SchwabFeed:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.source = source
-        self.status = FeedStatus(allow_delayed=source.allow_delayed)
+        self.status = FeedStatus(allow_delayed=source.allow_delayed, silent_not_ready=source.silent_not_ready)
         self._clock = clock
         self._monotonic = monotonic
         self._watch_since: dict[str, datetime] = {}
+        self._silence_checked: datetime | None = None
         self.book = QuoteBook()
         self._store = TokenStore(token_path)
         self._credentials = credentials
@@ -198,6 +211,10 @@ class SchwabFeed:
         self._client: Any = None
         self._force_refresh = False
         self._sub_lock = asyncio.Lock()
+        #: Set when the wanted symbols changed while no subscription could be sent.
+        self._resync = asyncio.Event()
+        #: The read loop's pending wait for a frame (``update_symbols`` interrupts it).
+        self._reader: asyncio.Future[None] | None = None
         self._set_wanted(instruments)
 
     @classmethod
@@ -229,43 +246,54 @@ class SchwabFeed:
     async def update_symbols(self, instruments: Iterable[Instrument]) -> None:
         """New instrument list (hot reload): subscribe/unsubscribe on the live connection.
 
-        No reconnect. If the stream is down, the next connection subscribes the new set.
+        No reconnect, and no wait for the next frame: schwab-py holds its socket lock
+        while it waits for one (a heartbeat comes every ~10 s), so the read loop's pending
+        wait is cancelled first (safe: websockets keeps an arriving frame for the next
+        read, and the loop reads again once the change is acknowledged). If the stream is
+        down or still connecting, the connection subscribes the new set.
         """
         self._set_wanted(list(instruments))
         sc = self._sc
         if sc is None or not self.status.connected:
+            self._resync.set()  # the read loop applies it as soon as it runs
             return
-        try:
-            await self._sync(sc)
-        except (StreamDropped, WebSocketException, OSError) as exc:
-            # The stream loop sees the broken connection too and resubscribes on reconnect.
-            log(logger, logging.WARNING, "subscription update failed; will apply on reconnect", error=str(exc))
+        async with self._sub_lock:
+            reader = self._reader
+            if reader is not None and not reader.done():
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+            try:
+                await self._sync(sc)
+            except (StreamDropped, WebSocketException, OSError) as exc:
+                # Half applied on a connection that no longer answers: start over on a new one.
+                log(logger, logging.WARNING, "subscription update failed; will apply on reconnect", error=str(exc))
+                await _close(sc)
 
     async def _sync(self, sc: StreamClient) -> None:
-        async with self._sub_lock:
-            for service in (FUTURES, EQUITIES):
-                want = self._wanted[service] - self._refused
-                have = self._subscribed[service]
-                remove = sorted(have - want)
-                if remove:
-                    await self._request(sc, service, "UNSUBS", remove)
-                    have.difference_update(remove)
-                    self.book.forget(remove)
-                    for s in remove:  # no longer watched: nothing to report about it
-                        for known in (self.status.silent, self.status.delayed, self.status.last_update,
-                                      self._watch_since):
-                            known.pop(s, None)
-                    log(logger, logging.INFO, "unsubscribed", service=service, symbols=",".join(remove))
-                add = sorted(want - have)
-                # Symbols of a refused batch go one by one, across reconnects too: Schwab may
-                # end a session that has nothing subscribed, and each verdict must stick.
-                batch = [s for s in add if s not in self._suspects]
-                if batch:
-                    await self._add(sc, service, batch)
-                for s in add:
-                    if s in self._suspects:
-                        await self._add(sc, service, [s])
-                self.status.subscribed[service] = sorted(have)
+        self._resync.clear()
+        for service in (FUTURES, EQUITIES):
+            want = self._wanted[service] - self._refused
+            have = self._subscribed[service]
+            remove = sorted(have - want)
+            if remove:
+                await self._request(sc, service, "UNSUBS", remove)
+                have.difference_update(remove)
+                self.book.forget(remove)
+                for s in remove:  # no longer watched: nothing to report about it
+                    for known in (self.status.silent, self.status.silent_why, self.status.delayed,
+                                  self.status.last_update, self.status.contracts, self._watch_since):
+                        known.pop(s, None)
+                log(logger, logging.INFO, "unsubscribed", service=service, symbols=",".join(remove))
+            add = sorted(want - have)
+            # Symbols of a refused batch go one by one, across reconnects too: Schwab may
+            # end a session that has nothing subscribed, and each verdict must stick.
+            batch = [s for s in add if s not in self._suspects]
+            if batch:
+                await self._add(sc, service, batch)
+            for s in add:
+                if s in self._suspects:
+                    await self._add(sc, service, [s])
+            self.status.subscribed[service] = sorted(have)
 
     async def _add(self, sc: StreamClient, service: Service, symbols: list[str]) -> None:
         have = self._subscribed[service]
@@ -309,6 +337,7 @@ class SchwabFeed:
         log(logger, level, "symbol skipped", symbol=symbol, reason=reason)
 
     async def _request(self, sc: StreamClient, service: Service, command: str, symbols: list[str]) -> None:
+        wanted_fields = fields_for(service)
         if service == FUTURES:
             enum: Any = StreamClient.LevelOneFuturesFields
             ops = {"SUBS": sc.level_one_futures_subs, "ADD": sc.level_one_futures_add}
@@ -322,7 +351,7 @@ class SchwabFeed:
             if command == "UNSUBS":
                 await asyncio.wait_for(unsubs(symbols), timeout)
             else:
-                await asyncio.wait_for(ops[command](symbols, fields=[enum[name] for name in NEEDED_FIELDS]), timeout)
+                await asyncio.wait_for(ops[command](symbols, fields=[enum[name] for name in wanted_fields]), timeout)
         except TimeoutError:
             raise StreamDropped(f"no reply to {service} {command} within {timeout:g}s") from None
         except UnexpectedResponse as exc:  # an ack for something else: the stream is confused
@@ -337,11 +366,13 @@ class SchwabFeed:
             symbol = entry.get("key") if isinstance(entry, Mapping) else None
             if not isinstance(symbol, str):
                 continue
-            self.status.last_update[symbol] = now
-            if symbol in self.status.silent:
-                since = self.status.silent.pop(symbol)
-                log(logger, logging.INFO, "schwab symbol updating again", symbol=symbol,
-                    silent_since=since.isoformat(timespec="seconds"))
+            if any(name in entry for name in _DATA_FIELDS):  # a bare key is no data
+                self.status.last_update[symbol] = now
+                if symbol in self.status.silent:
+                    since = self.status.silent.pop(symbol)
+                    self.status.silent_why.pop(symbol, None)
+                    log(logger, logging.INFO, "schwab symbol updating again", symbol=symbol,
+                        silent_since=since.isoformat(timespec="seconds"))
             delayed = entry.get("delayed")
             if isinstance(delayed, bool) and self.status.delayed.get(symbol) != delayed:
                 known = symbol in self.status.delayed
@@ -359,11 +390,24 @@ class SchwabFeed:
             max_skew_ms=int(self.source.max_clock_skew.total_seconds() * 1000),
         )
         self.status.malformed_items += self.book.malformed - before
+        for entry in content if isinstance(content, list) else ():
+            key = entry.get("key") if isinstance(entry, Mapping) else None
+            if not isinstance(key, str):
+                continue
+            quote = self.book.quotes.get(key)
+            if quote is not None and quote.contract is not None:
+                self.status.contracts[key] = quote.contract
         self.status.seeded = self.book.seeded
         self.status.implausible_ticks = self.book.implausible
         self.status.restamped_ticks = self.book.restamped
         for symbol, what in self.book.notes:
-            if what == "restamped":
+            if what.startswith("roll "):
+                _, old, new = what.split(" ", 2)
+                self.status.rolls.append(Roll(symbol, old, new, now))
+                log(logger, logging.WARNING, "schwab contract roll", symbol=symbol, old_contract=old,
+                    new_contract=new, note="the price steps to the new contract; its first trade's volume "
+                    "is its last size, not the difference of the two contracts' totals")
+            elif what == "restamped":
                 log(logger, logging.WARNING, "schwab trade without a new trade time: stamped with the message time",
                     symbol=symbol)
             else:
@@ -381,22 +425,52 @@ class SchwabFeed:
             self._rows.append(r)
 
     def _check_silence(self) -> None:
-        """Report, once per silence, subscribed symbols without an update for ``silence_after``."""
+        """Report, once per silence, subscribed symbols that produce no data.
+
+        Two kinds, because a quiet market is not a fault: a symbol that sent nothing at
+        all for ``silence_after`` since it was subscribed (Schwab acknowledges unknown
+        symbols such as ``$SPX.X`` or an expired contract and then stays quiet; a real
+        one gets a snapshot at once, even on a weekend), and a symbol that stopped for
+        ``silence_after`` while its market is evidently open: another symbol of the same
+        service updated within that time. The feed has no exchange calendar; the other
+        symbols of the service are its evidence of trading hours.
+        """
         limit = self.source.silence_after
         if limit.total_seconds() <= 0:
             return
         now = self._clock()
+        if self._silence_checked is not None and now - self._silence_checked < _SILENCE_CHECK_EVERY:
+            return  # it runs on every message: at most once a second is plenty for minutes of silence
+        self._silence_checked = now
         for service in (FUTURES, EQUITIES):
-            for symbol in self._subscribed[service]:
+            symbols = self._subscribed[service]
+            live = {s for s in symbols
+                    if (t := self._data_since_subscribe(s)) is not None and now - t < limit}
+            for symbol in symbols:
                 if symbol in self.status.silent:
                     continue
-                last = self.status.last_update.get(symbol)
-                since = self._watch_since.get(symbol, now)
-                last = since if last is None or last < since else last
-                if now - last >= limit:
-                    self.status.silent[symbol] = last
-                    log(logger, logging.WARNING, "schwab symbol silent", symbol=symbol,
-                        since=last.isoformat(timespec="seconds"), silence_after=f"{limit.total_seconds():g}s")
+                last = self._data_since_subscribe(symbol)
+                if last is None:
+                    since = self._watch_since.get(symbol, now)
+                    if now - since < limit:
+                        continue
+                    why = ("no data at all since it was subscribed: check the symbol (indices are written "
+                           "$SPX, not $SPX.X; an expired futures contract sends nothing)")
+                    self._silent(symbol, since, why, limit)
+                elif now - last >= limit and live - {symbol}:
+                    why = f"no update while {', '.join(sorted(live - {symbol}))} kept updating"
+                    self._silent(symbol, last, why, limit)
+
+    def _data_since_subscribe(self, symbol: str) -> datetime | None:
+        last = self.status.last_update.get(symbol)
+        since = self._watch_since.get(symbol)
+        return None if last is None or (since is not None and last < since) else last
+
+    def _silent(self, symbol: str, since: datetime, why: str, limit: timedelta) -> None:
+        self.status.silent[symbol] = since
+        self.status.silent_why[symbol] = why
+        log(logger, logging.WARNING, "schwab symbol silent", symbol=symbol,
+            since=since.isoformat(timespec="seconds"), reason=why, silence_after=f"{limit.total_seconds():g}s")
 
     def _nothing_to_stream(self) -> SourceError:
         refused = "; ".join(f"{s}: {why}" for s, why in sorted(self.status.skipped_symbols.items()))
@@ -492,6 +566,7 @@ class SchwabFeed:
             live = False
             up_since: float | None = None
             replaced = False
+            reader: asyncio.Future[None] | None = None
             try:
                 sc = await self._connect(decoder)
                 live = True
@@ -517,6 +592,8 @@ class SchwabFeed:
                 # each subscribe (another client on the account) must still back off.
                 denials = 0
                 next_token_check = time.monotonic() + TOKEN_CHECK_EVERY
+                loop = asyncio.get_running_loop()
+                last_message = loop.time()
                 while True:
                     if time.monotonic() >= next_token_check:  # a stream can outlive the 7 days
                         next_token_check = time.monotonic() + TOKEN_CHECK_EVERY
@@ -524,14 +601,27 @@ class SchwabFeed:
                             await asyncio.to_thread(self._check_token)
                         except SourceError as exc:  # the open stream still works: say so, keep going
                             log(logger, logging.ERROR, str(exc))
+                    if self._resync.is_set():
+                        async with self._sub_lock:
+                            await self._sync(sc)
+                    if reader is None:
+                        async with self._sub_lock:  # a subscription update in progress goes first
+                            reader = self._reader = asyncio.ensure_future(sc.handle_message())
+                    left = last_message + heartbeat - loop.time()
+                    done, _ = await asyncio.wait((reader,), timeout=max(0.0, left))
+                    if not done:
+                        raise StreamDropped(f"no message (not even a heartbeat) for {heartbeat:g}s")
+                    if reader.cancelled():  # interrupted by update_symbols: read again
+                        reader = None
+                        continue
+                    finished, reader = reader, None
+                    last_message = loop.time()
                     try:
-                        await asyncio.wait_for(sc.handle_message(), timeout=heartbeat)
+                        finished.result()
                     except UnexpectedResponse as exc:
                         code, msg = response_content(exc.response) or (-1, str(exc))
                         if code != Code.SUCCESS:
                             raise StreamDropped(explain(code, msg)) from None
-                    except TimeoutError:
-                        raise StreamDropped(f"no message (not even a heartbeat) for {heartbeat:g}s") from None
                     for code, msg in decoder.events:
                         if code == Code.CLOSE_CONNECTION:
                             raise Replaced(explain(code, msg))
@@ -572,6 +662,10 @@ class SchwabFeed:
                     raise SourceError(f"cannot start the Schwab stream: {redact(reason)}") from None
                 # once live, anything odd from the wire is retried: never kill a running feed
             finally:
+                if reader is not None and not reader.done():
+                    reader.cancel()
+                    await asyncio.gather(reader, return_exceptions=True)
+                reader = self._reader = None
                 self._sc = None
                 if sc is not None and getattr(sc, "_socket", None) is not None:
                     await _close(sc)

@@ -1,0 +1,149 @@
+"""Real database servers for the tests: PostgreSQL, the machine's own or one started here.
+
+``postgres_server`` (session) is the machine's server on 127.0.0.1:5432 (trust auth, user
+postgres) when it answers, else a server started with ``initdb``/``pg_ctl`` in a
+temporary folder on a free port. ``postgres_url`` (per test) is a URL to a schema of its
+own in that server (``options=-csearch_path=...``), created empty and dropped afterwards,
+so tests never see each other's tables and cost no ``CREATE DATABASE``.
+
+``own_postgres`` starts a private server a test may stop or kill (never the machine's).
+Import the fixtures into a test module or a ``conftest.py``:
+``from tests.servers import postgres_server, postgres_url  # noqa: F401``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+MACHINE_HOST, MACHINE_PORT, MACHINE_USER = "127.0.0.1", 5432, "postgres"
+
+
+@dataclass
+class PostgresServer:
+    """A running server: ``url(db)`` connects to a database on it; ``stop()`` (own servers only)."""
+
+    host: str
+    port: int
+    user: str
+    database: str
+    datadir: Path | None = None  # set for a server these tests started
+
+    def url(self, database: str | None = None, schema: str | None = None) -> str:
+        base = f"postgresql://{self.user}@{self.host}:{self.port}/{database or self.database}"
+        return f"{base}?options=-csearch_path%3D{schema}" if schema else base
+
+    def stop(self, mode: str = "fast") -> None:
+        assert self.datadir is not None, "never stop the machine's own server"
+        subprocess.run([*_as_owner(), _bin("pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop"],
+                       check=False, capture_output=True)
+
+    def start(self) -> None:
+        assert self.datadir is not None
+        subprocess.run(
+            [*_as_owner(), _bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self.datadir.parent / "server.log"),
+             "-w", "-o", f"-p {self.port} -k {self.datadir.parent} -c listen_addresses={self.host} -c fsync=off",
+             "start"],
+            check=True, capture_output=True,
+        )
+
+
+def _as_owner() -> list[str]:
+    """initdb and postgres refuse to run as root: as root, run them as the ``postgres`` user."""
+    if os.geteuid() != 0:
+        return []
+    runuser = shutil.which("runuser")
+    if runuser is None:
+        pytest.skip("running as root without runuser: cannot start a PostgreSQL server")
+    return [runuser, "-u", "postgres", "--"]
+
+
+def _bin(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    for version in sorted(Path("/usr/lib/postgresql").glob("*"), reverse=True):
+        if (version / "bin" / name).exists():
+            return str(version / "bin" / name)
+    pytest.skip(f"PostgreSQL's {name} is not installed (apt-get install postgresql)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _answers(host: str, port: int, user: str, database: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(host=host, port=port, user=user, dbname=database, connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def start_own_postgres(root: Path) -> PostgresServer:
+    """A fresh cluster under ``root`` (a folder the server's user may own) on a free port, trust auth."""
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    datadir = root / "pgdata"
+    subprocess.run(
+        [*_as_owner(), _bin("initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+         "--no-sync"],
+        check=True, capture_output=True,
+    )
+    server = PostgresServer("127.0.0.1", free_port(), "postgres", "postgres", datadir)
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    if _answers(MACHINE_HOST, MACHINE_PORT, MACHINE_USER, "postgres"):
+        yield PostgresServer(MACHINE_HOST, MACHINE_PORT, MACHINE_USER, "postgres")
+        return
+    with tempfile.TemporaryDirectory(prefix="tradeassist-pg-") as root:
+        server = start_own_postgres(Path(root))
+        try:
+            yield server
+        finally:
+            server.stop("immediate")
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A private server the test may stop, kill or restart (never the machine's own)."""
+    # not tmp_path: pytest makes it private to root, and the server may run as ``postgres``
+    with tempfile.TemporaryDirectory(prefix="tradeassist-pg-") as root:
+        server = start_own_postgres(Path(root))
+        try:
+            yield server
+        finally:
+            server.stop("immediate")
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A URL whose ``search_path`` is a new empty schema, dropped after the test."""
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = postgres_server.url()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield postgres_server.url(schema=schema)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

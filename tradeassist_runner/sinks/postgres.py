@@ -1,0 +1,251 @@
+"""The alert log of record in PostgreSQL: several runners can share one database.
+
+The records, queries and delivery statuses are those of the SQLite log (``sqlite.py``):
+the same columns, the same JSON text for ``delivery_status``, the same rows read back.
+What sharing adds:
+
+* Inserts are ``ON CONFLICT (alert_id) DO NOTHING ... RETURNING``: an alert logged by a
+  runner before a restart, or by another runner, is neither stored nor delivered twice.
+* Inserts take a transaction-scoped advisory lock, so row ids are handed out in commit
+  order: the Parquet copy's watermark ("every row above id N") can then never skip a
+  row that a slower concurrent transaction commits later with a smaller id.
+* Each alert remembers its ``owner`` (the runner's scope, e.g. a shard): at start a
+  runner resumes the pending deliveries it owns, never another live runner's.
+* Copy marks are keyed by host as well as folder: each runner's Parquet copy is its own.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import Any
+
+import polars as pl
+import polars.selectors as cs
+
+from ..timefmt import iso_ms, to_epoch_ms
+from .batch import conform
+from .pg_conn import INSERT_LOCK, Session, checked_url, migrate, require_schema
+from .sqlite import _INSERT_COLUMNS, _SELECT, SqliteAlertLog, _channel_entry, _to_frame
+
+#: The PostgreSQL type of each inserted column (the others are text).
+_TYPES = {
+    "ts_ms": "int8", "seq": "int8", "volume": "int8", "bar_start_ms": "int8", "fired": "int4",
+    "trigger_value": "float8", "prev_value": "float8", "price": "float8", "threshold": "float8",
+}  # fmt: skip
+_COLUMNS = (*_INSERT_COLUMNS, "owner")
+_FLOATS = [c for c in _COLUMNS if _TYPES.get(c) == "float8"]
+# The batch travels as one JSON text (polars writes it natively; binding thousands of values
+# one by one costs more than the insert itself), unpacked by json_to_recordset in row order.
+_RECORD = ", ".join(f"{c} {_TYPES.get(c, 'text')}" for c in _COLUMNS)
+_INSERT = (
+    f"INSERT INTO alert_logs ({', '.join(_COLUMNS)}) SELECT {', '.join(_COLUMNS)} FROM json_to_recordset(%s::json) "
+    f"AS batch({_RECORD}) "
+    "ON CONFLICT (alert_id) DO NOTHING RETURNING alert_id"
+)
+#: Matches the outbox's partial index (pg_conn.py); the JSON check below is the exact test.
+#: (``%%`` is a literal ``%`` in a query with parameters.)
+_PENDING = (
+    "delivery_status LIKE '%%\"status\": \"pending\"%%' AND EXISTS (SELECT 1 FROM "
+    "jsonb_each(delivery_status::jsonb) AS d WHERE d.value->>'status' = 'pending')"
+)
+
+Status = Mapping[str, Any]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _status_json(status: Mapping[str, Any]) -> str:
+    """The JSON text SQLite stores, minus ``\\u0000`` (``jsonb`` refuses it, and the outbox
+    queries read every row as ``jsonb``: one such error text would break them all)."""
+    return json.dumps(status, sort_keys=True).replace("\\u0000", "\\ufffd")
+
+
+class PostgresAlertLog:
+    """Alert log in the PostgreSQL database of ``url`` (tables in its ``search_path``)."""
+
+    def __init__(self, url: str, *, scope: str = "default", create: bool = True) -> None:
+        """Connect and create or migrate the schema (``create=False``: only check it exists).
+
+        ``scope`` names this runner among those sharing the database (a shard).
+        """
+        self.scope = scope
+        self._session = Session(checked_url(url), "alert log")
+        self._host = socket.gethostname()
+        try:
+            (migrate if create else require_schema)(self._session)
+        except BaseException:
+            self._session.close()
+            raise
+
+    @property
+    def where(self) -> str:
+        return self._session.where
+
+    # -- writing ---------------------------------------------------------------------
+
+    def write(self, alerts: pl.DataFrame, delivery_status: Mapping[str, Status] | None = None) -> int:
+        return self.write_new(alerts, delivery_status).height
+
+    def write_new(self, alerts: pl.DataFrame, delivery_status: Mapping[str, Status] | None = None) -> pl.DataFrame:
+        df = conform(alerts)
+        if df.height == 0:
+            return df
+        at = iso_ms(_now())
+        status = {ch: _channel_entry(ch, v, at) for ch, v in (delivery_status or {}).items()}
+        unique = df.filter(pl.col("alert_id").is_first_distinct())
+        # NaN is stored as NULL, as SQLite does, so both logs read back the same values.
+        # PostgreSQL text cannot hold NUL: a "\0" in a symbol or message (a YAML escape) would
+        # fail every retry of the batch, so it is stored as U+FFFD instead. Alert ids cannot hold one.
+        stored = unique.with_columns(
+            cs.float().fill_nan(None), cs.string().exclude("alert_id").str.replace_all("\x00", "\ufffd", literal=True)
+        )
+        # floats as text: JSON has no infinity, and the text of a float64 reads back bit for bit
+        payload = (
+            SqliteAlertLog._stored(stored, _status_json(status))
+            .with_columns(pl.lit(self.scope).alias("owner"), pl.col(_FLOATS).cast(pl.String))
+            .write_json()
+        )
+        doing = f"could not write {df.height} alert(s), nothing of the batch was stored"
+        with self._session.run(doing) as conn, conn.transaction():
+            conn.execute(INSERT_LOCK)
+            inserted = {str(r[0]) for r in conn.execute(_INSERT, (payload,)).fetchall()}
+        return unique.filter(pl.col("alert_id").is_in(pl.Series(list(inserted), dtype=pl.String).implode()))
+
+    def update_delivery(
+        self,
+        alert_id: str,
+        channel: str,
+        status: str,
+        *,
+        attempts: int | None = None,
+        error: str | None = None,
+        at: datetime | None = None,
+    ) -> bool:
+        with self._session.run(f"could not update delivery of {alert_id!r}") as conn, conn.transaction():
+            row = conn.execute(
+                "SELECT delivery_status FROM alert_logs WHERE alert_id = %s FOR UPDATE", (alert_id,)
+            ).fetchone()
+            if row is None:
+                return False
+            current: dict[str, Any] = json.loads(row[0] or "{}")
+            previous = current.get(channel) or {}
+            current[channel] = {
+                "status": status,
+                "attempts": int(previous.get("attempts", 0) if attempts is None else attempts),
+                "error": error,
+                "updated_at": iso_ms(at or _now()),
+            }
+            conn.execute(
+                "UPDATE alert_logs SET delivery_status = %s WHERE alert_id = %s",
+                (_status_json(current), alert_id),
+            )
+        return True
+
+    # -- reading ---------------------------------------------------------------------
+
+    def query(
+        self,
+        rule_id: str | None = None,
+        symbol: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> pl.DataFrame:
+        """Like :meth:`SqliteAlertLog.query`: firing order, ``limit`` keeps the latest N."""
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        where: list[str] = []
+        params: list[Any] = []
+        for clause, value in (
+            ("rule_id = %s", rule_id),
+            ("symbol = %s", symbol),
+            ("ts_ms >= %s", None if since is None else to_epoch_ms(since)),
+            ("ts_ms < %s", None if until is None else to_epoch_ms(until)),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        columns = ", ".join(_SELECT)
+        sql = f"SELECT {columns}, id FROM alert_logs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        if limit is not None:
+            sql = f"SELECT * FROM ({sql} ORDER BY ts_ms DESC, id DESC LIMIT %s) AS latest"
+            params.append(limit)
+        sql = f"SELECT {columns} FROM ({sql}) AS chosen ORDER BY ts_ms, id"
+        return self._read(sql, params)
+
+    def _read(self, sql: str, params: list[Any]) -> pl.DataFrame:
+        with self._session.run("cannot read") as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return _to_frame(rows)
+
+    def pending_deliveries(self, limit: int | None = None) -> pl.DataFrame:
+        """This scope's alerts with a channel still ``pending``, oldest first."""
+        sql = f"SELECT {', '.join(_SELECT)} FROM alert_logs WHERE owner = %s AND {_PENDING} ORDER BY ts_ms, id"
+        params: list[Any] = [self.scope]
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(limit)
+        return self._read(sql, params)
+
+    def count(self) -> int:
+        return self._scalar("SELECT count(*) FROM alert_logs", [])
+
+    def _scalar(self, sql: str, params: list[Any]) -> int:
+        with self._session.run("cannot read") as conn:
+            row = conn.execute(sql, params).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    # -- the Parquet copy's watermark -----------------------------------------------
+
+    def _copy_key(self, copy: str) -> str:
+        return f"{self._host}:{copy}"  # one folder path on two machines is two copies
+
+    def copy_mark(self, copy: str) -> int | None:
+        with self._session.run("cannot read") as conn:
+            row = conn.execute("SELECT through_id FROM copy_marks WHERE copy = %s", (self._copy_key(copy),)).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_copy_mark(self, copy: str, through_id: int) -> None:
+        with self._session.run("cannot record the copy mark") as conn:
+            conn.execute(
+                "INSERT INTO copy_marks (copy, through_id) VALUES (%s, %s) "
+                "ON CONFLICT (copy) DO UPDATE SET through_id = excluded.through_id",
+                (self._copy_key(copy), through_id),
+            )
+
+    def last_id(self) -> int:
+        return self._scalar("SELECT coalesce(max(id), 0) FROM alert_logs", [])
+
+    def count_between(self, after_id: int, through_id: int) -> int:
+        return self._scalar("SELECT count(*) FROM alert_logs WHERE id > %s AND id <= %s", [after_id, through_id])
+
+    def rows_after(self, after_id: int, limit: int) -> tuple[pl.DataFrame, int]:
+        columns = ", ".join(_SELECT)
+        with self._session.run("cannot read") as conn:
+            rows = conn.execute(
+                f"SELECT {columns}, id FROM alert_logs WHERE id > %s ORDER BY id LIMIT %s", (after_id, limit)
+            ).fetchall()
+        last = int(rows[-1][-1]) if rows else after_id
+        return _to_frame([r[:-1] for r in rows]), last
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> PostgresAlertLog:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
