@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime, timezone
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -21,8 +22,12 @@ from .commands.common import INVALID, load_or_exit as _load
 if TYPE_CHECKING:  # each command imports what it uses, so `--version` and `validate` start fast
     import polars as pl
 
+    from .backtest import BacktestStats
     from .charts.draw import ChartRequest
     from .config.loaded import LoadedConfig
+
+#: click's own exit code for a usage error; also an option this install cannot serve.
+USAGE = 2
 
 
 def _quiet_broken_pipe() -> NoReturn:
@@ -83,9 +88,11 @@ def validate(config: str) -> None:
 @click.option("--rule", "chart_rules", multiple=True, metavar="ID",
               help="Draw only this rule (repeatable; rules of one symbol)")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar (it is only drawn when stderr is a terminal)")
+@click.option("--workers", type=click.IntRange(min=1), help="Run on a local Dask cluster of N worker processes")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on an existing Dask cluster (tcp://HOST:8786)")
 def backtest(
     config: str, ticks_path: str, batch_size: int, fmt: str, chart_path: str | None, chart_symbol: str | None,
-    chart_rules: tuple[str, ...], quiet: bool,
+    chart_rules: tuple[str, ...], quiet: bool, workers: int | None, scheduler: str | None,
 ) -> None:
     """Evaluate the rules over a tick file, offline; no notification is sent.
 
@@ -99,6 +106,11 @@ def backtest(
     from .summary import RuleSummary
 
     _chart_options_need_chart(chart_path, chart_symbol, chart_rules)
+    on_dask = workers is not None or scheduler is not None
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("--workers and --scheduler exclude each other")
+    if on_dask and chart_path is not None:
+        raise click.UsageError("--chart draws from a single-process run: leave out --workers/--scheduler")
     loaded = _load(config)
     chart = None
     if chart_path is not None:
@@ -113,9 +125,13 @@ def backtest(
     raw = out.buffer
     bar = ProgressBar(quiet)
     try:
-        for alerts in run_backtest(loaded, Path(ticks_path), batch_size, stats,
-                                   tap=chart.tap() if chart is not None else None,
-                                   progress=bar.start("backtest", Path(ticks_path))):
+        if on_dask:
+            frames = _on_dask(loaded, Path(ticks_path), batch_size, stats, workers, scheduler)
+        else:
+            frames = run_backtest(loaded, Path(ticks_path), batch_size, stats,
+                                  tap=chart.tap() if chart is not None else None,
+                                  progress=bar.start("backtest", Path(ticks_path)))
+        for alerts in frames:
             if fmt == "jsonl":
                 raw.write(jsonl_text(alerts))
             else:
@@ -154,6 +170,21 @@ def backtest(
             click.echo(chart.write(), err=True)
         except (ChartError, TickFileError) as exc:  # the file may be gone by a second pass
             _fail(f"error: {exc}")
+
+
+def _on_dask(
+    loaded: LoadedConfig, ticks: Path, batch_size: int, stats: BacktestStats, workers: int | None, scheduler: str | None
+) -> Iterator[pl.DataFrame]:
+    """The Dask path's frames; its own failures become one line and an exit code here."""
+    from .dask_backtest import ClusterUnreachable, DaskMissing, dask_backtest
+
+    try:
+        yield from dask_backtest(loaded, ticks, batch_size, stats, workers=workers, scheduler=scheduler)
+    except DaskMissing as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(USAGE)
+    except ClusterUnreachable as exc:
+        _fail(f"error: {exc}")
 
 
 def _chart_options_need_chart(chart_path: str | None, symbol: str | None, rules: tuple[str, ...]) -> None:

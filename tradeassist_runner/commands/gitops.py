@@ -9,12 +9,17 @@ from __future__ import annotations
 import sys
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import ChartError, ConfigError, SinkError, TickFileError
 
 from .common import INVALID, ProgressBar, load_or_exit
+
+if TYPE_CHECKING:
+    from ..config.loaded import LoadedConfig
+    from ..gitops.diff import DiffReport
 
 
 @click.command("test")
@@ -45,6 +50,27 @@ def test_command(files: tuple[str, ...], verbose: bool, quiet: bool) -> None:
     sys.exit(0 if all(r.passed for r in results) else INVALID)
 
 
+def _diff_on_dask(
+    stack: ExitStack, before: LoadedConfig, after: LoadedConfig, old_name: str, new_name: str, ticks: Path,
+    workers: int | None, scheduler: str | None,
+) -> DiffReport:
+    """Both versions backtested on one cluster (one start-up); its failures as one line."""
+    from functools import partial
+
+    from ..dask_backtest import ClusterUnreachable, DaskMissing, connect, dask_backtest
+    from ..gitops.diff import build_report
+
+    try:
+        client = stack.enter_context(connect(workers, scheduler))
+    except DaskMissing as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except ClusterUnreachable as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(INVALID)
+    return build_report(before, after, old_name, new_name, ticks, run=partial(dask_backtest, client=client))
+
+
 @click.command("diff")
 @click.argument("old", type=click.Path())
 @click.argument("new", required=False, type=click.Path())
@@ -60,9 +86,11 @@ def test_command(files: tuple[str, ...], verbose: bool, quiet: bool) -> None:
 @click.option("--rule", "chart_rules", multiple=True, metavar="ID",
               help="Draw only this rule (repeatable; rules of one symbol)")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar with --ticks (drawn only when stderr is a terminal)")
+@click.option("--workers", type=click.IntRange(min=1), help="Backtest on a local Dask cluster of N worker processes")
+@click.option("--scheduler", metavar="ADDRESS", help="Backtest on an existing Dask cluster (tcp://HOST:8786)")
 def diff_command(
     old: str, new: str | None, ticks_path: str | None, git_ref: str | None, fmt: str, chart_path: str | None,
-    chart_symbol: str | None, chart_rules: tuple[str, ...], quiet: bool,
+    chart_symbol: str | None, chart_rules: tuple[str, ...], quiet: bool, workers: int | None, scheduler: str | None,
 ) -> None:
     """Show what changes between two versions of the rules: OLD and NEW are configs or rules folders.
 
@@ -85,6 +113,11 @@ def diff_command(
         raise click.UsageError("--symbol and --rule choose what --chart draws: give --chart FILE too")
     if chart_path is not None and ticks_path is None:
         raise click.UsageError("--chart draws the alerts of a backtest: give --ticks FILE too")
+    on_dask = workers is not None or scheduler is not None
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("--workers and --scheduler exclude each other")
+    if on_dask and chart_path is not None:
+        raise click.UsageError("--chart draws from single-process runs: leave out --workers/--scheduler")
     new_text = new if new is not None else old
     with ExitStack() as stack:
         old_path = Path(old)
@@ -117,8 +150,12 @@ def diff_command(
             chart = DiffChart(before, after, request, Path(ticks_path))
         bar = ProgressBar(quiet)
         try:
-            report = build_report(before, after, old_name, new_text, Path(ticks_path) if ticks_path else None,
-                                  taps=chart.taps() if chart is not None else (None, None), progress=bar.start)
+            ticks = Path(ticks_path) if ticks_path else None
+            if ticks is not None and on_dask:
+                report = _diff_on_dask(stack, before, after, old_name, new_text, ticks, workers, scheduler)
+            else:
+                report = build_report(before, after, old_name, new_text, ticks,
+                                      taps=chart.taps() if chart is not None else (None, None), progress=bar.start)
             bar.close()
             said = chart.write() if chart is not None else None
         except (TickFileError, ChartError) as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,11 +131,19 @@ def rule_changes(old: LoadedConfig, new: LoadedConfig) -> tuple[list[RuleChange]
 # --------------------------------------------------------------------------- behaviour
 
 
+#: A backtest run elsewhere (a Dask cluster) with the single process's result.
+Backtester = Callable[[LoadedConfig, Path, int, BacktestStats], Iterable[pl.DataFrame]]
+
+
 def _alerts(
-    loaded: LoadedConfig, ticks: Path, tap: Tap | None = None, hook: ProgressHook | None = None
+    loaded: LoadedConfig, ticks: Path, tap: Tap | None = None, hook: ProgressHook | None = None,
+    run: Backtester | None = None,
 ) -> tuple[pl.DataFrame, int]:
     stats = BacktestStats()
-    frames = list(backtest(loaded, ticks, 50_000, stats, tap=tap, progress=hook))
+    if run is not None:
+        frames = list(run(loaded, ticks, 50_000, stats))
+    else:
+        frames = list(backtest(loaded, ticks, 50_000, stats, tap=tap, progress=hook))
     cols = ("rule_id", "symbol", "ts", "value")
     df = pl.concat([f.select(cols) for f in frames]) if frames else pl.DataFrame(
         schema={"rule_id": pl.String, "symbol": pl.String, "ts": pl.Datetime("ms", "UTC"), "value": pl.Float64}
@@ -157,15 +165,15 @@ def _keyed(df: pl.DataFrame) -> dict[str, dict[AlertKey, float | None]]:
 
 def alert_changes(
     old: LoadedConfig, new: LoadedConfig, ticks: Path, taps: tuple[Tap | None, Tap | None] = (None, None),
-    progress: ProgressStart | None = None,
+    progress: ProgressStart | None = None, run: Backtester | None = None,
 ) -> tuple[list[RuleAlerts], int]:
     """Per rule (NEW's order, then OLD-only rules): counts and differing alerts over ``ticks``.
 
     ``taps``: what OLD's and NEW's backtests show as they run (a chart draws from them).
     Raises TickFileError when the file cannot be read at all.
     """
-    old_df, _ = _alerts(old, ticks, taps[0], progress("old", ticks) if progress else None)
-    new_df, evaluated = _alerts(new, ticks, taps[1], progress("new", ticks) if progress else None)
+    old_df, _ = _alerts(old, ticks, taps[0], progress("old", ticks) if progress else None, run)
+    new_df, evaluated = _alerts(new, ticks, taps[1], progress("new", ticks) if progress else None, run)
     before, after = _keyed(old_df), _keyed(new_df)
     order = [r.rule.id for r in new.rules] + [r.rule.id for r in old.rules if r.rule.id not in after]
     out: list[RuleAlerts] = []
@@ -190,12 +198,13 @@ def _same(x: float | None, y: float | None) -> bool:
 def build_report(
     old: LoadedConfig, new: LoadedConfig, old_name: str, new_name: str, ticks: Path | None,
     taps: tuple[Tap | None, Tap | None] = (None, None), progress: ProgressStart | None = None,
+    run: Backtester | None = None,
 ) -> DiffReport:
     changes, unchanged = rule_changes(old, new)
     report = DiffReport(old_name, new_name, changes, unchanged)
     if ticks is not None:
         report.ticks = str(ticks)
-        report.alerts, report.ticks_evaluated = alert_changes(old, new, ticks, taps, progress)
+        report.alerts, report.ticks_evaluated = alert_changes(old, new, ticks, taps, progress, run)
     return report
 
 

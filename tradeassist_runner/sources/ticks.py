@@ -279,7 +279,9 @@ def _rejections(frame: pl.DataFrame, reason: str = "reason") -> list[Rejection]:
     return [Rejection(r, m, ln) for r, m, ln in zip(rows, reasons, frame[LINE].to_list())]
 
 
-def normalize(raw: pl.DataFrame, first_row: int = 1) -> tuple[pl.DataFrame, list[Rejection]]:
+def normalize(
+    raw: pl.DataFrame, first_row: int = 1, rows: pl.Series | None = None
+) -> tuple[pl.DataFrame, list[Rejection]]:
     """Turn a raw chunk (CSV strings or native Parquet types) into canonical ticks.
 
     Returns the good rows (canonical columns plus ``row``) and one :class:`Rejection`
@@ -288,13 +290,19 @@ def normalize(raw: pl.DataFrame, first_row: int = 1) -> tuple[pl.DataFrame, list
     A required column that is absent counts as missing in every row (callers that
     read files check columns up front, see ``replay.read_tick_file``). CSV chunks carry
     ``line`` (kept on the good rows too, for the gate's reports) and ``problem`` (a line
-    the reader could not split: rejected for that reason alone).
+    the reader could not split: rejected for that reason alone). ``rows`` numbers the
+    rows explicitly instead, for a chunk that holds only some of a file's rows (one
+    partition of a distributed backtest), so reports still name the file's rows.
     """
     if raw.height == 0:
         return _empty_normalized(), []
     src = raw.with_columns(
         [pl.lit(None, pl.Null).alias(c) for c in TICK_SCHEMA if c not in raw.columns]
-    ).with_columns(pl.int_range(pl.len(), dtype=pl.Int64).add(first_row).alias(ROW))
+    ).with_columns(
+        pl.int_range(pl.len(), dtype=pl.Int64).add(first_row).alias(ROW)
+        if rows is None
+        else pl.lit(rows.cast(pl.Int64)).alias(ROW)
+    )
     schema = src.schema
     src = src.with_columns(_trim(c) for c in TICK_SCHEMA if _is_textual(c, schema[c]))
     schema = src.schema
