@@ -182,13 +182,23 @@ def _resolve(
     c_rule: I64, c_s: I64, c_run: I64, r_rule: I64, r_s: I64,
     states: Sequence[dict[str, Any]], new_states: list[dict[str, Any]], monotone: bool,
 ) -> Fires:
-    """Apply cooldown and re-arm to the candidates (sorted by rule, then sample)."""
+    """Apply cooldown and re-arm to the candidates (sorted by rule, then sample).
+
+    After a fire at candidate ``c`` the rule's next fire is a function of ``c`` alone:
+    the first candidate of the rule that is later in sample order, past the re-arm point
+    that follows ``c`` (with ``rearm``) and at least ``cooldown`` after ``t(c)``.  So
+    every candidate gets its successor with a few binary searches at once, and each
+    rule's fires are the chain of successors from its first admissible candidate.  The
+    chains are marked by pointer doubling: ``log2`` of the longest chain gathers over the
+    candidates, whatever the number of rules or fires.
+    """
     n = len(t)
     stride = n + 1
-    cooldown = np.asarray([r.cooldown_ms for r in rules], np.int64)
-    has_rearm = np.asarray([r.rearm is not None for r in rules], np.bool_)
-    last0 = np.asarray([s["last"] if s["last"] is not None else _NEVER for s in states], np.int64)
-    armed0 = np.asarray([bool(s["armed"]) for s in states], np.bool_)
+    n_rules = len(rules)
+    cooldown = np.fromiter((r.cooldown_ms for r in rules), np.int64, n_rules)
+    has_rearm = np.fromiter((r.rearm is not None for r in rules), np.bool_, n_rules)
+    last0 = np.fromiter((_NEVER if s["last"] is None else s["last"] for s in states), np.int64, n_rules)
+    armed0 = np.fromiter((bool(s["armed"]) for s in states), np.bool_, n_rules)
     # every candidate fires, unless sample time can step back (two symbols): then even a
     # zero cooldown needs t >= t(last fire)
     free = (cooldown == 0) & ~has_rearm & monotone
@@ -201,74 +211,93 @@ def _resolve(
     prev_same = np.concatenate(([False], fr[1:] == fr[:-1])) if len(fr) else np.zeros(0, np.bool_)
     prev_t = np.where(prev_same, t[np.concatenate(([0], fs[:-1]))] if len(fs) else fs, last0[fr])
     out_last = [prev_t.astype(np.int64)]
-    # rounds for the others
     busy = ~take_free
-    b_rule, b_s, b_run = c_rule[busy], c_s[busy], c_run[busy]
-    if len(b_rule):
+    if busy.any():
+        b_rule, b_s, b_run = c_rule[busy], c_s[busy], c_run[busy]
+        # segments: (rule, symbol of the sample); sample time is monotone within each
         seg = b_rule * 2 + source[b_s]
-        order = np.lexsort((b_s, seg))
-        b_rule, b_s, b_run, seg = b_rule[order], b_s[order], b_run[order], seg[order]
+        if not monotone:
+            order = np.lexsort((b_s, seg))
+            b_rule, b_s, b_run, seg = b_rule[order], b_s[order], b_run[order], seg[order]
         b_t = t[b_s]
-        useg, seg_start = np.unique(seg, return_index=True)
-        seg_end = np.concatenate((seg_start[1:], [len(seg)]))
-        seg_no = np.searchsorted(useg, seg)
+        m = len(b_s)
         tmin = int(t.min())
         span = int(t.max()) - tmin + 2
-        key_s = seg_no * stride + b_s
-        key_t = seg_no * span + (b_t - tmin)
+        key_s = seg * stride + b_s
+        key_t = seg * span + (b_t - tmin)
         key_r = r_rule * stride + r_s  # sorted: rule-major, sample order within
-        rules_b = np.unique(b_rule)
-        # each rule's segments (at most two: one per symbol of its source)
-        first_seg = np.searchsorted(useg, rules_b * 2)
-        seg_a = np.where((first_seg < len(useg)) & (useg[np.minimum(first_seg, len(useg) - 1)] // 2 == rules_b), first_seg, -1)
-        nxt = first_seg + 1
-        seg_b = np.where((seg_a >= 0) & (nxt < len(useg)) & (useg[np.minimum(nxt, len(useg) - 1)] // 2 == rules_b), nxt, -1)
-        lo_s = np.zeros(len(rules_b), np.int64)
-        last = last0[rules_b].copy()
-        armed = armed0[rules_b].copy()
-        alive = np.ones(len(rules_b), np.bool_)
-        cd = cooldown[rules_b]
-        rearm = has_rearm[rules_b]
-        while alive.any():
-            idx = np.flatnonzero(alive)
-            need = idx[~armed[idx]]
-            if len(need):
-                j = np.searchsorted(key_r, rules_b[need] * stride + lo_s[need])
-                jj = np.minimum(j, max(len(key_r) - 1, 0))
-                ok = (j < len(key_r)) & (r_rule[jj] == rules_b[need]) if len(key_r) else np.zeros(len(need), bool)
-                alive[need[~ok]] = False
-                got = need[ok]
-                lo_s[got] = np.maximum(lo_s[got], r_s[jj[ok]])
-                armed[got] = True
-                idx = np.flatnonzero(alive)
-            if not len(idx):
-                break
-            lo_t = np.where(last[idx] == _NEVER, tmin - 1, last[idx] + cd[idx])
+
+        def first_at(rule: I64, lo_s: I64, lo_t: I64) -> I64:
+            """Per query: the candidate of ``rule`` with the smallest sample among those
+            at sample >= lo_s and t >= lo_t (m: none)."""
             t_off = np.clip(lo_t - tmin, 0, span - 1)
-            best_s = np.full(len(idx), np.iinfo(np.int64).max)
-            best_c = np.full(len(idx), -1)
-            for segs in (seg_a[idx], seg_b[idx]):
-                has = segs >= 0
-                sg = np.where(has, segs, 0)
-                c1 = np.searchsorted(key_s, sg * stride + lo_s[idx])
-                c2 = np.searchsorted(key_t, sg * span + t_off)
-                c = np.maximum(c1, c2)
-                valid = has & (c < seg_end[sg])
-                cs = np.where(valid, b_s[np.minimum(c, len(b_s) - 1)], np.iinfo(np.int64).max)
+            best = np.full(len(rule), m, np.int64)
+            best_s = np.full(len(rule), np.iinfo(np.int64).max, np.int64)
+            for side in ((0,) if monotone else (0, 1)):
+                sg = rule * 2 + side
+                c = np.maximum(np.searchsorted(key_s, sg * stride + lo_s),
+                               np.searchsorted(key_t, sg * span + t_off))
+                cc = np.minimum(c, m - 1)
+                ok = (c < m) & (seg[cc] == sg)
+                cs = np.where(ok, b_s[cc], np.iinfo(np.int64).max)
                 better = cs < best_s
                 best_s = np.where(better, cs, best_s)
-                best_c = np.where(better, c, best_c)
-            found = best_c >= 0
-            alive[idx[~found]] = False
-            hit = idx[found]
-            c = best_c[found]
-            out_rule.append(rules_b[hit])
-            out_s.append(b_s[c])
-            out_run.append(b_run[c])
-            out_last.append(last[hit].copy())
-            last[hit] = b_t[c]
-            lo_s[hit] = b_s[c] + 1
-            armed[hit] = ~rearm[hit]
+                best = np.where(better, cc, best)
+            return best
+
+        def rearm_after(rule: I64, lo_s: I64) -> tuple[I64, B]:
+            """Per query: the first re-arm sample of ``rule`` at or after lo_s, and whether any."""
+            if not len(key_r):
+                return lo_s, np.zeros(len(rule), np.bool_)
+            j = np.searchsorted(key_r, rule * stride + lo_s)
+            jj = np.minimum(j, len(key_r) - 1)
+            ok = (j < len(key_r)) & (r_rule[jj] == rule)
+            return np.where(ok, r_s[jj], lo_s), ok
+
+        # successor of every candidate
+        lo_s = b_s + 1
+        alive = np.ones(m, np.bool_)
+        re = has_rearm[b_rule]
+        if re.any():
+            at, ok = rearm_after(b_rule[re], lo_s[re])
+            lo_s[re] = at
+            alive[re] = ok
+        nxt = first_at(b_rule, lo_s, b_t + cooldown[b_rule])
+        nxt[~alive] = m
+        # first fire of every rule with candidates
+        rules_b = np.unique(b_rule)
+        start_lo_s = np.zeros(len(rules_b), np.int64)
+        start_ok = np.ones(len(rules_b), np.bool_)
+        need = has_rearm[rules_b] & ~armed0[rules_b]
+        if need.any():
+            at, ok = rearm_after(rules_b[need], start_lo_s[need])
+            start_lo_s[need] = at
+            start_ok[need] = ok
+        l0 = last0[rules_b]
+        start = first_at(rules_b, start_lo_s, np.where(l0 == _NEVER, tmin - 1, l0 + cooldown[rules_b]))
+        start = start[start_ok & (start < m)]
+        # mark every chain by pointer doubling: after k rounds `chain` holds the first
+        # 2**k nodes of every chain and `jump` is the successor applied 2**k times
+        jump = np.append(nxt, m)
+        chain = start
+        while len(chain):
+            ahead = jump[chain]
+            ahead = ahead[ahead < m]
+            if not len(ahead):
+                break
+            chain = np.concatenate((chain, ahead))
+            jump = jump[jump]
+        chain.sort()  # candidate order: per segment, sample order
+        f_rule, f_s, f_run = b_rule[chain], b_s[chain], b_run[chain]
+        if not monotone:
+            order = np.lexsort((f_s, f_rule))
+            f_rule, f_s, f_run = f_rule[order], f_s[order], f_run[order]
+        same = np.concatenate(([False], f_rule[1:] == f_rule[:-1])) if len(f_rule) else np.zeros(0, np.bool_)
+        f_last = np.where(same, t[np.concatenate(([0], f_s[:-1]))] if len(f_s) else f_s, last0[f_rule])
+        out_rule.append(f_rule)
+        out_s.append(f_s)
+        out_run.append(f_run)
+        out_last.append(f_last.astype(np.int64))
     f_rule = np.concatenate(out_rule).astype(np.int64)
     f_s = np.concatenate(out_s).astype(np.int64)
     f_run = np.concatenate(out_run).astype(np.int64)
@@ -276,20 +305,23 @@ def _resolve(
     order = np.lexsort((f_s, f_rule))
     f_rule, f_s, f_run, f_last = f_rule[order], f_s[order], f_run[order], f_last[order]
     # carried firing state: last fire (in sample order) and whether re-armed since
+    fired_at = np.full(n_rules, -1, np.int64)
     if len(f_rule):
         is_last = np.concatenate((f_rule[1:] != f_rule[:-1], [True]))
-        for r, s in zip(f_rule[is_last].tolist(), f_s[is_last].tolist()):
-            new_states[r]["last"] = int(t[s])
-            new_states[r]["fired_at"] = s
-    key_r = r_rule * stride + r_s
-    for i, rule in enumerate(rules):
+        fired_at[f_rule[is_last]] = f_s[is_last]
+    fired = fired_at >= 0
+    armed = np.ones(n_rules, np.bool_)
+    if has_rearm.any():
+        idx = np.flatnonzero(has_rearm)
+        key_r = r_rule * stride + r_s
+        j = np.searchsorted(key_r, idx * stride + fired_at[idx] + 1)
+        jj = np.minimum(j, max(len(key_r) - 1, 0))
+        seen = (j < len(key_r)) & (r_rule[jj] == idx) if len(key_r) else np.zeros(len(idx), np.bool_)
+        armed[idx] = seen | (~fired[idx] & armed0[idx])
+    last_t = t[np.maximum(fired_at, 0)].tolist()
+    for i, (f, a, lt) in enumerate(zip(fired.tolist(), armed.tolist(), last_t)):
         st = new_states[i]
-        fired_at = st.pop("fired_at", None)
-        if rule.rearm is None:
-            st["armed"] = True
-            continue
-        after = -1 if fired_at is None else int(fired_at)
-        j = int(np.searchsorted(key_r, i * stride + after + 1))
-        seen = j < len(key_r) and int(r_rule[j]) == i
-        st["armed"] = seen or (fired_at is None and bool(states[i]["armed"]))
+        if f:
+            st["last"] = int(lt)
+        st["armed"] = a
     return Fires(f_rule, f_s, f_last, f_run)
