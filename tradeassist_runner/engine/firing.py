@@ -26,6 +26,11 @@ from .plan import CompiledRule
 
 #: Rules x samples cells evaluated at once (bounds memory for many rules on one symbol).
 MAX_CELLS = 1 << 21
+#: A cooldown-only rule that may fire on more samples than this is resolved by jumps
+#: from fire to fire rather than by listing its samples.
+DENSE = 32
+#: Rounds of jumps before a rule's remaining fires are listed instead.
+JUMP_ROUNDS = 8
 _NEVER = np.iinfo(np.int64).min // 4
 
 
@@ -65,6 +70,13 @@ def find_fires(
     re_r: list[I64] = []
     re_s: list[I64] = []
     new_states = [dict(s) for s in states]
+    last0 = np.fromiter((_NEVER if s["last"] is None else s["last"] for s in states), np.int64, len(rules))
+    cooldown = np.fromiter((r.cooldown_ms for r in rules), np.int64, len(rules))
+    # Rules whose fires only cooldown limits (no re-arm, no ``for``), on one symbol: when
+    # they hold on many samples their fires are found by jumping (below), not by listing.
+    jumpable = monotone & (cooldown > 0) & np.fromiter(
+        (r.rearm is None and r.for_ms is None for r in rules), np.bool_, len(rules))
+    dense: list[tuple[I64, I64, I64]] = []
     for lo in range(0, len(rules), chunk):
         part = rules[lo:lo + chunk]
         holds = _holds(part, values, n)
@@ -81,7 +93,22 @@ def find_fires(
                 rows, start = run_t
                 for_ms = np.asarray([part[i].for_ms for i in rows], np.int64)
                 fire_ok[rows] &= (t[None, :] - start) >= for_ms[:, None]
-        r, s = np.nonzero(fire_ok)
+        jump_rows = np.flatnonzero(jumpable[lo:lo + len(part)])
+        if len(jump_rows):
+            jump_rows = jump_rows[np.count_nonzero(fire_ok[jump_rows], axis=1) > DENSE]
+        if len(jump_rows):
+            g = lo + jump_rows
+            d_row, d_s, d_last, left, left_last = _jumps(fire_ok[jump_rows], t, cooldown[g], last0[g])
+            dense.append((g[d_row], d_s, d_last))
+            last0[g[left]] = left_last  # chains too long to jump: listed from their last fire
+            done = np.ones(len(part), np.bool_)
+            done[jump_rows] = False
+            done[jump_rows[left]] = True
+            listed = np.flatnonzero(done)
+            r, s = np.nonzero(fire_ok[listed])
+            r = listed[r]
+        else:
+            r, s = np.nonzero(fire_ok)
         cand_r.append(r + lo)
         cand_s.append(s)
         if run_t is not None:
@@ -99,8 +126,49 @@ def find_fires(
     c_run = np.concatenate(cand_run).astype(np.int64)
     r_rule = np.concatenate(re_r).astype(np.int64)
     r_s = np.concatenate(re_s).astype(np.int64)
-    fires = _resolve(rules, t, source, c_rule, c_s, c_run, r_rule, r_s, states, new_states, monotone)
+    fires = _resolve(rules, t, source, c_rule, c_s, c_run, r_rule, r_s, states, new_states, monotone,
+                     last0, dense)
     return fires, new_states
+
+
+def _jumps(ok: B, t: I64, cooldown: I64, last: I64) -> tuple[I64, I64, I64, I64, I64]:
+    """Fires of rules (rows of ``ok``: may fire at that sample) limited by cooldown alone.
+
+    Each row gets "the first sample at or after i where it may fire" by one reversed
+    running minimum; then every round takes the next fire of every row at once: the first
+    such sample at or after ``t(last fire) + cooldown`` (one binary search over t).  Rows
+    that hold for long stretches fire about once per cooldown, so a few rounds do.  Rows
+    still going after ``JUMP_ROUNDS`` are returned (``left``, with the t of their last
+    fire) for the caller to list instead.  Returns (row, sample, last fire t) per fire.
+    """
+    k, n = ok.shape
+    dtype = np.int32 if n < (1 << 31) - 1 else np.int64
+    first = np.where(ok, np.arange(n, dtype=dtype), dtype(n))
+    first = np.minimum.accumulate(first[:, ::-1], axis=1)[:, ::-1]
+    first = np.concatenate((first, np.full((k, 1), n, dtype)), axis=1)
+    rows = np.arange(k)
+    pos = np.where(last == _NEVER, 0, np.searchsorted(t, last + cooldown))
+    at = first[rows, pos].astype(np.int64)
+    prev = last.copy()
+    out_r: list[I64] = []
+    out_s: list[I64] = []
+    out_l: list[I64] = []
+    for _ in range(JUMP_ROUNDS):
+        going = at < n
+        if not going.all():
+            rows, at, prev = rows[going], at[going], prev[going]
+        if not len(rows):
+            break
+        out_r.append(rows)
+        out_s.append(at)
+        out_l.append(prev)
+        prev = t[at]
+        pos = np.searchsorted(t, prev + cooldown[rows])
+        at = first[rows, pos].astype(np.int64)
+    going = at < n
+    z = np.zeros(0, np.int64)
+    return (np.concatenate(out_r) if out_r else z, np.concatenate(out_s) if out_s else z,
+            np.concatenate(out_l) if out_l else z, rows[going], prev[going])
 
 
 def _holds(part: Sequence[CompiledRule], values: dict[int, tuple[F64, F64]], n: int) -> B:
@@ -181,6 +249,7 @@ def _resolve(
     rules: Sequence[CompiledRule], t: I64, source: I64,
     c_rule: I64, c_s: I64, c_run: I64, r_rule: I64, r_s: I64,
     states: Sequence[dict[str, Any]], new_states: list[dict[str, Any]], monotone: bool,
+    last0: I64, jumped: Sequence[tuple[I64, I64, I64]],
 ) -> Fires:
     """Apply cooldown and re-arm to the candidates (sorted by rule, then sample).
 
@@ -197,7 +266,6 @@ def _resolve(
     n_rules = len(rules)
     cooldown = np.fromiter((r.cooldown_ms for r in rules), np.int64, n_rules)
     has_rearm = np.fromiter((r.rearm is not None for r in rules), np.bool_, n_rules)
-    last0 = np.fromiter((_NEVER if s["last"] is None else s["last"] for s in states), np.int64, n_rules)
     armed0 = np.fromiter((bool(s["armed"]) for s in states), np.bool_, n_rules)
     # every candidate fires, unless sample time can step back (two symbols): then even a
     # zero cooldown needs t >= t(last fire)
@@ -211,6 +279,11 @@ def _resolve(
     prev_same = np.concatenate(([False], fr[1:] == fr[:-1])) if len(fr) else np.zeros(0, np.bool_)
     prev_t = np.where(prev_same, t[np.concatenate(([0], fs[:-1]))] if len(fs) else fs, last0[fr])
     out_last = [prev_t.astype(np.int64)]
+    for j_rule, j_s, j_last in jumped:
+        out_rule.append(j_rule)
+        out_s.append(j_s)
+        out_run.append(t[j_s])
+        out_last.append(j_last)
     busy = ~take_free
     if busy.any():
         b_rule, b_s, b_run = c_rule[busy], c_s[busy], c_run[busy]
