@@ -172,34 +172,44 @@ def _jumps(ok: B, t: I64, cooldown: I64, last: I64) -> tuple[I64, I64, I64, I64,
 
 
 def _holds(part: Sequence[CompiledRule], values: dict[int, tuple[F64, F64]], n: int) -> B:
-    """rules x samples: does every condition of the rule hold?"""
-    holds = np.ones((len(part), n), dtype=np.bool_)
+    """rules x samples: does every condition of the rule hold?
+
+    One broadcast comparison per (series, condition code) of the rules' thresholds
+    against the series' values: no rules x samples float matrix is ever built.
+    """
+    holds = np.empty((len(part), n), dtype=np.bool_)
     depth = max(len(r.conditions) for r in part)
     for j in range(depth):
-        rows = np.asarray([i for i, r in enumerate(part) if len(r.conditions) > j], np.int64)
-        conds = [part[i].conditions[j] for i in rows]
-        series = np.asarray([c.series for c in conds], np.int64)
-        thr = np.asarray([c.threshold for c in conds], np.float64)[:, None]
-        code = np.asarray([c.cond for c in conds], np.int64)
-        uniq = np.unique(series)
-        val = np.stack([values[int(u)][0] for u in uniq])
-        prv = np.stack([values[int(u)][1] for u in uniq])
-        at = np.searchsorted(uniq, series)
-        v = val[at]
-        m = np.zeros((len(rows), n), dtype=np.bool_)
-        for c in range(4):
-            sel = np.flatnonzero(code == c)
-            if not len(sel):
-                continue
-            vs, ts_ = v[sel], thr[sel]
-            if c == 0:
-                m[sel] = vs > ts_
-            elif c == 1:
-                m[sel] = vs < ts_
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, r in enumerate(part):
+            if len(r.conditions) > j:
+                c = r.conditions[j]
+                groups.setdefault((c.series, c.cond), []).append(i)
+        if j:
+            m = np.empty((len(part), n), dtype=np.bool_)
+            has = np.zeros(len(part), np.bool_)
+        for (series, code), members in groups.items():
+            rows = np.asarray(members, np.int64)
+            thr = np.asarray([part[i].conditions[j].threshold for i in members], np.float64)[:, None]
+            val, prv = values[series]
+            target = holds if j == 0 else m
+            if code == 0:
+                block = val[None, :] > thr
+            elif code == 1:
+                block = val[None, :] < thr
+            elif code == 2:
+                block = (prv[None, :] <= thr) & (val[None, :] > thr)
             else:
-                ps = prv[at[sel]]
-                m[sel] = (ps <= ts_) & (vs > ts_) if c == 2 else (ps >= ts_) & (vs < ts_)
-        holds[rows] &= m
+                block = (prv[None, :] >= thr) & (val[None, :] < thr)
+            if len(members) == len(part):
+                target[...] = block
+            else:
+                target[rows] = block
+            if j:
+                has[rows] = True
+        if j:
+            rows_j = np.flatnonzero(has)
+            holds[rows_j] &= m[rows_j]
     return holds
 
 
