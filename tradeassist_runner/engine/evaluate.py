@@ -68,14 +68,9 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
     if n == 0:
         return BatchResult(empty_alerts(), state)
     names = plan.symbol_list
-    code_of = {s: i for i, s in enumerate(names)}
-    sym = ticks["symbol"].replace_strict(code_of, default=-1, return_dtype=pl.Int64).to_numpy()
-    batch = Ticks(
-        ts=ticks["ts"].dt.epoch("ms").to_numpy().astype(np.int64),
-        sym=sym.astype(np.int64),
-        price=ticks["price"].cast(pl.Float64).to_numpy().astype(np.float64),
-        volume=ticks["volume"].cast(pl.Float64).fill_null(float("nan")).to_numpy().astype(np.float64),
-    )
+    code_of = plan.symbol_codes
+    batch = _ticks(ticks, code_of)
+    sym = batch.sym
     # Sources, series and rules of symbols without a tick in this batch keep their state
     # as it is: with no sample nothing about them changes (and a live batch of one tick
     # touches one symbol's rules only).
@@ -152,6 +147,34 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
     new_state = EngineState(next_seq=state.next_seq + n, sources=new_sources, series=new_series, rules=new_rules)
     alerts = build_alerts(plan, parts, series_values, now or datetime.now(timezone.utc)) if parts else empty_alerts()
     return BatchResult(alerts, new_state, tuple(dict.fromkeys(notes)))
+
+
+#: Up to this many ticks, columns are converted without polars expressions (each costs
+#: a query of its own, far more than the arithmetic of a live micro-batch).
+SMALL_BATCH = 64
+
+
+def _ticks(ticks: pl.DataFrame, code_of: dict[str, int]) -> Ticks:
+    """The batch's columns as numpy arrays (symbols as codes, -1: not in the plan)."""
+    ts_col = ticks["ts"]
+    if isinstance(ts_col.dtype, pl.Datetime) and ts_col.dtype.time_unit == "ms":
+        ts = np.asarray(ts_col.to_numpy()).view(np.int64)
+    else:
+        ts = ts_col.dt.epoch("ms").to_numpy()
+    if ticks.height <= SMALL_BATCH:
+        sym = np.fromiter((code_of.get(s, -1) for s in ticks["symbol"].to_list()), np.int64, ticks.height)
+    else:
+        sym = ticks["symbol"].replace_strict(code_of, default=-1, return_dtype=pl.Int64).to_numpy()
+    price = ticks["price"]
+    volume = ticks["volume"]
+    return Ticks(
+        ts=np.ascontiguousarray(ts, dtype=np.int64),
+        sym=np.ascontiguousarray(sym, dtype=np.int64),
+        price=np.ascontiguousarray(
+            price.to_numpy() if price.dtype == pl.Float64 else price.cast(pl.Float64).to_numpy(), dtype=np.float64),
+        volume=np.ascontiguousarray(
+            volume.to_numpy() if volume.dtype.is_numeric() else volume.cast(pl.Float64).to_numpy(), dtype=np.float64),
+    )
 
 
 def _kept(carried: dict[str, dict[str, Any]], keys: frozenset[str]) -> dict[str, dict[str, Any]]:

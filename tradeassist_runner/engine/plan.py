@@ -104,6 +104,10 @@ class Plan:
         return sorted(self.symbols)
 
     @cached_property
+    def symbol_codes(self) -> dict[str, int]:
+        return {s: i for i, s in enumerate(self.symbol_list)}
+
+    @cached_property
     def active_rules(self) -> tuple[CompiledRule, ...]:
         return tuple(r for r in self.rules if r.active)
 
