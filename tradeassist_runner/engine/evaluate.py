@@ -130,7 +130,7 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
         fires, states = find_fires(
             rules, src.samples.t, src.samples.source, values, gate_masks,
             [new_rules.get(r.state_key) or fresh_state() for r in rules],
-            monotone=len(plan.sources[src_index].symbols) == 1,
+            monotone=len(plan.sources[src_index].symbols) == 1, table=plan.rule_tables[src_index],
         )
         for r, st in zip(rules, states):
             new_rules[r.state_key] = st

@@ -42,6 +42,36 @@ class Fires:
     run_start: I64  # t where the holding run began (for rules with ``for``; else the sample's t)
 
 
+class RuleTable:
+    """What the firing of a fixed list of rules needs that does not change per batch:
+    per-rule arrays and, per condition depth, the rules grouped by (series, condition
+    code) with their thresholds.  Built once per plan and source (``Plan.rule_tables``),
+    so a live micro-batch does no per-rule Python work to set up its comparisons."""
+
+    def __init__(self, rules: Sequence[CompiledRule]) -> None:
+        k = len(rules)
+        self.size = k
+        self.cooldown = np.fromiter((r.cooldown_ms for r in rules), np.int64, k)
+        self.has_rearm = np.fromiter((r.rearm is not None for r in rules), np.bool_, k)
+        self.plain = np.fromiter((r.rearm is None and r.for_ms is None for r in rules), np.bool_, k)
+        self.gated = tuple(i for i, r in enumerate(rules) if r.gate is not None)
+        self.with_for = tuple(i for i, r in enumerate(rules) if r.for_ms is not None)
+        self.with_rearm = tuple(i for i, r in enumerate(rules) if r.rearm is not None)
+        self.depth = max((len(r.conditions) for r in rules), default=0)
+        self.groups: list[list[tuple[int, int, I64, F64]]] = []
+        for j in range(self.depth):
+            by: dict[tuple[int, int], list[int]] = {}
+            for i, r in enumerate(rules):
+                if len(r.conditions) > j:
+                    c = r.conditions[j]
+                    by.setdefault((c.series, c.cond), []).append(i)
+            self.groups.append([
+                (series, code, np.asarray(members, np.int64),
+                 np.asarray([rules[i].conditions[j].threshold for i in members], np.float64)[:, None])
+                for (series, code), members in by.items()
+            ])
+
+
 def fresh_state() -> dict[str, Any]:
     return {"last": None, "armed": True, "run": None}
 
@@ -54,10 +84,12 @@ def find_fires(
     gates: dict[int, B],
     states: Sequence[dict[str, Any]],
     monotone: bool = True,
+    table: RuleTable | None = None,
 ) -> tuple[Fires, list[dict[str, Any]]]:
     """Fires of ``rules`` (all on one source) over its ``len(t)`` samples, and new states.
 
     ``monotone``: sample time never steps back (one symbol); with two symbols it may.
+    ``table``: ``RuleTable(rules)``, when the caller keeps one.
     """
     n = len(t)
     if n == 0 or not rules:
@@ -69,20 +101,21 @@ def find_fires(
     cand_run: list[I64] = []
     re_r: list[I64] = []
     re_s: list[I64] = []
+    table = table or RuleTable(rules)
     new_states = [dict(s) for s in states]
     last0 = np.fromiter((_NEVER if s["last"] is None else s["last"] for s in states), np.int64, len(rules))
-    cooldown = np.fromiter((r.cooldown_ms for r in rules), np.int64, len(rules))
+    cooldown = table.cooldown
     # Rules whose fires only cooldown limits (no re-arm, no ``for``), on one symbol: when
     # they hold on many samples their fires are found by jumping (below), not by listing.
-    jumpable = monotone & (cooldown > 0) & np.fromiter(
-        (r.rearm is None and r.for_ms is None for r in rules), np.bool_, len(rules))
+    jumpable = monotone & (cooldown > 0) & table.plain
     dense: list[tuple[I64, I64, I64]] = []
     for lo in range(0, len(rules), chunk):
         part = rules[lo:lo + chunk]
-        holds = _holds(part, values, n)
-        run_t = _runs(part, holds, t, states[lo:lo + chunk], new_states[lo:lo + chunk])
+        hi = lo + len(part)
+        holds = _holds(table, lo, hi, values, n)
+        run_t = _runs(part, holds, t, states[lo:lo + chunk], new_states[lo:lo + chunk]) if table.with_for else None
         fire_ok = holds
-        gated = [i for i, r in enumerate(part) if r.gate is not None]
+        gated = [i - lo for i in table.gated if lo <= i < hi]
         if gated or run_t is not None:
             fire_ok = holds.copy()
             for i in gated:
@@ -118,15 +151,16 @@ def find_fires(
             cand_run.append(full[r, s])
         else:
             cand_run.append(t[s])
-        rr, rs = _rearm_points(part, values, n)
-        re_r.append(rr + lo)
-        re_s.append(rs)
+        if table.with_rearm:
+            rr, rs = _rearm_points(part, values, n)
+            re_r.append(rr + lo)
+            re_s.append(rs)
     c_rule = np.concatenate(cand_r).astype(np.int64)
     c_s = np.concatenate(cand_s).astype(np.int64)
     c_run = np.concatenate(cand_run).astype(np.int64)
-    r_rule = np.concatenate(re_r).astype(np.int64)
-    r_s = np.concatenate(re_s).astype(np.int64)
-    fires = _resolve(rules, t, source, c_rule, c_s, c_run, r_rule, r_s, states, new_states, monotone,
+    r_rule = np.concatenate(re_r).astype(np.int64) if re_r else np.zeros(0, np.int64)
+    r_s = np.concatenate(re_s).astype(np.int64) if re_s else np.zeros(0, np.int64)
+    fires = _resolve(table, t, source, c_rule, c_s, c_run, r_rule, r_s, states, new_states, monotone,
                      last0, dense)
     return fires, new_states
 
@@ -171,28 +205,27 @@ def _jumps(ok: B, t: I64, cooldown: I64, last: I64) -> tuple[I64, I64, I64, I64,
             np.concatenate(out_l) if out_l else z, rows[going], prev[going])
 
 
-def _holds(part: Sequence[CompiledRule], values: dict[int, tuple[F64, F64]], n: int) -> B:
-    """rules x samples: does every condition of the rule hold?
+def _holds(table: RuleTable, lo: int, hi: int, values: dict[int, tuple[F64, F64]], n: int) -> B:
+    """rules lo..hi-1 x samples: does every condition of the rule hold?
 
     One broadcast comparison per (series, condition code) of the rules' thresholds
     against the series' values: no rules x samples float matrix is ever built.
     """
-    holds = np.empty((len(part), n), dtype=np.bool_)
-    depth = max(len(r.conditions) for r in part)
-    for j in range(depth):
-        groups: dict[tuple[int, int], list[int]] = {}
-        for i, r in enumerate(part):
-            if len(r.conditions) > j:
-                c = r.conditions[j]
-                groups.setdefault((c.series, c.cond), []).append(i)
+    k = hi - lo
+    whole = lo == 0 and hi == table.size
+    holds = np.empty((k, n), dtype=np.bool_)
+    m = holds
+    for j, groups in enumerate(table.groups):
         if j:
-            m = np.empty((len(part), n), dtype=np.bool_)
-            has = np.zeros(len(part), np.bool_)
-        for (series, code), members in groups.items():
-            rows = np.asarray(members, np.int64)
-            thr = np.asarray([part[i].conditions[j].threshold for i in members], np.float64)[:, None]
+            m = np.empty((k, n), dtype=np.bool_)
+            has = np.zeros(k, np.bool_)
+        for series, code, rows, thr in groups:
+            if not whole:
+                keep = (rows >= lo) & (rows < hi)
+                if not keep.any():
+                    continue
+                rows, thr = rows[keep] - lo, thr[keep]
             val, prv = values[series]
-            target = holds if j == 0 else m
             if code == 0:
                 block = val[None, :] > thr
             elif code == 1:
@@ -201,10 +234,10 @@ def _holds(part: Sequence[CompiledRule], values: dict[int, tuple[F64, F64]], n: 
                 block = (prv[None, :] <= thr) & (val[None, :] > thr)
             else:
                 block = (prv[None, :] >= thr) & (val[None, :] < thr)
-            if len(members) == len(part):
-                target[...] = block
+            if len(rows) == k:
+                m[...] = block
             else:
-                target[rows] = block
+                m[rows] = block
             if j:
                 has[rows] = True
         if j:
@@ -256,7 +289,7 @@ def _rearm_points(part: Sequence[CompiledRule], values: dict[int, tuple[F64, F64
 
 
 def _resolve(
-    rules: Sequence[CompiledRule], t: I64, source: I64,
+    table: RuleTable, t: I64, source: I64,
     c_rule: I64, c_s: I64, c_run: I64, r_rule: I64, r_s: I64,
     states: Sequence[dict[str, Any]], new_states: list[dict[str, Any]], monotone: bool,
     last0: I64, jumped: Sequence[tuple[I64, I64, I64]],
@@ -273,9 +306,9 @@ def _resolve(
     """
     n = len(t)
     stride = n + 1
-    n_rules = len(rules)
-    cooldown = np.fromiter((r.cooldown_ms for r in rules), np.int64, n_rules)
-    has_rearm = np.fromiter((r.rearm is not None for r in rules), np.bool_, n_rules)
+    n_rules = table.size
+    cooldown = table.cooldown
+    has_rearm = table.has_rearm
     armed0 = np.fromiter((bool(s["armed"]) for s in states), np.bool_, n_rules)
     # every candidate fires, unless sample time can step back (two symbols): then even a
     # zero cooldown needs t >= t(last fire)

@@ -30,6 +30,7 @@ from .gates import Gate
 
 if TYPE_CHECKING:
     from .alert_rows import RuleTexts
+    from .firing import RuleTable
 
 #: Condition codes (cheaper to compare than strings).
 CONDITIONS: dict[str, int] = {"above": 0, "below": 1, "crosses_above": 2, "crosses_below": 3}
@@ -136,6 +137,13 @@ class Plan:
         for r in self.active_rules:
             out.setdefault(r.source, []).append(r)
         return {k: tuple(v) for k, v in out.items()}
+
+    @cached_property
+    def rule_tables(self) -> dict[int, RuleTable]:
+        """Per source, the firing tables of its active rules (``rules_by_source`` order)."""
+        from .firing import RuleTable
+
+        return {k: RuleTable(v) for k, v in self.rules_by_source.items()}
 
     @cached_property
     def rule_index_by_source(self) -> dict[int, npt.NDArray[np.int64]]:
