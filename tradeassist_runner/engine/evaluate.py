@@ -74,7 +74,8 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
     # Sources, series and rules of symbols without a tick in this batch keep their state
     # as it is: with no sample nothing about them changes (and a live batch of one tick
     # touches one symbol's rules only).
-    new_sources = _kept(state.sources, plan.live_source_keys)
+    same_plan = state.plan_version == plan.state_keys_version
+    new_sources = _kept(state.sources, plan.live_source_keys, same_plan)
     built: list[SourceBatch | None] = []
     present = np.zeros(len(names) + 1, np.bool_)
     present[sym] = True  # -1 (undeclared) lands on the spare last slot
@@ -86,7 +87,7 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
         sb, st = build_source(spec, tuple(codes), batch, state.sources.get(spec.key))
         built.append(sb if len(sb.samples) else None)
         new_sources[spec.key] = st
-    new_series = _kept(state.series, plan.live_series_keys)
+    new_series = _kept(state.series, plan.live_series_keys, same_plan)
     series_values: list[tuple[F64, F64, Values] | None] = []
     for ser in plan.series:
         on = built[ser.source]
@@ -103,7 +104,7 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
         last = None if math.isnan(value[-1]) else float(value[-1])
         new_series[ser.key] = {"type": type_state, "last": last}
         series_values.append((value, prev, vals))
-    new_rules = _kept(state.rules, plan.active_keys)
+    new_rules = _kept(state.rules, plan.active_keys, same_plan)
     parts: list[FireRows] = []
     notes: list[str] = []
     for src_index, rules in plan.rules_by_source.items():
@@ -144,7 +145,8 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
                 volume=np.where(mine, smp.volume[s], np.nan), sample=s, last=fires.last_fire, run=fires.run_start,
                 source=src_index,
             ))
-    new_state = EngineState(next_seq=state.next_seq + n, sources=new_sources, series=new_series, rules=new_rules)
+    new_state = EngineState(next_seq=state.next_seq + n, sources=new_sources, series=new_series, rules=new_rules,
+                            plan_version=plan.state_keys_version)
     alerts = build_alerts(plan, parts, series_values, now or datetime.now(timezone.utc)) if parts else empty_alerts()
     return BatchResult(alerts, new_state, tuple(dict.fromkeys(notes)))
 
@@ -177,10 +179,10 @@ def _ticks(ticks: pl.DataFrame, code_of: dict[str, int]) -> Ticks:
     )
 
 
-def _kept(carried: dict[str, dict[str, Any]], keys: frozenset[str]) -> dict[str, dict[str, Any]]:
+def _kept(carried: dict[str, dict[str, Any]], keys: frozenset[str], same_plan: bool) -> dict[str, dict[str, Any]]:
     """The carried state of what the plan still has (a reload drops the rest; the
     entries themselves are never mutated, so a shallow copy is enough)."""
-    if keys.issuperset(carried.keys()):
+    if same_plan or keys.issuperset(carried.keys()):
         return dict(carried)
     return {k: v for k, v in carried.items() if k in keys}
 

@@ -123,6 +123,13 @@ class Plan:
         return frozenset(i for i, s in enumerate(self.sources) if all(x in self.symbols for x in s.symbols))
 
     @cached_property
+    def state_keys_version(self) -> str:
+        """Names the set of state keys the plan carries: two plans with equal versions
+        keep exactly the same sources, series and rules."""
+        text = json.dumps([sorted(self.live_source_keys), sorted(self.live_series_keys), sorted(self.active_keys)])
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @cached_property
     def live_source_keys(self) -> frozenset[str]:
         return frozenset(self.sources[i].key for i in self.live_sources)
 
