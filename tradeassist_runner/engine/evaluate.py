@@ -4,8 +4,10 @@
           ─► series: each rule type's value per sample             rules/types/*
           ─► firing: conditions, for, gates, re-arm, cooldown      engine/firing.py
           ─► alerts (tick order, then declaration order) + the new carried state
+                                                                   engine/alert_rows.py
 
-No Python loop runs per tick; loops run per source, per series and per round of fires.
+No Python loop runs per tick or per alert; loops run per source, per series and per
+round of jumps.  Sources whose symbols have no tick in the batch are skipped outright.
 """
 
 from __future__ import annotations

@@ -4,9 +4,15 @@ Per source (the samples rules share), everything up to the candidates is a boole
 matrix of rules x samples built with numpy broadcasting: a condition per row, ``for`` as
 a running "last break" maximum along each row, gates as one mask per distinct gate.
 What remains is sequential by nature: after a fire the next one needs the cooldown to
-pass and, with ``rearm``, the value to come back first.  That part runs in *rounds*:
-each round finds every rule's next fire at once with binary searches, so loops run per
-fire of the busiest rule, never per sample or per rule.
+pass and, with ``rearm``, the value to come back first.  Two ways, neither looping per
+sample or per rule:
+
+- a rule whose fires only its cooldown limits and that may fire on many samples (a
+  level that holds for minutes) *jumps* from fire to fire: each round takes the next
+  fire of every such rule at once, and such rules fire about once per cooldown;
+- every other candidate gets its *successor* (the next fire if it fires) by binary
+  searches, all at once, and each rule's fires are the chain of successors from its
+  first admissible candidate, marked by pointer doubling (log2 of the longest chain).
 
 Firing state per rule (keyed by its exact definition, JSON):
 ``{"last": t of last fire | None, "armed": bool, "run": t where the current run of
