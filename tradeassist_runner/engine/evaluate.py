@@ -90,22 +90,30 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
         built.append(sb if len(sb.samples) else None)
         new_sources[spec.key] = st
     new_series = _kept(state.series, plan.live_series_keys, same_plan)
-    series_values: list[tuple[F64, F64, Values] | None] = []
-    for ser in plan.series:
-        on = built[ser.source]
+    series_values: list[tuple[F64, F64, Values] | None] = [None] * len(plan.series)
+    for src_index, type_name, members in plan.series_groups:
+        on = built[src_index]
         if on is None:
-            series_values.append(None)
             continue
-        carried = state.series.get(ser.key)
-        vals, type_state = REGISTRY[ser.type_name].values(ser.params, on.samples, carried["type"] if carried else None)
-        value = np.asarray(vals.value, np.float64)
-        prev = np.empty_like(value)
-        last = carried["last"] if carried else None
-        prev[0] = np.nan if last is None else last
-        prev[1:] = value[:-1]
-        last = None if math.isnan(value[-1]) else float(value[-1])
-        new_series[ser.key] = {"type": type_state, "last": last}
-        series_values.append((value, prev, vals))
+        rt = REGISTRY[type_name]
+        carried = [state.series.get(plan.series[i].key) for i in members]
+        many = getattr(rt, "values_many", None)
+        if many is not None and len(members) > 1:
+            # one pass over the source's samples for every parameter set of the type
+            results = many([(plan.series[i].params, cs["type"] if cs else None) for i, cs in zip(members, carried)],
+                           on.samples)
+        else:
+            results = [rt.values(plan.series[i].params, on.samples, cs["type"] if cs else None)
+                       for i, cs in zip(members, carried)]
+        for i, cs, (vals, type_state) in zip(members, carried, results):
+            value = np.asarray(vals.value, np.float64)
+            prev = np.empty_like(value)
+            last = cs["last"] if cs else None
+            prev[0] = np.nan if last is None else last
+            prev[1:] = value[:-1]
+            last = None if math.isnan(value[-1]) else float(value[-1])
+            new_series[plan.series[i].key] = {"type": type_state, "last": last}
+            series_values[i] = (value, prev, vals)
     new_rules = _kept(state.rules, plan.active_keys, same_plan)
     parts: list[FireRows] = []
     notes: list[str] = []
@@ -114,11 +122,10 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
         if src is None:
             continue
         values: dict[int, tuple[F64, F64]] = {}
-        for r in rules:
-            for c in r.conditions:
-                sv = series_values[c.series]
-                assert sv is not None
-                values[c.series] = (sv[0], sv[1])
+        for sid in plan.series_of_rules[src_index]:
+            sv = series_values[sid]
+            assert sv is not None
+            values[sid] = (sv[0], sv[1])
         gate_masks: dict[int, B] = {}
         for g in plan.gates_by_source.get(src_index, ()):
             gated = plan.gates[g].mask(src.samples.t)

@@ -146,6 +146,20 @@ class Plan:
         return {k: tuple(v) for k, v in out.items()}
 
     @cached_property
+    def series_groups(self) -> tuple[tuple[int, str, tuple[int, ...]], ...]:
+        """Series by (source, type), in plan order: a type that can compute several
+        parameter sets in one pass over a source's samples gets them together."""
+        groups: dict[tuple[int, str], list[int]] = {}
+        for i, ser in enumerate(self.series):
+            groups.setdefault((ser.source, ser.type_name), []).append(i)
+        return tuple((src, name, tuple(members)) for (src, name), members in groups.items())
+
+    @cached_property
+    def series_of_rules(self) -> dict[int, tuple[int, ...]]:
+        """Per source, the series its active rules' conditions read."""
+        return {k: tuple(sorted({c.series for r in v for c in r.conditions})) for k, v in self.rules_by_source.items()}
+
+    @cached_property
     def rule_tables(self) -> dict[int, RuleTable]:
         """Per source, the firing tables of its active rules (``rules_by_source`` order)."""
         from .firing import RuleTable
