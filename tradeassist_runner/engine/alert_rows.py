@@ -238,18 +238,10 @@ def build_alerts(
 
     def gather(series_of_row: I64, pick: Any) -> F64:
         """Per row, ``pick(series values)`` at the row's sample, for each row's series."""
-        out = np.full(n, np.nan)
-        for sid in np.unique(series_of_row).tolist():
-            if sid < 0:
-                continue
-            rows = np.flatnonzero(series_of_row == sid)
-            sv = series_values[sid]
-            assert sv is not None
-            out[rows] = pick(sv)[sample[rows]]
-        return out
+        return _gather_at(series_values, series_of_row, sample, ("value" if pick == 0 else "prev", 0, ""))
 
-    value = gather(texts.first_series[rule], lambda sv: sv[0])
-    prev = gather(texts.first_series[rule], lambda sv: sv[1])
+    value = gather(texts.first_series[rule], 0)
+    prev = gather(texts.first_series[rule], 1)
     frame = pl.DataFrame({
         "rule_index": rule, "seq": seq, "ts": ts, "k": k, "t": t, "price": price, "volume": volume,
         "value": value, "prev_value": prev, "bar": texts.bar[rule],
@@ -342,12 +334,20 @@ def _cond_series(plan: Plan, rules: I64, j: int) -> I64:
 
 
 def _gather_at(series_values: Sequence[tuple[F64, F64, Any] | None], sid: I64, sample: I64, what: Any) -> F64:
+    """Per row, the series ``sid[row]``'s value (``what[0]`` "value"), previous value
+    ("prev") or input ``what[2]`` at ``sample[row]``: one gather per series."""
     out = np.full(len(sid), np.nan)
-    for s in np.unique(sid).tolist():
-        rows = np.flatnonzero(sid == s)
-        sv = series_values[s]
+    if not len(sid):
+        return out
+    order = np.argsort(sid, kind="stable")
+    sorted_sid = sid[order]
+    starts = np.flatnonzero(np.concatenate(([True], sorted_sid[1:] != sorted_sid[:-1])))
+    ends = np.append(starts[1:], len(sid))
+    for a, b in zip(starts.tolist(), ends.tolist()):
+        sv = series_values[int(sorted_sid[a])]
         assert sv is not None
-        arr = sv[0] if what[0] == "value" else sv[2].inputs[what[2]]
+        arr = sv[0] if what[0] == "value" else sv[1] if what[0] == "prev" else sv[2].inputs[what[2]]
+        rows = order[a:b]
         out[rows] = np.asarray(arr, np.float64)[sample[rows]]
     return out
 
