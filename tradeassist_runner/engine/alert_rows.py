@@ -23,7 +23,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,8 @@ NO_FIRE = -(1 << 60)
 #: Keys the engine writes into ``inputs`` itself (a type's input of that name would clash).
 RESERVED = frozenset({"t", "k", "cooldown_ms", "last_fire_t", "run_start_t", "params"})
 RESERVED_IN_ALL = frozenset({"params", "type", "condition", "threshold", "value"})
+#: Up to this many alerts in a batch, rows are written in Python (fewer polars calls).
+FEW_ROWS = 16
 #: Message numbers below this magnitude are rendered from their integer of millionths.
 _FAST_NUM = 1e7
 
@@ -81,6 +83,8 @@ class RuleTexts:
                     "type": pl.String, "severity": pl.String, "threshold": pl.Float64, "id_prefix": pl.String},
         )
         self.layout_of = np.full(n, -1, np.int64)  # -1: rendered per row by `messages`
+        #: per rule with a layout: its numbers, inputs pieces and message words
+        self.shapes: dict[int, tuple[tuple[Any, ...], list[str], list[str]]] = {}
         self.position = np.zeros(n, np.int64)  # row of the rule in its layout's pieces
         layouts: dict[tuple[Any, ...], list[tuple[int, list[str], list[str]]]] = {}
         for r in rules:
@@ -89,6 +93,7 @@ class RuleTexts:
                 continue
             key, pieces, words = shaped
             layouts.setdefault(key, []).append((r.index, pieces, words))
+            self.shapes[r.index] = (key[0], pieces, words)
         self.layouts: list[Layout] = []
         for key, members in layouts.items():
             k = len(self.layouts)
@@ -234,14 +239,21 @@ def build_alerts(
     last, run = (cat([getattr(p, a) for p in parts])[order] for a in ("last", "run"))
     sample = cat([p.sample for p in parts])[order]
     part_of = cat([np.full(len(p.rule), i, np.int64) for i, p in enumerate(parts)])[order]
-    n = len(rule)
-
-    def gather(series_of_row: I64, pick: Any) -> F64:
-        """Per row, ``pick(series values)`` at the row's sample, for each row's series."""
-        return _gather_at(series_values, series_of_row, sample, ("value" if pick == 0 else "prev", 0, ""))
-
-    value = gather(texts.first_series[rule], 0)
-    prev = gather(texts.first_series[rule], 1)
+    value = _gather_at(series_values, texts.first_series[rule], sample, ("value", 0, ""))
+    prev = _gather_at(series_values, texts.first_series[rule], sample, ("prev", 0, ""))
+    if len(rule) <= FEW_ROWS and (texts.layout_of[rule] >= 0).all():
+        rows_now = [
+            _row(plan, texts, series_values, int(i), int(a), int(b), int(c), int(d), float(pp), float(vv),
+                 float(va), float(pv), int(la), int(ru), int(sm), evaluated_at)
+            for i, a, b, c, d, pp, vv, va, pv, la, ru, sm in zip(
+                rule.tolist(), seq.tolist(), ts.tolist(), k.tolist(), t.tolist(), price.tolist(), volume.tolist(),
+                value.tolist(), prev.tolist(), last.tolist(), run.tolist(), sample.tolist())
+        ]
+        frame = pl.from_dicts(rows_now, schema=ALERT_SCHEMA)
+        templated = np.flatnonzero(texts.templated[rule])
+        if len(templated):
+            return _templated(plan, frame, rule, templated)
+        return frame
     frame = pl.DataFrame({
         "rule_index": rule, "seq": seq, "ts": ts, "k": k, "t": t, "price": price, "volume": volume,
         "value": value, "prev_value": prev, "bar": texts.bar[rule],
@@ -317,14 +329,72 @@ def build_alerts(
         pl.when(pl.col("prev_value").is_nan()).then(None).otherwise(pl.col("prev_value")).alias("prev_value"),
         pl.lit(evaluated_at, ALERT_SCHEMA["evaluated_at"]).alias("evaluated_at"),
     )
+    frame = frame.select(list(ALERT_SCHEMA)).cast(ALERT_SCHEMA)  # type: ignore[arg-type]
     templated = np.flatnonzero(texts.templated[rule] | (layout < 0))
     if len(templated):
-        msgs = frame["message"].to_list()
-        sub = frame[templated]
-        for j, i, named in zip(templated.tolist(), rule[templated].tolist(), sub.iter_rows(named=True)):
-            msgs[j] = message_for(plan.rules[i], named)
-        frame = frame.with_columns(pl.Series("message", msgs, dtype=pl.String))
-    return frame.select(list(ALERT_SCHEMA)).cast(ALERT_SCHEMA)  # type: ignore[arg-type]
+        return _templated(plan, frame, rule, templated)
+    return frame
+
+
+def _templated(plan: Plan, frame: pl.DataFrame, rule: I64, at: I64) -> pl.DataFrame:
+    """Messages of rows whose rule has a template (or no layout), from the whole row."""
+    msgs = frame["message"].to_list()
+    sub = frame[at]
+    for j, i, named in zip(at.tolist(), rule[at].tolist(), sub.iter_rows(named=True)):
+        msgs[j] = message_for(plan.rules[i], named)
+    return frame.with_columns(pl.Series("message", msgs, dtype=pl.String))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _row(
+    plan: Plan, texts: RuleTexts, series_values: Sequence[tuple[F64, F64, Any] | None], i: int, seq: int,
+    ts: int, k: int, t: int, price: float, volume: float, value: float, prev: float, last: int, run: int,
+    sample: int, evaluated_at: datetime,
+) -> dict[str, Any]:
+    """One alert row written in Python, text identical to the column-wise path (a live
+    batch fires a handful of alerts, where polars' per-call cost would dominate)."""
+    numbers, pieces, words = texts.shapes[i]
+    compiled = plan.rules[i]
+    series = [c.series for c in compiled.conditions]
+    cond_values: list[float] = []
+    for sid in series:
+        sv = series_values[sid]
+        assert sv is not None
+        cond_values.append(float(sv[0][sample]))
+    text: list[str] = [pieces[0]]
+    for q, what in enumerate(numbers):
+        if what[0] == "t":
+            text.append(str(t))
+        elif what[0] == "k":
+            text.append(str(k))
+        elif what[0] == "last":
+            text.append("null" if last < NO_FIRE else str(last))
+        elif what[0] == "run":
+            text.append(str(run))
+        elif what[0] == "value":
+            text.append(_json_scalar(cond_values[what[1]]))
+        else:
+            sv = series_values[series[what[1]]]
+            assert sv is not None
+            text.append(_json_scalar(float(sv[2].inputs[what[2]][sample])))
+        text.append(pieces[q + 1])
+    message = [words[0]]
+    for j, v in enumerate(cond_values):
+        message += [num(v), words[j + 1]]
+    multi = len(series) > 1
+    return {
+        "alert_id": f"{texts.rule_id[i]}@{ts}#{k}", "rule_id": texts.rule_id[i], "rule_name": texts.rule_name[i],
+        "symbol": texts.symbol[i], "ts": _EPOCH + timedelta(milliseconds=ts), "seq": seq,
+        "price": None if price != price else price,
+        "volume": None if volume != volume or abs(volume) >= 2.0**63 else int(volume),
+        "value": value, "prev_value": None if prev != prev else prev, "threshold": float(texts.threshold[i]),
+        "condition": texts.condition[i], "type": texts.type[i], "severity": texts.severity[i],
+        "message": "".join(message), "evaluated_at": evaluated_at, "inputs": "".join(text),
+        "bar_start": _EPOCH + timedelta(milliseconds=t) if texts.bar[i] else None,
+        "values": "[" + ", ".join(_json_scalar(v) for v in cond_values) + "]" if multi else None,
+    }
 
 
 def _cond_series(plan: Plan, rules: I64, j: int) -> I64:
