@@ -4,9 +4,15 @@ Per source (the samples rules share), everything up to the candidates is a boole
 matrix of rules x samples built with numpy broadcasting: a condition per row, ``for`` as
 a running "last break" maximum along each row, gates as one mask per distinct gate.
 What remains is sequential by nature: after a fire the next one needs the cooldown to
-pass and, with ``rearm``, the value to come back first.  That part runs in *rounds*:
-each round finds every rule's next fire at once with binary searches, so loops run per
-fire of the busiest rule, never per sample or per rule.
+pass and, with ``rearm``, the value to come back first.  Two ways, neither looping per
+sample or per rule:
+
+- a rule whose fires only its cooldown limits and that may fire on many samples (a
+  level that holds for minutes) *jumps* from fire to fire: each round takes the next
+  fire of every such rule at once, and such rules fire about once per cooldown;
+- every other candidate gets its *successor* (the next fire if it fires) by binary
+  searches, all at once, and each rule's fires are the chain of successors from its
+  first admissible candidate, marked by pointer doubling (log2 of the longest chain).
 
 Firing state per rule (keyed by its exact definition, JSON):
 ``{"last": t of last fire | None, "armed": bool, "run": t where the current run of
@@ -26,6 +32,11 @@ from .plan import CompiledRule
 
 #: Rules x samples cells evaluated at once (bounds memory for many rules on one symbol).
 MAX_CELLS = 1 << 21
+#: A cooldown-only rule that may fire on more samples than this is resolved by jumps
+#: from fire to fire rather than by listing its samples.
+DENSE = 32
+#: Rounds of jumps before a rule's remaining fires are listed instead.
+JUMP_ROUNDS = 8
 _NEVER = np.iinfo(np.int64).min // 4
 
 
@@ -35,6 +46,36 @@ class Fires:
     sample: I64
     last_fire: I64  # t of the fire before this one (_NEVER: none)
     run_start: I64  # t where the holding run began (for rules with ``for``; else the sample's t)
+
+
+class RuleTable:
+    """What the firing of a fixed list of rules needs that does not change per batch:
+    per-rule arrays and, per condition depth, the rules grouped by (series, condition
+    code) with their thresholds.  Built once per plan and source (``Plan.rule_tables``),
+    so a live micro-batch does no per-rule Python work to set up its comparisons."""
+
+    def __init__(self, rules: Sequence[CompiledRule]) -> None:
+        k = len(rules)
+        self.size = k
+        self.cooldown = np.fromiter((r.cooldown_ms for r in rules), np.int64, k)
+        self.has_rearm = np.fromiter((r.rearm is not None for r in rules), np.bool_, k)
+        self.plain = np.fromiter((r.rearm is None and r.for_ms is None for r in rules), np.bool_, k)
+        self.gated = tuple(i for i, r in enumerate(rules) if r.gate is not None)
+        self.with_for = tuple(i for i, r in enumerate(rules) if r.for_ms is not None)
+        self.with_rearm = tuple(i for i, r in enumerate(rules) if r.rearm is not None)
+        self.depth = max((len(r.conditions) for r in rules), default=0)
+        self.groups: list[list[tuple[int, int, I64, F64]]] = []
+        for j in range(self.depth):
+            by: dict[tuple[int, int], list[int]] = {}
+            for i, r in enumerate(rules):
+                if len(r.conditions) > j:
+                    c = r.conditions[j]
+                    by.setdefault((c.series, c.cond), []).append(i)
+            self.groups.append([
+                (series, code, np.asarray(members, np.int64),
+                 np.asarray([rules[i].conditions[j].threshold for i in members], np.float64)[:, None])
+                for (series, code), members in by.items()
+            ])
 
 
 def fresh_state() -> dict[str, Any]:
@@ -49,10 +90,12 @@ def find_fires(
     gates: dict[int, B],
     states: Sequence[dict[str, Any]],
     monotone: bool = True,
+    table: RuleTable | None = None,
 ) -> tuple[Fires, list[dict[str, Any]]]:
     """Fires of ``rules`` (all on one source) over its ``len(t)`` samples, and new states.
 
     ``monotone``: sample time never steps back (one symbol); with two symbols it may.
+    ``table``: ``RuleTable(rules)``, when the caller keeps one.
     """
     n = len(t)
     if n == 0 or not rules:
@@ -64,13 +107,21 @@ def find_fires(
     cand_run: list[I64] = []
     re_r: list[I64] = []
     re_s: list[I64] = []
+    table = table or RuleTable(rules)
     new_states = [dict(s) for s in states]
+    last0 = np.fromiter((_NEVER if s["last"] is None else s["last"] for s in states), np.int64, len(rules))
+    cooldown = table.cooldown
+    # Rules whose fires only cooldown limits (no re-arm, no ``for``), on one symbol: when
+    # they hold on many samples their fires are found by jumping (below), not by listing.
+    jumpable = monotone & (cooldown > 0) & table.plain
+    dense: list[tuple[I64, I64, I64]] = []
     for lo in range(0, len(rules), chunk):
         part = rules[lo:lo + chunk]
-        holds = _holds(part, values, n)
-        run_t = _runs(part, holds, t, states[lo:lo + chunk], new_states[lo:lo + chunk])
+        hi = lo + len(part)
+        holds = _holds(table, lo, hi, values, n)
+        run_t = _runs(part, holds, t, states[lo:lo + chunk], new_states[lo:lo + chunk]) if table.with_for else None
         fire_ok = holds
-        gated = [i for i, r in enumerate(part) if r.gate is not None]
+        gated = [i - lo for i in table.gated if lo <= i < hi]
         if gated or run_t is not None:
             fire_ok = holds.copy()
             for i in gated:
@@ -81,7 +132,22 @@ def find_fires(
                 rows, start = run_t
                 for_ms = np.asarray([part[i].for_ms for i in rows], np.int64)
                 fire_ok[rows] &= (t[None, :] - start) >= for_ms[:, None]
-        r, s = np.nonzero(fire_ok)
+        jump_rows = np.flatnonzero(jumpable[lo:lo + len(part)])
+        if len(jump_rows):
+            jump_rows = jump_rows[np.count_nonzero(fire_ok[jump_rows], axis=1) > DENSE]
+        if len(jump_rows):
+            g = lo + jump_rows
+            d_row, d_s, d_last, left, left_last = _jumps(fire_ok[jump_rows], t, cooldown[g], last0[g])
+            dense.append((g[d_row], d_s, d_last))
+            last0[g[left]] = left_last  # chains too long to jump: listed from their last fire
+            done = np.ones(len(part), np.bool_)
+            done[jump_rows] = False
+            done[jump_rows[left]] = True
+            listed = np.flatnonzero(done)
+            r, s = np.nonzero(fire_ok[listed])
+            r = listed[r]
+        else:
+            r, s = np.nonzero(fire_ok)
         cand_r.append(r + lo)
         cand_s.append(s)
         if run_t is not None:
@@ -91,47 +157,98 @@ def find_fires(
             cand_run.append(full[r, s])
         else:
             cand_run.append(t[s])
-        rr, rs = _rearm_points(part, values, n)
-        re_r.append(rr + lo)
-        re_s.append(rs)
+        if table.with_rearm:
+            rr, rs = _rearm_points(part, values, n)
+            re_r.append(rr + lo)
+            re_s.append(rs)
     c_rule = np.concatenate(cand_r).astype(np.int64)
     c_s = np.concatenate(cand_s).astype(np.int64)
     c_run = np.concatenate(cand_run).astype(np.int64)
-    r_rule = np.concatenate(re_r).astype(np.int64)
-    r_s = np.concatenate(re_s).astype(np.int64)
-    fires = _resolve(rules, t, source, c_rule, c_s, c_run, r_rule, r_s, states, new_states, monotone)
+    r_rule = np.concatenate(re_r).astype(np.int64) if re_r else np.zeros(0, np.int64)
+    r_s = np.concatenate(re_s).astype(np.int64) if re_s else np.zeros(0, np.int64)
+    fires = _resolve(table, t, source, c_rule, c_s, c_run, r_rule, r_s, states, new_states, monotone,
+                     last0, dense)
     return fires, new_states
 
 
-def _holds(part: Sequence[CompiledRule], values: dict[int, tuple[F64, F64]], n: int) -> B:
-    """rules x samples: does every condition of the rule hold?"""
-    holds = np.ones((len(part), n), dtype=np.bool_)
-    depth = max(len(r.conditions) for r in part)
-    for j in range(depth):
-        rows = np.asarray([i for i, r in enumerate(part) if len(r.conditions) > j], np.int64)
-        conds = [part[i].conditions[j] for i in rows]
-        series = np.asarray([c.series for c in conds], np.int64)
-        thr = np.asarray([c.threshold for c in conds], np.float64)[:, None]
-        code = np.asarray([c.cond for c in conds], np.int64)
-        uniq = np.unique(series)
-        val = np.stack([values[int(u)][0] for u in uniq])
-        prv = np.stack([values[int(u)][1] for u in uniq])
-        at = np.searchsorted(uniq, series)
-        v = val[at]
-        m = np.zeros((len(rows), n), dtype=np.bool_)
-        for c in range(4):
-            sel = np.flatnonzero(code == c)
-            if not len(sel):
-                continue
-            vs, ts_ = v[sel], thr[sel]
-            if c == 0:
-                m[sel] = vs > ts_
-            elif c == 1:
-                m[sel] = vs < ts_
+def _jumps(ok: B, t: I64, cooldown: I64, last: I64) -> tuple[I64, I64, I64, I64, I64]:
+    """Fires of rules (rows of ``ok``: may fire at that sample) limited by cooldown alone.
+
+    Each row gets "the first sample at or after i where it may fire" by one reversed
+    running minimum; then every round takes the next fire of every row at once: the first
+    such sample at or after ``t(last fire) + cooldown`` (one binary search over t).  Rows
+    that hold for long stretches fire about once per cooldown, so a few rounds do.  Rows
+    still going after ``JUMP_ROUNDS`` are returned (``left``, with the t of their last
+    fire) for the caller to list instead.  Returns (row, sample, last fire t) per fire.
+    """
+    k, n = ok.shape
+    dtype = np.int32 if n < (1 << 31) - 1 else np.int64
+    first = np.where(ok, np.arange(n, dtype=dtype), dtype(n))
+    first = np.minimum.accumulate(first[:, ::-1], axis=1)[:, ::-1]
+    first = np.concatenate((first, np.full((k, 1), n, dtype)), axis=1)
+    rows = np.arange(k)
+    pos = np.where(last == _NEVER, 0, np.searchsorted(t, last + cooldown))
+    at = first[rows, pos].astype(np.int64)
+    prev = last.copy()
+    out_r: list[I64] = []
+    out_s: list[I64] = []
+    out_l: list[I64] = []
+    for _ in range(JUMP_ROUNDS):
+        going = at < n
+        if not going.all():
+            rows, at, prev = rows[going], at[going], prev[going]
+        if not len(rows):
+            break
+        out_r.append(rows)
+        out_s.append(at)
+        out_l.append(prev)
+        prev = t[at]
+        pos = np.searchsorted(t, prev + cooldown[rows])
+        at = first[rows, pos].astype(np.int64)
+    going = at < n
+    z = np.zeros(0, np.int64)
+    return (np.concatenate(out_r) if out_r else z, np.concatenate(out_s) if out_s else z,
+            np.concatenate(out_l) if out_l else z, rows[going], prev[going])
+
+
+def _holds(table: RuleTable, lo: int, hi: int, values: dict[int, tuple[F64, F64]], n: int) -> B:
+    """rules lo..hi-1 x samples: does every condition of the rule hold?
+
+    One broadcast comparison per (series, condition code) of the rules' thresholds
+    against the series' values: no rules x samples float matrix is ever built.
+    """
+    k = hi - lo
+    whole = lo == 0 and hi == table.size
+    holds = np.empty((k, n), dtype=np.bool_)
+    m = holds
+    for j, groups in enumerate(table.groups):
+        if j:
+            m = np.empty((k, n), dtype=np.bool_)
+            has = np.zeros(k, np.bool_)
+        for series, code, rows, thr in groups:
+            if not whole:
+                keep = (rows >= lo) & (rows < hi)
+                if not keep.any():
+                    continue
+                rows, thr = rows[keep] - lo, thr[keep]
+            val, prv = values[series]
+            if code == 0:
+                block = val[None, :] > thr
+            elif code == 1:
+                block = val[None, :] < thr
+            elif code == 2:
+                block = (prv[None, :] <= thr) & (val[None, :] > thr)
             else:
-                ps = prv[at[sel]]
-                m[sel] = (ps <= ts_) & (vs > ts_) if c == 2 else (ps >= ts_) & (vs < ts_)
-        holds[rows] &= m
+                block = (prv[None, :] >= thr) & (val[None, :] < thr)
+            if len(rows) == k:
+                m[...] = block
+            else:
+                m[rows] = block
+            if j:
+                has[rows] = True
+        if j:
+            rows_j = np.flatnonzero(has)
+            holds[rows_j] &= m[rows_j]
     return holds
 
 
@@ -178,17 +295,27 @@ def _rearm_points(part: Sequence[CompiledRule], values: dict[int, tuple[F64, F64
 
 
 def _resolve(
-    rules: Sequence[CompiledRule], t: I64, source: I64,
+    table: RuleTable, t: I64, source: I64,
     c_rule: I64, c_s: I64, c_run: I64, r_rule: I64, r_s: I64,
     states: Sequence[dict[str, Any]], new_states: list[dict[str, Any]], monotone: bool,
+    last0: I64, jumped: Sequence[tuple[I64, I64, I64]],
 ) -> Fires:
-    """Apply cooldown and re-arm to the candidates (sorted by rule, then sample)."""
+    """Apply cooldown and re-arm to the candidates (sorted by rule, then sample).
+
+    After a fire at candidate ``c`` the rule's next fire is a function of ``c`` alone:
+    the first candidate of the rule that is later in sample order, past the re-arm point
+    that follows ``c`` (with ``rearm``) and at least ``cooldown`` after ``t(c)``.  So
+    every candidate gets its successor with a few binary searches at once, and each
+    rule's fires are the chain of successors from its first admissible candidate.  The
+    chains are marked by pointer doubling: ``log2`` of the longest chain gathers over the
+    candidates, whatever the number of rules or fires.
+    """
     n = len(t)
     stride = n + 1
-    cooldown = np.asarray([r.cooldown_ms for r in rules], np.int64)
-    has_rearm = np.asarray([r.rearm is not None for r in rules], np.bool_)
-    last0 = np.asarray([s["last"] if s["last"] is not None else _NEVER for s in states], np.int64)
-    armed0 = np.asarray([bool(s["armed"]) for s in states], np.bool_)
+    n_rules = table.size
+    cooldown = table.cooldown
+    has_rearm = table.has_rearm
+    armed0 = np.fromiter((bool(s["armed"]) for s in states), np.bool_, n_rules)
     # every candidate fires, unless sample time can step back (two symbols): then even a
     # zero cooldown needs t >= t(last fire)
     free = (cooldown == 0) & ~has_rearm & monotone
@@ -201,74 +328,98 @@ def _resolve(
     prev_same = np.concatenate(([False], fr[1:] == fr[:-1])) if len(fr) else np.zeros(0, np.bool_)
     prev_t = np.where(prev_same, t[np.concatenate(([0], fs[:-1]))] if len(fs) else fs, last0[fr])
     out_last = [prev_t.astype(np.int64)]
-    # rounds for the others
+    for j_rule, j_s, j_last in jumped:
+        out_rule.append(j_rule)
+        out_s.append(j_s)
+        out_run.append(t[j_s])
+        out_last.append(j_last)
     busy = ~take_free
-    b_rule, b_s, b_run = c_rule[busy], c_s[busy], c_run[busy]
-    if len(b_rule):
+    if busy.any():
+        b_rule, b_s, b_run = c_rule[busy], c_s[busy], c_run[busy]
+        # segments: (rule, symbol of the sample); sample time is monotone within each
         seg = b_rule * 2 + source[b_s]
-        order = np.lexsort((b_s, seg))
-        b_rule, b_s, b_run, seg = b_rule[order], b_s[order], b_run[order], seg[order]
+        if not monotone:
+            order = np.lexsort((b_s, seg))
+            b_rule, b_s, b_run, seg = b_rule[order], b_s[order], b_run[order], seg[order]
         b_t = t[b_s]
-        useg, seg_start = np.unique(seg, return_index=True)
-        seg_end = np.concatenate((seg_start[1:], [len(seg)]))
-        seg_no = np.searchsorted(useg, seg)
+        m = len(b_s)
         tmin = int(t.min())
         span = int(t.max()) - tmin + 2
-        key_s = seg_no * stride + b_s
-        key_t = seg_no * span + (b_t - tmin)
+        key_s = seg * stride + b_s
+        key_t = seg * span + (b_t - tmin)
         key_r = r_rule * stride + r_s  # sorted: rule-major, sample order within
-        rules_b = np.unique(b_rule)
-        # each rule's segments (at most two: one per symbol of its source)
-        first_seg = np.searchsorted(useg, rules_b * 2)
-        seg_a = np.where((first_seg < len(useg)) & (useg[np.minimum(first_seg, len(useg) - 1)] // 2 == rules_b), first_seg, -1)
-        nxt = first_seg + 1
-        seg_b = np.where((seg_a >= 0) & (nxt < len(useg)) & (useg[np.minimum(nxt, len(useg) - 1)] // 2 == rules_b), nxt, -1)
-        lo_s = np.zeros(len(rules_b), np.int64)
-        last = last0[rules_b].copy()
-        armed = armed0[rules_b].copy()
-        alive = np.ones(len(rules_b), np.bool_)
-        cd = cooldown[rules_b]
-        rearm = has_rearm[rules_b]
-        while alive.any():
-            idx = np.flatnonzero(alive)
-            need = idx[~armed[idx]]
-            if len(need):
-                j = np.searchsorted(key_r, rules_b[need] * stride + lo_s[need])
-                jj = np.minimum(j, max(len(key_r) - 1, 0))
-                ok = (j < len(key_r)) & (r_rule[jj] == rules_b[need]) if len(key_r) else np.zeros(len(need), bool)
-                alive[need[~ok]] = False
-                got = need[ok]
-                lo_s[got] = np.maximum(lo_s[got], r_s[jj[ok]])
-                armed[got] = True
-                idx = np.flatnonzero(alive)
-            if not len(idx):
-                break
-            lo_t = np.where(last[idx] == _NEVER, tmin - 1, last[idx] + cd[idx])
+
+        def first_at(rule: I64, lo_s: I64, lo_t: I64) -> I64:
+            """Per query: the candidate of ``rule`` with the smallest sample among those
+            at sample >= lo_s and t >= lo_t (m: none)."""
             t_off = np.clip(lo_t - tmin, 0, span - 1)
-            best_s = np.full(len(idx), np.iinfo(np.int64).max)
-            best_c = np.full(len(idx), -1)
-            for segs in (seg_a[idx], seg_b[idx]):
-                has = segs >= 0
-                sg = np.where(has, segs, 0)
-                c1 = np.searchsorted(key_s, sg * stride + lo_s[idx])
-                c2 = np.searchsorted(key_t, sg * span + t_off)
-                c = np.maximum(c1, c2)
-                valid = has & (c < seg_end[sg])
-                cs = np.where(valid, b_s[np.minimum(c, len(b_s) - 1)], np.iinfo(np.int64).max)
+            best = np.full(len(rule), m, np.int64)
+            best_s = np.full(len(rule), np.iinfo(np.int64).max, np.int64)
+            for side in ((0,) if monotone else (0, 1)):
+                sg = rule * 2 + side
+                c = np.maximum(np.searchsorted(key_s, sg * stride + lo_s),
+                               np.searchsorted(key_t, sg * span + t_off))
+                cc = np.minimum(c, m - 1)
+                ok = (c < m) & (seg[cc] == sg)
+                cs = np.where(ok, b_s[cc], np.iinfo(np.int64).max)
                 better = cs < best_s
                 best_s = np.where(better, cs, best_s)
-                best_c = np.where(better, c, best_c)
-            found = best_c >= 0
-            alive[idx[~found]] = False
-            hit = idx[found]
-            c = best_c[found]
-            out_rule.append(rules_b[hit])
-            out_s.append(b_s[c])
-            out_run.append(b_run[c])
-            out_last.append(last[hit].copy())
-            last[hit] = b_t[c]
-            lo_s[hit] = b_s[c] + 1
-            armed[hit] = ~rearm[hit]
+                best = np.where(better, cc, best)
+            return best
+
+        def rearm_after(rule: I64, lo_s: I64) -> tuple[I64, B]:
+            """Per query: the first re-arm sample of ``rule`` at or after lo_s, and whether any."""
+            if not len(key_r):
+                return lo_s, np.zeros(len(rule), np.bool_)
+            j = np.searchsorted(key_r, rule * stride + lo_s)
+            jj = np.minimum(j, len(key_r) - 1)
+            ok = (j < len(key_r)) & (r_rule[jj] == rule)
+            return np.where(ok, r_s[jj], lo_s), ok
+
+        # successor of every candidate
+        lo_s = b_s + 1
+        alive = np.ones(m, np.bool_)
+        re = has_rearm[b_rule]
+        if re.any():
+            at, ok = rearm_after(b_rule[re], lo_s[re])
+            lo_s[re] = at
+            alive[re] = ok
+        nxt = first_at(b_rule, lo_s, b_t + cooldown[b_rule])
+        nxt[~alive] = m
+        # first fire of every rule with candidates
+        rules_b = np.unique(b_rule)
+        start_lo_s = np.zeros(len(rules_b), np.int64)
+        start_ok = np.ones(len(rules_b), np.bool_)
+        need = has_rearm[rules_b] & ~armed0[rules_b]
+        if need.any():
+            at, ok = rearm_after(rules_b[need], start_lo_s[need])
+            start_lo_s[need] = at
+            start_ok[need] = ok
+        l0 = last0[rules_b]
+        start = first_at(rules_b, start_lo_s, np.where(l0 == _NEVER, tmin - 1, l0 + cooldown[rules_b]))
+        start = start[start_ok & (start < m)]
+        # mark every chain by pointer doubling: after k rounds `chain` holds the first
+        # 2**k nodes of every chain and `jump` is the successor applied 2**k times
+        jump = np.append(nxt, m)
+        chain = start
+        while len(chain):
+            ahead = jump[chain]
+            ahead = ahead[ahead < m]
+            if not len(ahead):
+                break
+            chain = np.concatenate((chain, ahead))
+            jump = jump[jump]
+        chain.sort()  # candidate order: per segment, sample order
+        f_rule, f_s, f_run = b_rule[chain], b_s[chain], b_run[chain]
+        if not monotone:
+            order = np.lexsort((f_s, f_rule))
+            f_rule, f_s, f_run = f_rule[order], f_s[order], f_run[order]
+        same = np.concatenate(([False], f_rule[1:] == f_rule[:-1])) if len(f_rule) else np.zeros(0, np.bool_)
+        f_last = np.where(same, t[np.concatenate(([0], f_s[:-1]))] if len(f_s) else f_s, last0[f_rule])
+        out_rule.append(f_rule)
+        out_s.append(f_s)
+        out_run.append(f_run)
+        out_last.append(f_last.astype(np.int64))
     f_rule = np.concatenate(out_rule).astype(np.int64)
     f_s = np.concatenate(out_s).astype(np.int64)
     f_run = np.concatenate(out_run).astype(np.int64)
@@ -276,20 +427,23 @@ def _resolve(
     order = np.lexsort((f_s, f_rule))
     f_rule, f_s, f_run, f_last = f_rule[order], f_s[order], f_run[order], f_last[order]
     # carried firing state: last fire (in sample order) and whether re-armed since
+    fired_at = np.full(n_rules, -1, np.int64)
     if len(f_rule):
         is_last = np.concatenate((f_rule[1:] != f_rule[:-1], [True]))
-        for r, s in zip(f_rule[is_last].tolist(), f_s[is_last].tolist()):
-            new_states[r]["last"] = int(t[s])
-            new_states[r]["fired_at"] = s
-    key_r = r_rule * stride + r_s
-    for i, rule in enumerate(rules):
+        fired_at[f_rule[is_last]] = f_s[is_last]
+    fired = fired_at >= 0
+    armed = np.ones(n_rules, np.bool_)
+    if has_rearm.any():
+        idx = np.flatnonzero(has_rearm)
+        key_r = r_rule * stride + r_s
+        j = np.searchsorted(key_r, idx * stride + fired_at[idx] + 1)
+        jj = np.minimum(j, max(len(key_r) - 1, 0))
+        seen = (j < len(key_r)) & (r_rule[jj] == idx) if len(key_r) else np.zeros(len(idx), np.bool_)
+        armed[idx] = seen | (~fired[idx] & armed0[idx])
+    last_t = t[np.maximum(fired_at, 0)].tolist()
+    for i, (f, a, lt) in enumerate(zip(fired.tolist(), armed.tolist(), last_t)):
         st = new_states[i]
-        fired_at = st.pop("fired_at", None)
-        if rule.rearm is None:
-            st["armed"] = True
-            continue
-        after = -1 if fired_at is None else int(fired_at)
-        j = int(np.searchsorted(key_r, i * stride + after + 1))
-        seen = j < len(key_r) and int(r_rule[j]) == i
-        st["armed"] = seen or (fired_at is None and bool(states[i]["armed"]))
+        if f:
+            st["last"] = int(lt)
+        st["armed"] = a
     return Fires(f_rule, f_s, f_last, f_run)

@@ -15,6 +15,10 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
 
 from ..config.durations import to_ms
 from ..config.loaded import LoadedRule
@@ -23,6 +27,10 @@ from ..rules.catalog import AnyRule, bodies
 from ..rules.registry import REGISTRY
 from ..rules.seam import Params
 from .gates import Gate
+
+if TYPE_CHECKING:
+    from .alert_rows import RuleTexts
+    from .firing import RuleTable
 
 #: Condition codes (cheaper to compare than strings).
 CONDITIONS: dict[str, int] = {"above": 0, "below": 1, "crosses_above": 2, "crosses_below": 3}
@@ -97,12 +105,96 @@ class Plan:
         return sorted(self.symbols)
 
     @cached_property
+    def symbol_codes(self) -> dict[str, int]:
+        return {s: i for i, s in enumerate(self.symbol_list)}
+
+    @cached_property
     def active_rules(self) -> tuple[CompiledRule, ...]:
         return tuple(r for r in self.rules if r.active)
 
     @cached_property
+    def active_keys(self) -> frozenset[str]:
+        """Firing state the plan carries: its active rules'."""
+        return frozenset(r.state_key for r in self.active_rules)
+
+    @cached_property
+    def live_sources(self) -> frozenset[int]:
+        """Sources whose symbols the plan evaluates (all of them watched by an active rule)."""
+        return frozenset(i for i, s in enumerate(self.sources) if all(x in self.symbols for x in s.symbols))
+
+    @cached_property
+    def state_keys_version(self) -> str:
+        """Names the set of state keys the plan carries: two plans with equal versions
+        keep exactly the same sources, series and rules."""
+        text = json.dumps([sorted(self.live_source_keys), sorted(self.live_series_keys), sorted(self.active_keys)])
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @cached_property
+    def live_source_keys(self) -> frozenset[str]:
+        return frozenset(self.sources[i].key for i in self.live_sources)
+
+    @cached_property
+    def live_series_keys(self) -> frozenset[str]:
+        return frozenset(s.key for s in self.series if s.source in self.live_sources)
+
+    @cached_property
+    def rules_by_source(self) -> dict[int, tuple[CompiledRule, ...]]:
+        """Active rules per source, in declaration order."""
+        out: dict[int, list[CompiledRule]] = {}
+        for r in self.active_rules:
+            out.setdefault(r.source, []).append(r)
+        return {k: tuple(v) for k, v in out.items()}
+
+    @cached_property
+    def series_groups(self) -> tuple[tuple[int, str, tuple[int, ...]], ...]:
+        """Series by (source, type), in plan order: a type that can compute several
+        parameter sets in one pass over a source's samples gets them together."""
+        groups: dict[tuple[int, str], list[int]] = {}
+        for i, ser in enumerate(self.series):
+            groups.setdefault((ser.source, ser.type_name), []).append(i)
+        return tuple((src, name, tuple(members)) for (src, name), members in groups.items())
+
+    @cached_property
+    def series_of_rules(self) -> dict[int, tuple[int, ...]]:
+        """Per source, the series its active rules' conditions read."""
+        return {k: tuple(sorted({c.series for r in v for c in r.conditions})) for k, v in self.rules_by_source.items()}
+
+    @cached_property
+    def rule_tables(self) -> dict[int, RuleTable]:
+        """Per source, the firing tables of its active rules (``rules_by_source`` order)."""
+        from .firing import RuleTable
+
+        return {k: RuleTable(v) for k, v in self.rules_by_source.items()}
+
+    @cached_property
+    def rule_index_by_source(self) -> dict[int, npt.NDArray[np.int64]]:
+        """Per source, the plan index of each of its active rules (``rules_by_source`` order)."""
+        return {k: np.asarray([r.index for r in v], np.int64) for k, v in self.rules_by_source.items()}
+
+    @cached_property
+    def gates_by_source(self) -> dict[int, tuple[int, ...]]:
+        return {k: tuple(sorted({r.gate for r in v if r.gate is not None})) for k, v in self.rules_by_source.items()}
+
+    @cached_property
     def has_templates(self) -> bool:
         return any(r.rule.message for r in self.rules)
+
+    @cached_property
+    def condition_series(self) -> npt.NDArray[np.int64]:
+        """rules x conditions: the series of each condition (-1 past a rule's last)."""
+        depth = max((len(r.conditions) for r in self.rules), default=1)
+        out = np.full((len(self.rules), depth), -1, np.int64)
+        for r in self.rules:
+            out[r.index, : len(r.conditions)] = [c.series for c in r.conditions]
+        return out
+
+    @cached_property
+    def rule_texts(self) -> RuleTexts:
+        """What every alert row of a rule shares (names, JSON and message pieces),
+        rendered once per plan rather than per alert."""
+        from .alert_rows import RuleTexts
+
+        return RuleTexts(self)
 
 
 def source_key(symbols: tuple[str, ...], bar_ms: int | None) -> str:

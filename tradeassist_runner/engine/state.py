@@ -22,3 +22,6 @@ class EngineState:
     series: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: rule fingerprint -> {"last", "armed", "run"} (engine/firing.py)
     rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Version of the plan that wrote this state (not snapshotted): while it is the plan
+    #: evaluating, every key above is the plan's and nothing needs pruning.
+    plan_version: str | None = field(default=None, compare=False)

@@ -142,6 +142,11 @@ class RuleType(Protocol):
         """
         ...
 
+    # Optional: ``values_many(items, samples) -> list[(Values, State)]`` with ``items`` a
+    # list of ``(params, state)``: ``values`` of several series of the type on the same
+    # samples in one pass (shared arithmetic, one recursion call for all), bit-identical
+    # to calling ``values`` for each.  The engine uses it when a type defines it.
+
     def replay(self, params: Params, inputs: Mapping[str, float]) -> float:
         """The value recomputed from one sample's ``inputs`` (NaN if undefined), with the
         same float operations as ``values``, so explain can compare bit for bit."""

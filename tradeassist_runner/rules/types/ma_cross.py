@@ -7,7 +7,7 @@ MA_slow,i = 0; each average uses its own period (an EMA is seeded at its own N-1
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, ClassVar, Literal, TypedDict
 
 import numpy as np
@@ -101,6 +101,33 @@ class MaCrossType:
             value = percent_of(fast_ma, slow_ma)
         new_state: CrossState = {"fast": fast_state, "slow": slow_state}
         return Values(value, {"fast_ma": fast_ma, "slow_ma": slow_ma}), new_state
+
+    def values_many(self, items: Sequence[tuple[Params, State | None]], samples: Samples) -> list[tuple[Values, State]]:
+        """``values`` of several crosses on the same samples: every fast and slow average
+        of one kind in one ``moving_averages`` call (its EMA recursions grouped)."""
+        price = np.asarray(samples.price, dtype=np.float64)
+        out: list[tuple[Values, State] | None] = [None] * len(items)
+        for kind in ("sma", "ema"):
+            picked = []
+            for k, (p, st) in enumerate(items):
+                average, fast, slow = _unpack(p)
+                if average == kind:
+                    carried: CrossState = st if st is not None else {"fast": None, "slow": None}
+                    picked.append((k, fast, slow, carried))
+            if not picked:
+                continue
+            avg: Average = "ema" if kind == "ema" else "sma"
+            jobs: list[tuple[int, AverageState | None]] = []
+            for _, fast, slow, carried in picked:
+                jobs += [(fast, carried["fast"]), (slow, carried["slow"])]
+            done = moving_averages(avg, jobs, price)
+            for q, (k, _, _, _) in enumerate(picked):
+                (fast_ma, fast_state), (slow_ma, slow_state) = done[2 * q], done[2 * q + 1]
+                with np.errstate(over="ignore", invalid="ignore"):
+                    value = percent_of(fast_ma, slow_ma)
+                new_state: CrossState = {"fast": fast_state, "slow": slow_state}
+                out[k] = (Values(value, {"fast_ma": fast_ma, "slow_ma": slow_ma}), new_state)
+        return [o for o in out if o is not None]
 
     def replay(self, params: Params, inputs: Mapping[str, float]) -> float:
         return percent_scalar(inputs["fast_ma"], inputs["slow_ma"])

@@ -7,7 +7,7 @@ internal such as $TICK.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from ...config.models import Condition, Strict
 from ...config.types import Number
-from ..indicators import MAX_PERIOD, Average, AverageState, explain_distance, moving_average
+from ..indicators import MAX_PERIOD, Average, AverageState, explain_distance, moving_average, moving_averages
 from ..seam import F64, THRESHOLD_PRICE, Chart, Params, Samples, State, Values, percent_level, percent_of, percent_scalar
 
 
@@ -73,6 +73,22 @@ class MovingAverageType:
         with np.errstate(over="ignore", invalid="ignore"):
             value = percent_of(price, ma)
         return Values(value, {"price": price, "ma": ma}), new_state
+
+    def values_many(self, items: Sequence[tuple[Params, State | None]], samples: Samples) -> list[tuple[Values, State]]:
+        """``values`` of several (average, period) series on the same samples: the EMA
+        recursions of one batch length in one call."""
+        price = np.asarray(samples.price, dtype=np.float64)
+        out: list[tuple[Values, State] | None] = [None] * len(items)
+        for kind in ("sma", "ema"):
+            picked = [(k, _unpack(p)[1], st) for k, (p, st) in enumerate(items) if _unpack(p)[0] == kind]
+            if not picked:
+                continue
+            average: Average = "ema" if kind == "ema" else "sma"
+            for (k, _, _), (ma, new_state) in zip(picked, moving_averages(average, [(n, st) for _, n, st in picked], price)):
+                with np.errstate(over="ignore", invalid="ignore"):
+                    value = percent_of(price, ma)
+                out[k] = (Values(value, {"price": price, "ma": ma}), new_state)
+        return [o for o in out if o is not None]
 
     def replay(self, params: Params, inputs: Mapping[str, float]) -> float:
         return percent_scalar(inputs["price"], inputs["ma"])

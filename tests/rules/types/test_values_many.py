@@ -1,0 +1,46 @@
+"""``values_many`` (several series of a type over the same samples in one pass) gives,
+bit for bit, the values and states of ``values`` called per series, across cuts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tradeassist_runner.rules.registry import REGISTRY
+from tradeassist_runner.rules.seam import Params, Samples
+
+from .cutting import bits_equal
+
+PARAMS: dict[str, list[Params]] = {
+    "moving_average": [("sma", 1), ("ema", 1), ("sma", 3), ("ema", 3), ("ema", 5), ("sma", 5)],
+    "ma_cross": [("sma", 1, 2), ("ema", 1, 2), ("ema", 2, 5), ("sma", 3, 4), ("ema", 3, 4)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(PARAMS))
+@settings(deadline=None, max_examples=40)
+@given(prices=st.lists(st.sampled_from([-2.0, -0.5, 0.0, 0.25, 1.0, 1.5, 6000.25, 6001.0]), max_size=30),
+       cuts=st.lists(st.integers(0, 30), max_size=3), data=st.data())
+def test_values_many_equals_values_per_series(name: str, prices: list[float], cuts: list[int], data: Any) -> None:
+    rule_type: Any = REGISTRY[name]
+    params = data.draw(st.lists(st.sampled_from(PARAMS[name]), min_size=1, max_size=5, unique=True))
+    ts = np.arange(len(prices), dtype=np.int64) * 1000
+    samples = Samples.of_ticks(ts, np.asarray(prices, np.float64), np.ones(len(prices)))
+    bounds = [0, *sorted(min(c, len(prices)) for c in cuts), len(prices)]
+    one: list[Any] = [None] * len(params)
+    many: list[Any] = [None] * len(params)
+    for lo, hi in zip(bounds, bounds[1:]):
+        piece = samples.slice(lo, hi)
+        together = rule_type.values_many(list(zip(params, many)), piece)
+        for k, p in enumerate(params):
+            alone, one[k] = rule_type.values(p, piece, one[k])
+            vals, many[k] = together[k]
+            assert bits_equal(vals.value, alone.value), (p, lo, hi)
+            for key in rule_type.input_names:
+                assert bits_equal(vals.inputs[key], alone.inputs[key]), (p, key)
+            assert json.dumps(many[k]) == json.dumps(one[k]), p

@@ -1,0 +1,468 @@
+"""Alert rows for a batch's fires, built column-wise in polars: no Python work per alert.
+
+A backtest fires tens of thousands of alerts per batch, and every row carries text: the
+alert id, the JSON ``inputs`` that let ``explain`` redo the decision, the default
+message.  Everything about a rule that does not change from one alert to the next (its
+names, the JSON of its parameters, the words of its message) is rendered once per plan
+(`RuleTexts`, cached on the plan); per batch, each row's text is one ``concat_str`` of
+those pieces, gathered by rule, and the row's numbers rendered by polars.
+
+Numbers are rendered as the per-alert code renders them: JSON floats round-trip exactly
+(polars writes the shortest representation that reads back to the same float, as
+``repr`` does, though a tiny number may be spelled ``1e-7`` rather than ``1e-07``);
+NaN is ``null``.  Message numbers follow ``messages.num`` (rounded to 6 decimals,
+trailing zeros dropped) from the exact integer of millionths, and the few values where
+that integer could be off by one (beyond 1e7, or within rounding of a half) go through
+``messages.num`` itself.  Rules with a ``message`` template, and types whose input
+names collide with the engine's own keys, are rendered per row by ``messages``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ..rules.registry import REGISTRY
+from ..rules.seam import F64, I64
+from .alerts import ALERT_SCHEMA, empty_alerts
+from .messages import VERB, describe, message_for, num
+from .plan import CompiledRule, Plan
+
+#: ``last_fire_t`` below this is "never fired".
+NO_FIRE = -(1 << 60)
+#: Keys the engine writes into ``inputs`` itself (a type's input of that name would clash).
+RESERVED = frozenset({"t", "k", "cooldown_ms", "last_fire_t", "run_start_t", "params"})
+RESERVED_IN_ALL = frozenset({"params", "type", "condition", "threshold", "value"})
+#: Up to this many alerts in a batch, rows are written in Python (fewer polars calls).
+FEW_ROWS = 16
+#: Message numbers below this magnitude are rendered from their integer of millionths.
+_FAST_NUM = 1e7
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Rules whose ``inputs`` and message have the same shape: the same numbers in the
+    same order, so one ``concat_str`` renders all their rows.  ``numbers`` name what
+    goes between the pieces: "t", "k", "last", "run", (j, input name), ("value", j)."""
+
+    numbers: tuple[Any, ...]
+    conditions: int
+    #: per rule of the layout (in ``rules`` order): the constant text around the numbers
+    pieces: pl.DataFrame  # columns p0..pK, m0..mC
+    rules: tuple[int, ...]  # plan rule indexes
+
+
+class RuleTexts:
+    """What the alert rows of each rule of a plan share, rendered once."""
+
+    def __init__(self, plan: Plan) -> None:
+        rules = plan.rules
+        n = len(rules)
+        self.rule_id = [r.rule.id for r in rules]
+        self.rule_name = [r.rule.name or r.rule.id for r in rules]
+        self.symbol = [r.rule.instrument for r in rules]
+        self.condition = [r.conditions[0].condition for r in rules]
+        self.type = [str(r.rule.type) for r in rules]
+        self.severity = [str(r.rule.severity) for r in rules]
+        self.threshold = np.asarray([r.conditions[0].threshold for r in rules], np.float64)
+        self.bar = np.asarray([plan.sources[r.source].bar_ms is not None for r in rules], np.bool_)
+        self.templated = np.asarray([bool(r.rule.message) for r in rules], np.bool_)
+        self.first_series = np.asarray([r.conditions[0].series for r in rules], np.int64)
+        self.constants = pl.DataFrame(
+            {"rule_id": self.rule_id, "rule_name": self.rule_name, "symbol": self.symbol,
+             "condition": self.condition, "type": self.type, "severity": self.severity,
+             "threshold": self.threshold, "id_prefix": [f"{x}@" for x in self.rule_id]},
+            schema={"rule_id": pl.String, "rule_name": pl.String, "symbol": pl.String, "condition": pl.String,
+                    "type": pl.String, "severity": pl.String, "threshold": pl.Float64, "id_prefix": pl.String},
+        )
+        self.layout_of = np.full(n, -1, np.int64)  # -1: rendered per row by `messages`
+        #: per rule with a layout: its numbers, inputs pieces and message words
+        self.shapes: dict[int, tuple[tuple[Any, ...], list[str], list[str]]] = {}
+        self.position = np.zeros(n, np.int64)  # row of the rule in its layout's pieces
+        layouts: dict[tuple[Any, ...], list[tuple[int, list[str], list[str]]]] = {}
+        for r in rules:
+            shaped = _shape(plan, r)
+            if shaped is None:
+                continue
+            key, pieces, words = shaped
+            layouts.setdefault(key, []).append((r.index, pieces, words))
+            self.shapes[r.index] = (key[0], pieces, words)
+        self.layouts: list[Layout] = []
+        for key, members in layouts.items():
+            k = len(self.layouts)
+            cols: dict[str, list[str]] = {}
+            for pos, (index, pieces, words) in enumerate(members):
+                self.layout_of[index] = k
+                self.position[index] = pos
+                for j, p in enumerate(pieces):
+                    cols.setdefault(f"p{j}", []).append(p)
+                for j, w in enumerate(words):
+                    cols.setdefault(f"m{j}", []).append(w)
+            self.layouts.append(Layout(key[0], key[1], pl.DataFrame(cols), tuple(m[0] for m in members)))
+
+
+def _shape(plan: Plan, rule: CompiledRule) -> tuple[tuple[Any, ...], list[str], list[str]] | None:
+    """The rule's layout key, the constant pieces of its ``inputs`` JSON around the numbers,
+    and those of its default message around the condition values (None: per row).
+
+    The JSON is the one ``json.dumps(inputs, separators=(",", ":"))`` writes: ``t``,
+    ``k``, ``cooldown_ms``, ``last_fire_t`` (``run_start_t`` with ``for``), then the
+    condition's inputs and ``params``, or for a conjunction a ``conditions`` list of
+    objects that also hold ``type``, ``condition``, ``threshold`` and ``value``.
+    """
+    r = rule.rule
+    conds = rule.conditions
+    multi = len(conds) > 1
+    taken = RESERVED_IN_ALL if multi else RESERVED
+    names = [REGISTRY[c.type_name].input_names for c in conds]
+    if any(taken.intersection(ns) for ns in names):
+        return None
+    tokens: list[Any] = ['{"t":', ("t",), ',"k":', ("k",), f',"cooldown_ms":{rule.cooldown_ms},"last_fire_t":',
+                         ("last",)]
+    if rule.for_ms is not None:
+        tokens += [',"run_start_t":', ("run",)]
+    if multi:
+        tokens.append(',"conditions":[')
+    for j, (c, ns) in enumerate(zip(conds, names)):
+        if multi:
+            tokens.append("{" if j == 0 else ",{")
+        for q, name in enumerate(ns):
+            tokens += [("," if q or not multi else "") + json.dumps(name) + ":", ("input", j, name)]
+        tokens.append(("," if ns or not multi else "") + '"params":' + json.dumps(list(c.params), separators=(",", ":")))
+        if multi:
+            tokens += [f',"type":{json.dumps(c.type_name)},"condition":{json.dumps(c.condition)},'
+                       f'"threshold":{json.dumps(c.threshold)},"value":', ("value", j), "}"]
+    tokens.append("]}" if multi else "}")
+    numbers: list[Any] = []
+    pieces = [""]
+    for tok in tokens:
+        if isinstance(tok, str):
+            pieces[-1] += tok
+        else:
+            numbers.append(tok)
+            pieces.append("")
+    # the default message (messages.default_message), words around each condition's value
+    if multi:
+        words = [f"{r.instrument}: all of "]
+        for j, c in enumerate(conds):
+            words[-1] += describe(rule, j) + " "
+            words.append(f" {VERB[c.condition]} {num(c.threshold)}" + ("; " if j < len(conds) - 1 else ""))
+    else:
+        c = conds[0]
+        words = [f"{r.instrument} {describe(rule)} ", f" {VERB[c.condition]} {num(c.threshold)}"]
+    return (tuple(numbers), len(conds)), pieces, words
+
+
+def _json_text(x: F64) -> pl.Series:
+    """Each float as ``json.dumps`` writes it (NaN as ``null``).  polars writes the same
+    shortest round-trip digits as ``repr`` from 1e-4 to 1e16; outside that range (and for
+    non-finite values) the few numbers are written by Python."""
+    text = pl.Series(x).cast(pl.String)
+    with np.errstate(invalid="ignore"):
+        size = np.abs(x)
+        odd = np.flatnonzero(~((size >= 1e-4) & (size < 1e16)) & (x != 0.0))
+    if len(odd):
+        text = text.scatter(odd, [_json_scalar(v) for v in x[odd].tolist()])
+    return text
+
+
+def _json_scalar(x: float) -> str:
+    if x != x:
+        return "null"
+    if x in (math.inf, -math.inf):
+        return "Infinity" if x > 0 else "-Infinity"
+    return float.__repr__(x)
+
+
+def _millionths(x: F64) -> tuple[I64, I64]:
+    """``round(x, 6)`` as an exact integer of millionths, and where that is not certain
+    (large, non-finite, or within rounding of a half): those go through ``num``."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = x * 1e6
+        frac = d - np.floor(d)
+        slow = ~(np.abs(x) < _FAST_NUM) | (np.abs(frac - 0.5) < 0.01)
+        k = np.where(slow, 0.0, np.rint(d)).astype(np.int64)
+    return k, np.flatnonzero(slow)
+
+
+def _num_expr(name: str) -> pl.Expr:
+    """messages.num of the integer of millionths in column ``name``."""
+    k = pl.col(name)
+    a = k.abs()
+    text = pl.concat_str(
+        [(a // 1_000_000).cast(pl.String), pl.lit("."), (a % 1_000_000).cast(pl.String).str.zfill(6)]
+    ).str.strip_chars_end("0").str.strip_chars_end(".")
+    return pl.when(k == 0).then(pl.lit("0")).when(k < 0).then(pl.lit("-") + text).otherwise(text)
+
+
+@dataclass(frozen=True)
+class FireRows:
+    """The fires of one source, with what their rows read from it."""
+
+    rule: I64  # plan rule index
+    ts: I64
+    k: I64
+    t: I64
+    seq: I64
+    price: F64
+    volume: F64  # NaN: null (also for a spread sample of the other symbol)
+    sample: I64
+    last: I64
+    run: I64
+    source: int
+
+
+def build_alerts(
+    plan: Plan, parts: Sequence[FireRows], series_values: Sequence[tuple[F64, F64, Any] | None],
+    evaluated_at: datetime,
+) -> pl.DataFrame:
+    """The alert frame (ALERT_SCHEMA) of this batch's fires, in tick order, then
+    declaration order."""
+    parts = [p for p in parts if len(p.rule)]
+    if not parts:
+        return empty_alerts()
+    texts: RuleTexts = plan.rule_texts
+    cat = np.concatenate
+    rule = cat([p.rule for p in parts])
+    seq = cat([p.seq for p in parts])
+    order = np.lexsort((rule, seq))
+    rule, seq = rule[order], seq[order]
+    ts, k, t = (cat([getattr(p, a) for p in parts])[order] for a in ("ts", "k", "t"))
+    price, volume = (cat([getattr(p, a) for p in parts])[order] for a in ("price", "volume"))
+    last, run = (cat([getattr(p, a) for p in parts])[order] for a in ("last", "run"))
+    sample = cat([p.sample for p in parts])[order]
+    part_of = cat([np.full(len(p.rule), i, np.int64) for i, p in enumerate(parts)])[order]
+    value = _gather_at(series_values, texts.first_series[rule], sample, ("value", 0, ""))
+    prev = _gather_at(series_values, texts.first_series[rule], sample, ("prev", 0, ""))
+    if len(rule) <= FEW_ROWS and (texts.layout_of[rule] >= 0).all():
+        rows_now = [
+            _row(plan, texts, series_values, int(i), int(a), int(b), int(c), int(d), float(pp), float(vv),
+                 float(va), float(pv), int(la), int(ru), int(sm), evaluated_at)
+            for i, a, b, c, d, pp, vv, va, pv, la, ru, sm in zip(
+                rule.tolist(), seq.tolist(), ts.tolist(), k.tolist(), t.tolist(), price.tolist(), volume.tolist(),
+                value.tolist(), prev.tolist(), last.tolist(), run.tolist(), sample.tolist())
+        ]
+        frame = pl.from_dicts(rows_now, schema=ALERT_SCHEMA)
+        templated = np.flatnonzero(texts.templated[rule])
+        if len(templated):
+            return _templated(plan, frame, rule, templated)
+        return frame
+    frame = pl.DataFrame({
+        "rule_index": rule, "seq": seq, "ts": ts, "k": k, "t": t, "price": price, "volume": volume,
+        "value": value, "prev_value": prev, "bar": texts.bar[rule],
+    })
+    frame = pl.concat([frame, texts.constants[rule]], how="horizontal")
+    layout = texts.layout_of[rule]
+    pieces_parts: list[pl.DataFrame] = []
+    for li, lay in enumerate(texts.layouts):
+        rows = np.flatnonzero(layout == li)
+        if not len(rows):
+            continue
+        lr = rule[rows]
+        cols: dict[str, Any] = {"row": rows}
+        exprs: list[pl.Expr] = []
+        for q, what in enumerate(lay.numbers):
+            name = f"n{q}"
+            if what[0] in ("t", "k", "run"):
+                cols[name] = pl.Series({"t": t, "k": k, "run": run}[what[0]][rows]).cast(pl.String)
+            elif what[0] == "last":
+                lq = last[rows]
+                cols[name] = pl.Series(lq).cast(pl.String)
+                never = np.flatnonzero(lq < NO_FIRE)
+                if len(never):
+                    cols[name] = cols[name].scatter(never, "null")
+            else:
+                cols[name] = _json_text(_gather_at(series_values, _cond_series(plan, lr, what[1]), sample[rows], what))
+            exprs.append(pl.col(name))
+        piece_rows = lay.pieces[texts.position[lr]]
+        frame_l = pl.concat([pl.DataFrame(cols), piece_rows], how="horizontal")
+        k_in = len(lay.numbers)
+        parts_expr: list[pl.Expr] = []
+        for q in range(k_in):
+            parts_expr += [pl.col(f"p{q}"), exprs[q]]
+        parts_expr.append(pl.col(f"p{k_in}"))
+        msg_expr: list[pl.Expr] = []
+        slow_msgs: list[tuple[str, I64, F64]] = []
+        value_cols: list[pl.Series] = []
+        for j in range(lay.conditions):
+            vj = _gather_at(series_values, _cond_series(plan, lr, j), sample[rows], ("value", j, ""))
+            kj, slow = _millionths(vj)
+            frame_l = frame_l.with_columns(pl.Series(f"mk{j}", kj))
+            slow_msgs.append((f"mt{j}", slow, vj))
+            msg_expr += [pl.col(f"m{j}"), pl.col(f"mt{j}")]
+            value_cols.append(_json_text(vj))
+        msg_expr.append(pl.col(f"m{lay.conditions}"))
+        frame_l = frame_l.with_columns(*(_num_expr(f"mk{j}").alias(f"mt{j}") for j in range(lay.conditions)))
+        for name, slow, vj in slow_msgs:
+            if len(slow):
+                fixed = frame_l[name].scatter(slow, [num(float(x)) for x in vj[slow].tolist()])
+                frame_l = frame_l.with_columns(fixed)
+        out = [pl.col("row"), pl.concat_str(parts_expr).alias("inputs"), pl.concat_str(msg_expr).alias("message")]
+        if lay.conditions > 1:
+            out.append(pl.concat_str(
+                [pl.lit("["), pl.concat_str([pl.lit(c) for c in value_cols], separator=", "), pl.lit("]")]
+            ).alias("values"))
+        else:
+            out.append(pl.lit(None, pl.String).alias("values"))
+        pieces_parts.append(frame_l.select(out))
+    slow_rows = np.flatnonzero(layout < 0)
+    if len(slow_rows):
+        pieces_parts.append(_per_row_text(plan, rule, slow_rows, part_of, parts, sample, series_values))
+    text = pl.concat(pieces_parts).sort("row")
+    frame = pl.concat([frame, text.drop("row")], how="horizontal")
+    frame = frame.with_columns(
+        (pl.col("id_prefix") + pl.col("ts").cast(pl.String) + pl.lit("#") + pl.col("k").cast(pl.String))
+        .alias("alert_id"),
+        pl.col("ts").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"),
+        pl.when(pl.col("bar")).then(pl.col("t")).otherwise(None).cast(pl.Datetime("ms"))
+        .dt.replace_time_zone("UTC").alias("bar_start"),
+        pl.when(pl.col("volume").is_nan() | (pl.col("volume").abs() >= 2.0**63)).then(None)
+        .otherwise(pl.col("volume")).cast(pl.Int64).alias("volume"),
+        pl.when(pl.col("price").is_nan()).then(None).otherwise(pl.col("price")).alias("price"),
+        pl.when(pl.col("prev_value").is_nan()).then(None).otherwise(pl.col("prev_value")).alias("prev_value"),
+        pl.lit(evaluated_at, ALERT_SCHEMA["evaluated_at"]).alias("evaluated_at"),
+    )
+    frame = frame.select(list(ALERT_SCHEMA)).cast(ALERT_SCHEMA)  # type: ignore[arg-type]
+    templated = np.flatnonzero(texts.templated[rule] | (layout < 0))
+    if len(templated):
+        return _templated(plan, frame, rule, templated)
+    return frame
+
+
+def _templated(plan: Plan, frame: pl.DataFrame, rule: I64, at: I64) -> pl.DataFrame:
+    """Messages of rows whose rule has a template (or no layout), from the whole row."""
+    msgs = frame["message"].to_list()
+    sub = frame[at]
+    for j, i, named in zip(at.tolist(), rule[at].tolist(), sub.iter_rows(named=True)):
+        msgs[j] = message_for(plan.rules[i], named)
+    return frame.with_columns(pl.Series("message", msgs, dtype=pl.String))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _row(
+    plan: Plan, texts: RuleTexts, series_values: Sequence[tuple[F64, F64, Any] | None], i: int, seq: int,
+    ts: int, k: int, t: int, price: float, volume: float, value: float, prev: float, last: int, run: int,
+    sample: int, evaluated_at: datetime,
+) -> dict[str, Any]:
+    """One alert row written in Python, text identical to the column-wise path (a live
+    batch fires a handful of alerts, where polars' per-call cost would dominate)."""
+    numbers, pieces, words = texts.shapes[i]
+    compiled = plan.rules[i]
+    series = [c.series for c in compiled.conditions]
+    cond_values: list[float] = []
+    for sid in series:
+        sv = series_values[sid]
+        assert sv is not None
+        cond_values.append(float(sv[0][sample]))
+    text: list[str] = [pieces[0]]
+    for q, what in enumerate(numbers):
+        if what[0] == "t":
+            text.append(str(t))
+        elif what[0] == "k":
+            text.append(str(k))
+        elif what[0] == "last":
+            text.append("null" if last < NO_FIRE else str(last))
+        elif what[0] == "run":
+            text.append(str(run))
+        elif what[0] == "value":
+            text.append(_json_scalar(cond_values[what[1]]))
+        else:
+            sv = series_values[series[what[1]]]
+            assert sv is not None
+            text.append(_json_scalar(float(sv[2].inputs[what[2]][sample])))
+        text.append(pieces[q + 1])
+    message = [words[0]]
+    for j, v in enumerate(cond_values):
+        message += [num(v), words[j + 1]]
+    multi = len(series) > 1
+    return {
+        "alert_id": f"{texts.rule_id[i]}@{ts}#{k}", "rule_id": texts.rule_id[i], "rule_name": texts.rule_name[i],
+        "symbol": texts.symbol[i], "ts": _EPOCH + timedelta(milliseconds=ts), "seq": seq,
+        "price": None if price != price else price,
+        "volume": None if volume != volume or abs(volume) >= 2.0**63 else int(volume),
+        "value": value, "prev_value": None if prev != prev else prev, "threshold": float(texts.threshold[i]),
+        "condition": texts.condition[i], "type": texts.type[i], "severity": texts.severity[i],
+        "message": "".join(message), "evaluated_at": evaluated_at, "inputs": "".join(text),
+        "bar_start": _EPOCH + timedelta(milliseconds=t) if texts.bar[i] else None,
+        "values": "[" + ", ".join(_json_scalar(v) for v in cond_values) + "]" if multi else None,
+    }
+
+
+def _cond_series(plan: Plan, rules: I64, j: int) -> I64:
+    table: I64 = plan.condition_series[:, j]
+    out: I64 = table[rules]
+    return out
+
+
+def _gather_at(series_values: Sequence[tuple[F64, F64, Any] | None], sid: I64, sample: I64, what: Any) -> F64:
+    """Per row, the series ``sid[row]``'s value (``what[0]`` "value"), previous value
+    ("prev") or input ``what[2]`` at ``sample[row]``: one gather per series."""
+    out = np.full(len(sid), np.nan)
+    if not len(sid):
+        return out
+    order = np.argsort(sid, kind="stable")
+    sorted_sid = sid[order]
+    starts = np.flatnonzero(np.concatenate(([True], sorted_sid[1:] != sorted_sid[:-1])))
+    ends = np.append(starts[1:], len(sid))
+    for a, b in zip(starts.tolist(), ends.tolist()):
+        sv = series_values[int(sorted_sid[a])]
+        assert sv is not None
+        arr = sv[0] if what[0] == "value" else sv[1] if what[0] == "prev" else sv[2].inputs[what[2]]
+        rows = order[a:b]
+        out[rows] = np.asarray(arr, np.float64)[sample[rows]]
+    return out
+
+
+def _per_row_text(
+    plan: Plan, rule: I64, rows: I64, part_of: I64, parts: Sequence[FireRows], sample: I64,
+    series_values: Sequence[tuple[F64, F64, Any] | None],
+) -> pl.DataFrame:
+    """``inputs``, message placeholder and ``values`` of rows whose type does not fit a
+    layout (its input names clash with the engine's keys): written per row."""
+
+    def jn(x: float) -> float | None:
+        return None if x != x else float(x)
+
+    inputs: list[str] = []
+    values: list[str | None] = []
+    for row in rows.tolist():
+        compiled = plan.rules[int(rule[row])]
+        p = parts[int(part_of[row])]
+        s = int(sample[row])
+        at = int(np.flatnonzero((p.sample == s) & (p.rule == compiled.index))[0])
+        cond_values: list[float | None] = []
+        cond_inputs: list[dict[str, Any]] = []
+        for c in compiled.conditions:
+            cv = series_values[c.series]
+            assert cv is not None
+            cond_values.append(jn(float(cv[0][s])))
+            entry: dict[str, Any] = {name: jn(float(a[s])) for name, a in cv[2].inputs.items()}
+            entry["params"] = list(c.params)
+            if len(compiled.conditions) > 1:
+                entry.update(type=c.type_name, condition=c.condition, threshold=c.threshold,
+                             value=jn(float(cv[0][s])))
+            cond_inputs.append(entry)
+        last = int(p.last[at])
+        doc: dict[str, Any] = {"t": int(p.t[at]), "k": int(p.k[at]), "cooldown_ms": compiled.cooldown_ms,
+                               "last_fire_t": None if last < NO_FIRE else last}
+        if compiled.for_ms is not None:
+            doc["run_start_t"] = int(p.run[at])
+        if len(compiled.conditions) == 1:
+            doc.update(cond_inputs[0])
+        else:
+            doc["conditions"] = cond_inputs
+        inputs.append(json.dumps(doc, separators=(",", ":")))
+        values.append(json.dumps(cond_values) if len(compiled.conditions) > 1 else None)
+    # the message: written after the frame is built (the default needs the row's value)
+    frame = pl.DataFrame({"row": rows, "inputs": inputs, "message": [""] * len(rows), "values": values},
+                         schema={"row": pl.Int64, "inputs": pl.String, "message": pl.String, "values": pl.String})
+    return frame
