@@ -215,7 +215,7 @@ def test_a_message_the_service_keeps_refusing_fails_visibly_while_the_others_get
         try:
             def settled() -> bool:
                 [h] = notifier.health()
-                return h.sent + h.failed == 2
+                return h.sent + h.failed == 2 and h.pending == 0  # and each outcome recorded
 
             await clock.advance(3600, stop=settled)
             return notifier.health()

@@ -342,8 +342,11 @@ class ChannelWorker:
                 return
             self.last_error, self.last_error_at = error, _now()
             self.breaker.failure()
-            if trial or self.waiting.intersection(ids):
-                # the channel is still down: this says nothing about the message; no retry used
+            if (trial or self.waiting.intersection(ids)) and self.breaker.successes == since:
+                # the channel is still down (nothing got through since this message's first
+                # try): this says nothing about the message; no retry used. Once another message
+                # got through, a refused trial counts against this one, whatever order the
+                # concurrent sends finished in.
                 await self.notifier.record(jobs, self.name, "pending", tries, error)
                 self._log_retry(jobs, tries, error, "still failing, waiting for the channel")
                 continue
