@@ -410,12 +410,22 @@ def test_a_removed_symbol_is_no_longer_reported_silent_or_delayed(fast_source: S
         async with FakeSchwab(heartbeat_every=0.02) as fake:
             feed = SchwabFeed([es, nq, ym], source, token_path=token, transport=fake.transport(), clock=clock)
             it = feed.stream()
-            pending = asyncio.ensure_future(next_frame(it))
+
+            async def consume() -> None:  # as a runner does: the feed is read (and checked) only while consumed
+                async for _ in it:
+                    pass
+
+            pending = asyncio.ensure_future(consume())
             await until(lambda: feed.status.connects == 1)
             await fake.send(data_frame(FUT, item("/ES", delayed=True, LAST_PRICE=1.0, TRADE_TIME_MILLIS=T0)))
             await until(lambda: feed.status.delayed.get("/ES") is True)  # seen at 14:30, before the clock moves
             clock.now += timedelta(minutes=6)
             await fake.send(data_frame(FUT, item("/YM", LAST_PRICE=3.0, TRADE_TIME_MILLIS=T0)))
+            ym_sent_at = clock.now
+            await until(lambda: feed.status.last_update.get("/YM") == ym_sent_at)
+            # silence is checked at most once a second of the feed's clock: a heartbeat may have
+            # had the check just before /YM's update arrived
+            clock.now += timedelta(seconds=2)
             await until(lambda: set(feed.status.silent) == {"/ES", "/NQ"})
             assert len(feed.status.problems() + feed.status.notices()) == 3  # /ES delayed, /ES and /NQ silent
             await feed.update_symbols([nq, ym])  # hot reload drops /ES
