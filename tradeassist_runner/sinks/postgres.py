@@ -26,10 +26,10 @@ from typing import Any
 import polars as pl
 import polars.selectors as cs
 
-from ..timefmt import iso_ms, to_epoch_ms
+from ..timefmt import iso_ms
 from .batch import conform
 from .pg_conn import INSERT_LOCK, Session, checked_url, migrate, require_schema
-from .sqlite import _INSERT_COLUMNS, _SELECT, SqliteAlertLog, _channel_entry, _to_frame
+from .sqlite import _INSERT_COLUMNS, _SELECT, SqliteAlertLog, _channel_entry, _to_frame, alerts_query
 
 #: The PostgreSQL type of each inserted column (the others are text).
 _TYPES = {
@@ -158,28 +158,7 @@ class PostgresAlertLog:
         limit: int | None = None,
     ) -> pl.DataFrame:
         """Like :meth:`SqliteAlertLog.query`: firing order, ``limit`` keeps the latest N."""
-        if limit is not None and limit < 0:
-            raise ValueError(f"limit must be >= 0, got {limit}")
-        where: list[str] = []
-        params: list[Any] = []
-        for clause, value in (
-            ("rule_id = %s", rule_id),
-            ("symbol = %s", symbol),
-            ("ts_ms >= %s", None if since is None else to_epoch_ms(since)),
-            ("ts_ms < %s", None if until is None else to_epoch_ms(until)),
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        columns = ", ".join(_SELECT)
-        sql = f"SELECT {columns}, id FROM alert_logs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        if limit is not None:
-            sql = f"SELECT * FROM ({sql} ORDER BY ts_ms DESC, id DESC LIMIT %s) AS latest"
-            params.append(limit)
-        sql = f"SELECT {columns} FROM ({sql}) AS chosen ORDER BY ts_ms, id"
-        return self._read(sql, params)
+        return self._read(*alerts_query("%s", rule_id, symbol, since, until, limit))
 
     def _read(self, sql: str, params: list[Any]) -> pl.DataFrame:
         with self._session.run("cannot read") as conn:

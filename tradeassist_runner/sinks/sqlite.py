@@ -155,6 +155,36 @@ def _channel_entry(channel: str, value: Status, at: str) -> dict[str, Any]:
     }
 
 
+
+def alerts_query(
+    mark: str, rule_id: str | None, symbol: str | None, since: datetime | None, until: datetime | None,
+    limit: int | None,
+) -> tuple[str, list[Any]]:
+    """The SELECT (and its parameters) behind ``query`` of every alert store; ``mark`` is the
+    driver's placeholder (``?`` for sqlite3, ``%s`` for psycopg), so both stores filter, keep
+    the latest ``limit`` and order by firing exactly alike."""
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    where: list[str] = []
+    params: list[Any] = []
+    for clause, value in (
+        ("rule_id = ", rule_id),
+        ("symbol = ", symbol),
+        ("ts_ms >= ", None if since is None else to_epoch_ms(since)),
+        ("ts_ms < ", None if until is None else to_epoch_ms(until)),
+    ):
+        if value is not None:
+            where.append(clause + mark)
+            params.append(value)
+    columns = ", ".join(_SELECT)
+    sql = f"SELECT {columns}, id FROM alert_logs"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    if limit is not None:
+        sql = f"SELECT * FROM ({sql} ORDER BY ts_ms DESC, id DESC LIMIT {mark}) AS latest"
+        params.append(limit)
+    return f"SELECT {columns} FROM ({sql}) AS chosen ORDER BY ts_ms, id", params
+
 class SqliteAlertLog:
     """Alert log in one SQLite file (table ``alert_logs``), WAL mode, idempotent writes."""
 
@@ -321,28 +351,7 @@ class SqliteAlertLog:
         count an alert twice. ``limit`` keeps the *latest* N alerts (like ``tail``),
         still returned oldest first. Naive datetimes are UTC.
         """
-        if limit is not None and limit < 0:
-            raise ValueError(f"limit must be >= 0, got {limit}")
-        where: list[str] = []
-        params: list[Any] = []
-        for clause, value in (
-            ("rule_id = ?", rule_id),
-            ("symbol = ?", symbol),
-            ("ts_ms >= ?", None if since is None else to_epoch_ms(since)),
-            ("ts_ms < ?", None if until is None else to_epoch_ms(until)),
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        columns = ", ".join(_SELECT)
-        sql = f"SELECT {columns}, id FROM alert_logs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        if limit is not None:
-            sql = f"SELECT * FROM ({sql} ORDER BY ts_ms DESC, id DESC LIMIT ?)"
-            params.append(limit)
-        sql = f"SELECT {columns} FROM ({sql}) ORDER BY ts_ms, id"
-        return self._read(sql, params)
+        return self._read(*alerts_query("?", rule_id, symbol, since, until, limit))
 
     def _read(self, sql: str, params: list[Any]) -> pl.DataFrame:
         """Run one SELECT of ``_SELECT`` columns under the lock; errors as SinkError."""
