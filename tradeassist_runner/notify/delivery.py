@@ -370,6 +370,7 @@ class ChannelWorker:
                 self.breaker.trip()
                 continue
             break
+        self.breaker.absolve()  # the channel works (another message got through): this one is refused
         self.failed += len(jobs)
         await self.notifier.record(jobs, self.name, "failed", tries, error)
         log(logger, logging.WARNING, "delivery failed", channel=self.name, alerts=len(jobs),

@@ -162,6 +162,17 @@ class CircuitBreaker:
         if was_trial or self.consecutive >= self.threshold:
             self._open(reopen=was_trial)
 
+    def absolve(self) -> None:
+        """A message turned out to be the cause (the channel took another one meanwhile):
+        its failures do not count against the channel, which is closed again."""
+        self.consecutive = 0
+        self._trial = False
+        if self.open_until is not None:
+            self.open_until = None
+            if self.on_change is not None:
+                self.on_change("closed")
+            self._notify()
+
     def abandon(self) -> None:
         """The trial send was cancelled (shutdown): let the next one in line try."""
         if self._trial:

@@ -317,8 +317,9 @@ def test_token_close_to_expiry_is_warned_about(
             assert feed.status.token_expires is not None
             await it.aclose()
     run(main)
-    [warning] = [r.getMessage() for r in caplog.records if "refresh token expires in" in r.getMessage()]
-    assert "23h" in warning and "tradeassist schwab login" in warning
+    # once per connection: a loaded machine may see the fake's stream reconnect in between
+    warnings = [r.getMessage() for r in caplog.records if "refresh token expires in" in r.getMessage()]
+    assert warnings and all("23h" in w and "tradeassist schwab login" in w for w in warnings)
 
 
 def test_over_escaped_frame_is_repaired_by_schwab_py_decoder_not_dropped(fast_source: SchwabSource, token: Path) -> None:
