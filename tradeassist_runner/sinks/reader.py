@@ -24,10 +24,20 @@ from .sqlite import _SELECT, _describe, _to_frame
 #: Delivery states a channel can be in (see notify/delivery.py).
 DELIVERY_STATUSES = ("pending", "sent", "failed", "skipped")
 
-_HAS_STATUS = (
-    "EXISTS (SELECT 1 FROM json_each(alert_logs.delivery_status) "
-    "WHERE json_extract(value, '$.status') = ?)"
-)
+@dataclass(frozen=True)
+class SqlDialect:
+    """What differs between the SQL of the two alert stores: the parameter mark and how a
+    JSON ``delivery_status`` column is taken apart (one row per channel, its ``st`` status)."""
+
+    mark: str
+    #: ``FROM`` item of the channels of ``alert_logs.delivery_status``, aliased ``d``
+    channels: str
+    #: the status of channel ``d``
+    status: str
+
+
+SQLITE = SqlDialect("?", "json_each(alert_logs.delivery_status) AS d", "json_extract(d.value, '$.status')")
+POSTGRES = SqlDialect("%s", "jsonb_each(alert_logs.delivery_status::jsonb) AS d", "d.value->>'status'")
 
 
 @dataclass(frozen=True)
@@ -42,16 +52,17 @@ class AlertFilter:
     since: datetime | None = None
     until: datetime | None = None
 
-    def where(self) -> tuple[str, list[Any]]:
+    def where(self, sql: SqlDialect = SQLITE) -> tuple[str, list[Any]]:
+        m = sql.mark
         clauses: list[str] = []
         params: list[Any] = []
         for clause, value in (
-            ("rule_id = ?", self.rule_id),
-            ("symbol = ?", self.symbol),
-            ("severity = ?", self.severity),
-            (_HAS_STATUS, self.status),
-            ("ts_ms >= ?", None if self.since is None else to_epoch_ms(self.since)),
-            ("ts_ms < ?", None if self.until is None else to_epoch_ms(self.until)),
+            (f"rule_id = {m}", self.rule_id),
+            (f"symbol = {m}", self.symbol),
+            (f"severity = {m}", self.severity),
+            (f"EXISTS (SELECT 1 FROM {sql.channels} WHERE {sql.status} = {m})", self.status),
+            (f"ts_ms >= {m}", None if self.since is None else to_epoch_ms(self.since)),
+            (f"ts_ms < {m}", None if self.until is None else to_epoch_ms(self.until)),
         ):
             if value is not None:
                 clauses.append(clause)
@@ -75,7 +86,56 @@ class AlertCounts:
     by_delivery_status: dict[str, int]
 
 
-class AlertReader:
+class SqlAlertQueries:
+    """Pages and counts over ``alert_logs`` in either store's SQL: a store supplies its
+    ``dialect`` and ``_rows`` (its own connection, errors as ``SinkError``)."""
+
+    dialect: SqlDialect = SQLITE
+
+    def _rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def page(self, where: AlertFilter, *, limit: int, offset: int = 0, newest_first: bool = True) -> AlertPage:
+        """One page of matching alerts plus the total, ordered by tick time then insertion."""
+        if limit < 0 or offset < 0:
+            raise ValueError("limit and offset must be >= 0")
+        clause, params = where.where(self.dialect)
+        direction = "DESC" if newest_first else "ASC"
+        m = self.dialect.mark
+        sql = (
+            f"SELECT {', '.join(_SELECT)} FROM alert_logs{clause} "
+            f"ORDER BY ts_ms {direction}, id {direction} LIMIT {m} OFFSET {m}"
+        )
+        rows = self._rows(sql, [*params, limit, offset])
+        total = int(self._rows(f"SELECT count(*) FROM alert_logs{clause}", params)[0][0])
+        return AlertPage(_to_frame(rows), total)
+
+    def counts(self, where: AlertFilter) -> AlertCounts:
+        """Alert counts per rule, symbol, severity and delivery status for the filter."""
+        clause, params = where.where(self.dialect)
+
+        def grouped(column: str) -> dict[str, int]:
+            rows = self._rows(
+                f"SELECT {column}, count(*) FROM alert_logs{clause} GROUP BY {column} ORDER BY {column}", params
+            )
+            return {str(k): int(n) for k, n in rows if k is not None}
+
+        delivery = self._rows(
+            f"SELECT {self.dialect.status} AS st, count(*) FROM alert_logs, "
+            f"{self.dialect.channels}{clause} GROUP BY st ORDER BY st",
+            params,
+        )
+        by_rule = grouped("rule_id")
+        return AlertCounts(
+            total=sum(by_rule.values()),
+            by_rule=by_rule,
+            by_symbol=grouped("symbol"),
+            by_severity=grouped("severity"),
+            by_delivery_status={str(k): int(n) for k, n in delivery if k is not None},
+        )
+
+
+class AlertReader(SqlAlertQueries):
     """Queries over the alert log file; opened lazily so the API can start before the log."""
 
     def __init__(self, path: Path | str, *, timeout: float = 5.0) -> None:
@@ -104,44 +164,6 @@ class AlertReader:
                 return self._connection().execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise SinkError(f"alert log {self.path}: cannot read: {_describe(exc)}") from exc
-
-    def page(self, where: AlertFilter, *, limit: int, offset: int = 0, newest_first: bool = True) -> AlertPage:
-        """One page of matching alerts plus the total, ordered by tick time then insertion."""
-        if limit < 0 or offset < 0:
-            raise ValueError("limit and offset must be >= 0")
-        clause, params = where.where()
-        direction = "DESC" if newest_first else "ASC"
-        sql = (
-            f"SELECT {', '.join(_SELECT)} FROM alert_logs{clause} "
-            f"ORDER BY ts_ms {direction}, id {direction} LIMIT ? OFFSET ?"
-        )
-        rows = self._rows(sql, [*params, limit, offset])
-        total = int(self._rows(f"SELECT count(*) FROM alert_logs{clause}", params)[0][0])
-        return AlertPage(_to_frame(rows), total)
-
-    def counts(self, where: AlertFilter) -> AlertCounts:
-        """Alert counts per rule, symbol, severity and delivery status for the filter."""
-        clause, params = where.where()
-
-        def grouped(column: str) -> dict[str, int]:
-            rows = self._rows(
-                f"SELECT {column}, count(*) FROM alert_logs{clause} GROUP BY {column} ORDER BY {column}", params
-            )
-            return {str(k): int(n) for k, n in rows if k is not None}
-
-        delivery = self._rows(
-            "SELECT json_extract(d.value, '$.status') AS st, count(*) FROM alert_logs, "
-            f"json_each(alert_logs.delivery_status) AS d{clause} GROUP BY st ORDER BY st",
-            params,
-        )
-        by_rule = grouped("rule_id")
-        return AlertCounts(
-            total=sum(by_rule.values()),
-            by_rule=by_rule,
-            by_symbol=grouped("symbol"),
-            by_severity=grouped("severity"),
-            by_delivery_status={str(k): int(n) for k, n in delivery if k is not None},
-        )
 
     def close(self) -> None:
         with self._lock:
