@@ -4,8 +4,9 @@ A backtest fires tens of thousands of alerts per batch, and every row carries te
 alert id, the JSON ``inputs`` that let ``explain`` redo the decision, the default
 message.  Everything about a rule that does not change from one alert to the next (its
 names, the JSON of its parameters, the words of its message) is rendered once per plan
-(`RuleTexts`, cached on the plan); per batch, each row's text is one ``concat_str`` of
-those pieces, gathered by rule, and the row's numbers rendered by polars.
+(`RuleTexts`, cached on the plan); per batch, the rows of every rule and layout are one
+frame and one ``select``: each row's text is a ``concat_str`` of those pieces, gathered
+by rule, and the row's numbers, gathered in numpy and rendered by polars.
 
 Numbers are rendered as the per-alert code renders them: JSON floats round-trip exactly
 (polars writes the shortest representation that reads back to the same float, as
@@ -30,7 +31,7 @@ import numpy as np
 import polars as pl
 
 from ..rules.registry import REGISTRY
-from ..rules.seam import F64, I64
+from ..rules.seam import B, F64, I64
 from .alerts import ALERT_SCHEMA, empty_alerts
 from .messages import VERB, describe, message_for, num
 from .plan import CompiledRule, Plan
@@ -49,13 +50,11 @@ _FAST_NUM = 1e7
 @dataclass(frozen=True)
 class Layout:
     """Rules whose ``inputs`` and message have the same shape: the same numbers in the
-    same order, so one ``concat_str`` renders all their rows.  ``numbers`` name what
-    goes between the pieces: "t", "k", "last", "run", (j, input name), ("value", j)."""
+    same order.  ``numbers`` name what goes between the pieces: "t", "k", "last", "run",
+    (j, input name), ("value", j)."""
 
     numbers: tuple[Any, ...]
     conditions: int
-    #: per rule of the layout (in ``rules`` order): the constant text around the numbers
-    pieces: pl.DataFrame  # columns p0..pK, m0..mC
     rules: tuple[int, ...]  # plan rule indexes
 
 
@@ -85,7 +84,6 @@ class RuleTexts:
         self.layout_of = np.full(n, -1, np.int64)  # -1: rendered per row by `messages`
         #: per rule with a layout: its numbers, inputs pieces and message words
         self.shapes: dict[int, tuple[tuple[Any, ...], list[str], list[str]]] = {}
-        self.position = np.zeros(n, np.int64)  # row of the rule in its layout's pieces
         layouts: dict[tuple[Any, ...], list[tuple[int, list[str], list[str]]]] = {}
         for r in rules:
             shaped = _shape(plan, r)
@@ -96,16 +94,23 @@ class RuleTexts:
             self.shapes[r.index] = (key[0], pieces, words)
         self.layouts: list[Layout] = []
         for key, members in layouts.items():
-            k = len(self.layouts)
-            cols: dict[str, list[str]] = {}
-            for pos, (index, pieces, words) in enumerate(members):
-                self.layout_of[index] = k
-                self.position[index] = pos
-                for j, p in enumerate(pieces):
-                    cols.setdefault(f"p{j}", []).append(p)
-                for j, w in enumerate(words):
-                    cols.setdefault(f"m{j}", []).append(w)
-            self.layouts.append(Layout(key[0], key[1], pl.DataFrame(cols), tuple(m[0] for m in members)))
+            for index, _, _ in members:
+                self.layout_of[index] = len(self.layouts)
+            self.layouts.append(Layout(key[0], key[1], tuple(m[0] for m in members)))
+        #: the widest layout: every row's text has this many number and value slots
+        self.max_numbers = max((len(lay.numbers) for lay in self.layouts), default=0)
+        self.max_conditions = max((lay.conditions for lay in self.layouts), default=1)
+        #: per plan rule, the pieces of its layout (null past its own, and for rules without one)
+        table: dict[str, list[str | None]] = {
+            **{f"p{j}": [None] * n for j in range(self.max_numbers + 1)},
+            **{f"m{j}": [None] * n for j in range(self.max_conditions + 1)},
+        }
+        for index, (_, pieces, words) in self.shapes.items():
+            for j, p in enumerate(pieces):
+                table[f"p{j}"][index] = p
+            for j, w in enumerate(words):
+                table[f"m{j}"][index] = w
+        self.pieces = pl.DataFrame(table, schema={name: pl.String for name in table})
 
 
 def _shape(plan: Plan, rule: CompiledRule) -> tuple[tuple[Any, ...], list[str], list[str]] | None:
@@ -158,19 +163,6 @@ def _shape(plan: Plan, rule: CompiledRule) -> tuple[tuple[Any, ...], list[str], 
         c = conds[0]
         words = [f"{r.instrument} {describe(rule)} ", f" {VERB[c.condition]} {num(c.threshold)}"]
     return (tuple(numbers), len(conds)), pieces, words
-
-
-def _json_text(x: F64) -> pl.Series:
-    """Each float as ``json.dumps`` writes it (NaN as ``null``).  polars writes the same
-    shortest round-trip digits as ``repr`` from 1e-4 to 1e16; outside that range (and for
-    non-finite values) the few numbers are written by Python."""
-    text = pl.Series(x).cast(pl.String)
-    with np.errstate(invalid="ignore"):
-        size = np.abs(x)
-        odd = np.flatnonzero(~((size >= 1e-4) & (size < 1e16)) & (x != 0.0))
-    if len(odd):
-        text = text.scatter(odd, [_json_scalar(v) for v in x[odd].tolist()])
-    return text
 
 
 def _json_scalar(x: float) -> str:
@@ -254,86 +246,165 @@ def build_alerts(
         if len(templated):
             return _templated(plan, frame, rule, templated)
         return frame
-    frame = pl.DataFrame({
-        "rule_index": rule, "seq": seq, "ts": ts, "k": k, "t": t, "price": price, "volume": volume,
-        "value": value, "prev_value": prev, "bar": texts.bar[rule],
-    })
-    frame = pl.concat([frame, texts.constants[rule]], how="horizontal")
+    return _columnwise(plan, texts, parts, series_values, evaluated_at, rule, seq, ts, k, t, price, volume,
+                       last, run, sample, part_of, value, prev)
+
+
+def _columnwise(
+    plan: Plan, texts: RuleTexts, parts: Sequence[FireRows], series_values: Sequence[tuple[F64, F64, Any] | None],
+    evaluated_at: datetime, rule: I64, seq: I64, ts: I64, k: I64, t: I64, price: F64, volume: F64, last: I64,
+    run: I64, sample: I64, part_of: I64, value: F64, prev: F64,
+) -> pl.DataFrame:
+    """Every row's text from one frame and one ``select``.
+
+    Rows of every layout share the same columns: the q-th number of a row's ``inputs``
+    (an integer or a float, by layout) and the pieces of its rule around it (null past
+    the rule's last number, which ``concat_str`` skips), so the numbers are gathered in
+    numpy per layout and the text is written by polars in one query, whatever the mix
+    of layouts.  What polars cannot write exactly (tiny or huge floats, never-fired
+    ``null``, messages within rounding of a half, rows without a layout) is written in
+    Python into a column of its own, which takes precedence where it is not null.
+    """
+    n = len(rule)
     layout = texts.layout_of[rule]
-    pieces_parts: list[pl.DataFrame] = []
+    cols: dict[str, Any] = {
+        "seq": seq, "ts": ts, "k": k, "t": t, "price": price, "value": value, "prev_value": prev,
+        "bar": texts.bar[rule],
+    }
+    vnull = np.isnan(volume) | (np.abs(volume) >= 2.0**63)
+    cols["vol"] = np.where(vnull, 0.0, volume).astype(np.int64)
+    cols["vnull"] = vnull
+    n_num, n_cond = texts.max_numbers, texts.max_conditions
+    kind = np.zeros((n_num, n), np.int8)  # 0: none, 1: integer, 2: float
+    ints = np.zeros((n_num, n), np.int64)
+    floats = np.zeros((n_num, n), np.float64)
+    has_cond = np.zeros((n_cond, n), np.bool_)
+    cond_value = np.full((n_cond, n), np.nan)
+    special: dict[str, tuple[I64, list[str | None]]] = {}
     for li, lay in enumerate(texts.layouts):
         rows = np.flatnonzero(layout == li)
         if not len(rows):
             continue
         lr = rule[rows]
-        cols: dict[str, Any] = {"row": rows}
-        exprs: list[pl.Expr] = []
         for q, what in enumerate(lay.numbers):
-            name = f"n{q}"
-            if what[0] in ("t", "k", "run"):
-                cols[name] = pl.Series({"t": t, "k": k, "run": run}[what[0]][rows]).cast(pl.String)
-            elif what[0] == "last":
-                lq = last[rows]
-                cols[name] = pl.Series(lq).cast(pl.String)
-                never = np.flatnonzero(lq < NO_FIRE)
-                if len(never):
-                    cols[name] = cols[name].scatter(never, "null")
+            if what[0] in ("t", "k", "run", "last"):
+                kind[q, rows] = 1
+                ints[q, rows] = {"t": t, "k": k, "run": run, "last": last}[what[0]][rows]
             else:
-                cols[name] = _json_text(_gather_at(series_values, _cond_series(plan, lr, what[1]), sample[rows], what))
-            exprs.append(pl.col(name))
-        piece_rows = lay.pieces[texts.position[lr]]
-        frame_l = pl.concat([pl.DataFrame(cols), piece_rows], how="horizontal")
-        k_in = len(lay.numbers)
-        parts_expr: list[pl.Expr] = []
-        for q in range(k_in):
-            parts_expr += [pl.col(f"p{q}"), exprs[q]]
-        parts_expr.append(pl.col(f"p{k_in}"))
-        msg_expr: list[pl.Expr] = []
-        slow_msgs: list[tuple[str, I64, F64]] = []
-        value_cols: list[pl.Series] = []
+                kind[q, rows] = 2
+                floats[q, rows] = _gather_at(series_values, _cond_series(plan, lr, what[1]), sample[rows], what)
         for j in range(lay.conditions):
-            vj = _gather_at(series_values, _cond_series(plan, lr, j), sample[rows], ("value", j, ""))
-            kj, slow = _millionths(vj)
-            frame_l = frame_l.with_columns(pl.Series(f"mk{j}", kj))
-            slow_msgs.append((f"mt{j}", slow, vj))
-            msg_expr += [pl.col(f"m{j}"), pl.col(f"mt{j}")]
-            value_cols.append(_json_text(vj))
-        msg_expr.append(pl.col(f"m{lay.conditions}"))
-        frame_l = frame_l.with_columns(*(_num_expr(f"mk{j}").alias(f"mt{j}") for j in range(lay.conditions)))
-        for name, slow, vj in slow_msgs:
-            if len(slow):
-                fixed = frame_l[name].scatter(slow, [num(float(x)) for x in vj[slow].tolist()])
-                frame_l = frame_l.with_columns(fixed)
-        out = [pl.col("row"), pl.concat_str(parts_expr).alias("inputs"), pl.concat_str(msg_expr).alias("message")]
-        if lay.conditions > 1:
-            out.append(pl.concat_str(
-                [pl.lit("["), pl.concat_str([pl.lit(c) for c in value_cols], separator=", "), pl.lit("]")]
-            ).alias("values"))
+            has_cond[j, rows] = True
+            cond_value[j, rows] = _gather_at(series_values, _cond_series(plan, lr, j), sample[rows], ("value", j, ""))
+    exprs: list[pl.Expr] = []
+    for q in range(n_num):
+        fixes: list[tuple[Any, Sequence[str | None]]] = []
+        is_int = kind[q] == 1
+        is_float = kind[q] == 2
+        never = np.flatnonzero(is_int & (ints[q] < NO_FIRE))
+        if len(never):
+            fixes.append((never, ["null"] * len(never)))
+        fq = floats[q]
+        odd = np.flatnonzero(is_float & _odd_json(fq))
+        if len(odd):
+            fixes.append((odd, [_json_scalar(v) for v in fq[odd].tolist()]))
+        cols[f"i{q}"], cols[f"f{q}"], cols[f"kind{q}"] = ints[q], fq, kind[q]
+        if is_int.all():
+            expr = pl.col(f"i{q}").cast(pl.String)
+        elif is_float.all():
+            expr = pl.col(f"f{q}").cast(pl.String)
         else:
-            out.append(pl.lit(None, pl.String).alias("values"))
-        pieces_parts.append(frame_l.select(out))
+            expr = (pl.when(pl.col(f"kind{q}") == 1).then(pl.col(f"i{q}").cast(pl.String))
+                    .when(pl.col(f"kind{q}") == 2).then(pl.col(f"f{q}").cast(pl.String)))
+        exprs.append(_fixed(expr, f"x{q}", fixes, special))
+    slows: list[I64] = []
+    for j in range(n_cond):
+        vj = cond_value[j]
+        cols[f"cv{j}"], cols[f"has{j}"] = vj, has_cond[j]
+        cols[f"mk{j}"], slow = _millionths(vj)
+        slows.append(slow[has_cond[j][slow]])
+    piece_frame = texts.pieces[rule]
+    for name in piece_frame.columns:
+        cols[name] = piece_frame[name]
+    constants = texts.constants[rule]
+    for name in constants.columns:
+        cols[name] = constants[name]
+    inputs_expr = pl.concat_str(
+        [e for q in range(n_num) for e in (pl.col(f"p{q}"), exprs[q])] + [pl.col(f"p{n_num}")], ignore_nulls=True)
+    msg_parts: list[pl.Expr] = []
+    value_texts: list[pl.Expr] = []
+    for j in range(n_cond):
+        vj, slow = cond_value[j], slows[j]
+        num_fix = [(slow, [num(float(x)) for x in vj[slow].tolist()])] if len(slow) else []
+        mt = _fixed(_num_expr(f"mk{j}"), f"mt{j}", num_fix, special)
+        msg_parts += [pl.col(f"m{j}"), pl.when(pl.col(f"has{j}")).then(mt)]
+        odd = np.flatnonzero(has_cond[j] & _odd_json(vj))
+        jfix = [(odd, [_json_scalar(v) for v in vj[odd].tolist()])] if len(odd) else []
+        value_texts.append(pl.when(pl.col(f"has{j}")).then(_fixed(pl.col(f"cv{j}").cast(pl.String), f"vt{j}", jfix,
+                                                                    special)))
+    msg_parts.append(pl.col(f"m{n_cond}"))
     slow_rows = np.flatnonzero(layout < 0)
+    values_expr: pl.Expr = pl.lit(None, pl.String)
+    if n_cond > 1:
+        values_expr = pl.when(pl.col("has1")).then(pl.concat_str(
+            [pl.lit("["), pl.concat_str(value_texts, separator=", ", ignore_nulls=True), pl.lit("]")]))
     if len(slow_rows):
-        pieces_parts.append(_per_row_text(plan, rule, slow_rows, part_of, parts, sample, series_values))
-    text = pl.concat(pieces_parts).sort("row")
-    frame = pl.concat([frame, text.drop("row")], how="horizontal")
-    frame = frame.with_columns(
-        (pl.col("id_prefix") + pl.col("ts").cast(pl.String) + pl.lit("#") + pl.col("k").cast(pl.String))
-        .alias("alert_id"),
-        pl.col("ts").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"),
-        pl.when(pl.col("bar")).then(pl.col("t")).otherwise(None).cast(pl.Datetime("ms"))
-        .dt.replace_time_zone("UTC").alias("bar_start"),
-        pl.when(pl.col("volume").is_nan() | (pl.col("volume").abs() >= 2.0**63)).then(None)
-        .otherwise(pl.col("volume")).cast(pl.Int64).alias("volume"),
-        pl.when(pl.col("price").is_nan()).then(None).otherwise(pl.col("price")).alias("price"),
-        pl.when(pl.col("prev_value").is_nan()).then(None).otherwise(pl.col("prev_value")).alias("prev_value"),
-        pl.lit(evaluated_at, ALERT_SCHEMA["evaluated_at"]).alias("evaluated_at"),
+        text = _per_row_text(plan, rule, slow_rows, part_of, parts, sample, series_values)
+        inputs_expr = _fixed(inputs_expr, "inputs_slow", [(slow_rows, text["inputs"].to_list())], special)
+        values_expr = pl.when(pl.col("slow_row")).then(pl.col("values_slow")).otherwise(values_expr)
+        cols["slow_row"] = layout < 0
+        cols["values_slow"] = _scattered(n, slow_rows, text["values"].to_list())
+    for name, (at, words) in special.items():
+        cols[name] = _scattered(n, at, words)
+    utc = ALERT_SCHEMA["ts"]
+    frame = pl.DataFrame(cols).select(
+        alert_id=pl.col("id_prefix") + pl.col("ts").cast(pl.String) + pl.lit("#") + pl.col("k").cast(pl.String),
+        rule_id=pl.col("rule_id"), rule_name=pl.col("rule_name"), symbol=pl.col("symbol"),
+        ts=pl.col("ts").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"),
+        seq=pl.col("seq"),
+        price=pl.when(pl.col("price").is_nan()).then(None).otherwise(pl.col("price")),
+        volume=pl.when(pl.col("vnull")).then(None).otherwise(pl.col("vol")),
+        value=pl.col("value"),
+        prev_value=pl.when(pl.col("prev_value").is_nan()).then(None).otherwise(pl.col("prev_value")),
+        threshold=pl.col("threshold"), condition=pl.col("condition"), type=pl.col("type"),
+        severity=pl.col("severity"),
+        message=pl.concat_str(msg_parts, ignore_nulls=True),
+        evaluated_at=pl.lit(evaluated_at, utc),
+        inputs=inputs_expr,
+        bar_start=pl.when(pl.col("bar")).then(pl.col("t")).otherwise(None).cast(pl.Datetime("ms"))
+        .dt.replace_time_zone("UTC"),
+        values=values_expr,
     )
-    frame = frame.select(list(ALERT_SCHEMA)).cast(ALERT_SCHEMA)  # type: ignore[arg-type]
     templated = np.flatnonzero(texts.templated[rule] | (layout < 0))
     if len(templated):
         return _templated(plan, frame, rule, templated)
     return frame
+
+
+def _odd_json(x: F64) -> B:
+    """Where polars' float text is not ``json.dumps``'s: polars writes the same shortest
+    round-trip digits as ``repr`` from 1e-4 to 1e16, and Python writes the rest (NaN as
+    ``null``)."""
+    with np.errstate(invalid="ignore"):
+        size = np.abs(x)
+        out: B = ~((size >= 1e-4) & (size < 1e16)) & (x != 0.0)
+    return out
+
+
+def _scattered(n: int, at: I64, words: Sequence[str | None]) -> pl.Series:
+    return pl.Series([None] * n, dtype=pl.String).scatter(at, pl.Series(list(words), dtype=pl.String))
+
+
+def _fixed(expr: pl.Expr, name: str, fixes: Sequence[tuple[Any, Sequence[str | None]]],
+           special: dict[str, tuple[I64, list[str | None]]]) -> pl.Expr:
+    """``expr``, but Python's text where ``fixes`` have one (as column ``name``)."""
+    fixes = [f for f in fixes if len(f[0])]
+    if not fixes:
+        return expr
+    at = np.concatenate([f[0] for f in fixes])
+    words = [w for f in fixes for w in f[1]]
+    special[name] = (at, words)
+    return pl.coalesce(pl.col(name), expr)
 
 
 def _templated(plan: Plan, frame: pl.DataFrame, rule: I64, at: I64) -> pl.DataFrame:
