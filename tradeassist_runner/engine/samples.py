@@ -13,6 +13,7 @@ Carried state is plain JSON (see ``rules/seam.State``):
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,6 +148,8 @@ def _bars(
 
 def _same_ts(ts: I64, carried: list[list[int]], latest: list[int | None]) -> tuple[I64, list[list[int]]]:
     """K per sample (earlier samples with the same ts) and the counts later samples need."""
+    if len(ts) and (not carried or carried[-1][0] <= ts[0]) and (len(ts) == 1 or bool((ts[1:] >= ts[:-1]).all())):
+        return _same_ts_sorted(ts, carried, latest)
     c_ts = np.asarray([c[0] for c in carried], np.int64)
     c_n = np.asarray([c[1] for c in carried], np.int64)
     if len(ts) == 0:
@@ -174,3 +177,35 @@ def _same_ts(ts: I64, carried: list[list[int]], latest: list[int | None]) -> tup
     else:
         items = sorted(merged.items())[-MAX_SAME_TS:]
     return k, [[int(t), int(n)] for t, n in items]
+
+
+def _same_ts_sorted(ts: I64, carried: list[list[int]], latest: list[int | None]) -> tuple[I64, list[list[int]]]:
+    """``_same_ts`` of samples in ``ts`` order that none of the carried counts follows
+    (always so for one symbol, whose ticks never go back in time): no sort, and only
+    the carried count at the first ``ts`` can add to a ``K``."""
+    n = len(ts)
+    base = carried[-1][1] if carried and carried[-1][0] == int(ts[0]) else 0
+    if n == 1:
+        k = np.asarray([base], np.int64)
+        u_ts, u_n = [int(ts[0])], [base + 1]
+    else:
+        first = np.empty(n, np.bool_)
+        first[0] = True
+        np.not_equal(ts[1:], ts[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        k = np.arange(n, dtype=np.int64) - np.maximum.accumulate(np.where(first, np.arange(n), 0))
+        counts = np.diff(np.append(starts, n))
+        counts[0] += base
+        k[: counts[0] - base] += base
+        u_ts, u_n = ts[starts].tolist(), counts.tolist()
+    older = carried[:-1] if base else carried
+    if all(x is not None for x in latest):
+        floor = min(int(x) for x in latest if x is not None)
+        kept_old = [c for c in older if c[0] >= floor]
+        at = bisect_left(u_ts, floor)
+        u_ts, u_n = u_ts[at:], u_n[at:]
+        items = [[int(t), int(c)] for t, c in kept_old] + [[int(t), int(c)] for t, c in zip(u_ts, u_n)]
+    else:
+        items = [[int(t), int(c)] for t, c in older] + [[int(t), int(c)] for t, c in zip(u_ts, u_n)]
+        items = items[-MAX_SAME_TS:]
+    return k, items
