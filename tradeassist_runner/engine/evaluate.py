@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from ..rules.registry import REGISTRY
-from ..rules.seam import B, F64, Values
+from ..rules.seam import B, F64, I64, Values
 from .alert_rows import FireRows, build_alerts
 from .alerts import empty_alerts
 from .firing import find_fires, fresh_state
@@ -39,8 +39,10 @@ class BatchResult:
 
 
 #: Larger batches are evaluated in slices of this many ticks: results do not depend on
-#: where a stream is cut, and it bounds the per-batch matrices.
-MAX_SLICE = 16_384
+#: where a stream is cut, and it bounds the per-batch arrays (firing bounds its rules x
+#: samples matrices itself).  Large enough that a backtest batch of 50,000 is one slice:
+#: every slice pays each source's fixed cost again.
+MAX_SLICE = 65_536
 #: Distinct notes an Engine keeps (a live run that keeps hitting one must not grow forever).
 MAX_NOTES = 100
 
@@ -69,25 +71,20 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
     n = ticks.height
     if n == 0:
         return BatchResult(empty_alerts(), state)
-    names = plan.symbol_list
-    code_of = plan.symbol_codes
-    batch = _ticks(ticks, code_of)
-    sym = batch.sym
+    tables: BatchTables = plan.batch_tables
+    batch = _ticks(ticks, plan.symbol_codes)
     # Sources, series and rules of symbols without a tick in this batch keep their state
     # as it is: with no sample nothing about them changes (and a live batch of one tick
     # touches one symbol's rules only).
     same_plan = state.plan_version == plan.state_keys_version
     new_sources = _kept(state.sources, plan.live_source_keys, same_plan)
-    built: list[SourceBatch | None] = []
-    present = np.zeros(len(names) + 1, np.bool_)
-    present[sym] = True  # -1 (undeclared) lands on the spare last slot
-    for spec in plan.sources:
-        codes = [code_of.get(s, -1) for s in spec.symbols]
-        if min(codes) < 0 or not any(present[c] for c in codes):
-            built.append(None)
-            continue
-        sb, st = build_source(spec, tuple(codes), batch, state.sources.get(spec.key))
-        built.append(sb if len(sb.samples) else None)
+    built: list[SourceBatch | None] = [None] * len(plan.sources)
+    for src_index in tables.touched(batch.sym):
+        spec = plan.sources[src_index]
+        codes = tables.source_codes[src_index]
+        assert codes is not None
+        sb, st = build_source(spec, codes, batch, state.sources.get(spec.key))
+        built[src_index] = sb if len(sb.samples) else None
         new_sources[spec.key] = st
     new_series = _kept(state.series, plan.live_series_keys, same_plan)
     series_values: list[tuple[F64, F64, Values] | None] = [None] * len(plan.series)
@@ -137,9 +134,10 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
                     f"{datetime.fromtimestamp(bad / 1000, timezone.utc):%Y-%m-%d %H:%M}Z: rules gated by it "
                     "do not fire there"
                 )
+        get = new_rules.get
         fires, states = find_fires(
             rules, src.samples.t, src.samples.source, values, gate_masks,
-            [new_rules.get(r.state_key) or fresh_state() for r in rules],
+            [get(key) or fresh_state() for key in tables.state_keys[src_index]],
             monotone=len(plan.sources[src_index].symbols) == 1, table=plan.rule_tables[src_index],
         )
         for r, st in zip(rules, states):
@@ -158,6 +156,41 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
                             plan_version=plan.state_keys_version)
     alerts = build_alerts(plan, parts, series_values, now or datetime.now(timezone.utc)) if parts else empty_alerts()
     return BatchResult(alerts, new_state, tuple(dict.fromkeys(notes)))
+
+
+class BatchTables:
+    """What every batch looks up about a plan's sources, computed once per plan (cached
+    on it): a live batch of one tick would otherwise rebuild it for every source."""
+
+    def __init__(self, plan: Plan) -> None:
+        code_of = plan.symbol_codes
+        #: per source, its symbols' codes (None: a symbol the plan has no rule on)
+        self.source_codes: list[tuple[int, ...] | None] = []
+        reading: list[list[int]] = [[] for _ in plan.symbol_list]
+        for i, spec in enumerate(plan.sources):
+            codes = tuple(code_of.get(s, -1) for s in spec.symbols)
+            if min(codes) < 0:
+                self.source_codes.append(None)
+                continue
+            self.source_codes.append(codes)
+            for c in set(codes):
+                reading[c].append(i)
+        #: per symbol code, the sources that read it (ascending)
+        self.sources_of = [tuple(x) for x in reading]
+        self.all_sources = tuple(i for i, c in enumerate(self.source_codes) if c is not None)
+        #: per source with rules, its rules' firing-state keys (``rules_by_source`` order)
+        self.state_keys = {k: [r.state_key for r in v] for k, v in plan.rules_by_source.items()}
+
+    def touched(self, sym: I64) -> tuple[int, ...] | list[int]:
+        """The sources with a symbol in the batch (codes ``sym``; -1: not the plan's), ascending."""
+        if len(sym) == 1:
+            c = int(sym[0])
+            return self.sources_of[c] if c >= 0 else ()
+        present = np.zeros(len(self.sources_of) + 1, np.bool_)
+        present[sym] = True  # -1 (undeclared) lands on the spare last slot
+        if present[:-1].all():
+            return self.all_sources
+        return sorted({i for c in np.flatnonzero(present[:-1]).tolist() for i in self.sources_of[c]})
 
 
 #: Up to this many ticks, columns are converted without polars expressions (each costs

@@ -30,6 +30,7 @@ from .gates import Gate
 
 if TYPE_CHECKING:
     from .alert_rows import RuleTexts
+    from .evaluate import BatchTables
     from .firing import RuleTable
 
 #: Condition codes (cheaper to compare than strings).
@@ -195,6 +196,13 @@ class Plan:
         from .alert_rows import RuleTexts
 
         return RuleTexts(self)
+
+    @cached_property
+    def batch_tables(self) -> BatchTables:
+        """What every batch of the plan looks up per source (engine/evaluate.py)."""
+        from .evaluate import BatchTables
+
+        return BatchTables(self)
 
 
 def source_key(symbols: tuple[str, ...], bar_ms: int | None) -> str:
