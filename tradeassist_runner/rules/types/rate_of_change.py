@@ -122,6 +122,25 @@ def _appended(chunks: list[Chunk], bt: I64, bp: F64, cutoff: int) -> list[Chunk]
     return chunks[max(bisect_right(firsts, cutoff) - 1, 0) :]
 
 
+def _arrays(window: int, t: I64, price: F64, chunks: list[Chunk]) -> tuple[Values, State]:
+    """``values`` of a batch of samples (at least one)."""
+    bt, bp = _merge_last_at_t(t, price)
+    look_t, look_p = _look_up_set(chunks, bt, bp, int(t[0]) - window, int(t[-1]) - window)
+    at = np.searchsorted(look_t, t - window, side="right") - 1
+    found = at >= 0
+    safe = np.maximum(at, 0)
+    if len(look_t):
+        ref = np.where(found, look_p[safe], np.nan)
+        ref_t = np.where(found, look_t[safe].astype(np.float64), np.nan)
+    else:
+        ref = np.full(len(t), np.nan)
+        ref_t = np.full(len(t), np.nan)
+    with np.errstate(over="ignore"):
+        value = finite(percent_of(price, ref))
+    new_state = {"chunks": _appended(chunks, bt, bp, int(bt[-1]) - window)}
+    return Values(value, {"price": price, "ref": ref, "ref_t": ref_t}), new_state
+
+
 def _one(window: int, t: int, price: float, chunks: list[Chunk]) -> tuple[Values, State]:
     """``values`` of one sample (a live batch of one tick) in plain Python: the same
     look-up, the same float operations as ``replay`` (bit-identical to the arrays'), the
@@ -174,21 +193,7 @@ class RateOfChangeType:
             return Values(np.zeros(0), {k: np.zeros(0) for k in self.input_names}), state
         if len(t) == 1:
             return _one(window, int(t[0]), float(price[0]), chunks)
-        bt, bp = _merge_last_at_t(t, price)
-        look_t, look_p = _look_up_set(chunks, bt, bp, int(t[0]) - window, int(t[-1]) - window)
-        at = np.searchsorted(look_t, t - window, side="right") - 1
-        found = at >= 0
-        safe = np.maximum(at, 0)
-        if len(look_t):
-            ref = np.where(found, look_p[safe], np.nan)
-            ref_t = np.where(found, look_t[safe].astype(np.float64), np.nan)
-        else:
-            ref = np.full(len(t), np.nan)
-            ref_t = np.full(len(t), np.nan)
-        with np.errstate(over="ignore"):
-            value = finite(percent_of(price, ref))
-        new_state = {"chunks": _appended(chunks, bt, bp, int(bt[-1]) - window)}
-        return Values(value, {"price": price, "ref": ref, "ref_t": ref_t}), new_state
+        return _arrays(window, t, price, chunks)
 
     def replay(self, params: Params, inputs: Mapping[str, float]) -> float:
         return finite_scalar(percent_scalar(float(inputs["price"]), float(inputs["ref"])))

@@ -44,6 +44,34 @@ Body = VolumeSpikeBody
 VOLUME_CAP = float(2**53)
 
 
+def _arrays(period: int, volume: F64, carried_volumes: list[int]) -> tuple[Values, State]:
+    """``values`` of a batch of samples."""
+    carried = np.asarray(carried_volumes, dtype=np.int64)
+    has = ~np.isnan(volume)
+    # Volumes are integers: sums are exact in int64.  A volume past 2**53 (beyond what a
+    # float64 tick holds exactly) counts as 2**53, and if the running sum could overflow
+    # int64 the windows are summed one by one instead (exact again for real volumes).
+    history = np.concatenate((carried, np.minimum(volume[has], VOLUME_CAP).astype(np.int64)))
+    before = len(carried) + np.cumsum(has) - has
+    ready = before >= period
+    hi = np.where(ready, before, 0)
+    if len(history) and int(history.max()) * len(history) >= 2**62:
+        windows = np.lib.stride_tricks.sliding_window_view(history.astype(np.float64), period) \
+            if len(history) >= period else np.zeros((0, period))
+        sums = np.concatenate(([0.0], windows.sum(axis=1)))  # sums[j + 1] = window ending at j
+        total_f = np.where(ready, sums[np.where(ready, hi - period + 1, 0)], 0.0)
+        mean = np.where(ready, total_f / float(period), np.nan)
+    else:
+        # cum[k] = sum of the first k history volumes; sample i has `before[i]` of them earlier.
+        cum = np.zeros(len(history) + 1, dtype=np.int64)
+        np.cumsum(history, out=cum[1:])
+        total = cum[hi] - cum[np.where(ready, before - period, 0)]
+        mean = np.where(ready, total.astype(np.float64) / float(period), np.nan)
+    value = exact_ratio(volume, mean)
+    new_state = {"volumes": history[-period:].tolist()}
+    return Values(value, {"volume": volume, "mean": mean}), new_state
+
+
 def _one(period: int, volume: float, carried: list[int]) -> tuple[Values, State] | None:
     """``values`` of one sample (a live batch of one tick) in plain Python: the same exact
     integer sum and the same one division, without a dozen small numpy calls (None: a
@@ -102,30 +130,7 @@ class VolumeSpikeType:
             one = _one(period, float(volume[0]), state["volumes"] if state else [])
             if one is not None:
                 return one
-        carried = np.asarray(state["volumes"] if state else [], dtype=np.int64)
-        has = ~np.isnan(volume)
-        # Volumes are integers: sums are exact in int64.  A volume past 2**53 (beyond what a
-        # float64 tick holds exactly) counts as 2**53, and if the running sum could overflow
-        # int64 the windows are summed one by one instead (exact again for real volumes).
-        history = np.concatenate((carried, np.minimum(volume[has], VOLUME_CAP).astype(np.int64)))
-        before = len(carried) + np.cumsum(has) - has
-        ready = before >= period
-        hi = np.where(ready, before, 0)
-        if len(history) and int(history.max()) * len(history) >= 2**62:
-            windows = np.lib.stride_tricks.sliding_window_view(history.astype(np.float64), period) \
-                if len(history) >= period else np.zeros((0, period))
-            sums = np.concatenate(([0.0], windows.sum(axis=1)))  # sums[j + 1] = window ending at j
-            total_f = np.where(ready, sums[np.where(ready, hi - period + 1, 0)], 0.0)
-            mean = np.where(ready, total_f / float(period), np.nan)
-        else:
-            # cum[k] = sum of the first k history volumes; sample i has `before[i]` of them earlier.
-            cum = np.zeros(len(history) + 1, dtype=np.int64)
-            np.cumsum(history, out=cum[1:])
-            total = cum[hi] - cum[np.where(ready, before - period, 0)]
-            mean = np.where(ready, total.astype(np.float64) / float(period), np.nan)
-        value = exact_ratio(volume, mean)
-        new_state = {"volumes": history[-period:].tolist()}
-        return Values(value, {"volume": volume, "mean": mean}), new_state
+        return _arrays(period, volume, state["volumes"] if state else [])
 
     def replay(self, params: Params, inputs: Mapping[str, float]) -> float:
         volume, mean = float(inputs["volume"]), float(inputs["mean"])
