@@ -61,10 +61,14 @@ def build_source(
         rows = np.flatnonzero(mine)
         source = (ticks.sym[rows] == codes[1]).astype(np.int64)
     latest = list(state["latest"])
-    for i in range(len(codes)):
-        of_i = rows[source == i]
-        if len(of_i):
-            latest[i] = int(ticks.ts[of_i[-1]])
+    if len(codes) == 1:
+        if len(rows):
+            latest[0] = int(ticks.ts[rows[-1]])
+    else:
+        for i in range(len(codes)):
+            of_i = rows[source == i]
+            if len(of_i):
+                latest[i] = int(ticks.ts[of_i[-1]])
     bar = state["bar"]
     if spec.bar_ms is None:
         ts = ticks.ts[rows]
@@ -197,15 +201,20 @@ def _same_ts_sorted(ts: I64, carried: list[list[int]], latest: list[int | None])
         counts = np.diff(np.append(starts, n))
         counts[0] += base
         k[: counts[0] - base] += base
-        u_ts, u_n = ts[starts].tolist(), counts.tolist()
+        firsts = ts[starts]
+        # only the newest timestamps can be carried: the rest never reach Python lists
+        keep = MAX_SAME_TS
+        if all(x is not None for x in latest):
+            keep = len(firsts) - int(np.searchsorted(firsts, min(int(x) for x in latest if x is not None)))
+        u_ts, u_n = firsts[len(firsts) - keep:].tolist(), counts[len(counts) - keep:].tolist()
     older = carried[:-1] if base else carried
     if all(x is not None for x in latest):
         floor = min(int(x) for x in latest if x is not None)
         kept_old = [c for c in older if c[0] >= floor]
         at = bisect_left(u_ts, floor)
         u_ts, u_n = u_ts[at:], u_n[at:]
-        items = [[int(t), int(c)] for t, c in kept_old] + [[int(t), int(c)] for t, c in zip(u_ts, u_n)]
+        items = [[int(t), int(c)] for t, c in kept_old] + [[t, c] for t, c in zip(u_ts, u_n)]
     else:
-        items = [[int(t), int(c)] for t, c in older] + [[int(t), int(c)] for t, c in zip(u_ts, u_n)]
+        items = [[int(t), int(c)] for t, c in older] + [[t, c] for t, c in zip(u_ts, u_n)]
         items = items[-MAX_SAME_TS:]
     return k, items
