@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # each command imports what it uses, so `--version` and `vali
 
     from .backtest import BacktestStats
     from .charts.draw import ChartRequest
+    from .pipeline import BackgroundWriter
     from .config.loaded import LoadedConfig
 
 #: click's own exit code for a usage error; also an option this install cannot serve.
@@ -101,6 +102,7 @@ def backtest(
     """
     from .backtest import BacktestStats, backtest as run_backtest
     from .commands.common import ProgressBar
+    from .pipeline import BackgroundWriter
     from .sinks.query import jsonl_text
     from .sources.ticks import format_rejections
     from .summary import RuleSummary
@@ -124,6 +126,10 @@ def backtest(
     out.flush()
     raw = out.buffer
     bar = ProgressBar(quiet)
+    # JSONL is encoded and written on a worker thread while the engine evaluates the next batch.
+    writer: BackgroundWriter[pl.DataFrame] | None = (
+        BackgroundWriter(lambda alerts: raw.write(jsonl_text(alerts)), name="jsonl-out") if fmt == "jsonl" else None
+    )
     try:
         if on_dask:
             frames = _on_dask(loaded, Path(ticks_path), batch_size, stats, workers, scheduler)
@@ -132,18 +138,22 @@ def backtest(
                                   tap=chart.tap() if chart is not None else None,
                                   progress=bar.start("backtest", Path(ticks_path)))
         for alerts in frames:
-            if fmt == "jsonl":
-                raw.write(jsonl_text(alerts))
+            if writer is not None:
+                writer.put(alerts)
             else:
                 summary.add(alerts)
+        if writer is not None:
+            writer.close()
     except TickFileError as exc:
         bar.close()
+        _close_quietly(writer)
         _fail(f"error: {exc}")
     except BrokenPipeError:  # `| head`: the reader has what it wanted
         bar.close()
         _quiet_broken_pipe()
-    finally:  # Ctrl-C too: the bar never stays on the screen
+    finally:  # Ctrl-C too: the bar never stays on the screen, and what was evaluated is written
         bar.close()
+        _close_quietly(writer)
     try:
         raw.flush()
     except BrokenPipeError:
@@ -185,6 +195,15 @@ def _on_dask(
         sys.exit(USAGE)
     except ClusterUnreachable as exc:
         _fail(f"error: {exc}")
+
+
+def _close_quietly(writer: BackgroundWriter[pl.DataFrame] | None) -> None:
+    """Let the alerts before a failure reach stdout; an error of the writer's own is moot then."""
+    if writer is not None:
+        try:
+            writer.close()
+        except (BrokenPipeError, OSError):
+            pass
 
 
 def _chart_options_need_chart(chart_path: str | None, symbol: str | None, rules: tuple[str, ...]) -> None:
