@@ -7,6 +7,7 @@ same way ``validate`` does.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,13 +23,27 @@ if TYPE_CHECKING:  # the models import pydantic: only commands that load a confi
 INVALID = 1
 
 
+#: ``settings.ENV_PREFIX``, spelled here so that a command need not import pydantic-settings
+#: (a tenth of a second) to learn that the environment overrides nothing.
+_ENV_PREFIX = "TRADEASSIST_"
+
+
+def _environment_overrides() -> bool:
+    """Whether any ``TRADEASSIST_*`` variable is set (pydantic-settings matches names in any case)."""
+    return any(name.upper().startswith(_ENV_PREFIX) for name in os.environ)
+
+
 def load_or_exit(config: str) -> LoadedConfig:
     from ..config.loader import load_config
     from ..errors import ConfigError
-    from ..settings import apply_settings, load_settings
 
     try:
-        return apply_settings(load_config(config), load_settings())
+        loaded = load_config(config)
+        if not _environment_overrides():
+            return loaded  # what Settings() with every field unset would leave
+        from ..settings import apply_settings, load_settings
+
+        return apply_settings(loaded, load_settings())
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)

@@ -20,7 +20,6 @@ memory.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import csv
 import io
@@ -477,6 +476,8 @@ async def replay_batches(
     File reads and parsing run in worker threads, so a long file never stalls the
     loop. Raises TickFileError on the first iteration if the file is unusable.
     """
+    import asyncio  # here: an offline backtest reads files without an event loop
+
     if speed is not None and not speed > 0:
         raise ValueError("speed must be > 0")
     chunks = await asyncio.to_thread(iter_tick_file, path, chunk_rows)
@@ -520,6 +521,8 @@ class _Pacer:
         self._high_ms: int | None = None
 
     async def pace(self, ticks: pl.DataFrame) -> AsyncIterator[pl.DataFrame]:
+        import asyncio
+
         loop = asyncio.get_running_loop()
         ms = ticks["ts"].dt.epoch("ms").to_numpy()
         clock = np.maximum.accumulate(ms)
