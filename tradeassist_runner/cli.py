@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # each command imports what it uses, so `--version` and `vali
 
     from .backtest import BacktestStats
     from .charts.draw import ChartRequest
+    from .commands.common import StartUp
     from .pipeline import BackgroundWriter
     from .config.loaded import LoadedConfig
 
@@ -84,6 +85,13 @@ def main() -> None:
 @click.argument("config", type=click.Path(dir_okay=False))
 def validate(config: str) -> None:
     """Check CONFIG and every rule file; print every problem as PATH:LINE:COLUMN: message."""
+    from .commands.common import StartUp
+
+    with StartUp():  # all of validate is start-up
+        _validate(config)
+
+
+def _validate(config: str) -> None:
     from .config.loader import load_config
 
     try:
@@ -127,6 +135,17 @@ def backtest(
     With --chart FILE, also draw the price, each rule's threshold and value, and every
     alert (see the README, "Charts").
     """
+    from .commands.common import StartUp
+
+    with StartUp() as start_up:
+        _backtest(start_up, config, ticks_path, batch_size, fmt, chart_path, chart_symbol, chart_rules, quiet,
+                  workers, scheduler)
+
+
+def _backtest(
+    start_up: StartUp, config: str, ticks_path: str, batch_size: int, fmt: str, chart_path: str | None,
+    chart_symbol: str | None, chart_rules: tuple[str, ...], quiet: bool, workers: int | None, scheduler: str | None,
+) -> None:
     from .backtest import BacktestStats, backtest as run_backtest
     from .commands.common import ProgressBar
     from .pipeline import BackgroundWriter
@@ -147,6 +166,7 @@ def backtest(
 
         request = _chart_request([loaded], chart_path, chart_symbol, chart_rules)
         chart = BacktestChart(loaded, request, Path(ticks_path), batch_size)
+    start_up.done()
     stats = BacktestStats()
     summary = RuleSummary(loaded)
     out = sys.stdout
