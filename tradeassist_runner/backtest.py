@@ -6,7 +6,7 @@ backtests a rule change wants the simplest possible path from file to alerts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import polars as pl
 from .config.loaded import LoadedConfig
 from .engine.evaluate import Engine
 from .engine.plan import compile_plan
+from .pipeline import read_ahead
 from .sources.replay import iter_tick_file
 from .sources.ticks import Rejection, TickGate, normalize
 
@@ -72,7 +73,7 @@ def backtest(
     """
     stats = stats if stats is not None else BacktestStats()
     engine = Engine(compile_plan(loaded.rules, loaded.instruments))
-    for accepted in accepted_ticks(loaded, ticks_path, batch_size, stats):
+    for accepted in accepted_ticks(loaded, ticks_path, batch_size, stats, ahead=True):
         if tap is not None and tap.ticks is not None:
             tap.ticks(accepted)
         alerts = engine.process(accepted)
@@ -91,28 +92,76 @@ def backtest(
 
 
 def accepted_ticks(
-    loaded: LoadedConfig, ticks_path: Path, batch_size: int, stats: BacktestStats
+    loaded: LoadedConfig, ticks_path: Path, batch_size: int, stats: BacktestStats, *, ahead: bool = False
 ) -> Iterator[pl.DataFrame]:
     """The accepted ticks of ``ticks_path`` in batches of at most ``batch_size``, arrival order.
 
+    With ``ahead``, the file is read and cleaned on a worker thread one read chunk ahead
+    of the caller (who evaluates meanwhile); ``stats`` still moves only as the caller
+    takes batches, exactly as without it.
+
     Raises TickFileError (before yielding anything) when the file cannot be read at all.
     """
+    chunks = _read_chunks(loaded, ticks_path, batch_size)
+    return _taken(read_ahead(chunks, name="tick-read") if ahead else chunks, stats)
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """One read chunk, cleaned and gated: its batches and what it adds to the stats."""
+
+    read: int
+    parse_rejections: list[Rejection]
+    gate_rejections: list[Rejection]
+    unknown_symbol_ticks: int
+    unknown_symbols: frozenset[str]
+    batches: list[tuple[pl.DataFrame, int]]  # a batch and the file rows behind it (progress)
+    accepted: int
+
+
+def _read_chunks(loaded: LoadedConfig, ticks_path: Path, batch_size: int) -> Iterator[_Chunk]:
+    """Not a generator function: the file is checked (TickFileError) when this is called."""
     gate = TickGate(i.symbol for i in loaded.instruments)
     chunk_rows = max(batch_size, min(READ_CHUNK, batch_size * 1024))
-    first_row = 1
-    for raw in iter_tick_file(ticks_path, chunk_rows):
-        stats.ticks_read += raw.height
-        ticks, bad = normalize(raw, first_row=first_row)
-        first_row += raw.height
-        stats.reject(bad)
-        admitted = gate.admit(ticks)
-        stats.reject(admitted.rejections)
-        stats.unknown_symbol_ticks += admitted.unknown_symbols
-        stats.unknown_symbols.update(admitted.unknown_symbol_names)
-        accepted = admitted.accepted
-        stats.ticks_accepted += accepted.height
-        for start in range(0, accepted.height, batch_size):
-            end = min(start + batch_size, accepted.height)
-            stats.rows_done = stats.ticks_read - raw.height + raw.height * end // accepted.height
-            yield accepted.slice(start, batch_size)
-        stats.rows_done = stats.ticks_read
+    raws = iter_tick_file(ticks_path, chunk_rows)
+
+    def chunks() -> Generator[_Chunk, None, None]:
+        first_row, done = 1, 0
+        try:
+            for raw in raws:
+                ticks, bad = normalize(raw, first_row=first_row)
+                first_row += raw.height
+                admitted = gate.admit(ticks)
+                accepted = admitted.accepted
+                batches = [
+                    (accepted.slice(start, batch_size),
+                     done + raw.height * min(start + batch_size, accepted.height) // accepted.height)
+                    for start in range(0, accepted.height, batch_size)
+                ]
+                done += raw.height
+                yield _Chunk(raw.height, bad, admitted.rejections, admitted.unknown_symbols,
+                             admitted.unknown_symbol_names, batches, accepted.height)
+        finally:
+            raws.close()
+
+    return chunks()
+
+
+def _taken(chunks: Iterator[_Chunk], stats: BacktestStats) -> Generator[pl.DataFrame, None, None]:
+    """The batches of ``chunks``, moving ``stats`` as each chunk and batch is taken."""
+    try:
+        for chunk in chunks:
+            stats.ticks_read += chunk.read
+            stats.reject(chunk.parse_rejections)
+            stats.reject(chunk.gate_rejections)
+            stats.unknown_symbol_ticks += chunk.unknown_symbol_ticks
+            stats.unknown_symbols.update(chunk.unknown_symbols)
+            stats.ticks_accepted += chunk.accepted
+            for batch, rows_done in chunk.batches:
+                stats.rows_done = rows_done
+                yield batch
+            stats.rows_done = stats.ticks_read
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()

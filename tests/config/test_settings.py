@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -69,3 +70,19 @@ def test_a_bad_variable_is_reported_by_name(monkeypatch: pytest.MonkeyPatch, nam
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert [p.path for p in caught.value.problems] == [f"$TRADEASSIST_{name}"]
+
+
+def test_commands_skip_reading_the_environment_only_when_no_variable_is_set(
+    write_project: WriteProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradeassist_runner.commands import common
+    from tradeassist_runner.settings import ENV_PREFIX
+
+    assert common._ENV_PREFIX == ENV_PREFIX
+    config = str(write_project())
+    for name in list(os.environ):
+        if name.upper().startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+    assert common.load_or_exit(config) == load_config(config)
+    monkeypatch.setenv("tradeassist_batch_size", "7")  # pydantic-settings matches any case
+    assert common.load_or_exit(config).config.batch.max_size == 7

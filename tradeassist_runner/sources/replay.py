@@ -20,7 +20,6 @@ memory.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import csv
 import io
@@ -49,6 +48,11 @@ PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
 _READ_ERRORS = (pl.exceptions.PolarsError, OSError, ValueError)
 #: Bytes read from a CSV file at a time (a chunk is cut at ``chunk_rows`` lines inside it).
 _CSV_BLOCK = 8 << 20
+#: The first read is smaller: a backtest's engine waits for it, then the rest is read ahead
+#: while it works (``_csv_chunks``), so a big first block would only delay everything.
+_FIRST_CSV_BLOCK = 256 << 10
+#: Likewise the first Parquet slice, at most (the rest come ``chunk_rows`` at a time).
+_FIRST_PARQUET_ROWS = 65_536
 #: A header line longer than this is not a tick file's header.
 _MAX_HEADER = 1 << 20
 _NEWLINE, _COMMA, _QUOTE = ord("\n"), ord(","), ord('"')
@@ -190,18 +194,19 @@ def _parquet_chunks(path: Path, lf: pl.LazyFrame, chunk_rows: int) -> Generator[
     buffered where one slice is 20 MB). A slice of a Parquet scan reads only the row
     groups it needs, so pulling slices keeps memory at one chunk for a little more I/O.
     """
-    offset = 0
+    offset, rows = 0, min(chunk_rows, _FIRST_PARQUET_ROWS)
     while True:
         try:
-            chunk = lf.slice(offset, chunk_rows).collect()
+            chunk = lf.slice(offset, rows).collect()
         except _READ_ERRORS as exc:
             raise TickFileError(path, f"cannot be read: {_first_line(exc)}") from None
         if chunk.height == 0:
             return
         offset += chunk.height
         yield chunk
-        if chunk.height < chunk_rows:
+        if chunk.height < rows:
             return
+        rows = chunk_rows
 
 
 class _CsvBlocks:
@@ -214,11 +219,13 @@ class _CsvBlocks:
         self._carry = b""
         self._line = 2
         self._done = False
+        self._size = _FIRST_CSV_BLOCK
 
     def next(self) -> pl.DataFrame | None:
         """The next block's raw frame (possibly empty), or None at the end of the file."""
         while not self._done:
-            data = self._file.read(_CSV_BLOCK)
+            data = self._file.read(self._size)
+            self._size = _CSV_BLOCK
             if data:
                 block = self._carry + data
                 cut = block.rfind(b"\n") + 1
@@ -477,6 +484,8 @@ async def replay_batches(
     File reads and parsing run in worker threads, so a long file never stalls the
     loop. Raises TickFileError on the first iteration if the file is unusable.
     """
+    import asyncio  # here: an offline backtest reads files without an event loop
+
     if speed is not None and not speed > 0:
         raise ValueError("speed must be > 0")
     chunks = await asyncio.to_thread(iter_tick_file, path, chunk_rows)
@@ -520,6 +529,8 @@ class _Pacer:
         self._high_ms: int | None = None
 
     async def pace(self, ticks: pl.DataFrame) -> AsyncIterator[pl.DataFrame]:
+        import asyncio
+
         loop = asyncio.get_running_loop()
         ms = ticks["ts"].dt.epoch("ms").to_numpy()
         clock = np.maximum.accumulate(ms)
