@@ -141,7 +141,9 @@ def drain_time(client: redis.Redis, url: str, base: Path, n_runners: int) -> tup
     for k in range(SHARDS):
         client.delete(f"{prefix}:shard:{k}")
     split = {1: ["0,1,2,3/4"], 2: ["0,1/4", "2,3/4"]}[n_runners]
-    folder = base.parent / f"runs-{group}"
+    # Outside the config's folder: a runner reloads on file events under it, and its own
+    # alert-log commits there would make it (and the other runner) re-read the rules.
+    folder = base.parent.parent / f"runs-{base.parent.name}-{group}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     threads = None if n_runners == 1 else max(1, (os.cpu_count() or 1) // n_runners)
