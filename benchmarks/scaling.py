@@ -225,6 +225,7 @@ def main() -> None:
     ap.add_argument("--live-rate", type=float, default=10_000.0)
     ap.add_argument("--live-seconds", type=float, default=20.0)
     ap.add_argument("--skip-live", action="store_true")
+    ap.add_argument("--skip-runners", action="store_true", help="only the ingest and the live latency")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tradeassist-scale-") as tmp:
@@ -240,13 +241,14 @@ def main() -> None:
             print(f"ingest: {args.ticks:,} ticks of 500 symbols into {SHARDS} streams in {ingest_s:.2f} s = "
                   f"{args.ticks / ingest_s:,.0f} ticks/s (Parquet replay, batches of 1,000, AOF everysec)")
             client = redis.Redis.from_url(url)
-            one, cpu1 = drain_time(client, url, config, 1)
-            two, cpu2 = drain_time(client, url, config, 2)
-            print(f"runners ({args.rules:,} rules, 500 symbols): 1 runner {args.ticks / one:,.0f} ticks/s ({one:.2f} s), "
-                  f"2 runners {args.ticks / two:,.0f} ticks/s ({two:.2f} s): {one / two:.2f}x wall "
-                  f"on {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f})")
-            print(f"  runner CPU per tick: 1 runner {cpu1 / args.ticks * 1e6:.1f} us, 2 runners "
-                  f"{cpu2 / args.ticks * 1e6:.1f} us together: {cpu1 / cpu2 * 2:.2f}x with 2 free cores")
+            if not args.skip_runners:
+                one, cpu1 = drain_time(client, url, config, 1)
+                two, cpu2 = drain_time(client, url, config, 2)
+                print(f"runners ({args.rules:,} rules, 500 symbols): 1 runner {args.ticks / one:,.0f} ticks/s "
+                      f"({one:.2f} s), 2 runners {args.ticks / two:,.0f} ticks/s ({two:.2f} s): {one / two:.2f}x wall "
+                      f"on {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f})")
+                print(f"  runner CPU per tick: 1 runner {cpu1 / args.ticks * 1e6:.1f} us, 2 runners "
+                      f"{cpu2 / args.ticks * 1e6:.1f} us together: {cpu1 / cpu2 * 2:.2f}x with 2 free cores")
             if not args.skip_live:
                 lat = live_latency(url, OUT / "scaling", args.live_rate, args.live_seconds, warmup=3.0)
                 if lat:

@@ -177,6 +177,17 @@ def _save(shard: Shard) -> None:
     shard.store.save(parts, shard.finger)
 
 
+def _row_range(fields: dict[bytes, bytes]) -> tuple[int | None, int | None]:
+    """The entry's first and last tick number as the ingest wrote them (``f``, ``l``); None if absent."""
+    out: list[int | None] = []
+    for key in (b"f", b"l"):
+        try:
+            out.append(int(fields[key]))
+        except (KeyError, ValueError):
+            out.append(None)
+    return out[0], out[1]
+
+
 def _plan_for(loaded: LoadedConfig, assignment: dict[str, int], index: int) -> Any:
     return compile_plan(shard_rules(loaded.rules, assignment, index), loaded.instruments)
 
@@ -319,14 +330,19 @@ async def run_sharded(
             if parse_id(text) <= parse_id(unit.last_id):
                 unit.unacked.append(entry_id)  # seen before (a re-delivery): acknowledged with the next commit
                 continue
-            try:
-                ticks = decode_ticks(fields[b"d"])
-            except (CodecError, KeyError) as exc:
-                log(logger, logging.ERROR, "stream entry is not a tick frame; skipped", stream=unit.stream,
-                    entry=text, problem=str(exc))
-                ticks = None
+            first, last = _row_range(fields)
+            ticks = None
+            if last is None or last > unit.last_row:  # an entry evaluated whole before is not even decoded
+                try:
+                    ticks = decode_ticks(fields[b"d"])
+                except (CodecError, KeyError) as exc:
+                    log(logger, logging.ERROR, "stream entry is not a tick frame; skipped", stream=unit.stream,
+                        entry=text, problem=str(exc))
             if ticks is not None:
-                fresh = ticks.filter(pl.col(ROW) > unit.last_row)
+                # Rows only grow within an entry's range: one entirely after the last tick
+                # evaluated (the usual case) is fresh as it is, with no filter to run.
+                fresh = ticks if first is not None and first > unit.last_row else ticks.filter(
+                    pl.col(ROW) > unit.last_row)
                 if fresh.height:
                     unit.last_row = int(fresh[ROW].max())  # type: ignore[arg-type]
                     frames.append(fresh)
