@@ -31,6 +31,8 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 import polars as pl
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 from redis.exceptions import RedisError
 
 from ..config.loaded import LoadedConfig
@@ -50,7 +52,7 @@ from ..sinks.query import format_jsonl
 from ..sinks.state_store import SnapshotDamaged, StateStore
 from ..sinks.store import SnapshotStore
 from ..sources.ticks import ROW, TickGate, format_rejections
-from ..streams.codec import CodecError, decode_ticks
+from ..streams.codec import CodecError, decode_table, tables_to_frame
 from ..streams.redis_streams import (
     REDIS_ERRORS,
     Backoff,
@@ -324,35 +326,35 @@ async def run_sharded(
 
     def evaluate(unit: Shard, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> pl.DataFrame | None:
         """Evaluate a shard's entries in order (worker thread); the alerts, or None if nothing new."""
-        frames: list[pl.DataFrame] = []
+        tables: list[pa.Table] = []  # the fresh ticks of each entry, in order: converted to polars once
         for entry_id, fields in entries:
             text = entry_id.decode()
             if parse_id(text) <= parse_id(unit.last_id):
                 unit.unacked.append(entry_id)  # seen before (a re-delivery): acknowledged with the next commit
                 continue
             first, last = _row_range(fields)
-            ticks = None
+            table = None
             if last is None or last > unit.last_row:  # an entry evaluated whole before is not even decoded
                 try:
-                    ticks = decode_ticks(fields[b"d"])
+                    table = decode_table(fields[b"d"])
                 except (CodecError, KeyError) as exc:
                     log(logger, logging.ERROR, "stream entry is not a tick frame; skipped", stream=unit.stream,
                         entry=text, problem=str(exc))
-            if ticks is not None:
+            if table is not None:
                 # Rows only grow within an entry's range: one entirely after the last tick
                 # evaluated (the usual case) is fresh as it is, with no filter to run.
-                fresh = ticks if first is not None and first > unit.last_row else ticks.filter(
-                    pl.col(ROW) > unit.last_row)
-                if fresh.height:
-                    unit.last_row = int(fresh[ROW].max())  # type: ignore[arg-type]
-                    frames.append(fresh)
+                if first is None or first <= unit.last_row:
+                    table = table.filter(pc.greater(table[ROW], unit.last_row))
+                if table.num_rows:
+                    unit.last_row = int(pc.max(table[ROW]).as_py())
+                    tables.append(table)
             unit.last_id = text
             unit.unacked.append(entry_id)
             unit.dirty = True
-        if not frames:
+        if not tables:
             return None
         t0 = time.perf_counter()
-        batch = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+        batch = tables_to_frame(tables)
         admitted = unit.gate.admit(batch)
         alerts = unit.engine.process(admitted.accepted)
         stats.batch(admitted.accepted.height, time.perf_counter() - t0)

@@ -21,7 +21,7 @@ import pyarrow.ipc as ipc  # type: ignore[import-untyped]
 
 from ..sources.ticks import ROW, TICK_SCHEMA
 
-__all__ = ["CodecError", "decode_ticks", "encode_ticks"]
+__all__ = ["CodecError", "decode_table", "decode_ticks", "encode_ticks", "tables_to_frame"]
 
 
 class CodecError(ValueError):
@@ -38,13 +38,29 @@ def encode_ticks(ticks: pl.DataFrame) -> bytes:
     return cast(bytes, sink.getvalue().to_pybytes())
 
 
-def decode_ticks(payload: bytes) -> pl.DataFrame:
+def decode_table(payload: bytes) -> pa.Table:
+    """The entry as an Arrow table, for a runner that joins several entries before
+    converting once (the conversion to polars has a fixed cost per call)."""
     try:
         table = ipc.open_file(pa.py_buffer(payload)).read_all()
-        frame = cast(pl.DataFrame, pl.from_arrow(table))
     except Exception as exc:  # noqa: BLE001 - whatever arrow says about foreign bytes
         raise CodecError(f"not an Arrow IPC tick frame ({type(exc).__name__}: {exc})") from None
-    missing = [c for c in ("ts", "symbol", "price", ROW) if c not in frame.columns]
+    missing = [c for c in ("ts", "symbol", "price", ROW) if c not in table.column_names]
     if missing:
         raise CodecError(f"tick frame lacks column(s) {', '.join(missing)}")
-    return frame
+    return table
+
+
+def tables_to_frame(tables: list[pa.Table]) -> pl.DataFrame:
+    """Decoded entries, in order, as one frame; a column some entries lack is null there."""
+    if len(tables) == 1:
+        return cast(pl.DataFrame, pl.from_arrow(tables[0]))
+    try:
+        return cast(pl.DataFrame, pl.from_arrow(pa.concat_tables(tables, promote_options="permissive")))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):  # types arrow will not unify
+        frames = [cast(pl.DataFrame, pl.from_arrow(t)) for t in tables]
+        return pl.concat(frames, how="diagonal_relaxed")
+
+
+def decode_ticks(payload: bytes) -> pl.DataFrame:
+    return tables_to_frame([decode_table(payload)])
