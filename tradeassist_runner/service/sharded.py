@@ -48,6 +48,7 @@ from ..rules.groups import shard_rules, symbol_shards
 from ..settings import apply_settings, load_settings
 from ..sinks.alert_log import AlertLog
 from ..sinks.backend import acquire_lock, describe as describe_storage, open_log, postgres_url, sqlite_state_path
+from ..sinks.pg_conn import ScopeLost
 from ..sinks.query import format_jsonl
 from ..sinks.state_store import SnapshotDamaged, StateStore
 from ..sinks.store import SnapshotStore
@@ -317,7 +318,7 @@ async def run_sharded(
     status_line = StatusLine(sys.stderr, enabled=sys.stderr.isatty())
     status_line.route_logs()
     unlogged: list[pl.DataFrame] = []
-    state: dict[str, Any] = {"up": False, "error": None, "recovered": False}
+    state: dict[str, Any] = {"up": False, "error": None, "recovered": False, "lost": False, "lock_error": None}
     next_snapshot = time.monotonic()
     last_status = time.monotonic()
     interval = storage.snapshot_interval.total_seconds()
@@ -400,8 +401,23 @@ async def run_sharded(
         """
         nonlocal next_snapshot
         started_at = time.monotonic()
-        if unlogged or not (force or started_at >= next_snapshot):
+        if unlogged or not (force or started_at >= next_snapshot) or state["lost"]:
             return
+        try:
+            # A snapshot or an acknowledgement is what two holders of one scope would
+            # corrupt: the scope lock is confirmed (taken again after a lost session) first.
+            await asyncio.to_thread(data_lock.confirm)
+        except ScopeLost:
+            state["lost"] = True
+            raise
+        except SinkError as exc:
+            if state["lock_error"] != str(exc):
+                log(logger, logging.WARNING, "storage lock cannot be confirmed; snapshots wait", error=str(exc))
+            state["lock_error"] = str(exc)
+            return
+        if state["lock_error"] is not None:
+            log(logger, logging.INFO, "storage lock confirmed again")
+            state["lock_error"] = None
         for u in units:
             if u.dirty:
                 try:
@@ -474,6 +490,7 @@ async def run_sharded(
         return text
 
     api = None
+    code = 0
     try:
         if loaded.config.api.enabled:
             from ..api import start_api
@@ -498,6 +515,10 @@ async def run_sharded(
                 down(exc)
                 state["recovered"] = False
                 await backoff.wait(stop)
+            except ScopeLost as exc:
+                log(logger, logging.ERROR, "storage scope lost; stopping", error=str(exc))
+                code = 1
+                break
             except RedisError as exc:  # a refused command, not a lost connection
                 state["recovered"] = False  # recreate the groups and re-read what is pending
                 if "NOGROUP" in str(exc):  # Redis lost the group (restarted empty)
@@ -527,6 +548,9 @@ async def run_sharded(
             await asyncio.wait_for(commit(force=True), 5.0)
         except (TimeoutError, *REDIS_ERRORS):  # type: ignore[misc]
             pass  # the snapshot is saved; the acknowledgements follow at the next start
+        except ScopeLost as exc:
+            log(logger, logging.ERROR, "storage scope lost; stopping", error=str(exc))
+            code = 1
         await notifier.close()
         try:
             await client.aclose()
@@ -545,4 +569,4 @@ async def run_sharded(
         for line in format_jsonl(lost):
             sys.stderr.write(f"UNLOGGED {line}\n")
         return 1
-    return 0
+    return code
