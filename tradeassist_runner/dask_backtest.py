@@ -78,7 +78,10 @@ def connect(workers: int | None = None, scheduler: str | None = None) -> Iterato
 
             environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
             environ.setdefault("POLARS_MAX_THREADS", str(max(1, (os.cpu_count() or 1) // n)))
-            stack.enter_context(dask.config.set({"distributed.nanny.pre-spawn-environ": environ}))
+            # The worker's statistical profiler (a stack sample every 10 ms, for a dashboard
+            # this cluster does not have) is CPU taken from the partitions.
+            stack.enter_context(dask.config.set({"distributed.nanny.pre-spawn-environ": environ,
+                                                 "distributed.worker.profile.enabled": False}))
             cluster = stack.enter_context(
                 dd.LocalCluster(
                     n_workers=n, threads_per_worker=1, processes=True,
