@@ -443,9 +443,15 @@ async def run_sharded(
                                              count=source.read_count, block=READ_BLOCK_MS)
         return [(by_stream[bytes(name)], list(entries)) for name, entries in (reply or []) if entries]
 
-    async def handle(unit: Shard, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
-        alerts = await asyncio.to_thread(evaluate, unit, entries)
-        if alerts is not None and alerts.height:
+    def evaluate_all(read: list[tuple[Shard, list[tuple[bytes, dict[bytes, bytes]]]]]) -> list[pl.DataFrame]:
+        return [a for a in (evaluate(unit, entries) for unit, entries in read) if a is not None and a.height]
+
+    async def handle(*read: tuple[Shard, list[tuple[bytes, dict[bytes, bytes]]]]) -> None:
+        """Evaluate what one read brought, every shard of it in one trip to a worker thread
+        (each trip is a wake-up that, on a busy machine, waits its turn for a core)."""
+        if not read:
+            return
+        for alerts in await asyncio.to_thread(evaluate_all, list(read)):
             stats.alerts += alerts.height
             observer.on_alerts(alerts)
             with status_line.above():
@@ -470,7 +476,7 @@ async def run_sharded(
                 cursor = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
                 entries = [e for e in reply[1] if e and e[1] is not None]
                 if entries:
-                    await handle(u, entries)
+                    await handle((u, entries))
                     await flush_log()
                 if cursor == ZERO_ID:
                     break
@@ -507,8 +513,7 @@ async def run_sharded(
                     state["up"], state["error"] = True, None
                     observer.source_connected = True
                     backoff.reset()
-                for unit, entries in await read_new():
-                    await handle(unit, entries)
+                await handle(*await read_new())
                 await flush_log()
                 await commit()
             except REDIS_ERRORS as exc:
