@@ -20,7 +20,9 @@ setting) on a free port and prints:
 3. live latency: the synthetic feed at ``--live-rate`` ticks/s over the 12 shipped instruments
    through the ingest to two runners of two shards each (1,000-rule mix plus probe rules that
    fire every 1-2 s per symbol, ``workloads.live_config``); per alert, the time from the
-   tick's ``ts`` to the alert row's commit in SQLite (``created_at``), after a warm-up.
+   tick's ``ts`` to the alert row's commit in SQLite (``created_at``), after a warm-up; and
+   the CPU each process used per second of feed, which says how much of a core the path
+   needs whatever else shares the machine.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import argparse
 import asyncio
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -176,7 +179,8 @@ def drain_time(client: redis.Redis, url: str, base: Path, n_runners: int) -> tup
             p.wait(60)
 
 
-def live_latency(url: str, folder: Path, rate: float, seconds: float, warmup: float) -> list[float]:
+def live_latency(url: str, folder: Path, rate: float, seconds: float, warmup: float) -> tuple[list[float], dict[str, float]]:
+    """(latencies in ms, CPU seconds of the ingest and of each runner over the run)."""
     base = workloads.live_config(folder, rate, 1000, seed=11)
     feed = re.search(r"^source: (.*)$", base.read_text(), flags=re.M)
     assert feed is not None
@@ -192,11 +196,17 @@ def live_latency(url: str, folder: Path, rate: float, seconds: float, warmup: fl
     while not all("redis connected" in (log.read_text() if log.exists() else "") for log in logs):
         time.sleep(0.05)
     started = time.time()
+    cpu0 = [cpu_seconds(p.pid) for p in procs]
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")}
     ingest = subprocess.run([sys.executable, "-m", "tradeassist_runner", "ingest", str(config), "--no-metrics"],
                             env=env, cwd=config.parent, capture_output=True, timeout=seconds * 4 + 120)
     if ingest.returncode != 0:
         raise SystemExit(ingest.stderr.decode()[-2000:])
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = {"ingest (with its start-up)": children.ru_utime + children.ru_stime - children0.ru_utime - children0.ru_stime}
+    for i, proc in enumerate(procs):
+        cpu[f"runner {i}"] = cpu_seconds(proc.pid) - cpu0[i]
     for proc in procs:
         proc.send_signal(signal.SIGTERM)
     rows = []
@@ -210,7 +220,7 @@ def live_latency(url: str, folder: Path, rate: float, seconds: float, warmup: fl
             continue
         committed = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
         out.append(committed * 1000 - ts_ms)
-    return out
+    return out, cpu
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -250,13 +260,15 @@ def main() -> None:
                 print(f"  runner CPU per tick: 1 runner {cpu1 / args.ticks * 1e6:.1f} us, 2 runners "
                       f"{cpu2 / args.ticks * 1e6:.1f} us together: {cpu1 / cpu2 * 2:.2f}x with 2 free cores")
             if not args.skip_live:
-                lat = live_latency(url, OUT / "scaling", args.live_rate, args.live_seconds, warmup=3.0)
+                lat, cpu = live_latency(url, OUT / "scaling", args.live_rate, args.live_seconds, warmup=3.0)
                 if lat:
                     print(f"live at {args.live_rate:,.0f} ticks/s through Redis, tick ts -> alert committed: "
                           f"p50 {pct(lat, 0.5):.1f} ms, p99 {pct(lat, 0.99):.1f} ms, max {max(lat):.1f} ms "
-                          f"({len(lat):,} alerts after a 3 s warm-up)")
+                          f"({len(lat):,} alerts after a 3 s warm-up; load average {os.getloadavg()[0]:.1f})")
                 else:
                     print("live: no alert after the warm-up")
+                print("  CPU per second of feed (cores busy): " + ", ".join(
+                    f"{name} {secs / args.live_seconds:.2f}" for name, secs in cpu.items()))
         finally:
             redis_proc.send_signal(signal.SIGKILL)
             redis_proc.wait(10)
