@@ -248,11 +248,12 @@ def main() -> None:
             base = workloads.rules_config(OUT / "scaling", 500, args.rules, ticks, seed=5)
             config = with_redis_source(base, url, f"{{type: replay, path: '{ticks}'}}", "runners")
             loaded = load_config(config)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             asyncio.run(run_ingest(loaded, wait_for_runners=False, status_every=1e9))
-            ingest_s = time.perf_counter() - t0
+            ingest_s, ingest_cpu = time.perf_counter() - t0, time.process_time() - c0
             print(f"ingest: {args.ticks:,} ticks of 500 symbols into {SHARDS} streams in {ingest_s:.2f} s = "
-                  f"{args.ticks / ingest_s:,.0f} ticks/s (Parquet replay, batches of 1,000, AOF everysec)")
+                  f"{args.ticks / ingest_s:,.0f} ticks/s (Parquet replay, batches of 1,000, AOF everysec); "
+                  f"CPU {ingest_cpu / args.ticks * 1e6:.2f} us per tick")
             client = redis.Redis.from_url(url)
             if not args.skip_runners:
                 one, cpu1 = drain_time(client, url, config, 1)
