@@ -20,7 +20,10 @@ setting) on a free port and prints:
 3. live latency: the synthetic feed at ``--live-rate`` ticks/s over the 12 shipped instruments
    through the ingest to two runners of two shards each (1,000-rule mix plus probe rules that
    fire every 1-2 s per symbol, ``workloads.live_config``); per alert, the time from the
-   tick's ``ts`` to the alert row's commit in SQLite (``created_at``), after a warm-up.
+   tick's ``ts`` to the alert row's commit in SQLite (``created_at``), after a 3 s warm-up
+   from the first tick; and
+   the CPU each process used per second of feed, which says how much of a core the path
+   needs whatever else shares the machine.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import argparse
 import asyncio
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -141,7 +145,9 @@ def drain_time(client: redis.Redis, url: str, base: Path, n_runners: int) -> tup
     for k in range(SHARDS):
         client.delete(f"{prefix}:shard:{k}")
     split = {1: ["0,1,2,3/4"], 2: ["0,1/4", "2,3/4"]}[n_runners]
-    folder = base.parent / f"runs-{group}"
+    # Outside the config's folder: a runner reloads on file events under it, and its own
+    # alert-log commits there would make it (and the other runner) re-read the rules.
+    folder = base.parent.parent / f"runs-{base.parent.name}-{group}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     threads = None if n_runners == 1 else max(1, (os.cpu_count() or 1) // n_runners)
@@ -174,7 +180,8 @@ def drain_time(client: redis.Redis, url: str, base: Path, n_runners: int) -> tup
             p.wait(60)
 
 
-def live_latency(url: str, folder: Path, rate: float, seconds: float, warmup: float) -> list[float]:
+def live_latency(url: str, folder: Path, rate: float, seconds: float, warmup: float) -> tuple[list[float], dict[str, float]]:
+    """(latencies in ms, CPU seconds of the ingest and of each runner over the run)."""
     base = workloads.live_config(folder, rate, 1000, seed=11)
     feed = re.search(r"^source: (.*)$", base.read_text(), flags=re.M)
     assert feed is not None
@@ -189,12 +196,17 @@ def live_latency(url: str, folder: Path, rate: float, seconds: float, warmup: fl
     procs = [runner(config, shards, data / f"r{i}", logs[i], 1) for i, shards in enumerate(["0,1/4", "2,3/4"])]
     while not all("redis connected" in (log.read_text() if log.exists() else "") for log in logs):
         time.sleep(0.05)
-    started = time.time()
+    cpu0 = [cpu_seconds(p.pid) for p in procs]
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")}
     ingest = subprocess.run([sys.executable, "-m", "tradeassist_runner", "ingest", str(config), "--no-metrics"],
                             env=env, cwd=config.parent, capture_output=True, timeout=seconds * 4 + 120)
     if ingest.returncode != 0:
         raise SystemExit(ingest.stderr.decode()[-2000:])
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = {"ingest (with its start-up)": children.ru_utime + children.ru_stime - children0.ru_utime - children0.ru_stime}
+    for i, proc in enumerate(procs):
+        cpu[f"runner {i}"] = cpu_seconds(proc.pid) - cpu0[i]
     for proc in procs:
         proc.send_signal(signal.SIGTERM)
     rows = []
@@ -203,12 +215,15 @@ def live_latency(url: str, folder: Path, rate: float, seconds: float, warmup: fl
         with sqlite3.connect(data / f"r{i}" / "alerts.sqlite") as conn:
             rows += conn.execute("SELECT ts_ms, created_at FROM alert_logs").fetchall()
     out = []
+    # The warm-up counts from the feed's first tick (the probes fire on it), not from the
+    # ingest's launch: on a busy machine its own start-up takes seconds of the warm-up.
+    first_ms = min((ts_ms for ts_ms, _ in rows), default=0)
     for ts_ms, created in rows:
-        if ts_ms / 1000 < started + warmup:
+        if ts_ms < first_ms + warmup * 1000:
             continue
         committed = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
         out.append(committed * 1000 - ts_ms)
-    return out
+    return out, cpu
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -223,6 +238,7 @@ def main() -> None:
     ap.add_argument("--live-rate", type=float, default=10_000.0)
     ap.add_argument("--live-seconds", type=float, default=20.0)
     ap.add_argument("--skip-live", action="store_true")
+    ap.add_argument("--skip-runners", action="store_true", help="only the ingest and the live latency")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tradeassist-scale-") as tmp:
@@ -232,27 +248,31 @@ def main() -> None:
             base = workloads.rules_config(OUT / "scaling", 500, args.rules, ticks, seed=5)
             config = with_redis_source(base, url, f"{{type: replay, path: '{ticks}'}}", "runners")
             loaded = load_config(config)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             asyncio.run(run_ingest(loaded, wait_for_runners=False, status_every=1e9))
-            ingest_s = time.perf_counter() - t0
+            ingest_s, ingest_cpu = time.perf_counter() - t0, time.process_time() - c0
             print(f"ingest: {args.ticks:,} ticks of 500 symbols into {SHARDS} streams in {ingest_s:.2f} s = "
-                  f"{args.ticks / ingest_s:,.0f} ticks/s (Parquet replay, batches of 1,000, AOF everysec)")
+                  f"{args.ticks / ingest_s:,.0f} ticks/s (Parquet replay, batches of 1,000, AOF everysec); "
+                  f"CPU {ingest_cpu / args.ticks * 1e6:.2f} us per tick")
             client = redis.Redis.from_url(url)
-            one, cpu1 = drain_time(client, url, config, 1)
-            two, cpu2 = drain_time(client, url, config, 2)
-            print(f"runners ({args.rules:,} rules, 500 symbols): 1 runner {args.ticks / one:,.0f} ticks/s ({one:.2f} s), "
-                  f"2 runners {args.ticks / two:,.0f} ticks/s ({two:.2f} s): {one / two:.2f}x wall "
-                  f"on {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f})")
-            print(f"  runner CPU per tick: 1 runner {cpu1 / args.ticks * 1e6:.1f} us, 2 runners "
-                  f"{cpu2 / args.ticks * 1e6:.1f} us together: {cpu1 / cpu2 * 2:.2f}x with 2 free cores")
+            if not args.skip_runners:
+                one, cpu1 = drain_time(client, url, config, 1)
+                two, cpu2 = drain_time(client, url, config, 2)
+                print(f"runners ({args.rules:,} rules, 500 symbols): 1 runner {args.ticks / one:,.0f} ticks/s "
+                      f"({one:.2f} s), 2 runners {args.ticks / two:,.0f} ticks/s ({two:.2f} s): {one / two:.2f}x wall "
+                      f"on {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f})")
+                print(f"  runner CPU per tick: 1 runner {cpu1 / args.ticks * 1e6:.1f} us, 2 runners "
+                      f"{cpu2 / args.ticks * 1e6:.1f} us together: {cpu1 / cpu2 * 2:.2f}x with 2 free cores")
             if not args.skip_live:
-                lat = live_latency(url, OUT / "scaling", args.live_rate, args.live_seconds, warmup=3.0)
+                lat, cpu = live_latency(url, OUT / "scaling", args.live_rate, args.live_seconds, warmup=3.0)
                 if lat:
                     print(f"live at {args.live_rate:,.0f} ticks/s through Redis, tick ts -> alert committed: "
                           f"p50 {pct(lat, 0.5):.1f} ms, p99 {pct(lat, 0.99):.1f} ms, max {max(lat):.1f} ms "
-                          f"({len(lat):,} alerts after a 3 s warm-up)")
+                          f"({len(lat):,} alerts after a 3 s warm-up; load average {os.getloadavg()[0]:.1f})")
                 else:
                     print("live: no alert after the warm-up")
+                print("  CPU per second of feed (cores busy): " + ", ".join(
+                    f"{name} {secs / args.live_seconds:.2f}" for name, secs in cpu.items()))
         finally:
             redis_proc.send_signal(signal.SIGKILL)
             redis_proc.wait(10)

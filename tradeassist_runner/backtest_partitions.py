@@ -151,13 +151,9 @@ def _run(task: PartitionTask) -> PartitionResult:
     parts: list[pl.DataFrame] = []
     first_row = 1
     for chunk, raw in enumerate(iter_tick_file(task.ticks_path, chunk_rows)):
-        symbol = pl.col("symbol").cast(pl.String).str.strip_chars()
-        mine = symbol.is_in(own)
-        if everyone is not None:
-            mine = mine | symbol.is_null() | (symbol.str.len_bytes() == 0) | ~symbol.is_in(everyone)
         numbered = raw.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).add(first_row).alias("_row_"))
         first_row += raw.height
-        part = numbered.filter(mine)
+        part = numbered.filter(_mine(raw["symbol"], own, everyone))
         rows = part["_row_"]
         part = part.drop("_row_")
         stats.ticks_read += part.height
@@ -195,6 +191,22 @@ def _run(task: PartitionTask) -> PartitionResult:
         rejections=tuple(kept),
         notes=tuple(notes),
     )
+
+
+def _mine(symbols: pl.Series, own: list[str], everyone: list[str] | None) -> pl.Series:
+    """Which rows are the partition's: decided once per distinct raw symbol of the chunk
+    (a handful) rather than by trimming and looking up every row's."""
+    col = symbols.cast(pl.String)
+    values = col.unique()
+    trimmed = values.str.strip_chars()
+    keep = trimmed.is_in(own)
+    if everyone is not None:
+        keep = keep | trimmed.is_null() | (trimmed.str.len_bytes() == 0) | ~trimmed.is_in(everyone)
+    wanted = values.filter(keep.fill_null(False))
+    mask = col.is_in(wanted.drop_nulls().to_list())
+    if wanted.null_count():
+        mask = mask | col.is_null()
+    return mask.fill_null(False)
 
 
 def _ipc(frame: pl.DataFrame) -> bytes:

@@ -13,6 +13,7 @@ path must therefore be readable at the same place on every worker (a shared volu
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -68,9 +69,22 @@ def connect(workers: int | None = None, scheduler: str | None = None) -> Iterato
             except (OSError, TimeoutError, ValueError) as exc:
                 raise ClusterUnreachable(f"cannot connect to the Dask scheduler at {scheduler}: {_first_line(exc)}") from None
         else:
+            n = workers or 1
+            # Each worker's polars would start a thread per core of the machine: N of them
+            # oversubscribe the cores the workers already split, and idle pool threads spin.
+            # Its share of the cores, at least one; set before the worker process starts,
+            # since polars sizes its pool when it is imported.
+            import dask
+
+            environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+            environ.setdefault("POLARS_MAX_THREADS", str(max(1, (os.cpu_count() or 1) // n)))
+            # The worker's statistical profiler (a stack sample every 10 ms, for a dashboard
+            # this cluster does not have) is CPU taken from the partitions.
+            stack.enter_context(dask.config.set({"distributed.nanny.pre-spawn-environ": environ,
+                                                 "distributed.worker.profile.enabled": False}))
             cluster = stack.enter_context(
                 dd.LocalCluster(
-                    n_workers=workers or 1, threads_per_worker=1, processes=True,
+                    n_workers=n, threads_per_worker=1, processes=True,
                     dashboard_address=None, silence_logs=logging.CRITICAL,
                     # The scheduler serves HTTP (health, metrics) even without a dashboard,
                     # by default on 8787; any free port, so two runs never collide or warn.

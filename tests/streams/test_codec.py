@@ -27,3 +27,30 @@ def test_a_tick_frame_comes_back_with_its_types_nulls_and_every_bit() -> None:
 def test_anything_else_is_a_codec_error_naming_what_is_wrong(payload: bytes) -> None:
     with pytest.raises(CodecError, match="Arrow IPC|lacks column"):
         decode_ticks(payload)
+
+
+def test_entries_of_polars_own_ipc_writer_and_reader_interoperate() -> None:
+    """A rolling upgrade mixes versions: polars' IPC bytes decode, and ours read in polars."""
+    import io
+
+    ticks = pl.DataFrame({
+        "ts": [1767621600000, 1767621600001], "symbol": ["/ES", "$TICK"], "price": [6000.25, 1.5],
+        "volume": [3, None], "row": [7, 8],
+    }).with_columns(pl.col("ts").cast(pl.Datetime("ms", "UTC")))
+    buf = io.BytesIO()
+    ticks.write_ipc(buf, compression="uncompressed")
+    assert decode_ticks(buf.getvalue()).equals(ticks)
+    assert pl.read_ipc(io.BytesIO(encode_ticks(ticks))).equals(ticks)
+
+
+def test_entries_joined_before_conversion_equal_polars_diagonal_concat() -> None:
+    """A runner joins a read's entries in Arrow; entries with and without quote columns mix."""
+    from tradeassist_runner.streams.codec import decode_table, tables_to_frame
+
+    plain = pl.DataFrame({"ts": [1, 2], "symbol": ["A", "B"], "price": [1.0, 2.0], "volume": [1, None], "row": [1, 2]})
+    quoted = pl.DataFrame({"ts": [3], "symbol": ["A"], "price": [1.5], "volume": [2], "bid": [1.4], "ask": [1.6],
+                           "row": [3]})
+    frames = [f.with_columns(pl.col("ts").cast(pl.Datetime("ms", "UTC"))) for f in (plain, quoted, plain)]
+    joined = tables_to_frame([decode_table(encode_ticks(f)) for f in frames])
+    assert joined.equals(pl.concat(frames, how="diagonal_relaxed").select(joined.columns))
+    assert set(joined.columns) == {"ts", "symbol", "price", "volume", "bid", "ask", "row"}

@@ -31,6 +31,8 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 import polars as pl
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 from redis.exceptions import RedisError
 
 from ..config.loaded import LoadedConfig
@@ -46,11 +48,12 @@ from ..rules.groups import shard_rules, symbol_shards
 from ..settings import apply_settings, load_settings
 from ..sinks.alert_log import AlertLog
 from ..sinks.backend import acquire_lock, describe as describe_storage, open_log, postgres_url, sqlite_state_path
+from ..sinks.pg_conn import ScopeLost
 from ..sinks.query import format_jsonl
 from ..sinks.state_store import SnapshotDamaged, StateStore
 from ..sinks.store import SnapshotStore
 from ..sources.ticks import ROW, TickGate, format_rejections
-from ..streams.codec import CodecError, decode_ticks
+from ..streams.codec import CodecError, decode_table, tables_to_frame
 from ..streams.redis_streams import (
     REDIS_ERRORS,
     Backoff,
@@ -175,6 +178,17 @@ def _save(shard: Shard) -> None:
         "saved_at": datetime.now(timezone.utc).isoformat(),
     }).encode()
     shard.store.save(parts, shard.finger)
+
+
+def _row_range(fields: dict[bytes, bytes]) -> tuple[int | None, int | None]:
+    """The entry's first and last tick number as the ingest wrote them (``f``, ``l``); None if absent."""
+    out: list[int | None] = []
+    for key in (b"f", b"l"):
+        try:
+            out.append(int(fields[key]))
+        except (KeyError, ValueError):
+            out.append(None)
+    return out[0], out[1]
 
 
 def _plan_for(loaded: LoadedConfig, assignment: dict[str, int], index: int) -> Any:
@@ -304,7 +318,7 @@ async def run_sharded(
     status_line = StatusLine(sys.stderr, enabled=sys.stderr.isatty())
     status_line.route_logs()
     unlogged: list[pl.DataFrame] = []
-    state: dict[str, Any] = {"up": False, "error": None, "recovered": False}
+    state: dict[str, Any] = {"up": False, "error": None, "recovered": False, "lost": False, "lock_error": None}
     next_snapshot = time.monotonic()
     last_status = time.monotonic()
     interval = storage.snapshot_interval.total_seconds()
@@ -313,30 +327,35 @@ async def run_sharded(
 
     def evaluate(unit: Shard, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> pl.DataFrame | None:
         """Evaluate a shard's entries in order (worker thread); the alerts, or None if nothing new."""
-        frames: list[pl.DataFrame] = []
+        tables: list[pa.Table] = []  # the fresh ticks of each entry, in order: converted to polars once
         for entry_id, fields in entries:
             text = entry_id.decode()
             if parse_id(text) <= parse_id(unit.last_id):
                 unit.unacked.append(entry_id)  # seen before (a re-delivery): acknowledged with the next commit
                 continue
-            try:
-                ticks = decode_ticks(fields[b"d"])
-            except (CodecError, KeyError) as exc:
-                log(logger, logging.ERROR, "stream entry is not a tick frame; skipped", stream=unit.stream,
-                    entry=text, problem=str(exc))
-                ticks = None
-            if ticks is not None:
-                fresh = ticks.filter(pl.col(ROW) > unit.last_row)
-                if fresh.height:
-                    unit.last_row = int(fresh[ROW].max())  # type: ignore[arg-type]
-                    frames.append(fresh)
+            first, last = _row_range(fields)
+            table = None
+            if last is None or last > unit.last_row:  # an entry evaluated whole before is not even decoded
+                try:
+                    table = decode_table(fields[b"d"])
+                except (CodecError, KeyError) as exc:
+                    log(logger, logging.ERROR, "stream entry is not a tick frame; skipped", stream=unit.stream,
+                        entry=text, problem=str(exc))
+            if table is not None:
+                # Rows only grow within an entry's range: one entirely after the last tick
+                # evaluated (the usual case) is fresh as it is, with no filter to run.
+                if first is None or first <= unit.last_row:
+                    table = table.filter(pc.greater(table[ROW], unit.last_row))
+                if table.num_rows:
+                    unit.last_row = int(pc.max(table[ROW]).as_py())
+                    tables.append(table)
             unit.last_id = text
             unit.unacked.append(entry_id)
             unit.dirty = True
-        if not frames:
+        if not tables:
             return None
         t0 = time.perf_counter()
-        batch = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+        batch = tables_to_frame(tables)
         admitted = unit.gate.admit(batch)
         alerts = unit.engine.process(admitted.accepted)
         stats.batch(admitted.accepted.height, time.perf_counter() - t0)
@@ -382,8 +401,23 @@ async def run_sharded(
         """
         nonlocal next_snapshot
         started_at = time.monotonic()
-        if unlogged or not (force or started_at >= next_snapshot):
+        if unlogged or not (force or started_at >= next_snapshot) or state["lost"]:
             return
+        try:
+            # A snapshot or an acknowledgement is what two holders of one scope would
+            # corrupt: the scope lock is confirmed (taken again after a lost session) first.
+            await asyncio.to_thread(data_lock.confirm)
+        except ScopeLost:
+            state["lost"] = True
+            raise
+        except SinkError as exc:
+            if state["lock_error"] != str(exc):
+                log(logger, logging.WARNING, "storage lock cannot be confirmed; snapshots wait", error=str(exc))
+            state["lock_error"] = str(exc)
+            return
+        if state["lock_error"] is not None:
+            log(logger, logging.INFO, "storage lock confirmed again")
+            state["lock_error"] = None
         for u in units:
             if u.dirty:
                 try:
@@ -409,9 +443,15 @@ async def run_sharded(
                                              count=source.read_count, block=READ_BLOCK_MS)
         return [(by_stream[bytes(name)], list(entries)) for name, entries in (reply or []) if entries]
 
-    async def handle(unit: Shard, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
-        alerts = await asyncio.to_thread(evaluate, unit, entries)
-        if alerts is not None and alerts.height:
+    def evaluate_all(read: list[tuple[Shard, list[tuple[bytes, dict[bytes, bytes]]]]]) -> list[pl.DataFrame]:
+        return [a for a in (evaluate(unit, entries) for unit, entries in read) if a is not None and a.height]
+
+    async def handle(*read: tuple[Shard, list[tuple[bytes, dict[bytes, bytes]]]]) -> None:
+        """Evaluate what one read brought, every shard of it in one trip to a worker thread
+        (each trip is a wake-up that, on a busy machine, waits its turn for a core)."""
+        if not read:
+            return
+        for alerts in await asyncio.to_thread(evaluate_all, list(read)):
             stats.alerts += alerts.height
             observer.on_alerts(alerts)
             with status_line.above():
@@ -436,7 +476,7 @@ async def run_sharded(
                 cursor = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
                 entries = [e for e in reply[1] if e and e[1] is not None]
                 if entries:
-                    await handle(u, entries)
+                    await handle((u, entries))
                     await flush_log()
                 if cursor == ZERO_ID:
                     break
@@ -456,6 +496,7 @@ async def run_sharded(
         return text
 
     api = None
+    code = 0
     try:
         if loaded.config.api.enabled:
             from ..api import start_api
@@ -472,14 +513,17 @@ async def run_sharded(
                     state["up"], state["error"] = True, None
                     observer.source_connected = True
                     backoff.reset()
-                for unit, entries in await read_new():
-                    await handle(unit, entries)
+                await handle(*await read_new())
                 await flush_log()
                 await commit()
             except REDIS_ERRORS as exc:
                 down(exc)
                 state["recovered"] = False
                 await backoff.wait(stop)
+            except ScopeLost as exc:
+                log(logger, logging.ERROR, "storage scope lost; stopping", error=str(exc))
+                code = 1
+                break
             except RedisError as exc:  # a refused command, not a lost connection
                 state["recovered"] = False  # recreate the groups and re-read what is pending
                 if "NOGROUP" in str(exc):  # Redis lost the group (restarted empty)
@@ -509,6 +553,9 @@ async def run_sharded(
             await asyncio.wait_for(commit(force=True), 5.0)
         except (TimeoutError, *REDIS_ERRORS):  # type: ignore[misc]
             pass  # the snapshot is saved; the acknowledgements follow at the next start
+        except ScopeLost as exc:
+            log(logger, logging.ERROR, "storage scope lost; stopping", error=str(exc))
+            code = 1
         await notifier.close()
         try:
             await client.aclose()
@@ -527,4 +574,4 @@ async def run_sharded(
         for line in format_jsonl(lost):
             sys.stderr.write(f"UNLOGGED {line}\n")
         return 1
-    return 0
+    return code

@@ -141,6 +141,14 @@ class RunnerLock:
             lock.release()
         self.held.clear()
 
+    def confirm(self) -> None:
+        """Check the locks a server can drop behind the runner's back (PostgreSQL's scope)
+        and take them again; see :meth:`pg_conn.ScopeLock.confirm` for what it raises."""
+        for lock in self.held:
+            confirm = getattr(lock, "confirm", None)
+            if confirm is not None:
+                confirm()
+
 
 def acquire_lock(loaded: LoadedConfig) -> RunnerLock:
     """Keep a second runner off this runner's storage; ``SinkError`` naming the holder.

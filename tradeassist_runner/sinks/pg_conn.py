@@ -263,25 +263,34 @@ def require_schema(session: Session) -> None:
         )
 
 
+class ScopeLost(SinkError):
+    """The scope lock's session ended and another runner took the scope before this one
+    could take it again: this runner must stop, or the two would share the scope."""
+
+
+_TRY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended('tradeassist.scope:' || %s, 0))"
+
+
 class ScopeLock:
     """A session advisory lock on a runner scope, held for the runner's life.
 
     Two runners with the same scope would resume each other's deliveries and overwrite
     each other's state: the second is refused. The server drops the lock when the
-    holder's connection ends, so a killed runner never leaves it taken.
+    holder's connection ends, so a killed runner never leaves it taken. It drops it too
+    when the server restarts or the connection breaks, which the holder only learns by
+    asking: :meth:`confirm` does, and takes the lock again.
     """
 
-    def __init__(self, conn: psycopg.Connection[Any], scope: str) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], scope: str, url: str = "") -> None:
         self._conn: psycopg.Connection[Any] | None = conn
         self.scope = scope
+        self._url = url
 
     @classmethod
     def acquire(cls, url: str, scope: str) -> ScopeLock:
         conn = connect(url, "runner lock on")
         try:
-            row = conn.execute(
-                "SELECT pg_try_advisory_lock(hashtextextended('tradeassist.scope:' || %s, 0))", (scope,)
-            ).fetchone()
+            row = conn.execute(_TRY_LOCK, (scope,)).fetchone()
         except psycopg.Error as exc:
             conn.close()
             raise SinkError(f"{describe_url(url)}: cannot lock scope {scope!r}: {scrub(str(exc), url)}") from None
@@ -291,7 +300,45 @@ class ScopeLock:
                 f"another runner is already using scope {scope!r} of {describe_url(url)}; "
                 "stop it first, or give each runner its own scope (shard)"
             )
-        return cls(conn, scope)
+        return cls(conn, scope, url)
+
+    def confirm(self) -> None:
+        """Return once the lock is held: still (one round trip), or taken again on a new
+        session after the old one was lost (a server restart, a broken connection).
+
+        ``SinkError`` while the server cannot be reached (the caller retries later and
+        meanwhile writes nothing the lock guards); :class:`ScopeLost` when another runner
+        holds the scope now.
+        """
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            try:
+                conn.execute("SELECT 1")
+                return
+            except psycopg.Error:
+                pass
+        if conn is not None:
+            try:
+                conn.close()
+            except psycopg.Error:
+                pass
+        self._conn = None
+        conn = connect(self._url, "runner lock on")
+        try:
+            row = conn.execute(_TRY_LOCK, (self.scope,)).fetchone()
+        except psycopg.Error as exc:
+            conn.close()
+            raise SinkError(
+                f"{describe_url(self._url)}: cannot lock scope {self.scope!r} again: {scrub(str(exc), self._url)}"
+            ) from None
+        if not row or not row[0]:
+            conn.close()
+            raise ScopeLost(
+                f"the connection holding scope {self.scope!r} of {describe_url(self._url)} was lost and another "
+                "runner has taken the scope since; this runner stops (restart it once the other is stopped, or "
+                "give each runner its own scope)"
+            )
+        self._conn = conn
 
     def release(self) -> None:
         if self._conn is not None:
