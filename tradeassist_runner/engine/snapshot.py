@@ -14,12 +14,43 @@ from .state import EngineState
 FORMAT = 2
 
 
+#: Levels of nesting written piece by piece (below that, and for lists of plain values, one
+#: ``json.dumps`` per value): deep enough to reach a look-back's chunks of samples.
+_SPLIT_DEPTH = 6
+
+
 def dump_state(state: EngineState) -> dict[str, bytes]:
+    """The state as compact JSON with sorted keys.
+
+    Written piece by piece, the same bytes as one ``json.dumps``: a single call would hold
+    the GIL for the whole encoding (hundreds of milliseconds for a state with minutes of
+    look-back at high tick rates), freezing the runner's other threads while a snapshot
+    is encoded beside the engine.
+    """
     body: dict[str, Any] = {
         "format": FORMAT, "next_seq": state.next_seq, "sources": state.sources,
         "series": state.series, "rules": state.rules,
     }
-    return {"state": json.dumps(body, separators=(",", ":"), sort_keys=True).encode()}
+    return {"state": "".join(_pieces(body, _SPLIT_DEPTH)).encode()}
+
+
+def _pieces(value: Any, depth: int) -> list[str]:
+    if depth > 0 and isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
+        out = ["{"]
+        for i, key in enumerate(sorted(value)):
+            out.append(("," if i else "") + json.dumps(key) + ":")
+            out += _pieces(value[key], depth - 1)
+        out.append("}")
+        return out
+    if depth > 0 and isinstance(value, list) and value and isinstance(value[0], (list, dict)):
+        out = ["["]
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            out += _pieces(item, depth - 1)
+        out.append("]")
+        return out
+    return [json.dumps(value, separators=(",", ":"), sort_keys=True)]
 
 
 class SnapshotFormatError(ValueError):

@@ -45,7 +45,9 @@ from ..sources.ticks import Rejection, TickGate, format_rejections
 from ..timefmt import iso_ms
 from .observe import Observer, ReloadResult
 from .reload import rebuild, watch, watched_paths
-from .snapshots import capture_snapshot, fingerprint, restore_snapshot, store_snapshot
+from .snapshots import (
+    TakenSnapshot, capture_snapshot, encode_snapshot, fingerprint, restore_snapshot, store_snapshot, take_snapshot,
+)
 from .status import RunStats, StatusLine
 
 logger = logging.getLogger("tradeassist.run")
@@ -258,6 +260,8 @@ async def run_service(
     batch_no = 0
     #: A snapshot taken after a batch, stored once that batch's alerts are all committed.
     held_snapshot: list[tuple[int, dict[str, bytes]]] = []
+    snapshot_lock = asyncio.Lock()  # one store at a time, so an older one never lands last
+    encoding: dict[str, asyncio.Task[None] | None] = {"task": None}
     parse_rejects = FeedState()
     batch_cfg = loaded.config.batch
     log(
@@ -276,12 +280,28 @@ async def run_service(
         return min(waiting) - 1 if waiting else batch_no
 
     async def store_held_snapshot() -> None:
-        if held_snapshot and held_snapshot[-1][0] <= committed_through():
-            _, parts = held_snapshot.pop()
-            held_snapshot.clear()
-            await store_snapshot(state_store, parts, finger)
+        async with snapshot_lock:
+            if held_snapshot and held_snapshot[-1][0] <= committed_through():
+                _, parts = held_snapshot.pop()
+                held_snapshot.clear()
+                await store_snapshot(state_store, parts, finger)
+
+    async def encode_and_hold(number: int, taken: TakenSnapshot) -> None:
+        """Encode a snapshot beside the engine, then hold it until its batches are committed."""
+        parts = await asyncio.to_thread(encode_snapshot, taken)
+        held_snapshot[:] = [(number, parts)]
+        await store_held_snapshot()  # at once when nothing is waiting for the log
 
     async def commit() -> None:
+        """Log what is waiting, group after group, until nothing is (or a write fails).
+
+        Alerts that fire while a group is being written are the next group at once, not
+        after the batch in progress.
+        """
+        while unlogged and await commit_group():
+            pass
+
+    async def commit_group() -> bool:
         """Log every alert waiting (one group, one transaction per channel route), then report them."""
         group = list(unlogged)
         unlogged.clear()
@@ -296,7 +316,7 @@ async def run_service(
                 error=str(exc), pending=pending.height)
             unlogged[:0] = [(in_flight[0], pending)]  # back in front: order is kept
             in_flight.clear()
-            return
+            return False
         recovered, write_failed[0] = write_failed[0], False
         in_flight.clear()
         stats.alerts_unlogged = sum(frame.height for _, frame in unlogged)
@@ -312,6 +332,7 @@ async def run_service(
             # still pending in the outbox, so the outbox is read again (sent ones are skipped).
             await notifier.refill(None)
         await store_held_snapshot()
+        return True
 
     def reap() -> None:
         """Surface a failure of the commit or roll task that is not a log write (a bug)."""
@@ -320,6 +341,10 @@ async def run_service(
             if task is not None and task.done():
                 committing[key] = None
                 task.result()
+        snap = encoding["task"]
+        if snap is not None and snap.done():
+            encoding["task"] = None
+            snap.result()
 
     def start_commit() -> None:
         reap()
@@ -409,9 +434,11 @@ async def run_service(
             start_commit()  # runs while the next batch is evaluated
             start_roll()
             if time.monotonic() - last_snapshot >= storage.snapshot_interval.total_seconds():
-                last_snapshot = time.monotonic()
-                held_snapshot[:] = [(batch_no, capture_snapshot(engine, gate, position["row"]))]
-                await store_held_snapshot()  # at once when nothing is waiting for the log
+                reap()
+                if encoding["task"] is None:  # else the previous one is still being encoded
+                    last_snapshot = time.monotonic()
+                    taken = take_snapshot(engine, gate, position["row"])
+                    encoding["task"] = loop.create_task(encode_and_hold(batch_no, taken))
             now = time.monotonic()
             if now - last_status >= status_every:
                 last_status = now
@@ -439,6 +466,8 @@ async def run_service(
             await committing["roll"]
             reap()
         await notifier.close()  # undelivered notifications stay pending for the next start
+        if encoding["task"] is not None:  # its store must not land after the last one
+            await asyncio.gather(encoding["task"], return_exceptions=True)
         if not unlogged:  # never snapshot past alerts that are not in the log yet
             await store_snapshot(state_store, capture_snapshot(engine, gate, position["row"]), finger)
         await asyncio.to_thread(state_store.close)

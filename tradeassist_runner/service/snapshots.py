@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from ..config.loaded import LoadedConfig
 from ..config.models import ReplaySource
 from ..engine.evaluate import Engine
 from ..engine.snapshot import dump_state, load_state
+from ..engine.state import EngineState
 from ..errors import SinkError
 from ..logs import log
 from ..sinks.backend import sqlite_state_path
@@ -147,22 +149,47 @@ def restore_snapshot(
     return resume
 
 
+@dataclass(frozen=True)
+class TakenSnapshot:
+    """The run's state at one point between batches, not encoded yet.
+
+    Engine states are never mutated (each batch makes a new one and shares what did not
+    change), so holding a reference is enough: the encoding, which takes tens to hundreds of
+    milliseconds for a state holding minutes of look-back at thousands of ticks/s, runs in
+    a worker thread while the next batches are evaluated instead of stalling them.
+    """
+
+    state: EngineState
+    marks: dict[str, int]
+    row: int
+    plan: str
+    saved_at: str
+
+
+def take_snapshot(engine: Engine, gate: TickGate, row: int) -> TakenSnapshot:
+    """The run's state now (taken between batches; cheap: no copy, no encoding)."""
+    return TakenSnapshot(
+        engine.state, {sym: to_epoch_ms(ts) for sym, ts in gate.marks().items()}, row, engine.plan.version,
+        datetime.now(timezone.utc).isoformat(),
+    )
+
+
+def encode_snapshot(taken: TakenSnapshot) -> dict[str, bytes]:
+    """The bytes a snapshot stores (blocking, CPU-bound: call it in a thread)."""
+    parts = dump_state(taken.state)
+    parts["run"] = json.dumps(
+        {"marks": taken.marks, "row": taken.row, "plan": taken.plan, "saved_at": taken.saved_at}
+    ).encode()
+    return parts
+
+
 def capture_snapshot(engine: Engine, gate: TickGate, row: int) -> dict[str, bytes]:
     """The run's state now, as the bytes a snapshot stores (taken between batches).
 
     Taking it and storing it are separate so the runner can store it later, once every
     alert of the batches it covers is committed, while evaluation goes on.
     """
-    parts = dump_state(engine.state)
-    parts["run"] = json.dumps(
-        {
-            "marks": {sym: to_epoch_ms(ts) for sym, ts in gate.marks().items()},
-            "row": row,
-            "plan": engine.plan.version,
-            "saved_at": datetime.now(timezone.utc).isoformat(),
-        }
-    ).encode()
-    return parts
+    return encode_snapshot(take_snapshot(engine, gate, row))
 
 
 async def store_snapshot(store: SnapshotStore, parts: dict[str, bytes], finger: dict[str, Any]) -> None:
