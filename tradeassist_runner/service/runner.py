@@ -376,6 +376,7 @@ async def run_service(
         tick_stream(loaded, parse_rejects, resume_row),
         max_size=batch_cfg.max_size,
         max_delay=batch_cfg.max_delay.total_seconds(),
+        catch_up_size=batch_cfg.catch_up_size,
     )
     observer.feed = parse_rejects.live  # a live feed reports its own connection state
     next_batch: asyncio.Task[pl.DataFrame] | None = None
