@@ -159,10 +159,10 @@ Source = Annotated[Union[SyntheticSource, ReplaySource, SchwabSource, RedisSourc
 
 class BatchSettings(Strict):
     max_size: Annotated[StrictInt, Field(ge=1, le=10_000_000)] = 1000
-    catch_up_size: Annotated[StrictInt, Field(ge=1, le=10_000_000)] = Field(
-        default=50_000,
-        description="When more than max_size ticks are waiting (the engine fell behind), a batch takes up "
-        "to this many (never fewer than max_size): larger batches cost less per tick, so the backlog shrinks",
+    catch_up_size: Annotated[StrictInt, Field(ge=1, le=10_000_000)] | None = Field(
+        default=None,
+        description="When more than max_size ticks are waiting (the engine fell behind a fast feed), a batch "
+        "takes up to this many: larger batches cost less per tick, so the backlog shrinks; none = max_size",
     )
     max_delay: Duration = Field(
         default=timedelta(0),
