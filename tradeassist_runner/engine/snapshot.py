@@ -7,6 +7,7 @@ bit-identical, NaN included, so a restored state gives the same alerts.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from .state import EngineState
@@ -20,37 +21,37 @@ _SPLIT_DEPTH = 6
 
 
 def dump_state(state: EngineState) -> dict[str, bytes]:
-    """The state as compact JSON with sorted keys.
+    """The state as compact JSON with sorted keys (the bytes of one ``json.dumps``)."""
+    return {"state": "".join(state_json_pieces(state)).encode()}
 
-    Written piece by piece, the same bytes as one ``json.dumps``: a single call would hold
-    the GIL for the whole encoding (hundreds of milliseconds for a state with minutes of
-    look-back at high tick rates), freezing the runner's other threads while a snapshot
-    is encoded beside the engine.
-    """
+
+def state_json_pieces(state: EngineState) -> Iterator[str]:
+    """:func:`dump_state`'s text in small pieces, so a caller can encode a big state a little
+    at a time (a few milliseconds between batches) instead of in one call that takes
+    hundreds of milliseconds for minutes of look-back at high tick rates."""
     body: dict[str, Any] = {
         "format": FORMAT, "next_seq": state.next_seq, "sources": state.sources,
         "series": state.series, "rules": state.rules,
     }
-    return {"state": "".join(_pieces(body, _SPLIT_DEPTH)).encode()}
+    return _pieces(body, _SPLIT_DEPTH)
 
 
-def _pieces(value: Any, depth: int) -> list[str]:
+def _pieces(value: Any, depth: int) -> Iterator[str]:
     if depth > 0 and isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
-        out = ["{"]
+        yield "{"
         for i, key in enumerate(sorted(value)):
-            out.append(("," if i else "") + json.dumps(key) + ":")
-            out += _pieces(value[key], depth - 1)
-        out.append("}")
-        return out
-    if depth > 0 and isinstance(value, list) and value and isinstance(value[0], (list, dict)):
-        out = ["["]
+            yield ("," if i else "") + json.dumps(key) + ":"
+            yield from _pieces(value[key], depth - 1)
+        yield "}"
+    elif depth > 0 and isinstance(value, list) and value and isinstance(value[0], (list, dict)):
+        yield "["
         for i, item in enumerate(value):
             if i:
-                out.append(",")
-            out += _pieces(item, depth - 1)
-        out.append("]")
-        return out
-    return [json.dumps(value, separators=(",", ":"), sort_keys=True)]
+                yield ","
+            yield from _pieces(item, depth - 1)
+        yield "]"
+    else:
+        yield json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 class SnapshotFormatError(ValueError):

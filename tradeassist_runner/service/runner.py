@@ -49,7 +49,7 @@ from ..timefmt import iso_ms
 from .observe import Observer, ReloadResult
 from .reload import rebuild, watch, watched_paths
 from .snapshots import (
-    TakenSnapshot, capture_snapshot, encode_snapshot, fingerprint, restore_snapshot, store_snapshot, take_snapshot,
+    SnapshotEncoder, capture_snapshot, fingerprint, restore_snapshot, store_snapshot, take_snapshot,
 )
 from .status import RunStats, StatusLine
 
@@ -61,6 +61,10 @@ logger = logging.getLogger("tradeassist.run")
 #: batch less than that. A commit slower than this (a locked or failing database) is left
 #: to finish beside the evaluation, which goes on.
 COMMIT_FIRST_S = 0.05
+
+#: Time spent encoding a snapshot after each batch: at least this (seconds), or a tenth of
+#: the batch's own time when that is more, so a big state under a heavy load still finishes.
+SNAPSHOT_SLICE_S = 0.001
 
 #: Tries to log held-back alerts at shutdown (backoff 0.1 s, 0.2 s, ...) before dumping them.
 SHUTDOWN_FLUSH_ATTEMPTS = 5
@@ -274,7 +278,9 @@ async def run_service(
     #: A snapshot taken after a batch, stored once that batch's alerts are all committed.
     held_snapshot: list[tuple[int, dict[str, bytes]]] = []
     snapshot_lock = asyncio.Lock()  # one store at a time, so an older one never lands last
-    encoding: dict[str, asyncio.Task[None] | None] = {"task": None}
+    #: The snapshot being encoded between batches, with the number of the batch it follows.
+    encoding: list[tuple[int, SnapshotEncoder]] = []
+    storing: set[asyncio.Task[None]] = set()  # stores of finished snapshots (serialized by the lock)
     parse_rejects = FeedState()
     batch_cfg = loaded.config.batch
     log(
@@ -306,12 +312,6 @@ async def run_service(
                 _, parts = held_snapshot.pop()
                 held_snapshot.clear()
                 await store_snapshot(state_store, parts, finger)
-
-    async def encode_and_hold(number: int, taken: TakenSnapshot) -> None:
-        """Encode a snapshot beside the engine, then hold it until its batches are committed."""
-        parts = await asyncio.to_thread(encode_snapshot, taken)
-        held_snapshot[:] = [(number, parts)]
-        await store_held_snapshot()  # at once when nothing is waiting for the log
 
     async def commit() -> None:
         """Log what is waiting, group after group, until nothing is (or a write fails).
@@ -364,9 +364,8 @@ async def run_service(
             if task is not None and task.done():
                 committing[key] = None
                 task.result()
-        snap = encoding["task"]
-        if snap is not None and snap.done():
-            encoding["task"] = None
+        for snap in [t for t in storing if t.done()]:
+            storing.discard(snap)
             snap.result()
 
     def start_commit() -> None:
@@ -465,12 +464,17 @@ async def run_service(
                 except TimeoutError:  # a slow commit: no batch waits for it again
                     stalled[0] = task
             start_roll()
-            if time.monotonic() - last_snapshot >= storage.snapshot_interval.total_seconds():
-                reap()
-                if encoding["task"] is None:  # else the previous one is still being encoded
-                    last_snapshot = time.monotonic()
-                    taken = take_snapshot(engine, gate, position["row"])
-                    encoding["task"] = loop.create_task(encode_and_hold(batch_no, taken))
+            if not encoding and time.monotonic() - last_snapshot >= storage.snapshot_interval.total_seconds():
+                last_snapshot = time.monotonic()
+                encoding.append((batch_no, SnapshotEncoder(take_snapshot(engine, gate, position["row"]))))
+            if encoding:
+                number, encoder = encoding[0]
+                parts = encoder.step(max(SNAPSHOT_SLICE_S, (time.perf_counter() - t0) / 10))
+                if parts is not None:
+                    encoding.clear()
+                    held_snapshot[:] = [(number, parts)]
+                    reap()
+                    storing.add(loop.create_task(store_held_snapshot()))  # at once if nothing waits for the log
             now = time.monotonic()
             if now - last_status >= status_every:
                 last_status = now
@@ -498,8 +502,8 @@ async def run_service(
             await committing["roll"]
             reap()
         await notifier.close()  # undelivered notifications stay pending for the next start
-        if encoding["task"] is not None:  # its store must not land after the last one
-            await asyncio.gather(encoding["task"], return_exceptions=True)
+        if storing:  # their stores must not land after the last one
+            await asyncio.gather(*storing, return_exceptions=True)
         if not unlogged:  # never snapshot past alerts that are not in the log yet
             await store_snapshot(state_store, capture_snapshot(engine, gate, position["row"]), finger)
         await asyncio.to_thread(state_store.close)
