@@ -157,10 +157,11 @@ def rules_config(out: Path, n_symbols: int, n_rules: int, ticks: Path, seed: int
 
 
 def live_config(folder: Path, rate_total: float, n_rules: int, seed: int, max_size: int = 1000,
-                max_delay: str = "0s") -> Path:
+                max_delay: str = "0s", catch_up_size: int = 50_000) -> Path:
     """A ``tradeassist run`` config: synthetic source at ``rate_total`` ticks/s over the 12
     shipped instruments, storage in ``folder/data``, the 12-symbol rule mix (thresholds from a
-    sample of the same seeded feed) plus 8 probe rules per symbol that fire every ~1-2 s
+    sample of the same seeded feed; batches of ``max_size``, up to ``catch_up_size`` when the runner
+    is behind) plus 8 probe rules per symbol that fire every ~1-2 s
     (``above`` a level every value exceeds, staggered cooldowns 1000..1970 ms), so latency is
     sampled several times a second per symbol whatever the market does.
     """
@@ -184,7 +185,7 @@ def live_config(folder: Path, rate_total: float, n_rules: int, seed: int, max_si
     (rules_dir / "bench.yaml").write_text("\n".join(lines) + "\n")
     extra = (
         f"source: {{type: synthetic, seed: {seed}, ticks_per_second: {rate_total / len(insts):.4f}}}\n"
-        f"batch: {{max_size: {max_size}, max_delay: {max_delay}}}\n"
+        f"batch: {{max_size: {max_size}, max_delay: {max_delay}, catch_up_size: {catch_up_size}}}\n"
         "storage:\n  sqlite: ../data/alerts.sqlite\n  parquet_dir: ../data/alerts\n"
         "  state: ../data/state.sqlite\n"
     )

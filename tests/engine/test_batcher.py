@@ -125,3 +125,13 @@ def test_max_size_must_be_positive() -> None:
 
     with pytest.raises(ValueError, match="max_size"):
         run_virtual(consume())
+
+
+def test_a_backlog_goes_out_in_batches_of_up_to_catch_up_size() -> None:
+    async def go() -> list[list[int]]:
+        return [b["price"].to_list() async for b in micro_batches(feed([25, 3]), max_size=4, max_delay=10.0,
+                                                                  catch_up_size=10)]
+
+    out = run_virtual(go())
+    assert [len(b) for b in out] == [10, 10, 5, 3]  # 25 waiting: 10, 10, then the 5 left; then 3 (< catch-up)
+    assert [x for b in out for x in b] == list(range(28))

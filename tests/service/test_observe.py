@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import polars as pl
+import pytest
 
+from tradeassist_runner.service import observe
 from tradeassist_runner.service.observe import SPARKLINE_POINTS, SPARKLINE_STEP_MS, Observer
 
 T0 = datetime(2026, 1, 5, 14, 30, tzinfo=timezone.utc)
@@ -35,3 +37,23 @@ def test_the_sparkline_keeps_only_the_newest_points() -> None:
     es = observer.instruments["/ES"]
     assert [p for _, p in es.recent] == [float(i) for i in range(25, n)]
     assert es.first_price == 0.0
+
+
+def test_small_and_large_batches_give_the_same_per_instrument_state() -> None:
+    """Small batches are summed up in Python, large ones by polars: the dashboard sees the same."""
+    rows = [(("/ES", "/NQ", "$TICK")[i % 3 if i % 5 else 0], 100.0 + i, T0 + timedelta(milliseconds=10 * i))
+            for i in range(40)]
+    seen: dict[str, list[tuple[str, dict[str, object]]]] = {}
+    for name, threshold in (("python", 10_000), ("polars", 0)):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(observe, "PER_SYMBOL_IN_PYTHON", threshold)
+            observer = Observer()
+            observer.subscribe(lambda kind, payload, name=name: seen.setdefault(name, []).append((kind, payload)))
+            observer.on_batch(_batch(rows[:25]), 0, 0, 0.001)
+            observer.on_batch(_batch(rows[25:]), 0, 0, 0.001)
+            state = {s: (st.first_price, st.last_price, st.last_ts, st.ticks, list(st.recent))
+                     for s, st in observer.instruments.items()}
+            seen.setdefault(name + "-state", []).append(("state", state))
+    key = lambda item: str(item[1].get("symbol"))  # noqa: E731 - group order is not part of the contract
+    assert sorted(seen["python"], key=key) == sorted(seen["polars"], key=key)
+    assert seen["python-state"] == seen["polars-state"]

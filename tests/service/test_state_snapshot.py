@@ -142,3 +142,28 @@ def test_starting_fresh_after_damage_sends_no_notification_twice(ticks: Path, tm
     assert again.returncode == 0, again.stderr
     assert "state snapshot is damaged" in again.stderr
     assert (tmp_path / "data/notifications.log").read_text() == sent
+
+
+def test_a_snapshot_encoded_a_slice_at_a_time_has_the_bytes_of_one_dump() -> None:
+    """The runner encodes a snapshot between batches in small slices; the result must not differ."""
+    from tradeassist_runner.engine.snapshot import dump_state, load_state
+    from tradeassist_runner.engine.state import EngineState
+    from tradeassist_runner.service.snapshots import SnapshotEncoder, TakenSnapshot
+
+    chunks = [[[1_000 + i, 1_001 + i], [100.5 + i, float("nan")]] for i in range(300)]
+    state = EngineState(
+        next_seq=7,
+        sources={"/ES|tick": {"bar": None, "same": [3, 1], "latest": 1_301}},
+        series={f"rate_of_change|/ES|{w}": {"type": {"chunks": chunks}, "last": 0.25} for w in (5_000, 60_000)},
+        rules={f"r{i}": {"last": None if i % 2 else 1_200, "armed": True, "run": None} for i in range(50)},
+    )
+    taken = TakenSnapshot(state, {"/ES": 1_301}, 0, "v1", "2026-01-05T14:30:00+00:00")
+    encoder = SnapshotEncoder(taken)
+    steps = 1
+    while (parts := encoder.step(0.0)) is None:
+        steps += 1
+    assert steps > 1  # it did stop and resume
+    body = {"format": 2, "next_seq": 7, "sources": state.sources, "series": state.series, "rules": state.rules}
+    assert parts["state"] == dump_state(state)["state"] == json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    assert load_state(parts).rules == state.rules
+    assert json.loads(parts["run"])["marks"] == {"/ES": 1_301}

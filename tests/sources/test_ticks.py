@@ -6,9 +6,10 @@ from datetime import datetime, timezone
 
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tradeassist_runner.sources import ticks as ticks_module
 from tradeassist_runner.sources.ticks import (
     TICK_SCHEMA,
     Rejection,
@@ -313,6 +314,41 @@ def test_vectorized_gate_matches_the_row_by_row_definition(batches: list[list[tu
         rejected += [r.row for r in result.rejections]
         unknown += result.unknown_symbols
     assert (accepted, rejected, unknown) == _reference(batches, {"A", "B"})
+
+
+@given(
+    st.lists(
+        st.lists(st.tuples(st.sampled_from(["A", "B", "C"]), st.integers(0, 12)), max_size=15),
+        max_size=6,
+    ),
+    st.booleans(),
+)
+@settings(max_examples=20, deadline=None)
+def test_the_row_by_row_path_for_small_batches_agrees_with_the_full_path(
+    batches: list[list[tuple[str, int]]], with_row: bool
+) -> None:
+    """Small in-order batches skip the polars queries; what comes out must not change."""
+    quick, full = TickGate(["A", "B"]), TickGate(["A", "B"])
+    quick.restore_marks({"B": datetime.fromtimestamp(T0_MS / 1000 + 0.005, timezone.utc)})
+    full.restore_marks(quick.marks())
+    first = 1
+    for batch in batches:
+        frame, _ = normalize(
+            raw([(str(T0_MS + ts), s, str(first + i), None) for i, (s, ts) in enumerate(batch)]), first_row=first
+        )
+        first += len(batch)
+        if not with_row:
+            frame = frame.drop("row")
+        got = quick.admit(frame)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(ticks_module, "GATE_ROWS_IN_PYTHON", 0)
+            want = full.admit(frame)
+        assert got.accepted.equals(want.accepted)
+        assert got.accepted.columns == want.accepted.columns
+        assert (got.rejections, got.unknown_symbols, got.unknown_symbol_names) == (
+            want.rejections, want.unknown_symbols, want.unknown_symbol_names
+        )
+        assert quick.marks() == full.marks()
 
 
 # --------------------------------------------------------------------------- reporting

@@ -159,6 +159,11 @@ Source = Annotated[Union[SyntheticSource, ReplaySource, SchwabSource, RedisSourc
 
 class BatchSettings(Strict):
     max_size: Annotated[StrictInt, Field(ge=1, le=10_000_000)] = 1000
+    catch_up_size: Annotated[StrictInt, Field(ge=1, le=10_000_000)] | None = Field(
+        default=None,
+        description="When more than max_size ticks are waiting (the engine fell behind a fast feed), a batch "
+        "takes up to this many: larger batches cost less per tick, so the backlog shrinks; none = max_size",
+    )
     max_delay: Duration = Field(
         default=timedelta(0),
         description="Longest a partial batch waits for more ticks; 0 = evaluate as soon as the engine is free",

@@ -6,6 +6,9 @@ the feed trickles. With ``max_delay`` 0 (the default) nothing waits to fill a ba
 whatever arrived while the engine was busy is the next batch, so batches grow with
 load by themselves and an idle engine takes each tick at once. Results do not depend
 on the cut (docs/semantics.md), so this is purely a latency/throughput trade-off.
+When the engine falls behind a fast feed (more than ``max_size`` ticks waiting), a batch
+takes up to ``catch_up_size`` of them: a larger batch costs less per tick, so the backlog
+shrinks instead of growing by a little every batch.
 
 The source is awaited through one long-lived task rather than ``wait_for(anext())``:
 cancelling ``__anext__`` on a timeout would throw into the source generator and lose
@@ -57,10 +60,12 @@ class _Buffer:
 
 
 async def micro_batches(
-    source: AsyncIterator[pl.DataFrame], max_size: int, max_delay: float
+    source: AsyncIterator[pl.DataFrame], max_size: int, max_delay: float, catch_up_size: int | None = None
 ) -> AsyncGenerator[pl.DataFrame, None]:
     """Yield frames of at most ``max_size`` rows, in order, never holding a row past ``max_delay`` s.
 
+    With more than ``max_size`` rows waiting, a batch takes all of them, up to
+    ``catch_up_size`` (default ``max_size``: never more than ``max_size``).
     Full batches go out as soon as they are full; a partial batch goes out once its
     oldest row has waited ``max_delay``; the rest goes out when the source ends (or
     raises: buffered ticks are delivered before the error propagates). Empty frames
@@ -68,13 +73,14 @@ async def micro_batches(
     """
     if max_size < 1:
         raise ValueError("max_size must be >= 1")
+    catch_up = max(max_size, catch_up_size or max_size)
     loop = asyncio.get_running_loop()
     buffer = _Buffer()
     pending: asyncio.Future[pl.DataFrame] | None = None
     try:
         while True:
             while buffer.rows >= max_size:
-                yield buffer.take(max_size)
+                yield buffer.take(min(buffer.rows, catch_up))
             if pending is None:
                 pending = asyncio.ensure_future(anext(source))
             oldest = buffer.oldest

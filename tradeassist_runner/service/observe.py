@@ -70,6 +70,35 @@ class InstrumentState:
 
 Listener = Callable[[str, dict[str, Any]], None]
 
+#: Batches up to this many ticks are summed up per symbol in Python (a live batch: tens of
+#: microseconds); larger ones by one polars query (about a millisecond, whatever the size).
+PER_SYMBOL_IN_PYTHON = 1024
+
+
+def _per_symbol(accepted: pl.DataFrame) -> list[tuple[str, float, datetime, int, float]]:
+    """(symbol, last price, last ts, ticks, first price) per symbol of a non-empty batch."""
+    if accepted.height > PER_SYMBOL_IN_PYTHON:
+        return list(
+            accepted.group_by("symbol")
+            .agg(pl.col("price").last(), pl.col("ts").last(), pl.len().alias("n"), pl.col("price").first().alias("first"))
+            .iter_rows()
+        )
+    symbols = accepted.get_column("symbol").to_list()
+    prices = accepted.get_column("price").to_list()
+    last: dict[str, int] = {}
+    first: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for i, sym in enumerate(symbols):
+        last[sym] = i
+        if sym not in first:
+            first[sym] = i
+        counts[sym] = counts.get(sym, 0) + 1
+    stamps = accepted.get_column("ts")
+    return [
+        (sym, prices[i], stamps[i], counts[sym], prices[first[sym]])
+        for sym, i in last.items()
+    ]
+
 
 @dataclass
 class Observer:
@@ -181,10 +210,7 @@ class Observer:
             del self.batch_latency_s[:5_000]
         if accepted.height == 0:
             return
-        last = accepted.group_by("symbol").agg(
-            pl.col("price").last(), pl.col("ts").last(), pl.len().alias("n"), pl.col("price").first().alias("first")
-        )
-        for sym, price, ts, n, first in last.iter_rows():
+        for sym, price, ts, n, first in _per_symbol(accepted):
             st = self.instruments.setdefault(sym, InstrumentState(sym))
             st.record(price, ts, n, first)
             self._emit("tick_update", {"symbol": sym, "price": price, "ts": ts})

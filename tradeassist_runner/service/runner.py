@@ -3,8 +3,11 @@
 The engine is synchronous and CPU-bound, and SQLite/Parquet writes block, so both run
 in worker threads; the event loop only moves batches and keeps the feed flowing.
 
-Evaluation and logging overlap: while batch n+1 is evaluated, the alerts of batch n
-(and of any batch that finished meanwhile) are committed to SQLite as one group. Only
+The alerts of a batch (with any still waiting) are committed to SQLite as one group
+before the next batch is evaluated when that is quick (``COMMIT_FIRST_S``): alone, a
+commit takes well under a millisecond, but beside the engine's thread it waits for the
+GIL at every step. A slower commit (a locked or failing database) goes on beside the
+evaluation of the following batches, and the alerts of those wait to be the next group. Only
 a committed alert is printed, pushed to the API, handed to a notification channel, or
 covered by an engine-state snapshot: a snapshot is taken after a batch but stored only
 once every alert up to that batch is committed. Parquet parts roll on their own task
@@ -45,10 +48,23 @@ from ..sources.ticks import Rejection, TickGate, format_rejections
 from ..timefmt import iso_ms
 from .observe import Observer, ReloadResult
 from .reload import rebuild, watch, watched_paths
-from .snapshots import capture_snapshot, fingerprint, restore_snapshot, store_snapshot
+from .snapshots import (
+    SnapshotEncoder, capture_snapshot, fingerprint, restore_snapshot, store_snapshot, take_snapshot,
+)
 from .status import RunStats, StatusLine
 
 logger = logging.getLogger("tradeassist.run")
+
+#: How long the next batch waits for the commit just started (seconds). A commit alone takes
+#: well under a millisecond, but beside the engine's thread it waits for the GIL at every
+#: step and took 15-20 ms: letting it finish first commits alerts sooner and costs the next
+#: batch less than that. A commit slower than this (a locked or failing database) is left
+#: to finish beside the evaluation, which goes on.
+COMMIT_FIRST_S = 0.05
+
+#: Time spent encoding a snapshot after each batch: at least this (seconds), or a tenth of
+#: the batch's own time when that is more, so a big state under a heavy load still finishes.
+SNAPSHOT_SLICE_S = 0.001
 
 #: Tries to log held-back alerts at shutdown (backoff 0.1 s, 0.2 s, ...) before dumping them.
 SHUTDOWN_FLUSH_ATTEMPTS = 5
@@ -255,9 +271,16 @@ async def run_service(
     committing: dict[str, asyncio.Task[None] | None] = {"task": None, "roll": None}
     in_flight: list[int] = []  # batch numbers of the group being committed
     write_failed = [False]  # the last commit attempt failed (the next success re-reads the outbox)
+    #: (batch number, future set once its alerts are written or the write failed).
+    commit_waiters: list[tuple[int, asyncio.Future[None]]] = []
+    stalled: list[asyncio.Task[None] | None] = [None]  # the commit a batch waited for in vain
     batch_no = 0
     #: A snapshot taken after a batch, stored once that batch's alerts are all committed.
     held_snapshot: list[tuple[int, dict[str, bytes]]] = []
+    snapshot_lock = asyncio.Lock()  # one store at a time, so an older one never lands last
+    #: The snapshot being encoded between batches, with the number of the batch it follows.
+    encoding: list[tuple[int, SnapshotEncoder]] = []
+    storing: set[asyncio.Task[None]] = set()  # stores of finished snapshots (serialized by the lock)
     parse_rejects = FeedState()
     batch_cfg = loaded.config.batch
     log(
@@ -275,13 +298,31 @@ async def run_service(
         waiting = [n for n, _ in unlogged] + in_flight
         return min(waiting) - 1 if waiting else batch_no
 
+    def wake_waiters(failed: bool = False) -> None:
+        through = committed_through()
+        for number, written in list(commit_waiters):
+            if failed or number <= through:
+                commit_waiters.remove((number, written))
+                if not written.done():
+                    written.set_result(None)
+
     async def store_held_snapshot() -> None:
-        if held_snapshot and held_snapshot[-1][0] <= committed_through():
-            _, parts = held_snapshot.pop()
-            held_snapshot.clear()
-            await store_snapshot(state_store, parts, finger)
+        async with snapshot_lock:
+            if held_snapshot and held_snapshot[-1][0] <= committed_through():
+                _, parts = held_snapshot.pop()
+                held_snapshot.clear()
+                await store_snapshot(state_store, parts, finger)
 
     async def commit() -> None:
+        """Log what is waiting, group after group, until nothing is (or a write fails).
+
+        Alerts that fire while a group is being written are the next group at once, not
+        after the batch in progress.
+        """
+        while unlogged and await commit_group():
+            pass
+
+    async def commit_group() -> bool:
         """Log every alert waiting (one group, one transaction per channel route), then report them."""
         group = list(unlogged)
         unlogged.clear()
@@ -296,7 +337,8 @@ async def run_service(
                 error=str(exc), pending=pending.height)
             unlogged[:0] = [(in_flight[0], pending)]  # back in front: order is kept
             in_flight.clear()
-            return
+            wake_waiters(failed=True)
+            return False
         recovered, write_failed[0] = write_failed[0], False
         in_flight.clear()
         stats.alerts_unlogged = sum(frame.height for _, frame in unlogged)
@@ -306,12 +348,14 @@ async def run_service(
         with status_line.above():
             print_alerts(pending, out)
         notifier.enqueue(deliveries)
+        wake_waiters()
         if recovered and notifier.enabled:
             # A write reported as failed may have committed all the same (a database
             # connection lost before the answer): its alerts are "already logged" now but
             # still pending in the outbox, so the outbox is read again (sent ones are skipped).
             await notifier.refill(None)
         await store_held_snapshot()
+        return True
 
     def reap() -> None:
         """Surface a failure of the commit or roll task that is not a log write (a bug)."""
@@ -320,6 +364,9 @@ async def run_service(
             if task is not None and task.done():
                 committing[key] = None
                 task.result()
+        for snap in [t for t in storing if t.done()]:
+            storing.discard(snap)
+            snap.result()
 
     def start_commit() -> None:
         reap()
@@ -351,6 +398,7 @@ async def run_service(
         tick_stream(loaded, parse_rejects, resume_row),
         max_size=batch_cfg.max_size,
         max_delay=batch_cfg.max_delay.total_seconds(),
+        catch_up_size=batch_cfg.catch_up_size,
     )
     observer.feed = parse_rejects.live  # a live feed reports its own connection state
     next_batch: asyncio.Task[pl.DataFrame] | None = None
@@ -406,12 +454,27 @@ async def run_service(
             if alerts.height:
                 stats.alerts += alerts.height
                 unlogged.append((batch_no, alerts))
-            start_commit()  # runs while the next batch is evaluated
+            start_commit()
+            task = committing["task"]
+            if alerts.height and task is not None and task is not stalled[0]:
+                written: asyncio.Future[None] = loop.create_future()
+                commit_waiters.append((batch_no, written))
+                try:
+                    await asyncio.wait_for(written, COMMIT_FIRST_S)
+                except TimeoutError:  # a slow commit: no batch waits for it again
+                    stalled[0] = task
             start_roll()
-            if time.monotonic() - last_snapshot >= storage.snapshot_interval.total_seconds():
+            if not encoding and time.monotonic() - last_snapshot >= storage.snapshot_interval.total_seconds():
                 last_snapshot = time.monotonic()
-                held_snapshot[:] = [(batch_no, capture_snapshot(engine, gate, position["row"]))]
-                await store_held_snapshot()  # at once when nothing is waiting for the log
+                encoding.append((batch_no, SnapshotEncoder(take_snapshot(engine, gate, position["row"]))))
+            if encoding:
+                number, encoder = encoding[0]
+                parts = encoder.step(max(SNAPSHOT_SLICE_S, (time.perf_counter() - t0) / 10))
+                if parts is not None:
+                    encoding.clear()
+                    held_snapshot[:] = [(number, parts)]
+                    reap()
+                    storing.add(loop.create_task(store_held_snapshot()))  # at once if nothing waits for the log
             now = time.monotonic()
             if now - last_status >= status_every:
                 last_status = now
@@ -439,6 +502,8 @@ async def run_service(
             await committing["roll"]
             reap()
         await notifier.close()  # undelivered notifications stay pending for the next start
+        if storing:  # their stores must not land after the last one
+            await asyncio.gather(*storing, return_exceptions=True)
         if not unlogged:  # never snapshot past alerts that are not in the log yet
             await store_snapshot(state_store, capture_snapshot(engine, gate, position["row"]), finger)
         await asyncio.to_thread(state_store.close)

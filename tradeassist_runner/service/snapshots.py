@@ -19,6 +19,8 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,8 @@ from typing import Any
 from ..config.loaded import LoadedConfig
 from ..config.models import ReplaySource
 from ..engine.evaluate import Engine
-from ..engine.snapshot import dump_state, load_state
+from ..engine.snapshot import load_state, state_json_pieces
+from ..engine.state import EngineState
 from ..errors import SinkError
 from ..logs import log
 from ..sinks.backend import sqlite_state_path
@@ -147,22 +150,80 @@ def restore_snapshot(
     return resume
 
 
+@dataclass(frozen=True)
+class TakenSnapshot:
+    """The run's state at one point between batches, not encoded yet.
+
+    Engine states are never mutated (each batch makes a new one and shares what did not
+    change), so holding a reference is enough: the encoding, which takes tens to hundreds of
+    milliseconds for a state holding minutes of look-back at thousands of ticks/s, is done
+    a slice at a time between the next batches (:class:`SnapshotEncoder`) instead of
+    stalling them.
+    """
+
+    state: EngineState
+    marks: dict[str, int]
+    row: int
+    plan: str
+    saved_at: str
+
+
+def take_snapshot(engine: Engine, gate: TickGate, row: int) -> TakenSnapshot:
+    """The run's state now (taken between batches; cheap: no copy, no encoding)."""
+    return TakenSnapshot(
+        engine.state, {sym: to_epoch_ms(ts) for sym, ts in gate.marks().items()}, row, engine.plan.version,
+        datetime.now(timezone.utc).isoformat(),
+    )
+
+
+def encode_snapshot(taken: TakenSnapshot) -> dict[str, bytes]:
+    """The bytes a snapshot stores, in one go."""
+    encoder = SnapshotEncoder(taken)
+    parts = encoder.step(None)
+    assert parts is not None
+    return parts
+
+
+class SnapshotEncoder:
+    """Encodes a taken snapshot a few milliseconds at a time, between batches.
+
+    Not in a thread: pure-Python encoding holds the GIL, and beside it the engine's thread
+    waited for the GIL at each of its steps (a live batch took several times as long for
+    the whole encoding). A slice per batch delays each batch by that slice only.
+    """
+
+    #: Pieces written between two looks at the clock.
+    _CHECK_EVERY = 64
+
+    def __init__(self, taken: TakenSnapshot) -> None:
+        self.taken = taken
+        self._pieces = state_json_pieces(taken.state)
+        self._out: list[str] = []
+
+    def step(self, budget_s: float | None) -> dict[str, bytes] | None:
+        """Encode for about ``budget_s`` seconds (None: to the end); the parts once done."""
+        deadline = None if budget_s is None else time.perf_counter() + budget_s
+        out, check = self._out, self._CHECK_EVERY
+        for piece in self._pieces:
+            out.append(piece)
+            if deadline is not None and len(out) % check == 0 and time.perf_counter() >= deadline:
+                return None
+        taken = self.taken
+        return {
+            "state": "".join(out).encode(),
+            "run": json.dumps(
+                {"marks": taken.marks, "row": taken.row, "plan": taken.plan, "saved_at": taken.saved_at}
+            ).encode(),
+        }
+
+
 def capture_snapshot(engine: Engine, gate: TickGate, row: int) -> dict[str, bytes]:
     """The run's state now, as the bytes a snapshot stores (taken between batches).
 
     Taking it and storing it are separate so the runner can store it later, once every
     alert of the batches it covers is committed, while evaluation goes on.
     """
-    parts = dump_state(engine.state)
-    parts["run"] = json.dumps(
-        {
-            "marks": {sym: to_epoch_ms(ts) for sym, ts in gate.marks().items()},
-            "row": row,
-            "plan": engine.plan.version,
-            "saved_at": datetime.now(timezone.utc).isoformat(),
-        }
-    ).encode()
-    return parts
+    return encode_snapshot(take_snapshot(engine, gate, row))
 
 
 async def store_snapshot(store: SnapshotStore, parts: dict[str, bytes], finger: dict[str, Any]) -> None:
