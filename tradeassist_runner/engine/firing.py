@@ -29,6 +29,7 @@ import numpy as np
 
 from ..rules.seam import B, F64, I64
 from .plan import CompiledRule
+from .sparse import NEVER, LevelTable, eligible, sparse_fires
 
 #: Rules x samples cells evaluated at once (bounds memory for many rules on one symbol).
 MAX_CELLS = 1 << 21
@@ -37,7 +38,9 @@ MAX_CELLS = 1 << 21
 DENSE = 32
 #: Rounds of jumps before a rule's remaining fires are listed instead.
 JUMP_ROUNDS = 8
-_NEVER = np.iinfo(np.int64).min // 4
+_NEVER = NEVER
+#: Whether rules the event path covers take it (else every rule takes the matrix path).
+SPARSE = True
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class RuleTable:
     code) with their thresholds.  Built once per plan and source (``Plan.rule_tables``),
     so a live micro-batch does no per-rule Python work to set up its comparisons."""
 
-    def __init__(self, rules: Sequence[CompiledRule]) -> None:
+    def __init__(self, rules: Sequence[CompiledRule], split: bool = True) -> None:
         k = len(rules)
         self.size = k
         self.cooldown = np.fromiter((r.cooldown_ms for r in rules), np.int64, k)
@@ -76,6 +79,14 @@ class RuleTable:
                  np.asarray([rules[i].conditions[j].threshold for i in members], np.float64)[:, None])
                 for (series, code), members in by.items()
             ])
+        # the rules the event path covers (on a one-symbol source) and the rest
+        self.sparse = np.asarray([i for i, r in enumerate(rules) if eligible(r)], np.int64) if split else \
+            np.zeros(0, np.int64)
+        self.levels = LevelTable([rules[i] for i in self.sparse.tolist()])
+        rest = np.setdiff1d(np.arange(k, dtype=np.int64), self.sparse)
+        self.rest = rest
+        self.rest_rules = tuple(rules[i] for i in rest.tolist())
+        self.rest_table = RuleTable(self.rest_rules, split=False) if split and len(self.sparse) else self
 
 
 def fresh_state() -> dict[str, Any]:
@@ -101,13 +112,63 @@ def find_fires(
     if n == 0 or not rules:
         z = np.zeros(0, np.int64)
         return Fires(z, z, z, z), [dict(s) for s in states]
+    table = table or RuleTable(rules)
+    if not (SPARSE and monotone and len(table.sparse)):
+        return _matrix_fires(rules, t, source, values, gates, states, monotone, table)
+    sparse = table.sparse
+    last0 = np.fromiter((_NEVER if s["last"] is None else s["last"] for s in (states[i] for i in sparse.tolist())),
+                        np.int64, len(sparse))
+    e_rule, e_s, e_last = sparse_fires(table.levels, t, values, last0)
+    new_states = list(states)
+    rule_parts = [sparse[e_rule]]
+    s_parts, l_parts, run_parts = [e_s], [e_last], [t[e_s]]
+    if len(table.rest):
+        rest = table.rest
+        fires, rest_states = _matrix_fires(table.rest_rules, t, source, values, gates,
+                                           [states[i] for i in rest.tolist()], monotone, table.rest_table)
+        for i, st in zip(rest.tolist(), rest_states):
+            new_states[i] = st
+        rule_parts.append(rest[fires.rule])
+        s_parts.append(fires.sample)
+        l_parts.append(fires.last_fire)
+        run_parts.append(fires.run_start)
+    f_rule = np.concatenate(rule_parts)
+    f_s = np.concatenate(s_parts)
+    order = np.lexsort((f_s, f_rule))
+    f_rule, f_s = f_rule[order], f_s[order]
+    if len(e_rule):
+        # the event path's rules that fired: their last fire, in sample order
+        mine = sparse[np.unique(e_rule)]
+        at = f_s[np.searchsorted(f_rule, mine, "right") - 1]
+        for i, last in zip(mine.tolist(), t[at].tolist()):
+            st = dict(states[i])
+            st["last"] = int(last)
+            st["armed"] = True
+            new_states[i] = st
+    return Fires(f_rule, f_s, np.concatenate(l_parts)[order], np.concatenate(run_parts)[order]), new_states
+
+
+def _matrix_fires(
+    rules: Sequence[CompiledRule],
+    t: I64,
+    source: I64,
+    values: dict[int, tuple[F64, F64]],
+    gates: dict[int, B],
+    states: Sequence[dict[str, Any]],
+    monotone: bool,
+    table: RuleTable,
+) -> tuple[Fires, list[dict[str, Any]]]:
+    """``find_fires`` by rules x samples matrices: every rule, condition and modifier."""
+    n = len(t)
+    if not rules:
+        z = np.zeros(0, np.int64)
+        return Fires(z, z, z, z), []
     chunk = max(1, MAX_CELLS // n)
     cand_r: list[I64] = []
     cand_s: list[I64] = []
     cand_run: list[I64] = []
     re_r: list[I64] = []
     re_s: list[I64] = []
-    table = table or RuleTable(rules)
     new_states = [dict(s) for s in states]
     last0 = np.fromiter((_NEVER if s["last"] is None else s["last"] for s in states), np.int64, len(rules))
     cooldown = table.cooldown
