@@ -29,7 +29,7 @@ import numpy as np
 
 from ..rules.seam import B, F64, I64
 from .plan import CompiledRule
-from .sparse import NEVER, LevelTable, eligible, sparse_fires
+from .sparse import NEVER, Job, LevelTable, eligible, sparse_fires
 
 #: Rules x samples cells evaluated at once (bounds memory for many rules on one symbol).
 MAX_CELLS = 1 << 21
@@ -93,6 +93,20 @@ def fresh_state() -> dict[str, Any]:
     return {"last": None, "armed": True, "run": None}
 
 
+@dataclass(frozen=True)
+class FireInput:
+    """One source's share of a batch (``find_fires`` arguments)."""
+
+    rules: Sequence[CompiledRule]
+    t: I64
+    source: I64
+    values: dict[int, tuple[F64, F64]]
+    gates: dict[int, B]
+    states: Sequence[dict[str, Any]]
+    monotone: bool = True
+    table: RuleTable | None = None
+
+
 def find_fires(
     rules: Sequence[CompiledRule],
     t: I64,
@@ -108,44 +122,69 @@ def find_fires(
     ``monotone``: sample time never steps back (one symbol); with two symbols it may.
     ``table``: ``RuleTable(rules)``, when the caller keeps one.
     """
-    n = len(t)
-    if n == 0 or not rules:
-        z = np.zeros(0, np.int64)
-        return Fires(z, z, z, z), [dict(s) for s in states]
-    table = table or RuleTable(rules)
-    if not (SPARSE and monotone and len(table.sparse)):
-        return _matrix_fires(rules, t, source, values, gates, states, monotone, table)
+    return find_fires_many([FireInput(rules, t, source, values, gates, states, monotone, table)])[0]
+
+
+def find_fires_many(inputs: Sequence[FireInput]) -> list[tuple[Fires, list[dict[str, Any]]]]:
+    """``find_fires`` of several sources of one batch: the rules the event path covers
+    are resolved for all the sources together (a fixed number of array operations per
+    batch rather than per source); the rest by the matrices, per source."""
+    results: list[tuple[Fires, list[dict[str, Any]]] | None] = [None] * len(inputs)
+    jobs: list[tuple[int, RuleTable, Job]] = []
+    for idx, inp in enumerate(inputs):
+        rules, states = inp.rules, inp.states
+        if len(inp.t) == 0 or not rules:
+            z = np.zeros(0, np.int64)
+            results[idx] = Fires(z, z, z, z), [dict(s) for s in states]
+            continue
+        table = inp.table or RuleTable(rules)
+        if not (SPARSE and inp.monotone and len(table.sparse)):
+            results[idx] = _matrix_fires(rules, inp.t, inp.source, inp.values, inp.gates, states, inp.monotone, table)
+            continue
+        last0 = np.fromiter((_NEVER if states[i]["last"] is None else states[i]["last"] for i in table.sparse.tolist()),
+                            np.int64, len(table.sparse))
+        jobs.append((idx, table, Job(table.levels, inp.t, inp.values, last0)))
+    if jobs:
+        for (idx, table, _), (e_rule, e_s, e_last) in zip(jobs, sparse_fires([j for _, _, j in jobs])):
+            results[idx] = _with_rest(inputs[idx], table, e_rule, e_s, e_last)
+    out: list[tuple[Fires, list[dict[str, Any]]]] = []
+    for r in results:
+        assert r is not None
+        out.append(r)
+    return out
+
+
+def _with_rest(inp: FireInput, table: RuleTable, e_rule: I64, e_s: I64, e_last: I64) -> tuple[
+        Fires, list[dict[str, Any]]]:
+    """The event path's fires (by rule, then sample) with the matrix path's for the rest
+    of the source's rules, and the new states."""
+    t, states = inp.t, inp.states
     sparse = table.sparse
-    last0 = np.fromiter((_NEVER if s["last"] is None else s["last"] for s in (states[i] for i in sparse.tolist())),
-                        np.int64, len(sparse))
-    e_rule, e_s, e_last = sparse_fires(table.levels, t, values, last0)
     new_states = list(states)
-    rule_parts = [sparse[e_rule]]
-    s_parts, l_parts, run_parts = [e_s], [e_last], [t[e_s]]
+    f_rule, f_s, f_last, f_run = sparse[e_rule], e_s, e_last, t[e_s]
     if len(table.rest):
         rest = table.rest
-        fires, rest_states = _matrix_fires(table.rest_rules, t, source, values, gates,
-                                           [states[i] for i in rest.tolist()], monotone, table.rest_table)
+        fires, rest_states = _matrix_fires(table.rest_rules, t, inp.source, inp.values, inp.gates,
+                                           [states[i] for i in rest.tolist()], inp.monotone, table.rest_table)
         for i, st in zip(rest.tolist(), rest_states):
             new_states[i] = st
-        rule_parts.append(rest[fires.rule])
-        s_parts.append(fires.sample)
-        l_parts.append(fires.last_fire)
-        run_parts.append(fires.run_start)
-    f_rule = np.concatenate(rule_parts)
-    f_s = np.concatenate(s_parts)
-    order = np.lexsort((f_s, f_rule))
-    f_rule, f_s = f_rule[order], f_s[order]
+        if len(fires.rule):
+            f_rule = np.concatenate((f_rule, rest[fires.rule]))
+            f_s = np.concatenate((f_s, fires.sample))
+            f_last = np.concatenate((f_last, fires.last_fire))
+            f_run = np.concatenate((f_run, fires.run_start))
+            order = np.lexsort((f_s, f_rule))
+            f_rule, f_s, f_last, f_run = f_rule[order], f_s[order], f_last[order], f_run[order]
     if len(e_rule):
-        # the event path's rules that fired: their last fire, in sample order
-        mine = sparse[np.unique(e_rule)]
-        at = f_s[np.searchsorted(f_rule, mine, "right") - 1]
-        for i, last in zip(mine.tolist(), t[at].tolist()):
+        # the event path's rules that fired: their last fire
+        is_last = np.ones(len(e_rule), np.bool_)
+        is_last[:-1] = e_rule[1:] != e_rule[:-1]
+        for i, last in zip(sparse[e_rule[is_last]].tolist(), t[e_s[is_last]].tolist()):
             st = dict(states[i])
             st["last"] = int(last)
             st["armed"] = True
             new_states[i] = st
-    return Fires(f_rule, f_s, np.concatenate(l_parts)[order], np.concatenate(run_parts)[order]), new_states
+    return Fires(f_rule, f_s, f_last, f_run), new_states
 
 
 def _matrix_fires(

@@ -23,10 +23,11 @@ rule without cooldown fires on every sample of its runs.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..rules.seam import F64, I64
+from ..rules.seam import B, F64, I64
 from .plan import CompiledRule
 
 NEVER = np.iinfo(np.int64).min // 4
@@ -64,65 +65,146 @@ class LevelTable:
         self.free = np.flatnonzero(self.cooldown == 0)
 
 
-def runs(table: LevelTable, values: dict[int, tuple[F64, F64]], n: int) -> tuple[I64, I64]:
-    """Every level's runs over the ``n`` samples: (level * (n + 1) + first sample, end)
-    sorted, ``end`` one past the run's last sample."""
-    stride = n + 1
-    ar = np.arange(n + 1, dtype=np.int64)
-    # ranges [lo, hi) of levels, per sample: runs that begin there, end there (n: at the
-    # batch's end), and single-sample runs (crossings)
-    begin: tuple[list[I64], list[I64], list[I64]] = ([], [], [])
-    finish: tuple[list[I64], list[I64], list[I64]] = ([], [], [])
-    point: tuple[list[I64], list[I64], list[I64]] = ([], [], [])
+@dataclass(frozen=True)
+class Job:
+    """One source's share of a batch: its table, sample times, series values and, per
+    eligible rule, the t of its last fire before the batch (``NEVER``: none)."""
 
-    def add(to: tuple[list[I64], list[I64], list[I64]], lo: I64, hi: I64, at: I64) -> None:
-        to[0].append(lo)
-        to[1].append(hi)
-        to[2].append(at)
+    table: LevelTable
+    t: I64
+    values: dict[int, tuple[F64, F64]]
+    last0: I64
 
-    for series, base, thr, codes in table.series:
-        u = len(thr)
-        val, prv = values[series]
-        if 0 in codes or 2 in codes:
-            v_left = np.searchsorted(thr, val, "left") + base
-        if 1 in codes or 3 in codes:
-            v_right = np.searchsorted(thr, val, "right") + base
-        if 0 in codes:  # held: [0, h) (NaN holds none)
-            h = np.empty(n + 2, np.int64)
-            h[0] = h[-1] = base
-            h[1:-1] = np.where(np.isnan(val), base, v_left)
-            add(begin, h[:n], h[1:n + 1], ar[:n])
-            add(finish, h[1:], h[:-1], ar)
-        if 1 in codes:  # held: [l, u)
-            top = base + 2 * u
-            h = np.empty(n + 2, np.int64)
-            h[0] = h[-1] = top
-            h[1:-1] = v_right + u
-            add(begin, h[1:n + 1], h[:n], ar[:n])
-            add(finish, h[:-1], h[1:], ar)
-        if 2 in codes:  # prev <= thr < value
-            lo = np.searchsorted(thr, prv, "left") + base
-            add(point, lo + 2 * u, np.where(prv < val, v_left, lo) + 2 * u, ar[:n])
-        if 3 in codes:  # value < thr <= prev
-            hi = np.where(val < prv, np.searchsorted(thr, prv, "right") + base, v_right)
-            add(point, v_right + 3 * u, hi + 3 * u, ar[:n])
-    starts: list[I64] = []
-    ends: list[I64] = []
-    for to, is_start, is_end in ((begin, True, False), (finish, False, True), (point, True, True)):
-        if not to[0]:
-            continue
-        e, k = _expand(np.concatenate(to[0]), np.concatenate(to[1]))
-        key = k * stride + np.concatenate(to[2])[e]
-        if is_start:
-            starts.append(key)
-        if is_end:
-            ends.append(key + 1 if is_start else key)
-    if not starts:
+
+def sparse_fires(jobs: Sequence[Job]) -> list[tuple[I64, I64, I64]]:
+    """Per job: (rule, sample, t of the rule's fire before) of every fire, sorted by rule
+    then sample.  All jobs at once: their samples are laid end to end, so the work is a
+    fixed number of array operations per batch (plus two binary searches per series)."""
+    sizes = [len(j.t) for j in jobs]
+    offsets = np.zeros(len(jobs) + 1, np.int64)
+    offsets[1:] = np.cumsum(sizes)
+    t = np.concatenate([j.t for j in jobs]) if len(jobs) > 1 else jobs[0].t
+    # level numbers unique across jobs; a rule's level, cooldown and last fire, end to end
+    level_base = np.zeros(len(jobs) + 1, np.int64)
+    level_base[1:] = np.cumsum([j.table.levels for j in jobs])
+    rule_count = np.asarray([j.table.size for j in jobs], np.int64)
+    rule_job = np.repeat(np.arange(len(jobs), dtype=np.int64), rule_count)
+    level = np.concatenate([j.table.level for j in jobs]) + level_base[rule_job]
+    cooldown = np.concatenate([j.table.cooldown for j in jobs])
+    last0 = np.concatenate([j.last0 for j in jobs])
+    key, end = runs(jobs, offsets, level_base)
+    rule, sample, last = _walk(key, end, t, offsets, rule_job, level, cooldown, last0)
+    out: list[tuple[I64, I64, I64]] = []
+    if len(rule):
+        order = np.lexsort((sample, rule))
+        rule, sample, last = rule[order], sample[order], last[order]
+    rule_off = np.zeros(len(jobs) + 1, np.int64)
+    rule_off[1:] = np.cumsum(rule_count)
+    cut = np.searchsorted(rule, rule_off)
+    for j in range(len(jobs)):
+        a, b = cut[j], cut[j + 1]
+        out.append((rule[a:b] - rule_off[j], sample[a:b] - offsets[j], last[a:b]))
+    return out
+
+
+def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64]:
+    """Every level's runs over the jobs' samples (numbered end to end):
+    (level * (samples + 1) + first sample, end) sorted, ``end`` one past the last sample.
+
+    Each series' values, preceded by its ``prev`` at the first sample, are ranked among its
+    thresholds (two binary searches); only where a rank (or definedness) changes can a run
+    begin or end, so everything after that looks at those places only.
+    """
+    stride = int(offsets[-1]) + 1
+    pieces: list[F64] = []
+    thr_of: list[F64] = []
+    info: list[tuple[int, int, int, int]] = []  # sample offset, level base, thresholds, code bits
+    for j, job in enumerate(jobs):
+        off, lb = int(offsets[j]), int(level_base[j])
+        for series, base, thr, codes in job.table.series:
+            val, prv = job.values[series]
+            pieces.append(prv[:1])
+            pieces.append(val)
+            thr_of.append(thr)
+            info.append((off, lb + base, len(thr), sum(1 << c for c in codes)))
+    if not pieces:
         z = np.zeros(0, np.int64)
         return z, z
-    key = np.sort(np.concatenate(starts)) if len(starts) > 1 else np.sort(starts[0])
-    end = np.sort(np.concatenate(ends)) if len(ends) > 1 else np.sort(ends[0])
-    return key, end % stride
+    x = np.concatenate(pieces)
+    lens = np.fromiter((len(p) for p in pieces[1::2]), np.int64, len(thr_of))
+    starts = np.zeros(len(lens), np.int64)  # slot of each series' prev; its samples follow
+    starts[1:] = np.cumsum(lens[:-1] + 1)
+    left = np.concatenate([np.searchsorted(thr, x[a:a + m + 1], "left")
+                           for thr, a, m in zip(thr_of, starts.tolist(), lens.tolist())])
+    right = np.concatenate([np.searchsorted(thr, x[a:a + m + 1], "right")
+                            for thr, a, m in zip(thr_of, starts.tolist(), lens.tolist())])
+    nan = np.isnan(x)
+    change = np.empty(len(x), np.bool_)
+    change[0] = False
+    np.not_equal(left[1:], left[:-1], out=change[1:])
+    change[1:] |= right[1:] != right[:-1]
+    change[1:] |= nan[1:] != nan[:-1]
+    change[starts] = False
+    change[starts + 1] = True  # the first sample: runs begin, and crossings from the carried prev
+    pos = np.flatnonzero(change)
+    sid = np.searchsorted(starts, pos, "right") - 1
+    meta = np.asarray(info, np.int64)
+    s_off, s_base, s_u, s_codes = meta[sid, 0], meta[sid, 1], meta[sid, 2], meta[sid, 3]
+    i = pos - starts[sid] - 1
+    at = s_off + i
+    first = i == 0
+    l_prev, l_cur, r_prev, r_cur = left[pos - 1], left[pos], right[pos - 1], right[pos]
+    x_prev, x_cur = x[pos - 1], x[pos]
+    # last sample of every series: runs still going end with the batch
+    last = starts + lens
+    m_base, m_u, m_codes = meta[:, 1], meta[:, 2], meta[:, 3]
+    m_end = meta[:, 0] + lens
+    begin: list[tuple[I64, I64, I64]] = []
+    finish: list[tuple[I64, I64, I64]] = []
+    point: list[tuple[I64, I64, I64]] = []
+
+    def has(codes: I64, c: int) -> B:
+        out: B = (codes >> c) & 1 == 1
+        return out
+
+    # above: held levels [0, h); undefined holds none
+    h_prev = np.where(first | nan[pos - 1], 0, l_prev)
+    h_cur = np.where(nan[pos], 0, l_cur)
+    on = has(s_codes, 0)
+    lo, hi = np.where(on, h_prev, 0) + s_base, np.where(on, h_cur, 0) + s_base
+    begin.append((lo, hi, at))
+    finish.append((hi, lo, at))
+    h_last = np.where(nan[last] | ~has(m_codes, 0), 0, left[last])
+    finish.append((m_base, m_base + h_last, m_end))
+    # below: held levels [g, u)
+    g_prev = np.where(first, s_u, r_prev)
+    on = has(s_codes, 1)
+    b1 = s_base + s_u
+    lo, hi = np.where(on, r_cur, 0) + b1, np.where(on, g_prev, 0) + b1
+    begin.append((lo, hi, at))
+    finish.append((hi, lo, at))
+    g_last = np.where(has(m_codes, 1), right[last], m_u)
+    finish.append((m_base + m_u + g_last, m_base + 2 * m_u, m_end))
+    # crosses_above: prev <= thr < value
+    b2 = s_base + 2 * s_u
+    hi = np.where((x_prev < x_cur) & has(s_codes, 2), l_cur, l_prev)
+    point.append((l_prev + b2, hi + b2, at))
+    # crosses_below: value < thr <= prev
+    b3 = s_base + 3 * s_u
+    hi = np.where((x_cur < x_prev) & has(s_codes, 3), r_prev, r_cur)
+    point.append((r_cur + b3, hi + b3, at))
+    key_parts: list[I64] = []
+    end_parts: list[I64] = []
+    for to, is_start, is_end in ((begin, True, False), (finish, False, True), (point, True, True)):
+        e, k = _expand(np.concatenate([p[0] for p in to]), np.concatenate([p[1] for p in to]))
+        key = k * stride + np.concatenate([p[2] for p in to])[e]
+        if is_start:
+            key_parts.append(key)
+        if is_end:
+            end_parts.append(key + 1 if is_start else key)
+    key = np.sort(np.concatenate(key_parts))
+    end = np.sort(np.concatenate(end_parts)) % stride
+    return key, end
 
 
 def _expand(lo: I64, hi: I64) -> tuple[I64, I64]:
@@ -138,58 +220,59 @@ def _expand(lo: I64, hi: I64) -> tuple[I64, I64]:
     return i, k
 
 
-def sparse_fires(
-    table: LevelTable, t: I64, values: dict[int, tuple[F64, F64]], last0: I64,
+def _walk(
+    key: I64, end: I64, t: I64, offsets: I64,
+    rule_job: I64, level: I64, cooldown: I64, last0: I64,
 ) -> tuple[I64, I64, I64]:
-    """(rule, sample, t of the rule's fire before) of every fire, in no particular order.
-
-    ``last0``: per rule, t of its last fire before the batch (``NEVER``: none).
-    """
-    n = len(t)
-    stride = n + 1
-    key, end = runs(table, values, n)
+    """(rule, sample, t of the fire before) of every fire, in no particular order."""
     m = len(key)
-    out_r: list[I64] = []
-    out_s: list[I64] = []
-    out_l: list[I64] = []
+    z = np.zeros(0, np.int64)
     if not m:
-        z = np.zeros(0, np.int64)
         return z, z, z
+    stride = int(offsets[-1]) + 1
     lvl_of = key // stride
     start = key - lvl_of * stride
     end_key = lvl_of * stride + end
-    if len(table.free):
+    out_r: list[I64] = []
+    out_s: list[I64] = []
+    out_l: list[I64] = []
+    free = np.flatnonzero(cooldown == 0)
+    if len(free):
         # no cooldown: every sample of every run fires
-        rule = table.free
-        lv = table.level[rule]
-        a = np.searchsorted(key, lv * stride)
-        b = np.searchsorted(key, (lv + 1) * stride)
-        j, run = _expand(a, b)
+        lv = level[free]
+        j, run = _expand(np.searchsorted(key, lv * stride), np.searchsorted(key, (lv + 1) * stride))
         if len(j):
-            s_i, off = _expand(start[run], end[run])
-            r = rule[j[s_i]]
+            s_i, smp = _expand(start[run], end[run])
+            r = free[j[s_i]]
             out_r.append(r)
-            out_s.append(off)
-            prev_t = np.empty(len(off), np.int64)
-            prev_t[1:] = t[off[:-1]]
-            first = np.ones(len(r), np.bool_)
-            first[1:] = r[1:] != r[:-1]
-            prev_t[first] = last0[r[first]]
+            out_s.append(smp)
+            prev_t = np.empty(len(smp), np.int64)
+            prev_t[1:] = t[smp[:-1]]
+            new = np.ones(len(r), np.bool_)
+            new[1:] = r[1:] != r[:-1]
+            prev_t[new] = last0[r[new]]
             out_l.append(prev_t)
-    if len(table.timed):
-        rule = table.timed
-        lv = table.level[rule]
-        cool = table.cooldown[rule]
+    rule = np.flatnonzero(cooldown > 0)
+    if len(rule):
+        # sample time as one increasing key: job, then t (clipped to the batch's span)
+        tmin = int(t.min())
+        span = int(t.max()) - tmin + 2
+        job_of_sample = np.repeat(np.arange(len(offsets) - 1, dtype=np.int64), np.diff(offsets))
+        tkey = job_of_sample * span + (t - tmin)
+        job = rule_job[rule]
+        lv = level[rule]
+        cool = cooldown[rule]
         last = last0[rule]
         never = last == NEVER
-        p = np.searchsorted(t, np.where(never, 0, last + cool), "left")
-        p[never] = 0
+        p = np.searchsorted(tkey, job * span + np.clip(np.where(never, tmin, last + cool) - tmin, 0, span - 1))
+        p[never] = offsets[job[never]]
         while len(rule):
             q = np.searchsorted(end_key, lv * stride + p, "right")
             qq = np.minimum(q, m - 1)
             ok = (q < m) & (lvl_of[qq] == lv)
             if not ok.all():
-                rule, lv, cool, last, p, qq = rule[ok], lv[ok], cool[ok], last[ok], p[ok], qq[ok]
+                rule, job, lv, cool, last, qq = rule[ok], job[ok], lv[ok], cool[ok], last[ok], qq[ok]
+                p = p[ok]
                 if not len(rule):
                     break
             f = np.maximum(p, start[qq])
@@ -197,8 +280,7 @@ def sparse_fires(
             out_s.append(f)
             out_l.append(last)
             last = t[f]
-            p = np.searchsorted(t, last + cool, "left")
+            p = np.searchsorted(tkey, job * span + np.minimum(last + cool - tmin, span - 1))
     if not out_r:
-        z = np.zeros(0, np.int64)
         return z, z, z
     return np.concatenate(out_r), np.concatenate(out_s), np.concatenate(out_l)
