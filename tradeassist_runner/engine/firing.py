@@ -180,10 +180,7 @@ def _with_rest(inp: FireInput, table: RuleTable, e_rule: I64, e_s: I64, e_last: 
         is_last = np.ones(len(e_rule), np.bool_)
         is_last[:-1] = e_rule[1:] != e_rule[:-1]
         for i, last in zip(sparse[e_rule[is_last]].tolist(), t[e_s[is_last]].tolist()):
-            st = dict(states[i])
-            st["last"] = int(last)
-            st["armed"] = True
-            new_states[i] = st
+            new_states[i] = {**states[i], "last": last, "armed": True}
     return Fires(f_rule, f_s, f_last, f_run), new_states
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..rules.seam import B, F64, I64
+from ..rules.seam import F64, I64
 from .plan import CompiledRule
 
 NEVER = np.iinfo(np.int64).min // 4
@@ -39,8 +39,12 @@ def eligible(rule: CompiledRule) -> bool:
 
 
 class LevelTable:
-    """Per plan and source: the eligible rules' thresholds, distinct and sorted per
-    series, and each rule's *level*: a number for its (series, condition, threshold)."""
+    """Per plan and source: the eligible rules' thresholds, distinct and sorted per series,
+    and each rule's *level*: a number for its (series, condition, threshold).
+
+    A series' values are ranked once among all its thresholds; ``cum[c][k]``, the number
+    of condition ``c``'s thresholds among the first ``k``, turns that rank into the rank
+    among condition ``c``'s own, so only levels some rule uses get runs."""
 
     def __init__(self, rules: Sequence[CompiledRule]) -> None:
         self.size = len(rules)
@@ -48,21 +52,26 @@ class LevelTable:
         for i, r in enumerate(rules):
             by.setdefault(r.conditions[0].series, []).append(i)
         level = np.zeros(len(rules), np.int64)
-        #: series, first level, distinct thresholds, condition codes present
-        self.series: list[tuple[int, int, F64, frozenset[int]]] = []
+        #: series, first level, distinct thresholds, cum (4 x thresholds + 1), first level per condition
+        self.series: list[tuple[int, int, F64, I64, I64]] = []
         base = 0
         for series, members in sorted(by.items()):
             thr = np.asarray([rules[i].conditions[0].threshold for i in members], np.float64)
-            distinct, where = np.unique(thr, return_inverse=True)
             codes = np.asarray([rules[i].conditions[0].cond for i in members], np.int64)
-            level[members] = base + codes * len(distinct) + where.reshape(-1)
-            self.series.append((series, base, distinct, frozenset(codes.tolist())))
-            base += 4 * len(distinct)
+            distinct, where = np.unique(thr, return_inverse=True)
+            where = where.reshape(-1)
+            used = np.zeros((4, len(distinct)), np.int64)
+            used[codes, where] = 1
+            cum = np.zeros((4, len(distinct) + 1), np.int64)
+            cum[:, 1:] = np.cumsum(used, axis=1)
+            first = np.zeros(4, np.int64)
+            first[1:] = np.cumsum(cum[:3, -1])
+            level[members] = base + first[codes] + cum[codes, where]
+            self.series.append((series, base, distinct, cum, first))
+            base += int(cum[:, -1].sum())
         self.levels = base
         self.level = level
         self.cooldown = np.fromiter((r.cooldown_ms for r in rules), np.int64, len(rules))
-        self.timed = np.flatnonzero(self.cooldown > 0)
-        self.free = np.flatnonzero(self.cooldown == 0)
 
 
 @dataclass(frozen=True)
@@ -112,87 +121,90 @@ def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64]:
     (level * (samples + 1) + first sample, end) sorted, ``end`` one past the last sample.
 
     Each series' values, preceded by its ``prev`` at the first sample, are ranked among its
-    thresholds (two binary searches); only where a rank (or definedness) changes can a run
-    begin or end, so everything after that looks at those places only.
+    thresholds (two binary searches; an undefined value ranks below every threshold for
+    ``above`` and above every one for ``below``, so it holds neither); only where a rank
+    changes can a run begin or end, so everything after that looks at those places only.
     """
     stride = int(offsets[-1]) + 1
     pieces: list[F64] = []
     thr_of: list[F64] = []
-    info: list[tuple[int, int, int, int]] = []  # sample offset, level base, thresholds, code bits
+    cums: list[I64] = []
+    info: list[tuple[int, int, int, int, int, int, int]] = []
+    cum_at = 0
     for j, job in enumerate(jobs):
         off, lb = int(offsets[j]), int(level_base[j])
-        for series, base, thr, codes in job.table.series:
+        for series, base, thr, cum, first in job.table.series:
             val, prv = job.values[series]
             pieces.append(prv[:1])
             pieces.append(val)
             thr_of.append(thr)
-            info.append((off, lb + base, len(thr), sum(1 << c for c in codes)))
+            cums.append(cum.reshape(-1))
+            b0, b1, b2, b3 = (first + (lb + base)).tolist()
+            info.append((off, cum_at, len(thr) + 1, b0, b1, b2, b3))
+            cum_at += cum.size
     if not pieces:
         z = np.zeros(0, np.int64)
         return z, z
     x = np.concatenate(pieces)
+    low = np.fmax(x, -np.inf)  # undefined: below every threshold
+    high = np.fmin(x, np.inf)  # undefined: above every threshold
     lens = np.fromiter((len(p) for p in pieces[1::2]), np.int64, len(thr_of))
     starts = np.zeros(len(lens), np.int64)  # slot of each series' prev; its samples follow
     starts[1:] = np.cumsum(lens[:-1] + 1)
-    left = np.concatenate([np.searchsorted(thr, x[a:a + m + 1], "left")
-                           for thr, a, m in zip(thr_of, starts.tolist(), lens.tolist())])
-    right = np.concatenate([np.searchsorted(thr, x[a:a + m + 1], "right")
-                            for thr, a, m in zip(thr_of, starts.tolist(), lens.tolist())])
-    nan = np.isnan(x)
+    bounds = list(zip(thr_of, starts.tolist(), (starts + lens + 1).tolist()))
+    left = np.concatenate([np.searchsorted(thr, low[a:b], "left") for thr, a, b in bounds])
+    right = np.concatenate([np.searchsorted(thr, high[a:b], "right") for thr, a, b in bounds])
     change = np.empty(len(x), np.bool_)
     change[0] = False
     np.not_equal(left[1:], left[:-1], out=change[1:])
     change[1:] |= right[1:] != right[:-1]
-    change[1:] |= nan[1:] != nan[:-1]
     change[starts] = False
     change[starts + 1] = True  # the first sample: runs begin, and crossings from the carried prev
     pos = np.flatnonzero(change)
     sid = np.searchsorted(starts, pos, "right") - 1
     meta = np.asarray(info, np.int64)
-    s_off, s_base, s_u, s_codes = meta[sid, 0], meta[sid, 1], meta[sid, 2], meta[sid, 3]
+    cum = np.concatenate(cums)
+    s_off, s_cum, s_w = meta[sid, 0], meta[sid, 1], meta[sid, 2]
     i = pos - starts[sid] - 1
     at = s_off + i
     first = i == 0
-    l_prev, l_cur, r_prev, r_cur = left[pos - 1], left[pos], right[pos - 1], right[pos]
+    l_prev, l_cur = left[pos - 1] + s_cum, left[pos] + s_cum
+    r_prev, r_cur = right[pos - 1] + s_cum, right[pos] + s_cum
     x_prev, x_cur = x[pos - 1], x[pos]
-    # last sample of every series: runs still going end with the batch
+    # the last sample of every series: runs still going end with the batch
     last = starts + lens
-    m_base, m_u, m_codes = meta[:, 1], meta[:, 2], meta[:, 3]
     m_end = meta[:, 0] + lens
+    m_cum, m_w = meta[:, 1], meta[:, 2]
     begin: list[tuple[I64, I64, I64]] = []
     finish: list[tuple[I64, I64, I64]] = []
     point: list[tuple[I64, I64, I64]] = []
-
-    def has(codes: I64, c: int) -> B:
-        out: B = (codes >> c) & 1 == 1
-        return out
-
-    # above: held levels [0, h); undefined holds none
-    h_prev = np.where(first | nan[pos - 1], 0, l_prev)
-    h_cur = np.where(nan[pos], 0, l_cur)
-    on = has(s_codes, 0)
-    lo, hi = np.where(on, h_prev, 0) + s_base, np.where(on, h_cur, 0) + s_base
-    begin.append((lo, hi, at))
-    finish.append((hi, lo, at))
-    h_last = np.where(nan[last] | ~has(m_codes, 0), 0, left[last])
-    finish.append((m_base, m_base + h_last, m_end))
-    # below: held levels [g, u)
-    g_prev = np.where(first, s_u, r_prev)
-    on = has(s_codes, 1)
-    b1 = s_base + s_u
-    lo, hi = np.where(on, r_cur, 0) + b1, np.where(on, g_prev, 0) + b1
-    begin.append((lo, hi, at))
-    finish.append((hi, lo, at))
-    g_last = np.where(has(m_codes, 1), right[last], m_u)
-    finish.append((m_base + m_u + g_last, m_base + 2 * m_u, m_end))
+    # above: held levels [0, h)
+    b = meta[sid, 3]
+    h_prev = np.where(first, 0, cum[l_prev]) + b
+    h_cur = cum[l_cur] + b
+    begin.append((h_prev, h_cur, at))
+    finish.append((h_cur, h_prev, at))
+    mb = meta[:, 3]
+    finish.append((mb, mb + cum[m_cum + left[last]], m_end))
+    # below: held levels [g, top)
+    b = meta[sid, 4]
+    top = cum[s_cum + 2 * s_w - 1]
+    g_prev = np.where(first, top, cum[r_prev + s_w]) + b
+    g_cur = cum[r_cur + s_w] + b
+    begin.append((g_cur, g_prev, at))
+    finish.append((g_prev, g_cur, at))
+    mb = meta[:, 4]
+    finish.append((mb + cum[m_cum + m_w + right[last]], mb + cum[m_cum + 2 * m_w - 1], m_end))
     # crosses_above: prev <= thr < value
-    b2 = s_base + 2 * s_u
-    hi = np.where((x_prev < x_cur) & has(s_codes, 2), l_cur, l_prev)
-    point.append((l_prev + b2, hi + b2, at))
+    b = meta[sid, 5]
+    lo = cum[l_prev + 2 * s_w]
+    hi = np.where(x_prev < x_cur, cum[l_cur + 2 * s_w], lo)
+    point.append((lo + b, hi + b, at))
     # crosses_below: value < thr <= prev
-    b3 = s_base + 3 * s_u
-    hi = np.where((x_cur < x_prev) & has(s_codes, 3), r_prev, r_cur)
-    point.append((r_cur + b3, hi + b3, at))
+    b = meta[sid, 6]
+    lo = cum[r_cur + 3 * s_w]
+    hi = np.where(x_cur < x_prev, cum[r_prev + 3 * s_w], lo)
+    point.append((lo + b, hi + b, at))
     key_parts: list[I64] = []
     end_parts: list[I64] = []
     for to, is_start, is_end in ((begin, True, False), (finish, False, True), (point, True, True)):
