@@ -1,5 +1,12 @@
 """Which samples fire: conditions, ``for``, gates, re-arm and cooldown, for every rule type.
 
+Two paths.  A rule with one condition and no ``for`` or ``rearm`` on a one-symbol source
+takes the *event* path (``sparse.py``): its fires follow from where the value crosses
+its threshold, found for every such rule of every source of the batch at once, at a
+cost that grows with the crossings rather than with rules x samples.  Every other rule,
+and a source whose values cross their thresholds so often that events would outnumber
+a fraction of its rules x samples, takes the *matrix* path described next.
+
 Per source (the samples rules share), everything up to the candidates is a boolean
 matrix of rules x samples built with numpy broadcasting: a condition per row, ``for`` as
 a running "last break" maximum along each row, gates as one mask per distinct gate.
@@ -143,10 +150,15 @@ def find_fires_many(inputs: Sequence[FireInput]) -> list[tuple[Fires, list[dict[
             continue
         last0 = np.fromiter((_NEVER if states[i]["last"] is None else states[i]["last"] for i in table.sparse.tolist()),
                             np.int64, len(table.sparse))
-        jobs.append((idx, table, Job(table.levels, inp.t, inp.values, last0)))
+        jobs.append((idx, table, Job(table.levels, inp.t, inp.values, inp.gates, last0)))
     if jobs:
-        for (idx, table, _), (e_rule, e_s, e_last) in zip(jobs, sparse_fires([j for _, _, j in jobs])):
-            results[idx] = _with_rest(inputs[idx], table, e_rule, e_s, e_last)
+        for (idx, table, _), got in zip(jobs, sparse_fires([j for _, _, j in jobs])):
+            inp = inputs[idx]
+            if got is None:
+                results[idx] = _matrix_fires(inp.rules, inp.t, inp.source, inp.values, inp.gates, inp.states,
+                                             inp.monotone, table)
+            else:
+                results[idx] = _with_rest(inp, table, *got)
     out: list[tuple[Fires, list[dict[str, Any]]]] = []
     for r in results:
         assert r is not None

@@ -27,15 +27,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..rules.seam import F64, I64
+from ..rules.seam import B, F64, I64
 from .plan import CompiledRule
 
 NEVER = np.iinfo(np.int64).min // 4
+#: Past this many events (a threshold crossed, a run begun or ended) per rule x sample
+#: cell, a source's rules are resolved by the matrices instead (values that keep
+#: crossing their thresholds, e.g. a noisy indicator with levels inside its range).
+EVENTS_PER_CELL = 0.1
 
 
 def eligible(rule: CompiledRule) -> bool:
     """Whether the event path covers ``rule`` (on a one-symbol source)."""
-    return len(rule.conditions) == 1 and rule.for_ms is None and rule.rearm is None and rule.gate is None
+    return len(rule.conditions) == 1 and rule.for_ms is None and rule.rearm is None
 
 
 class LevelTable:
@@ -72,6 +76,8 @@ class LevelTable:
         self.levels = base
         self.level = level
         self.cooldown = np.fromiter((r.cooldown_ms for r in rules), np.int64, len(rules))
+        self.gate = np.fromiter((-1 if r.gate is None else r.gate for r in rules), np.int64, len(rules))
+        self.gates = tuple(sorted({r.gate for r in rules if r.gate is not None}))
 
 
 @dataclass(frozen=True)
@@ -82,12 +88,13 @@ class Job:
     table: LevelTable
     t: I64
     values: dict[int, tuple[F64, F64]]
+    gates: dict[int, B]
     last0: I64
 
 
-def sparse_fires(jobs: Sequence[Job]) -> list[tuple[I64, I64, I64]]:
+def sparse_fires(jobs: Sequence[Job]) -> list[tuple[I64, I64, I64] | None]:
     """Per job: (rule, sample, t of the rule's fire before) of every fire, sorted by rule
-    then sample.  All jobs at once: their samples are laid end to end, so the work is a
+    then sample; None for a job left to the matrices (``EVENTS_PER_CELL``).  All jobs at once: their samples are laid end to end, so the work is a
     fixed number of array operations per batch (plus two binary searches per series)."""
     sizes = [len(j.t) for j in jobs]
     offsets = np.zeros(len(jobs) + 1, np.int64)
@@ -101,9 +108,10 @@ def sparse_fires(jobs: Sequence[Job]) -> list[tuple[I64, I64, I64]]:
     level = np.concatenate([j.table.level for j in jobs]) + level_base[rule_job]
     cooldown = np.concatenate([j.table.cooldown for j in jobs])
     last0 = np.concatenate([j.last0 for j in jobs])
-    key, end = runs(jobs, offsets, level_base)
-    rule, sample, last = _walk(key, end, t, offsets, rule_job, level, cooldown, last0)
-    out: list[tuple[I64, I64, I64]] = []
+    key, end, dense = runs(jobs, offsets, level_base)
+    has_gate, gate_at, open_at = _gates(jobs, offsets, rule_job)
+    rule, sample, last = _walk(key, end, t, offsets, rule_job, level, cooldown, last0, has_gate, gate_at, open_at)
+    out: list[tuple[I64, I64, I64] | None] = []
     if len(rule):
         order = np.lexsort((sample, rule))
         rule, sample, last = rule[order], sample[order], last[order]
@@ -112,11 +120,37 @@ def sparse_fires(jobs: Sequence[Job]) -> list[tuple[I64, I64, I64]]:
     cut = np.searchsorted(rule, rule_off)
     for j in range(len(jobs)):
         a, b = cut[j], cut[j + 1]
-        out.append((rule[a:b] - rule_off[j], sample[a:b] - offsets[j], last[a:b]))
+        out.append(None if dense[j] else (rule[a:b] - rule_off[j], sample[a:b] - offsets[j], last[a:b]))
     return out
 
 
-def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64]:
+def _gates(jobs: Sequence[Job], offsets: I64, rule_job: I64) -> tuple[B, I64, I64]:
+    """Per rule, whether it has a gate and where that gate's segment of ``open_at``
+    begins (less the job's first sample), and
+    ``open_at``: per (job, gate) and sample of the job, the first sample at or after it
+    that the gate lets fire (the job's end: none), numbered end to end."""
+    gate_at = np.zeros(len(rule_job), np.int64)
+    has = np.zeros(len(rule_job), np.bool_)
+    segments: list[I64] = []
+    at = 0
+    first_rule = 0
+    for j, job in enumerate(jobs):
+        n = len(job.t)
+        for g in job.table.gates:
+            ok = job.gates[g]
+            nxt = np.where(ok, np.arange(n, dtype=np.int64), n)
+            segments.append(np.minimum.accumulate(nxt[::-1])[::-1] + offsets[j])
+            mine = first_rule + np.flatnonzero(job.table.gate == g)
+            gate_at[mine] = at - offsets[j]
+            has[mine] = True
+            at += n
+        first_rule += job.table.size
+    if not segments:
+        return has, gate_at, np.zeros(0, np.int64)
+    return has, gate_at, np.concatenate(segments)
+
+
+def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64, B]:
     """Every level's runs over the jobs' samples (numbered end to end):
     (level * (samples + 1) + first sample, end) sorted, ``end`` one past the last sample.
 
@@ -129,7 +163,7 @@ def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64]:
     pieces: list[F64] = []
     thr_of: list[F64] = []
     cums: list[I64] = []
-    info: list[tuple[int, int, int, int, int, int, int]] = []
+    info: list[tuple[int, int, int, int, int, int, int, int]] = []
     cum_at = 0
     for j, job in enumerate(jobs):
         off, lb = int(offsets[j]), int(level_base[j])
@@ -140,11 +174,11 @@ def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64]:
             thr_of.append(thr)
             cums.append(cum.reshape(-1))
             b0, b1, b2, b3 = (first + (lb + base)).tolist()
-            info.append((off, cum_at, len(thr) + 1, b0, b1, b2, b3))
+            info.append((off, cum_at, len(thr) + 1, b0, b1, b2, b3, j))
             cum_at += cum.size
     if not pieces:
         z = np.zeros(0, np.int64)
-        return z, z
+        return z, z, np.zeros(len(jobs), np.bool_)
     x = np.concatenate(pieces)
     low = np.fmax(x, -np.inf)  # undefined: below every threshold
     high = np.fmin(x, np.inf)  # undefined: above every threshold
@@ -163,6 +197,16 @@ def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64]:
     pos = np.flatnonzero(change)
     sid = np.searchsorted(starts, pos, "right") - 1
     meta = np.asarray(info, np.int64)
+    # a job whose values cross its thresholds so often that its events outnumber a
+    # fraction of its rules x samples is left to the matrices (``dense``)
+    moves = np.abs(left[pos] - left[pos - 1]) + np.abs(right[pos] - right[pos - 1])
+    events = np.bincount(meta[sid, 7], weights=moves, minlength=len(jobs))
+    cells = np.asarray([j.table.size * len(j.t) for j in jobs], np.float64)
+    dense = events > cells * EVENTS_PER_CELL
+    kept = ~dense[meta[:, 7]]
+    if dense.any():
+        keep = kept[sid]
+        pos, sid = pos[keep], sid[keep]
     cum = np.concatenate(cums)
     s_off, s_cum, s_w = meta[sid, 0], meta[sid, 1], meta[sid, 2]
     i = pos - starts[sid] - 1
@@ -185,7 +229,7 @@ def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64]:
     begin.append((h_prev, h_cur, at))
     finish.append((h_cur, h_prev, at))
     mb = meta[:, 3]
-    finish.append((mb, mb + cum[m_cum + left[last]], m_end))
+    finish.append((mb, np.where(kept, mb + cum[m_cum + left[last]], mb), m_end))
     # below: held levels [g, top)
     b = meta[sid, 4]
     top = cum[s_cum + 2 * s_w - 1]
@@ -194,7 +238,8 @@ def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64]:
     begin.append((g_cur, g_prev, at))
     finish.append((g_prev, g_cur, at))
     mb = meta[:, 4]
-    finish.append((mb + cum[m_cum + m_w + right[last]], mb + cum[m_cum + 2 * m_w - 1], m_end))
+    g_last = mb + cum[m_cum + m_w + right[last]]
+    finish.append((g_last, np.where(kept, mb + cum[m_cum + 2 * m_w - 1], g_last), m_end))
     # crosses_above: prev <= thr < value
     b = meta[sid, 5]
     lo = cum[l_prev + 2 * s_w]
@@ -216,7 +261,7 @@ def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64]:
             end_parts.append(key + 1 if is_start else key)
     key = np.sort(np.concatenate(key_parts))
     end = np.sort(np.concatenate(end_parts)) % stride
-    return key, end
+    return key, end, dense
 
 
 def _expand(lo: I64, hi: I64) -> tuple[I64, I64]:
@@ -234,9 +279,12 @@ def _expand(lo: I64, hi: I64) -> tuple[I64, I64]:
 
 def _walk(
     key: I64, end: I64, t: I64, offsets: I64,
-    rule_job: I64, level: I64, cooldown: I64, last0: I64,
+    rule_job: I64, level: I64, cooldown: I64, last0: I64, has_gate: B, gate_at: I64, open_at: I64,
 ) -> tuple[I64, I64, I64]:
-    """(rule, sample, t of the fire before) of every fire, in no particular order."""
+    """(rule, sample, t of the fire before) of every fire, in no particular order.
+
+    ``has_gate`` / ``gate_at`` / ``open_at`` (``_gates``): a gated rule whose next held sample is shut
+    moves on to the gate's next open sample instead of firing."""
     m = len(key)
     z = np.zeros(0, np.int64)
     if not m:
@@ -256,6 +304,10 @@ def _walk(
         if len(j):
             s_i, smp = _expand(start[run], end[run])
             r = free[j[s_i]]
+            has = has_gate[r]
+            if has.any():
+                keep = ~has | (open_at[np.where(has, gate_at[r] + smp, 0)] == smp)
+                r, smp = r[keep], smp[keep]
             out_r.append(r)
             out_s.append(smp)
             prev_t = np.empty(len(smp), np.int64)
@@ -278,16 +330,36 @@ def _walk(
         never = last == NEVER
         p = np.searchsorted(tkey, job * span + np.clip(np.where(never, tmin, last + cool) - tmin, 0, span - 1))
         p[never] = offsets[job[never]]
+        has, gate = has_gate[rule], gate_at[rule]
+        gated = bool(has.any())
+        end_of_job = offsets[1:][job]
         while len(rule):
             q = np.searchsorted(end_key, lv * stride + p, "right")
             qq = np.minimum(q, m - 1)
             ok = (q < m) & (lvl_of[qq] == lv)
             if not ok.all():
-                rule, job, lv, cool, last, qq = rule[ok], job[ok], lv[ok], cool[ok], last[ok], qq[ok]
-                p = p[ok]
+                rule, job, lv, cool, last, qq, p = rule[ok], job[ok], lv[ok], cool[ok], last[ok], qq[ok], p[ok]
+                if gated:
+                    has, gate, end_of_job = has[ok], gate[ok], end_of_job[ok]
                 if not len(rule):
                     break
             f = np.maximum(p, start[qq])
+            if gated:
+                # shut there: no fire this round, the walk goes on from the gate's next opening
+                opens = np.where(has, open_at[np.where(has, gate + f, 0)], f)
+                shut = opens != f
+                if shut.any():
+                    go = ~shut
+                    out_r.append(rule[go])
+                    out_s.append(f[go])
+                    out_l.append(last[go])
+                    moved = np.searchsorted(tkey, job * span + np.minimum(t[f] + cool - tmin, span - 1))
+                    last = np.where(go, t[f], last)
+                    p = np.where(go, moved, opens)
+                    ok = p < end_of_job
+                    rule, job, lv, cool, last, p = rule[ok], job[ok], lv[ok], cool[ok], last[ok], p[ok]
+                    has, gate, end_of_job = has[ok], gate[ok], end_of_job[ok]
+                    continue
             out_r.append(rule)
             out_s.append(f)
             out_l.append(last)
