@@ -2,7 +2,8 @@
 
 Values are drawn from the thresholds themselves and their neighbours (crossings exactly
 at a level), with undefined runs and infinities; sample times repeat and jump around the
-cooldowns; gates shut random samples; several sources go in one call, with carried last
+cooldowns; gates shut random samples; ``for`` from 0 to longer than the stream, with
+carried runs; several sources go in one call, with carried last
 fires and previous values.
 """
 
@@ -25,10 +26,11 @@ VALUES = [*LEVELS, -3.0, 0.25, 1.0, 5.0, float("nan"), float("inf"), float("-inf
 COOLDOWNS = [0, 1, 2, 5, 40]
 
 
-def rule(i: int, series: int, cond: int, threshold: float, cooldown: int, gate: int | None) -> CompiledRule:
+def rule(i: int, series: int, cond: int, threshold: float, cooldown: int, gate: int | None,
+         for_ms: int | None) -> CompiledRule:
     cs = ConditionSpec(series, cond, "", threshold, "threshold", cast(Any, ()))
     return CompiledRule(index=i, rule=cast(Any, None), state_key=f"r{i}", location="", source=0,
-                        conditions=(cs,), cooldown_ms=cooldown, for_ms=None, rearm=None, gate=gate)
+                        conditions=(cs,), cooldown_ms=cooldown, for_ms=for_ms if cond < 2 else None, rearm=None, gate=gate)
 
 
 @st.composite
@@ -46,13 +48,15 @@ def sources(draw: Any, first_series: int) -> tuple[FireInput, list[int]]:
         values[sid] = (val, prv)
     k = draw(st.integers(1, 12))
     rules = [rule(i, draw(st.sampled_from(series)), draw(st.integers(0, 3)), draw(st.sampled_from(LEVELS)),
-                  draw(st.sampled_from(COOLDOWNS)), draw(st.sampled_from([None, None, 0, 1]))) for i in range(k)]
+                  draw(st.sampled_from(COOLDOWNS)), draw(st.sampled_from([None, None, 0, 1])), draw(st.sampled_from([None, None, 0, 1, 3, 50])))
+             for i in range(k)]
     gates = {g: np.asarray(draw(st.lists(st.booleans(), min_size=n, max_size=n)), np.bool_) for g in (0, 1)}
     states = []
     for _ in rules:
         s = fresh_state()
         last = draw(st.sampled_from([None, 900, 995, 1_000, 1_003]))
         s["last"] = last
+        s["run"] = draw(st.sampled_from([None, 990, 1_000]))
         states.append(s)
     return FireInput(rules, t, np.zeros(n, np.int64), values, gates, states, True, RuleTable(rules)), series
 
@@ -76,7 +80,7 @@ def _run(inputs: list[FireInput], sparse: bool, events_per_cell: float = float("
     finally:
         firing.SPARSE, sparse_module.EVENTS_PER_CELL = saved
     return [(f.rule.tolist(), f.sample.tolist(), f.last_fire.tolist(), f.run_start.tolist(),
-             [s["last"] for s in states]) for f, states in results]
+             [(s["last"], s["run"]) for s in states]) for f, states in results]
 
 
 @pytest.mark.parametrize("events_per_cell", [float("inf"), 0.3])

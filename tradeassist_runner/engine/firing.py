@@ -1,7 +1,7 @@
 """Which samples fire: conditions, ``for``, gates, re-arm and cooldown, for every rule type.
 
-Two paths.  A rule with one condition and no ``for`` or ``rearm`` on a one-symbol source
-takes the *event* path (``sparse.py``): its fires follow from where the value crosses
+Two paths.  A rule with one condition and no ``rearm`` on a one-symbol source (gates and
+``for`` allowed) takes the *event* path (``sparse.py``): its fires follow from where the value crosses
 its threshold, found for every such rule of every source of the batch at once, at a
 cost that grows with the crossings rather than with rules x samples.  Every other rule,
 and a source whose values cross their thresholds so often that events would outnumber
@@ -36,7 +36,7 @@ import numpy as np
 
 from ..rules.seam import B, F64, I64
 from .plan import CompiledRule
-from .sparse import NEVER, Job, LevelTable, eligible, sparse_fires
+from .sparse import NEVER, Fired, Job, LevelTable, eligible, sparse_fires
 
 #: Rules x samples cells evaluated at once (bounds memory for many rules on one symbol).
 MAX_CELLS = 1 << 21
@@ -90,6 +90,8 @@ class RuleTable:
         self.sparse = np.asarray([i for i, r in enumerate(rules) if eligible(r)], np.int64) if split else \
             np.zeros(0, np.int64)
         self.levels = LevelTable([rules[i] for i in self.sparse.tolist()])
+        #: positions among ``sparse`` of the rules with ``for``
+        self.sparse_for = tuple(int(j) for j in np.flatnonzero(self.levels.for_ms >= 0))
         rest = np.setdiff1d(np.arange(k, dtype=np.int64), self.sparse)
         self.rest = rest
         self.rest_rules = tuple(rules[i] for i in rest.tolist())
@@ -148,9 +150,11 @@ def find_fires_many(inputs: Sequence[FireInput]) -> list[tuple[Fires, list[dict[
         if not (SPARSE and inp.monotone and len(table.sparse)):
             results[idx] = _matrix_fires(rules, inp.t, inp.source, inp.values, inp.gates, states, inp.monotone, table)
             continue
-        last0 = np.fromiter((_NEVER if states[i]["last"] is None else states[i]["last"] for i in table.sparse.tolist()),
-                            np.int64, len(table.sparse))
-        jobs.append((idx, table, Job(table.levels, inp.t, inp.values, inp.gates, last0)))
+        mine = [states[i] for i in table.sparse.tolist()]
+        last0 = np.fromiter((_NEVER if s["last"] is None else s["last"] for s in mine), np.int64, len(mine))
+        run0 = np.fromiter((_NEVER if s.get("run") is None else s["run"] for s in mine), np.int64, len(mine)) \
+            if table.sparse_for else np.full(len(mine), _NEVER, np.int64)
+        jobs.append((idx, table, Job(table.levels, inp.t, inp.values, inp.gates, last0, run0)))
     if jobs:
         for (idx, table, _), got in zip(jobs, sparse_fires([j for _, _, j in jobs])):
             inp = inputs[idx]
@@ -158,7 +162,7 @@ def find_fires_many(inputs: Sequence[FireInput]) -> list[tuple[Fires, list[dict[
                 results[idx] = _matrix_fires(inp.rules, inp.t, inp.source, inp.values, inp.gates, inp.states,
                                              inp.monotone, table)
             else:
-                results[idx] = _with_rest(inp, table, *got)
+                results[idx] = _with_rest(inp, table, got)
     out: list[tuple[Fires, list[dict[str, Any]]]] = []
     for r in results:
         assert r is not None
@@ -166,14 +170,14 @@ def find_fires_many(inputs: Sequence[FireInput]) -> list[tuple[Fires, list[dict[
     return out
 
 
-def _with_rest(inp: FireInput, table: RuleTable, e_rule: I64, e_s: I64, e_last: I64) -> tuple[
-        Fires, list[dict[str, Any]]]:
+def _with_rest(inp: FireInput, table: RuleTable, got: Fired) -> tuple[Fires, list[dict[str, Any]]]:
     """The event path's fires (by rule, then sample) with the matrix path's for the rest
     of the source's rules, and the new states."""
     t, states = inp.t, inp.states
     sparse = table.sparse
     new_states = list(states)
-    f_rule, f_s, f_last, f_run = sparse[e_rule], e_s, e_last, t[e_s]
+    e_rule, e_s = got.rule, got.sample
+    f_rule, f_s, f_last, f_run = sparse[e_rule], e_s, got.last_fire, got.run_start
     if len(table.rest):
         rest = table.rest
         fires, rest_states = _matrix_fires(table.rest_rules, t, inp.source, inp.values, inp.gates,
@@ -193,6 +197,10 @@ def _with_rest(inp: FireInput, table: RuleTable, e_rule: I64, e_s: I64, e_last: 
         is_last[:-1] = e_rule[1:] != e_rule[:-1]
         for i, last in zip(sparse[e_rule[is_last]].tolist(), t[e_s[is_last]].tolist()):
             new_states[i] = {**states[i], "last": last, "armed": True}
+    for j in table.sparse_for:
+        # with ``for``: the run going on at the end, fired or not
+        run = int(got.run[j])
+        new_states[sparse[j]] = {**new_states[sparse[j]], "run": None if run == _NEVER else run}
     return Fires(f_rule, f_s, f_last, f_run), new_states
 
 

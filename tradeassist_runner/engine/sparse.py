@@ -1,6 +1,6 @@
-"""Fires of single-condition rules without modifiers, found from events, not a matrix.
+"""Fires of single-condition rules without ``rearm``, found from events, not a matrix.
 
-Such a rule (one condition; no ``for``, ``rearm`` or gate) on a one-symbol source holds
+Such a rule (one condition; gates and ``for`` allowed) on a one-symbol source holds
 on a union of *runs* of consecutive samples, and a run begins or ends only where the
 value crosses the rule's threshold.  With the distinct thresholds of one (series,
 condition) sorted once per plan, the thresholds that change state between two samples
@@ -17,7 +17,9 @@ fire, every rule at once: the earliest admissible sample is one binary search ov
 ``t`` (sample time is monotone on one symbol), the fire is the first sample of the
 rule's runs at or after it (one binary search over the run ends).  A rule fires at
 most once per cooldown, so the rounds are as many as the most fires of one rule.  A
-rule without cooldown fires on every sample of its runs.
+rule without cooldown fires on every sample of its runs.  ``for`` moves a run's first
+admissible sample to ``for`` after the run began; a gate moves a shut fire to the
+gate's next opening (both are one more round, not a fire).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ EVENTS_PER_CELL = 0.1
 
 def eligible(rule: CompiledRule) -> bool:
     """Whether the event path covers ``rule`` (on a one-symbol source)."""
-    return len(rule.conditions) == 1 and rule.for_ms is None and rule.rearm is None
+    return len(rule.conditions) == 1 and rule.rearm is None and (rule.for_ms is None or rule.conditions[0].cond < 2)
 
 
 class LevelTable:
@@ -76,6 +78,7 @@ class LevelTable:
         self.levels = base
         self.level = level
         self.cooldown = np.fromiter((r.cooldown_ms for r in rules), np.int64, len(rules))
+        self.for_ms = np.fromiter((-1 if r.for_ms is None else r.for_ms for r in rules), np.int64, len(rules))
         self.gate = np.fromiter((-1 if r.gate is None else r.gate for r in rules), np.int64, len(rules))
         self.gates = tuple(sorted({r.gate for r in rules if r.gate is not None}))
 
@@ -90,12 +93,24 @@ class Job:
     values: dict[int, tuple[F64, F64]]
     gates: dict[int, B]
     last0: I64
+    run0: I64  # per eligible rule with ``for``: the carried start of its run (NEVER: none)
 
 
-def sparse_fires(jobs: Sequence[Job]) -> list[tuple[I64, I64, I64] | None]:
-    """Per job: (rule, sample, t of the rule's fire before) of every fire, sorted by rule
-    then sample; None for a job left to the matrices (``EVENTS_PER_CELL``).  All jobs at once: their samples are laid end to end, so the work is a
-    fixed number of array operations per batch (plus two binary searches per series)."""
+@dataclass(frozen=True)
+class Fired:
+    """One job's fires, sorted by rule then sample, and its rules' runs going on."""
+
+    rule: I64  # position among the job's eligible rules
+    sample: I64
+    last_fire: I64  # t of the rule's fire before (NEVER: none)
+    run_start: I64  # t where the holding run began (with ``for``; else the sample's t)
+    run: I64  # per rule with ``for``: t where the run going at the end began (NEVER: none)
+
+
+def sparse_fires(jobs: Sequence[Job]) -> list[Fired | None]:
+    """Per job, its fires; None for a job left to the matrices (``EVENTS_PER_CELL``).
+    All jobs at once: their samples are laid end to end, so the work is a fixed number
+    of array operations per batch (plus two binary searches per series)."""
     sizes = [len(j.t) for j in jobs]
     offsets = np.zeros(len(jobs) + 1, np.int64)
     offsets[1:] = np.cumsum(sizes)
@@ -110,17 +125,21 @@ def sparse_fires(jobs: Sequence[Job]) -> list[tuple[I64, I64, I64] | None]:
     last0 = np.concatenate([j.last0 for j in jobs])
     key, end, dense = runs(jobs, offsets, level_base)
     has_gate, gate_at, open_at = _gates(jobs, offsets, rule_job)
-    rule, sample, last = _walk(key, end, t, offsets, rule_job, level, cooldown, last0, has_gate, gate_at, open_at)
-    out: list[tuple[I64, I64, I64] | None] = []
+    for_ms = np.concatenate([j.table.for_ms for j in jobs])
+    run0 = np.concatenate([j.run0 for j in jobs])
+    rule, sample, last, since, run_state = _walk(key, end, t, offsets, rule_job, level, cooldown, last0,
+                                                 for_ms, run0, has_gate, gate_at, open_at)
+    out: list[Fired | None] = []
     if len(rule):
         order = np.lexsort((sample, rule))
-        rule, sample, last = rule[order], sample[order], last[order]
+        rule, sample, last, since = rule[order], sample[order], last[order], since[order]
     rule_off = np.zeros(len(jobs) + 1, np.int64)
     rule_off[1:] = np.cumsum(rule_count)
     cut = np.searchsorted(rule, rule_off)
     for j in range(len(jobs)):
         a, b = cut[j], cut[j + 1]
-        out.append(None if dense[j] else (rule[a:b] - rule_off[j], sample[a:b] - offsets[j], last[a:b]))
+        out.append(None if dense[j] else Fired(rule[a:b] - rule_off[j], sample[a:b] - offsets[j], last[a:b],
+                                               since[a:b], run_state[rule_off[j]:rule_off[j + 1]]))
     return out
 
 
@@ -278,24 +297,48 @@ def _expand(lo: I64, hi: I64) -> tuple[I64, I64]:
 
 
 def _walk(
-    key: I64, end: I64, t: I64, offsets: I64,
-    rule_job: I64, level: I64, cooldown: I64, last0: I64, has_gate: B, gate_at: I64, open_at: I64,
-) -> tuple[I64, I64, I64]:
-    """(rule, sample, t of the fire before) of every fire, in no particular order.
+    key: I64, end: I64, t: I64, offsets: I64, rule_job: I64, level: I64, cooldown: I64, last0: I64,
+    for_ms: I64, run0: I64, has_gate: B, gate_at: I64, open_at: I64,
+) -> tuple[I64, I64, I64, I64, I64]:
+    """(rule, sample, t of the fire before, t where its run began) of every fire, in no
+    particular order, and per rule with ``for`` the t where the run still going at the
+    end began (``NEVER``: none).
 
-    ``has_gate`` / ``gate_at`` / ``open_at`` (``_gates``): a gated rule whose next held sample is shut
-    moves on to the gate's next open sample instead of firing."""
+    With ``for`` (``for_ms`` >= 0; -1: none) a run lets the rule fire only from its first sample at
+    least ``for`` after the run began (``run0``: the carried start, for a run going on
+    from the batch before); a gated rule (``_gates``) whose next held sample is shut
+    moves on to the gate's next opening.  Either way that round has no fire for it."""
     m = len(key)
     z = np.zeros(0, np.int64)
-    if not m:
-        return z, z, z
+    total = len(t)
     stride = int(offsets[-1]) + 1
     lvl_of = key // stride
     start = key - lvl_of * stride
     end_key = lvl_of * stride + end
+    job_start = offsets[:-1][rule_job]
+    job_end = offsets[1:][rule_job]
+    has_for = for_ms >= 0
+
+    def began(rule: I64, a: I64) -> I64:
+        """t where the run that begins at sample ``a`` began (carried, if from before)."""
+        r0 = run0[rule]
+        out: I64 = np.where((a == job_start[rule]) & (r0 != NEVER), r0, t[np.minimum(a, total - 1)])
+        return out
+
+    run_state = np.full(len(level), NEVER, np.int64)
+    if has_for.any() and m:
+        idx = np.flatnonzero(has_for)
+        lv = level[idx]
+        li = np.searchsorted(key, (lv + 1) * stride) - 1
+        lc = np.maximum(li, 0)
+        going = (li >= 0) & (lvl_of[lc] == lv) & (end[lc] == job_end[idx])
+        run_state[idx] = np.where(going, began(idx, start[lc]), NEVER)
+    if not m:
+        return z, z, z, z, run_state
     out_r: list[I64] = []
     out_s: list[I64] = []
     out_l: list[I64] = []
+    out_t: list[I64] = []
     free = np.flatnonzero(cooldown == 0)
     if len(free):
         # no cooldown: every sample of every run fires
@@ -304,12 +347,21 @@ def _walk(
         if len(j):
             s_i, smp = _expand(start[run], end[run])
             r = free[j[s_i]]
-            has = has_gate[r]
-            if has.any():
-                keep = ~has | (open_at[np.where(has, gate_at[r] + smp, 0)] == smp)
-                r, smp = r[keep], smp[keep]
+            since_t = t[smp]
+            keep = np.ones(len(r), np.bool_)
+            hf = has_for[r]
+            if hf.any():
+                since = began(r, start[run[s_i]])
+                keep &= ~hf | (t[smp] - since >= for_ms[r])
+                since_t = np.where(hf, since, since_t)
+            hg = has_gate[r]
+            if hg.any():
+                keep &= ~hg | (open_at[np.where(hg, gate_at[r] + smp, 0)] == smp)
+            if not keep.all():
+                r, smp, since_t = r[keep], smp[keep], since_t[keep]
             out_r.append(r)
             out_s.append(smp)
+            out_t.append(since_t)
             prev_t = np.empty(len(smp), np.int64)
             prev_t[1:] = t[smp[:-1]]
             new = np.ones(len(r), np.bool_)
@@ -323,48 +375,68 @@ def _walk(
         span = int(t.max()) - tmin + 2
         job_of_sample = np.repeat(np.arange(len(offsets) - 1, dtype=np.int64), np.diff(offsets))
         tkey = job_of_sample * span + (t - tmin)
-        job = rule_job[rule]
-        lv = level[rule]
-        cool = cooldown[rule]
         last = last0[rule]
         never = last == NEVER
-        p = np.searchsorted(tkey, job * span + np.clip(np.where(never, tmin, last + cool) - tmin, 0, span - 1))
-        p[never] = offsets[job[never]]
-        has, gate = has_gate[rule], gate_at[rule]
-        gated = bool(has.any())
-        end_of_job = offsets[1:][job]
+        p = np.searchsorted(tkey, rule_job[rule] * span
+                            + np.clip(np.where(never, tmin, last + cooldown[rule]) - tmin, 0, span - 1))
+        p[never] = job_start[rule[never]]
+        any_for = bool(has_for[rule].any())
+        gated = bool(has_gate[rule].any())
         while len(rule):
+            lv = level[rule]
             q = np.searchsorted(end_key, lv * stride + p, "right")
             qq = np.minimum(q, m - 1)
             ok = (q < m) & (lvl_of[qq] == lv)
             if not ok.all():
-                rule, job, lv, cool, last, qq, p = rule[ok], job[ok], lv[ok], cool[ok], last[ok], qq[ok], p[ok]
-                if gated:
-                    has, gate, end_of_job = has[ok], gate[ok], end_of_job[ok]
+                rule, last, qq, p = rule[ok], last[ok], qq[ok], p[ok]
                 if not len(rule):
                     break
-            f = np.maximum(p, start[qq])
+            a = start[qq]
+            f = np.maximum(p, a)
+            fire = np.ones(len(rule), np.bool_)
+            nxt = f
+            run_t: I64 | None = None
+            if any_for:
+                hf = has_for[rule]
+                if hf.any():
+                    # too early in its run: on to the next run
+                    since = began(rule, a)
+                    ready = np.searchsorted(tkey, rule_job[rule] * span
+                                            + np.clip(since + for_ms[rule] - tmin, 0, span - 1))
+                    f = np.where(hf, np.maximum(f, ready), f)
+                    late = hf & (f >= end[qq])
+                    fire &= ~late
+                    nxt = np.where(late, end[qq], f)
+                    run_t = np.where(hf, since, t[np.minimum(f, total - 1)])
             if gated:
-                # shut there: no fire this round, the walk goes on from the gate's next opening
-                opens = np.where(has, open_at[np.where(has, gate + f, 0)], f)
-                shut = opens != f
-                if shut.any():
-                    go = ~shut
-                    out_r.append(rule[go])
-                    out_s.append(f[go])
-                    out_l.append(last[go])
-                    moved = np.searchsorted(tkey, job * span + np.minimum(t[f] + cool - tmin, span - 1))
-                    last = np.where(go, t[f], last)
-                    p = np.where(go, moved, opens)
-                    ok = p < end_of_job
-                    rule, job, lv, cool, last, p = rule[ok], job[ok], lv[ok], cool[ok], last[ok], p[ok]
-                    has, gate, end_of_job = has[ok], gate[ok], end_of_job[ok]
-                    continue
-            out_r.append(rule)
-            out_s.append(f)
-            out_l.append(last)
-            last = t[f]
-            p = np.searchsorted(tkey, job * span + np.minimum(last + cool - tmin, span - 1))
+                hg = has_gate[rule] & fire
+                if hg.any():
+                    # shut there: on from the gate's next opening
+                    opens = np.where(hg, open_at[np.where(hg, gate_at[rule] + f, 0)], f)
+                    shut = hg & (opens != f)
+                    fire &= ~shut
+                    nxt = np.where(shut, opens, nxt)
+            fz = np.minimum(f, total - 1)
+            if run_t is None:
+                run_t = t[fz]
+            if fire.all():
+                out_r.append(rule)
+                out_s.append(f)
+                out_l.append(last)
+                out_t.append(run_t)
+                last = t[f]
+                p = np.searchsorted(tkey, rule_job[rule] * span + np.minimum(last + cooldown[rule] - tmin, span - 1))
+                continue
+            out_r.append(rule[fire])
+            out_s.append(f[fire])
+            out_l.append(last[fire])
+            out_t.append(run_t[fire])
+            moved = np.searchsorted(tkey, rule_job[rule] * span + np.minimum(t[fz] + cooldown[rule] - tmin, span - 1))
+            last = np.where(fire, t[fz], last)
+            p = np.where(fire, moved, nxt)
+            ok = p < job_end[rule]
+            rule, last, p = rule[ok], last[ok], p[ok]
     if not out_r:
-        return z, z, z
-    return np.concatenate(out_r), np.concatenate(out_s), np.concatenate(out_l)
+        return z, z, z, z, run_state
+    return (np.concatenate(out_r), np.concatenate(out_s), np.concatenate(out_l), np.concatenate(out_t),
+            run_state)
