@@ -24,7 +24,7 @@ from ..rules.registry import REGISTRY
 from ..rules.seam import B, F64, I64, Values
 from .alert_rows import FireRows, build_alerts
 from .alerts import empty_alerts
-from .firing import find_fires, fresh_state
+from .firing import FireInput, find_fires_many, fresh_state
 from .plan import Plan
 from .samples import SourceBatch, Ticks, build_source
 from .state import EngineState
@@ -114,6 +114,7 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
     new_rules = _kept(state.rules, plan.active_keys, same_plan)
     parts: list[FireRows] = []
     notes: list[str] = []
+    inputs: list[tuple[int, FireInput]] = []
     for src_index, rules in plan.rules_by_source.items():
         src = built[src_index]
         if src is None:
@@ -135,12 +136,16 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
                     "do not fire there"
                 )
         get = new_rules.get
-        fires, states = find_fires(
+        inputs.append((src_index, FireInput(
             rules, src.samples.t, src.samples.source, values, gate_masks,
             [get(key) or fresh_state() for key in tables.state_keys[src_index]],
             monotone=len(plan.sources[src_index].symbols) == 1, table=plan.rule_tables[src_index],
-        )
-        for r, st in zip(rules, states):
+        )))
+    # all sources' fires at once: the event path's work is per batch, not per source
+    for (src_index, inp), (fires, states) in zip(inputs, find_fires_many([inp for _, inp in inputs])):
+        src = built[src_index]
+        assert src is not None
+        for r, st in zip(inp.rules, states):
             new_rules[r.state_key] = st
         if len(fires.rule):
             s = fires.sample

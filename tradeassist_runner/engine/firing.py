@@ -1,5 +1,12 @@
 """Which samples fire: conditions, ``for``, gates, re-arm and cooldown, for every rule type.
 
+Two paths.  A rule with one condition and no ``rearm`` on a one-symbol source (gates and
+``for`` allowed) takes the *event* path (``sparse.py``): its fires follow from where the value crosses
+its threshold, found for every such rule of every source of the batch at once, at a
+cost that grows with the crossings rather than with rules x samples.  Every other rule,
+and a source whose values cross their thresholds so often that events would outnumber
+a fraction of its rules x samples, takes the *matrix* path described next.
+
 Per source (the samples rules share), everything up to the candidates is a boolean
 matrix of rules x samples built with numpy broadcasting: a condition per row, ``for`` as
 a running "last break" maximum along each row, gates as one mask per distinct gate.
@@ -29,6 +36,7 @@ import numpy as np
 
 from ..rules.seam import B, F64, I64
 from .plan import CompiledRule
+from .sparse import NEVER, Fired, Job, LevelTable, eligible, sparse_fires
 
 #: Rules x samples cells evaluated at once (bounds memory for many rules on one symbol).
 MAX_CELLS = 1 << 21
@@ -37,7 +45,9 @@ MAX_CELLS = 1 << 21
 DENSE = 32
 #: Rounds of jumps before a rule's remaining fires are listed instead.
 JUMP_ROUNDS = 8
-_NEVER = np.iinfo(np.int64).min // 4
+_NEVER = NEVER
+#: Whether rules the event path covers take it (else every rule takes the matrix path).
+SPARSE = True
 
 
 @dataclass(frozen=True)
@@ -54,7 +64,7 @@ class RuleTable:
     code) with their thresholds.  Built once per plan and source (``Plan.rule_tables``),
     so a live micro-batch does no per-rule Python work to set up its comparisons."""
 
-    def __init__(self, rules: Sequence[CompiledRule]) -> None:
+    def __init__(self, rules: Sequence[CompiledRule], split: bool = True) -> None:
         k = len(rules)
         self.size = k
         self.cooldown = np.fromiter((r.cooldown_ms for r in rules), np.int64, k)
@@ -76,10 +86,34 @@ class RuleTable:
                  np.asarray([rules[i].conditions[j].threshold for i in members], np.float64)[:, None])
                 for (series, code), members in by.items()
             ])
+        # the rules the event path covers (on a one-symbol source) and the rest
+        self.sparse = np.asarray([i for i, r in enumerate(rules) if eligible(r)], np.int64) if split else \
+            np.zeros(0, np.int64)
+        self.levels = LevelTable([rules[i] for i in self.sparse.tolist()])
+        #: positions among ``sparse`` of the rules with ``for``
+        self.sparse_for = tuple(int(j) for j in np.flatnonzero(self.levels.for_ms >= 0))
+        rest = np.setdiff1d(np.arange(k, dtype=np.int64), self.sparse)
+        self.rest = rest
+        self.rest_rules = tuple(rules[i] for i in rest.tolist())
+        self.rest_table = RuleTable(self.rest_rules, split=False) if split and len(self.sparse) else self
 
 
 def fresh_state() -> dict[str, Any]:
     return {"last": None, "armed": True, "run": None}
+
+
+@dataclass(frozen=True)
+class FireInput:
+    """One source's share of a batch (``find_fires`` arguments)."""
+
+    rules: Sequence[CompiledRule]
+    t: I64
+    source: I64
+    values: dict[int, tuple[F64, F64]]
+    gates: dict[int, B]
+    states: Sequence[dict[str, Any]]
+    monotone: bool = True
+    table: RuleTable | None = None
 
 
 def find_fires(
@@ -97,17 +131,100 @@ def find_fires(
     ``monotone``: sample time never steps back (one symbol); with two symbols it may.
     ``table``: ``RuleTable(rules)``, when the caller keeps one.
     """
+    return find_fires_many([FireInput(rules, t, source, values, gates, states, monotone, table)])[0]
+
+
+def find_fires_many(inputs: Sequence[FireInput]) -> list[tuple[Fires, list[dict[str, Any]]]]:
+    """``find_fires`` of several sources of one batch: the rules the event path covers
+    are resolved for all the sources together (a fixed number of array operations per
+    batch rather than per source); the rest by the matrices, per source."""
+    results: list[tuple[Fires, list[dict[str, Any]]] | None] = [None] * len(inputs)
+    jobs: list[tuple[int, RuleTable, Job]] = []
+    for idx, inp in enumerate(inputs):
+        rules, states = inp.rules, inp.states
+        if len(inp.t) == 0 or not rules:
+            z = np.zeros(0, np.int64)
+            results[idx] = Fires(z, z, z, z), [dict(s) for s in states]
+            continue
+        table = inp.table or RuleTable(rules)
+        if not (SPARSE and inp.monotone and len(table.sparse)):
+            results[idx] = _matrix_fires(rules, inp.t, inp.source, inp.values, inp.gates, states, inp.monotone, table)
+            continue
+        mine = [states[i] for i in table.sparse.tolist()]
+        last0 = np.fromiter((_NEVER if s["last"] is None else s["last"] for s in mine), np.int64, len(mine))
+        run0 = np.fromiter((_NEVER if s.get("run") is None else s["run"] for s in mine), np.int64, len(mine)) \
+            if table.sparse_for else np.full(len(mine), _NEVER, np.int64)
+        jobs.append((idx, table, Job(table.levels, inp.t, inp.values, inp.gates, last0, run0)))
+    if jobs:
+        for (idx, table, _), got in zip(jobs, sparse_fires([j for _, _, j in jobs])):
+            inp = inputs[idx]
+            if got is None:
+                results[idx] = _matrix_fires(inp.rules, inp.t, inp.source, inp.values, inp.gates, inp.states,
+                                             inp.monotone, table)
+            else:
+                results[idx] = _with_rest(inp, table, got)
+    out: list[tuple[Fires, list[dict[str, Any]]]] = []
+    for r in results:
+        assert r is not None
+        out.append(r)
+    return out
+
+
+def _with_rest(inp: FireInput, table: RuleTable, got: Fired) -> tuple[Fires, list[dict[str, Any]]]:
+    """The event path's fires (by rule, then sample) with the matrix path's for the rest
+    of the source's rules, and the new states."""
+    t, states = inp.t, inp.states
+    sparse = table.sparse
+    new_states = list(states)
+    e_rule, e_s = got.rule, got.sample
+    f_rule, f_s, f_last, f_run = sparse[e_rule], e_s, got.last_fire, got.run_start
+    if len(table.rest):
+        rest = table.rest
+        fires, rest_states = _matrix_fires(table.rest_rules, t, inp.source, inp.values, inp.gates,
+                                           [states[i] for i in rest.tolist()], inp.monotone, table.rest_table)
+        for i, st in zip(rest.tolist(), rest_states):
+            new_states[i] = st
+        if len(fires.rule):
+            f_rule = np.concatenate((f_rule, rest[fires.rule]))
+            f_s = np.concatenate((f_s, fires.sample))
+            f_last = np.concatenate((f_last, fires.last_fire))
+            f_run = np.concatenate((f_run, fires.run_start))
+            order = np.lexsort((f_s, f_rule))
+            f_rule, f_s, f_last, f_run = f_rule[order], f_s[order], f_last[order], f_run[order]
+    if len(e_rule):
+        # the event path's rules that fired: their last fire
+        is_last = np.ones(len(e_rule), np.bool_)
+        is_last[:-1] = e_rule[1:] != e_rule[:-1]
+        for i, last in zip(sparse[e_rule[is_last]].tolist(), t[e_s[is_last]].tolist()):
+            new_states[i] = {**states[i], "last": last, "armed": True}
+    for j in table.sparse_for:
+        # with ``for``: the run going on at the end, fired or not
+        run = int(got.run[j])
+        new_states[sparse[j]] = {**new_states[sparse[j]], "run": None if run == _NEVER else run}
+    return Fires(f_rule, f_s, f_last, f_run), new_states
+
+
+def _matrix_fires(
+    rules: Sequence[CompiledRule],
+    t: I64,
+    source: I64,
+    values: dict[int, tuple[F64, F64]],
+    gates: dict[int, B],
+    states: Sequence[dict[str, Any]],
+    monotone: bool,
+    table: RuleTable,
+) -> tuple[Fires, list[dict[str, Any]]]:
+    """``find_fires`` by rules x samples matrices: every rule, condition and modifier."""
     n = len(t)
-    if n == 0 or not rules:
+    if not rules:
         z = np.zeros(0, np.int64)
-        return Fires(z, z, z, z), [dict(s) for s in states]
+        return Fires(z, z, z, z), []
     chunk = max(1, MAX_CELLS // n)
     cand_r: list[I64] = []
     cand_s: list[I64] = []
     cand_run: list[I64] = []
     re_r: list[I64] = []
     re_s: list[I64] = []
-    table = table or RuleTable(rules)
     new_states = [dict(s) for s in states]
     last0 = np.fromiter((_NEVER if s["last"] is None else s["last"] for s in states), np.int64, len(rules))
     cooldown = table.cooldown

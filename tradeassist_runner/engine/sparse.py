@@ -1,0 +1,442 @@
+"""Fires of single-condition rules without ``rearm``, found from events, not a matrix.
+
+Such a rule (one condition; gates and ``for`` allowed) on a one-symbol source holds
+on a union of *runs* of consecutive samples, and a run begins or ends only where the
+value crosses the rule's threshold.  With the distinct thresholds of one (series,
+condition) sorted once per plan, the thresholds that change state between two samples
+are a contiguous range of that array (two binary searches per sample), so every
+threshold's runs are listed for the cost of the crossings, not of rules x samples:
+
+- ``crosses_*``: the range crossed between ``prev`` and the value; every event is a
+  run of one sample;
+- ``above`` / ``below``: the thresholds held at a sample are a prefix (a suffix) of
+  the sorted array; where its length grows runs begin, where it shrinks they end.
+
+Rules that share a threshold share its runs.  The cooldown is then a walk from fire to
+fire, every rule at once: the earliest admissible sample is one binary search over
+``t`` (sample time is monotone on one symbol), the fire is the first sample of the
+rule's runs at or after it (one binary search over the run ends).  A rule fires at
+most once per cooldown, so the rounds are as many as the most fires of one rule.  A
+rule without cooldown fires on every sample of its runs.  ``for`` moves a run's first
+admissible sample to ``for`` after the run began; a gate moves a shut fire to the
+gate's next opening (both are one more round, not a fire).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..rules.seam import B, F64, I64
+from .plan import CompiledRule
+
+NEVER = np.iinfo(np.int64).min // 4
+#: Past this many events (a threshold crossed, a run begun or ended) per rule x sample
+#: cell, a source's rules are resolved by the matrices instead (values that keep
+#: crossing their thresholds, e.g. a noisy indicator with levels inside its range).
+EVENTS_PER_CELL = 0.1
+
+
+def eligible(rule: CompiledRule) -> bool:
+    """Whether the event path covers ``rule`` (on a one-symbol source)."""
+    return len(rule.conditions) == 1 and rule.rearm is None and (rule.for_ms is None or rule.conditions[0].cond < 2)
+
+
+class LevelTable:
+    """Per plan and source: the eligible rules' thresholds, distinct and sorted per series,
+    and each rule's *level*: a number for its (series, condition, threshold).
+
+    A series' values are ranked once among all its thresholds; ``cum[c][k]``, the number
+    of condition ``c``'s thresholds among the first ``k``, turns that rank into the rank
+    among condition ``c``'s own, so only levels some rule uses get runs."""
+
+    def __init__(self, rules: Sequence[CompiledRule]) -> None:
+        self.size = len(rules)
+        by: dict[int, list[int]] = {}
+        for i, r in enumerate(rules):
+            by.setdefault(r.conditions[0].series, []).append(i)
+        level = np.zeros(len(rules), np.int64)
+        #: series, first level, distinct thresholds, cum (4 x thresholds + 1), first level per condition
+        self.series: list[tuple[int, int, F64, I64, I64]] = []
+        base = 0
+        for series, members in sorted(by.items()):
+            thr = np.asarray([rules[i].conditions[0].threshold for i in members], np.float64)
+            codes = np.asarray([rules[i].conditions[0].cond for i in members], np.int64)
+            distinct, where = np.unique(thr, return_inverse=True)
+            where = where.reshape(-1)
+            used = np.zeros((4, len(distinct)), np.int64)
+            used[codes, where] = 1
+            cum = np.zeros((4, len(distinct) + 1), np.int64)
+            cum[:, 1:] = np.cumsum(used, axis=1)
+            first = np.zeros(4, np.int64)
+            first[1:] = np.cumsum(cum[:3, -1])
+            level[members] = base + first[codes] + cum[codes, where]
+            self.series.append((series, base, distinct, cum, first))
+            base += int(cum[:, -1].sum())
+        self.levels = base
+        self.level = level
+        self.cooldown = np.fromiter((r.cooldown_ms for r in rules), np.int64, len(rules))
+        self.for_ms = np.fromiter((-1 if r.for_ms is None else r.for_ms for r in rules), np.int64, len(rules))
+        self.gate = np.fromiter((-1 if r.gate is None else r.gate for r in rules), np.int64, len(rules))
+        self.gates = tuple(sorted({r.gate for r in rules if r.gate is not None}))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One source's share of a batch: its table, sample times, series values and, per
+    eligible rule, the t of its last fire before the batch (``NEVER``: none)."""
+
+    table: LevelTable
+    t: I64
+    values: dict[int, tuple[F64, F64]]
+    gates: dict[int, B]
+    last0: I64
+    run0: I64  # per eligible rule with ``for``: the carried start of its run (NEVER: none)
+
+
+@dataclass(frozen=True)
+class Fired:
+    """One job's fires, sorted by rule then sample, and its rules' runs going on."""
+
+    rule: I64  # position among the job's eligible rules
+    sample: I64
+    last_fire: I64  # t of the rule's fire before (NEVER: none)
+    run_start: I64  # t where the holding run began (with ``for``; else the sample's t)
+    run: I64  # per rule with ``for``: t where the run going at the end began (NEVER: none)
+
+
+def sparse_fires(jobs: Sequence[Job]) -> list[Fired | None]:
+    """Per job, its fires; None for a job left to the matrices (``EVENTS_PER_CELL``).
+    All jobs at once: their samples are laid end to end, so the work is a fixed number
+    of array operations per batch (plus two binary searches per series)."""
+    sizes = [len(j.t) for j in jobs]
+    offsets = np.zeros(len(jobs) + 1, np.int64)
+    offsets[1:] = np.cumsum(sizes)
+    t = np.concatenate([j.t for j in jobs]) if len(jobs) > 1 else jobs[0].t
+    # level numbers unique across jobs; a rule's level, cooldown and last fire, end to end
+    level_base = np.zeros(len(jobs) + 1, np.int64)
+    level_base[1:] = np.cumsum([j.table.levels for j in jobs])
+    rule_count = np.asarray([j.table.size for j in jobs], np.int64)
+    rule_job = np.repeat(np.arange(len(jobs), dtype=np.int64), rule_count)
+    level = np.concatenate([j.table.level for j in jobs]) + level_base[rule_job]
+    cooldown = np.concatenate([j.table.cooldown for j in jobs])
+    last0 = np.concatenate([j.last0 for j in jobs])
+    key, end, dense = runs(jobs, offsets, level_base)
+    has_gate, gate_at, open_at = _gates(jobs, offsets, rule_job)
+    for_ms = np.concatenate([j.table.for_ms for j in jobs])
+    run0 = np.concatenate([j.run0 for j in jobs])
+    rule, sample, last, since, run_state = _walk(key, end, t, offsets, rule_job, level, cooldown, last0,
+                                                 for_ms, run0, has_gate, gate_at, open_at)
+    out: list[Fired | None] = []
+    if len(rule):
+        order = np.lexsort((sample, rule))
+        rule, sample, last, since = rule[order], sample[order], last[order], since[order]
+    rule_off = np.zeros(len(jobs) + 1, np.int64)
+    rule_off[1:] = np.cumsum(rule_count)
+    cut = np.searchsorted(rule, rule_off)
+    for j in range(len(jobs)):
+        a, b = cut[j], cut[j + 1]
+        out.append(None if dense[j] else Fired(rule[a:b] - rule_off[j], sample[a:b] - offsets[j], last[a:b],
+                                               since[a:b], run_state[rule_off[j]:rule_off[j + 1]]))
+    return out
+
+
+def _gates(jobs: Sequence[Job], offsets: I64, rule_job: I64) -> tuple[B, I64, I64]:
+    """Per rule, whether it has a gate and where that gate's segment of ``open_at``
+    begins (less the job's first sample), and
+    ``open_at``: per (job, gate) and sample of the job, the first sample at or after it
+    that the gate lets fire (the job's end: none), numbered end to end."""
+    gate_at = np.zeros(len(rule_job), np.int64)
+    has = np.zeros(len(rule_job), np.bool_)
+    segments: list[I64] = []
+    at = 0
+    first_rule = 0
+    for j, job in enumerate(jobs):
+        n = len(job.t)
+        for g in job.table.gates:
+            ok = job.gates[g]
+            nxt = np.where(ok, np.arange(n, dtype=np.int64), n)
+            segments.append(np.minimum.accumulate(nxt[::-1])[::-1] + offsets[j])
+            mine = first_rule + np.flatnonzero(job.table.gate == g)
+            gate_at[mine] = at - offsets[j]
+            has[mine] = True
+            at += n
+        first_rule += job.table.size
+    if not segments:
+        return has, gate_at, np.zeros(0, np.int64)
+    return has, gate_at, np.concatenate(segments)
+
+
+def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64, B]:
+    """Every level's runs over the jobs' samples (numbered end to end):
+    (level * (samples + 1) + first sample, end) sorted, ``end`` one past the last sample.
+
+    Each series' values, preceded by its ``prev`` at the first sample, are ranked among its
+    thresholds (two binary searches; an undefined value ranks below every threshold for
+    ``above`` and above every one for ``below``, so it holds neither); only where a rank
+    changes can a run begin or end, so everything after that looks at those places only.
+    """
+    stride = int(offsets[-1]) + 1
+    pieces: list[F64] = []
+    thr_of: list[F64] = []
+    cums: list[I64] = []
+    info: list[tuple[int, int, int, int, int, int, int, int]] = []
+    cum_at = 0
+    for j, job in enumerate(jobs):
+        off, lb = int(offsets[j]), int(level_base[j])
+        for series, base, thr, cum, first in job.table.series:
+            val, prv = job.values[series]
+            pieces.append(prv[:1])
+            pieces.append(val)
+            thr_of.append(thr)
+            cums.append(cum.reshape(-1))
+            b0, b1, b2, b3 = (first + (lb + base)).tolist()
+            info.append((off, cum_at, len(thr) + 1, b0, b1, b2, b3, j))
+            cum_at += cum.size
+    if not pieces:
+        z = np.zeros(0, np.int64)
+        return z, z, np.zeros(len(jobs), np.bool_)
+    x = np.concatenate(pieces)
+    low = np.fmax(x, -np.inf)  # undefined: below every threshold
+    high = np.fmin(x, np.inf)  # undefined: above every threshold
+    lens = np.fromiter((len(p) for p in pieces[1::2]), np.int64, len(thr_of))
+    starts = np.zeros(len(lens), np.int64)  # slot of each series' prev; its samples follow
+    starts[1:] = np.cumsum(lens[:-1] + 1)
+    bounds = list(zip(thr_of, starts.tolist(), (starts + lens + 1).tolist()))
+    left = np.concatenate([np.searchsorted(thr, low[a:b], "left") for thr, a, b in bounds])
+    right = np.concatenate([np.searchsorted(thr, high[a:b], "right") for thr, a, b in bounds])
+    change = np.empty(len(x), np.bool_)
+    change[0] = False
+    np.not_equal(left[1:], left[:-1], out=change[1:])
+    change[1:] |= right[1:] != right[:-1]
+    change[starts] = False
+    change[starts + 1] = True  # the first sample: runs begin, and crossings from the carried prev
+    pos = np.flatnonzero(change)
+    sid = np.searchsorted(starts, pos, "right") - 1
+    meta = np.asarray(info, np.int64)
+    # a job whose values cross its thresholds so often that its events outnumber a
+    # fraction of its rules x samples is left to the matrices (``dense``)
+    moves = np.abs(left[pos] - left[pos - 1]) + np.abs(right[pos] - right[pos - 1])
+    events = np.bincount(meta[sid, 7], weights=moves, minlength=len(jobs))
+    cells = np.asarray([j.table.size * len(j.t) for j in jobs], np.float64)
+    dense = events > cells * EVENTS_PER_CELL
+    kept = ~dense[meta[:, 7]]
+    if dense.any():
+        keep = kept[sid]
+        pos, sid = pos[keep], sid[keep]
+    cum = np.concatenate(cums)
+    s_off, s_cum, s_w = meta[sid, 0], meta[sid, 1], meta[sid, 2]
+    i = pos - starts[sid] - 1
+    at = s_off + i
+    first = i == 0
+    l_prev, l_cur = left[pos - 1] + s_cum, left[pos] + s_cum
+    r_prev, r_cur = right[pos - 1] + s_cum, right[pos] + s_cum
+    x_prev, x_cur = x[pos - 1], x[pos]
+    # the last sample of every series: runs still going end with the batch
+    last = starts + lens
+    m_end = meta[:, 0] + lens
+    m_cum, m_w = meta[:, 1], meta[:, 2]
+    begin: list[tuple[I64, I64, I64]] = []
+    finish: list[tuple[I64, I64, I64]] = []
+    point: list[tuple[I64, I64, I64]] = []
+    # above: held levels [0, h)
+    b = meta[sid, 3]
+    h_prev = np.where(first, 0, cum[l_prev]) + b
+    h_cur = cum[l_cur] + b
+    begin.append((h_prev, h_cur, at))
+    finish.append((h_cur, h_prev, at))
+    mb = meta[:, 3]
+    finish.append((mb, np.where(kept, mb + cum[m_cum + left[last]], mb), m_end))
+    # below: held levels [g, top)
+    b = meta[sid, 4]
+    top = cum[s_cum + 2 * s_w - 1]
+    g_prev = np.where(first, top, cum[r_prev + s_w]) + b
+    g_cur = cum[r_cur + s_w] + b
+    begin.append((g_cur, g_prev, at))
+    finish.append((g_prev, g_cur, at))
+    mb = meta[:, 4]
+    g_last = mb + cum[m_cum + m_w + right[last]]
+    finish.append((g_last, np.where(kept, mb + cum[m_cum + 2 * m_w - 1], g_last), m_end))
+    # crosses_above: prev <= thr < value
+    b = meta[sid, 5]
+    lo = cum[l_prev + 2 * s_w]
+    hi = np.where(x_prev < x_cur, cum[l_cur + 2 * s_w], lo)
+    point.append((lo + b, hi + b, at))
+    # crosses_below: value < thr <= prev
+    b = meta[sid, 6]
+    lo = cum[r_cur + 3 * s_w]
+    hi = np.where(x_cur < x_prev, cum[r_prev + 3 * s_w], lo)
+    point.append((lo + b, hi + b, at))
+    key_parts: list[I64] = []
+    end_parts: list[I64] = []
+    for to, is_start, is_end in ((begin, True, False), (finish, False, True), (point, True, True)):
+        e, k = _expand(np.concatenate([p[0] for p in to]), np.concatenate([p[1] for p in to]))
+        key = k * stride + np.concatenate([p[2] for p in to])[e]
+        if is_start:
+            key_parts.append(key)
+        if is_end:
+            end_parts.append(key + 1 if is_start else key)
+    key = np.sort(np.concatenate(key_parts))
+    end = np.sort(np.concatenate(end_parts)) % stride
+    return key, end, dense
+
+
+def _expand(lo: I64, hi: I64) -> tuple[I64, I64]:
+    """(i, k) for every i and every k in [lo[i], hi[i]) (empty where hi <= lo)."""
+    count = np.maximum(hi - lo, 0)
+    total = int(count.sum())
+    if not total:
+        z = np.zeros(0, np.int64)
+        return z, z
+    i = np.repeat(np.arange(len(lo), dtype=np.int64), count)
+    first = np.cumsum(count) - count
+    k = np.arange(total, dtype=np.int64) - first[i] + lo[i]
+    return i, k
+
+
+def _walk(
+    key: I64, end: I64, t: I64, offsets: I64, rule_job: I64, level: I64, cooldown: I64, last0: I64,
+    for_ms: I64, run0: I64, has_gate: B, gate_at: I64, open_at: I64,
+) -> tuple[I64, I64, I64, I64, I64]:
+    """(rule, sample, t of the fire before, t where its run began) of every fire, in no
+    particular order, and per rule with ``for`` the t where the run still going at the
+    end began (``NEVER``: none).
+
+    With ``for`` (``for_ms`` >= 0; -1: none) a run lets the rule fire only from its first sample at
+    least ``for`` after the run began (``run0``: the carried start, for a run going on
+    from the batch before); a gated rule (``_gates``) whose next held sample is shut
+    moves on to the gate's next opening.  Either way that round has no fire for it."""
+    m = len(key)
+    z = np.zeros(0, np.int64)
+    total = len(t)
+    stride = int(offsets[-1]) + 1
+    lvl_of = key // stride
+    start = key - lvl_of * stride
+    end_key = lvl_of * stride + end
+    job_start = offsets[:-1][rule_job]
+    job_end = offsets[1:][rule_job]
+    has_for = for_ms >= 0
+
+    def began(rule: I64, a: I64) -> I64:
+        """t where the run that begins at sample ``a`` began (carried, if from before)."""
+        r0 = run0[rule]
+        out: I64 = np.where((a == job_start[rule]) & (r0 != NEVER), r0, t[np.minimum(a, total - 1)])
+        return out
+
+    run_state = np.full(len(level), NEVER, np.int64)
+    if has_for.any() and m:
+        idx = np.flatnonzero(has_for)
+        lv = level[idx]
+        li = np.searchsorted(key, (lv + 1) * stride) - 1
+        lc = np.maximum(li, 0)
+        going = (li >= 0) & (lvl_of[lc] == lv) & (end[lc] == job_end[idx])
+        run_state[idx] = np.where(going, began(idx, start[lc]), NEVER)
+    if not m:
+        return z, z, z, z, run_state
+    out_r: list[I64] = []
+    out_s: list[I64] = []
+    out_l: list[I64] = []
+    out_t: list[I64] = []
+    free = np.flatnonzero(cooldown == 0)
+    if len(free):
+        # no cooldown: every sample of every run fires
+        lv = level[free]
+        j, run = _expand(np.searchsorted(key, lv * stride), np.searchsorted(key, (lv + 1) * stride))
+        if len(j):
+            s_i, smp = _expand(start[run], end[run])
+            r = free[j[s_i]]
+            since_t = t[smp]
+            keep = np.ones(len(r), np.bool_)
+            hf = has_for[r]
+            if hf.any():
+                since = began(r, start[run[s_i]])
+                keep &= ~hf | (t[smp] - since >= for_ms[r])
+                since_t = np.where(hf, since, since_t)
+            hg = has_gate[r]
+            if hg.any():
+                keep &= ~hg | (open_at[np.where(hg, gate_at[r] + smp, 0)] == smp)
+            if not keep.all():
+                r, smp, since_t = r[keep], smp[keep], since_t[keep]
+            out_r.append(r)
+            out_s.append(smp)
+            out_t.append(since_t)
+            prev_t = np.empty(len(smp), np.int64)
+            prev_t[1:] = t[smp[:-1]]
+            new = np.ones(len(r), np.bool_)
+            new[1:] = r[1:] != r[:-1]
+            prev_t[new] = last0[r[new]]
+            out_l.append(prev_t)
+    rule = np.flatnonzero(cooldown > 0)
+    if len(rule):
+        # sample time as one increasing key: job, then t (clipped to the batch's span)
+        tmin = int(t.min())
+        span = int(t.max()) - tmin + 2
+        job_of_sample = np.repeat(np.arange(len(offsets) - 1, dtype=np.int64), np.diff(offsets))
+        tkey = job_of_sample * span + (t - tmin)
+        last = last0[rule]
+        never = last == NEVER
+        p = np.searchsorted(tkey, rule_job[rule] * span
+                            + np.clip(np.where(never, tmin, last + cooldown[rule]) - tmin, 0, span - 1))
+        p[never] = job_start[rule[never]]
+        any_for = bool(has_for[rule].any())
+        gated = bool(has_gate[rule].any())
+        while len(rule):
+            lv = level[rule]
+            q = np.searchsorted(end_key, lv * stride + p, "right")
+            qq = np.minimum(q, m - 1)
+            ok = (q < m) & (lvl_of[qq] == lv)
+            if not ok.all():
+                rule, last, qq, p = rule[ok], last[ok], qq[ok], p[ok]
+                if not len(rule):
+                    break
+            a = start[qq]
+            f = np.maximum(p, a)
+            fire = np.ones(len(rule), np.bool_)
+            nxt = f
+            run_t: I64 | None = None
+            if any_for:
+                hf = has_for[rule]
+                if hf.any():
+                    # too early in its run: on to the next run
+                    since = began(rule, a)
+                    ready = np.searchsorted(tkey, rule_job[rule] * span
+                                            + np.clip(since + for_ms[rule] - tmin, 0, span - 1))
+                    f = np.where(hf, np.maximum(f, ready), f)
+                    late = hf & (f >= end[qq])
+                    fire &= ~late
+                    nxt = np.where(late, end[qq], f)
+                    run_t = np.where(hf, since, t[np.minimum(f, total - 1)])
+            if gated:
+                hg = has_gate[rule] & fire
+                if hg.any():
+                    # shut there: on from the gate's next opening
+                    opens = np.where(hg, open_at[np.where(hg, gate_at[rule] + f, 0)], f)
+                    shut = hg & (opens != f)
+                    fire &= ~shut
+                    nxt = np.where(shut, opens, nxt)
+            fz = np.minimum(f, total - 1)
+            if run_t is None:
+                run_t = t[fz]
+            if fire.all():
+                out_r.append(rule)
+                out_s.append(f)
+                out_l.append(last)
+                out_t.append(run_t)
+                last = t[f]
+                p = np.searchsorted(tkey, rule_job[rule] * span + np.minimum(last + cooldown[rule] - tmin, span - 1))
+                continue
+            out_r.append(rule[fire])
+            out_s.append(f[fire])
+            out_l.append(last[fire])
+            out_t.append(run_t[fire])
+            moved = np.searchsorted(tkey, rule_job[rule] * span + np.minimum(t[fz] + cooldown[rule] - tmin, span - 1))
+            last = np.where(fire, t[fz], last)
+            p = np.where(fire, moved, nxt)
+            ok = p < job_end[rule]
+            rule, last, p = rule[ok], last[ok], p[ok]
+    if not out_r:
+        return z, z, z, z, run_state
+    return (np.concatenate(out_r), np.concatenate(out_s), np.concatenate(out_l), np.concatenate(out_t),
+            run_state)
