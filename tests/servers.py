@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -24,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from .ports import free_port
 
 MACHINE_HOST, MACHINE_PORT, MACHINE_USER = "127.0.0.1", 5432, "postgres"
 
@@ -75,12 +76,6 @@ def _bin(name: str) -> str:
         if (version / "bin" / name).exists():
             return str(version / "bin" / name)
     pytest.skip(f"PostgreSQL's {name} is not installed (apt-get install postgresql)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _answers(host: str, port: int, user: str, database: str) -> bool:
