@@ -6,6 +6,11 @@ temporary folder on a free port. ``postgres_url`` (per test) is a URL to a schem
 own in that server (``options=-csearch_path=...``), created empty and dropped afterwards,
 so tests never see each other's tables and cost no ``CREATE DATABASE``.
 
+On the machine's server each test process (each pytest-xdist worker) gets a database of its
+own, made once per session: a runner's scope lock is a session advisory lock, which
+PostgreSQL keys per database, not per schema, so two workers' runners on scope ``default``
+in one database would refuse each other.
+
 ``own_postgres`` starts a private server a test may stop or kill (never the machine's).
 Import the fixtures into a test module or a ``conftest.py``:
 ``from tests.servers import postgres_server, postgres_url  # noqa: F401``.
@@ -106,7 +111,19 @@ def start_own_postgres(root: Path) -> PostgresServer:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     if _answers(MACHINE_HOST, MACHINE_PORT, MACHINE_USER, "postgres"):
-        yield PostgresServer(MACHINE_HOST, MACHINE_PORT, MACHINE_USER, "postgres")
+        import psycopg
+
+        machine = PostgresServer(MACHINE_HOST, MACHINE_PORT, MACHINE_USER, "postgres")
+        # the pid: unique among the processes running now, whichever session they belong to
+        database = f"tradeassist_test_{os.getpid()}"
+        with psycopg.connect(machine.url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')  # left by a killed session
+            conn.execute(f'CREATE DATABASE "{database}"')
+        try:
+            yield PostgresServer(MACHINE_HOST, MACHINE_PORT, MACHINE_USER, database)
+        finally:
+            with psycopg.connect(machine.url(), autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         return
     with tempfile.TemporaryDirectory(prefix="tradeassist-pg-") as root:
         server = start_own_postgres(Path(root))
