@@ -1,4 +1,5 @@
-"""Hypothesis profiles: reproducible in CI, deeper on a developer's machine.
+"""Hypothesis profiles (reproducible in CI, deeper on a developer's machine), and how many
+pytest-xdist workers ``-n auto`` starts.
 
 ``ci`` (chosen when ``CI=true``) is derandomized with a fixed example budget and no example
 database, so two CI runs of one commit try the same inputs and a red run can be replayed
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # Timing depends on the machine's load (CI shares 2 cores): never fail on a slow example.
@@ -25,3 +27,15 @@ settings.register_profile("dev", _BASE, max_examples=500, **_COMMON)
 
 _CHOSEN = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
 settings.load_profile(_CHOSEN)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Two workers per core: run one at a time, the tests keep a core busy only about half the
+    time (they wait on the subprocesses and servers they start), so one worker per core would
+    leave the machine half idle. ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still decides when it is set.
+    """
+    chosen = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
+    if chosen:
+        return int(chosen)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 2 * cores

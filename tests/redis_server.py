@@ -16,15 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from .ports import free_port
 from .waiting import wait_until
 
 REDIS_SERVER = shutil.which("redis-server")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _answers(port: int) -> bool:

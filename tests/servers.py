@@ -6,6 +6,11 @@ temporary folder on a free port. ``postgres_url`` (per test) is a URL to a schem
 own in that server (``options=-csearch_path=...``), created empty and dropped afterwards,
 so tests never see each other's tables and cost no ``CREATE DATABASE``.
 
+On the machine's server each test process (each pytest-xdist worker) gets a database of its
+own, made once per session: a runner's scope lock is a session advisory lock, which
+PostgreSQL keys per database, not per schema, so two workers' runners on scope ``default``
+in one database would refuse each other.
+
 ``own_postgres`` starts a private server a test may stop or kill (never the machine's).
 Import the fixtures into a test module or a ``conftest.py``:
 ``from tests.servers import postgres_server, postgres_url  # noqa: F401``.
@@ -15,7 +20,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -24,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from .ports import free_port
 
 MACHINE_HOST, MACHINE_PORT, MACHINE_USER = "127.0.0.1", 5432, "postgres"
 
@@ -77,12 +83,6 @@ def _bin(name: str) -> str:
     pytest.skip(f"PostgreSQL's {name} is not installed (apt-get install postgresql)")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _answers(host: str, port: int, user: str, database: str) -> bool:
     import psycopg
 
@@ -111,7 +111,19 @@ def start_own_postgres(root: Path) -> PostgresServer:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     if _answers(MACHINE_HOST, MACHINE_PORT, MACHINE_USER, "postgres"):
-        yield PostgresServer(MACHINE_HOST, MACHINE_PORT, MACHINE_USER, "postgres")
+        import psycopg
+
+        machine = PostgresServer(MACHINE_HOST, MACHINE_PORT, MACHINE_USER, "postgres")
+        # the pid: unique among the processes running now, whichever session they belong to
+        database = f"tradeassist_test_{os.getpid()}"
+        with psycopg.connect(machine.url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')  # left by a killed session
+            conn.execute(f'CREATE DATABASE "{database}"')
+        try:
+            yield PostgresServer(MACHINE_HOST, MACHINE_PORT, MACHINE_USER, database)
+        finally:
+            with psycopg.connect(machine.url(), autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         return
     with tempfile.TemporaryDirectory(prefix="tradeassist-pg-") as root:
         server = start_own_postgres(Path(root))

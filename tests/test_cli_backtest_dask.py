@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from tradeassist_runner.timefmt import iso_ms
 from .cli_helpers import tradeassist
 from .engine.reference import Tick
 from .engine.test_equivalence import body, rule_sets, streams
+from .ports import free_port
 from .waiting import wait_until
 
 distributed = pytest.importorskip("distributed")
@@ -192,16 +192,10 @@ def test_workers_option_starts_a_local_cluster(tmp_path: Path) -> None:
     assert "line 4: price 'x' is not a number" in on_dask.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_unreachable_scheduler_is_one_line_and_exit_1(tmp_path: Path) -> None:
     config, csv = _write(tmp_path, [{"id": "a", "instrument": "/ES", "type": "threshold",
                                       "condition": "above", "threshold": 1.5}], ["1772900000000,/ES,2.0,1"])
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     code, out, err = _run("backtest", str(config), "--ticks", str(csv), "--scheduler", address)
     assert code == 1
     assert err.startswith(f"error: cannot connect to the Dask scheduler at {address}: ")

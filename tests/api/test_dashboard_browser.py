@@ -12,7 +12,6 @@ import math
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ import pytest
 
 from ..browser import artifact_dir, browser_page
 from ..cli_helpers import ROOT
+from ..ports import free_port
 
 START = datetime(2026, 1, 5, 14, 30, tzinfo=timezone.utc)
 #: Long enough that the replay (paced at speed 1) never ends while a test runs.
@@ -102,12 +102,6 @@ def _project(root: Path) -> Path:
     return config
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Runner:
     """``tradeassist run`` in a subprocess on a fixed free port, so that a restart keeps its URL."""
 
@@ -115,7 +109,7 @@ class Runner:
         self.config = _project(root)
         self.rules_dir = root / "rules.d"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")} | (env or {})
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.stderr: list[str] = []
         self._proc: subprocess.Popen[str] | None = None

@@ -8,7 +8,6 @@ apprise actually sent.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from ..ports import free_port  # the notify tests take it from here too
 
 
 @dataclass
@@ -80,13 +81,6 @@ def hook() -> Iterator[Hook]:
         server.shutdown()
         server.server_close()
         thread.join(5)
-
-
-def free_port() -> int:
-    """A port nothing listens on (connection refused), for a channel that is down."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def serve_on(port: int, hook: Hook) -> tuple[ThreadingHTTPServer, threading.Thread]:

@@ -8,6 +8,7 @@ import io
 import json
 import logging
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -65,7 +66,8 @@ def test_a_replay_logs_the_same_alerts_in_postgres_as_in_sqlite(tmp_path: Path, 
     env = {"PG_PASSWORD": PASSWORD}
     ran = tradeassist("run", config, cwd=tmp_path, timeout=120, env=env)
     assert ran.returncode == 0, ran.stderr
-    assert "storage=\"PostgreSQL postgres@127.0.0.1" in ran.stderr and PASSWORD not in ran.stderr + ran.stdout
+    database = urlsplit(postgres_url).path.lstrip("/")  # the storage line names the database, not the user
+    assert f'storage="PostgreSQL {database}@127.0.0.1' in ran.stderr and PASSWORD not in ran.stderr + ran.stdout
 
     listed = alerts_command(config, "--format", "jsonl", env=env)
     assert listed.exit_code == 0, listed.output

@@ -47,6 +47,16 @@ def logged_alerts(db: Path) -> int:
         return 0
 
 
+def saved_row(state: Path) -> int:
+    """The replay row of the last committed state snapshot (0: none yet), read-only."""
+    try:
+        with sqlite3.connect(f"file:{state}?mode=ro", uri=True) as con:
+            row = con.execute("SELECT data FROM snapshot WHERE part = 'run'").fetchone()
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+    return int(json.loads(row[0])["row"]) if row else 0
+
+
 def alert_ids(config: Path) -> list[str]:
     out = tradeassist("alerts", config, "--format", "jsonl", cwd=config.parent)
     assert out.returncode == 0, out.stderr
@@ -84,6 +94,9 @@ def test_restart_after_a_kill_gives_the_same_alert_log(
     assert proc.stdout.readline()  # the first alert is out: we are mid-stream
     # and committed: the log is printed to the console before it is written
     wait_until(lambda: logged_alerts(tmp_path / "data" / "a.sqlite") > 0, what="first alert in the log")
+    # and a snapshot saved (every 100 ms, but a loaded machine may be later): the restart restores it
+    wait_until(lambda: saved_row(tmp_path / "data" / "s.sqlite") > 0 or proc.poll() is not None,
+               what="a state snapshot mid-stream")
     proc.send_signal(sig)
     proc.communicate(timeout=30)
     partial = alert_ids(config)
