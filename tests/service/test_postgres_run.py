@@ -107,7 +107,9 @@ def test_alerts_fired_while_postgres_is_down_are_kept_and_logged_once_it_is_back
         "ts,symbol,price,volume\n"
         "2026-01-05T14:30:00.000Z,/ES,99.5,1\n"
         "2026-01-05T14:30:00.500Z,/ES,100.5,1\n"  # es.cross: logged while the server is up
-        "2026-01-05T14:30:02.000Z,/ES,98.0,1\n"  # es.low: fires while it is down
+        # es.low: fires while it is down (6 s after es.cross: room for a loaded machine to see
+        # the first row and crash the server before this tick is replayed)
+        "2026-01-05T14:30:06.500Z,/ES,98.0,1\n"
         "2026-01-05T15:30:00.000Z,/ES,98.0,1\n"  # an hour later: the test stops the run first
     )
     url = own_postgres.url()
