@@ -43,6 +43,11 @@ class BatchResult:
 #: samples matrices itself).  Large enough that a backtest batch of 50,000 is one slice:
 #: every slice pays each source's fixed cost again.
 MAX_SLICE = 65_536
+#: With many rules a slice also holds many alert rows and events (10,000 rules over 12
+#: symbols fire about 1.6 alerts per tick): slices shrink so that rules x ticks stays under
+#: this, down to ``MIN_SLICE``, which bounds a 10,000-rule backtest's peak memory.
+SLICE_RULE_TICKS = 1 << 26
+MIN_SLICE = 16_384
 #: Distinct notes an Engine keeps (a live run that keeps hitting one must not grow forever).
 MAX_NOTES = 100
 
@@ -59,11 +64,12 @@ def evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime 
 
 
 def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime | None) -> BatchResult:
-    if ticks.height > MAX_SLICE:
+    most = min(MAX_SLICE, max(MIN_SLICE, SLICE_RULE_TICKS // max(len(plan.rules), 1)))
+    if ticks.height > most:
         pieces: list[pl.DataFrame] = []
         said: list[str] = []
-        for start in range(0, ticks.height, MAX_SLICE):
-            piece = _evaluate(plan, state, ticks.slice(start, MAX_SLICE), now)
+        for start in range(0, ticks.height, most):
+            piece = _evaluate(plan, state, ticks.slice(start, most), now)
             pieces.append(piece.alerts)
             said.extend(piece.notes)
             state = piece.state
