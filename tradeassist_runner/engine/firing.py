@@ -291,21 +291,34 @@ def _matrix_fires(
 def _jumps(ok: B, t: I64, cooldown: I64, last: I64) -> tuple[I64, I64, I64, I64, I64]:
     """Fires of rules (rows of ``ok``: may fire at that sample) limited by cooldown alone.
 
-    Each row gets "the first sample at or after i where it may fire" by one reversed
-    running minimum; then every round takes the next fire of every row at once: the first
-    such sample at or after ``t(last fire) + cooldown`` (one binary search over t).  Rows
+    "The first sample at or after i where a row may fire" is one binary search over the
+    row-major positions of the matrix's true cells (no rows x samples running minimum:
+    only the rounds' queries are answered); every round takes the next fire of every row
+    at once: the first such sample at or after ``t(last fire) + cooldown``.  Rows
     that hold for long stretches fire about once per cooldown, so a few rounds do.  Rows
     still going after ``JUMP_ROUNDS`` are returned (``left``, with the t of their last
     fire) for the caller to list instead.  Returns (row, sample, last fire t) per fire.
     """
     k, n = ok.shape
-    dtype = np.int32 if n < (1 << 31) - 1 else np.int64
-    first = np.where(ok, np.arange(n, dtype=dtype), dtype(n))
-    first = np.minimum.accumulate(first[:, ::-1], axis=1)[:, ::-1]
-    first = np.concatenate((first, np.full((k, 1), n, dtype)), axis=1)
-    rows = np.arange(k)
+    cell_r, cell_s = np.nonzero(ok)
+    cell_r = cell_r.astype(np.int64)
+    cell_s = cell_s.astype(np.int64)
+    stride = n + 1
+    cell_key = cell_r * stride + cell_s  # sorted: row-major
+    top = len(cell_key) - 1
+
+    def first(row: I64, pos: I64) -> I64:
+        """Per query: the row's first true cell at sample >= pos (n: none)."""
+        if top < 0:
+            return np.full(len(row), n, np.int64)
+        j = np.searchsorted(cell_key, row * stride + pos)
+        jj = np.minimum(j, top)
+        hit: I64 = np.where((j <= top) & (cell_r[jj] == row), cell_s[jj], n)
+        return hit
+
+    rows = np.arange(k, dtype=np.int64)
     pos = np.where(last == _NEVER, 0, np.searchsorted(t, last + cooldown))
-    at = first[rows, pos].astype(np.int64)
+    at = first(rows, pos)
     prev = last.copy()
     out_r: list[I64] = []
     out_s: list[I64] = []
@@ -321,7 +334,7 @@ def _jumps(ok: B, t: I64, cooldown: I64, last: I64) -> tuple[I64, I64, I64, I64,
         out_l.append(prev)
         prev = t[at]
         pos = np.searchsorted(t, prev + cooldown[rows])
-        at = first[rows, pos].astype(np.int64)
+        at = first(rows, pos)
     going = at < n
     z = np.zeros(0, np.int64)
     return (np.concatenate(out_r) if out_r else z, np.concatenate(out_s) if out_s else z,
