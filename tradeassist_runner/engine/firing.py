@@ -73,6 +73,23 @@ class RuleTable:
         self.gated = tuple(i for i, r in enumerate(rules) if r.gate is not None)
         self.with_for = tuple(i for i, r in enumerate(rules) if r.for_ms is not None)
         self.with_rearm = tuple(i for i, r in enumerate(rules) if r.rearm is not None)
+        #: the rules with ``rearm`` (ascending) and, per (series, side), positions among
+        #: them and the levels the value must come back to (``<=`` on the upward side)
+        self.rearm_rows = np.asarray(self.with_rearm, np.int64)
+        by_side: dict[tuple[int, bool], list[int]] = {}
+        for pos, i in enumerate(self.with_rearm):
+            c = rules[i].conditions[0]
+            by_side.setdefault((c.series, c.cond in (0, 2)), []).append(pos)
+        self.rearm_groups: list[tuple[int, bool, I64, F64]] = []
+        for (series, up), members in by_side.items():
+            levels = []
+            for pos in members:
+                r = rules[self.with_rearm[pos]]
+                assert r.rearm is not None
+                c = r.conditions[0]
+                levels.append(c.threshold - r.rearm if up else c.threshold + r.rearm)
+            self.rearm_groups.append((series, up, np.asarray(members, np.int64),
+                                      np.asarray(levels, np.float64)[:, None]))
         self.depth = max((len(r.conditions) for r in rules), default=0)
         self.groups: list[list[tuple[int, int, I64, F64]]] = []
         for j in range(self.depth):
@@ -275,14 +292,14 @@ def _matrix_fires(
         else:
             cand_run.append(t[s])
         if table.with_rearm:
-            rr, rs = _rearm_points(part, values, n)
+            rr, rs = _rearm_points(table, lo, hi, values, n)
             re_r.append(rr + lo)
             re_s.append(rs)
-    c_rule = np.concatenate(cand_r).astype(np.int64)
-    c_s = np.concatenate(cand_s).astype(np.int64)
-    c_run = np.concatenate(cand_run).astype(np.int64)
-    r_rule = np.concatenate(re_r).astype(np.int64) if re_r else np.zeros(0, np.int64)
-    r_s = np.concatenate(re_s).astype(np.int64) if re_s else np.zeros(0, np.int64)
+    c_rule = np.concatenate(cand_r).astype(np.int64, copy=False)
+    c_s = np.concatenate(cand_s).astype(np.int64, copy=False)
+    c_run = np.concatenate(cand_run).astype(np.int64, copy=False)
+    r_rule = np.concatenate(re_r).astype(np.int64, copy=False) if re_r else np.zeros(0, np.int64)
+    r_s = np.concatenate(re_s).astype(np.int64, copy=False) if re_s else np.zeros(0, np.int64)
     fires = _resolve(table, t, source, c_rule, c_s, c_run, r_rule, r_s, states, new_states, monotone,
                      last0, dense)
     return fires, new_states
@@ -291,21 +308,34 @@ def _matrix_fires(
 def _jumps(ok: B, t: I64, cooldown: I64, last: I64) -> tuple[I64, I64, I64, I64, I64]:
     """Fires of rules (rows of ``ok``: may fire at that sample) limited by cooldown alone.
 
-    Each row gets "the first sample at or after i where it may fire" by one reversed
-    running minimum; then every round takes the next fire of every row at once: the first
-    such sample at or after ``t(last fire) + cooldown`` (one binary search over t).  Rows
+    "The first sample at or after i where a row may fire" is one binary search over the
+    row-major positions of the matrix's true cells (no rows x samples running minimum:
+    only the rounds' queries are answered); every round takes the next fire of every row
+    at once: the first such sample at or after ``t(last fire) + cooldown``.  Rows
     that hold for long stretches fire about once per cooldown, so a few rounds do.  Rows
     still going after ``JUMP_ROUNDS`` are returned (``left``, with the t of their last
     fire) for the caller to list instead.  Returns (row, sample, last fire t) per fire.
     """
     k, n = ok.shape
-    dtype = np.int32 if n < (1 << 31) - 1 else np.int64
-    first = np.where(ok, np.arange(n, dtype=dtype), dtype(n))
-    first = np.minimum.accumulate(first[:, ::-1], axis=1)[:, ::-1]
-    first = np.concatenate((first, np.full((k, 1), n, dtype)), axis=1)
-    rows = np.arange(k)
+    cell_r, cell_s = np.nonzero(ok)
+    cell_r = cell_r.astype(np.int64, copy=False)
+    cell_s = cell_s.astype(np.int64, copy=False)
+    stride = n + 1
+    cell_key = cell_r * stride + cell_s  # sorted: row-major
+    top = len(cell_key) - 1
+
+    def first(row: I64, pos: I64) -> I64:
+        """Per query: the row's first true cell at sample >= pos (n: none)."""
+        if top < 0:
+            return np.full(len(row), n, np.int64)
+        j = np.searchsorted(cell_key, row * stride + pos)
+        jj = np.minimum(j, top)
+        hit: I64 = np.where((j <= top) & (cell_r[jj] == row), cell_s[jj], n)
+        return hit
+
+    rows = np.arange(k, dtype=np.int64)
     pos = np.where(last == _NEVER, 0, np.searchsorted(t, last + cooldown))
-    at = first[rows, pos].astype(np.int64)
+    at = first(rows, pos)
     prev = last.copy()
     out_r: list[I64] = []
     out_s: list[I64] = []
@@ -321,7 +351,7 @@ def _jumps(ok: B, t: I64, cooldown: I64, last: I64) -> tuple[I64, I64, I64, I64,
         out_l.append(prev)
         prev = t[at]
         pos = np.searchsorted(t, prev + cooldown[rows])
-        at = first[rows, pos].astype(np.int64)
+        at = first(rows, pos)
     going = at < n
     z = np.zeros(0, np.int64)
     return (np.concatenate(out_r) if out_r else z, np.concatenate(out_s) if out_s else z,
@@ -392,23 +422,26 @@ def _runs(
     return rows, start
 
 
-def _rearm_points(part: Sequence[CompiledRule], values: dict[int, tuple[F64, F64]], n: int) -> tuple[I64, I64]:
-    """(rule, sample) where a rule with ``rearm`` is back on the other side of its level."""
-    rs: list[I64] = []
-    ss: list[I64] = []
-    for i, r in enumerate(part):
-        if r.rearm is None:
-            continue
-        c = r.conditions[0]
-        v = values[c.series][0]
-        hit = v <= c.threshold - r.rearm if c.cond in (0, 2) else v >= c.threshold + r.rearm
-        s = np.flatnonzero(hit)
-        rs.append(np.full(len(s), i, np.int64))
-        ss.append(s)
-    if not rs:
+def _rearm_points(table: RuleTable, lo: int, hi: int, values: dict[int, tuple[F64, F64]], n: int) -> tuple[I64, I64]:
+    """(rule - lo, sample), rule-major, where a rule lo..hi-1 with ``rearm`` is back on
+    the other side of its level: one broadcast comparison per (series, side)."""
+    rows = table.rearm_rows
+    a, b = np.searchsorted(rows, (lo, hi)).tolist()
+    if a == b:
         z = np.zeros(0, np.int64)
         return z, z
-    return np.concatenate(rs), np.concatenate(ss)
+    hit = np.empty((b - a, n), np.bool_)
+    whole = a == 0 and b == len(rows)
+    for series, up, pos, level in table.rearm_groups:
+        if not whole:
+            keep = (pos >= a) & (pos < b)
+            if not keep.any():
+                continue
+            pos, level = pos[keep], level[keep]
+        v = values[series][0][None, :]
+        hit[pos - a] = (v <= level) if up else (v >= level)
+    r, s = np.nonzero(hit)
+    return rows[a + r] - lo, s.astype(np.int64, copy=False)
 
 
 def _resolve(
@@ -537,10 +570,10 @@ def _resolve(
         out_s.append(f_s)
         out_run.append(f_run)
         out_last.append(f_last.astype(np.int64))
-    f_rule = np.concatenate(out_rule).astype(np.int64)
-    f_s = np.concatenate(out_s).astype(np.int64)
-    f_run = np.concatenate(out_run).astype(np.int64)
-    f_last = np.concatenate(out_last).astype(np.int64)
+    f_rule = np.concatenate(out_rule).astype(np.int64, copy=False)
+    f_s = np.concatenate(out_s).astype(np.int64, copy=False)
+    f_run = np.concatenate(out_run).astype(np.int64, copy=False)
+    f_last = np.concatenate(out_last).astype(np.int64, copy=False)
     order = np.lexsort((f_s, f_rule))
     f_rule, f_s, f_run, f_last = f_rule[order], f_s[order], f_run[order], f_last[order]
     # carried firing state: last fire (in sample order) and whether re-armed since

@@ -62,17 +62,40 @@ def window_sums(x: F64, n: int) -> F64:
     return sums
 
 
+#: From this window length on, window extremes are taken blockwise (below) rather than
+#: by reducing every window (``n`` comparisons per window).
+_BLOCKWISE = 8
+
+
 def window_max(x: F64, n: int) -> F64:
-    if len(x) < n:
-        return EMPTY
-    out: F64 = np.max(sliding_window_view(x, n), axis=1)
-    return out
+    """Largest element of every length-``n`` window (NaN if the window holds one)."""
+    return _window_extreme(x, n, np.maximum, -np.inf)
 
 
 def window_min(x: F64, n: int) -> F64:
-    if len(x) < n:
+    """Smallest element of every length-``n`` window (NaN if the window holds one)."""
+    return _window_extreme(x, n, np.minimum, np.inf)
+
+
+def _window_extreme(x: F64, n: int, op: np.ufunc, neutral: float) -> F64:
+    """Max (or min) of every window in a few passes whatever ``n`` (van Herk / Gil-Werman):
+    cut ``x`` into blocks of ``n``; a window spans the end of one block and the start of
+    the next, so its extreme is ``op`` of a running extreme from the right within the first
+    block and one from the left within the second.  Extremes are exact, so the result is
+    the same as reducing each window."""
+    size = len(x)
+    if size < n:
         return EMPTY
-    out: F64 = np.min(sliding_window_view(x, n), axis=1)
+    if n < _BLOCKWISE:
+        out: F64 = op.reduce(sliding_window_view(x, n), axis=1)
+        return out
+    blocks = -(-size // n)
+    padded = np.full(blocks * n, neutral)
+    padded[:size] = x
+    cols = padded.reshape(blocks, n).T  # (n, blocks): each running pass is n vector ops
+    ahead = op.accumulate(cols, axis=0).T.reshape(-1)
+    behind = op.accumulate(cols[::-1], axis=0)[::-1].T.reshape(-1)
+    out = op(behind[:size - n + 1], ahead[n - 1:size])
     return out
 
 
@@ -89,7 +112,7 @@ def window_mean_std(x: F64, n: int) -> tuple[F64, F64, np.ndarray[Any, np.dtype[
         return EMPTY, EMPTY, np.zeros(0, np.bool_)
     windows = sliding_window_view(x, n)
     mean = np.add.reduce(windows, axis=1) / float(n)
-    flat = np.max(windows, axis=1) == np.min(windows, axis=1)
+    flat = window_max(x, n) == window_min(x, n)
     var = np.empty(len(mean))
     step = max(1, _CHUNK_ELEMENTS // n)
     for start in range(0, len(mean), step):  # chunks of windows, not samples

@@ -19,6 +19,7 @@ from .cutting import bits_equal
 PARAMS: dict[str, list[Params]] = {
     "moving_average": [("sma", 1), ("ema", 1), ("sma", 3), ("ema", 3), ("ema", 5), ("sma", 5)],
     "ma_cross": [("sma", 1, 2), ("ema", 1, 2), ("ema", 2, 5), ("sma", 3, 4), ("ema", 3, 4)],
+    "rsi": [(1,), (2,), (3,), (5,), (9,)],
 }
 
 

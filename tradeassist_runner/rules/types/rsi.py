@@ -12,7 +12,7 @@ before the seed, then only AG and AL.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from math import isnan
 from typing import Annotated, Any, ClassVar, Literal, TypedDict
 
@@ -103,38 +103,53 @@ class RsiType:
         return ()
 
     def values(self, params: Params, samples: Samples, state: State | None) -> tuple[Values, State]:
-        period = _period(params)
+        return self.values_many([(params, state)], samples)[0]
+
+    def values_many(self, items: Sequence[tuple[Params, State | None]], samples: Samples) -> list[tuple[Values, State]]:
+        """``values`` of several periods on the same samples: every seeded series' gains
+        and losses recursions (all of one batch length) in one call."""
         price = np.asarray(samples.price, dtype=np.float64)
         n = len(price)
-        carried: RsiState = state if state is not None else {
-            "count": 0, "last": None, "gains": [], "losses": [], "avg_gain": None, "avg_loss": None,
-        }
-        if n == 0:
-            return Values(np.zeros(0), {"avg_gain": np.zeros(0), "avg_loss": np.zeros(0)}), carried
-        count, last = carried["count"], carried["last"]
-        if last is None:  # sample 0 has no move
-            d, offset = np.diff(price), 1
-        else:
-            d, offset = np.diff(np.concatenate(([last], price))), 0
-        gain = np.where(d > 0.0, d, 0.0)
-        loss = np.where(d < 0.0, -d, 0.0)
-        avg_gain, gains, ag, g_at, g_moves = _seeded(period, carried["gains"], gain, offset, count, carried["avg_gain"])
-        avg_loss, losses, al, l_at, l_moves = _seeded(period, carried["losses"], loss, offset, count, carried["avg_loss"])
-        if ag is not None and al is not None:  # seeded together: one recursion call for both
-            g_smooth, l_smooth = smooth_many([(ag, g_moves, 1.0 / period), (al, l_moves, 1.0 / period)])
+        out: list[tuple[Values, State] | None] = [None] * len(items)
+        pending: list[tuple[int, int, RsiState, F64, F64, int, int]] = []
+        jobs: list[tuple[float, F64, float]] = []
+        for k, (params, state) in enumerate(items):
+            period = _period(params)
+            carried: RsiState = state if state is not None else {
+                "count": 0, "last": None, "gains": [], "losses": [], "avg_gain": None, "avg_loss": None,
+            }
+            if n == 0:
+                out[k] = Values(np.zeros(0), {"avg_gain": np.zeros(0), "avg_loss": np.zeros(0)}), carried
+                continue
+            count, last = carried["count"], carried["last"]
+            if last is None:  # sample 0 has no move
+                d, offset = np.diff(price), 1
+            else:
+                d, offset = np.diff(np.concatenate(([last], price))), 0
+            gain = np.where(d > 0.0, d, 0.0)
+            loss = np.where(d < 0.0, -d, 0.0)
+            avg_gain, gains, ag, g_at, g_moves = _seeded(period, carried["gains"], gain, offset, count,
+                                                         carried["avg_gain"])
+            avg_loss, losses, al, l_at, l_moves = _seeded(period, carried["losses"], loss, offset, count,
+                                                          carried["avg_loss"])
+            new_state: RsiState = {
+                "count": count + n, "last": float(price[-1]), "gains": gains, "losses": losses,
+                "avg_gain": ag, "avg_loss": al,
+            }
+            if ag is not None and al is not None:  # seeded together: both recursions join the call
+                pending.append((k, len(jobs), new_state, avg_gain, avg_loss, g_at, l_at))
+                jobs.append((ag, g_moves, 1.0 / period))
+                jobs.append((al, l_moves, 1.0 / period))
+            else:
+                out[k] = Values(rsi_of(avg_gain, avg_loss), {"avg_gain": avg_gain, "avg_loss": avg_loss}), new_state
+        smoothed = smooth_many(jobs) if jobs else []
+        for k, at, new_state, avg_gain, avg_loss, g_at, l_at in pending:
+            g_smooth, l_smooth = smoothed[at], smoothed[at + 1]
             avg_gain[g_at:], avg_loss[l_at:] = g_smooth, l_smooth
             if len(g_smooth):
-                ag, al = float(g_smooth[-1]), float(l_smooth[-1])
-        new_state: RsiState = {
-            "count": count + n,
-            "last": float(price[-1]),
-            "gains": gains,
-            "losses": losses,
-            "avg_gain": ag,
-            "avg_loss": al,
-        }
-        value = rsi_of(avg_gain, avg_loss)
-        return Values(value, {"avg_gain": avg_gain, "avg_loss": avg_loss}), new_state
+                new_state["avg_gain"], new_state["avg_loss"] = float(g_smooth[-1]), float(l_smooth[-1])
+            out[k] = Values(rsi_of(avg_gain, avg_loss), {"avg_gain": avg_gain, "avg_loss": avg_loss}), new_state
+        return [o for o in out if o is not None]
 
     def replay(self, params: Params, inputs: Mapping[str, float]) -> float:
         return rsi_scalar(inputs["avg_gain"], inputs["avg_loss"])
