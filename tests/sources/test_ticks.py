@@ -438,3 +438,14 @@ def test_the_fixed_width_time_reader_agrees_with_chrono(texts: list[str | None])
     got = ticks_module._with_iso_ts(frame)["_iso_ts"]
     expected = chrono.fill_null(ticks_module._parse_iso_any(text)) if len(texts) else chrono
     assert got.to_physical().to_list() == expected.to_physical().to_list()
+
+
+def test_the_fixed_width_time_reader_keeps_row_order_across_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ticks_module, "_CANONICAL_SLICE", 3)
+    texts = ["2026-01-05T14:30:00.125Z", None, "2026-02-30T00:00:00.000Z", "1767623400125",
+             "2024-02-29T23:59:59.999Z", "2026-12-31T00:00:00.001Z", "2026-07-01T12:00:00.000Z"] * 3
+    text = pl.Series("ts", texts, pl.String)
+    got = ticks_module._canonical_iso(text).to_physical().to_list()
+    chrono = ticks_module._parse_iso_z(text).to_physical().to_list()
+    assert got == chrono
+    assert got[0] == T0_MS + 125

@@ -249,6 +249,8 @@ def _parse_iso_z(text: pl.Series) -> pl.Series:
 
 #: ``2026-12-01T14:40:47.571Z``: the spelling tick files are usually written in (ours included).
 _CANONICAL_LEN = 24
+#: Rows read at a time: the text is copied three times on the way to numpy; keep that small.
+_CANONICAL_SLICE = 32_768
 _CANONICAL_SEPARATORS = {4: b"-", 7: b"-", 10: b"T", 13: b":", 16: b":", 19: b".", 23: b"Z"}
 _CANONICAL_DIGITS = [i for i in range(_CANONICAL_LEN) if i not in _CANONICAL_SEPARATORS]
 _SEPARATOR_AT = list(_CANONICAL_SEPARATORS)
@@ -270,6 +272,17 @@ def _canonical_iso(text: pl.Series) -> pl.Series:
         return pl.Series("ts", [None] * n, TS_DTYPE)
     idx = None if fixed.all() else fixed.arg_true()
     taken = text if idx is None else text.gather(idx)
+    values = pl.concat([
+        _canonical_epoch_ms(taken.slice(start, _CANONICAL_SLICE))
+        for start in range(0, len(taken), _CANONICAL_SLICE)
+    ])
+    if idx is not None:
+        values = pl.Series("ts", [None] * n, pl.Int64).scatter(idx, values)
+    return values.cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
+
+
+def _canonical_epoch_ms(taken: pl.Series) -> pl.Series:
+    """Epoch ms of times of exactly ``_CANONICAL_LEN`` bytes; null where chrono must judge."""
     chars = np.frombuffer(taken.str.join("").item().encode(), np.uint8).reshape(-1, _CANONICAL_LEN)
     digits = chars - np.uint8(ord("0"))  # a byte below '0' wraps past 9
     ok = (digits[:, _CANONICAL_DIGITS] <= 9).all(axis=1)
@@ -292,10 +305,7 @@ def _canonical_iso(text: pl.Series) -> pl.Series:
     doy = (153 * np.where(month > 2, month - 3, month + 9) + 2) // 5 + day - 1
     days = (era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468).astype(np.int64)
     epoch = ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + ms
-    values = pl.Series("ts", epoch, pl.Int64).set(pl.Series(~ok), None)
-    if idx is not None:
-        values = pl.Series("ts", [None] * n, pl.Int64).scatter(idx, values)
-    return values.cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
+    return pl.Series("ts", epoch, pl.Int64).set(pl.Series(~ok), None)
 
 
 def _parse_iso_any(text: pl.Series) -> pl.Series:
