@@ -161,6 +161,9 @@ def _backtest(
         raise click.UsageError("--workers and --scheduler exclude each other")
     if on_dask and chart_path is not None:
         raise click.UsageError("--chart draws from a single-process run: leave out --workers/--scheduler")
+    from .memory import keep_freed_memory
+
+    keep_freed_memory()  # a batch job from here to exit
     loaded = _load(config)
     chart = None
     if chart_path is not None:

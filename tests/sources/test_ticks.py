@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tradeassist_runner.sources import ticks as ticks_module
@@ -389,3 +389,63 @@ def test_whole_numbers_past_int64_are_out_of_range_in_text_and_in_float_columns(
     good, bad = normalize(floats)
     assert good["volume"].to_list() == [3]
     assert [str(r) for r in bad] == ["row 1: volume '1e+20' is out of range", "row 2: volume '2.5' is not a whole number"]
+
+
+def _two(lo: int, hi: int) -> st.SearchStrategy[str]:
+    return st.integers(lo, hi).map(lambda n: f"{n:02d}")
+
+
+#: The fixed-width ISO-8601 spelling, with every field free to leave its range (month 13,
+#: 31 February, second 60, 1969) and a stray character anywhere.
+_canonical_like = st.builds(
+    lambda y, mo, d, h, mi, s, ms, stray: _with_stray(f"{y:04d}-{mo}-{d}T{h}:{mi}:{s}.{ms:03d}Z", stray),
+    st.integers(0, 9999) | st.integers(1960, 2100) | st.sampled_from([1969, 1970, 2000, 2024, 2026, 2100]),
+    _two(0, 13) | st.just("02"), _two(0, 32) | st.sampled_from(["28", "29", "30", "31"]),
+    _two(0, 25), _two(0, 61), _two(0, 61), st.integers(0, 999),
+    st.none() | st.tuples(st.integers(0, 23), st.sampled_from(list("0Z:-T. xz/+é"))),
+)
+
+
+def _with_stray(text: str, stray: tuple[int, str] | None) -> str:
+    if stray is None:
+        return text
+    at, char = stray
+    return text[:at] + char + text[at + 1:]
+
+
+_valid_times = st.datetimes(datetime(1900, 1, 1), datetime(2200, 12, 31)).map(
+    lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+)
+
+
+@given(st.lists(_valid_times | _canonical_like | st.none(), max_size=40))
+@example(["2026-02-29T00:00:00.000Z", "2024-02-29T23:59:59.999Z", "2100-02-29T00:00:00.000Z",
+          "2026-04-31T00:00:00.000Z", "2026-12-01T14:40:60.000Z", "1969-12-31T23:59:59.999Z", "2026-12-01t14:40:47.571Z"])
+@settings(max_examples=100, deadline=None)
+def test_the_fixed_width_time_reader_agrees_with_chrono(texts: list[str | None]) -> None:
+    """Times in the usual spelling skip chrono's parser: whatever that shortcut reads, chrono
+    reads to the same instant, and what it leaves (null) still goes through chrono."""
+    text = pl.Series("ts", texts, pl.String)
+    fast = ticks_module._canonical_iso(text)
+    chrono = ticks_module._parse_iso_z(text)
+    taken = fast.is_not_null()
+    assert fast.filter(taken).to_physical().to_list() == chrono.filter(taken).to_physical().to_list()
+    # the ordinary valid times do take the shortcut
+    plain = text.str.contains(r"^(19[7-9]\d|[2-9]\d{3})-\d\d-\d\dT\d\d:\d\d:[0-5]\d\.\d{3}Z$").fill_null(False)
+    assert (chrono.is_not_null() & plain).to_list() == (taken & plain).to_list()
+    # and the whole normalisation is what chrono alone gives
+    frame = pl.DataFrame({"ts": text, "_i_ts": pl.Series([None] * len(texts), dtype=pl.Int64)})
+    got = ticks_module._with_iso_ts(frame)["_iso_ts"]
+    expected = chrono.fill_null(ticks_module._parse_iso_any(text)) if len(texts) else chrono
+    assert got.to_physical().to_list() == expected.to_physical().to_list()
+
+
+def test_the_fixed_width_time_reader_keeps_row_order_across_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ticks_module, "_CANONICAL_SLICE", 3)
+    texts = ["2026-01-05T14:30:00.125Z", None, "2026-02-30T00:00:00.000Z", "1767623400125",
+             "2024-02-29T23:59:59.999Z", "2026-12-31T00:00:00.001Z", "2026-07-01T12:00:00.000Z"] * 3
+    text = pl.Series("ts", texts, pl.String)
+    got = ticks_module._canonical_iso(text).to_physical().to_list()
+    chrono = ticks_module._parse_iso_z(text).to_physical().to_list()
+    assert got == chrono
+    assert got[0] == T0_MS + 125

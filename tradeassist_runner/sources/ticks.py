@@ -231,12 +231,81 @@ def _with_iso_ts(frame: pl.DataFrame) -> pl.DataFrame:
     todo = text.is_not_null() & epoch.is_null()
     if not todo.any():
         return frame.with_columns(pl.lit(None, TS_DTYPE).alias("_iso_ts"))
-    iso = text.str.to_datetime(_ISO_Z, strict=False, time_unit="us", time_zone="UTC").cast(TS_DTYPE)
+    iso = _canonical_iso(text)
     rest = todo & iso.is_null()
-    if rest.any():
+    if rest.any():  # any other spelling: chrono's parser, general but three times slower
         idx = rest.arg_true()
-        iso = iso.scatter(idx, _parse_iso_any(text.gather(idx)))
+        iso = iso.scatter(idx, _parse_iso_z(text.gather(idx)))
+        rest = todo & iso.is_null()
+        if rest.any():
+            idx = rest.arg_true()
+            iso = iso.scatter(idx, _parse_iso_any(text.gather(idx)))
     return frame.with_columns(iso.alias("_iso_ts"))
+
+
+def _parse_iso_z(text: pl.Series) -> pl.Series:
+    return text.str.to_datetime(_ISO_Z, strict=False, time_unit="us", time_zone="UTC").cast(TS_DTYPE)
+
+
+#: ``2026-12-01T14:40:47.571Z``: the spelling tick files are usually written in (ours included).
+_CANONICAL_LEN = 24
+#: Rows read at a time: the text is copied three times on the way to numpy; keep that small.
+_CANONICAL_SLICE = 32_768
+_CANONICAL_SEPARATORS = {4: b"-", 7: b"-", 10: b"T", 13: b":", 16: b":", 19: b".", 23: b"Z"}
+_CANONICAL_DIGITS = [i for i in range(_CANONICAL_LEN) if i not in _CANONICAL_SEPARATORS]
+_SEPARATOR_AT = list(_CANONICAL_SEPARATORS)
+_SEPARATOR_BYTES = np.frombuffer(b"".join(_CANONICAL_SEPARATORS.values()), np.uint8)
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int32)
+
+
+def _canonical_iso(text: pl.Series) -> pl.Series:
+    """The times spelled exactly ``YYYY-MM-DDTHH:MM:SS.fffZ`` (1970 onwards); null for the rest.
+
+    That one fixed-width spelling is read with numpy, a column of characters at a time:
+    a third of the cost of chrono's parser, which the rows left null here still go
+    through. A row is only taken when chrono would read it to the same instant (a real
+    calendar day, a second below 60), so the result does not depend on the path.
+    """
+    n = len(text)
+    fixed = (text.str.len_bytes() == _CANONICAL_LEN).fill_null(False)
+    if not fixed.any():
+        return pl.Series("ts", [None] * n, TS_DTYPE)
+    idx = None if fixed.all() else fixed.arg_true()
+    taken = text if idx is None else text.gather(idx)
+    values = pl.concat([
+        _canonical_epoch_ms(taken.slice(start, _CANONICAL_SLICE))
+        for start in range(0, len(taken), _CANONICAL_SLICE)
+    ])
+    if idx is not None:
+        values = pl.Series("ts", [None] * n, pl.Int64).scatter(idx, values)
+    return values.cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
+
+
+def _canonical_epoch_ms(taken: pl.Series) -> pl.Series:
+    """Epoch ms of times of exactly ``_CANONICAL_LEN`` bytes; null where chrono must judge."""
+    chars = np.frombuffer(taken.str.join("").item().encode(), np.uint8).reshape(-1, _CANONICAL_LEN)
+    digits = chars - np.uint8(ord("0"))  # a byte below '0' wraps past 9
+    ok = (digits[:, _CANONICAL_DIGITS] <= 9).all(axis=1)
+    ok &= (chars[:, _SEPARATOR_AT] == _SEPARATOR_BYTES).all(axis=1)
+
+    def two(at: int) -> np.ndarray:
+        return digits[:, at].astype(np.int32) * 10 + digits[:, at + 1]
+
+    year, month, day = two(0) * 100 + two(2), two(5), two(8)
+    hour, minute, second = two(11), two(14), two(17)
+    ms = two(20) * 10 + digits[:, 22]
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_ok = (month >= 1) & (month <= 12)
+    days_in = _DAYS_IN_MONTH[np.where(month_ok, month, 0)] + (leap & (month == 2))
+    ok &= (year >= 1970) & month_ok & (day >= 1) & (day <= days_in) & (hour < 24) & (minute < 60) & (second < 60)
+    # days since 1970-01-01 of a proleptic Gregorian date (March-based years, 400-year eras)
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * np.where(month > 2, month - 3, month + 9) + 2) // 5 + day - 1
+    days = (era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468).astype(np.int64)
+    epoch = ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + ms
+    return pl.Series("ts", epoch, pl.Int64).set(pl.Series(~ok), None)
 
 
 def _parse_iso_any(text: pl.Series) -> pl.Series:
