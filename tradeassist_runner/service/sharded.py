@@ -320,6 +320,7 @@ async def run_sharded(
     unlogged: list[pl.DataFrame] = []
     state: dict[str, Any] = {"up": False, "error": None, "recovered": False, "lost": False, "lock_error": None}
     next_snapshot = time.monotonic()
+    earliest_snapshot = next_snapshot
     last_status = time.monotonic()
     interval = storage.snapshot_interval.total_seconds()
     log(logger, logging.INFO, "runner started", source="redis", shards=",".join(map(str, shards)),
@@ -391,16 +392,23 @@ async def run_sharded(
             await asyncio.to_thread(alert_log.roll)
         return True
 
-    async def commit(force: bool = False) -> None:
+    async def commit(force: bool = False, idle: bool = False) -> None:
         """Snapshot the shards that moved, then acknowledge what the snapshots cover.
+
+        ``idle`` (the last read found nothing new) commits before the interval is up: the
+        runner has nothing else to do, and holding the acknowledgements back would only keep
+        the lag above zero and make a restart re-read more. The tenth-of-the-time bound
+        below still holds, so a trickling feed does not snapshot on every quiet read.
 
         A snapshot of a big rule set takes a while (a 1,000-rule state is about half a
         megabyte of JSON), so the next one is due after ``snapshot_interval`` or ten times
         what this one took, whichever is longer: snapshots never take more than a tenth of
         the runner's time, only what a restart re-reads grows.
         """
-        nonlocal next_snapshot
+        nonlocal next_snapshot, earliest_snapshot
         started_at = time.monotonic()
+        if not force and idle and started_at >= earliest_snapshot and any(u.dirty for u in units):
+            force = True  # caught up: commit now rather than hold the acknowledgements back
         if unlogged or not (force or started_at >= next_snapshot) or state["lost"]:
             return
         try:
@@ -435,6 +443,7 @@ async def run_sharded(
                     u.unacked = [i for i in u.unacked if i not in done]
         took = time.monotonic() - started_at
         next_snapshot = time.monotonic() + max(interval, 10 * took)
+        earliest_snapshot = time.monotonic() + 10 * took
 
     consumer = "shards-" + "-".join(str(u.index) for u in units)
 
@@ -513,9 +522,10 @@ async def run_sharded(
                     state["up"], state["error"] = True, None
                     observer.source_connected = True
                     backoff.reset()
-                await handle(*await read_new())
+                read = await read_new()
+                await handle(*read)
                 await flush_log()
-                await commit()
+                await commit(idle=not read)
             except REDIS_ERRORS as exc:
                 down(exc)
                 state["recovered"] = False
