@@ -14,8 +14,8 @@ setting) on a free port and prints:
    with ``--rules`` rules of the benchmark mix (``workloads.rules_config``), SQLite alert logs
    of their own. The runners start and connect on empty streams of their own, then they
    are paused (SIGSTOP), the entries are copied in and they are resumed: time from then
-   to the last entry committed (acknowledged after its
-   snapshot), start-up excluded; ticks/s and the ratio, and the runners' CPU time per
+   to the last entry committed (acknowledged after its snapshot), start-up and the copy
+   excluded; ticks/s and the ratio, and the runners' CPU time per
    tick (from /proc), which other load on a shared machine does not change: with 2 free cores
    the 2-runner speed-up is the CPU ratio times 2.
 3. live latency: the synthetic feed at ``--live-rate`` ticks/s over the 12 shipped instruments
@@ -176,20 +176,9 @@ def drain_time(client: redis.Redis, url: str, base: Path, n_runners: int) -> tup
             t0 = time.perf_counter()
             for p in procs:
                 p.send_signal(signal.SIGCONT)
-        tcopy = time.perf_counter() - t0
-        trace = []
         while True:
             state = groups(client, group, prefix)
             now = time.perf_counter()
-            trace.append((now - t0, [(g["read"], g["pending"], g["done"]) for g in state]))
-            if os.environ.get("TRACE") and state and all(g["done"] for g in state):
-                print(f"copy {tcopy:.2f}s", file=sys.stderr)
-                last = None
-                for t, st in trace:
-                    key = [x[2] for x in st] + [x[0] for x in st]
-                    if key != last:
-                        print(f"{t:.2f} {st}", file=sys.stderr)
-                    last = key
             if state and all(g["done"] for g in state):
                 return now - t0, sum(cpu_seconds(p.pid) for p in procs) - cpu0
             if any(p.poll() is not None for p in procs):
