@@ -8,8 +8,9 @@ snapshot. The commit protocol, which makes a SIGKILL at any moment harmless:
    skipped, so an entry delivered twice, or re-published by an ingest, counts once;
 2. log the batch's alerts (the alert log ignores ids it holds; the delivery outbox is
    written in the same transaction, so each alert id is queued for sending once);
-3. every ``storage.snapshot_interval``: snapshot the engine state together with the
-   last stream id and tick number it covers;
+3. every ``storage.snapshot_interval`` (and as soon as a read finds nothing new):
+   snapshot the engine state together with the last stream id and tick number it covers
+   (taken between batches, written while the next ones are evaluated);
 4. only then XACK the entries up to that id.
 
 A restart restores each shard's snapshot and re-reads its pending entries (everything
