@@ -469,7 +469,8 @@ async def run_sharded(
             writing.unit.dirty = True
             return
         writing.unit.committed_id = writing.covers
-        await acknowledge(writing.unit)
+        if not state["lost"]:  # another runner holds the scope now: its acknowledgements, not ours
+            await acknowledge(writing.unit)
 
     async def commit_step(idle: bool) -> None:
         """Advance the snapshot round by at most one shard's dump, then back to reading.
