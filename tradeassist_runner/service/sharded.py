@@ -171,22 +171,25 @@ def _restore(shard: Shard, loaded: LoadedConfig) -> None:
         saved_at=run.get("saved_at", "?"))
 
 
-def _dump(shard: Shard) -> tuple[dict[str, bytes], str]:
-    """The shard's snapshot parts and the last stream id they cover; only between batches."""
+def _dump(shard: Shard) -> tuple[dict[str, bytes], str, float]:
+    """The shard's snapshot parts, the last stream id they cover and the CPU seconds the dump
+    took (of this thread: what other threads and processes do is not its cost); only between
+    batches."""
+    t0 = time.thread_time()
     parts = dump_state(shard.engine.state)
     parts["run"] = json.dumps({
         "marks": {s: to_epoch_ms(ts) for s, ts in shard.gate.marks().items()},
         "last_id": shard.last_id, "last_row": shard.last_row, "plan": shard.engine.plan.version,
         "saved_at": datetime.now(timezone.utc).isoformat(),
     }).encode()
-    return parts, shard.last_id
+    return parts, shard.last_id, time.thread_time() - t0
 
 
 def _write(shard: Shard, parts: dict[str, bytes]) -> float:
-    """Write dumped parts to the shard's store (worker thread); the seconds it took."""
-    t0 = time.monotonic()
+    """Write dumped parts to the shard's store (worker thread); the CPU seconds it took."""
+    t0 = time.thread_time()
     shard.store.save(parts, shard.finger)
-    return time.monotonic() - t0
+    return time.thread_time() - t0
 
 
 def _save(shard: Shard) -> None:
@@ -458,7 +461,7 @@ async def run_sharded(
 
     # The round of snapshots in progress: the shards still to dump (None: no round), the one
     # being written, and what the round cost so far (seconds).
-    commit_round: dict[str, Any] = {"todo": None, "writing": None, "cost": 0.0}
+    commit_round: dict[str, Any] = {"todo": None, "writing": None, "cost": 0.0, "started": 0.0}
 
     async def finish_write(writing: _Writing) -> None:
         commit_round["writing"] = None
@@ -480,7 +483,8 @@ async def run_sharded(
         came out that much later. So only the dump (the state must not move under it)
         holds the loop, one shard at a time between batches; the store writes it while the
         runner reads and evaluates on, and its entries are acknowledged once it is written.
-        The next round is due after ``snapshot_interval`` or ten times what this one cost,
+        The next round is due after ``snapshot_interval`` or ten times what this one cost
+        (CPU time, which a write that waits for the GIL or a busy machine does not inflate),
         whichever is longer: snapshots never take more than a tenth of the runner's time,
         only what a restart re-reads grows. ``idle`` (the last read found nothing new)
         starts a round before the interval is up, and finishes it in one go: the runner has
@@ -504,7 +508,7 @@ async def run_sharded(
                 t0 = time.monotonic()
                 if not await confirm_lock():
                     return
-                commit_round["cost"] = time.monotonic() - t0
+                commit_round["cost"], commit_round["started"] = time.monotonic() - t0, t0
                 todo = commit_round["todo"] = [u for u in units if u.dirty]
                 for u in units:
                     if not u.dirty:
@@ -513,14 +517,15 @@ async def run_sharded(
                 commit_round["todo"] = None
                 cost = commit_round["cost"]
                 next_snapshot = time.monotonic() + max(interval, 10 * cost)
-                earliest_snapshot = time.monotonic() + 10 * cost
+                # from the round's start: a round spread over batches does not hold the
+                # shards it left dirty back any longer than one taken in a go
+                earliest_snapshot = commit_round["started"] + 10 * cost
                 return
             if unlogged or state["lost"]:
                 return  # alerts evaluated but not logged yet: no snapshot may cover them
             u = todo.pop(0)
-            t0 = time.monotonic()
-            parts, covers = await asyncio.to_thread(_dump, u)
-            commit_round["cost"] += time.monotonic() - t0
+            parts, covers, cpu = await asyncio.to_thread(_dump, u)
+            commit_round["cost"] += cpu
             u.dirty = False
             commit_round["writing"] = _Writing(u, covers, asyncio.ensure_future(asyncio.to_thread(_write, u, parts)))
             if not idle:
