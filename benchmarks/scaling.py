@@ -12,9 +12,10 @@ setting) on a free port and prints:
 2. runners: the published streams drained by 1 runner serving all 4 shards, then by 2 runners
    serving 2 shards each (both trials read the same entries),
    with ``--rules`` rules of the benchmark mix (``workloads.rules_config``), SQLite alert logs
-   of their own. The runners start and connect on empty streams of their own, then the
-   entries are copied in: time from then to the last entry committed (acknowledged after its
-   snapshot), start-up excluded; ticks/s and the ratio, and the runners' CPU time per
+   of their own. The runners start and connect on empty streams of their own, then they
+   are paused (SIGSTOP), the entries are copied in and they are resumed: time from then
+   to the last entry committed (acknowledged after its snapshot), start-up and the copy
+   excluded; ticks/s and the ratio, and the runners' CPU time per
    tick (from /proc), which other load on a shared machine does not change: with 2 free cores
    the 2-runner speed-up is the CPU ratio times 2.
 3. live latency: the synthetic feed at ``--live-rate`` ticks/s over the 12 shipped instruments
@@ -158,13 +159,23 @@ def drain_time(client: redis.Redis, url: str, base: Path, n_runners: int) -> tup
             if any(p.poll() is not None for p in procs):
                 raise SystemExit(f"a runner exited early; see {folder}")
             time.sleep(0.02)
-        cpu0 = sum(cpu_seconds(p.pid) for p in procs)
-        t0 = time.perf_counter()
-        for k in range(SHARDS):  # the published entries, in order, into the trial's own streams
-            pipe = client.pipeline(transaction=False)
-            for _, fields in client.xrange(f"tradeassist:shard:{k}"):
-                pipe.xadd(f"{prefix}:shard:{k}", fields)
-            pipe.execute()
+        # The published entries, in order, into the trial's own streams while the runners
+        # are paused: copying them one shard after the other with the clock running timed
+        # the benchmark's own copy (a third of a second) and fed the runners of the last
+        # shards later than the first, which is not what a runner's throughput is.
+        for p in procs:
+            p.send_signal(signal.SIGSTOP)
+        try:
+            for k in range(SHARDS):
+                pipe = client.pipeline(transaction=False)
+                for _, fields in client.xrange(f"tradeassist:shard:{k}"):
+                    pipe.xadd(f"{prefix}:shard:{k}", fields)
+                pipe.execute()
+        finally:
+            cpu0 = sum(cpu_seconds(p.pid) for p in procs)
+            t0 = time.perf_counter()
+            for p in procs:
+                p.send_signal(signal.SIGCONT)
         while True:
             state = groups(client, group, prefix)
             now = time.perf_counter()

@@ -8,8 +8,9 @@ snapshot. The commit protocol, which makes a SIGKILL at any moment harmless:
    skipped, so an entry delivered twice, or re-published by an ingest, counts once;
 2. log the batch's alerts (the alert log ignores ids it holds; the delivery outbox is
    written in the same transaction, so each alert id is queued for sending once);
-3. every ``storage.snapshot_interval``: snapshot the engine state together with the
-   last stream id and tick number it covers;
+3. every ``storage.snapshot_interval`` (and as soon as a read finds nothing new):
+   snapshot the engine state together with the last stream id and tick number it covers
+   (taken between batches, written while the next ones are evaluated);
 4. only then XACK the entries up to that id.
 
 A restart restores each shard's snapshot and re-reads its pending entries (everything
@@ -170,14 +171,38 @@ def _restore(shard: Shard, loaded: LoadedConfig) -> None:
         saved_at=run.get("saved_at", "?"))
 
 
-def _save(shard: Shard) -> None:
+def _dump(shard: Shard) -> tuple[dict[str, bytes], str, float]:
+    """The shard's snapshot parts, the last stream id they cover and the CPU seconds the dump
+    took (of this thread: what other threads and processes do is not its cost); only between
+    batches."""
+    t0 = time.thread_time()
     parts = dump_state(shard.engine.state)
     parts["run"] = json.dumps({
         "marks": {s: to_epoch_ms(ts) for s, ts in shard.gate.marks().items()},
         "last_id": shard.last_id, "last_row": shard.last_row, "plan": shard.engine.plan.version,
         "saved_at": datetime.now(timezone.utc).isoformat(),
     }).encode()
+    return parts, shard.last_id, time.thread_time() - t0
+
+
+def _write(shard: Shard, parts: dict[str, bytes]) -> float:
+    """Write dumped parts to the shard's store (worker thread); the CPU seconds it took."""
+    t0 = time.thread_time()
     shard.store.save(parts, shard.finger)
+    return time.thread_time() - t0
+
+
+def _save(shard: Shard) -> None:
+    _write(shard, _dump(shard)[0])
+
+
+@dataclass
+class _Writing:
+    """A shard's snapshot being written while the runner reads and evaluates on."""
+
+    unit: Shard
+    covers: str  # the last stream id the snapshot covers
+    task: asyncio.Future[float]
 
 
 def _row_range(fields: dict[bytes, bytes]) -> tuple[int | None, int | None]:
@@ -320,6 +345,7 @@ async def run_sharded(
     unlogged: list[pl.DataFrame] = []
     state: dict[str, Any] = {"up": False, "error": None, "recovered": False, "lost": False, "lock_error": None}
     next_snapshot = time.monotonic()
+    earliest_snapshot = next_snapshot
     last_status = time.monotonic()
     interval = storage.snapshot_interval.total_seconds()
     log(logger, logging.INFO, "runner started", source="redis", shards=",".join(map(str, shards)),
@@ -391,21 +417,10 @@ async def run_sharded(
             await asyncio.to_thread(alert_log.roll)
         return True
 
-    async def commit(force: bool = False) -> None:
-        """Snapshot the shards that moved, then acknowledge what the snapshots cover.
-
-        A snapshot of a big rule set takes a while (a 1,000-rule state is about half a
-        megabyte of JSON), so the next one is due after ``snapshot_interval`` or ten times
-        what this one took, whichever is longer: snapshots never take more than a tenth of
-        the runner's time, only what a restart re-reads grows.
-        """
-        nonlocal next_snapshot
-        started_at = time.monotonic()
-        if unlogged or not (force or started_at >= next_snapshot) or state["lost"]:
-            return
+    async def confirm_lock() -> bool:
+        """A snapshot or an acknowledgement is what two holders of one scope would corrupt:
+        the scope lock is confirmed (taken again after a lost session) before each round."""
         try:
-            # A snapshot or an acknowledgement is what two holders of one scope would
-            # corrupt: the scope lock is confirmed (taken again after a lost session) first.
             await asyncio.to_thread(data_lock.confirm)
         except ScopeLost:
             state["lost"] = True
@@ -414,10 +429,25 @@ async def run_sharded(
             if state["lock_error"] != str(exc):
                 log(logger, logging.WARNING, "storage lock cannot be confirmed; snapshots wait", error=str(exc))
             state["lock_error"] = str(exc)
-            return
+            return False
         if state["lock_error"] is not None:
             log(logger, logging.INFO, "storage lock confirmed again")
             state["lock_error"] = None
+        return True
+
+    async def acknowledge(u: Shard) -> None:
+        """XACK what the shard's last snapshot covers (on the loop: no evaluation runs meanwhile)."""
+        if u.unacked and state["up"]:
+            ids = [i for i in u.unacked if parse_id(i.decode()) <= parse_id(u.committed_id)]
+            if ids:
+                await client.xack(u.stream, source.group, *ids)
+                done = set(ids)
+                u.unacked = [i for i in u.unacked if i not in done]
+
+    async def commit() -> None:
+        """Snapshot every shard that moved, then acknowledge what the snapshots cover (at exit)."""
+        if unlogged or state["lost"] or not await confirm_lock():
+            return
         for u in units:
             if u.dirty:
                 try:
@@ -427,14 +457,79 @@ async def run_sharded(
                     continue
                 u.dirty = False
                 u.committed_id = u.last_id
-            if u.unacked and state["up"]:
-                ids = [i for i in u.unacked if parse_id(i.decode()) <= parse_id(u.committed_id)]
-                if ids:
-                    await client.xack(u.stream, source.group, *ids)
-                    done = set(ids)
-                    u.unacked = [i for i in u.unacked if i not in done]
-        took = time.monotonic() - started_at
-        next_snapshot = time.monotonic() + max(interval, 10 * took)
+            await acknowledge(u)
+
+    # The round of snapshots in progress: the shards still to dump (None: no round), the one
+    # being written, and what the round cost so far (seconds).
+    commit_round: dict[str, Any] = {"todo": None, "writing": None, "cost": 0.0, "started": 0.0}
+
+    async def finish_write(writing: _Writing) -> None:
+        commit_round["writing"] = None
+        try:
+            commit_round["cost"] += await writing.task
+        except SinkError as exc:
+            log(logger, logging.ERROR, "state snapshot failed; will retry", shard=writing.unit.index, error=str(exc))
+            writing.unit.dirty = True
+            return
+        writing.unit.committed_id = writing.covers
+        if not state["lost"]:  # another runner holds the scope now: its acknowledgements, not ours
+            await acknowledge(writing.unit)
+
+    async def commit_step(idle: bool) -> None:
+        """Advance the snapshot round by at most one shard's dump, then back to reading.
+
+        A snapshot of a big rule set takes a while (a 1,000-rule state is megabytes of
+        JSON), and everything the loop does meanwhile waits: alerts of the next entries
+        came out that much later. So only the dump (the state must not move under it)
+        holds the loop, one shard at a time between batches; the store writes it while the
+        runner reads and evaluates on, and its entries are acknowledged once it is written.
+        The next round is due after ``snapshot_interval`` or ten times what this one cost
+        (CPU time, which a write that waits for the GIL or a busy machine does not inflate),
+        whichever is longer: snapshots never take more than a tenth of the runner's time,
+        only what a restart re-reads grows. ``idle`` (the last read found nothing new)
+        starts a round before the interval is up, and finishes it in one go: the runner has
+        nothing else to do, and holding the acknowledgements back would only keep the lag
+        above zero and make a restart re-read more (the tenth-of-the-time bound still holds,
+        so a trickling feed does not snapshot on every quiet read).
+        """
+        nonlocal next_snapshot, earliest_snapshot
+        while True:
+            writing: _Writing | None = commit_round["writing"]
+            if writing is not None:
+                if not (idle or writing.task.done()):
+                    return
+                await finish_write(writing)
+            todo: list[Shard] | None = commit_round["todo"]
+            if todo is None:
+                now = time.monotonic()
+                due = now >= next_snapshot or (idle and now >= earliest_snapshot and any(u.dirty for u in units))
+                if unlogged or state["lost"] or not due:
+                    return
+                t0 = time.monotonic()
+                if not await confirm_lock():
+                    return
+                commit_round["cost"], commit_round["started"] = time.monotonic() - t0, t0
+                todo = commit_round["todo"] = [u for u in units if u.dirty]
+                for u in units:
+                    if not u.dirty:
+                        await acknowledge(u)  # re-deliveries skipped since the last round
+            if not todo:
+                commit_round["todo"] = None
+                cost = commit_round["cost"]
+                next_snapshot = time.monotonic() + max(interval, 10 * cost)
+                # from the round's start: a round spread over batches does not hold the
+                # shards it left dirty back any longer than one taken in a go
+                earliest_snapshot = commit_round["started"] + 10 * cost
+                return
+            if unlogged or state["lost"]:
+                return  # alerts evaluated but not logged yet: no snapshot may cover them
+            u = todo.pop(0)
+            parts, covers, cpu = await asyncio.to_thread(_dump, u)
+            commit_round["cost"] += cpu
+            u.dirty = False
+            commit_round["writing"] = _Writing(u, covers, asyncio.ensure_future(asyncio.to_thread(_write, u, parts)))
+            if not idle:
+                return
 
     consumer = "shards-" + "-".join(str(u.index) for u in units)
 
@@ -513,9 +608,10 @@ async def run_sharded(
                     state["up"], state["error"] = True, None
                     observer.source_connected = True
                     backoff.reset()
-                await handle(*await read_new())
+                read = await read_new()
+                await handle(*read)
                 await flush_log()
-                await commit()
+                await commit_step(idle=not read)
             except REDIS_ERRORS as exc:
                 down(exc)
                 state["recovered"] = False
@@ -550,7 +646,11 @@ async def run_sharded(
                 break
             await asyncio.sleep(0.1 * 2**attempt)
         try:
-            await asyncio.wait_for(commit(force=True), 5.0)
+            writing = commit_round["writing"]
+            if writing is not None:  # never two writes of one store at once: wait for this one
+                await asyncio.wait_for(asyncio.shield(writing.task), 5.0)
+                await finish_write(writing)
+            await asyncio.wait_for(commit(), 5.0)
         except (TimeoutError, *REDIS_ERRORS):  # type: ignore[misc]
             pass  # the snapshot is saved; the acknowledgements follow at the next start
         except ScopeLost as exc:
