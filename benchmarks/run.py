@@ -1,6 +1,6 @@
 """The benchmark suite: every performance figure, from seeded synthetic workloads.
 
-    python benchmarks/run.py --quick                       # a documented subset, about 10 min on 2 cores
+    python benchmarks/run.py --quick                       # a documented subset, about 2 min on an idle 2-core machine
     python benchmarks/run.py                               # the full grid (long: 10M-tick files)
     python benchmarks/run.py --quick --out benchmarks/out/results.json --only backtest,reload
 
