@@ -12,23 +12,16 @@ from tradeassist_runner.service.ingest import run_ingest
 from tradeassist_runner.service.sharded import run_sharded
 
 from ..redis_server import RedisServer, redis_server  # noqa: F401 - fixture
+from .sharded_helpers import sharded_project
 
 
 def test_a_drained_stream_is_acknowledged_long_before_the_snapshot_interval(
     tmp_path: Path, redis_server: RedisServer  # noqa: F811
 ) -> None:
-    (tmp_path / "rules.d").mkdir()
-    (tmp_path / "rules.d" / "r.yaml").write_text(
-        "rules:\n  - {id: es.any, instrument: /ES, type: threshold, condition: above, threshold: 0, cooldown: 0s}\n")
-    (tmp_path / "ticks.csv").write_text("ts,symbol,price,volume\n" + "".join(
-        f"{1767621600000 + i},{s},{1 + i},1\n" for i, s in enumerate(["/ES", "/NQ"] * 20)))
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        "instruments:\n  - {symbol: /ES, type: future}\n  - {symbol: /NQ, type: future}\nrules_dir: rules.d\n"
-        f"source: {{type: redis, url: '{redis_server.url}', shards: 2, feed: {{type: replay, path: ticks.csv}}}}\n"
-        "batch: {max_size: 4}\n"
-        "storage: {sqlite: data/a.sqlite, parquet_dir: data/a, snapshot_interval: 1h}\n"
-    )
+    config = sharded_project(
+        tmp_path, redis_server.url,
+        "  - {id: es.any, instrument: /ES, type: threshold, condition: above, threshold: 0, cooldown: 0s}\n",
+        batch="{max_size: 4}", snapshot_interval="1h")
 
     async def scenario() -> None:
         stop = asyncio.Event()

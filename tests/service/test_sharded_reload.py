@@ -16,6 +16,7 @@ from tradeassist_runner.service.sharded import run_sharded
 
 from ..redis_server import RedisServer, redis_server  # noqa: F401 - fixture
 from ..waiting import until
+from .sharded_helpers import sharded_project
 
 RULE_ES = "  - {id: es.any, instrument: /ES, type: threshold, condition: above, threshold: 0, cooldown: 0s}\n"
 RULE_NQ = "  - {id: nq.any, instrument: /NQ, type: threshold, condition: above, threshold: 0, cooldown: 0s}\n"
@@ -25,17 +26,8 @@ def test_an_edited_rule_file_is_evaluated_by_the_sharded_runner_without_a_restar
     tmp_path: Path, caplog: pytest.LogCaptureFixture, redis_server: RedisServer  # noqa: F811
 ) -> None:
     caplog.set_level(logging.INFO, logger="tradeassist")
-    (tmp_path / "rules.d").mkdir()
+    config = sharded_project(tmp_path, redis_server.url, RULE_ES, snapshot_interval="100ms")
     rules = tmp_path / "rules.d" / "r.yaml"
-    rules.write_text("rules:\n" + RULE_ES)
-    (tmp_path / "ticks.csv").write_text("ts,symbol,price,volume\n" + "".join(
-        f"{1767621600000 + i},{s},{1 + i},1\n" for i, s in enumerate(["/ES", "/NQ"] * 20)))
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        "instruments:\n  - {symbol: /ES, type: future}\n  - {symbol: /NQ, type: future}\nrules_dir: rules.d\n"
-        f"source: {{type: redis, url: '{redis_server.url}', shards: 2, feed: {{type: replay, path: ticks.csv}}}}\n"
-        "storage: {sqlite: data/a.sqlite, parquet_dir: data/a, snapshot_interval: 100ms}\n"
-    )
 
     def said(message: str) -> list[dict[str, object]]:
         return [getattr(r, "fields", {}) for r in caplog.records if r.getMessage() == message]
