@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import Service, project, until
@@ -93,16 +95,29 @@ GOOD = "rules:\n  - {id: es.any, instrument: /ES, type: threshold, condition: ab
 BAD = "rules:\n  - {id: es.any, instrument: /ES, type: threshold, condition: abov, threshold: 0}\n"
 
 
-def test_a_rejected_reload_is_counted_located_and_recovers(tmp_path: Path) -> None:
+def save(path: Path, staging: Path, text: str) -> None:
+    """Replace a watched file whole with one rename, as an editor's atomic save does.
+    Written in place, a loaded machine can let the watcher read the emptied file between
+    truncate and write, and that (valid, rule-less) file would become the running rules.
+    ``staging`` is outside every watched folder, so the rename is the only event."""
+    tmp = staging / f".{path.name}.tmp"
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def test_a_rejected_reload_is_counted_located_and_recovers(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     config = project(tmp_path, {"a.yaml": GOOD})
     rule_file = tmp_path / "rules.d" / "a.yaml"
+    staging = tmp_path_factory.mktemp("staging")
 
     async def scenario() -> None:
         async with Service(config) as svc:
             m = parse((await svc.http.get("/metrics")).text)
             assert m[("tradeassist_reloads_total", (("result", "failure"),))] == 0
 
-            rule_file.write_text(BAD)
+            save(rule_file, staging, BAD)
             await until(lambda: svc.observer.reload_failed == 1)
             m = parse((await svc.http.get("/metrics")).text)
             assert m[("tradeassist_reloads_total", (("result", "failure"),))] == 1
@@ -117,7 +132,7 @@ def test_a_rejected_reload_is_counted_located_and_recovers(tmp_path: Path) -> No
             assert status["plan"]["rules"] == 1  # the previous rules keep running
             assert (await svc.http.get("/readyz")).status_code == 200
 
-            rule_file.write_text(GOOD.replace("threshold: 0,", "threshold: 1,") + GOOD.replace("es.any", "es.two")[7:])
+            save(rule_file, staging, GOOD.replace("threshold: 0,", "threshold: 1,") + GOOD.replace("es.any", "es.two")[7:])
             await until(lambda: svc.observer.reload_ok == 1)
             m = parse((await svc.http.get("/metrics")).text)
             assert m[("tradeassist_reloads_total", (("result", "success"),))] == 1
