@@ -29,7 +29,7 @@ import polars.selectors as cs
 from ..timefmt import iso_ms
 from .batch import conform
 from .pg_conn import INSERT_LOCK, Session, checked_url, migrate, require_schema
-from .sqlite import _INSERT_COLUMNS, _SELECT, SqliteAlertLog, _channel_entry, _to_frame, alerts_query
+from .sqlite import _INSERT_COLUMNS, _SELECT, SqliteAlertLog, _channel_entry, _to_frame, alerts_query, with_outcome
 
 #: The PostgreSQL type of each inserted column (the others are text).
 _TYPES = {
@@ -133,14 +133,7 @@ class PostgresAlertLog:
             ).fetchone()
             if row is None:
                 return False
-            current: dict[str, Any] = json.loads(row[0] or "{}")
-            previous = current.get(channel) or {}
-            current[channel] = {
-                "status": status,
-                "attempts": int(previous.get("attempts", 0) if attempts is None else attempts),
-                "error": error,
-                "updated_at": iso_ms(at or _now()),
-            }
+            current = with_outcome(row[0], channel, status, attempts, error, at)
             conn.execute(
                 "UPDATE alert_logs SET delivery_status = %s WHERE alert_id = %s",
                 (_status_json(current), alert_id),

@@ -155,6 +155,22 @@ def _channel_entry(channel: str, value: Status, at: str) -> dict[str, Any]:
     }
 
 
+def with_outcome(
+    stored: str | None, channel: str, status: str, attempts: int | None, error: str | None, at: datetime | None
+) -> dict[str, Any]:
+    """The stored ``delivery_status`` JSON with one channel's outcome recorded (SQLite and
+    PostgreSQL alike); ``attempts`` left ``None`` keeps the channel's previous count."""
+    current: dict[str, Any] = json.loads(stored or "{}")
+    previous = current.get(channel) or {}
+    current[channel] = {
+        "status": status,
+        "attempts": int(previous.get("attempts", 0) if attempts is None else attempts),
+        "error": error,
+        "updated_at": iso_ms(at or _now()),
+    }
+    return current
+
+
 
 def alerts_query(
     mark: str, rule_id: str | None, symbol: str | None, since: datetime | None, until: datetime | None,
@@ -317,14 +333,7 @@ class SqliteAlertLog:
                     ).fetchone()
                     if row is None:
                         return False
-                    current: dict[str, Any] = json.loads(row[0] or "{}")
-                    previous = current.get(channel) or {}
-                    current[channel] = {
-                        "status": status,
-                        "attempts": int(previous.get("attempts", 0) if attempts is None else attempts),
-                        "error": error,
-                        "updated_at": iso_ms(at or _now()),
-                    }
+                    current = with_outcome(row[0], channel, status, attempts, error, at)
                     self._conn.execute(
                         "UPDATE alert_logs SET delivery_status = ? WHERE alert_id = ?",
                         (json.dumps(current, sort_keys=True), alert_id),
