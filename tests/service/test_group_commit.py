@@ -23,6 +23,7 @@ from tradeassist_runner.config.loader import load_config
 from tradeassist_runner.errors import SinkError
 from tradeassist_runner.service import runner
 from tradeassist_runner.service.observe import Observer
+from tradeassist_runner.sinks import backend
 from tradeassist_runner.sinks.alert_log import AlertLog
 from tradeassist_runner.sinks.backend import open_log
 from tradeassist_runner.sinks.sqlite import SqliteAlertLog
@@ -103,7 +104,7 @@ def gated(monkeypatch: pytest.MonkeyPatch) -> list[GatedLog]:
         opened.append(GatedLog(open_log(*args, **kwargs)))
         return opened[-1]
 
-    monkeypatch.setattr(runner, "open_log", gated_open)
+    monkeypatch.setattr(backend, "open_log", gated_open)
     return opened
 
 

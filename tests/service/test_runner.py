@@ -17,6 +17,7 @@ import pytest
 from tradeassist_runner.config.loader import load_config
 from tradeassist_runner.errors import SinkError
 from tradeassist_runner.service import runner
+from tradeassist_runner.sinks import backend
 from tradeassist_runner.sinks.alert_log import AlertLog
 from tradeassist_runner.sinks.backend import open_log
 
@@ -130,7 +131,7 @@ def test_alerts_survive_a_full_disk_and_are_logged_once_it_clears(
         opened.append(FlakyLog(open_log(*args, **kwargs)))
         return opened[0]
 
-    monkeypatch.setattr(runner, "open_log", flaky_open)
+    monkeypatch.setattr(backend, "open_log", flaky_open)
     code = asyncio.run(runner.run_service(load_config(config), out=io.StringIO()))
     assert code == 0
     assert opened[0].failures == 0

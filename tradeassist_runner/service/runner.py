@@ -39,8 +39,7 @@ from ..errors import Problem, SinkError, SourceError
 from ..settings import apply_settings, load_settings
 from ..logs import log
 from ..notify.delivery import Notifier
-from ..sinks.alert_log import AlertLog
-from ..sinks.backend import acquire_lock, describe, open_log, open_state_store
+from ..sinks.backend import describe, open_locked_log, open_state_store
 from ..sinks.query import format_jsonl
 from ..sources.replay import replay_batches
 from ..sources.synthetic import SyntheticFeed
@@ -145,14 +144,8 @@ async def run_service(
     engine = Engine(plan)
     gate = TickGate(i.symbol for i in loaded.instruments)
     storage = loaded.config.storage
-    # The lock first: it is the first write into the data folder (a read-only one stops
-    # here) and keeps a second runner off the same log (or scope), copy and snapshot.
-    data_lock = await asyncio.to_thread(acquire_lock, loaded)
-    try:
-        alert_log: AlertLog = await asyncio.to_thread(open_log, loaded)
-    except BaseException:
-        data_lock.release()
-        raise
+    # The lock keeps a second runner off the same log (or scope), copy and snapshot.
+    data_lock, alert_log = await asyncio.to_thread(open_locked_log, loaded)
     try:
         state_store = await asyncio.to_thread(open_state_store, loaded)
         finger = await asyncio.to_thread(fingerprint, loaded)

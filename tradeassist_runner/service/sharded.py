@@ -47,8 +47,7 @@ from ..logs import log
 from ..notify.delivery import Notifier
 from ..rules.groups import shard_rules, symbol_shards
 from ..settings import apply_settings, load_settings
-from ..sinks.alert_log import AlertLog
-from ..sinks.backend import acquire_lock, describe as describe_storage, open_log, postgres_url, sqlite_state_path
+from ..sinks.backend import describe as describe_storage, open_locked_log, postgres_url, sqlite_state_path
 from ..sinks.pg_conn import ScopeLost
 from ..sinks.query import format_jsonl
 from ..sinks.state_store import SnapshotDamaged, StateStore
@@ -238,13 +237,8 @@ async def run_sharded(
     observer = Observer()
     assignment = symbol_shards(loaded.rules, loaded.instruments, source.shards)
     storage = loaded.config.storage
-    data_lock = await asyncio.to_thread(acquire_lock, loaded)
+    data_lock, alert_log = await asyncio.to_thread(open_locked_log, loaded)
     units: list[Shard] = []
-    try:
-        alert_log: AlertLog = await asyncio.to_thread(open_log, loaded)
-    except BaseException:
-        data_lock.release()
-        raise
     try:
         for i in shards:
             store = await asyncio.to_thread(open_shard_state, loaded, i, source.shards)

@@ -169,3 +169,14 @@ def acquire_lock(loaded: LoadedConfig) -> RunnerLock:
         lock.release()
         raise
     return lock
+
+
+def open_locked_log(loaded: LoadedConfig) -> tuple[RunnerLock, AlertLog]:
+    """The lock first (the first write into the data folder: a read-only one stops here),
+    then the log it guards; the lock is released again if the log cannot be opened."""
+    lock = acquire_lock(loaded)
+    try:
+        return lock, open_log(loaded)
+    except BaseException:
+        lock.release()
+        raise
