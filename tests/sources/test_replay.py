@@ -325,3 +325,24 @@ def test_the_vectorized_reader_agrees_with_the_csv_module_line_by_line(tmp_path:
     fast, count = _parse_csv_piece(piece, header, 2)
     assert count == len(lines)
     assert fast.rows() == _careful(piece, header, 2).rows()
+
+
+_PRICES = ["6000.25", "+5", ".5", "5.", "1e3", "00012", "4.9e-324", " 12", "12 ", "", "  ", "abc", "1e400", "nan", "NaN",
+           "inf", "-Infinity", "1_0", "0x10"]
+_VOLUMES = ["3", "", "-0", "+5", " 7", "7 ", "12.0", "1e3", "-4", "abc", "99999999999999999999"]
+
+
+@pytest.mark.parametrize("column,spelling", [("price", p) for p in _PRICES] + [("volume", v) for v in _VOLUMES])
+def test_number_cells_parsed_by_the_reader_normalize_as_text_would(tmp_path: Path, column: str, spelling: str) -> None:
+    """A clean CSV block has its numbers parsed by polars' reader, not cast from text; a
+    cell of any spelling must give the same tick, or the same rejection, either way."""
+    rows = [("2026-01-05T14:30:00.000Z", "/ES", "6000.25", "3"), ("1767623400100", "/ES", "6000.5", "")]
+    odd = {"price": "6001", "volume": "2", column: spelling}
+    rows.append(("2026-01-05T14:30:00.200Z", "/ES", odd["price"], odd["volume"]))
+    path = write(tmp_path / "t.csv", "ts,symbol,price,volume,bid\n" + "".join(f"{','.join(r)},\n" for r in rows))
+    chunks = list(iter_tick_file(path))
+    assert len(chunks) == 1
+    good, rejected = normalize(chunks[0])
+    text_good, text_rejected = normalize(read_tick_file(path))  # every column read as text
+    assert good.equals(text_good) and rejected == text_rejected
+    assert text_good.height + len(text_rejected) == 3
