@@ -183,7 +183,7 @@ def _backtest(
         if reader is not None:
             reader.close()
         raise
-    start_up.done()
+    start_up.done(collect=on_dask)  # (a Dask client's threads and sockets make cycles)
     stats = BacktestStats()
     summary = RuleSummary(loaded)
     out = sys.stdout
