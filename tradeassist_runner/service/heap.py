@@ -1,7 +1,7 @@
 """Keep the garbage collector's full passes short while a runner is live.
 
 A runner builds most of what it holds before its first batch and on a reload: imported
-modules, the validated config, the compiled plan (for 1,000 rules about 116,000 objects
+modules, the validated config, the compiled plan (for 1,096 rules about 107,000 objects
 the collector tracks). Left in the collector's generations, every full collection walks
 all of them again: about 65 ms of CPU, every several seconds at 10,000 ticks/s, taken by
 whichever thread allocates at that moment (often the engine's), so every tick arriving
