@@ -45,6 +45,7 @@ from ..sources.replay import replay_batches
 from ..sources.synthetic import SyntheticFeed
 from ..sources.ticks import Rejection, TickGate, format_rejections
 from ..timefmt import iso_ms
+from .heap import LongLived
 from .observe import Observer, ReloadResult
 from .reload import rebuild, watch, watched_paths
 from .snapshots import (
@@ -139,6 +140,7 @@ async def run_service(
     loop = asyncio.get_running_loop()
     settings = load_settings()
     reload_lock = asyncio.Lock()
+    long_lived = LongLived()
 
     plan = compile_plan(loaded.rules, loaded.instruments)
     engine = Engine(plan)
@@ -230,6 +232,7 @@ async def run_service(
             await update_symbols(rebuilt.loaded.instruments)
         current["loaded"] = rebuilt.loaded
         observer.on_plan(rebuilt.loaded, rebuilt.plan)
+        long_lived.settle()  # the new plan and config live until the next reload
         observer.on_reload(result)
         log(logger, logging.INFO, "rules reloaded", reason=reason, plan=result.plan_version,
             added=",".join(result.added) or "-", changed=",".join(result.changed) or "-",
@@ -403,6 +406,7 @@ async def run_service(
 
             api = await start_api(loaded, observer, settings)
             status_line.route_logs()  # uvicorn's handler exists now
+        long_lived.settle()  # start-up is over: what it built lives for the run
         while not stop.is_set():
             next_batch = asyncio.ensure_future(anext(batches))
             stopper = asyncio.ensure_future(stop.wait())
@@ -503,6 +507,7 @@ async def run_service(
         status_line.close()
         await asyncio.to_thread(alert_log.roll, force=True)  # a last try; else the next start
         await asyncio.to_thread(alert_log.close)
+        long_lived.release()  # after the last commit: a full collection of everything is slow
         data_lock.release()
         log(logger, logging.INFO, "runner stopped", detail=stats.line(notifier.health()))
     if unlogged:

@@ -64,6 +64,7 @@ from ..streams.redis_streams import (
     stream_name,
 )
 from ..timefmt import from_epoch_ms, to_epoch_ms
+from .heap import LongLived
 from .observe import Observer
 from .reload import rebuild, watch, watched_paths
 from .runner import print_alerts
@@ -235,6 +236,7 @@ async def run_sharded(
     loop = asyncio.get_running_loop()
     settings = load_settings()
     observer = Observer()
+    long_lived = LongLived()
     assignment = symbol_shards(loaded.rules, loaded.instruments, source.shards)
     storage = loaded.config.storage
     data_lock, alert_log = await asyncio.to_thread(open_locked_log, loaded)
@@ -307,6 +309,7 @@ async def run_sharded(
             full_plan["plan"] = rebuilt.plan
         observer.on_plan(new, compile_plan(
             tuple(r for r in new.rules if assignment.get(r.rule.instrument) in shards), new.instruments))
+        long_lived.settle()  # the new plans and config live until the next reload
         log(logger, logging.INFO, "rules reloaded", reason=reason, plan=result.plan_version,
             added=",".join(result.added) or "-", changed=",".join(result.changed) or "-",
             removed=",".join(result.removed) or "-")
@@ -592,6 +595,7 @@ async def run_sharded(
 
             api = await start_api(loaded, observer, settings)
             status_line.route_logs()
+        long_lived.settle()  # start-up is over: what it built lives for the run
         while not stop.is_set():
             try:
                 if not state["recovered"]:
@@ -660,6 +664,7 @@ async def run_sharded(
         status_line.close()
         await asyncio.to_thread(alert_log.roll, force=True)
         await asyncio.to_thread(alert_log.close)
+        long_lived.release()  # after the last commit: a full collection of everything is slow
         data_lock.release()
         log(logger, logging.INFO, "runner stopped", detail=status_text())
     if unlogged:

@@ -193,7 +193,7 @@ class SnapshotEncoder:
     """
 
     #: Pieces written between two looks at the clock.
-    _CHECK_EVERY = 64
+    _CHECK_EVERY = 8
 
     def __init__(self, taken: TakenSnapshot) -> None:
         self.taken = taken
