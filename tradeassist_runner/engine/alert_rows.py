@@ -113,9 +113,8 @@ class RuleTexts:
                 table[f"p{j}"][index] = p
             for j, w in enumerate(words):
                 table[f"m{j}"][index] = w
-        pieces = pl.DataFrame(table, schema={name: pl.String for name in table})
         #: per plan rule, its constant columns and pieces: a batch gathers its rows' in one call
-        self.table = constants.hstack(pieces)
+        self.table = constants.hstack(pl.DataFrame(table, schema={name: pl.String for name in table}))
 
 
 def _shape(plan: Plan, rule: CompiledRule) -> tuple[tuple[Any, ...], list[str], list[str]] | None:
