@@ -115,6 +115,15 @@ class RuleTexts:
                 table[f"m{j}"][index] = w
         #: per plan rule, its constant columns and pieces: a batch gathers its rows' in one call
         self.table = constants.hstack(pl.DataFrame(table, schema={name: pl.String for name in table}))
+        #: per number slot: 1 an integer in every layout, 2 a float in every layout, 3 either or none
+        self.slots = [
+            next(iter(kinds)) if len(kinds) == 1 else 3
+            for kinds in ({_slot_kind(lay.numbers[q]) if q < len(lay.numbers) else 0 for lay in self.layouts}
+                          for q in range(self.max_numbers))
+        ]
+        #: whether some rule has no layout (its rows are written by ``_per_row_text``)
+        self.unshaped = bool((self.layout_of < 0).any())
+        self.query = _query(self)
 
 
 def _shape(plan: Plan, rule: CompiledRule) -> tuple[tuple[Any, ...], list[str], list[str]] | None:
@@ -167,6 +176,10 @@ def _shape(plan: Plan, rule: CompiledRule) -> tuple[tuple[Any, ...], list[str], 
         c = conds[0]
         words = [f"{r.instrument} {describe(rule)} ", f" {VERB[c.condition]} {num(c.threshold)}"]
     return (tuple(numbers), len(conds)), pieces, words
+
+
+def _slot_kind(what: Any) -> int:
+    return 1 if what[0] in ("t", "k", "run", "last") else 2
 
 
 def _json_scalar(x: float) -> str:
@@ -266,7 +279,7 @@ def _columnwise(
     evaluated_at: datetime, rule: I64, seq: I64, ts: I64, k: I64, t: I64, price: F64, volume: F64, last: I64,
     run: I64, sample: I64, part_of: I64, value: F64, prev: F64, gathers: _Gathers,
 ) -> pl.DataFrame:
-    """Every row's text from one frame and one ``select``.
+    """Every row's text from one frame and one ``select`` (``RuleTexts.query``).
 
     Rows of every layout share the same columns: the q-th number of a row's ``inputs``
     (an integer or a float, by layout) and the pieces of its rule around it (null past
@@ -291,7 +304,6 @@ def _columnwise(
     floats = np.zeros((n_num, n), np.float64)
     has_cond = np.zeros((n_cond, n), np.bool_)
     cond_value = np.full((n_cond, n), np.nan)
-    special: dict[str, tuple[I64, list[str | None]]] = {}
     for li, lay in enumerate(texts.layouts):
         rows = np.flatnonzero(layout == li)
         if not len(rows):
@@ -306,64 +318,82 @@ def _columnwise(
         for j in range(lay.conditions):
             has_cond[j, rows] = True
             cond_value[j, rows] = gathers.take(j, "value")[rows]
-    exprs: list[pl.Expr] = []
-    for q in range(n_num):
-        fixes: list[tuple[Any, Sequence[str | None]]] = []
-        is_int = kind[q] == 1
-        is_float = kind[q] == 2
-        never = np.flatnonzero(is_int & (ints[q] < NO_FIRE))
-        if len(never):
-            fixes.append((never, ["null"] * len(never)))
+    nulls = pl.Series(dtype=pl.String).extend_constant(None, n)
+
+    def fixed(at: I64, words: Sequence[str | None]) -> pl.Series:
+        # (``scatter`` writes in place: into a copy, ``nulls`` stays all null)
+        return nulls.clone().scatter(at, pl.Series(list(words), dtype=pl.String)) if len(at) else nulls
+
+    for q, slot in enumerate(texts.slots):
         fq = floats[q]
-        odd = np.flatnonzero(is_float & _odd_json(fq))
-        if len(odd):
-            fixes.append((odd, [_json_scalar(v) for v in fq[odd].tolist()]))
-        if is_int.all():
+        never = np.flatnonzero((kind[q] == 1) & (ints[q] < NO_FIRE))
+        odd = np.flatnonzero((kind[q] == 2) & _odd_json(fq))
+        at = np.concatenate((never, odd))
+        cols[f"x{q}"] = fixed(at, ["null"] * len(never) + [_json_scalar(v) for v in fq[odd].tolist()])
+        if slot != 2:
             cols[f"i{q}"] = ints[q]
-            expr = pl.col(f"i{q}").cast(pl.String)
-        elif is_float.all():
+        if slot != 1:
             cols[f"f{q}"] = fq
-            expr = pl.col(f"f{q}").cast(pl.String)
-        else:
-            cols[f"i{q}"], cols[f"f{q}"], cols[f"kind{q}"] = ints[q], fq, kind[q]
-            expr = (pl.when(pl.col(f"kind{q}") == 1).then(pl.col(f"i{q}").cast(pl.String))
-                    .when(pl.col(f"kind{q}") == 2).then(pl.col(f"f{q}").cast(pl.String)))
-        exprs.append(_fixed(expr, f"x{q}", fixes, special))
-    slows: list[I64] = []
+        if slot == 3:
+            cols[f"kind{q}"] = kind[q]
     for j in range(n_cond):
         vj = cond_value[j]
         cols[f"cv{j}"], cols[f"has{j}"] = vj, has_cond[j]
         cols[f"mr{j}"], slow = _millionths(vj)
-        slows.append(slow[has_cond[j][slow]])
+        slow = slow[has_cond[j][slow]]
+        cols[f"mt{j}"] = fixed(slow, [num(float(x)) for x in vj[slow].tolist()])
+        odd = np.flatnonzero(has_cond[j] & _odd_json(vj))
+        cols[f"vt{j}"] = fixed(odd, [_json_scalar(v) for v in vj[odd].tolist()])
+    if texts.unshaped:
+        slow_rows = np.flatnonzero(layout < 0)
+        cols["slow_row"] = layout < 0
+        cols["inputs_slow"] = cols["values_slow"] = nulls
+        if len(slow_rows):
+            text = _per_row_text(plan, rule, slow_rows, part_of, parts, sample, series_values)
+            cols["inputs_slow"] = fixed(slow_rows, text["inputs"].to_list())
+            cols["values_slow"] = fixed(slow_rows, text["values"].to_list())
+    # (replacing a key keeps its place: the columns stay in ALERT_SCHEMA's order)
+    query = {**texts.query, "evaluated_at": pl.lit(evaluated_at, ALERT_SCHEMA["ts"])}
+    frame = pl.DataFrame(cols).hstack(texts.table[rule]).select(**query)
+    templated = np.flatnonzero(texts.templated[rule] | (layout < 0))
+    if len(templated):
+        return _templated(plan, frame, rule, templated)
+    return frame
+
+
+def _query(texts: RuleTexts) -> dict[str, pl.Expr]:
+    """The ``select`` of ``_columnwise``, but ``evaluated_at``: the same for every batch of
+    a plan, so built once (building it costs more than running it on a live batch).
+
+    Its columns: per number slot q, ``i{q}`` and/or ``f{q}`` (and ``kind{q}`` where layouts
+    differ on it) and the Python text ``x{q}``; per condition j, ``cv{j}``, ``has{j}``,
+    ``mr{j}`` (the rounded value) and the Python texts ``mt{j}`` (message) and ``vt{j}``
+    (JSON); with rules without a layout, ``inputs_slow``, ``slow_row`` and ``values_slow``.
+    """
+    n_num, n_cond = texts.max_numbers, texts.max_conditions
+    numbers: list[pl.Expr] = []
+    for q, slot in enumerate(texts.slots):
+        as_int, as_float = pl.col(f"i{q}").cast(pl.String), pl.col(f"f{q}").cast(pl.String)
+        expr = as_int if slot == 1 else as_float if slot == 2 else \
+            pl.when(pl.col(f"kind{q}") == 1).then(as_int).when(pl.col(f"kind{q}") == 2).then(as_float)
+        numbers.append(pl.coalesce(pl.col(f"x{q}"), expr))
     inputs_expr = pl.concat_str(
-        [e for q in range(n_num) for e in (pl.col(f"p{q}"), exprs[q])] + [pl.col(f"p{n_num}")], ignore_nulls=True)
+        [e for q in range(n_num) for e in (pl.col(f"p{q}"), numbers[q])] + [pl.col(f"p{n_num}")], ignore_nulls=True)
     msg_parts: list[pl.Expr] = []
     value_texts: list[pl.Expr] = []
     for j in range(n_cond):
-        vj, slow = cond_value[j], slows[j]
-        num_fix = [(slow, [num(float(x)) for x in vj[slow].tolist()])] if len(slow) else []
-        mt = _fixed(_num_expr(f"mr{j}"), f"mt{j}", num_fix, special)
+        mt = pl.coalesce(pl.col(f"mt{j}"), _num_expr(f"mr{j}"))
         msg_parts += [pl.col(f"m{j}"), pl.when(pl.col(f"has{j}")).then(mt)]
-        odd = np.flatnonzero(has_cond[j] & _odd_json(vj))
-        jfix = [(odd, [_json_scalar(v) for v in vj[odd].tolist()])] if len(odd) else []
-        value_texts.append(pl.when(pl.col(f"has{j}")).then(_fixed(pl.col(f"cv{j}").cast(pl.String), f"vt{j}", jfix,
-                                                                    special)))
+        value_texts.append(pl.when(pl.col(f"has{j}")).then(pl.coalesce(pl.col(f"vt{j}"), pl.col(f"cv{j}").cast(pl.String))))
     msg_parts.append(pl.col(f"m{n_cond}"))
-    slow_rows = np.flatnonzero(layout < 0)
     values_expr: pl.Expr = pl.lit(None, pl.String)
     if n_cond > 1:
         values_expr = pl.when(pl.col("has1")).then(pl.concat_str(
             [pl.lit("["), pl.concat_str(value_texts, separator=", ", ignore_nulls=True), pl.lit("]")]))
-    if len(slow_rows):
-        text = _per_row_text(plan, rule, slow_rows, part_of, parts, sample, series_values)
-        inputs_expr = _fixed(inputs_expr, "inputs_slow", [(slow_rows, text["inputs"].to_list())], special)
+    if texts.unshaped:
+        inputs_expr = pl.coalesce(pl.col("inputs_slow"), inputs_expr)
         values_expr = pl.when(pl.col("slow_row")).then(pl.col("values_slow")).otherwise(values_expr)
-        cols["slow_row"] = layout < 0
-        cols["values_slow"] = _scattered(n, slow_rows, text["values"].to_list())
-    for name, (at, words) in special.items():
-        cols[name] = _scattered(n, at, words)
-    utc = ALERT_SCHEMA["ts"]
-    frame = pl.DataFrame(cols).hstack(texts.table[rule]).select(
+    return dict(
         alert_id=pl.col("id_prefix") + pl.col("ts").cast(pl.String) + pl.lit("#") + pl.col("k").cast(pl.String),
         rule_id=pl.col("rule_id"), rule_name=pl.col("rule_name"), symbol=pl.col("symbol"),
         ts=pl.col("ts").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"),
@@ -375,16 +405,12 @@ def _columnwise(
         threshold=pl.col("threshold"), condition=pl.col("condition"), type=pl.col("type"),
         severity=pl.col("severity"),
         message=pl.concat_str(msg_parts, ignore_nulls=True),
-        evaluated_at=pl.lit(evaluated_at, utc),
+        evaluated_at=pl.lit(None, ALERT_SCHEMA["ts"]),  # the batch's, in its place
         inputs=inputs_expr,
         bar_start=pl.when(pl.col("bar")).then(pl.col("t")).otherwise(None).cast(pl.Datetime("ms"))
         .dt.replace_time_zone("UTC"),
         values=values_expr,
     )
-    templated = np.flatnonzero(texts.templated[rule] | (layout < 0))
-    if len(templated):
-        return _templated(plan, frame, rule, templated)
-    return frame
 
 
 def _odd_json(x: F64) -> B:
@@ -395,22 +421,6 @@ def _odd_json(x: F64) -> B:
         size = np.abs(x)
         out: B = ~((size >= 1e-4) & (size < 1e16)) & (x != 0.0)
     return out
-
-
-def _scattered(n: int, at: I64, words: Sequence[str | None]) -> pl.Series:
-    return pl.Series([None] * n, dtype=pl.String).scatter(at, pl.Series(list(words), dtype=pl.String))
-
-
-def _fixed(expr: pl.Expr, name: str, fixes: Sequence[tuple[Any, Sequence[str | None]]],
-           special: dict[str, tuple[I64, list[str | None]]]) -> pl.Expr:
-    """``expr``, but Python's text where ``fixes`` have one (as column ``name``)."""
-    fixes = [f for f in fixes if len(f[0])]
-    if not fixes:
-        return expr
-    at = np.concatenate([f[0] for f in fixes])
-    words = [w for f in fixes for w in f[1]]
-    special[name] = (at, words)
-    return pl.coalesce(pl.col(name), expr)
 
 
 def _templated(plan: Plan, frame: pl.DataFrame, rule: I64, at: I64) -> pl.DataFrame:
