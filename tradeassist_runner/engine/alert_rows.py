@@ -11,12 +11,14 @@ by rule, and the row's numbers, gathered in numpy and rendered by polars.
 Numbers are rendered as the per-alert code renders them: JSON floats round-trip exactly
 (polars writes the shortest representation that reads back to the same float, as
 ``repr`` does, though a tiny number may be spelled ``1e-7`` rather than ``1e-07``);
-NaN is ``null``.  Message numbers follow ``messages.num`` (rounded to 6 decimals,
-trailing zeros dropped) are polars' shortest text of the float ``round`` would return,
-computed exactly from the integer of millionths, and the few values where that integer
-could be off by one (beyond 1e7, or within a unit in the last place of a half) or the
-text would take an exponent (below 1e-4) go through ``messages.num`` itself.  Rules with a ``message`` template, and types whose input
-names collide with the engine's own keys, are rendered per row by ``messages``.
+NaN is ``null``.  Message numbers (``messages.num``: rounded to 6 decimals, trailing
+zeros dropped) are polars' shortest text of the float ``round`` would return, computed
+exactly from the integer of millionths; the few values where that integer could be off
+by one (beyond 1e7, or within a unit in the last place of a half) or whose text would
+take an exponent (below 1e-4) go through ``messages.num`` itself.  Rules with a
+``message`` template, and types whose input names collide with the engine's own keys,
+are rendered per row by ``messages``.  The ``select`` that writes the text is built
+once per plan (``RuleTexts.query``); a batch only fills its columns.
 """
 
 from __future__ import annotations
