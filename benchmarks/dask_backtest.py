@@ -9,6 +9,20 @@ cluster's own start-up and shutdown cost, printed apart.
 
     .venv/bin/python benchmarks/dask_backtest.py                 # 10M ticks, 100 rules
     .venv/bin/python benchmarks/dask_backtest.py --ticks 2000000 --rules 300
+    .venv/bin/python benchmarks/dask_backtest.py --before /other/checkout/.venv/bin/tradeassist
+
+Besides the wall clock, which on a shared machine says more about the other jobs than
+about this one, it prints what the CPU time says, which the load does not change:
+
+- CPU per tick, single over Dask: below 1 the cluster costs more CPU than it saves;
+- the best speed-up two free cores allow: the Dask run cannot take less than its CPU
+  time spread over them, and the single process already keeps ``CPU / wall`` cores busy;
+- with ``--pinned``, both again with the single process held to one core and the Dask
+  run's processes to ``--workers`` cores (``taskset``): how the work scales with cores
+  when the single process cannot put its reading and writing threads on a second one.
+
+``--before`` measures another install's ``tradeassist`` (an older checkout) in the same
+invocation, each command right after the other, and prints its figures beside these.
 """
 
 from __future__ import annotations
@@ -20,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +64,47 @@ def _timed(cmd: list[str]) -> tuple[float, float, bytes, bytes]:
     return took, usage.ru_utime + usage.ru_stime, stdout, stderr
 
 
+@dataclass(frozen=True)
+class Figures:
+    single_s: float
+    single_cpu: float
+    dask_s: float
+    dask_cpu: float
+    startup_s: float
+    startup_cpu: float
+    alerts: int
+
+
+def measure(exe: str, config: Path, ticks: Path, empty: Path, workers: int, pin: bool = False) -> Figures:
+    """The three runs of one install; outputs checked equal before anything is returned."""
+    base = [exe, "backtest", str(config), "--format", "jsonl"]
+    one, all_cores = (["taskset", "-c", "0"], ["taskset", "-c", f"0-{workers - 1}"]) if pin else ([], [])
+    single_s, single_cpu, single_out, single_err = _timed([*one, *base, "--ticks", str(ticks)])
+    dask_s, dask_cpu, dask_out, dask_err = _timed([*all_cores, *base, "--ticks", str(ticks), "--workers", str(workers)])
+    startup_s, startup_cpu, _, _ = _timed([*all_cores, *base, "--ticks", str(empty), "--workers", str(workers)])
+    if EVALUATED_AT.sub(b"", single_out) != EVALUATED_AT.sub(b"", dask_out) or single_err != dask_err:
+        sys.exit(f"MISMATCH ({exe}): the Dask backtest's output differs from the single process's")
+    return Figures(single_s, single_cpu, dask_s, dask_cpu, startup_s, startup_cpu, single_out.count(b"\n"))
+
+
+def report(f: Figures, ticks: int, workers: int, label: str = "") -> None:
+    load = os.getloadavg()[0]
+    print(f"{label}single process:       {f.single_s:7.1f} s  {ticks / f.single_s:>10,.0f} ticks/s  ({f.alerts:,} alerts)"
+          f"  CPU {f.single_cpu:.1f} s")
+    print(f"{label}dask, {workers} workers:      {f.dask_s:7.1f} s  {ticks / f.dask_s:>10,.0f} ticks/s  (same bytes)"
+          f"  CPU {f.dask_cpu:.1f} s, all processes")
+    print(f"{label}speed-up:             {f.single_s / f.dask_s:7.2f}x  (load average {load:.1f} on {os.cpu_count()} cores)")
+    print(f"{label}cluster start + stop: {f.startup_s:7.1f} s  CPU {f.startup_cpu:.1f} s  (--workers {workers} on an empty file)")
+    print(f"{label}speed-up without it:  {f.single_s / max(f.dask_s - f.startup_s, 1e-9):7.2f}x")
+    busy = f.single_cpu / f.single_s
+    print(f"{label}CPU per tick, single / dask: {f.single_cpu / f.dask_cpu:5.2f}  (the single process kept {busy:.2f} cores"
+          f" busy; without the cluster's start and stop {f.single_cpu / max(f.dask_cpu - f.startup_cpu, 1e-9):.2f})")
+    cores = min(workers, os.cpu_count() or 1)
+    crowded = " (the machine is loaded: the single wall is inflated, and this with it)" if load > (os.cpu_count() or 1) else ""
+    print(f"{label}best speed-up on {cores} free cores: {f.single_s / (f.dask_cpu / cores):5.2f}x  (single wall over"
+          f" Dask CPU spread over {cores}){crowded}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ticks", type=int, default=10_000_000)
@@ -57,6 +113,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
+    ap.add_argument("--before", metavar="TRADEASSIST", help="another install's tradeassist, measured in the same run")
+    ap.add_argument("--pinned", action="store_true", help="also: single on 1 core vs Dask on one core per worker")
     args = ap.parse_args()
 
     ticks = tick_file(args.out, args.symbols, args.ticks, args.seed)
@@ -64,22 +122,19 @@ def main() -> None:
     empty = args.out / "empty-ticks.csv"
     empty.write_text("ts,symbol,price,volume\n")
     exe = str(Path(sys.executable).parent / "tradeassist")
-    base = [exe, "backtest", str(config), "--format", "jsonl"]
     print(f"workload: {args.ticks:,} ticks, {args.symbols} symbols, {args.rules} rules (seed {args.seed})")
+    if args.before:
+        before = measure(args.before, config, ticks, empty, args.workers)
+    now = measure(exe, config, ticks, empty, args.workers)
+    report(now, args.ticks, args.workers)
+    if args.before:
+        print(f"before ({args.before}), measured just before:")
+        report(before, args.ticks, args.workers, "  ")
+    if args.pinned:
+        pinned = measure(exe, config, ticks, empty, args.workers, pin=True)
+        print(f"pinned (taskset): single process on 1 core, the Dask run on {args.workers}:")
+        report(pinned, args.ticks, args.workers, "  ")
 
-    single_s, single_cpu, single_out, single_err = _timed([*base, "--ticks", str(ticks)])
-    dask_s, dask_cpu, dask_out, dask_err = _timed([*base, "--ticks", str(ticks), "--workers", str(args.workers)])
-    startup_s, startup_cpu, _, _ = _timed([*base, "--ticks", str(empty), "--workers", str(args.workers)])
-    if EVALUATED_AT.sub(b"", single_out) != EVALUATED_AT.sub(b"", dask_out) or single_err != dask_err:
-        sys.exit("MISMATCH: the Dask backtest's output differs from the single process's")
-    alerts = single_out.count(b"\n")
-    print(f"single process:       {single_s:7.1f} s  {args.ticks / single_s:>10,.0f} ticks/s  ({alerts:,} alerts)"
-          f"  CPU {single_cpu:.1f} s")
-    print(f"dask, {args.workers} workers:      {dask_s:7.1f} s  {args.ticks / dask_s:>10,.0f} ticks/s  (same bytes)"
-          f"  CPU {dask_cpu:.1f} s, all processes")
-    print(f"speed-up:             {single_s / dask_s:7.2f}x  (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
-    print(f"cluster start + stop: {startup_s:7.1f} s  CPU {startup_cpu:.1f} s  (--workers {args.workers} on an empty file)")
-    print(f"speed-up without it:  {single_s / max(dask_s - startup_s, 1e-9):7.2f}x")
 
 if __name__ == "__main__":
     main()
