@@ -16,7 +16,8 @@ about this one, it prints what the CPU time says, which the load does not change
 
 - CPU per tick, single over Dask: below 1 the cluster costs more CPU than it saves;
 - the best speed-up two free cores allow: the Dask run cannot take less than its CPU
-  time spread over them, and the single process already keeps ``CPU / wall`` cores busy;
+  time spread over them, and the single process already keeps ``CPU / wall`` cores busy
+  (on a loaded machine fewer than alone: give the idle figure with ``--single-cores``);
 - with ``--pinned``, both again with the single process held to one core and the Dask
   run's processes to ``--workers`` cores (``taskset``): how the work scales with cores
   when the single process cannot put its reading and writing threads on a second one.
@@ -112,7 +113,7 @@ def measure(exe: str, config: Path, ticks: Path, empty: Path, workers: int, pin:
     return Figures(single_s, single_cpu, dask_s, dask_cpu, startup_s, startup_cpu, single_out.count(b"\n"))
 
 
-def report(f: Figures, ticks: int, workers: int, label: str = "") -> None:
+def report(f: Figures, ticks: int, workers: int, label: str = "", single_cores: float | None = None) -> None:
     load = os.getloadavg()[0]
     print(f"{label}single process:       {f.single_s:7.1f} s  {ticks / f.single_s:>10,.0f} ticks/s  ({f.alerts:,} alerts)"
           f"  CPU {f.single_cpu:.1f} s")
@@ -125,9 +126,11 @@ def report(f: Figures, ticks: int, workers: int, label: str = "") -> None:
     print(f"{label}CPU per tick, single / dask: {f.single_cpu / f.dask_cpu:5.2f}  (the single process kept {busy:.2f} cores"
           f" busy; without the cluster's start and stop {f.single_cpu / max(f.dask_cpu - f.startup_cpu, 1e-9):.2f})")
     cores = min(workers, os.cpu_count() or 1)
-    crowded = " (the machine is loaded: the single wall is inflated, and this with it)" if load > (os.cpu_count() or 1) else ""
-    print(f"{label}best speed-up on {cores} free cores: {f.single_s / (f.dask_cpu / cores):5.2f}x  (single wall over"
-          f" Dask CPU spread over {cores}){crowded}")
+    used = single_cores or busy
+    said = f"--single-cores {single_cores}" if single_cores else f"{busy:.2f}, measured now"
+    crowded = "; the machine is loaded, so that is low and this high" if load > (os.cpu_count() or 1) and not single_cores else ""
+    print(f"{label}best speed-up on {cores} free cores: {cores * f.single_cpu / (used * f.dask_cpu):5.2f}x  (the single"
+          f" process on {used:.2f} cores ({said}{crowded}), the Dask CPU spread over {cores})")
 
 
 def main() -> None:
@@ -140,6 +143,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
     ap.add_argument("--before", metavar="TRADEASSIST", help="another install's tradeassist, measured in the same run")
     ap.add_argument("--pinned", action="store_true", help="also: single on 1 core vs Dask on one core per worker")
+    ap.add_argument("--single-cores", type=float, metavar="C",
+                    help="cores the single process keeps busy on an idle machine, for the bound (default: as measured)")
     args = ap.parse_args()
     _become_subreaper()
 
@@ -152,14 +157,14 @@ def main() -> None:
     if args.before:
         before = measure(args.before, config, ticks, empty, args.workers)
     now = measure(exe, config, ticks, empty, args.workers)
-    report(now, args.ticks, args.workers)
+    report(now, args.ticks, args.workers, single_cores=args.single_cores)
     if args.before:
         print(f"before ({args.before}), measured just before:")
-        report(before, args.ticks, args.workers, "  ")
+        report(before, args.ticks, args.workers, "  ", args.single_cores)
     if args.pinned:
         pinned = measure(exe, config, ticks, empty, args.workers, pin=True)
         print(f"pinned (taskset): single process on 1 core, the Dask run on {args.workers}:")
-        report(pinned, args.ticks, args.workers, "  ")
+        report(pinned, args.ticks, args.workers, "  ", 1.0)
 
 
 if __name__ == "__main__":
