@@ -12,6 +12,7 @@ import pytest
 from tradeassist_runner.errors import TickFileError
 from tradeassist_runner.sources.replay import (
     ReplayChunk,
+    iter_parquet_selection,
     iter_tick_file,
     read_tick_file,
     replay_batches,
@@ -109,6 +110,34 @@ def test_iter_tick_file_streams_chunks_in_file_order(tmp_path: Path) -> None:
         assert all(c.height <= 64 for c in chunks)
         prices = pl.concat([normalize(c)[0] for c in chunks])["price"].to_list()
         assert prices == [float(i) for i in range(1000)]
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7, 64, 100_000])
+@pytest.mark.parametrize("max_selected_group", [1_000_000, 30])
+def test_a_parquet_selection_is_the_selected_rows_of_each_chunk_the_file_is_read_in(
+    tmp_path: Path, chunk_rows: int, max_selected_group: int
+) -> None:
+    """Row groups of several sizes in two files, some small enough to select while reading
+    and some (with the lower limit) read in slices: the same rows, numbers and chunks."""
+    (tmp_path / "ds").mkdir()
+    symbols = ["/ES", " /NQ ", "", None, "/NQ", "ZZZ", "/NQ"]
+    b = 70_000 if chunk_rows > 65_536 else 130  # past the first chunk, which is shorter
+    for name, n, group in (("a.parquet", 250, 40), ("b.parquet", b, b)):
+        f = frame(n).with_columns(pl.Series("symbol", [symbols[(i * 5 + n) % 7] for i in range(n)], pl.String))
+        f.write_parquet(tmp_path / "ds" / name, row_group_size=group)
+    trimmed = pl.col("symbol").str.strip_chars()
+    keep = (trimmed.is_in(["/NQ"]) | trimmed.is_null()).fill_null(False)
+    expected, first_row = [], 1
+    for chunk, raw in enumerate(iter_tick_file(tmp_path / "ds", chunk_rows)):
+        numbered = raw.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).add(first_row).alias("_row_"))
+        first_row += raw.height
+        mine = numbered.filter(keep)
+        if mine.height:
+            expected.append((chunk, mine))
+    got = list(iter_parquet_selection(tmp_path / "ds", keep, chunk_rows, max_selected_group=max_selected_group))
+    assert [c for c, _ in got] == [c for c, _ in expected]
+    assert all(g.equals(e) for (_, g), (_, e) in zip(got, expected))
+    assert sum(e.height for _, e in expected) > 100
 
 
 # --------------------------------------------------------------------------- unusable files
