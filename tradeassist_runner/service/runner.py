@@ -49,7 +49,7 @@ from .heap import LongLived
 from .observe import Observer, ReloadResult
 from .reload import rebuild, watch, watched_paths
 from .snapshots import (
-    SnapshotEncoder, capture_snapshot, fingerprint, restore_snapshot, store_snapshot, take_snapshot,
+    SnapshotEncoder, capture_snapshot, fingerprint, restore_snapshot, slice_budget, store_snapshot, take_snapshot,
 )
 from .status import RunStats, StatusLine
 
@@ -61,10 +61,6 @@ logger = logging.getLogger("tradeassist.run")
 #: batch less than that. A commit slower than this (a locked or failing database) is left
 #: to finish beside the evaluation, which goes on.
 COMMIT_FIRST_S = 0.05
-
-#: Time spent encoding a snapshot after each batch: at least this (seconds), or a tenth of
-#: the batch's own time when that is more, so a big state under a heavy load still finishes.
-SNAPSHOT_SLICE_S = 0.001
 
 #: Tries to log held-back alerts at shutdown (backoff 0.1 s, 0.2 s, ...) before dumping them.
 SHUTDOWN_FLUSH_ATTEMPTS = 5
@@ -466,7 +462,7 @@ async def run_service(
                 encoding.append((batch_no, SnapshotEncoder(take_snapshot(engine, gate, position["row"]))))
             if encoding:
                 number, encoder = encoding[0]
-                parts = encoder.step(max(SNAPSHOT_SLICE_S, (time.perf_counter() - t0) / 10))
+                parts = encoder.step(slice_budget(time.perf_counter() - t0))
                 if parts is not None:
                     encoding.clear()
                     held_snapshot[:] = [(number, parts)]
