@@ -261,18 +261,33 @@ def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64, 
     prev = code[pos - 1]
     held = prev.copy()
     held[first] = nan_code  # before the first sample nothing is held: every run there begins
+    # above: held levels [A(NaN), A(code)); below: [B(code), B(NaN)); where they grow,
+    # runs begin, where they shrink, runs end
     above, below = codes[0], codes[1]
     a_prev, a_cur, b_prev, b_cur = above[held], above[cur], below[held], below[cur]
+    grow_a = a_cur - a_prev
+    grow_b = b_prev - b_cur
+    up_a, down_a = np.flatnonzero(grow_a > 0), np.flatnonzero(grow_a < 0)
+    up_b, down_b = np.flatnonzero(grow_b > 0), np.flatnonzero(grow_b < 0)
+    # crossings: runs of one sample
+    c_lo, d_lo = codes[2][prev], codes[4][cur]
+    c_n, d_n = codes[3][cur] - c_lo, codes[5][prev] - d_lo
+    c_at, d_at = np.flatnonzero(c_n > 0), np.flatnonzero(d_n > 0)
     # the last sample of every series: runs still going end with the batch
     last = code[starts + lens]
     nan = np.asarray(nan_code, np.int64)
     end_at = np.asarray(shift, np.int64) + starts + lens + 1
-    b_lvl, b_at = _expand(np.concatenate((a_prev, b_cur)), np.concatenate((a_cur, b_prev)), np.concatenate((at, at)))
-    p_lvl, p_at = _expand(np.concatenate((codes[2][prev], codes[4][cur])),
-                          np.concatenate((codes[3][cur], codes[5][prev])), np.concatenate((at, at)))
-    f_lvl, f_at = _expand(np.concatenate((a_cur, b_prev, above[nan], below[last])),
-                          np.concatenate((a_prev, b_cur, above[last], below[nan])),
-                          np.concatenate((at, at, end_at, end_at)))
+    e_lo = np.concatenate((above[nan], below[last]))
+    e_n = np.concatenate((above[last], below[nan])) - e_lo
+    e_at = np.concatenate((end_at, end_at))
+    going = np.flatnonzero(e_n > 0)
+    p_lvl, p_at = _spans(np.concatenate((c_lo[c_at], d_lo[d_at])), np.concatenate((c_n[c_at], d_n[d_at])),
+                         np.concatenate((at[c_at], at[d_at])))
+    b_lvl, b_at = _spans(np.concatenate((a_prev[up_a], b_cur[up_b])), np.concatenate((grow_a[up_a], grow_b[up_b])),
+                         np.concatenate((at[up_a], at[up_b])))
+    f_lvl, f_at = _spans(np.concatenate((a_cur[down_a], b_prev[down_b], e_lo[going])),
+                         np.concatenate((-grow_a[down_a], -grow_b[down_b], e_n[going])),
+                         np.concatenate((at[down_a], at[down_b], e_at[going])))
     s_lvl = np.concatenate((b_lvl, p_lvl))
     s_at = np.concatenate((b_at, p_at))
     e_lvl = np.concatenate((f_lvl, p_lvl))
@@ -301,11 +316,17 @@ def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64, 
 def _expand(lo: I64, hi: I64, at: I64) -> tuple[I64, I64]:
     """(k, at[i]) for every i and every k in [lo[i], hi[i]) (none where hi <= lo), by i then k."""
     count = hi - lo
-    np.maximum(count, 0, out=count)
+    some = np.flatnonzero(count > 0)
+    return _spans(lo[some], count[some], at[some])
+
+
+def _spans(lo: I64, count: I64, at: I64) -> tuple[I64, I64]:
+    """(k, at[i]) for every i and every k in [lo[i], lo[i] + count[i]), by i then k
+    (``count`` >= 1).  Most ranges hold one level: with none longer, they are the answer
+    as they are; else only then are they repeated."""
     total = int(count.sum())
-    if not total:
-        z = np.zeros(0, np.int64)
-        return z, z
+    if total == len(count):
+        return lo, at
     ends = np.cumsum(count)
     k = np.arange(total, dtype=np.int64) + np.repeat(lo - ends + count, count)
     return k, np.repeat(at, count)
