@@ -4,8 +4,9 @@ Such a rule (one condition; gates and ``for`` allowed) on a one-symbol source ho
 on a union of *runs* of consecutive samples, and a run begins or ends only where the
 value crosses the rule's threshold.  With the distinct thresholds of one (series,
 condition) sorted once per plan, the thresholds that change state between two samples
-are a contiguous range of that array (two binary searches per sample), so every
-threshold's runs are listed for the cost of the crossings, not of rules x samples:
+are a contiguous range of that array (found from one binary search per sample and a
+table built with the plan, ``LevelTable``), so every threshold's runs are listed for
+the cost of the crossings, not of rules x samples:
 
 - ``crosses_*``: the range crossed between ``prev`` and the value; every event is a
   run of one sample;
@@ -33,10 +34,13 @@ from ..rules.seam import B, F64, I64
 from .plan import CompiledRule
 
 NEVER = np.iinfo(np.int64).min // 4
-#: Past this many events (a threshold crossed, a run begun or ended) per rule x sample
-#: cell, a source's rules are resolved by the matrices instead (values that keep
-#: crossing their thresholds, e.g. a noisy indicator with levels inside its range).
+#: Past this many events (a run begun or ended: two per run) per rule x sample cell, a
+#: source's rules are resolved by the matrices instead (values that keep crossing their
+#: thresholds, e.g. a noisy indicator with levels inside its range).
 EVENTS_PER_CELL = 0.1
+#: Up to this many levels in a batch, runs are grouped by a stable radix sort of their
+#: levels as 16-bit numbers; past it, by a sort of (level, sample) keys.
+RADIX_LEVELS = 1 << 16
 
 
 def eligible(rule: CompiledRule) -> bool:
@@ -292,8 +296,7 @@ def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64, 
     s_at = np.concatenate((b_at, p_at))
     e_lvl = np.concatenate((f_lvl, p_lvl))
     e_at = np.concatenate((f_at, p_at + 1))
-    n_levels = int(level_base[-1])
-    if n_levels <= 1 << 16:
+    if int(level_base[-1]) <= RADIX_LEVELS:
         order = np.argsort(s_lvl.astype(np.uint16), kind="stable")
         level, start = s_lvl[order], s_at[order]
         end = e_at[np.argsort(e_lvl.astype(np.uint16), kind="stable")]

@@ -122,21 +122,29 @@ def _appended(chunks: list[Chunk], bt: I64, bp: F64, cutoff: int) -> list[Chunk]
     return chunks[max(bisect_right(firsts, cutoff) - 1, 0) :]
 
 
+def _last_at_or_before(keys: I64, targets: I64) -> I64:
+    """Per target, the position of the last key at or before it (-1: none); ``keys`` and
+    ``targets`` ascending.  One merge of the two: a stable sort of them end to end finds
+    the two runs and merges them, cheaper than a binary search per target; a key equal
+    to a target stays before it."""
+    order = np.argsort(np.concatenate((keys, targets)), kind="stable")
+    at: I64 = np.flatnonzero(order >= len(keys)) - np.arange(len(targets), dtype=np.int64) - 1
+    return at
+
+
 def _arrays(window: int, t: I64, price: F64, chunks: list[Chunk],
             pairs: tuple[I64, F64] | None = None) -> tuple[Values, State]:
     """``values`` of a batch of samples (at least one); ``pairs``: ``_merge_last_at_t(t,
     price)``, when the caller has it."""
     bt, bp = pairs or _merge_last_at_t(t, price)
     look_t, look_p = _look_up_set(chunks, bt, bp, int(t[0]) - window, int(t[-1]) - window)
-    at = np.searchsorted(look_t, t - window, side="right") - 1
-    found = at >= 0
-    safe = np.maximum(at, 0)
-    if len(look_t):
-        ref = np.where(found, look_p[safe], np.nan)
-        ref_t = np.where(found, look_t[safe].astype(np.float64), np.nan)
-    else:
-        ref = np.full(len(t), np.nan)
-        ref_t = np.full(len(t), np.nan)
+    at = _last_at_or_before(look_t, t - window) + 1  # 0: none
+    pick = np.empty((2, len(look_t) + 1))
+    pick[:, 0] = np.nan
+    pick[0, 1:] = look_p
+    pick[1, 1:] = look_t
+    ref = pick[0][at]
+    ref_t = pick[1][at]
     value = percent_of(price, ref)  # an overflow to infinity is undefined there already
     new_state = {"chunks": _appended(chunks, bt, bp, int(bt[-1]) - window)}
     return Values(value, {"price": price, "ref": ref, "ref_t": ref_t}), new_state
