@@ -213,7 +213,10 @@ def _with_rest(inp: FireInput, table: RuleTable, got: Fired) -> tuple[Fires, lis
         is_last = np.ones(len(e_rule), np.bool_)
         is_last[:-1] = e_rule[1:] != e_rule[:-1]
         for i, last in zip(sparse[e_rule[is_last]].tolist(), t[e_s[is_last]].tolist()):
-            new_states[i] = {**states[i], "last": last, "armed": True}
+            st = states[i].copy()
+            st["last"] = last
+            st["armed"] = True
+            new_states[i] = st
     for j in table.sparse_for:
         # with ``for``: the run going on at the end, fired or not
         run = int(got.run[j])

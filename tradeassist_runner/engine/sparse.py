@@ -4,8 +4,9 @@ Such a rule (one condition; gates and ``for`` allowed) on a one-symbol source ho
 on a union of *runs* of consecutive samples, and a run begins or ends only where the
 value crosses the rule's threshold.  With the distinct thresholds of one (series,
 condition) sorted once per plan, the thresholds that change state between two samples
-are a contiguous range of that array (two binary searches per sample), so every
-threshold's runs are listed for the cost of the crossings, not of rules x samples:
+are a contiguous range of that array (found from one binary search per sample and a
+table built with the plan, ``LevelTable``), so every threshold's runs are listed for
+the cost of the crossings, not of rules x samples:
 
 - ``crosses_*``: the range crossed between ``prev`` and the value; every event is a
   run of one sample;
@@ -33,10 +34,13 @@ from ..rules.seam import B, F64, I64
 from .plan import CompiledRule
 
 NEVER = np.iinfo(np.int64).min // 4
-#: Past this many events (a threshold crossed, a run begun or ended) per rule x sample
-#: cell, a source's rules are resolved by the matrices instead (values that keep
-#: crossing their thresholds, e.g. a noisy indicator with levels inside its range).
+#: Past this many events (a run begun or ended: two per run) per rule x sample cell, a
+#: source's rules are resolved by the matrices instead (values that keep crossing their
+#: thresholds, e.g. a noisy indicator with levels inside its range).
 EVENTS_PER_CELL = 0.1
+#: Up to this many levels in a batch, runs are grouped by a stable radix sort of their
+#: levels as 16-bit numbers; past it, by a sort of (level, sample) keys.
+RADIX_LEVELS = 1 << 16
 
 
 def eligible(rule: CompiledRule) -> bool:
@@ -48,9 +52,20 @@ class LevelTable:
     """Per plan and source: the eligible rules' thresholds, distinct and sorted per series,
     and each rule's *level*: a number for its (series, condition, threshold).
 
-    A series' values are ranked once among all its thresholds; ``cum[c][k]``, the number
-    of condition ``c``'s thresholds among the first ``k``, turns that rank into the rank
-    among condition ``c``'s own, so only levels some rule uses get runs."""
+    A value is ranked once among its series' distinct thresholds ``thr``: one binary
+    search over ``search`` (every threshold preceded by the float just below it, then
+    +inf) counts ``L + R``, with ``L`` the thresholds below the value and ``R`` those at
+    or below it.  As ``R - L`` is 0 or 1 the count tells both, and an undefined value
+    (NaN, searched as past every number) gets a code of its own, 2 x thresholds + 1.
+    ``codes`` turns a code into what every condition needs, levels a rule uses only
+    (thresholds are finite: the config admits no other):
+
+    - 0 ``above``: the held levels end there (they begin at the code of NaN);
+    - 1 ``below``: the held levels begin there (they end at the code of NaN);
+    - 2, 3 ``crosses_above``: the first level a move from there (2) up to a value of
+      that code (3) crosses, and one past the last: undefined on either side, none;
+    - 4, 5 ``crosses_below``: the same, down from a value of code 5 to one of code 4.
+    """
 
     def __init__(self, rules: Sequence[CompiledRule]) -> None:
         self.size = len(rules)
@@ -58,25 +73,47 @@ class LevelTable:
         for i, r in enumerate(rules):
             by.setdefault(r.conditions[0].series, []).append(i)
         level = np.zeros(len(rules), np.int64)
-        #: series, first level, distinct thresholds, cum (4 x thresholds + 1), first level per condition
-        self.series: list[tuple[int, int, F64, I64, I64]] = []
+        #: series, search array, its first column in ``codes``
+        self.series: list[tuple[int, F64, int]] = []
+        blocks: list[I64] = []
         base = 0
+        col = 0
         for series, members in sorted(by.items()):
             thr = np.asarray([rules[i].conditions[0].threshold for i in members], np.float64)
-            codes = np.asarray([rules[i].conditions[0].cond for i in members], np.int64)
+            conds = np.asarray([rules[i].conditions[0].cond for i in members], np.int64)
             distinct, where = np.unique(thr, return_inverse=True)
             where = where.reshape(-1)
-            used = np.zeros((4, len(distinct)), np.int64)
-            used[codes, where] = 1
-            cum = np.zeros((4, len(distinct) + 1), np.int64)
+            k = len(distinct)
+            used = np.zeros((4, k), np.int64)
+            used[conds, where] = 1
+            cum = np.zeros((4, k + 1), np.int64)  # cum[c][j]: condition c's levels among the first j thresholds
             cum[:, 1:] = np.cumsum(used, axis=1)
             first = np.zeros(4, np.int64)
             first[1:] = np.cumsum(cum[:3, -1])
-            level[members] = base + first[codes] + cum[codes, where]
-            self.series.append((series, base, distinct, cum, first))
+            first += base
+            level[members] = first[conds] + cum[conds, where]
+            search = np.empty(2 * k + 1, np.float64)
+            search[0:2 * k:2] = np.nextafter(distinct, -np.inf)
+            search[1:2 * k:2] = distinct
+            search[2 * k] = np.inf
+            code = np.arange(2 * k + 2, dtype=np.int64)
+            nan = code == 2 * k + 1
+            below = np.where(nan, 0, code >> 1)  # L
+            at_or_below = np.where(nan, k, code - (code >> 1))  # R
+            block = np.empty((6, 2 * k + 2), np.int64)
+            block[0] = cum[0, below] + first[0]
+            block[1] = cum[1, at_or_below] + first[1]
+            block[2] = np.where(nan, cum[2, k], cum[2, below]) + first[2]
+            block[3] = np.where(nan, 0, cum[2, below]) + first[2]
+            block[4] = np.where(nan, cum[3, k], cum[3, at_or_below]) + first[3]
+            block[5] = np.where(nan, 0, cum[3, at_or_below]) + first[3]
+            blocks.append(block)
+            self.series.append((series, search, col))
             base += int(cum[:, -1].sum())
+            col += 2 * k + 2
         self.levels = base
         self.level = level
+        self.codes: I64 = np.concatenate(blocks, axis=1) if blocks else np.zeros((6, 0), np.int64)
         self.cooldown = np.fromiter((r.cooldown_ms for r in rules), np.int64, len(rules))
         self.for_ms = np.fromiter((-1 if r.for_ms is None else r.for_ms for r in rules), np.int64, len(rules))
         self.gate = np.fromiter((-1 if r.gate is None else r.gate for r in rules), np.int64, len(rules))
@@ -123,12 +160,12 @@ def sparse_fires(jobs: Sequence[Job]) -> list[Fired | None]:
     level = np.concatenate([j.table.level for j in jobs]) + level_base[rule_job]
     cooldown = np.concatenate([j.table.cooldown for j in jobs])
     last0 = np.concatenate([j.last0 for j in jobs])
-    key, end, dense = runs(jobs, offsets, level_base)
+    lvl_of, start, end, key, dense = runs(jobs, offsets, level_base)
     has_gate, gate_at, open_at = _gates(jobs, offsets, rule_job)
     for_ms = np.concatenate([j.table.for_ms for j in jobs])
     run0 = np.concatenate([j.run0 for j in jobs])
-    rule, sample, last, since, run_state = _walk(key, end, t, offsets, rule_job, level, cooldown, last0,
-                                                 for_ms, run0, has_gate, gate_at, open_at)
+    rule, sample, last, since, run_state = _walk(lvl_of, start, end, key, t, offsets, rule_job, level, cooldown,
+                                                 last0, for_ms, run0, has_gate, gate_at, open_at)
     out: list[Fired | None] = []
     if len(rule):
         order = np.lexsort((sample, rule))
@@ -169,135 +206,137 @@ def _gates(jobs: Sequence[Job], offsets: I64, rule_job: I64) -> tuple[B, I64, I6
     return has, gate_at, np.concatenate(segments)
 
 
-def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64, B]:
-    """Every level's runs over the jobs' samples (numbered end to end):
-    (level * (samples + 1) + first sample, end) sorted, ``end`` one past the last sample.
+def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64, I64, I64, B]:
+    """Every level's runs over the jobs' samples (numbered end to end), by level then
+    first sample: (level, first sample, one past the last, level * (samples + 1) + first
+    sample), and which jobs are left to the matrices.
 
-    Each series' values, preceded by its ``prev`` at the first sample, are ranked among its
-    thresholds (two binary searches; an undefined value ranks below every threshold for
-    ``above`` and above every one for ``below``, so it holds neither); only where a rank
-    changes can a run begin or end, so everything after that looks at those places only.
+    Each series' values, preceded by its ``prev`` at the first sample, get their codes
+    (``LevelTable``: one binary search per value); only where a code changes can a run
+    begin or end, so everything after that looks at those places only, through the
+    ``codes`` table.  Runs come out grouped by level with no sort of the runs
+    themselves: per level they are listed in sample order, so a stable sort of the
+    levels (a radix sort, for up to 2**16 levels) is enough.
     """
     stride = int(offsets[-1]) + 1
     pieces: list[F64] = []
-    thr_of: list[F64] = []
-    cums: list[I64] = []
-    info: list[tuple[int, int, int, int, int, int, int, int]] = []
-    cum_at = 0
+    searches: list[tuple[F64, int]] = []
+    tables: list[I64] = []
+    shift: list[int] = []  # per series: its first sample's number less its slot's
+    nan_code: list[int] = []
+    col_at = 0
+    slot = 0
     for j, job in enumerate(jobs):
-        off, lb = int(offsets[j]), int(level_base[j])
-        for series, base, thr, cum, first in job.table.series:
+        off = int(offsets[j])
+        table = job.table
+        for series, search, col in table.series:
             val, prv = job.values[series]
             pieces.append(prv[:1])
             pieces.append(val)
-            thr_of.append(thr)
-            cums.append(cum.reshape(-1))
-            b0, b1, b2, b3 = (first + (lb + base)).tolist()
-            info.append((off, cum_at, len(thr) + 1, b0, b1, b2, b3, j))
-            cum_at += cum.size
+            searches.append((search, col_at + col))
+            nan_code.append(col_at + col + len(search))
+            shift.append(off - slot - 1)
+            slot += len(val) + 1
+        tables.append(table.codes + int(level_base[j]))
+        col_at += table.codes.shape[1]
     if not pieces:
         z = np.zeros(0, np.int64)
-        return z, z, np.zeros(len(jobs), np.bool_)
+        return z, z, z, z, np.zeros(len(jobs), np.bool_)
     x = np.concatenate(pieces)
-    low = np.fmax(x, -np.inf)  # undefined: below every threshold
-    high = np.fmin(x, np.inf)  # undefined: above every threshold
-    lens = np.fromiter((len(p) for p in pieces[1::2]), np.int64, len(thr_of))
+    codes = np.concatenate(tables, axis=1)
+    lens = np.fromiter((len(p) for p in pieces[1::2]), np.int64, len(searches))
     starts = np.zeros(len(lens), np.int64)  # slot of each series' prev; its samples follow
     starts[1:] = np.cumsum(lens[:-1] + 1)
-    bounds = list(zip(thr_of, starts.tolist(), (starts + lens + 1).tolist()))
-    left = np.concatenate([np.searchsorted(thr, low[a:b], "left") for thr, a, b in bounds])
-    right = np.concatenate([np.searchsorted(thr, high[a:b], "right") for thr, a, b in bounds])
+    code = np.empty(len(x), np.int64)
+    for (search, col), a, b in zip(searches, starts.tolist(), (starts + lens + 1).tolist()):
+        part = code[a:b]
+        part[...] = np.searchsorted(search, x[a:b])
+        part += col
     change = np.empty(len(x), np.bool_)
     change[0] = False
-    np.not_equal(left[1:], left[:-1], out=change[1:])
-    change[1:] |= right[1:] != right[:-1]
+    np.not_equal(code[1:], code[:-1], out=change[1:])
     change[starts] = False
     change[starts + 1] = True  # the first sample: runs begin, and crossings from the carried prev
     pos = np.flatnonzero(change)
-    sid = np.searchsorted(starts, pos, "right") - 1
-    meta = np.asarray(info, np.int64)
-    # a job whose values cross its thresholds so often that its events outnumber a
-    # fraction of its rules x samples is left to the matrices (``dense``)
-    moves = np.abs(left[pos] - left[pos - 1]) + np.abs(right[pos] - right[pos - 1])
-    events = np.bincount(meta[sid, 7], weights=moves, minlength=len(jobs))
-    cells = np.asarray([j.table.size * len(j.t) for j in jobs], np.float64)
-    dense = events > cells * EVENTS_PER_CELL
-    kept = ~dense[meta[:, 7]]
-    if dense.any():
-        keep = kept[sid]
-        pos, sid = pos[keep], sid[keep]
-    cum = np.concatenate(cums)
-    s_off, s_cum, s_w = meta[sid, 0], meta[sid, 1], meta[sid, 2]
-    i = pos - starts[sid] - 1
-    at = s_off + i
-    first = i == 0
-    l_prev, l_cur = left[pos - 1] + s_cum, left[pos] + s_cum
-    r_prev, r_cur = right[pos - 1] + s_cum, right[pos] + s_cum
-    x_prev, x_cur = x[pos - 1], x[pos]
+    first = np.searchsorted(pos, starts + 1)  # each series' first sample among ``pos``
+    count = np.diff(first, append=len(pos))
+    at = pos + np.repeat(np.asarray(shift, np.int64), count)
+    cur = code[pos]
+    prev = code[pos - 1]
+    held = prev.copy()
+    held[first] = nan_code  # before the first sample nothing is held: every run there begins
+    # above: held levels [A(NaN), A(code)); below: [B(code), B(NaN)); where they grow,
+    # runs begin, where they shrink, runs end
+    above, below = codes[0], codes[1]
+    a_prev, a_cur, b_prev, b_cur = above[held], above[cur], below[held], below[cur]
+    grow_a = a_cur - a_prev
+    grow_b = b_prev - b_cur
+    up_a, down_a = np.flatnonzero(grow_a > 0), np.flatnonzero(grow_a < 0)
+    up_b, down_b = np.flatnonzero(grow_b > 0), np.flatnonzero(grow_b < 0)
+    # crossings: runs of one sample
+    c_lo, d_lo = codes[2][prev], codes[4][cur]
+    c_n, d_n = codes[3][cur] - c_lo, codes[5][prev] - d_lo
+    c_at, d_at = np.flatnonzero(c_n > 0), np.flatnonzero(d_n > 0)
     # the last sample of every series: runs still going end with the batch
-    last = starts + lens
-    m_end = meta[:, 0] + lens
-    m_cum, m_w = meta[:, 1], meta[:, 2]
-    begin: list[tuple[I64, I64, I64]] = []
-    finish: list[tuple[I64, I64, I64]] = []
-    point: list[tuple[I64, I64, I64]] = []
-    # above: held levels [0, h)
-    b = meta[sid, 3]
-    h_prev = np.where(first, 0, cum[l_prev]) + b
-    h_cur = cum[l_cur] + b
-    begin.append((h_prev, h_cur, at))
-    finish.append((h_cur, h_prev, at))
-    mb = meta[:, 3]
-    finish.append((mb, np.where(kept, mb + cum[m_cum + left[last]], mb), m_end))
-    # below: held levels [g, top)
-    b = meta[sid, 4]
-    top = cum[s_cum + 2 * s_w - 1]
-    g_prev = np.where(first, top, cum[r_prev + s_w]) + b
-    g_cur = cum[r_cur + s_w] + b
-    begin.append((g_cur, g_prev, at))
-    finish.append((g_prev, g_cur, at))
-    mb = meta[:, 4]
-    g_last = mb + cum[m_cum + m_w + right[last]]
-    finish.append((g_last, np.where(kept, mb + cum[m_cum + 2 * m_w - 1], g_last), m_end))
-    # crosses_above: prev <= thr < value
-    b = meta[sid, 5]
-    lo = cum[l_prev + 2 * s_w]
-    hi = np.where(x_prev < x_cur, cum[l_cur + 2 * s_w], lo)
-    point.append((lo + b, hi + b, at))
-    # crosses_below: value < thr <= prev
-    b = meta[sid, 6]
-    lo = cum[r_cur + 3 * s_w]
-    hi = np.where(x_cur < x_prev, cum[r_prev + 3 * s_w], lo)
-    point.append((lo + b, hi + b, at))
-    key_parts: list[I64] = []
-    end_parts: list[I64] = []
-    for to, is_start, is_end in ((begin, True, False), (finish, False, True), (point, True, True)):
-        e, k = _expand(np.concatenate([p[0] for p in to]), np.concatenate([p[1] for p in to]))
-        key = k * stride + np.concatenate([p[2] for p in to])[e]
-        if is_start:
-            key_parts.append(key)
-        if is_end:
-            end_parts.append(key + 1 if is_start else key)
-    key = np.sort(np.concatenate(key_parts))
-    end = np.sort(np.concatenate(end_parts)) % stride
-    return key, end, dense
+    last = code[starts + lens]
+    nan = np.asarray(nan_code, np.int64)
+    end_at = np.asarray(shift, np.int64) + starts + lens + 1
+    e_lo = np.concatenate((above[nan], below[last]))
+    e_n = np.concatenate((above[last], below[nan])) - e_lo
+    e_at = np.concatenate((end_at, end_at))
+    going = np.flatnonzero(e_n > 0)
+    p_lvl, p_at = _spans(np.concatenate((c_lo[c_at], d_lo[d_at])), np.concatenate((c_n[c_at], d_n[d_at])),
+                         np.concatenate((at[c_at], at[d_at])))
+    b_lvl, b_at = _spans(np.concatenate((a_prev[up_a], b_cur[up_b])), np.concatenate((grow_a[up_a], grow_b[up_b])),
+                         np.concatenate((at[up_a], at[up_b])))
+    f_lvl, f_at = _spans(np.concatenate((a_cur[down_a], b_prev[down_b], e_lo[going])),
+                         np.concatenate((-grow_a[down_a], -grow_b[down_b], e_n[going])),
+                         np.concatenate((at[down_a], at[down_b], e_at[going])))
+    s_lvl = np.concatenate((b_lvl, p_lvl))
+    s_at = np.concatenate((b_at, p_at))
+    e_lvl = np.concatenate((f_lvl, p_lvl))
+    e_at = np.concatenate((f_at, p_at + 1))
+    if int(level_base[-1]) <= RADIX_LEVELS:
+        order = np.argsort(s_lvl.astype(np.uint16), kind="stable")
+        level, start = s_lvl[order], s_at[order]
+        end = e_at[np.argsort(e_lvl.astype(np.uint16), kind="stable")]
+    else:
+        key = np.sort(s_lvl * stride + s_at)
+        level = key // stride
+        start = key - level * stride
+        end = np.sort(e_lvl * stride + e_at) % stride
+    # a job whose values cross its thresholds so often that its events (a run begun or
+    # ended) outnumber a fraction of its rules x samples is left to the matrices
+    cut = np.searchsorted(level, level_base)
+    cells = np.asarray([j.table.size * len(j.t) for j in jobs], np.float64)
+    dense = 2 * np.diff(cut) > cells * EVENTS_PER_CELL
+    if dense.any():
+        keep = np.repeat(~dense, np.diff(cut))
+        level, start, end = level[keep], start[keep], end[keep]
+    return level, start, end, level * stride + start, dense
 
 
-def _expand(lo: I64, hi: I64) -> tuple[I64, I64]:
-    """(i, k) for every i and every k in [lo[i], hi[i]) (empty where hi <= lo)."""
-    count = np.maximum(hi - lo, 0)
+def _expand(lo: I64, hi: I64, at: I64) -> tuple[I64, I64]:
+    """(k, at[i]) for every i and every k in [lo[i], hi[i]) (none where hi <= lo), by i then k."""
+    count = hi - lo
+    some = np.flatnonzero(count > 0)
+    return _spans(lo[some], count[some], at[some])
+
+
+def _spans(lo: I64, count: I64, at: I64) -> tuple[I64, I64]:
+    """(k, at[i]) for every i and every k in [lo[i], lo[i] + count[i]), by i then k
+    (``count`` >= 1).  Most ranges hold one level: with none longer, they are the answer
+    as they are; else only then are they repeated."""
     total = int(count.sum())
-    if not total:
-        z = np.zeros(0, np.int64)
-        return z, z
-    i = np.repeat(np.arange(len(lo), dtype=np.int64), count)
-    first = np.cumsum(count) - count
-    k = np.arange(total, dtype=np.int64) - first[i] + lo[i]
-    return i, k
+    if total == len(count):
+        return lo, at
+    ends = np.cumsum(count)
+    k = np.arange(total, dtype=np.int64) + np.repeat(lo - ends + count, count)
+    return k, np.repeat(at, count)
 
 
 def _walk(
-    key: I64, end: I64, t: I64, offsets: I64, rule_job: I64, level: I64, cooldown: I64, last0: I64,
+    lvl_of: I64, start: I64, end: I64, key: I64, t: I64, offsets: I64, rule_job: I64, level: I64, cooldown: I64, last0: I64,
     for_ms: I64, run0: I64, has_gate: B, gate_at: I64, open_at: I64,
 ) -> tuple[I64, I64, I64, I64, I64]:
     """(rule, sample, t of the fire before, t where its run began) of every fire, in no
@@ -312,8 +351,6 @@ def _walk(
     z = np.zeros(0, np.int64)
     total = len(t)
     stride = int(offsets[-1]) + 1
-    lvl_of = key // stride
-    start = key - lvl_of * stride
     end_key = lvl_of * stride + end
     job_start = offsets[:-1][rule_job]
     job_end = offsets[1:][rule_job]
@@ -343,9 +380,10 @@ def _walk(
     if len(free):
         # no cooldown: every sample of every run fires
         lv = level[free]
-        j, run = _expand(np.searchsorted(key, lv * stride), np.searchsorted(key, (lv + 1) * stride))
+        run, j = _expand(np.searchsorted(key, lv * stride), np.searchsorted(key, (lv + 1) * stride),
+                         np.arange(len(lv), dtype=np.int64))
         if len(j):
-            s_i, smp = _expand(start[run], end[run])
+            smp, s_i = _expand(start[run], end[run], np.arange(len(run), dtype=np.int64))
             r = free[j[s_i]]
             since_t = t[smp]
             keep = np.ones(len(r), np.bool_)

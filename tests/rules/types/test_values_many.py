@@ -45,3 +45,42 @@ def test_values_many_equals_values_per_series(name: str, prices: list[float], cu
             for key in rule_type.input_names:
                 assert bits_equal(vals.inputs[key], alone.inputs[key]), (p, key)
             assert json.dumps(many[k]) == json.dumps(one[k]), p
+
+
+#: Types whose values depend on sample time and volume too: drawn with repeated and
+#: jumping times, missing and huge volumes.
+TIMED: dict[str, list[Params]] = {
+    "rate_of_change": [(1,), (1000,), (2500,), (5000,), (60_000,)],
+    "volume_spike": [(1,), (2,), (3,), (10,), (50,)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(TIMED))
+@settings(deadline=None, max_examples=60)
+@given(ticks=st.lists(st.tuples(st.sampled_from([0, 0, 1, 400, 1000, 3000, 70_000]),
+                                st.sampled_from([-2.0, 0.0, 0.25, 1.0, 6000.25, 6001.0]),
+                                st.sampled_from([float("nan"), 0.0, 1.0, 7.0, 1e6, 2.0**60])), max_size=40),
+       cuts=st.lists(st.integers(0, 40), max_size=4), data=st.data())
+def test_values_many_of_timed_types_equals_values_per_series(
+    name: str, ticks: list[tuple[int, float, float]], cuts: list[int], data: Any
+) -> None:
+    rule_type: Any = REGISTRY[name]
+    params = data.draw(st.lists(st.sampled_from(TIMED[name]), min_size=1, max_size=5, unique=True))
+    ts = 1_000_000 + np.cumsum(np.asarray([s for s, _, _ in ticks], np.int64))
+    samples = Samples.of_ticks(ts, np.asarray([p for _, p, _ in ticks], np.float64),
+                               np.asarray([v for _, _, v in ticks], np.float64))
+    bounds = [0, *sorted(min(c, len(ticks)) for c in cuts), len(ticks)]
+    one: list[Any] = [None] * len(params)
+    many: list[Any] = [None] * len(params)
+    for lo, hi in zip(bounds, bounds[1:]):
+        piece = samples.slice(lo, hi)
+        if not len(piece):
+            continue
+        together = rule_type.values_many(list(zip(params, many)), piece)
+        for k, p in enumerate(params):
+            alone, one[k] = rule_type.values(p, piece, one[k])
+            vals, many[k] = together[k]
+            assert bits_equal(vals.value, alone.value), (p, lo, hi)
+            for key in rule_type.input_names:
+                assert bits_equal(vals.inputs[key], alone.inputs[key]), (p, key)
+            assert json.dumps(many[k]) == json.dumps(one[k]), p

@@ -39,7 +39,7 @@ from ...config.models import Condition, Strict
 from ...config.types import Duration, Number
 from ...timefmt import iso_ms
 from ..seam import F64, I64, THRESHOLD_PRICE, Chart, Params, Samples, State, Values, percent_level, percent_of, percent_scalar
-from .numbers import duration_ms, finite, finite_scalar, number, param_int
+from .numbers import duration_ms, finite_scalar, number, param_int
 
 #: Longest look-back accepted: a year and a day covers "change over the year" while
 #: keeping the carried tail of a tick series bounded.
@@ -129,21 +129,30 @@ def _appended(chunks: list[Chunk], bt: I64, bp: F64, cutoff: int) -> list[Chunk]
     return chunks[max(bisect_right(firsts, cutoff) - 1, 0) :]
 
 
-def _arrays(window: int, t: I64, price: F64, chunks: list[Chunk]) -> tuple[Values, State]:
-    """``values`` of a batch of samples (at least one)."""
-    bt, bp = _merge_last_at_t(t, price)
+def _last_at_or_before(keys: I64, targets: I64) -> I64:
+    """Per target, the position of the last key at or before it (-1: none); ``keys`` and
+    ``targets`` ascending.  One merge of the two: a stable sort of them end to end finds
+    the two runs and merges them, cheaper than a binary search per target; a key equal
+    to a target stays before it."""
+    order = np.argsort(np.concatenate((keys, targets)), kind="stable")
+    at: I64 = np.flatnonzero(order >= len(keys)) - np.arange(len(targets), dtype=np.int64) - 1
+    return at
+
+
+def _arrays(window: int, t: I64, price: F64, chunks: list[Chunk],
+            pairs: tuple[I64, F64] | None = None) -> tuple[Values, State]:
+    """``values`` of a batch of samples (at least one); ``pairs``: ``_merge_last_at_t(t,
+    price)``, when the caller has it."""
+    bt, bp = pairs or _merge_last_at_t(t, price)
     look_t, look_p = _look_up_set(chunks, bt, bp, int(t[0]) - window, int(t[-1]) - window)
-    at = np.searchsorted(look_t, t - window, side="right") - 1
-    found = at >= 0
-    safe = np.maximum(at, 0)
-    if len(look_t):
-        ref = np.where(found, look_p[safe], np.nan)
-        ref_t = np.where(found, look_t[safe].astype(np.float64), np.nan)
-    else:
-        ref = np.full(len(t), np.nan)
-        ref_t = np.full(len(t), np.nan)
-    with np.errstate(over="ignore"):
-        value = finite(percent_of(price, ref))
+    at = _last_at_or_before(look_t, t - window) + 1  # 0: none
+    pick = np.empty((2, len(look_t) + 1))
+    pick[:, 0] = np.nan
+    pick[0, 1:] = look_p
+    pick[1, 1:] = look_t
+    ref = pick[0][at]
+    ref_t = pick[1][at]
+    value = percent_of(price, ref)  # an overflow to infinity is undefined there already
     new_state = {"chunks": _appended(chunks, bt, bp, int(bt[-1]) - window)}
     return Values(value, {"price": price, "ref": ref, "ref_t": ref_t}), new_state
 
@@ -201,6 +210,17 @@ class RateOfChangeType:
         if len(t) == 1:
             return _one(window, int(t[0]), float(price[0]), chunks)
         return _arrays(window, t, price, chunks)
+
+    def values_many(self, items: Sequence[tuple[Params, State | None]], samples: Samples) -> list[tuple[Values, State]]:
+        """``values`` of several windows on the same samples: the batch's (t, last price at
+        t) pairs are found once for all."""
+        if len(samples) <= 1:
+            return [self.values(params, samples, state) for params, state in items]
+        t = np.asarray(samples.t, dtype=np.int64)
+        price = np.asarray(samples.price, dtype=np.float64)
+        pairs = _merge_last_at_t(t, price)
+        return [_arrays(param_int(params[0]), t, price, list(state["chunks"]) if state else [], pairs)
+                for params, state in items]
 
     def replay(self, params: Params, inputs: Mapping[str, float]) -> float:
         return finite_scalar(percent_scalar(float(inputs["price"]), float(inputs["ref"])))

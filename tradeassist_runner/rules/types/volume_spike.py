@@ -12,7 +12,8 @@ The carried state is the last ``period`` non-null volumes (as integers).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -20,7 +21,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from ...config.models import Condition, Strict
 from ...config.types import Number
-from ..seam import F64, Chart, Params, Samples, State, Values, exact_ratio
+from ..seam import B, F64, I64, Chart, Params, Samples, State, Values, exact_ratio
 from .numbers import number, param_int
 
 MAX_PERIOD = 100_000
@@ -44,15 +45,31 @@ Body = VolumeSpikeBody
 VOLUME_CAP = float(2**53)
 
 
-def _arrays(period: int, volume: F64, carried_volumes: list[int]) -> tuple[Values, State]:
-    """``values`` of a batch of samples."""
+@dataclass(frozen=True)
+class _Volumes:
+    """What every period needs of one batch's volumes, found once for all of them."""
+
+    volume: F64
+    has: B  # the sample has a volume
+    own: I64  # the batch's volumes, as integers (past 2**53: 2**53)
+    seen: I64  # per sample, the batch's volumes before it
+
+    @staticmethod
+    def of(volume: F64) -> _Volumes:
+        has = ~np.isnan(volume)
+        # Volumes are integers: sums are exact in int64.  A volume past 2**53 (beyond what a
+        # float64 tick holds exactly) counts as 2**53.
+        return _Volumes(volume, has, np.minimum(volume[has], VOLUME_CAP).astype(np.int64), np.cumsum(has) - has)
+
+
+def _arrays(period: int, volume: F64, carried_volumes: list[int], shared: _Volumes | None = None) -> tuple[Values, State]:
+    """``values`` of a batch of samples (``shared``: ``_Volumes.of(volume)``, when the caller has it)."""
+    volumes = shared or _Volumes.of(volume)
     carried = np.asarray(carried_volumes, dtype=np.int64)
-    has = ~np.isnan(volume)
-    # Volumes are integers: sums are exact in int64.  A volume past 2**53 (beyond what a
-    # float64 tick holds exactly) counts as 2**53, and if the running sum could overflow
-    # int64 the windows are summed one by one instead (exact again for real volumes).
-    history = np.concatenate((carried, np.minimum(volume[has], VOLUME_CAP).astype(np.int64)))
-    before = len(carried) + np.cumsum(has) - has
+    # If the running sum could overflow int64 the windows are summed one by one instead
+    # (exact again for real volumes).
+    history = np.concatenate((carried, volumes.own))
+    before = len(carried) + volumes.seen
     ready = before >= period
     hi = np.where(ready, before, 0)
     if len(history) and int(history.max()) * len(history) >= 2**62:
@@ -131,6 +148,16 @@ class VolumeSpikeType:
             if one is not None:
                 return one
         return _arrays(period, volume, state["volumes"] if state else [])
+
+    def values_many(self, items: Sequence[tuple[Params, State | None]], samples: Samples) -> list[tuple[Values, State]]:
+        """``values`` of several periods on the same samples: which samples have a volume,
+        the volumes as integers and their running count are found once for all."""
+        volume = np.asarray(samples.volume, dtype=np.float64)
+        if len(volume) == 1:
+            return [self.values(params, samples, state) for params, state in items]
+        volumes = _Volumes.of(volume)
+        return [_arrays(param_int(params[0]), volume, state["volumes"] if state else [], volumes)
+                for params, state in items]
 
     def replay(self, params: Params, inputs: Mapping[str, float]) -> float:
         volume, mean = float(inputs["volume"]), float(inputs["mean"])
