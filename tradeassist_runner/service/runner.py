@@ -14,6 +14,8 @@ once every alert up to that batch is committed. Parquet parts roll on their own 
 (``storage.parquet_roll``), which also compacts finished days.
 Alerts that cannot be logged (disk full, database locked) are kept in memory and
 retried with the next batch: evaluation never stops and nothing fired is dropped.
+With PostgreSQL, every snapshot waits for the scope lock to be confirmed (:mod:`.lock_guard`):
+a server restart drops it, and a runner whose scope another runner took meanwhile stops.
 """
 
 from __future__ import annotations
