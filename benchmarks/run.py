@@ -4,7 +4,8 @@
     python benchmarks/run.py                               # the full grid (long: 10M-tick files)
     python benchmarks/run.py --quick --out benchmarks/out/results.json --only backtest,reload
 
-Prints a table and writes a JSON file of results (default ``benchmarks/out/results.json``;
+The package's bytecode is compiled first (``compile_bytecode``), so commands start as an
+installed copy does. Prints a table and writes a JSON file of results (default ``benchmarks/out/results.json``;
 ``benchmarks/out/`` is git-ignored and also caches the generated workloads).
 
 Workloads (``benchmarks/workloads.py`` documents the generator): seeded ``SyntheticFeed``
@@ -683,6 +684,18 @@ def report(res: dict[str, Any]) -> str:
 SECTIONS = ["headline", "backtest", "types", "reference", "batch_curve", "live", "parquet_day", "reload", "memory"]
 
 
+def compile_bytecode() -> None:
+    """Compile the package's modules to bytecode first, as ``pip install`` does.
+
+    Commands are timed as an installed package runs them, reading each module's bytecode.
+    A checkout in an environment that sets PYTHONDONTWRITEBYTECODE has none written, so every
+    run would compile each module it imports from source again: some 65 modules and 0.1 s of
+    CPU for a backtest, a quarter of its start-up, which no installed copy pays.
+    """
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "tradeassist_runner")], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="the documented subset (< 5 minutes on 2 cores)")
@@ -691,6 +704,7 @@ def main() -> None:
     args = ap.parse_args()
     if not EXE.exists():
         sys.exit(f"{EXE} not found: install the project into this Python (pip install -e .)")
+    compile_bytecode()
     mode_name = "quick" if args.quick else "full"
     mode = MODES[mode_name]
     only = set(args.only.split(","))

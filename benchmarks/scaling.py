@@ -24,7 +24,13 @@ setting) on a free port and prints:
    tick's ``ts`` to the alert row's commit in SQLite (``created_at``), after a 3 s warm-up
    from the first tick; and
    the CPU each process used per second of feed, which says how much of a core the path
-   needs whatever else shares the machine.
+   needs whatever else shares the machine, and the stream entries published per second.
+4. cost per entry (``--entry-sizes``): the same two runners and rules, fed entries of N ticks
+   of that feed one publish at a time (the next once both runners have read the last), so
+   each read holds one entry per shard as on an idle machine; the runners' CPU per tick
+   (from /proc) and the ingest's per publish. On a busy machine the live runs cut bigger
+   entries and reads by themselves (every process waits for a core), so their CPU figures
+   drop with the load; these do not, and they say what the live path costs at each size.
 """
 
 from __future__ import annotations
@@ -191,8 +197,9 @@ def drain_time(client: redis.Redis, url: str, base: Path, n_runners: int) -> tup
             p.wait(60)
 
 
-def live_latency(url: str, folder: Path, rate: float, seconds: float, warmup: float) -> tuple[list[float], dict[str, float]]:
-    """(latencies in ms, CPU seconds of the ingest and of each runner over the run)."""
+def live_latency(url: str, folder: Path, rate: float, seconds: float,
+                 warmup: float) -> tuple[list[float], dict[str, float], int]:
+    """(latencies in ms, CPU seconds of the ingest and of each runner over the run, entries published)."""
     base = workloads.live_config(folder, rate, 1000, seed=11)
     feed = re.search(r"^source: (.*)$", base.read_text(), flags=re.M)
     assert feed is not None
@@ -218,6 +225,7 @@ def live_latency(url: str, folder: Path, rate: float, seconds: float, warmup: fl
     cpu = {"ingest (with its start-up)": children.ru_utime + children.ru_stime - children0.ru_utime - children0.ru_stime}
     for i, proc in enumerate(procs):
         cpu[f"runner {i}"] = cpu_seconds(proc.pid) - cpu0[i]
+    entries = sum(int(client.xinfo_stream(f"tradeassist:shard:{k}")["entries-added"]) for k in range(SHARDS))
     for proc in procs:
         proc.send_signal(signal.SIGTERM)
     rows = []
@@ -234,7 +242,54 @@ def live_latency(url: str, folder: Path, rate: float, seconds: float, warmup: fl
             continue
         committed = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
         out.append(committed * 1000 - ts_ms)
-    return out, cpu
+    return out, cpu, entries
+
+
+async def entry_cost(url: str, folder: Path, size: int, ticks: int) -> tuple[float, float]:
+    """(runners' CPU us per tick, ingest CPU ms per publish) for entries of ``size`` ticks, lock-step."""
+    from tradeassist_runner.config.models import RedisSource, SyntheticSource
+    from tradeassist_runner.service.ingest import IngestStats, _Publisher
+    from tradeassist_runner.sources.synthetic import SyntheticFeed
+
+    base = workloads.live_config(folder, 10_000.0, 1000, seed=11)
+    feed = re.search(r"^source: (.*)$", base.read_text(), flags=re.M)
+    assert feed is not None
+    group = prefix = f"entries{size}"
+    config = with_redis_source(base, url, feed.group(1), group, prefix=prefix)
+    loaded = load_config(config)
+    data = folder / f"{group}-data"
+    shutil.rmtree(data, ignore_errors=True)
+    logs = [folder / f"{group}-runner-{i}.log" for i in range(2)]
+    procs = [runner(config, shards, data / f"r{i}", logs[i], 1) for i, shards in enumerate(["0,1/4", "2,3/4"])]
+    client = redis.Redis.from_url(url)
+    source = loaded.config.source
+    assert isinstance(source, RedisSource) and isinstance(source.feed, SyntheticSource)
+    pub = _Publisher(loaded, source, IngestStats(), asyncio.Event())
+    try:
+        while not all("redis connected" in (log.read_text() if log.exists() else "") for log in logs):
+            if any(p.poll() is not None for p in procs):
+                raise SystemExit(f"a runner exited early; see {folder}")
+            await asyncio.sleep(0.05)
+        await pub.connected()
+        synthetic = SyntheticFeed(loaded.instruments, source.feed)
+        frames = [pub.number(synthetic.generate(size)) for _ in range(max(1, ticks // size))]
+        cpu0 = sum(cpu_seconds(p.pid) for p in procs)
+        publish_cpu = 0.0
+        for frame in frames:
+            c0 = time.process_time()
+            await pub.publish(frame)
+            publish_cpu += time.process_time() - c0
+            while sum(g["read"] for g in groups(client, group, prefix)) < pub.stats.entries:
+                await asyncio.sleep(0.0005)
+        await asyncio.sleep(0.5)  # the last read's evaluation and commit
+        cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
+        return cpu / (len(frames) * size) * 1e6, publish_cpu / len(frames) * 1e3
+    finally:
+        await pub.close()
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            p.wait(60)
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -249,6 +304,9 @@ def main() -> None:
     ap.add_argument("--live-rate", type=float, default=10_000.0)
     ap.add_argument("--live-seconds", type=float, default=20.0)
     ap.add_argument("--skip-live", action="store_true")
+    ap.add_argument("--entry-sizes", default="10,100,1000",
+                    help="ticks per publish for the cost-per-entry section (comma-separated; empty: skip it)")
+    ap.add_argument("--entry-ticks", type=int, default=20_000, help="ticks published per entry size")
     ap.add_argument("--skip-runners", action="store_true", help="only the ingest and the live latency")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -275,7 +333,7 @@ def main() -> None:
                 print(f"  runner CPU per tick: 1 runner {cpu1 / args.ticks * 1e6:.1f} us, 2 runners "
                       f"{cpu2 / args.ticks * 1e6:.1f} us together: {cpu1 / cpu2 * 2:.2f}x with 2 free cores")
             if not args.skip_live:
-                lat, cpu = live_latency(url, OUT / "scaling", args.live_rate, args.live_seconds, warmup=3.0)
+                lat, cpu, entries = live_latency(url, OUT / "scaling", args.live_rate, args.live_seconds, warmup=3.0)
                 if lat:
                     print(f"live at {args.live_rate:,.0f} ticks/s through Redis, tick ts -> alert committed: "
                           f"p50 {pct(lat, 0.5):.1f} ms, p99 {pct(lat, 0.99):.1f} ms, max {max(lat):.1f} ms "
@@ -283,7 +341,14 @@ def main() -> None:
                 else:
                     print("live: no alert after the warm-up")
                 print("  CPU per second of feed (cores busy): " + ", ".join(
-                    f"{name} {secs / args.live_seconds:.2f}" for name, secs in cpu.items()))
+                    f"{name} {secs / args.live_seconds:.2f}" for name, secs in cpu.items())
+                    + f"; {entries / args.live_seconds:,.0f} stream entries published per second")
+            for size in [int(x) for x in args.entry_sizes.split(",") if x.strip()]:
+                per_tick, per_publish = asyncio.run(entry_cost(url, OUT / "scaling", size, args.entry_ticks))
+                print(f"entries of {size:,} ticks, one publish at a time: runners {per_tick:.1f} us of CPU per tick "
+                      f"together ({per_tick * args.live_rate / 1e6:.2f} cores at {args.live_rate:,.0f} ticks/s), ingest "
+                      f"{per_publish:.2f} ms per publish ({per_publish * args.live_rate / size / 1e3:.2f} cores); "
+                      f"load average {os.getloadavg()[0]:.1f}")
         finally:
             redis_proc.send_signal(signal.SIGKILL)
             redis_proc.wait(10)

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, given, settings
@@ -91,11 +92,20 @@ def projects(draw: Any) -> tuple[list[dict[str, Any]], list[str]]:
     return first + second, rows
 
 
-def _write(root: Path, rules: list[dict[str, Any]], rows: list[str]) -> tuple[Path, Path]:
+def _write(root: Path, rules: list[dict[str, Any]], rows: list[str], kind: str = "csv") -> tuple[Path, Path]:
+    """The project, its ticks as CSV or as Parquet of text columns in row groups of 5 rows
+    (the partitions select their rows from each row group as they read it)."""
     (root / "rules.d").mkdir(parents=True, exist_ok=True)
     config = root / "config.yaml"
     config.write_text(json.dumps({"instruments": INSTRUMENTS, "rules_dir": "rules.d"}))
     (root / "rules.d" / "rules.yaml").write_text(json.dumps({"rules": rules}))
+    if kind == "parquet":
+        ticks = root / "ticks.parquet"
+        cells = [r.split(",") for r in rows]
+        columns = {name: pl.Series(name, [c[i] for c in cells], pl.String)
+                   for i, name in enumerate(("ts", "symbol", "price", "volume"))}
+        pl.DataFrame(columns).write_parquet(ticks, row_group_size=5)
+        return config, ticks
     csv = root / "ticks.csv"
     csv.write_text("\n".join(["ts,symbol,price,volume", *rows]) + "\n")
     return config, csv
@@ -108,15 +118,16 @@ def _run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, EVALUATED_AT.sub("", result.stdout), result.stderr
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(project=projects(), batch_size=st.sampled_from(["1", "3", "50000"]), fmt=st.sampled_from(["jsonl", "table"]))
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(project=projects(), batch_size=st.sampled_from(["1", "3", "50000"]), fmt=st.sampled_from(["jsonl", "table"]),
+       kind=st.sampled_from(["csv", "parquet"]))
 def test_dask_backtest_is_byte_identical(
     scheduler: str, tmp_path_factory: pytest.TempPathFactory, project: tuple[list[dict[str, Any]], list[str]],
-    batch_size: str, fmt: str,
+    batch_size: str, fmt: str, kind: str,
 ) -> None:
     from tradeassist_runner.config.loader import load_config
 
-    config, csv = _write(tmp_path_factory.mktemp("p"), *project)
+    config, csv = _write(tmp_path_factory.mktemp("p"), *project, kind=kind)
     try:
         load_config(config)
     except ConfigError:

@@ -31,3 +31,10 @@ def test_start_up_leaves_a_disabled_collector_disabled() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_batch_job_keeps_collection_paused_until_the_block_is_left() -> None:
+    with StartUp() as start_up:
+        start_up.done(collect=False)
+        assert not gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == 0

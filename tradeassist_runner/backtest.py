@@ -16,11 +16,10 @@ from .config.loaded import LoadedConfig
 from .engine.evaluate import Engine
 from .engine.plan import compile_plan
 from .pipeline import read_ahead
-from .sources.replay import iter_tick_file
-from .sources.ticks import Rejection, TickGate, normalize
+from .sources.ticks import Rejection
+from .tick_reader import READ_CHUNK, TickChunk, TickReader, read_chunks
 
-#: Rows read from the file at a time; independent of the engine's batch size.
-READ_CHUNK = 262_144
+__all__ = ["READ_CHUNK", "BacktestStats", "ProgressHook", "ProgressStart", "Tap", "accepted_ticks", "backtest"]
 
 
 @dataclass
@@ -65,15 +64,33 @@ ProgressStart = Callable[[str, Path], ProgressHook]
 
 def backtest(
     loaded: LoadedConfig, ticks_path: Path, batch_size: int, stats: BacktestStats | None = None,
-    tap: Tap | None = None, progress: ProgressHook | None = None,
+    tap: Tap | None = None, progress: ProgressHook | None = None, reader: TickReader | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Yield alert frames in firing order while reading ``ticks_path``.
 
+    ``reader`` is one already reading ``ticks_path`` in batches of ``batch_size`` (started
+    before ``loaded`` was, to read during start-up); this takes it over and closes it.
     Raises TickFileError (before yielding anything) when the file cannot be read at all.
     """
     stats = stats if stats is not None else BacktestStats()
-    engine = Engine(compile_plan(loaded.rules, loaded.instruments))
-    for accepted in accepted_ticks(loaded, ticks_path, batch_size, stats, ahead=True):
+    try:
+        engine = Engine(compile_plan(loaded.rules, loaded.instruments))
+        ticks: Iterator[pl.DataFrame]
+        if reader is not None:
+            ticks = _taken(reader.start(i.symbol for i in loaded.instruments), stats)
+        else:
+            ticks = accepted_ticks(loaded, ticks_path, batch_size, stats, ahead=True)
+        yield from _evaluated(engine, ticks, stats, tap, progress)
+    finally:
+        if reader is not None:
+            reader.close()
+
+
+def _evaluated(
+    engine: Engine, ticks: Iterator[pl.DataFrame], stats: BacktestStats, tap: Tap | None,
+    progress: ProgressHook | None,
+) -> Generator[pl.DataFrame, None, None]:
+    for accepted in ticks:
         if tap is not None and tap.ticks is not None:
             tap.ticks(accepted)
         alerts = engine.process(accepted)
@@ -102,52 +119,11 @@ def accepted_ticks(
 
     Raises TickFileError (before yielding anything) when the file cannot be read at all.
     """
-    chunks = _read_chunks(loaded, ticks_path, batch_size)
+    chunks = read_chunks(ticks_path, batch_size, (i.symbol for i in loaded.instruments))
     return _taken(read_ahead(chunks, name="tick-read") if ahead else chunks, stats)
 
 
-@dataclass(frozen=True)
-class _Chunk:
-    """One read chunk, cleaned and gated: its batches and what it adds to the stats."""
-
-    read: int
-    parse_rejections: list[Rejection]
-    gate_rejections: list[Rejection]
-    unknown_symbol_ticks: int
-    unknown_symbols: frozenset[str]
-    batches: list[tuple[pl.DataFrame, int]]  # a batch and the file rows behind it (progress)
-    accepted: int
-
-
-def _read_chunks(loaded: LoadedConfig, ticks_path: Path, batch_size: int) -> Iterator[_Chunk]:
-    """Not a generator function: the file is checked (TickFileError) when this is called."""
-    gate = TickGate(i.symbol for i in loaded.instruments)
-    chunk_rows = max(batch_size, min(READ_CHUNK, batch_size * 1024))
-    raws = iter_tick_file(ticks_path, chunk_rows)
-
-    def chunks() -> Generator[_Chunk, None, None]:
-        first_row, done = 1, 0
-        try:
-            for raw in raws:
-                ticks, bad = normalize(raw, first_row=first_row)
-                first_row += raw.height
-                admitted = gate.admit(ticks)
-                accepted = admitted.accepted
-                batches = [
-                    (accepted.slice(start, batch_size),
-                     done + raw.height * min(start + batch_size, accepted.height) // accepted.height)
-                    for start in range(0, accepted.height, batch_size)
-                ]
-                done += raw.height
-                yield _Chunk(raw.height, bad, admitted.rejections, admitted.unknown_symbols,
-                             admitted.unknown_symbol_names, batches, accepted.height)
-        finally:
-            raws.close()
-
-    return chunks()
-
-
-def _taken(chunks: Iterator[_Chunk], stats: BacktestStats) -> Generator[pl.DataFrame, None, None]:
+def _taken(chunks: Iterator[TickChunk], stats: BacktestStats) -> Generator[pl.DataFrame, None, None]:
     """The batches of ``chunks``, moving ``stats`` as each chunk and batch is taken."""
     try:
         for chunk in chunks:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,11 +35,13 @@ from .engine.evaluate import MAX_NOTES, Engine
 from .engine.plan import compile_plan
 from .errors import TickFileError
 from .rules.groups import symbol_groups
-from .sources.replay import iter_tick_file
+from .sources.replay import is_parquet, iter_parquet_selection, iter_tick_file
 from .sources.ticks import ROW, Rejection, TickGate, normalize
 
 #: Stages of a read chunk, in the order the single run reports their rejections.
 _NORMALIZE, _GATE = 0, 1
+#: A partition row's 1-based row number in the file, while it is read.
+_FILE_ROW = "_row_"
 
 
 @dataclass(frozen=True)
@@ -149,13 +151,9 @@ def _run(task: PartitionTask) -> PartitionResult:
     kept: list[tuple[int, int, Rejection]] = []
     notes: list[tuple[int, str]] = []
     parts: list[pl.DataFrame] = []
-    first_row = 1
-    for chunk, raw in enumerate(iter_tick_file(task.ticks_path, chunk_rows)):
-        numbered = raw.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).add(first_row).alias("_row_"))
-        first_row += raw.height
-        part = numbered.filter(_mine(raw["symbol"], own, everyone))
-        rows = part["_row_"]
-        part = part.drop("_row_")
+    for chunk, numbered in _own_rows(task.ticks_path, own, everyone, chunk_rows):
+        rows = numbered[_FILE_ROW]
+        part = numbered.drop(_FILE_ROW)
         stats.ticks_read += part.height
         ticks, bad = normalize(part, rows=rows)
         admitted = gate.admit(ticks)
@@ -191,6 +189,39 @@ def _run(task: PartitionTask) -> PartitionResult:
         rejections=tuple(kept),
         notes=tuple(notes),
     )
+
+
+def _own_rows(
+    path: str, own: list[str], everyone: list[str] | None, chunk_rows: int
+) -> Iterator[tuple[int, pl.DataFrame]]:
+    """``(chunk index, the partition's rows of that chunk numbered in _FILE_ROW)``, chunks as the
+    single run reads them. Parquet selects the rows while reading; CSV must be parsed whole
+    (a line's fields are only known once it is split), then filtered."""
+    if is_parquet(path):
+        return iter_parquet_selection(path, _mine_expr(own, everyone), chunk_rows, _FILE_ROW)
+    return _filtered(iter_tick_file(path, chunk_rows), own, everyone)
+
+
+def _filtered(
+    raws: Generator[pl.DataFrame, None, None], own: list[str], everyone: list[str] | None
+) -> Generator[tuple[int, pl.DataFrame], None, None]:
+    first_row = 1
+    try:
+        for chunk, raw in enumerate(raws):
+            numbered = raw.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).add(first_row).alias(_FILE_ROW))
+            first_row += raw.height
+            yield chunk, numbered.filter(_mine(raw["symbol"], own, everyone))
+    finally:
+        raws.close()
+
+
+def _mine_expr(own: list[str], everyone: list[str] | None) -> pl.Expr:
+    """:func:`_mine` as an expression on the ``symbol`` column, for a reader to evaluate."""
+    trimmed = pl.col("symbol").cast(pl.String).str.strip_chars()
+    keep = trimmed.is_in(own)
+    if everyone is not None:
+        keep = keep | trimmed.is_null() | (trimmed.str.len_bytes() == 0) | ~trimmed.is_in(everyone)
+    return keep.fill_null(False)
 
 
 def _mine(symbols: pl.Series, own: list[str], everyone: list[str] | None) -> pl.Series:

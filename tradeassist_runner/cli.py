@@ -148,13 +148,6 @@ def _backtest(
     start_up: StartUp, config: str, ticks_path: str, batch_size: int, fmt: str, chart_path: str | None,
     chart_symbol: str | None, chart_rules: tuple[str, ...], quiet: bool, workers: int | None, scheduler: str | None,
 ) -> None:
-    from .backtest import BacktestStats, backtest as run_backtest
-    from .commands.common import ProgressBar
-    from .pipeline import BackgroundWriter
-    from .sinks.query import jsonl_text
-    from .sources.ticks import format_rejections
-    from .summary import RuleSummary
-
     _chart_options_need_chart(chart_path, chart_symbol, chart_rules)
     on_dask = workers is not None or scheduler is not None
     if workers is not None and scheduler is not None:
@@ -164,14 +157,33 @@ def _backtest(
     from .memory import keep_freed_memory
 
     keep_freed_memory()  # a batch job from here to exit
-    loaded = _load(config)
-    chart = None
-    if chart_path is not None:
-        from .charts.draw import BacktestChart
+    reader = None
+    if not on_dask:
+        # Start reading now, on the other core: importing the rest of the run (pydantic, the
+        # rule types, the engine) and loading the config is Python on this one.
+        from .tick_reader import TickReader
 
-        request = _chart_request([loaded], chart_path, chart_symbol, chart_rules)
-        chart = BacktestChart(loaded, request, Path(ticks_path), batch_size)
-    start_up.done()
+        reader = TickReader(Path(ticks_path), batch_size)
+    try:
+        from .backtest import BacktestStats, backtest as run_backtest
+        from .commands.common import ProgressBar
+        from .pipeline import BackgroundWriter
+        from .sinks.query import jsonl_text
+        from .sources.ticks import format_rejections
+        from .summary import RuleSummary
+
+        loaded = _load(config)
+        chart = None
+        if chart_path is not None:
+            from .charts.draw import BacktestChart
+
+            request = _chart_request([loaded], chart_path, chart_symbol, chart_rules)
+            chart = BacktestChart(loaded, request, Path(ticks_path), batch_size)
+    except BaseException:  # an invalid config or chart request: nothing is evaluated
+        if reader is not None:
+            reader.close()
+        raise
+    start_up.done(collect=on_dask)  # (a Dask client's threads and sockets make cycles)
     stats = BacktestStats()
     summary = RuleSummary(loaded)
     out = sys.stdout
@@ -188,7 +200,7 @@ def _backtest(
         else:
             frames = run_backtest(loaded, Path(ticks_path), batch_size, stats,
                                   tap=chart.tap() if chart is not None else None,
-                                  progress=bar.start("backtest", Path(ticks_path)))
+                                  progress=bar.start("backtest", Path(ticks_path)), reader=reader)
         for alerts in frames:
             if writer is not None:
                 writer.put(alerts)
@@ -206,6 +218,8 @@ def _backtest(
     finally:  # Ctrl-C too: the bar never stays on the screen, and what was evaluated is written
         bar.close()
         _close_quietly(writer)
+        if reader is not None:
+            reader.close()
     try:
         raw.flush()
     except BrokenPipeError:

@@ -5,14 +5,17 @@ moving of results; the partitions and the merge (backtest_partitions) make the r
 independent of all of that. Imported only when ``--workers`` or ``--scheduler`` is
 given: the ``[dask]`` extra is optional.
 
-The tick file is read by every task from its path (only the rows of its partition are
-kept), so a large file is never shipped through the scheduler; with ``--scheduler`` the
-path must therefore be readable at the same place on every worker (a shared volume).
+The tick file is read by every task from its path, so a large file is never shipped
+through the scheduler or between workers; with ``--scheduler`` the path must therefore
+be readable at the same place on every worker (a shared volume). From Parquet a task
+decodes only its own rows (the reader selects them by symbol); a CSV file is parsed
+whole by every task, which then keeps its own rows.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import socket
 from collections.abc import Callable, Iterator
@@ -26,10 +29,12 @@ from .backtest import BacktestStats
 from .backtest_partitions import PartitionTask, alert_slices, merge, plan_partitions, run_partition
 from .config.loaded import LoadedConfig
 from .errors import TradeAssistError
+from .memory import MMAP_THRESHOLD, TRIM_THRESHOLD
 from .sources.replay import iter_tick_file
 
 #: How long a scheduler may take to answer before it is called unreachable.
 CONNECT_TIMEOUT_S = 10
+_FORKSERVER = "forkserver" in multiprocessing.get_all_start_methods()
 
 
 class DaskMissing(TradeAssistError):
@@ -78,10 +83,34 @@ def connect(workers: int | None = None, scheduler: str | None = None) -> Iterato
 
             environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
             environ.setdefault("POLARS_MAX_THREADS", str(max(1, (os.cpu_count() or 1) // n)))
-            # The worker's statistical profiler (a stack sample every 10 ms, for a dashboard
-            # this cluster does not have) is CPU taken from the partitions.
-            stack.enter_context(dask.config.set({"distributed.nanny.pre-spawn-environ": environ,
-                                                 "distributed.worker.profile.enabled": False}))
+            # These workers run one backtest and exit, like the single process: keep the
+            # memory they free for the next batch (see memory.py) instead of Dask's default
+            # of trimming it back to the kernel, which refaults the pages of every batch (on
+            # 10M ticks, 1M page faults and 1.5 s of CPU per worker). glibc reads these when
+            # a process starts.
+            environ["MALLOC_MMAP_THRESHOLD_"] = str(MMAP_THRESHOLD)
+            environ["MALLOC_TRIM_THRESHOLD_"] = str(TRIM_THRESHOLD)
+            stack.enter_context(dask.config.set({
+                "distributed.nanny.pre-spawn-environ": environ,
+                # The worker's statistical profiler (a stack sample every 10 ms, for a
+                # dashboard this cluster does not have) is CPU taken from the partitions.
+                "distributed.worker.profile.enabled": False,
+                # So are the event-loop watchdog (every 20 ms in each server), the memory
+                # monitor (100 ms) and the system monitor (500 ms): each wakes a process
+                # whose other thread is evaluating, to take the GIL from it. At these
+                # rates the cluster's idle CPU falls from 7 % of a core to 1.2 %, and the
+                # GIL handovers around a busy task by two thirds (measured, 2 workers).
+                "distributed.admin.tick.interval": "1s",
+                "distributed.worker.memory.monitor-interval": "1s",
+                "distributed.admin.system-monitor.interval": "2s",
+                # Workers forked from one server process that imported Dask once, instead of
+                # each a fresh interpreter importing it again: a worker's start-up CPU falls
+                # from 1.0 s to 0.45 s, the server's 0.4 s is paid once (measured). Where
+                # there is no fork (Windows), Dask's default stands.
+                **({"distributed.worker.multiprocessing-method": "forkserver"} if _FORKSERVER else {}),
+            }))
+            if _FORKSERVER:
+                _lean_forkserver()
             cluster = stack.enter_context(
                 dd.LocalCluster(
                     n_workers=n, threads_per_worker=1, processes=True,
@@ -93,6 +122,24 @@ def connect(workers: int | None = None, scheduler: str | None = None) -> Iterato
             )
             client = stack.enter_context(dd.Client(cluster))
         yield client
+
+
+def _lean_forkserver() -> None:
+    """Have the forkserver preload Dask only.
+
+    Dask's own choice adds every optional package it knows that is installed (pandas among
+    them), importing each in this process and in the server: 0.35 s of CPU per run that
+    a backtest, which never touches pandas, does not need. Dask records that the choice was
+    made in a module flag; where that flag is gone (another Dask version) its default
+    stands. Polars and this package are left out on purpose: they start threads on import,
+    and a process forked from one with threads may inherit a lock held by none of them.
+    """
+    import distributed.utils
+
+    if getattr(distributed.utils, "_forkserver_preload_set", True):
+        return
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["distributed"])
+    distributed.utils._forkserver_preload_set = True
 
 
 def dask_backtest(

@@ -17,8 +17,8 @@ import sys
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 #: The largest mmap threshold glibc accepts on 64-bit; blocks above it are still mapped.
-_MMAP_THRESHOLD = 32 << 20
-_TRIM_THRESHOLD = (1 << 31) - 1
+MMAP_THRESHOLD = 32 << 20
+TRIM_THRESHOLD = (1 << 31) - 1
 
 
 def keep_freed_memory() -> None:
@@ -33,5 +33,5 @@ def keep_freed_memory() -> None:
         return
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
-    mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
+    mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)

@@ -31,13 +31,31 @@ class _End:
 def read_ahead(items: Iterator[T], depth: int = 1, name: str = "read-ahead") -> Generator[T, None, None]:
     """``items`` in order, produced on a worker thread up to ``depth`` items ahead of the caller.
 
-    An exception raised by ``items`` is raised here after the items before it. Closing
-    the returned generator (or dropping it) stops the worker and closes ``items`` on it.
+    The worker starts at the first step. An exception raised by ``items`` is raised here
+    after the items before it. Closing the returned generator (or dropping it) stops the
+    worker and closes ``items`` on it.
     """
-    slots: queue.Queue[T | _End] = queue.Queue(maxsize=max(depth, 1))
-    stop = threading.Event()
+    ahead = ReadAhead(items, depth, name)
+    try:
+        yield from ahead
+    finally:
+        ahead.close()
 
-    def produce() -> None:
+
+class ReadAhead(Generic[T]):
+    """:func:`read_ahead` started at once: the worker runs from construction, before anyone
+    asks for an item, and :meth:`close` stops it whether or not an item was taken."""
+
+    def __init__(self, items: Iterator[T], depth: int = 1, name: str = "read-ahead") -> None:
+        self._items = items
+        self._slots: queue.Queue[T | _End] = queue.Queue(maxsize=max(depth, 1))
+        self._stop = threading.Event()
+        self._done = False
+        self._worker = threading.Thread(target=self._produce, name=name, daemon=True)
+        self._worker.start()
+
+    def _produce(self) -> None:
+        items, slots, stop = self._items, self._slots, self._stop
         error: BaseException | None = None
         try:
             for item in items:
@@ -55,23 +73,28 @@ def read_ahead(items: Iterator[T], depth: int = 1, name: str = "read-ahead") -> 
         if not stop.is_set():
             slots.put(_End(error))
 
-    worker = threading.Thread(target=produce, name=name, daemon=True)
-    worker.start()
-    try:
-        while True:
-            got = slots.get()
-            if isinstance(got, _End):
-                if got.error is not None:
-                    raise got.error
-                return
-            yield got
-    finally:
-        stop.set()
-        while worker.is_alive():  # unblock a worker waiting for room, then let it finish
+    def __iter__(self) -> ReadAhead[T]:
+        return self
+
+    def __next__(self) -> T:
+        if self._done:
+            raise StopIteration
+        got = self._slots.get()
+        if isinstance(got, _End):
+            self._done = True
+            if got.error is not None:
+                raise got.error
+            raise StopIteration
+        return got
+
+    def close(self) -> None:
+        self._done = True
+        self._stop.set()
+        while self._worker.is_alive():  # unblock a worker waiting for room, then let it finish
             try:
-                slots.get_nowait()
+                self._slots.get_nowait()
             except queue.Empty:
-                worker.join(0.05)
+                self._worker.join(0.05)
 
 
 class BackgroundWriter(Generic[T]):

@@ -12,6 +12,7 @@ import pytest
 from tradeassist_runner.errors import TickFileError
 from tradeassist_runner.sources.replay import (
     ReplayChunk,
+    iter_parquet_selection,
     iter_tick_file,
     read_tick_file,
     replay_batches,
@@ -109,6 +110,34 @@ def test_iter_tick_file_streams_chunks_in_file_order(tmp_path: Path) -> None:
         assert all(c.height <= 64 for c in chunks)
         prices = pl.concat([normalize(c)[0] for c in chunks])["price"].to_list()
         assert prices == [float(i) for i in range(1000)]
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7, 64, 100_000])
+@pytest.mark.parametrize("max_selected_group", [1_000_000, 30])
+def test_a_parquet_selection_is_the_selected_rows_of_each_chunk_the_file_is_read_in(
+    tmp_path: Path, chunk_rows: int, max_selected_group: int
+) -> None:
+    """Row groups of several sizes in two files, some small enough to select while reading
+    and some (with the lower limit) read in slices: the same rows, numbers and chunks."""
+    (tmp_path / "ds").mkdir()
+    symbols = ["/ES", " /NQ ", "", None, "/NQ", "ZZZ", "/NQ"]
+    b = 70_000 if chunk_rows > 65_536 else 130  # past the first chunk, which is shorter
+    for name, n, group in (("a.parquet", 250, 40), ("b.parquet", b, b)):
+        f = frame(n).with_columns(pl.Series("symbol", [symbols[(i * 5 + n) % 7] for i in range(n)], pl.String))
+        f.write_parquet(tmp_path / "ds" / name, row_group_size=group)
+    trimmed = pl.col("symbol").str.strip_chars()
+    keep = (trimmed.is_in(["/NQ"]) | trimmed.is_null()).fill_null(False)
+    expected, first_row = [], 1
+    for chunk, raw in enumerate(iter_tick_file(tmp_path / "ds", chunk_rows)):
+        numbered = raw.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).add(first_row).alias("_row_"))
+        first_row += raw.height
+        mine = numbered.filter(keep)
+        if mine.height:
+            expected.append((chunk, mine))
+    got = list(iter_parquet_selection(tmp_path / "ds", keep, chunk_rows, max_selected_group=max_selected_group))
+    assert [c for c, _ in got] == [c for c, _ in expected]
+    assert all(g.equals(e) for (_, g), (_, e) in zip(got, expected))
+    assert sum(e.height for _, e in expected) > 100
 
 
 # --------------------------------------------------------------------------- unusable files
@@ -325,3 +354,24 @@ def test_the_vectorized_reader_agrees_with_the_csv_module_line_by_line(tmp_path:
     fast, count = _parse_csv_piece(piece, header, 2)
     assert count == len(lines)
     assert fast.rows() == _careful(piece, header, 2).rows()
+
+
+_PRICES = ["6000.25", "+5", ".5", "5.", "1e3", "00012", "4.9e-324", " 12", "12 ", "", "  ", "abc", "1e400", "nan", "NaN",
+           "inf", "-Infinity", "1_0", "0x10"]
+_VOLUMES = ["3", "", "-0", "+5", " 7", "7 ", "12.0", "1e3", "-4", "abc", "99999999999999999999"]
+
+
+@pytest.mark.parametrize("column,spelling", [("price", p) for p in _PRICES] + [("volume", v) for v in _VOLUMES])
+def test_number_cells_parsed_by_the_reader_normalize_as_text_would(tmp_path: Path, column: str, spelling: str) -> None:
+    """A clean CSV block has its numbers parsed by polars' reader, not cast from text; a
+    cell of any spelling must give the same tick, or the same rejection, either way."""
+    rows = [("2026-01-05T14:30:00.000Z", "/ES", "6000.25", "3"), ("1767623400100", "/ES", "6000.5", "")]
+    odd = {"price": "6001", "volume": "2", column: spelling}
+    rows.append(("2026-01-05T14:30:00.200Z", "/ES", odd["price"], odd["volume"]))
+    path = write(tmp_path / "t.csv", "ts,symbol,price,volume,bid\n" + "".join(f"{','.join(r)},\n" for r in rows))
+    chunks = list(iter_tick_file(path))
+    assert len(chunks) == 1
+    good, rejected = normalize(chunks[0])
+    text_good, text_rejected = normalize(read_tick_file(path))  # every column read as text
+    assert good.equals(text_good) and rejected == text_rejected
+    assert text_good.height + len(text_rejected) == 3

@@ -11,11 +11,14 @@ by rule, and the row's numbers, gathered in numpy and rendered by polars.
 Numbers are rendered as the per-alert code renders them: JSON floats round-trip exactly
 (polars writes the shortest representation that reads back to the same float, as
 ``repr`` does, though a tiny number may be spelled ``1e-7`` rather than ``1e-07``);
-NaN is ``null``.  Message numbers follow ``messages.num`` (rounded to 6 decimals,
-trailing zeros dropped) from the exact integer of millionths, and the few values where
-that integer could be off by one (beyond 1e7, or within rounding of a half) go through
-``messages.num`` itself.  Rules with a ``message`` template, and types whose input
-names collide with the engine's own keys, are rendered per row by ``messages``.
+NaN is ``null``.  Message numbers (``messages.num``: rounded to 6 decimals, trailing
+zeros dropped) are polars' shortest text of the float ``round`` would return, computed
+exactly from the integer of millionths; the few values where that integer could be off
+by one (beyond 1e7, or within a unit in the last place of a half) or whose text would
+take an exponent (below 1e-4) go through ``messages.num`` itself.  Rules with a
+``message`` template, and types whose input names collide with the engine's own keys,
+are rendered per row by ``messages``.  The ``select`` that writes the text is built
+once per plan (``RuleTexts.query``); a batch only fills its columns.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ class RuleTexts:
         self.bar = np.asarray([plan.sources[r.source].bar_ms is not None for r in rules], np.bool_)
         self.templated = np.asarray([bool(r.rule.message) for r in rules], np.bool_)
         self.first_series = np.asarray([r.conditions[0].series for r in rules], np.int64)
-        self.constants = pl.DataFrame(
+        constants = pl.DataFrame(
             {"rule_id": self.rule_id, "rule_name": self.rule_name, "symbol": self.symbol,
              "condition": self.condition, "type": self.type, "severity": self.severity,
              "threshold": self.threshold, "id_prefix": [f"{x}@" for x in self.rule_id]},
@@ -112,7 +115,17 @@ class RuleTexts:
                 table[f"p{j}"][index] = p
             for j, w in enumerate(words):
                 table[f"m{j}"][index] = w
-        self.pieces = pl.DataFrame(table, schema={name: pl.String for name in table})
+        #: per plan rule, its constant columns and pieces: a batch gathers its rows' in one call
+        self.table = constants.hstack(pl.DataFrame(table, schema={name: pl.String for name in table}))
+        #: per number slot: 1 an integer in every layout, 2 a float in every layout, 3 either or none
+        self.slots = [
+            next(iter(kinds)) if len(kinds) == 1 else 3
+            for kinds in ({_slot_kind(lay.numbers[q]) if q < len(lay.numbers) else 0 for lay in self.layouts}
+                          for q in range(self.max_numbers))
+        ]
+        #: whether some rule has no layout (its rows are written by ``_per_row_text``)
+        self.unshaped = bool((self.layout_of < 0).any())
+        self.query = _query(self)
 
 
 def _shape(plan: Plan, rule: CompiledRule) -> tuple[tuple[Any, ...], list[str], list[str]] | None:
@@ -167,6 +180,10 @@ def _shape(plan: Plan, rule: CompiledRule) -> tuple[tuple[Any, ...], list[str], 
     return (tuple(numbers), len(conds)), pieces, words
 
 
+def _slot_kind(what: Any) -> int:
+    return 1 if what[0] in ("t", "k", "run", "last") else 2
+
+
 def _json_scalar(x: float) -> str:
     if x != x:
         return "null"
@@ -175,25 +192,31 @@ def _json_scalar(x: float) -> str:
     return float.__repr__(x)
 
 
-def _millionths(x: F64) -> tuple[I64, I64]:
-    """``round(x, 6)`` as an exact integer of millionths, and where that is not certain
-    (large, non-finite, or within rounding of a half): those go through ``num``."""
+def _millionths(x: F64) -> tuple[F64, I64]:
+    """``round(x, 6)`` as a float whose shortest text is ``messages.num``'s, and where that
+    is not certain (large, non-finite, tiny, or within rounding of a half): those go
+    through ``num``.
+
+    ``x * 1e6`` is off the exact product by at most one unit in its last place, so away
+    from a half by more than that its nearest integer ``k`` is the exact product's, which
+    is what ``round`` rounds to; ``k / 1e6`` (both exact, one correctly rounded division)
+    is then the float ``round`` returns, and below 1e7 its shortest text (polars') has
+    exactly the digits of ``k`` millionths, trailing zeros dropped, with ``.0`` for an
+    integer and an exponent below 1e-4.
+    """
     with np.errstate(invalid="ignore", over="ignore"):
         d = x * 1e6
         frac = d - np.floor(d)
-        slow = ~(np.abs(x) < _FAST_NUM) | (np.abs(frac - 0.5) < 0.01)
-        k = np.where(slow, 0.0, np.rint(d)).astype(np.int64)
-    return k, np.flatnonzero(slow)
+        slow = ~(np.abs(x) < _FAST_NUM) | (np.abs(frac - 0.5) <= 4.0 * np.spacing(np.abs(d)))
+        k = np.where(slow, 0.0, np.rint(d))
+        rounded: F64 = k / 1e6 + 0.0  # + 0.0: a negative zero is written 0
+        slow |= (np.abs(rounded) < 1e-4) & (k != 0.0)
+    return rounded, np.flatnonzero(slow)
 
 
 def _num_expr(name: str) -> pl.Expr:
-    """messages.num of the integer of millionths in column ``name``."""
-    k = pl.col(name)
-    a = k.abs()
-    text = pl.concat_str(
-        [(a // 1_000_000).cast(pl.String), pl.lit("."), (a % 1_000_000).cast(pl.String).str.zfill(6)]
-    ).str.strip_chars_end("0").str.strip_chars_end(".")
-    return pl.when(k == 0).then(pl.lit("0")).when(k < 0).then(pl.lit("-") + text).otherwise(text)
+    """messages.num of the rounded float in column ``name`` (see ``_millionths``)."""
+    return pl.col(name).cast(pl.String).str.strip_suffix(".0")
 
 
 @dataclass(frozen=True)
@@ -233,8 +256,9 @@ def build_alerts(
     last, run = (cat([getattr(p, a) for p in parts])[order] for a in ("last", "run"))
     sample = cat([p.sample for p in parts])[order]
     part_of = cat([np.full(len(p.rule), i, np.int64) for i, p in enumerate(parts)])[order]
-    value = _gather_at(series_values, texts.first_series[rule], sample, ("value", 0, ""))
-    prev = _gather_at(series_values, texts.first_series[rule], sample, ("prev", 0, ""))
+    gathers = _Gathers(plan, series_values, rule, sample)
+    value = gathers.take(0, "value")
+    prev = gathers.take(0, "prev")
     if len(rule) <= FEW_ROWS and (texts.layout_of[rule] >= 0).all():
         rows_now = [
             _row(plan, texts, series_values, int(i), int(a), int(b), int(c), int(d), float(pp), float(vv),
@@ -249,15 +273,15 @@ def build_alerts(
             return _templated(plan, frame, rule, templated)
         return frame
     return _columnwise(plan, texts, parts, series_values, evaluated_at, rule, seq, ts, k, t, price, volume,
-                       last, run, sample, part_of, value, prev)
+                       last, run, sample, part_of, value, prev, gathers)
 
 
 def _columnwise(
     plan: Plan, texts: RuleTexts, parts: Sequence[FireRows], series_values: Sequence[tuple[F64, F64, Any] | None],
     evaluated_at: datetime, rule: I64, seq: I64, ts: I64, k: I64, t: I64, price: F64, volume: F64, last: I64,
-    run: I64, sample: I64, part_of: I64, value: F64, prev: F64,
+    run: I64, sample: I64, part_of: I64, value: F64, prev: F64, gathers: _Gathers,
 ) -> pl.DataFrame:
-    """Every row's text from one frame and one ``select``.
+    """Every row's text from one frame and one ``select`` (``RuleTexts.query``).
 
     Rows of every layout share the same columns: the q-th number of a row's ``inputs``
     (an integer or a float, by layout) and the pieces of its rule around it (null past
@@ -282,84 +306,96 @@ def _columnwise(
     floats = np.zeros((n_num, n), np.float64)
     has_cond = np.zeros((n_cond, n), np.bool_)
     cond_value = np.full((n_cond, n), np.nan)
-    special: dict[str, tuple[I64, list[str | None]]] = {}
     for li, lay in enumerate(texts.layouts):
         rows = np.flatnonzero(layout == li)
         if not len(rows):
             continue
-        lr = rule[rows]
         for q, what in enumerate(lay.numbers):
             if what[0] in ("t", "k", "run", "last"):
                 kind[q, rows] = 1
                 ints[q, rows] = {"t": t, "k": k, "run": run, "last": last}[what[0]][rows]
             else:
                 kind[q, rows] = 2
-                floats[q, rows] = _gather_at(series_values, _cond_series(plan, lr, what[1]), sample[rows], what)
+                floats[q, rows] = gathers.take(what[1], what[0], what[2] if len(what) > 2 else "")[rows]
         for j in range(lay.conditions):
             has_cond[j, rows] = True
-            cond_value[j, rows] = _gather_at(series_values, _cond_series(plan, lr, j), sample[rows], ("value", j, ""))
-    exprs: list[pl.Expr] = []
-    for q in range(n_num):
-        fixes: list[tuple[Any, Sequence[str | None]]] = []
-        is_int = kind[q] == 1
-        is_float = kind[q] == 2
-        never = np.flatnonzero(is_int & (ints[q] < NO_FIRE))
-        if len(never):
-            fixes.append((never, ["null"] * len(never)))
+            cond_value[j, rows] = gathers.take(j, "value")[rows]
+    nulls = pl.Series(dtype=pl.String).extend_constant(None, n)
+
+    def fixed(at: I64, words: Sequence[str | None]) -> pl.Series:
+        # (``scatter`` writes in place: into a copy, ``nulls`` stays all null)
+        return nulls.clone().scatter(at, pl.Series(list(words), dtype=pl.String)) if len(at) else nulls
+
+    for q, slot in enumerate(texts.slots):
         fq = floats[q]
-        odd = np.flatnonzero(is_float & _odd_json(fq))
-        if len(odd):
-            fixes.append((odd, [_json_scalar(v) for v in fq[odd].tolist()]))
-        cols[f"i{q}"], cols[f"f{q}"], cols[f"kind{q}"] = ints[q], fq, kind[q]
-        if is_int.all():
-            expr = pl.col(f"i{q}").cast(pl.String)
-        elif is_float.all():
-            expr = pl.col(f"f{q}").cast(pl.String)
-        else:
-            expr = (pl.when(pl.col(f"kind{q}") == 1).then(pl.col(f"i{q}").cast(pl.String))
-                    .when(pl.col(f"kind{q}") == 2).then(pl.col(f"f{q}").cast(pl.String)))
-        exprs.append(_fixed(expr, f"x{q}", fixes, special))
-    slows: list[I64] = []
+        never = np.flatnonzero((kind[q] == 1) & (ints[q] < NO_FIRE))
+        odd = np.flatnonzero((kind[q] == 2) & _odd_json(fq))
+        at = np.concatenate((never, odd))
+        cols[f"x{q}"] = fixed(at, ["null"] * len(never) + [_json_scalar(v) for v in fq[odd].tolist()])
+        if slot != 2:
+            cols[f"i{q}"] = ints[q]
+        if slot != 1:
+            cols[f"f{q}"] = fq
+        if slot == 3:
+            cols[f"kind{q}"] = kind[q]
     for j in range(n_cond):
         vj = cond_value[j]
         cols[f"cv{j}"], cols[f"has{j}"] = vj, has_cond[j]
-        cols[f"mk{j}"], slow = _millionths(vj)
-        slows.append(slow[has_cond[j][slow]])
-    piece_frame = texts.pieces[rule]
-    for name in piece_frame.columns:
-        cols[name] = piece_frame[name]
-    constants = texts.constants[rule]
-    for name in constants.columns:
-        cols[name] = constants[name]
+        cols[f"mr{j}"], slow = _millionths(vj)
+        slow = slow[has_cond[j][slow]]
+        cols[f"mt{j}"] = fixed(slow, [num(float(x)) for x in vj[slow].tolist()])
+        odd = np.flatnonzero(has_cond[j] & _odd_json(vj))
+        cols[f"vt{j}"] = fixed(odd, [_json_scalar(v) for v in vj[odd].tolist()])
+    if texts.unshaped:
+        slow_rows = np.flatnonzero(layout < 0)
+        cols["slow_row"] = layout < 0
+        cols["inputs_slow"] = cols["values_slow"] = nulls
+        if len(slow_rows):
+            text = _per_row_text(plan, rule, slow_rows, part_of, parts, sample, series_values)
+            cols["inputs_slow"] = fixed(slow_rows, text["inputs"].to_list())
+            cols["values_slow"] = fixed(slow_rows, text["values"].to_list())
+    # (replacing a key keeps its place: the columns stay in ALERT_SCHEMA's order)
+    query = {**texts.query, "evaluated_at": pl.lit(evaluated_at, ALERT_SCHEMA["ts"])}
+    frame = pl.DataFrame(cols).hstack(texts.table[rule]).select(**query)
+    templated = np.flatnonzero(texts.templated[rule] | (layout < 0))
+    if len(templated):
+        return _templated(plan, frame, rule, templated)
+    return frame
+
+
+def _query(texts: RuleTexts) -> dict[str, pl.Expr]:
+    """The ``select`` of ``_columnwise``, but ``evaluated_at``: the same for every batch of
+    a plan, so built once (building it costs more than running it on a live batch).
+
+    Its columns: per number slot q, ``i{q}`` and/or ``f{q}`` (and ``kind{q}`` where layouts
+    differ on it) and the Python text ``x{q}``; per condition j, ``cv{j}``, ``has{j}``,
+    ``mr{j}`` (the rounded value) and the Python texts ``mt{j}`` (message) and ``vt{j}``
+    (JSON); with rules without a layout, ``inputs_slow``, ``slow_row`` and ``values_slow``.
+    """
+    n_num, n_cond = texts.max_numbers, texts.max_conditions
+    numbers: list[pl.Expr] = []
+    for q, slot in enumerate(texts.slots):
+        as_int, as_float = pl.col(f"i{q}").cast(pl.String), pl.col(f"f{q}").cast(pl.String)
+        expr = as_int if slot == 1 else as_float if slot == 2 else \
+            pl.when(pl.col(f"kind{q}") == 1).then(as_int).when(pl.col(f"kind{q}") == 2).then(as_float)
+        numbers.append(pl.coalesce(pl.col(f"x{q}"), expr))
     inputs_expr = pl.concat_str(
-        [e for q in range(n_num) for e in (pl.col(f"p{q}"), exprs[q])] + [pl.col(f"p{n_num}")], ignore_nulls=True)
+        [e for q in range(n_num) for e in (pl.col(f"p{q}"), numbers[q])] + [pl.col(f"p{n_num}")], ignore_nulls=True)
     msg_parts: list[pl.Expr] = []
     value_texts: list[pl.Expr] = []
     for j in range(n_cond):
-        vj, slow = cond_value[j], slows[j]
-        num_fix = [(slow, [num(float(x)) for x in vj[slow].tolist()])] if len(slow) else []
-        mt = _fixed(_num_expr(f"mk{j}"), f"mt{j}", num_fix, special)
+        mt = pl.coalesce(pl.col(f"mt{j}"), _num_expr(f"mr{j}"))
         msg_parts += [pl.col(f"m{j}"), pl.when(pl.col(f"has{j}")).then(mt)]
-        odd = np.flatnonzero(has_cond[j] & _odd_json(vj))
-        jfix = [(odd, [_json_scalar(v) for v in vj[odd].tolist()])] if len(odd) else []
-        value_texts.append(pl.when(pl.col(f"has{j}")).then(_fixed(pl.col(f"cv{j}").cast(pl.String), f"vt{j}", jfix,
-                                                                    special)))
+        value_texts.append(pl.when(pl.col(f"has{j}")).then(pl.coalesce(pl.col(f"vt{j}"), pl.col(f"cv{j}").cast(pl.String))))
     msg_parts.append(pl.col(f"m{n_cond}"))
-    slow_rows = np.flatnonzero(layout < 0)
     values_expr: pl.Expr = pl.lit(None, pl.String)
     if n_cond > 1:
         values_expr = pl.when(pl.col("has1")).then(pl.concat_str(
             [pl.lit("["), pl.concat_str(value_texts, separator=", ", ignore_nulls=True), pl.lit("]")]))
-    if len(slow_rows):
-        text = _per_row_text(plan, rule, slow_rows, part_of, parts, sample, series_values)
-        inputs_expr = _fixed(inputs_expr, "inputs_slow", [(slow_rows, text["inputs"].to_list())], special)
+    if texts.unshaped:
+        inputs_expr = pl.coalesce(pl.col("inputs_slow"), inputs_expr)
         values_expr = pl.when(pl.col("slow_row")).then(pl.col("values_slow")).otherwise(values_expr)
-        cols["slow_row"] = layout < 0
-        cols["values_slow"] = _scattered(n, slow_rows, text["values"].to_list())
-    for name, (at, words) in special.items():
-        cols[name] = _scattered(n, at, words)
-    utc = ALERT_SCHEMA["ts"]
-    frame = pl.DataFrame(cols).select(
+    return dict(
         alert_id=pl.col("id_prefix") + pl.col("ts").cast(pl.String) + pl.lit("#") + pl.col("k").cast(pl.String),
         rule_id=pl.col("rule_id"), rule_name=pl.col("rule_name"), symbol=pl.col("symbol"),
         ts=pl.col("ts").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"),
@@ -371,16 +407,12 @@ def _columnwise(
         threshold=pl.col("threshold"), condition=pl.col("condition"), type=pl.col("type"),
         severity=pl.col("severity"),
         message=pl.concat_str(msg_parts, ignore_nulls=True),
-        evaluated_at=pl.lit(evaluated_at, utc),
+        evaluated_at=pl.lit(None, ALERT_SCHEMA["ts"]),  # the batch's, in its place
         inputs=inputs_expr,
         bar_start=pl.when(pl.col("bar")).then(pl.col("t")).otherwise(None).cast(pl.Datetime("ms"))
         .dt.replace_time_zone("UTC"),
         values=values_expr,
     )
-    templated = np.flatnonzero(texts.templated[rule] | (layout < 0))
-    if len(templated):
-        return _templated(plan, frame, rule, templated)
-    return frame
 
 
 def _odd_json(x: F64) -> B:
@@ -391,22 +423,6 @@ def _odd_json(x: F64) -> B:
         size = np.abs(x)
         out: B = ~((size >= 1e-4) & (size < 1e16)) & (x != 0.0)
     return out
-
-
-def _scattered(n: int, at: I64, words: Sequence[str | None]) -> pl.Series:
-    return pl.Series([None] * n, dtype=pl.String).scatter(at, pl.Series(list(words), dtype=pl.String))
-
-
-def _fixed(expr: pl.Expr, name: str, fixes: Sequence[tuple[Any, Sequence[str | None]]],
-           special: dict[str, tuple[I64, list[str | None]]]) -> pl.Expr:
-    """``expr``, but Python's text where ``fixes`` have one (as column ``name``)."""
-    fixes = [f for f in fixes if len(f[0])]
-    if not fixes:
-        return expr
-    at = np.concatenate([f[0] for f in fixes])
-    words = [w for f in fixes for w in f[1]]
-    special[name] = (at, words)
-    return pl.coalesce(pl.col(name), expr)
 
 
 def _templated(plan: Plan, frame: pl.DataFrame, rule: I64, at: I64) -> pl.DataFrame:
@@ -470,29 +486,53 @@ def _row(
     }
 
 
-def _cond_series(plan: Plan, rules: I64, j: int) -> I64:
-    table: I64 = plan.condition_series[:, j]
-    out: I64 = table[rules]
-    return out
+class _Gathers:
+    """Per alert row, numbers read from the batch's series at the row's sample.
 
+    Rows are grouped once per condition by the series they read (one stable sort), and
+    every array gathered is then one fancy index per series: a row's value, previous
+    value and inputs all come from the same groups.  Each array is gathered once.
+    """
 
-def _gather_at(series_values: Sequence[tuple[F64, F64, Any] | None], sid: I64, sample: I64, what: Any) -> F64:
-    """Per row, the series ``sid[row]``'s value (``what[0]`` "value"), previous value
-    ("prev") or input ``what[2]`` at ``sample[row]``: one gather per series."""
-    out = np.full(len(sid), np.nan)
-    if not len(sid):
+    def __init__(self, plan: Plan, series_values: Sequence[tuple[F64, F64, Any] | None], rule: I64,
+                 sample: I64) -> None:
+        self._series_values = series_values
+        self._table: I64 = plan.condition_series[rule]
+        self._sample = sample
+        self._groups: dict[int, list[tuple[int, I64, I64]]] = {}
+        self._taken: dict[tuple[int, str, str], F64] = {}
+
+    def _grouped(self, j: int) -> list[tuple[int, I64, I64]]:
+        """(series, rows, samples) of the rows whose condition ``j`` reads that series."""
+        groups = self._groups.get(j)
+        if groups is None:
+            sid = self._table[:, j]
+            order = np.argsort(sid, kind="stable")
+            by = sid[order]
+            cuts = np.flatnonzero(by[1:] != by[:-1]) + 1
+            groups = []
+            for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), len(by)]):
+                if a < b and by[a] >= 0:
+                    rows = order[a:b]
+                    groups.append((int(by[a]), rows, self._sample[rows]))
+            self._groups[j] = groups
+        return groups
+
+    def take(self, j: int, what: str, name: str = "") -> F64:
+        """Condition ``j``'s "value", "prev" or "input" ``name`` per row (NaN where the
+        row has no such condition or input)."""
+        key = (j, what, name)
+        out = self._taken.get(key)
+        if out is None:
+            out = np.full(len(self._sample), np.nan)
+            for sid, rows, at in self._grouped(j):
+                sv = self._series_values[sid]
+                assert sv is not None
+                arr = sv[0] if what == "value" else sv[1] if what == "prev" else sv[2].inputs.get(name)
+                if arr is not None:
+                    out[rows] = np.asarray(arr)[at]
+            self._taken[key] = out
         return out
-    order = np.argsort(sid, kind="stable")
-    sorted_sid = sid[order]
-    starts = np.flatnonzero(np.concatenate(([True], sorted_sid[1:] != sorted_sid[:-1])))
-    ends = np.append(starts[1:], len(sid))
-    for a, b in zip(starts.tolist(), ends.tolist()):
-        sv = series_values[int(sorted_sid[a])]
-        assert sv is not None
-        arr = sv[0] if what[0] == "value" else sv[1] if what[0] == "prev" else sv[2].inputs[what[2]]
-        rows = order[a:b]
-        out[rows] = np.asarray(arr, np.float64)[sample[rows]]
-    return out
 
 
 def _per_row_text(

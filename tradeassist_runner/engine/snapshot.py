@@ -43,7 +43,7 @@ def _pieces(value: Any, depth: int) -> Iterator[str]:
             yield ("," if i else "") + json.dumps(key) + ":"
             yield from _pieces(value[key], depth - 1)
         yield "}"
-    elif depth > 0 and isinstance(value, list) and value and isinstance(value[0], (list, dict)):
+    elif depth > 0 and isinstance(value, (list, tuple)) and value and isinstance(value[0], (list, tuple, dict)):
         yield "["
         for i, item in enumerate(value):
             if i:

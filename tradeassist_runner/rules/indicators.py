@@ -22,6 +22,7 @@ text and restores it exactly.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import math
 from math import isnan
 from typing import Any, Literal, TypedDict
 
@@ -190,7 +191,42 @@ def moving_averages(
     average: Average, items: Sequence[tuple[int, AverageState | None]], price: F64
 ) -> list[tuple[F64, AverageState]]:
     """``moving_average`` for several (period, state) over the same prices, the EMA
-    recursions in as few polars calls as their lengths allow."""
+    recursions in as few polars calls as their lengths allow.
+
+    Items with the same period and the same carried state, bit for bit, have the same
+    averages (crosses on one instrument share their fast or slow average: 9/21 and
+    9/50), so each distinct one is computed once; every item still gets its own state.
+    """
+    first: dict[tuple[int, bytes | None], int] = {}
+    distinct: list[tuple[int, AverageState | None]] = []
+    slot: list[int] = []
+    for period, state in items:
+        key = (period, _state_bits(state))
+        if key not in first:
+            first[key] = len(distinct)
+            distinct.append((period, state))
+        slot.append(first[key])
+    done = _moving_averages(average, distinct, price)
+    out: list[tuple[F64, AverageState]] = []
+    for i in slot:
+        ma, st = done[i]
+        out.append((ma, {"count": st["count"], "tail": list(st["tail"]), "ema": st["ema"]}))
+    return out
+
+
+def _state_bits(state: AverageState | None) -> bytes | None:
+    """The carried state as exact bits (NaN and the sign of zero included): equal bits,
+    equal averages."""
+    if state is None:
+        return None
+    ema = state["ema"]
+    floats = [*state["tail"], math.nan if ema is None else ema]
+    return np.asarray([state["count"], ema is None], np.int64).tobytes() + np.asarray(floats, np.float64).tobytes()
+
+
+def _moving_averages(
+    average: Average, items: Sequence[tuple[int, AverageState | None]], price: F64
+) -> list[tuple[F64, AverageState]]:
     n = len(price)
     done: list[tuple[F64, AverageState]] = []
     jobs: list[tuple[float, F64, float]] = []

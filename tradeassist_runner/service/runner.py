@@ -47,11 +47,12 @@ from ..sources.replay import replay_batches
 from ..sources.synthetic import SyntheticFeed
 from ..sources.ticks import Rejection, TickGate, format_rejections
 from ..timefmt import iso_ms
+from .heap import LongLived
 from .lock_guard import LockGuard
 from .observe import Observer, ReloadResult
 from .reload import rebuild, watch, watched_paths
 from .snapshots import (
-    SnapshotEncoder, capture_snapshot, fingerprint, restore_snapshot, store_snapshot, take_snapshot,
+    SnapshotEncoder, capture_snapshot, fingerprint, restore_snapshot, slice_budget, store_snapshot, take_snapshot,
 )
 from .status import RunStats, StatusLine
 
@@ -63,10 +64,6 @@ logger = logging.getLogger("tradeassist.run")
 #: batch less than that. A commit slower than this (a locked or failing database) is left
 #: to finish beside the evaluation, which goes on.
 COMMIT_FIRST_S = 0.05
-
-#: Time spent encoding a snapshot after each batch: at least this (seconds), or a tenth of
-#: the batch's own time when that is more, so a big state under a heavy load still finishes.
-SNAPSHOT_SLICE_S = 0.001
 
 #: Tries to log held-back alerts at shutdown (backoff 0.1 s, 0.2 s, ...) before dumping them.
 SHUTDOWN_FLUSH_ATTEMPTS = 5
@@ -142,6 +139,7 @@ async def run_service(
     loop = asyncio.get_running_loop()
     settings = load_settings()
     reload_lock = asyncio.Lock()
+    long_lived = LongLived()
 
     plan = compile_plan(loaded.rules, loaded.instruments)
     engine = Engine(plan)
@@ -236,6 +234,7 @@ async def run_service(
             await update_symbols(rebuilt.loaded.instruments)
         current["loaded"] = rebuilt.loaded
         observer.on_plan(rebuilt.loaded, rebuilt.plan)
+        long_lived.settle()  # the new plan and config live until the next reload
         observer.on_reload(result)
         log(logger, logging.INFO, "rules reloaded", reason=reason, plan=result.plan_version,
             added=",".join(result.added) or "-", changed=",".join(result.changed) or "-",
@@ -411,6 +410,7 @@ async def run_service(
 
             api = await start_api(loaded, observer, settings)
             status_line.route_logs()  # uvicorn's handler exists now
+        long_lived.settle()  # start-up is over: what it built lives for the run
         while not stop.is_set():
             next_batch = asyncio.ensure_future(anext(batches))
             stopper = asyncio.ensure_future(stop.wait())
@@ -470,7 +470,7 @@ async def run_service(
                 encoding.append((batch_no, SnapshotEncoder(take_snapshot(engine, gate, position["row"]))))
             if encoding:
                 number, encoder = encoding[0]
-                parts = encoder.step(max(SNAPSHOT_SLICE_S, (time.perf_counter() - t0) / 10))
+                parts = encoder.step(slice_budget(time.perf_counter() - t0))
                 if parts is not None:
                     encoding.clear()
                     held_snapshot[:] = [(number, parts)]
@@ -512,6 +512,7 @@ async def run_service(
         status_line.close()
         await asyncio.to_thread(alert_log.roll, force=True)  # a last try; else the next start
         await asyncio.to_thread(alert_log.close)
+        long_lived.release()  # after the last commit: a full collection of everything is slow
         data_lock.release()
         log(logger, logging.INFO, "runner stopped", detail=stats.line(notifier.health()))
     if unlogged:

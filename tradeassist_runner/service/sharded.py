@@ -40,7 +40,7 @@ from ..config.loaded import LoadedConfig
 from ..config.models import RedisSource
 from ..engine.evaluate import Engine
 from ..engine.plan import compile_plan
-from ..engine.snapshot import dump_state, load_state
+from ..engine.snapshot import load_state
 from ..engine.state import EngineState
 from ..errors import SinkError
 from ..logs import log
@@ -63,11 +63,12 @@ from ..streams.redis_streams import (
     stream_name,
 )
 from ..timefmt import from_epoch_ms, to_epoch_ms
+from .heap import LongLived
 from .lock_guard import LockGuard
 from .observe import Observer
 from .reload import rebuild, watch, watched_paths
 from .runner import print_alerts
-from .snapshots import SnapshotMismatch
+from .snapshots import SnapshotEncoder, SnapshotMismatch, encode_snapshot, slice_budget
 from .status import RunStats, StatusLine
 
 logger = logging.getLogger("tradeassist.run")
@@ -170,29 +171,53 @@ def _restore(shard: Shard, loaded: LoadedConfig) -> None:
         saved_at=run.get("saved_at", "?"))
 
 
-def _dump(shard: Shard) -> tuple[dict[str, bytes], str, float]:
-    """The shard's snapshot parts, the last stream id they cover and the CPU seconds the dump
-    took (of this thread: what other threads and processes do is not its cost); only between
-    batches."""
-    t0 = time.thread_time()
-    parts = dump_state(shard.engine.state)
-    parts["run"] = json.dumps({
-        "marks": {s: to_epoch_ms(ts) for s, ts in shard.gate.marks().items()},
-        "last_id": shard.last_id, "last_row": shard.last_row, "plan": shard.engine.plan.version,
-        "saved_at": datetime.now(timezone.utc).isoformat(),
-    }).encode()
-    return parts, shard.last_id, time.thread_time() - t0
+@dataclass(frozen=True)
+class _TakenShard:
+    """A shard's state at one point between batches, by reference (engine states are never
+    mutated, see :class:`.snapshots.TakenSnapshot`): encoded a slice at a time afterwards."""
+
+    state: EngineState
+    marks: dict[str, int]
+    last_id: str  # the last stream id the snapshot covers
+    last_row: int
+    plan: str
+    saved_at: str
+
+    def run_part(self) -> bytes:
+        return json.dumps({
+            "marks": self.marks, "last_id": self.last_id, "last_row": self.last_row, "plan": self.plan,
+            "saved_at": self.saved_at,
+        }).encode()
+
+
+def _take(shard: Shard) -> _TakenShard:
+    """The shard's state now (only between batches; cheap: no copy, no encoding)."""
+    return _TakenShard(
+        shard.engine.state, {s: to_epoch_ms(ts) for s, ts in shard.gate.marks().items()}, shard.last_id,
+        shard.last_row, shard.engine.plan.version, datetime.now(timezone.utc).isoformat(),
+    )
 
 
 def _write(shard: Shard, parts: dict[str, bytes]) -> float:
-    """Write dumped parts to the shard's store (worker thread); the CPU seconds it took."""
+    """Write encoded parts to the shard's store (worker thread); the CPU seconds it took (of
+    this thread: what other threads and processes do is not its cost)."""
     t0 = time.thread_time()
     shard.store.save(parts, shard.finger)
     return time.thread_time() - t0
 
 
 def _save(shard: Shard) -> None:
-    _write(shard, _dump(shard)[0])
+    _write(shard, encode_snapshot(_take(shard)))
+
+
+@dataclass
+class _Encoding:
+    """A shard's snapshot being encoded between batches."""
+
+    unit: Shard
+    covers: str  # the last stream id the snapshot covers
+    encoder: SnapshotEncoder
+    parts: dict[str, bytes] | None = None  # once encoded, until the write before it is done
 
 
 @dataclass
@@ -235,6 +260,7 @@ async def run_sharded(
     loop = asyncio.get_running_loop()
     settings = load_settings()
     observer = Observer()
+    long_lived = LongLived()
     assignment = symbol_shards(loaded.rules, loaded.instruments, source.shards)
     storage = loaded.config.storage
     data_lock, alert_log = await asyncio.to_thread(open_locked_log, loaded)
@@ -307,6 +333,7 @@ async def run_sharded(
             full_plan["plan"] = rebuilt.plan
         observer.on_plan(new, compile_plan(
             tuple(r for r in new.rules if assignment.get(r.rule.instrument) in shards), new.instruments))
+        long_lived.settle()  # the new plans and config live until the next reload
         log(logger, logging.INFO, "rules reloaded", reason=reason, plan=result.plan_version,
             added=",".join(result.added) or "-", changed=",".join(result.changed) or "-",
             removed=",".join(result.removed) or "-")
@@ -438,9 +465,9 @@ async def run_sharded(
                 u.committed_id = u.last_id
             await acknowledge(u)
 
-    # The round of snapshots in progress: the shards still to dump (None: no round), the one
-    # being written, and what the round cost so far (seconds).
-    commit_round: dict[str, Any] = {"todo": None, "writing": None, "cost": 0.0, "started": 0.0}
+    # The round of snapshots in progress: the shards still to take (None: no round), the one
+    # being encoded, the one being written, and what the round cost so far (seconds).
+    commit_round: dict[str, Any] = {"todo": None, "encoding": None, "writing": None, "cost": 0.0, "started": 0.0}
 
     async def finish_write(writing: _Writing) -> None:
         commit_round["writing"] = None
@@ -454,14 +481,23 @@ async def run_sharded(
         if guard.lost is None:  # another runner holds the scope now: its acknowledgements, not ours
             await acknowledge(writing.unit)
 
-    async def commit_step(idle: bool) -> None:
-        """Advance the snapshot round by at most one shard's dump, then back to reading.
+    def abandon_encoding() -> None:
+        """Drop a snapshot not written yet (at exit): its shard is saved whole by :func:`commit`."""
+        encoding: _Encoding | None = commit_round["encoding"]
+        if encoding is not None:
+            commit_round["encoding"] = None
+            encoding.unit.dirty = True
+
+    async def commit_step(idle: bool, budget: float) -> None:
+        """Advance the snapshot round by at most one slice of encoding, then back to reading.
 
         A snapshot of a big rule set takes a while (a 1,000-rule state is megabytes of
         JSON), and everything the loop does meanwhile waits: alerts of the next entries
-        came out that much later. So only the dump (the state must not move under it)
-        holds the loop, one shard at a time between batches; the store writes it while the
-        runner reads and evaluates on, and its entries are acknowledged once it is written.
+        came out that much later. So a shard's state is taken by reference between batches
+        (it must not move under the snapshot, and engine states never do), encoded about
+        ``budget`` seconds at a time between the next batches on the loop (in a thread it
+        held the GIL beside the engine's), and written by the store while the runner reads
+        and evaluates on, one shard at a time; its entries are acknowledged once it is written.
         The next round is due after ``snapshot_interval`` or ten times what this one cost
         (CPU time, which a write that waits for the GIL or a busy machine does not inflate),
         whichever is longer: snapshots never take more than a tenth of the runner's time,
@@ -474,10 +510,27 @@ async def run_sharded(
         nonlocal next_snapshot, earliest_snapshot
         while True:
             writing: _Writing | None = commit_round["writing"]
-            if writing is not None:
-                if not (idle or writing.task.done()):
-                    return
+            if writing is not None and (idle or writing.task.done()):
                 await finish_write(writing)
+                writing = None
+            encoding: _Encoding | None = commit_round["encoding"]
+            if encoding is not None:
+                if encoding.parts is None:
+                    t0 = time.thread_time()
+                    encoding.parts = encoding.encoder.step(None if idle else budget)
+                    commit_round["cost"] += time.thread_time() - t0
+                    if encoding.parts is None:
+                        return
+                if writing is not None:
+                    return  # one write at a time: this one starts once the write before it is done
+                commit_round["encoding"] = None
+                unit = encoding.unit
+                commit_round["writing"] = _Writing(
+                    unit, encoding.covers, asyncio.ensure_future(asyncio.to_thread(_write, unit, encoding.parts))
+                )
+                if not idle:
+                    return
+                continue
             todo: list[Shard] | None = commit_round["todo"]
             if todo is None:
                 now = time.monotonic()
@@ -493,6 +546,8 @@ async def run_sharded(
                     if not u.dirty:
                         await acknowledge(u)  # re-deliveries skipped since the last round
             if not todo:
+                if writing is not None and not idle:
+                    return  # the round ends with its last write
                 commit_round["todo"] = None
                 cost = commit_round["cost"]
                 next_snapshot = time.monotonic() + max(interval, 10 * cost)
@@ -503,12 +558,11 @@ async def run_sharded(
             if unlogged or guard.lost is not None:
                 return  # alerts evaluated but not logged yet: no snapshot may cover them
             u = todo.pop(0)
-            parts, covers, cpu = await asyncio.to_thread(_dump, u)
-            commit_round["cost"] += cpu
+            t0 = time.thread_time()
+            taken = _take(u)
+            commit_round["cost"] += time.thread_time() - t0
             u.dirty = False
-            commit_round["writing"] = _Writing(u, covers, asyncio.ensure_future(asyncio.to_thread(_write, u, parts)))
-            if not idle:
-                return
+            commit_round["encoding"] = _Encoding(u, taken.last_id, SnapshotEncoder(taken))
 
     consumer = "shards-" + "-".join(str(u.index) for u in units)
 
@@ -576,6 +630,7 @@ async def run_sharded(
 
             api = await start_api(loaded, observer, settings)
             status_line.route_logs()
+        long_lived.settle()  # start-up is over: what it built lives for the run
         while not stop.is_set():
             try:
                 if not state["recovered"]:
@@ -587,9 +642,10 @@ async def run_sharded(
                     observer.source_connected = True
                     backoff.reset()
                 read = await read_new()
+                t0 = time.perf_counter()
                 await handle(*read)
                 await flush_log()
-                await commit_step(idle=not read)
+                await commit_step(not read, slice_budget(time.perf_counter() - t0))
             except REDIS_ERRORS as exc:
                 down(exc)
                 state["recovered"] = False
@@ -619,6 +675,7 @@ async def run_sharded(
             if await flush_log():
                 break
             await asyncio.sleep(0.1 * 2**attempt)
+        abandon_encoding()
         try:
             writing = commit_round["writing"]
             if writing is not None:  # never two writes of one store at once: wait for this one
@@ -637,6 +694,7 @@ async def run_sharded(
         status_line.close()
         await asyncio.to_thread(alert_log.roll, force=True)
         await asyncio.to_thread(alert_log.close)
+        long_lived.release()  # after the last commit: a full collection of everything is slow
         data_lock.release()
         log(logger, logging.INFO, "runner stopped", detail=status_text())
     if unlogged:

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..config.loaded import LoadedConfig
 from ..config.models import ReplaySource
@@ -39,6 +39,10 @@ from ..sources.ticks import TickGate
 from ..timefmt import from_epoch_ms, to_epoch_ms
 
 logger = logging.getLogger("tradeassist.snapshot")
+
+#: Time spent encoding a snapshot after each batch: at least this (seconds), or a tenth of
+#: the batch's own time when that is more, so a big state under a heavy load still finishes.
+SNAPSHOT_SLICE_S = 0.001
 
 #: Bytes hashed at each end of a replay file for its identity (the whole file may be GBs).
 _IDENTITY_BYTES = 1 << 20
@@ -167,6 +171,24 @@ class TakenSnapshot:
     plan: str
     saved_at: str
 
+    def run_part(self) -> bytes:
+        """The snapshot's ``run`` part: where the run resumes and the gate's marks."""
+        return json.dumps({"marks": self.marks, "row": self.row, "plan": self.plan, "saved_at": self.saved_at}).encode()
+
+
+class Taken(Protocol):
+    """A state taken by reference between batches, with the ``run`` part its runner restores."""
+
+    @property
+    def state(self) -> EngineState: ...
+
+    def run_part(self) -> bytes: ...
+
+
+def slice_budget(batch_s: float) -> float:
+    """How long to encode after a batch that took ``batch_s`` seconds (see :data:`SNAPSHOT_SLICE_S`)."""
+    return max(SNAPSHOT_SLICE_S, batch_s / 10)
+
 
 def take_snapshot(engine: Engine, gate: TickGate, row: int) -> TakenSnapshot:
     """The run's state now (taken between batches; cheap: no copy, no encoding)."""
@@ -176,7 +198,7 @@ def take_snapshot(engine: Engine, gate: TickGate, row: int) -> TakenSnapshot:
     )
 
 
-def encode_snapshot(taken: TakenSnapshot) -> dict[str, bytes]:
+def encode_snapshot(taken: Taken) -> dict[str, bytes]:
     """The bytes a snapshot stores, in one go."""
     encoder = SnapshotEncoder(taken)
     parts = encoder.step(None)
@@ -193,9 +215,9 @@ class SnapshotEncoder:
     """
 
     #: Pieces written between two looks at the clock.
-    _CHECK_EVERY = 64
+    _CHECK_EVERY = 8
 
-    def __init__(self, taken: TakenSnapshot) -> None:
+    def __init__(self, taken: Taken) -> None:
         self.taken = taken
         self._pieces = state_json_pieces(taken.state)
         self._out: list[str] = []
@@ -208,13 +230,7 @@ class SnapshotEncoder:
             out.append(piece)
             if deadline is not None and len(out) % check == 0 and time.perf_counter() >= deadline:
                 return None
-        taken = self.taken
-        return {
-            "state": "".join(out).encode(),
-            "run": json.dumps(
-                {"marks": taken.marks, "row": taken.row, "plan": taken.plan, "saved_at": taken.saved_at}
-            ).encode(),
-        }
+        return {"state": "".join(out).encode(), "run": self.taken.run_part()}
 
 
 def capture_snapshot(engine: Engine, gate: TickGate, row: int) -> dict[str, bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 from unittest import mock
@@ -167,3 +168,18 @@ def test_cut_independent_naive_and_replayable(
         whole = check_cut_independent(RULE_TYPE, (window,), samples, cuts)
     assert bits_equal(whole.value, naive(window, t, price))
     check_replay(RULE_TYPE, (window,), whole)
+
+
+def test_the_carried_tail_is_not_walked_by_the_garbage_collector() -> None:
+    """A one-minute window at thousands of ticks/s carries tens of thousands of pairs; held in
+    lists, every full collection of a live runner walked all of them (tens of ms)."""
+    t = np.arange(1_000, 1_000 + 3 * CHUNK * 10, 10, dtype=np.int64)
+    batch = Samples.of_ticks(t, np.linspace(100.0, 101.0, len(t)), np.ones(len(t)))
+    _, state = RULE_TYPE.values((60_000,), batch, None)  # the arrays path
+    one = Samples.of_ticks(t[-1:] + 10, np.array([99.0]), np.ones(1))
+    _, state = RULE_TYPE.values((60_000,), one, state)  # the one-sample path
+    gc.collect()
+    gc.collect()  # (a tuple holding tuples is dropped at the collection after theirs)
+    chunks = state["chunks"]
+    assert len(chunks) >= 3
+    assert not any(gc.is_tracked(x) for chunk in chunks for x in (chunk, *chunk))

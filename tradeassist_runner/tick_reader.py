@@ -1,0 +1,166 @@
+"""A backtest's tick file, read, cleaned and gated a chunk at a time, possibly on a worker thread.
+
+Reading needs polars and numpy only; evaluating needs the validated config, whose models
+and rule types take most of a backtest's start-up to import and build, on one core. So a
+backtest may start its reader before the config is loaded (:class:`TickReader`): the
+first chunks of the file are read and normalized on the other core meanwhile, and only
+the ordering gate, which needs the declared symbols, waits for the config. On a file of a
+million ticks that is the whole file, read before the engine starts instead of beside it.
+
+This module imports nothing that needs pydantic, so importing it costs only polars.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from .pipeline import ReadAhead
+from .sources.replay import iter_tick_file
+from .sources.ticks import Rejection, TickGate, normalize
+
+#: Rows read from the file at a time; independent of the engine's batch size.
+READ_CHUNK = 262_144
+#: Chunks a reader started before its symbols are known reads and normalizes ahead (about
+#: a million ticks, some 60 MB): enough to fill a start-up, bounded whatever the file's size.
+EARLY_CHUNKS = 4
+
+
+@dataclass(frozen=True)
+class TickChunk:
+    """One read chunk, cleaned and gated: its batches and what it adds to a run's counts."""
+
+    read: int
+    parse_rejections: list[Rejection]
+    gate_rejections: list[Rejection]
+    unknown_symbol_ticks: int
+    unknown_symbols: frozenset[str]
+    batches: list[tuple[pl.DataFrame, int]]  # a batch and the file rows behind it (progress)
+    accepted: int
+
+
+def chunk_rows(batch_size: int) -> int:
+    """Rows per read chunk: at least a batch, at most :data:`READ_CHUNK` unless batches are larger."""
+    return max(batch_size, min(READ_CHUNK, batch_size * 1024))
+
+
+@dataclass(frozen=True)
+class _Normalized:
+    read: int
+    ticks: pl.DataFrame
+    rejections: list[Rejection]
+
+
+class _Symbols:
+    """The gate's symbols, handed from the caller's thread to the reader's once the config is loaded."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Event()
+        self._symbols: frozenset[str] | None = None
+
+    def give(self, symbols: Iterable[str] | None) -> None:
+        """``None`` gives up: the reader stops instead of waiting for symbols that never come."""
+        if not self._ready.is_set():
+            self._symbols = frozenset(symbols) if symbols is not None else None
+            self._ready.set()
+
+    def known(self) -> bool:
+        return self._ready.is_set()
+
+    def wait(self) -> frozenset[str] | None:
+        self._ready.wait()
+        return self._symbols
+
+
+def _gated_chunks(
+    raws: Generator[pl.DataFrame, None, None], batch_size: int, symbols: _Symbols, early: int
+) -> Generator[TickChunk, None, None]:
+    """``raws`` normalized as read and gated once ``symbols`` are known (up to ``early``
+    chunks normalized while waiting for them). Stops when the symbols are given up."""
+    try:
+        gate: TickGate | None = None
+        waiting: deque[_Normalized] = deque()
+        first_row, done = 1, 0
+        for raw in raws:
+            ticks, bad = normalize(raw, first_row=first_row)
+            first_row += raw.height
+            waiting.append(_Normalized(raw.height, ticks, bad))
+            if gate is None and not symbols.known() and len(waiting) < early:
+                continue
+            gate = gate or _gate_for(symbols)
+            if gate is None:
+                return
+            while waiting:
+                chunk = _gated(gate, waiting.popleft(), batch_size, done)
+                done += chunk.read
+                yield chunk
+        if waiting:  # a file shorter than the chunks read early
+            gate = gate or _gate_for(symbols)
+            while gate is not None and waiting:
+                chunk = _gated(gate, waiting.popleft(), batch_size, done)
+                done += chunk.read
+                yield chunk
+    finally:
+        raws.close()
+
+
+def _gate_for(symbols: _Symbols) -> TickGate | None:
+    known = symbols.wait()
+    return TickGate(known) if known is not None else None
+
+
+def _opened_and_gated(path: Path, batch_size: int, symbols: _Symbols, early: int) -> Generator[TickChunk, None, None]:
+    """As :func:`_gated_chunks`, opening the file on the first step (on the reader's thread)."""
+    yield from _gated_chunks(iter_tick_file(path, chunk_rows(batch_size)), batch_size, symbols, early)
+
+
+def _gated(gate: TickGate, normalized: _Normalized, batch_size: int, done: int) -> TickChunk:
+    admitted = gate.admit(normalized.ticks)
+    accepted, read = admitted.accepted, normalized.read
+    batches = [
+        (accepted.slice(start, batch_size), done + read * min(start + batch_size, accepted.height) // accepted.height)
+        for start in range(0, accepted.height, batch_size)
+    ]
+    return TickChunk(read, normalized.rejections, admitted.rejections, admitted.unknown_symbols,
+                     admitted.unknown_symbol_names, batches, accepted.height)
+
+
+def read_chunks(path: Path, batch_size: int, symbols: Iterable[str]) -> Iterator[TickChunk]:
+    """The chunks of ``path`` on the caller's thread, gated for ``symbols``.
+
+    Not a generator function: the file is checked (TickFileError) when this is called.
+    """
+    given = _Symbols()
+    given.give(symbols)
+    return _gated_chunks(iter_tick_file(path, chunk_rows(batch_size)), batch_size, given, early=1)
+
+
+class TickReader:
+    """Reads ``path`` on a worker thread from the moment it is made, one chunk ahead of
+    the consumer (and up to :data:`EARLY_CHUNKS` until :meth:`start` gives the symbols).
+
+    A TickFileError (missing file, unknown format, a required column absent) is raised by
+    the chunks :meth:`start` returns where the sequential code raises it, before any chunk: a caller that
+    finds its config invalid first reports that, as without a reader. :meth:`close`
+    (also after a failed config) stops the worker and closes the file.
+    """
+
+    def __init__(self, path: Path, batch_size: int, early: int = EARLY_CHUNKS) -> None:
+        self.path = path
+        self.batch_size = batch_size
+        self._symbols = _Symbols()
+        self._chunks = ReadAhead(_opened_and_gated(path, batch_size, self._symbols, early), name="tick-read")
+
+    def start(self, symbols: Iterable[str]) -> Iterator[TickChunk]:
+        """The chunks, gated for ``symbols`` (the config's instruments), in file order."""
+        self._symbols.give(symbols)
+        return self._chunks
+
+    def close(self) -> None:
+        self._symbols.give(None)  # a worker waiting for symbols stops
+        self._chunks.close()
