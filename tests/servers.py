@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,3 +160,32 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def scope_key(conn: Any, scope: str) -> int:
+    """The advisory-lock key of a runner scope (as ``ScopeLock`` computes it)."""
+    row = conn.execute("SELECT hashtextextended('tradeassist.scope:' || %s, 0)", (scope,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def lock_holder(conn: Any, key: int) -> int | None:
+    """The pid of the session holding the advisory lock ``key`` (a bigint: two 32-bit halves)."""
+    row = conn.execute(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+        "AND classid::bigint = %s AND objid::bigint = %s",
+        ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def take_over(conn: Any, key: int) -> bool:
+    """One try at taking the advisory lock ``key`` on ``conn`` from whoever holds it: their
+    session is ended and the lock tried at once (for :func:`wait_until`, as holders race back)."""
+    holder = lock_holder(conn, key)
+    if holder == conn.info.backend_pid:
+        return True
+    if holder is not None:
+        conn.execute("SELECT pg_terminate_backend(%s)", (holder,))
+    got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+    return bool(got and got[0])

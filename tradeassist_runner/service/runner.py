@@ -14,6 +14,8 @@ once every alert up to that batch is committed. Parquet parts roll on their own 
 (``storage.parquet_roll``), which also compacts finished days.
 Alerts that cannot be logged (disk full, database locked) are kept in memory and
 retried with the next batch: evaluation never stops and nothing fired is dropped.
+With PostgreSQL, every snapshot waits for the scope lock to be confirmed (:mod:`.lock_guard`):
+a server restart drops it, and a runner whose scope another runner took meanwhile stops.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from ..sources.synthetic import SyntheticFeed
 from ..sources.ticks import Rejection, TickGate, format_rejections
 from ..timefmt import iso_ms
 from .heap import LongLived
+from .lock_guard import LockGuard
 from .observe import Observer, ReloadResult
 from .reload import rebuild, watch, watched_paths
 from .snapshots import (
@@ -144,6 +147,9 @@ async def run_service(
     storage = loaded.config.storage
     # The lock keeps a second runner off the same log (or scope), copy and snapshot.
     data_lock, alert_log = await asyncio.to_thread(open_locked_log, loaded)
+    # A snapshot is what two holders of one scope would corrupt: before each, the lock is
+    # confirmed (taken again after a PostgreSQL restart; the runner stops if it cannot be).
+    guard = LockGuard(data_lock, stop.set)
     try:
         state_store = await asyncio.to_thread(open_state_store, loaded)
         finger = await asyncio.to_thread(fingerprint, loaded)
@@ -301,6 +307,8 @@ async def run_service(
     async def store_held_snapshot() -> None:
         async with snapshot_lock:
             if held_snapshot and held_snapshot[-1][0] <= committed_through():
+                if not await guard.confirm():  # kept for the next try (or a newer snapshot)
+                    return
                 _, parts = held_snapshot.pop()
                 held_snapshot.clear()
                 await store_snapshot(state_store, parts, finger)
@@ -497,7 +505,8 @@ async def run_service(
         await notifier.close()  # undelivered notifications stay pending for the next start
         if storing:  # their stores must not land after the last one
             await asyncio.gather(*storing, return_exceptions=True)
-        if not unlogged:  # never snapshot past alerts that are not in the log yet
+        # never snapshot past alerts that are not in the log yet, nor into a scope lost
+        if not unlogged and await guard.confirm():
             await store_snapshot(state_store, capture_snapshot(engine, gate, position["row"]), finger)
         await asyncio.to_thread(state_store.close)
         status_line.close()
@@ -517,4 +526,4 @@ async def run_service(
     if source_error is not None:
         sys.stderr.write(f"error: {source_error}\n")
         return 1
-    return 0
+    return 1 if guard.lost is not None else 0

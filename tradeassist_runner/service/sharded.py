@@ -48,7 +48,6 @@ from ..notify.delivery import Notifier
 from ..rules.groups import shard_rules, symbol_shards
 from ..settings import apply_settings, load_settings
 from ..sinks.backend import describe as describe_storage, open_locked_log, postgres_url, sqlite_state_path
-from ..sinks.pg_conn import ScopeLost
 from ..sinks.query import format_jsonl
 from ..sinks.state_store import SnapshotDamaged, StateStore
 from ..sinks.store import SnapshotStore
@@ -65,6 +64,7 @@ from ..streams.redis_streams import (
 )
 from ..timefmt import from_epoch_ms, to_epoch_ms
 from .heap import LongLived
+from .lock_guard import LockGuard
 from .observe import Observer
 from .reload import rebuild, watch, watched_paths
 from .runner import print_alerts
@@ -364,7 +364,10 @@ async def run_sharded(
     status_line = StatusLine(sys.stderr, enabled=sys.stderr.isatty())
     status_line.route_logs()
     unlogged: list[pl.DataFrame] = []
-    state: dict[str, Any] = {"up": False, "error": None, "recovered": False, "lost": False, "lock_error": None}
+    state: dict[str, Any] = {"up": False, "error": None, "recovered": False}
+    # A snapshot or an acknowledgement is what two holders of one scope would corrupt: the
+    # scope lock is confirmed (taken again after a lost session) before each round.
+    guard = LockGuard(data_lock, stop.set)
     next_snapshot = time.monotonic()
     earliest_snapshot = next_snapshot
     last_status = time.monotonic()
@@ -438,24 +441,6 @@ async def run_sharded(
             await asyncio.to_thread(alert_log.roll)
         return True
 
-    async def confirm_lock() -> bool:
-        """A snapshot or an acknowledgement is what two holders of one scope would corrupt:
-        the scope lock is confirmed (taken again after a lost session) before each round."""
-        try:
-            await asyncio.to_thread(data_lock.confirm)
-        except ScopeLost:
-            state["lost"] = True
-            raise
-        except SinkError as exc:
-            if state["lock_error"] != str(exc):
-                log(logger, logging.WARNING, "storage lock cannot be confirmed; snapshots wait", error=str(exc))
-            state["lock_error"] = str(exc)
-            return False
-        if state["lock_error"] is not None:
-            log(logger, logging.INFO, "storage lock confirmed again")
-            state["lock_error"] = None
-        return True
-
     async def acknowledge(u: Shard) -> None:
         """XACK what the shard's last snapshot covers (on the loop: no evaluation runs meanwhile)."""
         if u.unacked and state["up"]:
@@ -467,7 +452,7 @@ async def run_sharded(
 
     async def commit() -> None:
         """Snapshot every shard that moved, then acknowledge what the snapshots cover (at exit)."""
-        if unlogged or state["lost"] or not await confirm_lock():
+        if unlogged or guard.lost is not None or not await guard.confirm():
             return
         for u in units:
             if u.dirty:
@@ -493,7 +478,7 @@ async def run_sharded(
             writing.unit.dirty = True
             return
         writing.unit.committed_id = writing.covers
-        if not state["lost"]:  # another runner holds the scope now: its acknowledgements, not ours
+        if guard.lost is None:  # another runner holds the scope now: its acknowledgements, not ours
             await acknowledge(writing.unit)
 
     def abandon_encoding() -> None:
@@ -550,10 +535,10 @@ async def run_sharded(
             if todo is None:
                 now = time.monotonic()
                 due = now >= next_snapshot or (idle and now >= earliest_snapshot and any(u.dirty for u in units))
-                if unlogged or state["lost"] or not due:
+                if unlogged or guard.lost is not None or not due:
                     return
                 t0 = time.monotonic()
-                if not await confirm_lock():
+                if not await guard.confirm():
                     return
                 commit_round["cost"], commit_round["started"] = time.monotonic() - t0, t0
                 todo = commit_round["todo"] = [u for u in units if u.dirty]
@@ -570,7 +555,7 @@ async def run_sharded(
                 # shards it left dirty back any longer than one taken in a go
                 earliest_snapshot = commit_round["started"] + 10 * cost
                 return
-            if unlogged or state["lost"]:
+            if unlogged or guard.lost is not None:
                 return  # alerts evaluated but not logged yet: no snapshot may cover them
             u = todo.pop(0)
             t0 = time.thread_time()
@@ -639,7 +624,6 @@ async def run_sharded(
         return text
 
     api = None
-    code = 0
     try:
         if loaded.config.api.enabled:
             from ..api import start_api
@@ -666,10 +650,6 @@ async def run_sharded(
                 down(exc)
                 state["recovered"] = False
                 await backoff.wait(stop)
-            except ScopeLost as exc:
-                log(logger, logging.ERROR, "storage scope lost; stopping", error=str(exc))
-                code = 1
-                break
             except RedisError as exc:  # a refused command, not a lost connection
                 state["recovered"] = False  # recreate the groups and re-read what is pending
                 if "NOGROUP" in str(exc):  # Redis lost the group (restarted empty)
@@ -704,9 +684,6 @@ async def run_sharded(
             await asyncio.wait_for(commit(), 5.0)
         except (TimeoutError, *REDIS_ERRORS):  # type: ignore[misc]
             pass  # the snapshot is saved; the acknowledgements follow at the next start
-        except ScopeLost as exc:
-            log(logger, logging.ERROR, "storage scope lost; stopping", error=str(exc))
-            code = 1
         await notifier.close()
         try:
             await client.aclose()
@@ -726,4 +703,4 @@ async def run_sharded(
         for line in format_jsonl(lost):
             sys.stderr.write(f"UNLOGGED {line}\n")
         return 1
-    return code
+    return 1 if guard.lost is not None else 0

@@ -36,7 +36,9 @@ def feed_for(fake: FakeSchwab, source: SchwabSource, token: Path, instruments: l
     return SchwabFeed(instruments or INSTRUMENTS, source, token_path=token, transport=fake.transport(), clock=at_t0)
 
 
-async def next_frame(it: Any, timeout: float = 5.0) -> pl.DataFrame:
+async def next_frame(it: Any, timeout: float = 60.0) -> pl.DataFrame:
+    """The feed's next frame; ``timeout`` only stops a hang (a loaded machine can take
+    seconds for the reconnects some scenarios go through before their frame or error)."""
     return await asyncio.wait_for(anext(it), timeout)
 
 
