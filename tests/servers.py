@@ -189,3 +189,9 @@ def take_over(conn: Any, key: int) -> bool:
         conn.execute("SELECT pg_terminate_backend(%s)", (holder,))
     got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
     return bool(got and got[0])
+
+
+def assert_stopped_for_lost_scope(log: str) -> None:
+    """What a runner whose scope another runner took says before it exits 1, and no traceback."""
+    assert "storage scope lost; stopping" in log and "another runner has taken the scope since" in log
+    assert "Traceback" not in log

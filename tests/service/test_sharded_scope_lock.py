@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..notify.conftest import Hook, hook  # noqa: F401 - fixture
 from ..redis_server import RedisServer, redis_server  # noqa: F401 - fixture
-from ..servers import lock_holder, postgres_server, postgres_url, scope_key, take_over  # noqa: F401 - fixtures
+from ..servers import assert_stopped_for_lost_scope, lock_holder, postgres_server, postgres_url, scope_key, take_over  # noqa: F401 - fixtures
 from ..waiting import wait_until
 from .test_scale_out import connected, project, start
 
@@ -41,6 +41,4 @@ def test_a_lost_scope_lock_is_taken_again_and_a_taken_scope_stops_the_runner(
         if runner.poll() is None:
             runner.kill()
             runner.wait(10)
-    log = (tmp_path / "solo.log").read_text()
-    assert "storage scope lost; stopping" in log and "another runner has taken the scope since" in log
-    assert "Traceback" not in log
+    assert_stopped_for_lost_scope((tmp_path / "solo.log").read_text())
