@@ -83,9 +83,35 @@ def _run(inputs: list[FireInput], sparse: bool, events_per_cell: float = float("
              [(s["last"], s["run"]) for s in states]) for f, states in results]
 
 
-@pytest.mark.parametrize("events_per_cell", [float("inf"), 0.3])
+@pytest.mark.parametrize("events_per_cell", [float("inf"), 0.3, 0.0])
 @settings(deadline=None, max_examples=40)
 @given(inputs=batches())
 def test_event_path_matches_matrix_path(events_per_cell: float, inputs: list[FireInput]) -> None:
     """Also with the sources whose values cross their levels most often handed to the matrices."""
     assert _run(inputs, True, events_per_cell) == _run(inputs, False)
+
+
+def test_a_batch_of_one_sample_takes_the_event_path() -> None:
+    """Every level held at a batch's first or last sample has a run there whatever the
+    values do; counted as crossings, a live batch of a few ticks on a source with many
+    rules would always be handed to the matrices (a fixed cost per source, per batch)."""
+    rules = [rule(i, 0, 0, float(i), 10, None, None) for i in range(100)]  # above 0..99
+    t = np.asarray([1_000], np.int64)
+    values = {0: (np.asarray([500.0]), np.asarray([500.0]))}
+    inp = FireInput(rules, t, np.zeros(1, np.int64), values, {}, [fresh_state() for _ in rules], True,
+                    RuleTable(rules))
+    table = inp.table
+    assert table is not None
+    job = sparse_module.Job(table.levels, t, values, {}, np.full(100, sparse_module.NEVER, np.int64),
+                            np.full(100, sparse_module.NEVER, np.int64))
+    (got,) = sparse_module.sparse_fires([job])
+    assert got is not None
+    assert got.sample.tolist() == [0] * 100
+    # and a source whose values cross every level back and forth still goes to the matrices
+    n = 50
+    t2 = 1_000 + np.arange(n, dtype=np.int64)
+    v = np.where(np.arange(n) % 2 == 0, -1.0, 500.0)
+    prv = np.concatenate(([500.0], v[:-1]))
+    job2 = sparse_module.Job(table.levels, t2, {0: (v, prv)}, {}, np.full(100, sparse_module.NEVER, np.int64),
+                             np.full(100, sparse_module.NEVER, np.int64))
+    assert sparse_module.sparse_fires([job2]) == [None]

@@ -307,9 +307,12 @@ def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64, 
         end = np.sort(e_lvl * stride + e_at) % stride
     # a job whose values cross its thresholds so often that its events (a run begun or
     # ended) outnumber a fraction of its rules x samples is left to the matrices
+    # (not counting one run per level: a level held at the first or the last sample has
+    # a run there whatever the values do, so a batch of a few samples is not "dense")
     cut = np.searchsorted(level, level_base)
     cells = np.asarray([j.table.size * len(j.t) for j in jobs], np.float64)
-    dense = 2 * np.diff(cut) > cells * EVENTS_PER_CELL
+    held = np.asarray([j.table.levels for j in jobs], np.int64)
+    dense = 2 * np.maximum(np.diff(cut) - held, 0) > cells * EVENTS_PER_CELL
     if dense.any():
         keep = np.repeat(~dense, np.diff(cut))
         level, start, end = level[keep], start[keep], end[keep]
