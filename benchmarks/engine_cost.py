@@ -3,6 +3,8 @@
     python benchmarks/engine_cost.py                 # both figures
     python benchmarks/engine_cost.py --only one      # batch-of-one cost only
     python benchmarks/engine_cost.py --profile       # cProfile of the backtest run, top 30
+    python benchmarks/engine_cost.py --only small    # CPU per live-sized batch (10 / 100 / 1,000 ticks)
+    python benchmarks/engine_cost.py --only small --profile --sizes 100   # cProfile of those batches
 
 Two figures, both CPU time of this process (``time.process_time``), so a busy shared
 machine moves them far less than wall time:
@@ -12,6 +14,10 @@ machine moves them far less than wall time:
 - batch of one: after a 1,000-tick warm-up, 3,000 batches of one tick each; the median
   and p90 CPU per batch, separately for batches that fired at least one alert and
   batches that fired none (a live runner pays the second on almost every tick).
+- small batches (``--only small``): CPU per batch of 10, 100 and 1,000 ticks over the
+  12 symbols, on the headline rules and on the mix of every rule type (``rules_config``,
+  the live benchmark's mix).  A live runner at 10,000 ticks/s evaluates batches of about
+  a hundred ticks, so this fixed cost per batch is what its latency is made of.
 
 Workloads are generated once into ``benchmarks/out/`` (``workloads.py``), as for
 ``run.py``.  To compare two versions of the code in one run, copy this file into the
@@ -70,14 +76,57 @@ def batch_of_one(plan: Plan, ticks: pl.DataFrame) -> dict[str, list[float]]:
     return out
 
 
+def small_batches(plan: Plan, ticks: pl.DataFrame, size: int, count: int) -> tuple[float, float, int]:
+    """(median, mean) CPU seconds per batch of ``size`` ticks after a warm-up, and alerts."""
+    engine = Engine(plan)
+    engine.process(ticks.head(WARM))
+    count = min(count, (ticks.height - WARM) // size)
+    pieces = [ticks.slice(WARM + i * size, size) for i in range(count)]
+    cpu: list[float] = []
+    fired = 0
+    for piece in pieces:
+        c = time.process_time()
+        fired += engine.process(piece).height
+        cpu.append(time.process_time() - c)
+    return statistics.median(cpu), sum(cpu) / len(cpu), fired
+
+
+def small(work: Path, tpath: Path, args: argparse.Namespace) -> None:
+    ticks = pl.read_parquet(tpath)
+    plans = {}
+    loaded = load_config(workloads.target_config(work, N_RULES, tpath, SEED))
+    plans["headline rules"] = compile_plan(loaded.rules, loaded.instruments)
+    loaded = load_config(workloads.rules_config(work, 12, N_RULES, tpath, SEED))
+    plans["every type (mix)"] = compile_plan(loaded.rules, loaded.instruments)
+    sizes = [int(x) for x in args.sizes.split(",")]
+    for name, plan in plans.items():
+        for size in sizes:
+            count = max(20, min(300, 30_000 // size))
+            if args.profile:
+                prof = cProfile.Profile()
+                prof.enable()
+                small_batches(plan, ticks, size, count)
+                prof.disable()
+                print(f"== {name}, batches of {size}")
+                pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+                continue
+            med, mean, fired = small_batches(plan, ticks, size, count)
+            print(f"small batches, {name}: {size:>5,} ticks: median {med * 1e3:.2f} ms CPU, mean {mean * 1e3:.2f} ms "
+                  f"({count} batches, {fired:,} alerts)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", choices=["backtest", "one"])
+    ap.add_argument("--only", choices=["backtest", "one", "small"])
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--sizes", default="10,100,1000", help="batch sizes of --only small")
     args = ap.parse_args()
     work = HERE / "out"
     work.mkdir(exist_ok=True)
     tpath = workloads.tick_file(work, 12, N_TICKS, SEED)
+    if args.only == "small":
+        small(work, tpath, args)
+        return
     config = workloads.target_config(work, N_RULES, tpath, SEED)
     loaded = load_config(config)
     plan = compile_plan(loaded.rules, loaded.instruments)
