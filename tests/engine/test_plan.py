@@ -110,3 +110,23 @@ def test_prices_and_volumes_at_the_edge_of_float64_give_alerts_not_crashes() -> 
         alerts = pl.concat([engine.process(frame.slice(i, size)) for i in range(0, frame.height, size)])
         assert alerts.height > 0
         assert alerts["alert_id"].n_unique() == alerts.height
+
+
+def test_series_and_source_keys_are_the_json_of_what_they_name() -> None:
+    """Keys name carried state in snapshots: the plan's must be exactly ``series_key`` /
+    ``source_key`` of each series, whatever else the plan holds, and parameters that are
+    equal numbers of different types (1 and 1.0) must not share one."""
+    from tradeassist_runner.engine.plan import series_key, source_key
+
+    rules = [LoadedRule(RULE_MODELS["rate_of_change"].model_validate(
+        dict(id=f"r{i}", instrument=sym, type="rate_of_change", window=window, condition="above", threshold=1)), HERE)
+        for i, (sym, window) in enumerate([("/ES", "5s"), ("/NQ", "5s"), ("/ES", "1m"), ("/ES", "5s")])]
+    rules.append(LoadedRule(rule(id="t"), HERE))
+    plan = compile_plan(rules)
+    assert len(plan.series) == 4 and len(plan.sources) == 2
+    for spec in plan.sources:
+        assert spec.key == source_key(spec.symbols, spec.bar_ms)
+    for s in plan.series:
+        src = plan.sources[s.source]
+        assert s.key == series_key(s.type_name, src.symbols, src.bar_ms, s.params)
+    assert series_key("x", ("/ES",), None, (1,)) != series_key("x", ("/ES",), None, (1.0,))

@@ -226,6 +226,12 @@ def compile_plan(
     gate_specs: dict[tuple[object, ...], int] = {}
     gates: list[Gate] = []
     compiled: list[CompiledRule] = []
+    # Rules share few sources and series: their JSON keys are built once each (10,000
+    # rules of a reload would otherwise encode 20,000 of them). Series keys are looked up
+    # with the parameters' types too, as 1, 1.0 and True are equal keys of a dict but not
+    # the same JSON.
+    source_keys: dict[tuple[tuple[str, ...], int | None], str] = {}
+    series_keys: dict[tuple[object, ...], str] = {}
     for i, loaded in enumerate(rules):
         r = loaded.rule
         zone = tz.get(r.instrument, DEFAULT_TIMEZONE)
@@ -235,13 +241,15 @@ def compile_plan(
         for body in bodies(r):
             rt = REGISTRY[body.type]
             symbols = (r.instrument, *rt.other_symbols(body))
-            skey = source_key(symbols, bar_ms)
+            skey = source_keys.get((symbols, bar_ms)) or source_keys.setdefault(
+                (symbols, bar_ms), source_key(symbols, bar_ms))
             if skey not in sources:
                 source_index[skey] = len(sources)
                 sources[skey] = SourceSpec(skey, symbols, bar_ms)
             src_index = source_index[skey]
             params = rt.params(body, zone)
-            key = series_key(rt.name, symbols, bar_ms, params)
+            memo = (rt.name, skey, params, tuple(map(type, params)))
+            key = series_keys.get(memo) or series_keys.setdefault(memo, series_key(rt.name, symbols, bar_ms, params))
             if key not in series:
                 series_index[key] = len(series)
                 series[key] = SeriesSpec(key, src_index, rt.name, params)
