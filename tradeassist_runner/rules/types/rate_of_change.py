@@ -211,12 +211,12 @@ def _few(window: int, t: list[int], price: list[float], price_arr: F64, chunks: 
     value: list[float] = []
     ref: list[float] = []
     ref_t: list[float] = []
-    nan = math.nan
+    nan, isfinite, bt0 = math.nan, math.isfinite, bt[0]
     for ti, pi in zip(t, price):
         target = ti - window
-        j = bisect_right(bt, target) - 1 if bt[0] <= target else -1
-        if j >= 0:
-            r, rt = float(bp[j]), float(bt[j])
+        if bt0 <= target:
+            j = bisect_right(bt, target) - 1
+            r, rt = bp[j], float(bt[j])
         else:
             at = bisect_right(firsts, target) - 1
             if at >= 0:
@@ -225,7 +225,12 @@ def _few(window: int, t: list[int], price: list[float], price_arr: F64, chunks: 
                 r, rt = float(ps[j]), float(ts[j])
             else:
                 r = rt = nan
-        value.append(percent_scalar(pi, r))
+        # percent_scalar inlined (the same float operations; inf and NaN: undefined)
+        if r == r and r != 0.0 and pi == pi:
+            v = (pi - r) / abs(r) * 100.0
+            value.append(v if isfinite(v) else nan)
+        else:
+            value.append(nan)
         ref.append(r)
         ref_t.append(rt)
     out = np.array((value, ref, ref_t), dtype=np.float64)
