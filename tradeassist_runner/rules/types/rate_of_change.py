@@ -38,7 +38,7 @@ from ...config.durations import to_ms
 from ...config.models import Condition, Strict
 from ...config.types import Duration, Number
 from ...timefmt import iso_ms
-from ..seam import F64, I64, THRESHOLD_PRICE, Chart, Params, Samples, State, Values, percent_level, percent_of, percent_scalar
+from ..seam import F64, I64, THRESHOLD_PRICE, Chart, Params, Samples, State, Values, finite_percent, percent_level, percent_scalar
 from .numbers import duration_ms, finite_scalar, number, param_int
 
 #: Longest look-back accepted: a year and a day covers "change over the year" while
@@ -156,7 +156,7 @@ def _arrays(window: int, t: I64, price: F64, chunks: list[Chunk],
     pick[1, 1:] = look_t
     ref = pick[0][at]
     ref_t = pick[1][at]
-    value = percent_of(price, ref)  # an overflow to infinity is undefined there already
+    value = finite_percent(price, ref)  # an overflow to infinity is undefined there already
     new_state = {"chunks": _appended(chunks, bt, bp, int(bt[-1]) - window)}
     return Values(value, {"price": price, "ref": ref, "ref_t": ref_t}), new_state
 

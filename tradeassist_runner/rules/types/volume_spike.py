@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from ...config.models import Condition, Strict
 from ...config.types import Number
-from ..seam import B, F64, I64, Chart, Params, Samples, State, Values, exact_ratio
+from ..seam import B, F64, I64, Chart, Params, Samples, State, Values, finite_ratio
 from .numbers import number, param_int
 
 MAX_PERIOD = 100_000
@@ -91,7 +91,7 @@ def _arrays(period: int, volume: F64, carried_volumes: list[int], shared: _Volum
         np.cumsum(history, out=cum[1:])
         total = cum[hi] - cum[np.where(ready, before - period, 0)]
         mean = np.where(ready, total.astype(np.float64) / float(period), np.nan)
-    value = exact_ratio(volume, mean)
+    value = finite_ratio(volume, mean)
     new_state = {"volumes": history[-period:].tolist()}
     return Values(value, {"volume": volume, "mean": mean}), new_state
 
