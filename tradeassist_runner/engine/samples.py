@@ -27,9 +27,9 @@ from .plan import SourceSpec
 #: timestamps the oldest are dropped.
 MAX_SAME_TS = 100_000
 #: Up to this many samples, a source's equal-ts counts are found in plain Python: a live
-#: batch of a hundred ticks over a dozen symbols gives each source a handful, for which
-#: a dozen small numpy calls cost more than the loop.
-FEW = 48
+#: batch of a hundred to a thousand ticks over a dozen symbols gives each source from a
+#: handful to about eighty, for which a dozen small numpy calls cost more than the loop.
+FEW = 96
 
 
 @dataclass(frozen=True)

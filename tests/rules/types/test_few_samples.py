@@ -21,10 +21,10 @@ from .cutting import bits_equal
 #: Tick times that repeat, jump and cross chunk boundaries of the carried tail.
 steps = st.lists(st.tuples(st.sampled_from([0, 0, 1, 7, 400, 5_000, 61_000]),
                            st.sampled_from([6000.0, 6000.25, 5999.5, 0.0, -3.0, 1e-300, 0.1, 1e300])),
-                 min_size=1, max_size=200)
+                 min_size=1, max_size=300)
 #: Batch lengths: one sample (its own path), a few, and past the plain-Python bound.
-sizes = st.lists(st.sampled_from([1, 2, 3, 5, 8, 17, rate_of_change.FEW, rate_of_change.FEW + 1]),
-                 min_size=1, max_size=12)
+sizes = st.lists(st.sampled_from(sorted({1, 2, 3, 5, 8, 17, rate_of_change.FEW, rate_of_change.FEW + 1,
+                                         volume_spike.FEW, volume_spike.FEW + 1})), min_size=1, max_size=12)
 
 
 def assert_same(got: Any, want: Any) -> None:
@@ -71,7 +71,7 @@ def test_rate_of_change_few_samples_are_the_arrays_path(
 
 @settings(max_examples=60, deadline=None)
 @given(volumes=st.lists(st.one_of(st.none(), st.integers(0, 50), st.sampled_from([2**53 + 2, 2**61])),
-                        min_size=1, max_size=200),
+                        min_size=1, max_size=300),
        lengths=sizes, periods=st.lists(st.sampled_from([1, 2, 3, 10, 50]), min_size=1, max_size=3, unique=True),
        restore=st.booleans())
 def test_volume_spike_few_samples_are_the_arrays_path(

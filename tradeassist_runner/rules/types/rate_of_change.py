@@ -48,9 +48,10 @@ MAX_WINDOW = timedelta(days=366)
 #: one or two chunks its look-ups land in, and copies only the newest chunk.
 CHUNK = 256
 #: Up to this many samples a batch is computed in plain Python (``_few``): a live batch
-#: of a hundred ticks over a dozen symbols gives each series a handful of samples, for
-#: which the arrays' path costs a few dozen numpy calls of fixed overhead each.
-FEW = 48
+#: of a hundred to a thousand ticks over a dozen symbols gives each series from a handful
+#: to about eighty samples, for which the arrays' path costs more in the fixed overhead
+#: of its few dozen numpy calls than the loop does (measured: the loop loses past ~150).
+FEW = 96
 
 
 class RateOfChangeBody(Strict):

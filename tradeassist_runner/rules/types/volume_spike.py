@@ -45,10 +45,11 @@ Body = VolumeSpikeBody
 
 VOLUME_CAP = float(2**53)
 #: Up to this many samples, and this many carried volumes, a batch is computed in plain
-#: Python (``_few``): a live batch of a hundred ticks over a dozen symbols gives each
-#: series a handful of samples, for which the arrays' path costs a dozen numpy calls of
-#: fixed overhead each; a long carried history is summed faster by numpy.
-FEW = 48
+#: Python (``_few``): a live batch of a hundred to a thousand ticks over a dozen symbols
+#: gives each series from a handful to about eighty samples, for which the arrays' path
+#: costs a dozen numpy calls of fixed overhead each; a long carried history is summed
+#: faster by numpy.
+FEW = 96
 FEW_CARRIED = 1024
 
 
