@@ -26,6 +26,10 @@ from .plan import SourceSpec
 #: exactly (the missing symbol's first tick may have any ts); beyond this many distinct
 #: timestamps the oldest are dropped.
 MAX_SAME_TS = 100_000
+#: Up to this many samples, a source's equal-ts counts are found in plain Python: a live
+#: batch of a hundred to a thousand ticks over a dozen symbols gives each source from a
+#: handful to about eighty, for which a dozen small numpy calls cost more than the loop.
+FEW = 96
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,11 @@ def _bars(
 
 def _same_ts(ts: I64, carried: list[list[int]], latest: list[int | None]) -> tuple[I64, list[list[int]]]:
     """K per sample (earlier samples with the same ts) and the counts later samples need."""
-    if len(ts) and (not carried or carried[-1][0] <= ts[0]) and (len(ts) == 1 or bool((ts[1:] >= ts[:-1]).all())):
+    if 1 < len(ts) <= FEW:
+        ts_list = ts.tolist()
+        if (not carried or carried[-1][0] <= ts_list[0]) and all(a <= b for a, b in zip(ts_list, ts_list[1:])):
+            return _same_ts_sorted(ts, carried, latest, ts_list)
+    elif len(ts) and (not carried or carried[-1][0] <= ts[0]) and (len(ts) == 1 or bool((ts[1:] >= ts[:-1]).all())):
         return _same_ts_sorted(ts, carried, latest)
     c_ts = np.asarray([c[0] for c in carried], np.int64)
     c_n = np.asarray([c[1] for c in carried], np.int64)
@@ -183,13 +191,28 @@ def _same_ts(ts: I64, carried: list[list[int]], latest: list[int | None]) -> tup
     return k, [[int(t), int(n)] for t, n in items]
 
 
-def _same_ts_sorted(ts: I64, carried: list[list[int]], latest: list[int | None]) -> tuple[I64, list[list[int]]]:
+def _same_ts_sorted(ts: I64, carried: list[list[int]], latest: list[int | None],
+                    ts_list: list[int] | None = None) -> tuple[I64, list[list[int]]]:
     """``_same_ts`` of samples in ``ts`` order that none of the carried counts follows
     (always so for one symbol, whose ticks never go back in time): no sort, and only
-    the carried count at the first ``ts`` can add to a ``K``."""
+    the carried count at the first ``ts`` can add to a ``K``.  ``ts_list``: ``ts`` as a
+    list, for a few samples counted in plain Python."""
     n = len(ts)
     base = carried[-1][1] if carried and carried[-1][0] == int(ts[0]) else 0
-    if n == 1:
+    if ts_list is not None:
+        k_list: list[int] = []
+        u_ts: list[int] = []
+        u_n: list[int] = []
+        for x in ts_list:
+            if u_ts and u_ts[-1] == x:
+                k_list.append(u_n[-1])
+                u_n[-1] += 1
+            else:
+                k_list.append(base if not u_ts else 0)
+                u_ts.append(x)
+                u_n.append(k_list[-1] + 1)
+        k = np.array(k_list, np.int64)
+    elif n == 1:
         k = np.asarray([base], np.int64)
         u_ts, u_n = [int(ts[0])], [base + 1]
     else:

@@ -38,7 +38,7 @@ from ...config.durations import to_ms
 from ...config.models import Condition, Strict
 from ...config.types import Duration, Number
 from ...timefmt import iso_ms
-from ..seam import F64, I64, THRESHOLD_PRICE, Chart, Params, Samples, State, Values, percent_level, percent_of, percent_scalar
+from ..seam import F64, I64, THRESHOLD_PRICE, Chart, Params, Samples, State, Values, finite_percent, percent_level, percent_scalar
 from .numbers import duration_ms, finite_scalar, number, param_int
 
 #: Longest look-back accepted: a year and a day covers "change over the year" while
@@ -47,6 +47,11 @@ MAX_WINDOW = timedelta(days=366)
 #: Pairs per carried chunk: a small batch reads (and converts from JSON lists) only the
 #: one or two chunks its look-ups land in, and copies only the newest chunk.
 CHUNK = 256
+#: Up to this many samples a batch is computed in plain Python (``_few``): a live batch
+#: of a hundred to a thousand ticks over a dozen symbols gives each series from a handful
+#: to about eighty samples, for which the arrays' path costs more in the fixed overhead
+#: of its few dozen numpy calls than the loop does (measured: the loop loses past ~150).
+FEW = 96
 
 
 class RateOfChangeBody(Strict):
@@ -152,7 +157,7 @@ def _arrays(window: int, t: I64, price: F64, chunks: list[Chunk],
     pick[1, 1:] = look_t
     ref = pick[0][at]
     ref_t = pick[1][at]
-    value = percent_of(price, ref)  # an overflow to infinity is undefined there already
+    value = finite_percent(price, ref)  # an overflow to infinity is undefined there already
     new_state = {"chunks": _appended(chunks, bt, bp, int(bt[-1]) - window)}
     return Values(value, {"price": price, "ref": ref, "ref_t": ref_t}), new_state
 
@@ -183,6 +188,72 @@ def _one(window: int, t: int, price: float, chunks: list[Chunk]) -> tuple[Values
     return Values(one[0:1], {"price": one[1:2], "ref": one[2:3], "ref_t": one[3:4]}), {"chunks": chunks}
 
 
+def _pairs_of(t: list[int], price: list[float]) -> tuple[list[int], list[float]]:
+    """``_merge_last_at_t`` on lists: the batch's (t, last price at t) pairs."""
+    pt: list[int] = []
+    pp: list[float] = []
+    for ti, pi in zip(t, price):
+        if pt and pt[-1] == ti:
+            pp[-1] = pi
+        else:
+            pt.append(ti)
+            pp.append(pi)
+    return pt, pp
+
+
+def _few(window: int, t: list[int], price: list[float], price_arr: F64, chunks: list[Chunk],
+         pairs: tuple[list[int], list[float]]) -> tuple[Values, State]:
+    """``_arrays`` of a few samples (``t``, ``price``: the samples as lists, ``pairs``:
+    ``_pairs_of(t, price)``) in plain Python: per sample the same look-up (the batch's own
+    pairs first, as the merged look-up set lets them win at an equal ``t``, then the
+    carried tail), the same float operations, and the same new tail as ``_appended``."""
+    bt, bp = pairs
+    firsts = [c[0][0] for c in chunks]
+    value: list[float] = []
+    ref: list[float] = []
+    ref_t: list[float] = []
+    nan, isfinite, bt0 = math.nan, math.isfinite, bt[0]
+    for ti, pi in zip(t, price):
+        target = ti - window
+        if bt0 <= target:
+            j = bisect_right(bt, target) - 1
+            r, rt = bp[j], float(bt[j])
+        else:
+            at = bisect_right(firsts, target) - 1
+            if at >= 0:
+                ts, ps = chunks[at]
+                j = bisect_right(ts, target) - 1
+                r, rt = float(ps[j]), float(ts[j])
+            else:
+                r = rt = nan
+        # percent_scalar inlined (the same float operations; inf and NaN: undefined)
+        if r == r and r != 0.0 and pi == pi:
+            v = (pi - r) / abs(r) * 100.0
+            value.append(v if isfinite(v) else nan)
+        else:
+            value.append(nan)
+        ref.append(r)
+        ref_t.append(rt)
+    out = np.array((value, ref, ref_t), dtype=np.float64)
+    cutoff = bt[-1] - window
+    tail = list(chunks)
+    if tail and tail[-1][0][-1] == bt[0]:  # the batch's first t continues the last one
+        last_t, last_p = tail[-1]
+        tail[-1] = (tuple(last_t), (*last_p[:-1], float(bp[0])))
+        bt, bp = bt[1:], bp[1:]
+    start = max(bisect_right(bt, cutoff) - 1, 0)
+    new_t, new_p = tuple(bt[start:]), tuple(bp[start:])
+    if new_t and tail and len(tail[-1][0]) < CHUNK:
+        room = CHUNK - len(tail[-1][0])
+        tail[-1] = ((*tail[-1][0], *new_t[:room]), (*tail[-1][1], *new_p[:room]))
+        new_t, new_p = new_t[room:], new_p[room:]
+    for k in range(0, len(new_t), CHUNK):
+        tail.append((new_t[k : k + CHUNK], new_p[k : k + CHUNK]))
+    firsts = [c[0][0] for c in tail]
+    new_state = {"chunks": tail[max(bisect_right(firsts, cutoff) - 1, 0) :]}
+    return Values(out[0], {"price": price_arr, "ref": out[1], "ref_t": out[2]}), new_state
+
+
 class RateOfChangeType:
     """value = (price - ref) / |ref| * 100; params = (window_ms,)."""
 
@@ -209,6 +280,9 @@ class RateOfChangeType:
             return Values(np.zeros(0), {k: np.zeros(0) for k in self.input_names}), state
         if len(t) == 1:
             return _one(window, int(t[0]), float(price[0]), chunks)
+        if len(t) <= FEW:
+            t_list, p_list = t.tolist(), price.tolist()
+            return _few(window, t_list, p_list, price, chunks, _pairs_of(t_list, p_list))
         return _arrays(window, t, price, chunks)
 
     def values_many(self, items: Sequence[tuple[Params, State | None]], samples: Samples) -> list[tuple[Values, State]]:
@@ -218,6 +292,11 @@ class RateOfChangeType:
             return [self.values(params, samples, state) for params, state in items]
         t = np.asarray(samples.t, dtype=np.int64)
         price = np.asarray(samples.price, dtype=np.float64)
+        if len(t) <= FEW:
+            t_list, p_list = t.tolist(), price.tolist()
+            few = _pairs_of(t_list, p_list)
+            return [_few(param_int(params[0]), t_list, p_list, price, list(state["chunks"]) if state else [], few)
+                    for params, state in items]
         pairs = _merge_last_at_t(t, price)
         return [_arrays(param_int(params[0]), t, price, list(state["chunks"]) if state else [], pairs)
                 for params, state in items]
