@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = {
     "--version": ["--version"],
-    "validate": ["validate", str(ROOT / "config" / "config.yaml")],
+    "validate": ["validate", "config/config.yaml"],
 }
 _RUN = "import sys; from tradeassist_runner.cli import main; sys.exit(main())"
 
@@ -37,10 +37,10 @@ def _children_cpu() -> float:
 
 
 def timed(tree: Path, args: list[str]) -> tuple[float, float]:
-    """(wall s, CPU s) of one run of the command from ``tree``'s code."""
+    """(wall s, CPU s) of one run of the command from ``tree``'s code, in ``tree`` (``-c`` imports from there)."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     cpu, wall = _children_cpu(), time.perf_counter()
-    subprocess.run([sys.executable, "-c", _RUN, *args], env=env, check=True, cwd=ROOT,
+    subprocess.run([sys.executable, "-c", _RUN, *args], env=env, check=True, cwd=tree,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - wall, _children_cpu() - cpu
 
