@@ -28,7 +28,14 @@ COMMANDS = {
     "--version": ["--version"],
     "validate": ["validate", "config/config.yaml"],
 }
-_RUN = "import sys; from tradeassist_runner.cli import main; sys.exit(main())"
+#: The tree's console script (``[project.scripts]``): ``entry:main``, or ``cli:main`` in a tree from before it.
+_RUN = """import sys
+try:
+    from tradeassist_runner.entry import main
+except ImportError:
+    from tradeassist_runner.cli import main
+sys.exit(main())
+"""
 
 
 def _children_cpu() -> float:
