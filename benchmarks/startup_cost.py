@@ -28,14 +28,9 @@ COMMANDS = {
     "--version": ["--version"],
     "validate": ["validate", "config/config.yaml"],
 }
-#: The tree's console script (``[project.scripts]``): ``entry:main``, or ``cli:main`` in a tree from before it.
-_RUN = """import sys
-try:
-    from tradeassist_runner.entry import main
-except ImportError:
-    from tradeassist_runner.cli import main
-sys.exit(main())
-"""
+#: The tree's console script (``[project.scripts]``): ``entry:main``, or ``cli:main`` in a tree from before it
+#: (chosen by file: an editable install would serve this tree's ``entry`` module to another tree's package).
+_RUN = "import sys; from tradeassist_runner.{} import main; sys.exit(main())"
 
 
 def _children_cpu() -> float:
@@ -47,7 +42,8 @@ def timed(tree: Path, args: list[str]) -> tuple[float, float]:
     """(wall s, CPU s) of one run of the command from ``tree``'s code, in ``tree`` (``-c`` imports from there)."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     cpu, wall = _children_cpu(), time.perf_counter()
-    subprocess.run([sys.executable, "-c", _RUN, *args], env=env, check=True, cwd=tree,
+    module = "entry" if (tree / "tradeassist_runner" / "entry.py").exists() else "cli"
+    subprocess.run([sys.executable, "-c", _RUN.format(module), *args], env=env, check=True, cwd=tree,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - wall, _children_cpu() - cpu
 
