@@ -181,13 +181,19 @@ def _load(path: str | Path, fast: bool) -> LoadedConfig:
 
     rule_files: list[Path] = []
     rules_dir_text = data.get("rules_dir", _DEFAULT_RULES_DIR)
-    where = doc.problem(["rules_dir"], "") if "rules_dir" in data else Problem(shown, 1, 1, "")
+
+    def where() -> Problem:
+        """Where a problem with the rules folder is shown; placed only when there is one (on a
+        fast parse, placing a key means ruamel's round-trip parse of the whole file)."""
+        return doc.problem(["rules_dir"], "") if "rules_dir" in data else Problem(shown, 1, 1, "")
+
     if isinstance(rules_dir_text, str) and rules_dir_text:
         rules_dir = config_path.parent / Path(rules_dir_text).expanduser()
         if not rules_dir.is_dir():
             what = "is not a folder" if rules_dir.exists() else "does not exist"
+            at = where()
             found.problems.append(
-                Problem(where.path, where.line, where.column, f"rules_dir '{rules_dir_text}' {what} ({rules_dir})")
+                Problem(at.path, at.line, at.column, f"rules_dir '{rules_dir_text}' {what} ({rules_dir})")
             )
         else:
             for file in find_rule_files(rules_dir):
@@ -210,7 +216,8 @@ def _load(path: str | Path, fast: bool) -> LoadedConfig:
             if not rule_files
             else f"the files under rules_dir '{rules_dir_text}' define no rules"
         )
-        warnings.append(Problem(where.path, where.line, where.column, f"warning: no rules: {why}"))
+        at = where()
+        warnings.append(Problem(at.path, at.line, at.column, f"warning: no rules: {why}"))
     return LoadedConfig(
         path=config_path,
         config=config,

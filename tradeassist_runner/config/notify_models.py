@@ -30,7 +30,7 @@ RuleTypeName = Literal["threshold", "rate_of_change", "volume_spike"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # as models.Strict
 
 
 def _listify(value: object) -> object:

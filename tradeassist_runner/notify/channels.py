@@ -1,21 +1,19 @@
-"""Channels: ``${ENV}`` substitution, apprise URL checks, and the apprise object per channel.
+"""Channels: apprise's checks of a URL and of a config file, and the apprise object per channel.
 
 The same functions serve load-time validation (``tradeassist validate`` must point at a
 bad URL before it is deployed) and start-up, so what validates is what runs. Resolved
-URLs hold secrets: they are registered with :func:`..logs.register_secret` and never
-appear in a message of ours; apprise's own messages use its privacy mode.
+URLs hold secrets (``${ENV}`` substitution, :mod:`.urls`): they never appear in a
+message of ours; apprise's own messages use its privacy mode.  Importing this module
+loads every apprise plugin; :func:`.url_check.check_url` answers most URLs without that.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 import apprise
 from apprise import plugins as apprise_plugins
@@ -23,69 +21,17 @@ from apprise.manager_plugins import NotificationManager
 
 from ..config.explain import did_you_mean
 from ..config.notify_models import Channel, DeliverySettings, Notifications, RateLimit
-from ..logs import redact, register_secret
+from ..logs import redact
 from . import desktop, plugins, sound
+from .url_check import captured_apprise_log as _captured_apprise_log
+from .urls import resolve_logfile, scheme_of, substitute
 
 plugins.ensure_registered()
 
-ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _N_MGR = NotificationManager()  # apprise leaves it untyped
 
 #: rule severity -> apprise notify_type (drives icons/colours, and the sound's tone).
 NOTIFY_TYPE = {"info": "info", "warning": "warning", "critical": "failure"}
-
-
-def substitute(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
-    """``text`` with every ``${NAME}`` replaced from ``env``; and the names that were missing."""
-    missing: list[str] = []
-
-    def one(m: re.Match[str]) -> str:
-        value = env.get(m.group(1))
-        if value is None or value == "":
-            missing.append(m.group(1))
-            return ""
-        register_secret(value)
-        return value
-
-    return ENV_VAR.sub(one, text), missing
-
-
-@contextmanager
-def _captured_apprise_log() -> Iterator[list[str]]:
-    """apprise explains a rejected URL on its logger; keep those lines for our message."""
-    messages: list[str] = []
-
-    class _Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            messages.append(record.getMessage())
-
-    logger = logging.getLogger("apprise")
-    handler = _Keep(logging.WARNING)
-    saved = logger.propagate
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        yield messages
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = saved
-
-
-def scheme_of(url: str) -> str | None:
-    m = _SCHEME.match(url.strip())
-    return m.group(1).lower() if m else None
-
-
-def resolve_logfile(url: str, base_dir: Path) -> str:
-    """``logfile://rel/path`` -> ``logfile://?path=/abs/path`` (apprise drops a leading '/' otherwise)."""
-    if scheme_of(url) != "logfile" or url.startswith("logfile://?"):
-        return url
-    rest = url.split("://", 1)[1]
-    path = Path(rest).expanduser()
-    if not path.is_absolute():
-        path = (base_dir / path).resolve()
-    return "logfile://?path=" + quote(str(path), safe="/")
 
 
 def check_url(url: str) -> str | None:

@@ -34,8 +34,9 @@ def check_notifications(
     raw_section = data.get("notifications")
     section: dict[str, Any] = raw_section if isinstance(raw_section, dict) else {}
     channels: dict[str, Any] = section["channels"] if isinstance(section.get("channels"), dict) else {}
-    if channels:  # apprise and its plugins take ~1 s to import: only when there is a channel
-        from .channels import ENV_VAR, check_config_file, check_url, resolve_logfile, substitute
+    if channels:  # apprise takes a while to import: only when there is a channel
+        from .url_check import check_url  # all of apprise's plugins only for a URL it cannot vouch for
+        from .urls import ENV_VAR, resolve_logfile, substitute
     where = ["notifications", "channels"]
     tags: set[str] = set()
     for name, channel in channels.items():
@@ -67,6 +68,8 @@ def check_notifications(
             shown_cfg = str(path) if path.is_absolute() else os.path.normpath(
                 os.path.join(os.path.dirname(doc.path), path)
             )
+            from .channels import check_config_file  # an apprise config file takes all of apprise
+
             for issue in check_config_file(path if path.is_absolute() else config_dir / path):
                 said = f"channel '{name}': {issue.message}"
                 if issue.line is None:
