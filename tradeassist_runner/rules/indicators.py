@@ -2,7 +2,7 @@
 
 Every value must be bit-identical however the stream was cut into batches, so nothing
 here carries a running sum from one batch to the next: a window's sum is computed from
-the window's own elements (``np.add.reduce`` over a ``sliding_window_view`` of the
+the window's own elements (``np.add.reduce`` over a sliding-window view, ``windows_of``, of the
 carried tail followed by the batch, which sums each window with the same pairwise order
 whichever batch it falls in), and the only floats carried are the recursions' last values
 (an EMA, Wilder's averages), which a sequential recursion continues exactly.
