@@ -2,7 +2,7 @@
 
 Every value must be bit-identical however the stream was cut into batches, so nothing
 here carries a running sum from one batch to the next: a window's sum is computed from
-the window's own elements (``np.add.reduce`` over a ``sliding_window_view`` of the
+the window's own elements (``np.add.reduce`` over a sliding-window view, ``windows_of``, of the
 carried tail followed by the batch, which sums each window with the same pairwise order
 whichever batch it falls in), and the only floats carried are the recursions' last values
 (an EMA, Wilder's averages), which a sequential recursion continues exactly.
@@ -27,15 +27,15 @@ from math import isnan
 from typing import Any, Literal, TypedDict
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from .seam import F64
 
 Average = Literal["sma", "ema"]
 
 #: Elements of the (windows x period) temporary the two-pass deviation sum materializes
-#: at once; bounds memory whatever the period and batch size.
-_CHUNK_ELEMENTS = 1 << 20
+#: at once: bounds memory whatever the period and batch size, and keeps the buffer in
+#: cache between its three passes.
+_CHUNK_ELEMENTS = 1 << 15
 
 EMPTY = np.zeros(0, np.float64)
 
@@ -54,12 +54,22 @@ def keep_last(x: F64, k: int) -> list[float]:
     return [float(v) for v in x[max(len(x) - k, 0):].tolist()]
 
 
+def windows_of(x: F64, n: int) -> F64:
+    """Every length-``n`` window of ``x`` as a read-only (windows x n) view, the layout of
+    ``sliding_window_view`` (so reductions over it run in the same order) without its
+    argument checks, which cost more than a live batch's arithmetic."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    view: F64 = np.ndarray((len(x) - n + 1, n), np.float64, x, 0, (x.itemsize, x.itemsize))
+    view.flags.writeable = False
+    return view
+
+
 def window_sums(x: F64, n: int) -> F64:
     """Sum of every length-``n`` window of ``x`` (``len(x) - n + 1`` of them), each from
     its own elements, so a window's sum is the same whichever batch it is computed in."""
     if len(x) < n:
         return EMPTY
-    sums: F64 = np.add.reduce(sliding_window_view(x, n), axis=1)
+    sums: F64 = np.add.reduce(windows_of(x, n), axis=1)
     return sums
 
 
@@ -88,7 +98,7 @@ def _window_extreme(x: F64, n: int, op: np.ufunc, neutral: float) -> F64:
     if size < n:
         return EMPTY
     if n < _BLOCKWISE:
-        out: F64 = op.reduce(sliding_window_view(x, n), axis=1)
+        out: F64 = op.reduce(windows_of(x, n), axis=1)
         return out
     blocks = -(-size // n)
     padded = np.full(blocks * n, neutral)
@@ -111,18 +121,38 @@ def window_mean_std(x: F64, n: int) -> tuple[F64, F64, np.ndarray[Any, np.dtype[
     """
     if len(x) < n:
         return EMPTY, EMPTY, np.zeros(0, np.bool_)
-    windows = sliding_window_view(x, n)
+    windows = windows_of(x, n)
     mean = np.add.reduce(windows, axis=1) / float(n)
-    flat = window_max(x, n) == window_min(x, n)
+    flat = window_flat(x, n)
     var = np.empty(len(mean))
     step = max(1, _CHUNK_ELEMENTS // n)
+    dev = np.empty((min(step, len(mean)), n))  # reused: a fresh temporary per chunk costs more than its arithmetic
     for start in range(0, len(mean), step):  # chunks of windows, not samples
-        dev = windows[start:start + step] - mean[start:start + step, None]
-        var[start:start + step] = np.add.reduce(dev * dev, axis=1) / float(n)
+        part = dev[:len(mean[start:start + step])]
+        np.subtract(windows[start:start + step], mean[start:start + step, None], out=part)
+        np.multiply(part, part, out=part)
+        var[start:start + step] = np.add.reduce(part, axis=1) / float(n)
     std = np.sqrt(var)
     mean = np.where(flat, windows[:, 0], mean)
     std = np.where(flat, 0.0, std)
     return mean, std, flat
+
+
+def window_flat(x: F64, n: int) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Whether every length-``n`` window holds one value ``n`` times (NaN never counts).
+
+    A window is flat when no neighbouring pair inside it differs, counted with one
+    running sum of integers (exact), rather than comparing the window's max and min: a
+    pair holding a NaN differs, so only a one-element window of NaN needs its own test.
+    """
+    if len(x) < n:
+        return np.zeros(0, np.bool_)
+    changes = np.zeros(len(x), np.int64)
+    np.cumsum(x[1:] != x[:-1], out=changes[1:])
+    flat: np.ndarray[Any, np.dtype[np.bool_]] = changes[n - 1:] == changes[:len(x) - n + 1]
+    if n == 1:
+        flat &= ~np.isnan(x)
+    return flat
 
 
 def smooth(seed: float, x: F64, alpha: float) -> F64:
@@ -132,30 +162,40 @@ def smooth(seed: float, x: F64, alpha: float) -> F64:
 
 
 def smooth_many(jobs: Sequence[tuple[float, F64, float]]) -> list[F64]:
-    """``smooth`` of several (seed, x, alpha), the ones of equal length in one polars call.
+    """``smooth`` of several (seed, x, alpha) in one polars call.
 
-    A polars call costs far more than its arithmetic on a live micro-batch, and an RSI's
-    gains and losses (a cross's two EMAs, once both are seeded) always have the same
-    length.  Each column is its own sequential recursion, so grouping changes no bit.
+    A polars call costs far more than its arithmetic on a live micro-batch, so every job
+    goes into one frame.  Jobs shorter than the longest (a batch in which averages get
+    their seeds at different samples) are padded after their end: the recursion is
+    causal, so what follows a job's last element changes none of its outputs, and each
+    column is its own sequential recursion, so grouping changes no bit.
     """
     import polars as pl  # here, not at import: validating a config needs the rule types, not polars
 
     out: list[F64] = [EMPTY] * len(jobs)
-    by_length: dict[int, list[int]] = {}
+    run: list[int] = []
     for k, (_, x, alpha) in enumerate(jobs):
         if len(x) == 0:
             continue
         if alpha == 1.0:
             out[k] = np.array(x, dtype=np.float64)
         else:
-            by_length.setdefault(len(x), []).append(k)
-    for group in by_length.values():
-        frame = pl.DataFrame({f"c{k}": np.concatenate(([jobs[k][0]], jobs[k][1])) for k in group})
-        smoothed = frame.select(
-            pl.col(f"c{k}").ewm_mean(alpha=jobs[k][2], adjust=False, min_samples=1) for k in group
-        )
-        for k in group:
-            out[k] = np.array(smoothed[f"c{k}"].to_numpy()[1:], dtype=np.float64)
+            run.append(k)
+    if not run:
+        return out
+    longest = max(len(jobs[k][1]) for k in run)
+    columns: dict[str, F64] = {}
+    for k in run:
+        seed, x, _ = jobs[k]
+        column = np.zeros(1 + longest)
+        column[0] = seed
+        column[1:1 + len(x)] = x
+        columns[f"c{k}"] = column
+    smoothed = pl.DataFrame(columns).select(
+        pl.col(f"c{k}").ewm_mean(alpha=jobs[k][2], adjust=False, min_samples=1) for k in run
+    )
+    for k in run:
+        out[k] = np.array(smoothed[f"c{k}"].to_numpy()[1:1 + len(jobs[k][1])], dtype=np.float64)
     return out
 
 
@@ -263,6 +303,31 @@ def _moving_averages(
         if len(smoothed):
             new_state["ema"] = float(smoothed[-1])
     return done
+
+
+def ratio_rows(numerator: F64, denominator: F64) -> F64:
+    """``seam.exact_ratio`` of every row of (k x n) arrays in one pass (a 1-d numerator is
+    every row's): the same element-wise operations, so the same bits, without one set of
+    numpy calls per series."""
+    num = np.asarray(numerator, dtype=np.float64)
+    den = np.asarray(denominator, dtype=np.float64)
+    valid = ~np.isnan(num) & ~np.isnan(den) & (den != 0.0)
+    out = np.full(np.broadcast_shapes(num.shape, den.shape), np.nan)
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.divide(num, den, out=out, where=valid)
+    out[np.isinf(out)] = np.nan
+    return out
+
+
+def percent_rows(x: F64, base: F64) -> F64:
+    """``seam.percent_of`` of every row of (k x n) arrays in one pass (a 1-d ``x`` is every
+    row's), with its operations in its order."""
+    base = np.asarray(base, np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = ratio_rows(np.asarray(x, np.float64) - base, np.abs(base))
+        out *= 100.0
+    out[np.isinf(out)] = np.nan
+    return out
 
 
 def rsi_of(avg_gain: F64, avg_loss: F64) -> F64:

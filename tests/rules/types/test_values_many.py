@@ -20,6 +20,7 @@ PARAMS: dict[str, list[Params]] = {
     "moving_average": [("sma", 1), ("ema", 1), ("sma", 3), ("ema", 3), ("ema", 5), ("sma", 5)],
     "ma_cross": [("sma", 1, 2), ("ema", 1, 2), ("ema", 2, 5), ("sma", 3, 4), ("ema", 3, 4)],
     "rsi": [(1,), (2,), (3,), (5,), (9,)],
+    "bollinger": [(2,), (3,), (5,), (9,), (20,)],
 }
 
 
@@ -78,3 +79,28 @@ def assert_many_equals_one(rule_type: Any, params: list[Any], samples: Any, cuts
             for key in rule_type.input_names:
                 assert bits_equal(vals.inputs[key], alone.inputs[key]), (p, key)
             assert json.dumps(many[k]) == json.dumps(one[k]), p
+
+
+@pytest.mark.parametrize("name", sorted(PARAMS))
+@settings(deadline=None, max_examples=40)
+@given(prices=st.lists(st.sampled_from([-2.0, -0.5, 0.0, 0.25, 1.0, 6000.25, 6001.0]), max_size=20), data=st.data())
+def test_values_many_of_series_with_their_own_histories(name: str, prices: list[float], data: Any) -> None:
+    """Series that reach the batch with different carried states (different last prices,
+    counts, seeds) still get their own values: nothing is shared that differs."""
+    rule_type: Any = REGISTRY[name]
+    params = data.draw(st.lists(st.sampled_from(PARAMS[name]), min_size=1, max_size=5))
+    states = []
+    for p in params:
+        history = data.draw(st.lists(st.sampled_from([-1.0, 0.0, 0.5, 3.0, 6000.0]), max_size=12))
+        warm = Samples.of_ticks(np.arange(len(history), dtype=np.int64), np.asarray(history, np.float64),
+                                np.ones(len(history)))
+        states.append(json.loads(json.dumps(rule_type.values(p, warm, None)[1])))
+    ts = 100 + np.arange(len(prices), dtype=np.int64)
+    samples = Samples.of_ticks(ts, np.asarray(prices, np.float64), np.ones(len(prices)))
+    together = rule_type.values_many(list(zip(params, [json.loads(json.dumps(s)) for s in states])), samples)
+    for p, st_k, (vals, state) in zip(params, states, together):
+        alone, alone_state = rule_type.values(p, samples, st_k)
+        assert bits_equal(vals.value, alone.value), p
+        for key in rule_type.input_names:
+            assert bits_equal(vals.inputs[key], alone.inputs[key]), (p, key)
+        assert json.dumps(state) == json.dumps(alone_state), p

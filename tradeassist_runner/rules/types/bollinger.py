@@ -10,7 +10,7 @@ Carried state: the sample count and the last N-1 prices.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from math import isnan
 from typing import Annotated, Any, ClassVar, Literal, TypedDict
 
@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from ...config.models import Condition, Strict
 from ...config.types import Number
-from ..indicators import MAX_PERIOD, fmt, joined, keep_last, window_mean_std
+from ..indicators import MAX_PERIOD, fmt, joined, keep_last, ratio_rows, window_mean_std
 from ..seam import F64, THRESHOLD_PRICE, Chart, Params, Samples, State, Values, exact_ratio
 
 
@@ -47,6 +47,22 @@ def _period(params: Params) -> int:
     return period
 
 
+def _mean_std(period: int, state: State | None, price: F64) -> tuple[F64, F64, BollingerState]:
+    """Mean and standard deviation at every batch sample (NaN before the first full
+    window), and the state after the batch."""
+    carried: BollingerState = state if state is not None else {"count": 0, "tail": []}
+    n = len(price)
+    buf = joined(carried["tail"], price)
+    mean = np.full(n, np.nan)
+    std = np.full(n, np.nan)
+    with np.errstate(over="ignore", invalid="ignore"):
+        m, s, _ = window_mean_std(buf, period)
+    if len(m):
+        mean[n - len(m):] = m
+        std[n - len(s):] = s
+    return mean, std, {"count": carried["count"] + n, "tail": keep_last(buf, period - 1)}
+
+
 class BollingerType:
     name: ClassVar[str] = "bollinger"
     Body: ClassVar[type[BaseModel]] = BollingerBody
@@ -65,21 +81,20 @@ class BollingerType:
         return ()
 
     def values(self, params: Params, samples: Samples, state: State | None) -> tuple[Values, State]:
-        period = _period(params)
-        carried: BollingerState = state if state is not None else {"count": 0, "tail": []}
         price = np.asarray(samples.price, dtype=np.float64)
-        n = len(price)
-        buf = joined(carried["tail"], price)
+        mean, std, new_state = _mean_std(_period(params), state, price)
         with np.errstate(over="ignore", invalid="ignore"):
-            m, s, _ = window_mean_std(buf, period)
-            mean = np.full(n, np.nan)
-            std = np.full(n, np.nan)
-            if len(m):
-                mean[n - len(m):] = m
-                std[n - len(s):] = s
             value = exact_ratio(price - mean, std)
-        new_state: BollingerState = {"count": carried["count"] + n, "tail": keep_last(buf, period - 1)}
         return Values(value, {"price": price, "mean": mean, "std": std}), new_state
+
+    def values_many(self, items: Sequence[tuple[Params, State | None]], samples: Samples) -> list[tuple[Values, State]]:
+        """``values`` of several periods on the same samples, every series' ratio in one pass."""
+        price = np.asarray(samples.price, dtype=np.float64)
+        done = [_mean_std(_period(params), state, price) for params, state in items]
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = ratio_rows(price - np.stack([m for m, _, _ in done]), np.stack([s for _, s, _ in done]))
+        return [(Values(value[row], {"price": price, "mean": m, "std": s}), st)
+                for row, (m, s, st) in enumerate(done)]
 
     def replay(self, params: Params, inputs: Mapping[str, float]) -> float:
         price, mean, std = inputs["price"], inputs["mean"], inputs["std"]

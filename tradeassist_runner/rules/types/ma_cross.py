@@ -16,7 +16,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from ...config.models import Condition, Strict
 from ...config.types import Number
-from ..indicators import MAX_PERIOD, Average, AverageState, explain_distance, moving_averages
+from ..indicators import MAX_PERIOD, Average, AverageState, explain_distance, moving_averages, percent_rows
 from ..seam import F64, Chart, Params, Samples, State, Values, percent_of, percent_scalar
 
 
@@ -104,7 +104,8 @@ class MaCrossType:
 
     def values_many(self, items: Sequence[tuple[Params, State | None]], samples: Samples) -> list[tuple[Values, State]]:
         """``values`` of several crosses on the same samples: every fast and slow average
-        of one kind in one ``moving_averages`` call (its EMA recursions grouped)."""
+        of one kind in one ``moving_averages`` call (its EMA recursions grouped), the
+        distances of all of a kind in one pass."""
         price = np.asarray(samples.price, dtype=np.float64)
         out: list[tuple[Values, State] | None] = [None] * len(items)
         for kind in ("sma", "ema"):
@@ -121,12 +122,11 @@ class MaCrossType:
             for _, fast, slow, carried in picked:
                 jobs += [(fast, carried["fast"]), (slow, carried["slow"])]
             done = moving_averages(avg, jobs, price)
+            value = percent_rows(np.stack([ma for ma, _ in done[0::2]]), np.stack([ma for ma, _ in done[1::2]]))
             for q, (k, _, _, _) in enumerate(picked):
                 (fast_ma, fast_state), (slow_ma, slow_state) = done[2 * q], done[2 * q + 1]
-                with np.errstate(over="ignore", invalid="ignore"):
-                    value = percent_of(fast_ma, slow_ma)
                 new_state: CrossState = {"fast": fast_state, "slow": slow_state}
-                out[k] = (Values(value, {"fast_ma": fast_ma, "slow_ma": slow_ma}), new_state)
+                out[k] = (Values(value[q], {"fast_ma": fast_ma, "slow_ma": slow_ma}), new_state)
         return [o for o in out if o is not None]
 
     def replay(self, params: Params, inputs: Mapping[str, float]) -> float:

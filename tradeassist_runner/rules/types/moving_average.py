@@ -15,7 +15,15 @@ from pydantic import BaseModel, Field, StrictInt
 
 from ...config.models import Condition, Strict
 from ...config.types import Number
-from ..indicators import MAX_PERIOD, Average, AverageState, explain_distance, moving_average, moving_averages
+from ..indicators import (
+    MAX_PERIOD,
+    Average,
+    AverageState,
+    explain_distance,
+    moving_average,
+    moving_averages,
+    percent_rows,
+)
 from ..seam import F64, THRESHOLD_PRICE, Chart, Params, Samples, State, Values, percent_level, percent_of, percent_scalar
 
 
@@ -76,7 +84,7 @@ class MovingAverageType:
 
     def values_many(self, items: Sequence[tuple[Params, State | None]], samples: Samples) -> list[tuple[Values, State]]:
         """``values`` of several (average, period) series on the same samples: the EMA
-        recursions of one batch length in one call."""
+        recursions in one call, the distances of all of a kind in one pass."""
         price = np.asarray(samples.price, dtype=np.float64)
         out: list[tuple[Values, State] | None] = [None] * len(items)
         for kind in ("sma", "ema"):
@@ -84,10 +92,10 @@ class MovingAverageType:
             if not picked:
                 continue
             average: Average = "ema" if kind == "ema" else "sma"
-            for (k, _, _), (ma, new_state) in zip(picked, moving_averages(average, [(n, st) for _, n, st in picked], price)):
-                with np.errstate(over="ignore", invalid="ignore"):
-                    value = percent_of(price, ma)
-                out[k] = (Values(value, {"price": price, "ma": ma}), new_state)
+            done = moving_averages(average, [(n, st) for _, n, st in picked], price)
+            value = percent_rows(price, np.stack([ma for ma, _ in done]))  # every series' distance at once
+            for row, ((k, _, _), (ma, new_state)) in enumerate(zip(picked, done)):
+                out[k] = (Values(value[row], {"price": price, "ma": ma}), new_state)
         return [o for o in out if o is not None]
 
     def replay(self, params: Params, inputs: Mapping[str, float]) -> float:

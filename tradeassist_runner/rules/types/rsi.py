@@ -62,6 +62,20 @@ def _period(params: Params) -> int:
     return period
 
 
+def _fresh() -> RsiState:
+    return {"count": 0, "last": None, "gains": [], "losses": [], "avg_gain": None, "avg_loss": None}
+
+
+def _moves(price: F64, last: float | None) -> tuple[F64, F64, int]:
+    """Gains and losses of the batch's moves, and the batch index of the first move's
+    sample (1 when nothing was carried: sample 0 has no move)."""
+    if last is None:
+        d, offset = np.diff(price), 1
+    else:
+        d, offset = np.diff(np.concatenate(([last], price))), 0
+    return np.where(d > 0.0, d, 0.0), np.where(d < 0.0, -d, 0.0), offset
+
+
 def _seeded(
     period: int, pending: list[float], moves: F64, offset: int, count: int, seed: float | None
 ) -> tuple[F64, list[float], float | None, int, F64]:
@@ -103,31 +117,49 @@ class RsiType:
         return ()
 
     def values(self, params: Params, samples: Samples, state: State | None) -> tuple[Values, State]:
-        return self.values_many([(params, state)], samples)[0]
+        period = _period(params)
+        price = np.asarray(samples.price, dtype=np.float64)
+        carried: RsiState = state if state is not None else _fresh()
+        if len(price) == 0:
+            return Values(np.zeros(0), {"avg_gain": np.zeros(0), "avg_loss": np.zeros(0)}), carried
+        gain, loss, offset = _moves(price, carried["last"])
+        count = carried["count"]
+        avg_gain, gains, ag, g_at, g_moves = _seeded(period, carried["gains"], gain, offset, count, carried["avg_gain"])
+        avg_loss, losses, al, l_at, l_moves = _seeded(period, carried["losses"], loss, offset, count,
+                                                      carried["avg_loss"])
+        if ag is not None and al is not None:
+            g_smooth, l_smooth = smooth_many([(ag, g_moves, 1.0 / period), (al, l_moves, 1.0 / period)])
+            avg_gain[g_at:], avg_loss[l_at:] = g_smooth, l_smooth
+            if len(g_smooth):
+                ag, al = float(g_smooth[-1]), float(l_smooth[-1])
+        new_state: RsiState = {
+            "count": count + len(price), "last": float(price[-1]), "gains": gains, "losses": losses,
+            "avg_gain": ag, "avg_loss": al,
+        }
+        return Values(rsi_of(avg_gain, avg_loss), {"avg_gain": avg_gain, "avg_loss": avg_loss}), new_state
 
     def values_many(self, items: Sequence[tuple[Params, State | None]], samples: Samples) -> list[tuple[Values, State]]:
-        """``values`` of several periods on the same samples: every seeded series' gains
-        and losses recursions (all of one batch length) in one call."""
+        """``values`` of several periods on the same samples: the moves computed once per
+        carried last price (every period of a source shares it), every seeded series'
+        gains and losses recursions (all of one batch length) in one call, and every
+        series' RSI in one pass."""
         price = np.asarray(samples.price, dtype=np.float64)
         n = len(price)
-        out: list[tuple[Values, State] | None] = [None] * len(items)
-        pending: list[tuple[int, int, RsiState, F64, F64, int, int]] = []
+        if n == 0:
+            return [(Values(np.zeros(0), {"avg_gain": np.zeros(0), "avg_loss": np.zeros(0)}),
+                     state if state is not None else _fresh()) for _, state in items]
+        moves: dict[bytes | None, tuple[F64, F64, int]] = {}
+        done: list[tuple[RsiState, F64, F64]] = []
+        pending: list[tuple[int, int, int, int]] = []  # (item, first job, gain start, loss start)
         jobs: list[tuple[float, F64, float]] = []
-        for k, (params, state) in enumerate(items):
+        for params, state in items:
             period = _period(params)
-            carried: RsiState = state if state is not None else {
-                "count": 0, "last": None, "gains": [], "losses": [], "avg_gain": None, "avg_loss": None,
-            }
-            if n == 0:
-                out[k] = Values(np.zeros(0), {"avg_gain": np.zeros(0), "avg_loss": np.zeros(0)}), carried
-                continue
+            carried: RsiState = state if state is not None else _fresh()
             count, last = carried["count"], carried["last"]
-            if last is None:  # sample 0 has no move
-                d, offset = np.diff(price), 1
-            else:
-                d, offset = np.diff(np.concatenate(([last], price))), 0
-            gain = np.where(d > 0.0, d, 0.0)
-            loss = np.where(d < 0.0, -d, 0.0)
+            key = None if last is None else np.float64(last).tobytes()
+            if key not in moves:
+                moves[key] = _moves(price, last)
+            gain, loss, offset = moves[key]
             avg_gain, gains, ag, g_at, g_moves = _seeded(period, carried["gains"], gain, offset, count,
                                                          carried["avg_gain"])
             avg_loss, losses, al, l_at, l_moves = _seeded(period, carried["losses"], loss, offset, count,
@@ -137,19 +169,19 @@ class RsiType:
                 "avg_gain": ag, "avg_loss": al,
             }
             if ag is not None and al is not None:  # seeded together: both recursions join the call
-                pending.append((k, len(jobs), new_state, avg_gain, avg_loss, g_at, l_at))
+                pending.append((len(done), len(jobs), g_at, l_at))
                 jobs.append((ag, g_moves, 1.0 / period))
                 jobs.append((al, l_moves, 1.0 / period))
-            else:
-                out[k] = Values(rsi_of(avg_gain, avg_loss), {"avg_gain": avg_gain, "avg_loss": avg_loss}), new_state
+            done.append((new_state, avg_gain, avg_loss))
         smoothed = smooth_many(jobs) if jobs else []
-        for k, at, new_state, avg_gain, avg_loss, g_at, l_at in pending:
+        for item, at, g_at, l_at in pending:
+            new_state, avg_gain, avg_loss = done[item]
             g_smooth, l_smooth = smoothed[at], smoothed[at + 1]
             avg_gain[g_at:], avg_loss[l_at:] = g_smooth, l_smooth
             if len(g_smooth):
                 new_state["avg_gain"], new_state["avg_loss"] = float(g_smooth[-1]), float(l_smooth[-1])
-            out[k] = Values(rsi_of(avg_gain, avg_loss), {"avg_gain": avg_gain, "avg_loss": avg_loss}), new_state
-        return [o for o in out if o is not None]
+        rsi = rsi_of(np.stack([g for _, g, _ in done]), np.stack([lo for _, _, lo in done]))
+        return [(Values(rsi[row], {"avg_gain": g, "avg_loss": lo}), st) for row, (st, g, lo) in enumerate(done)]
 
     def replay(self, params: Params, inputs: Mapping[str, float]) -> float:
         return rsi_scalar(inputs["avg_gain"], inputs["avg_loss"])
