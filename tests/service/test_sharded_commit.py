@@ -37,3 +37,35 @@ def test_a_drained_stream_is_acknowledged_long_before_the_snapshot_interval(
     asyncio.run(scenario())
     with sqlite3.connect(tmp_path / "data" / "a.sqlite") as conn:
         assert conn.execute("SELECT count(*) FROM alert_logs").fetchone() == (20,)
+
+
+def test_an_alert_is_printed_only_once_it_is_committed_to_the_log(
+    tmp_path: Path, redis_server: RedisServer  # noqa: F811
+) -> None:
+    """As with one runner: what the console (and the observer) shows is in the log already,
+    and a read's alerts do not wait for the console before they are committed."""
+    config = sharded_project(
+        tmp_path, redis_server.url,
+        "  - {id: es.any, instrument: /ES, type: threshold, condition: above, threshold: 0, cooldown: 0s}\n",
+        batch="{max_size: 4}", snapshot_interval="1h")
+    log_path = tmp_path / "data" / "a.sqlite"
+    seen: list[tuple[int, int]] = []  # (alert lines printed so far, rows committed then)
+
+    class Console(io.StringIO):
+        def write(self, text: str) -> int:
+            printed = self.getvalue().count("\n") + text.count("\n")
+            with sqlite3.connect(log_path) as conn:
+                seen.append((printed, conn.execute("SELECT count(*) FROM alert_logs").fetchone()[0]))
+            return super().write(text)
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        runner = asyncio.create_task(run_sharded(load_config(config), [0, 1], stop=stop, out=Console(),
+                                                 status_every=1e9, watch_files=False))
+        assert await asyncio.wait_for(run_ingest(load_config(config), status_every=1e9), 120) == 0
+        stop.set()
+        assert await runner == 0
+
+    asyncio.run(scenario())
+    assert seen and seen[-1][0] == 20
+    assert [(printed, rows) for printed, rows in seen if rows < printed] == []

@@ -434,6 +434,12 @@ async def run_sharded(
         recovered = stats.alerts_unlogged > 0
         unlogged.clear()
         stats.alerts_unlogged = 0
+        # Committed: now it may be seen and sent (as the single runner does). Printed and
+        # reported before the write, a read's alerts waited for the console and the
+        # observer's events before they were committed.
+        observer.on_alerts(pending)
+        with status_line.above():
+            print_alerts(pending, out)
         notifier.enqueue(deliveries)
         if recovered and notifier.enabled:
             # a write reported as failed may have committed all the same (a database connection
@@ -605,9 +611,6 @@ async def run_sharded(
             return
         for alerts in await asyncio.to_thread(evaluate_all, list(read)):
             stats.alerts += alerts.height
-            observer.on_alerts(alerts)
-            with status_line.above():
-                print_alerts(alerts, out)
             unlogged.append(alerts)
 
     async def recover() -> None:
