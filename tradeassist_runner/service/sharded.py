@@ -229,6 +229,10 @@ class _Writing:
     task: asyncio.Future[float]
 
 
+#: How the log write of a read's alerts went: the alerts, and their deliveries or the error.
+_Written = tuple[pl.DataFrame, "list[tuple[dict[str, Any], tuple[str, ...]]] | SinkError"]
+
+
 def _row_range(fields: dict[bytes, bytes]) -> tuple[int | None, int | None]:
     """The entry's first and last tick number as the ingest wrote them (``f``, ``l``); None if absent."""
     out: list[int | None] = []
@@ -419,18 +423,27 @@ async def run_sharded(
                           time.perf_counter() - t0)
         return alerts
 
-    async def flush_log() -> bool:
+    async def flush_log(written: _Written | None = None) -> bool:
+        """Log every alert waiting, unless ``written`` says how the worker thread's write of
+        them went (:func:`evaluate_and_log`); then report, print and queue them for sending."""
         if not unlogged:
             return True
-        pending = pl.concat(unlogged)
-        try:
-            _report, deliveries = await asyncio.to_thread(notifier.write_outbox, pending)
-        except SinkError as exc:
+        if written is None:
+            pending = pl.concat(unlogged)
+            try:
+                _report, deliveries = await asyncio.to_thread(notifier.write_outbox, pending)
+            except SinkError as exc:
+                written = pending, exc
+            else:
+                written = pending, deliveries
+        pending, outcome = written
+        if isinstance(outcome, SinkError):
             stats.alerts_unlogged = pending.height
             log(logger, logging.ERROR, "alert log write failed; alerts kept in memory, will retry",
-                error=str(exc), pending=pending.height)
+                error=str(outcome), pending=pending.height)
             unlogged[:] = [pending]
             return False
+        deliveries = outcome
         recovered = stats.alerts_unlogged > 0
         unlogged.clear()
         stats.alerts_unlogged = 0
@@ -604,14 +617,33 @@ async def run_sharded(
                     del u.unacked[unacked:]
             raise
 
-    async def handle(*read: tuple[Shard, list[tuple[bytes, dict[bytes, bytes]]]]) -> None:
-        """Evaluate what one read brought, every shard of it in one trip to a worker thread
-        (each trip is a wake-up that, on a busy machine, waits its turn for a core)."""
+    def evaluate_and_log(read: list[tuple[Shard, list[tuple[bytes, dict[bytes, bytes]]]]],
+                         write: bool) -> tuple[list[pl.DataFrame], _Written | None]:
+        """:func:`evaluate_all`, then (``write``: no older alert waits to be logged) the log
+        write of its alerts in the same worker thread, not in a second trip from the loop."""
+        found = evaluate_all(read)
+        if not (write and found):
+            return found, None
+        pending = pl.concat(found)
+        try:
+            return found, (pending, notifier.write_outbox(pending)[1])
+        except SinkError as exc:
+            return found, (pending, exc)
+
+    async def handle(*read: tuple[Shard, list[tuple[bytes, dict[bytes, bytes]]]]) -> bool:
+        """Evaluate what one read brought and log its alerts, every shard of it in one trip to
+        a worker thread (each trip is a wake-up that, on a busy machine, waits its turn for a
+        core). False: nothing was logged here (:func:`flush_log` does it, or retries)."""
         if not read:
-            return
-        for alerts in await asyncio.to_thread(evaluate_all, list(read)):
+            return False
+        found, written = await asyncio.to_thread(evaluate_and_log, list(read), not unlogged)
+        for alerts in found:
             stats.alerts += alerts.height
             unlogged.append(alerts)
+        if written is None:
+            return False
+        await flush_log(written)
+        return True
 
     async def recover() -> None:
         """Create the groups, then take over and re-read every shard's pending entries.
@@ -630,8 +662,7 @@ async def run_sharded(
                                                 start_id=cursor, count=source.read_count)
                 cursor = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
                 entries = [e for e in reply[1] if e and e[1] is not None]
-                if entries:
-                    await handle((u, entries))
+                if entries and not await handle((u, entries)):
                     await flush_log()
                 if cursor == ZERO_ID:
                     break
@@ -670,8 +701,8 @@ async def run_sharded(
                     backoff.reset()
                 read = await read_new()
                 t0 = time.perf_counter()
-                await handle(*read)
-                await flush_log()
+                if not await handle(*read):
+                    await flush_log()  # alerts an earlier write failed to log: tried again
                 await commit_step(not read, slice_budget(time.perf_counter() - t0))
             except REDIS_ERRORS as exc:
                 down(exc)
