@@ -183,6 +183,14 @@ class _Publisher:
             return int(raw) if raw is not None else 0
         return None
 
+    def _up(self) -> None:
+        """Redis answered again outside a publish: while draining (the feed has ended) no
+        publish reconnects, and a Redis restart then kept the ingest "down" and waiting forever."""
+        if not self.stats.redis_up:
+            log(logger, logging.INFO, "redis connected", url=self.source.url, shards=self.source.shards)
+            self.stats.redis_up, self.stats.redis_error = True, None
+            self.backoff.reset()
+
     def _down(self, exc: BaseException) -> None:
         text = describe(exc)
         if self.stats.redis_up or self.stats.redis_error != text:
@@ -282,6 +290,8 @@ async def run_ingest(
                 pub._down(exc)
             except RedisError as exc:  # a refused command (e.g. out of memory): said, retried next time
                 log(logger, logging.WARNING, "stream housekeeping failed; retrying", error=describe(exc))
+            else:
+                pub._up()
         if now - last_status >= status_every:
             last_status = now
             if status_line.enabled:
