@@ -320,6 +320,9 @@ async def run_ingest(
             try:
                 batch = nxt.result()
             except StopAsyncIteration:
+                # lags read after the last publish before the end is said: the last
+                # housekeeping may be from before the last publishes (it runs once a second)
+                await tick_housekeeping(force=True)
                 stats.source_ended = True
                 log(logger, logging.INFO, "source ended", published=stats.ticks)
                 break
