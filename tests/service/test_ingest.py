@@ -108,3 +108,39 @@ async def _full(tmp_path: Path, caplog: pytest.LogCaptureFixture, redis_server: 
     assert await task == 0
     refused = [r for r in caplog.records if r.getMessage().startswith("redis refused")]
     assert len(refused) == 1 and "maxmemory" in str(getattr(refused[0], "fields", {})["error"])
+
+
+def test_a_redis_restart_while_draining_is_seen_and_the_ingest_finishes_once_everything_is_committed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, redis_server: RedisServer  # noqa: F811
+) -> None:
+    """After the feed ended no publish reconnects: the housekeeping that Redis answers again
+    says it is up, so the drain (which waits for Redis up and every group done) can end."""
+    asyncio.run(_restart_while_draining(tmp_path, caplog, redis_server))
+
+
+async def _restart_while_draining(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                  redis_server: RedisServer) -> None:  # noqa: F811
+    import redis.asyncio as aioredis
+
+    caplog.set_level(logging.INFO, logger="tradeassist")
+    loaded = load_config(project(tmp_path, redis_server.url))
+    task = asyncio.create_task(run_ingest(loaded, status_every=1e9))
+    await until(lambda: bool(said(caplog, "source ended")))
+    redis_server.kill()
+    await until(lambda: bool(said(caplog, "redis unreachable; retrying with backoff")))
+    redis_server.start()
+    await until(lambda: len(said(caplog, "redis connected")) >= 2)
+    # the one consumer: read and acknowledge everything (what the runners' commits do)
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        for shard in range(3):
+            stream = f"tradeassist:shard:{shard}"
+            while reply := await client.xreadgroup("runners", "test", {stream: ">"}, count=100):
+                ids = [entry_id for _, entries in reply for entry_id, _ in entries]
+                if not ids:
+                    break
+                await client.xack(stream, "runners", *ids)
+    finally:
+        await client.aclose()
+    assert await asyncio.wait_for(task, 60) == 0
+    assert said(caplog, "every runner committed everything; ingest done")

@@ -35,7 +35,7 @@ from ..logs import log
 from ..rules.groups import symbol_shards
 from ..settings import load_settings
 from ..sources.ticks import ROW, format_rejections
-from ..streams.codec import encode_table, tick_table
+from ..streams.codec import shard_entries, tick_table
 from ..streams.redis_streams import (
     REDIS_ERRORS,
     Backoff,
@@ -183,6 +183,14 @@ class _Publisher:
             return int(raw) if raw is not None else 0
         return None
 
+    def _up(self) -> None:
+        """Redis answered again outside a publish: while draining (the feed has ended) no
+        publish reconnects, and a Redis restart then kept the ingest "down" and waiting forever."""
+        if not self.stats.redis_up:
+            log(logger, logging.INFO, "redis connected", url=self.source.url, shards=self.source.shards)
+            self.stats.redis_up, self.stats.redis_error = True, None
+            self.backoff.reset()
+
     def _down(self, exc: BaseException) -> None:
         text = describe(exc)
         if self.stats.redis_up or self.stats.redis_error != text:
@@ -200,9 +208,9 @@ class _Publisher:
 
     async def publish(self, ticks: pl.DataFrame) -> None:
         """One MULTI/EXEC: an entry per shard with ticks, and the new position."""
-        # A dict look-up per tick, one conversion to Arrow and a take per shard: the batch
-        # is small and this is on the path of every tick, where polars' replace, filter,
-        # group_by and select each plan a query that costs more than the work.
+        # A dict look-up per tick, one conversion to Arrow, one take and a slice per shard:
+        # the batch is small and this is on the path of every tick, where polars' replace,
+        # filter, group_by and select each plan a query that costs more than the work.
         shard_of = self.assignment
         codes = np.fromiter((shard_of.get(s, -1) for s in ticks["symbol"].to_list()), np.int64, ticks.height)
         rows = ticks[ROW].to_numpy()
@@ -212,17 +220,10 @@ class _Publisher:
         pipe = self.client.pipeline(transaction=True)
         entries = 0
         if known:
-            table = tick_table(ticks)
-            order = np.argsort(codes, kind="stable")  # by shard, arrival order kept within each
             cap = self.source.max_stream_length
-            for picked in np.split(order, np.flatnonzero(np.diff(codes[order])) + 1):
-                shard = int(codes[picked[0]])
-                if shard < 0:
-                    continue
-                fields: dict[str | bytes, bytes | str | int | float] = {
-                    "d": encode_table(table.take(picked)), "f": int(rows[picked].min()), "l": int(rows[picked].max()),
-                }
-                pipe.xadd(stream_name(self.source, shard), fields,  # type: ignore[arg-type]
+            for entry in shard_entries(tick_table(ticks), codes, rows):
+                fields: dict[str | bytes, bytes | str | int | float] = {"d": entry.payload, "f": entry.first, "l": entry.last}
+                pipe.xadd(stream_name(self.source, entry.shard), fields,  # type: ignore[arg-type]
                           maxlen=cap, approximate=True)
                 entries += 1
         pipe.hset(position_key(self.source), mapping={"row": last, "at": time.time()})
@@ -289,6 +290,8 @@ async def run_ingest(
                 pub._down(exc)
             except RedisError as exc:  # a refused command (e.g. out of memory): said, retried next time
                 log(logger, logging.WARNING, "stream housekeeping failed; retrying", error=describe(exc))
+            else:
+                pub._up()
         if now - last_status >= status_every:
             last_status = now
             if status_line.enabled:
@@ -317,6 +320,9 @@ async def run_ingest(
             try:
                 batch = nxt.result()
             except StopAsyncIteration:
+                # lags read after the last publish before the end is said: the last
+                # housekeeping may be from before the last publishes (it runs once a second)
+                await tick_housekeeping(force=True)
                 stats.source_ended = True
                 log(logger, logging.INFO, "source ended", published=stats.ticks)
                 break

@@ -52,7 +52,7 @@ from ..sinks.query import format_jsonl
 from ..sinks.state_store import SnapshotDamaged, StateStore
 from ..sinks.store import SnapshotStore
 from ..sources.ticks import ROW, TickGate, format_rejections
-from ..streams.codec import CodecError, decode_table, tables_to_frame
+from ..streams.codec import CodecError, decode_table, tables_to_frames
 from ..streams.redis_streams import (
     REDIS_ERRORS,
     Backoff,
@@ -229,6 +229,10 @@ class _Writing:
     task: asyncio.Future[float]
 
 
+#: How the log write of a read's alerts went: the alerts, and their deliveries or the error.
+_Written = tuple[pl.DataFrame, "list[tuple[dict[str, Any], tuple[str, ...]]] | SinkError"]
+
+
 def _row_range(fields: dict[bytes, bytes]) -> tuple[int | None, int | None]:
     """The entry's first and last tick number as the ingest wrote them (``f``, ``l``); None if absent."""
     out: list[int | None] = []
@@ -375,9 +379,10 @@ async def run_sharded(
     log(logger, logging.INFO, "runner started", source="redis", shards=",".join(map(str, shards)),
         of=source.shards, rules=len(served), storage=describe_storage(loaded))
 
-    def evaluate(unit: Shard, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> pl.DataFrame | None:
-        """Evaluate a shard's entries in order (worker thread); the alerts, or None if nothing new."""
-        tables: list[pa.Table] = []  # the fresh ticks of each entry, in order: converted to polars once
+    def fresh(unit: Shard, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[pa.Table]:
+        """The ticks of a shard's entries not evaluated before, entry by entry in order (worker
+        thread); the shard's position moves past them (they are evaluated right after)."""
+        tables: list[pa.Table] = []
         for entry_id, fields in entries:
             text = entry_id.decode()
             if parse_id(text) <= parse_id(unit.last_id):
@@ -402,10 +407,11 @@ async def run_sharded(
             unit.last_id = text
             unit.unacked.append(entry_id)
             unit.dirty = True
-        if not tables:
-            return None
-        t0 = time.perf_counter()
-        batch = tables_to_frame(tables)
+        return tables
+
+    def evaluate(unit: Shard, batch: pl.DataFrame, t0: float) -> pl.DataFrame:
+        """Evaluate a shard's fresh ticks (worker thread); its alerts. ``t0``: when the batch's
+        work started (its conversion included)."""
         admitted = unit.gate.admit(batch)
         alerts = unit.engine.process(admitted.accepted)
         stats.batch(admitted.accepted.height, time.perf_counter() - t0)
@@ -417,21 +423,36 @@ async def run_sharded(
                           time.perf_counter() - t0)
         return alerts
 
-    async def flush_log() -> bool:
+    async def flush_log(written: _Written | None = None) -> bool:
+        """Log every alert waiting, unless ``written`` says how the worker thread's write of
+        them went (:func:`evaluate_and_log`); then report, print and queue them for sending."""
         if not unlogged:
             return True
-        pending = pl.concat(unlogged)
-        try:
-            _report, deliveries = await asyncio.to_thread(notifier.write_outbox, pending)
-        except SinkError as exc:
+        if written is None:
+            pending = pl.concat(unlogged)
+            try:
+                _report, deliveries = await asyncio.to_thread(notifier.write_outbox, pending)
+            except SinkError as exc:
+                written = pending, exc
+            else:
+                written = pending, deliveries
+        pending, outcome = written
+        if isinstance(outcome, SinkError):
             stats.alerts_unlogged = pending.height
             log(logger, logging.ERROR, "alert log write failed; alerts kept in memory, will retry",
-                error=str(exc), pending=pending.height)
+                error=str(outcome), pending=pending.height)
             unlogged[:] = [pending]
             return False
+        deliveries = outcome
         recovered = stats.alerts_unlogged > 0
         unlogged.clear()
         stats.alerts_unlogged = 0
+        # Committed: now it may be seen and sent (as the single runner does). Printed and
+        # reported before the write, a read's alerts waited for the console and the
+        # observer's events before they were committed.
+        observer.on_alerts(pending)
+        with status_line.above():
+            print_alerts(pending, out)
         notifier.enqueue(deliveries)
         if recovered and notifier.enabled:
             # a write reported as failed may have committed all the same (a database connection
@@ -572,19 +593,57 @@ async def run_sharded(
         return [(by_stream[bytes(name)], list(entries)) for name, entries in (reply or []) if entries]
 
     def evaluate_all(read: list[tuple[Shard, list[tuple[bytes, dict[bytes, bytes]]]]]) -> list[pl.DataFrame]:
-        return [a for a in (evaluate(unit, entries) for unit, entries in read) if a is not None and a.height]
+        """Each shard's fresh ticks of one read, converted to polars in one call (its fixed cost
+        is most of a small entry's), then evaluated shard by shard with the shard's own engine."""
+        t0 = time.perf_counter()
+        # where each shard was: a shard whose fresh ticks were taken but not evaluated (an
+        # error in another's) must not be snapshotted past them at exit
+        before = [(u, u.last_id, u.last_row, len(u.unacked), u.dirty) for u, _ in read]
+        done: set[int] = set()
+        try:
+            picked = [(unit, tables) for unit, tables in ((u, fresh(u, entries)) for u, entries in read) if tables]
+            out = []
+            for (unit, _), batch in zip(picked, tables_to_frames([tables for _, tables in picked])):
+                alerts = evaluate(unit, batch, t0)
+                done.add(unit.index)
+                t0 = time.perf_counter()
+                if alerts.height:
+                    out.append(alerts)
+            return out
+        except BaseException:
+            for u, last_id, last_row, unacked, dirty in before:
+                if u.index not in done:
+                    u.last_id, u.last_row, u.dirty = last_id, last_row, dirty
+                    del u.unacked[unacked:]
+            raise
 
-    async def handle(*read: tuple[Shard, list[tuple[bytes, dict[bytes, bytes]]]]) -> None:
-        """Evaluate what one read brought, every shard of it in one trip to a worker thread
-        (each trip is a wake-up that, on a busy machine, waits its turn for a core)."""
+    def evaluate_and_log(read: list[tuple[Shard, list[tuple[bytes, dict[bytes, bytes]]]]],
+                         write: bool) -> tuple[list[pl.DataFrame], _Written | None]:
+        """:func:`evaluate_all`, then (``write``: no older alert waits to be logged) the log
+        write of its alerts in the same worker thread, not in a second trip from the loop."""
+        found = evaluate_all(read)
+        if not (write and found):
+            return found, None
+        pending = pl.concat(found)
+        try:
+            return found, (pending, notifier.write_outbox(pending)[1])
+        except SinkError as exc:
+            return found, (pending, exc)
+
+    async def handle(*read: tuple[Shard, list[tuple[bytes, dict[bytes, bytes]]]]) -> bool:
+        """Evaluate what one read brought and log its alerts, every shard of it in one trip to
+        a worker thread (each trip is a wake-up that, on a busy machine, waits its turn for a
+        core). False: nothing was logged here (:func:`flush_log` does it, or retries)."""
         if not read:
-            return
-        for alerts in await asyncio.to_thread(evaluate_all, list(read)):
+            return False
+        found, written = await asyncio.to_thread(evaluate_and_log, list(read), not unlogged)
+        for alerts in found:
             stats.alerts += alerts.height
-            observer.on_alerts(alerts)
-            with status_line.above():
-                print_alerts(alerts, out)
             unlogged.append(alerts)
+        if written is None:
+            return False
+        await flush_log(written)
+        return True
 
     async def recover() -> None:
         """Create the groups, then take over and re-read every shard's pending entries.
@@ -603,8 +662,7 @@ async def run_sharded(
                                                 start_id=cursor, count=source.read_count)
                 cursor = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
                 entries = [e for e in reply[1] if e and e[1] is not None]
-                if entries:
-                    await handle((u, entries))
+                if entries and not await handle((u, entries)):
                     await flush_log()
                 if cursor == ZERO_ID:
                     break
@@ -643,8 +701,8 @@ async def run_sharded(
                     backoff.reset()
                 read = await read_new()
                 t0 = time.perf_counter()
-                await handle(*read)
-                await flush_log()
+                if not await handle(*read):
+                    await flush_log()  # alerts an earlier write failed to log: tried again
                 await commit_step(not read, slice_budget(time.perf_counter() - t0))
             except REDIS_ERRORS as exc:
                 down(exc)
