@@ -148,6 +148,8 @@ class LevelTable:
         #: per rule, the level of its re-arm points (-1: no ``rearm``)
         self.rearm = np.full(len(rules), -1, np.int64)
         self.rearm[with_rearm] = level[len(rules):]
+        #: every rule armed (a job's ``armed0`` when it has no rule with ``rearm``)
+        self.armed = np.ones(len(rules), np.bool_)
         self.codes: I64 = np.concatenate(blocks, axis=1) if blocks else np.zeros((6, 0), np.int64)
         self.cooldown = np.fromiter((r.cooldown_ms for r in rules), np.int64, len(rules))
         self.for_ms = np.fromiter((-1 if r.for_ms is None else r.for_ms for r in rules), np.int64, len(rules))
@@ -201,9 +203,12 @@ def sparse_fires(jobs: Sequence[Job]) -> list[Fired | None]:
     has_gate, gate_at, open_at = _gates(jobs, offsets, rule_job)
     for_ms = np.concatenate([j.table.for_ms for j in jobs])
     run0 = np.concatenate([j.run0 for j in jobs])
-    rearm = np.concatenate([np.where(j.table.rearm >= 0, j.table.rearm + level_base[i], -1)
-                            for i, j in enumerate(jobs)])
-    armed0 = np.concatenate([np.ones(j.table.size, np.bool_) if j.armed0 is None else j.armed0 for j in jobs])
+    rearm = np.concatenate([j.table.rearm for j in jobs])
+    if (rearm >= 0).any():
+        rearm = np.where(rearm >= 0, rearm + level_base[rule_job], -1)
+        armed0 = np.concatenate([j.table.armed if j.armed0 is None else j.armed0 for j in jobs])
+    else:
+        armed0 = np.ones(len(rule_job), np.bool_)
     rule, sample, last, since, run_state, armed = _walk(
         lvl_of, start, end, key, t, offsets, rule_job, level, cooldown, last0, for_ms, run0, has_gate, gate_at,
         open_at, rearm, armed0)
