@@ -3,7 +3,8 @@
 Values are drawn from the thresholds themselves and their neighbours (crossings exactly
 at a level), with undefined runs and infinities; sample times repeat and jump around the
 cooldowns; gates shut random samples; ``for`` from 0 to longer than the stream, with
-carried runs; several sources go in one call, with carried last
+carried runs; ``rearm`` from 0 to wider than the levels' spread, carried in armed or
+not, and on levels next to one another; several sources go in one call, with carried last
 fires and previous values.
 """
 
@@ -24,13 +25,16 @@ from tradeassist_runner.engine.plan import CompiledRule, ConditionSpec
 LEVELS = [-1.0, 0.0, 0.5, 2.0]
 VALUES = [*LEVELS, -3.0, 0.25, 1.0, 5.0, float("nan"), float("inf"), float("-inf")]
 COOLDOWNS = [0, 1, 2, 5, 40]
+#: with the levels, re-arm levels land on other levels, on values, between them and beyond
+REARMS = [None, None, 0.0, 0.5, 1.0, 1.5, 3.0, 10.0]
 
 
 def rule(i: int, series: int, cond: int, threshold: float, cooldown: int, gate: int | None,
-         for_ms: int | None) -> CompiledRule:
+         for_ms: int | None, rearm: float | None = None) -> CompiledRule:
     cs = ConditionSpec(series, cond, "", threshold, "threshold", cast(Any, ()))
     return CompiledRule(index=i, rule=cast(Any, None), state_key=f"r{i}", location="", source=0,
-                        conditions=(cs,), cooldown_ms=cooldown, for_ms=for_ms if cond < 2 else None, rearm=None, gate=gate)
+                        conditions=(cs,), cooldown_ms=cooldown, for_ms=for_ms if cond < 2 else None, rearm=rearm,
+                        gate=gate)
 
 
 @st.composite
@@ -48,15 +52,17 @@ def sources(draw: Any, first_series: int) -> tuple[FireInput, list[int]]:
         values[sid] = (val, prv)
     k = draw(st.integers(1, 12))
     rules = [rule(i, draw(st.sampled_from(series)), draw(st.integers(0, 3)), draw(st.sampled_from(LEVELS)),
-                  draw(st.sampled_from(COOLDOWNS)), draw(st.sampled_from([None, None, 0, 1])), draw(st.sampled_from([None, None, 0, 1, 3, 50])))
+                  draw(st.sampled_from(COOLDOWNS)), draw(st.sampled_from([None, None, 0, 1])),
+                  draw(st.sampled_from([None, None, 0, 1, 3, 50])), draw(st.sampled_from(REARMS)))
              for i in range(k)]
     gates = {g: np.asarray(draw(st.lists(st.booleans(), min_size=n, max_size=n)), np.bool_) for g in (0, 1)}
     states = []
-    for _ in rules:
+    for r in rules:
         s = fresh_state()
         last = draw(st.sampled_from([None, 900, 995, 1_000, 1_003]))
         s["last"] = last
         s["run"] = draw(st.sampled_from([None, 990, 1_000]))
+        s["armed"] = draw(st.booleans()) if r.rearm is not None else True  # only ``rearm`` disarms
         states.append(s)
     return FireInput(rules, t, np.zeros(n, np.int64), values, gates, states, True, RuleTable(rules)), series
 
@@ -80,7 +86,7 @@ def _run(inputs: list[FireInput], sparse: bool, events_per_cell: float = float("
     finally:
         firing.SPARSE, sparse_module.EVENTS_PER_CELL = saved
     return [(f.rule.tolist(), f.sample.tolist(), f.last_fire.tolist(), f.run_start.tolist(),
-             [(s["last"], s["run"]) for s in states]) for f, states in results]
+             [(s["last"], s["run"], s["armed"]) for s in states]) for f, states in results]
 
 
 @pytest.mark.parametrize("events_per_cell", [float("inf"), 0.3, 0.0])

@@ -25,7 +25,8 @@ from ..rules.registry import REGISTRY
 from ..rules.seam import B, F64, I64, Values
 from .alert_rows import FireRows, build_alerts
 from .alerts import empty_alerts
-from .firing import FireInput, find_fires_many, fresh_state
+from .carried import Carried, FiringArrays, state_dict
+from .firing import FireInput, fire_many, fresh_state
 from .plan import Plan
 from .samples import SourceBatch, Ticks, build_source
 from .state import EngineState
@@ -119,9 +120,13 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
             new_series[plan.series[i].key] = {"type": type_state, "last": last}
             series_values[i] = (value, prev, vals)
     new_rules = _kept(state.rules, plan.active_keys, same_plan)
+    # the rules' state as the last batch of this plan left it in arrays (else from the dicts)
+    arrays = state.firing if state.firing is not None and state.firing.valid_for(plan, state.rules) else None
+    carried_by_source = dict(arrays.sources) if arrays is not None else {}
     parts: list[FireRows] = []
     notes: list[str] = []
     inputs: list[tuple[int, FireInput]] = []
+    unwritten: dict[int, I64] = {}
     for src_index, rules in plan.rules_by_source.items():
         src = built[src_index]
         if src is None:
@@ -142,18 +147,30 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
                     f"{datetime.fromtimestamp(bad / 1000, timezone.utc):%Y-%m-%d %H:%M}Z: rules gated by it "
                     "do not fire there"
                 )
-        get = new_rules.get
+        held = carried_by_source.get(src_index)
+        if held is None:
+            held, unwritten[src_index] = _read(new_rules, tables.state_keys[src_index],
+                                               plan.rule_tables[src_index].has_for)
         inputs.append((src_index, FireInput(
-            rules, src.samples.t, src.samples.source, values, gate_masks,
-            [get(key) or fresh_state() for key in tables.state_keys[src_index]],
-            monotone=len(plan.sources[src_index].symbols) == 1, table=plan.rule_tables[src_index],
+            rules, src.samples.t, src.samples.source, values, gate_masks, (),
+            monotone=len(plan.sources[src_index].symbols) == 1, table=plan.rule_tables[src_index], carried=held,
         )))
     # all sources' fires at once: the event path's work is per batch, not per source
-    for (src_index, inp), (fires, states) in zip(inputs, find_fires_many([inp for _, inp in inputs])):
+    for (src_index, inp), (fires, new) in zip(inputs, fire_many([inp for _, inp in inputs])):
         src = built[src_index]
         assert src is not None
-        for r, st in zip(inp.rules, states):
-            new_rules[r.state_key] = st
+        old = inp.carried
+        assert old is not None
+        # only the dicts of rules whose state changed are written (and those not yet stored)
+        changed = old.changed(new) if new is not old else np.zeros(0, np.int64)
+        if src_index in unwritten:
+            changed = np.union1d(changed, unwritten[src_index])
+        if len(changed):
+            keys = tables.state_keys[src_index]
+            has_for = plan.rule_tables[src_index].has_for
+            for i in changed.tolist():
+                new_rules[keys[i]] = state_dict(new_rules.get(keys[i]), new, i, bool(has_for[i]))
+        carried_by_source[src_index] = new
         if len(fires.rule):
             s = fires.sample
             smp = src.samples
@@ -165,7 +182,8 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
                 source=src_index,
             ))
     new_state = EngineState(next_seq=state.next_seq + n, sources=new_sources, series=new_series, rules=new_rules,
-                            plan_version=plan.state_keys_version)
+                            plan_version=plan.state_keys_version,
+                            firing=FiringArrays(plan, new_rules, carried_by_source))
     alerts = build_alerts(plan, parts, series_values, now or datetime.now(timezone.utc)) if parts else empty_alerts()
     return BatchResult(alerts, new_state, tuple(dict.fromkeys(notes)))
 
@@ -233,6 +251,17 @@ def _ticks(ticks: pl.DataFrame, code_of: dict[str, int]) -> Ticks:
         volume=np.ascontiguousarray(
             volume.to_numpy() if volume.dtype.is_numeric() else volume.cast(pl.Float64).to_numpy(), dtype=np.float64),
     )
+
+
+def _read(rules: dict[str, dict[str, Any]], keys: list[str], has_for: B) -> tuple[Carried, I64]:
+    """A source's firing state read from the dicts (once per plan and state: later
+    batches carry the arrays), and the rules whose dicts must be written whatever
+    happens: those with none yet, and those with ``for`` whose dict has no ``run``."""
+    got = [rules.get(key) for key in keys]
+    states = [fresh_state() if s is None else s for s in got]
+    unwritten = np.fromiter((s is None or (f and "run" not in s) for s, f in zip(got, has_for.tolist())),
+                            np.bool_, len(got))
+    return Carried.of(states), np.flatnonzero(unwritten)
 
 
 def _kept(carried: dict[str, dict[str, Any]], keys: frozenset[str], same_plan: bool) -> dict[str, dict[str, Any]]:

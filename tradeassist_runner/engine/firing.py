@@ -1,8 +1,8 @@
 """Which samples fire: conditions, ``for``, gates, re-arm and cooldown, for every rule type.
 
-Two paths.  A rule with one condition and no ``rearm`` on a one-symbol source (gates and
+Two paths.  A rule with one condition on a one-symbol source (gates, ``rearm`` and
 ``for`` allowed) takes the *event* path (``sparse.py``): its fires follow from where the value crosses
-its threshold, found for every such rule of every source of the batch at once, at a
+its threshold (and its re-arm level), found for every such rule of every source of the batch at once, at a
 cost that grows with the crossings rather than with rules x samples.  Every other rule,
 and a source whose values cross their thresholds so often that events would outnumber
 a fraction of its rules x samples, takes the *matrix* path described next.
@@ -24,6 +24,8 @@ sample or per rule:
 Firing state per rule (keyed by its exact definition, JSON):
 ``{"last": t of last fire | None, "armed": bool, "run": t where the current run of
 holding samples began | None}``.
+Within a batch it is read and written as per-source arrays (``carried.py``); only the
+dicts of rules whose state changed are written back.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..rules.seam import B, F64, I64
+from .carried import Carried, state_dict
 from .plan import CompiledRule
 from .sparse import NEVER, Fired, Job, LevelTable, eligible, sparse_fires
 
@@ -107,8 +110,11 @@ class RuleTable:
         self.sparse = np.asarray([i for i, r in enumerate(rules) if eligible(r)], np.int64) if split else \
             np.zeros(0, np.int64)
         self.levels = LevelTable([rules[i] for i in self.sparse.tolist()])
-        #: positions among ``sparse`` of the rules with ``for``
-        self.sparse_for = tuple(int(j) for j in np.flatnonzero(self.levels.for_ms >= 0))
+        #: positions among ``sparse`` of the rules with ``for``, and of those with ``rearm``
+        self.sparse_for = np.flatnonzero(self.levels.for_ms >= 0)
+        self.sparse_rearm = np.flatnonzero(self.levels.rearm >= 0)
+        #: whether each rule has ``for`` (its state dict carries ``run``)
+        self.has_for = np.fromiter((r.for_ms is not None for r in rules), np.bool_, k)
         rest = np.setdiff1d(np.arange(k, dtype=np.int64), self.sparse)
         self.rest = rest
         self.rest_rules = tuple(rules[i] for i in rest.tolist())
@@ -121,7 +127,8 @@ def fresh_state() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class FireInput:
-    """One source's share of a batch (``find_fires`` arguments)."""
+    """One source's share of a batch (``find_fires`` arguments; ``carried``: the state
+    as arrays, which ``fire_many`` then reads instead of ``states``)."""
 
     rules: Sequence[CompiledRule]
     t: I64
@@ -131,6 +138,7 @@ class FireInput:
     states: Sequence[dict[str, Any]]
     monotone: bool = True
     table: RuleTable | None = None
+    carried: Carried | None = None
 
 
 def find_fires(
@@ -152,55 +160,72 @@ def find_fires(
 
 
 def find_fires_many(inputs: Sequence[FireInput]) -> list[tuple[Fires, list[dict[str, Any]]]]:
-    """``find_fires`` of several sources of one batch: the rules the event path covers
-    are resolved for all the sources together (a fixed number of array operations per
-    batch rather than per source); the rest by the matrices, per source."""
-    results: list[tuple[Fires, list[dict[str, Any]]] | None] = [None] * len(inputs)
-    jobs: list[tuple[int, RuleTable, Job]] = []
+    """``find_fires`` of several sources of one batch (``fire_many``), with the new
+    state dicts: the carried ones, and new dicts where a rule's state changed."""
+    out: list[tuple[Fires, list[dict[str, Any]]]] = []
+    for inp, (fires, new) in zip(inputs, fire_many(inputs)):
+        old = inp.carried or Carried.of(inp.states)
+        table = inp.table or RuleTable(inp.rules)
+        states = list(inp.states)
+        for i in old.changed(new).tolist():
+            states[i] = state_dict(states[i], new, i, bool(table.has_for[i]))
+        out.append((fires, states))
+    return out
+
+
+def fire_many(inputs: Sequence[FireInput]) -> list[tuple[Fires, Carried]]:
+    """Fires and new carried state of several sources of one batch: the rules the event
+    path covers are resolved for all the sources together (a fixed number of array
+    operations per batch rather than per source); the rest by the matrices, per source.
+    A source whose state did not change gets its ``Carried`` back as it was."""
+    results: list[tuple[Fires, Carried] | None] = [None] * len(inputs)
+    jobs: list[tuple[int, RuleTable, Carried, Job]] = []
     for idx, inp in enumerate(inputs):
-        rules, states = inp.rules, inp.states
+        rules = inp.rules
+        carried = inp.carried or Carried.of(inp.states)
         if len(inp.t) == 0 or not rules:
             z = np.zeros(0, np.int64)
-            results[idx] = Fires(z, z, z, z), [dict(s) for s in states]
+            results[idx] = Fires(z, z, z, z), carried
             continue
         table = inp.table or RuleTable(rules)
         if not (SPARSE and inp.monotone and len(table.sparse)):
-            results[idx] = _matrix_fires(rules, inp.t, inp.source, inp.values, inp.gates, states, inp.monotone, table)
+            results[idx] = _matrix_fires(rules, inp.t, inp.source, inp.values, inp.gates, carried, inp.monotone,
+                                         table)
             continue
-        mine = [states[i] for i in table.sparse.tolist()]
-        last0 = np.fromiter((_NEVER if s["last"] is None else s["last"] for s in mine), np.int64, len(mine))
-        run0 = np.fromiter((_NEVER if s.get("run") is None else s["run"] for s in mine), np.int64, len(mine)) \
-            if table.sparse_for else np.full(len(mine), _NEVER, np.int64)
-        jobs.append((idx, table, Job(table.levels, inp.t, inp.values, inp.gates, last0, run0)))
+        mine = carried.take(table.sparse) if len(table.rest) else carried
+        jobs.append((idx, table, carried, Job(table.levels, inp.t, inp.values, inp.gates, mine.last, mine.run,
+                                              mine.armed if len(table.sparse_rearm) else None)))
     if jobs:
-        for (idx, table, _), got in zip(jobs, sparse_fires([j for _, _, j in jobs])):
+        for (idx, table, carried, _), got in zip(jobs, sparse_fires([j for _, _, _, j in jobs])):
             inp = inputs[idx]
             if got is None:
-                results[idx] = _matrix_fires(inp.rules, inp.t, inp.source, inp.values, inp.gates, inp.states,
+                results[idx] = _matrix_fires(inp.rules, inp.t, inp.source, inp.values, inp.gates, carried,
                                              inp.monotone, table)
             else:
-                results[idx] = _with_rest(inp, table, got)
-    out: list[tuple[Fires, list[dict[str, Any]]]] = []
+                results[idx] = _with_rest(inp, table, carried, got)
+    out: list[tuple[Fires, Carried]] = []
     for r in results:
         assert r is not None
         out.append(r)
     return out
 
 
-def _with_rest(inp: FireInput, table: RuleTable, got: Fired) -> tuple[Fires, list[dict[str, Any]]]:
+def _with_rest(inp: FireInput, table: RuleTable, carried: Carried, got: Fired) -> tuple[Fires, Carried]:
     """The event path's fires (by rule, then sample) with the matrix path's for the rest
-    of the source's rules, and the new states."""
-    t, states = inp.t, inp.states
+    of the source's rules, and the new carried state (``carried`` itself where nothing
+    in it changed)."""
+    t = inp.t
     sparse = table.sparse
-    new_states = list(states)
     e_rule, e_s = got.rule, got.sample
     f_rule, f_s, f_last, f_run = sparse[e_rule], e_s, got.last_fire, got.run_start
+    if not (len(table.rest) or len(e_rule) or len(table.sparse_for) or len(table.sparse_rearm)):
+        return Fires(f_rule, f_s, f_last, f_run), carried
+    last, run, armed = carried.last.copy(), carried.run.copy(), carried.armed.copy()
     if len(table.rest):
         rest = table.rest
-        fires, rest_states = _matrix_fires(table.rest_rules, t, inp.source, inp.values, inp.gates,
-                                           [states[i] for i in rest.tolist()], inp.monotone, table.rest_table)
-        for i, st in zip(rest.tolist(), rest_states):
-            new_states[i] = st
+        fires, rest_state = _matrix_fires(table.rest_rules, t, inp.source, inp.values, inp.gates,
+                                          carried.take(rest), inp.monotone, table.rest_table)
+        last[rest], run[rest], armed[rest] = rest_state.last, rest_state.run, rest_state.armed
         if len(fires.rule):
             f_rule = np.concatenate((f_rule, rest[fires.rule]))
             f_s = np.concatenate((f_s, fires.sample))
@@ -212,16 +237,13 @@ def _with_rest(inp: FireInput, table: RuleTable, got: Fired) -> tuple[Fires, lis
         # the event path's rules that fired: their last fire
         is_last = np.ones(len(e_rule), np.bool_)
         is_last[:-1] = e_rule[1:] != e_rule[:-1]
-        for i, last in zip(sparse[e_rule[is_last]].tolist(), t[e_s[is_last]].tolist()):
-            st = states[i].copy()
-            st["last"] = last
-            st["armed"] = True
-            new_states[i] = st
-    for j in table.sparse_for:
-        # with ``for``: the run going on at the end, fired or not
-        run = int(got.run[j])
-        new_states[sparse[j]] = {**new_states[sparse[j]], "run": None if run == _NEVER else run}
-    return Fires(f_rule, f_s, f_last, f_run), new_states
+        fired = sparse[e_rule[is_last]]
+        last[fired] = t[e_s[is_last]]
+        armed[fired] = True
+    # with ``for``: the run going on at the end, fired or not; with ``rearm``: re-armed or not
+    run[sparse[table.sparse_for]] = got.run[table.sparse_for]
+    armed[sparse[table.sparse_rearm]] = got.armed[table.sparse_rearm]
+    return Fires(f_rule, f_s, f_last, f_run), Carried(last, run, armed)
 
 
 def _matrix_fires(
@@ -230,23 +252,23 @@ def _matrix_fires(
     source: I64,
     values: dict[int, tuple[F64, F64]],
     gates: dict[int, B],
-    states: Sequence[dict[str, Any]],
+    carried: Carried,
     monotone: bool,
     table: RuleTable,
-) -> tuple[Fires, list[dict[str, Any]]]:
+) -> tuple[Fires, Carried]:
     """``find_fires`` by rules x samples matrices: every rule, condition and modifier."""
     n = len(t)
     if not rules:
         z = np.zeros(0, np.int64)
-        return Fires(z, z, z, z), []
+        return Fires(z, z, z, z), carried
     chunk = max(1, MAX_CELLS // n)
     cand_r: list[I64] = []
     cand_s: list[I64] = []
     cand_run: list[I64] = []
     re_r: list[I64] = []
     re_s: list[I64] = []
-    new_states = [dict(s) for s in states]
-    last0 = np.fromiter((_NEVER if s["last"] is None else s["last"] for s in states), np.int64, len(rules))
+    last0 = carried.last.copy()  # chains too long to jump continue from their last jumped fire
+    run_end = carried.run.copy() if table.with_for else carried.run
     cooldown = table.cooldown
     # Rules whose fires only cooldown limits (no re-arm, no ``for``), on one symbol: when
     # they hold on many samples their fires are found by jumping (below), not by listing.
@@ -256,7 +278,7 @@ def _matrix_fires(
         part = rules[lo:lo + chunk]
         hi = lo + len(part)
         holds = _holds(table, lo, hi, values, n)
-        run_t = _runs(part, holds, t, states[lo:lo + chunk], new_states[lo:lo + chunk]) if table.with_for else None
+        run_t = _runs(part, holds, t, carried.run[lo:hi], run_end[lo:hi]) if table.with_for else None
         fire_ok = holds
         gated = [i - lo for i in table.gated if lo <= i < hi]
         if gated or run_t is not None:
@@ -303,9 +325,10 @@ def _matrix_fires(
     c_run = np.concatenate(cand_run).astype(np.int64, copy=False)
     r_rule = np.concatenate(re_r).astype(np.int64, copy=False) if re_r else np.zeros(0, np.int64)
     r_s = np.concatenate(re_s).astype(np.int64, copy=False) if re_s else np.zeros(0, np.int64)
-    fires = _resolve(table, t, source, c_rule, c_s, c_run, r_rule, r_s, states, new_states, monotone,
-                     last0, dense)
-    return fires, new_states
+    fires, fired_at, armed = _resolve(table, t, source, c_rule, c_s, c_run, r_rule, r_s, carried.armed, monotone,
+                                      last0, dense)
+    last = np.where(fired_at >= 0, t[np.maximum(fired_at, 0)], carried.last)
+    return fires, Carried(last, run_end, armed)
 
 
 def _jumps(ok: B, t: I64, cooldown: I64, last: I64) -> tuple[I64, I64, I64, I64, I64]:
@@ -402,11 +425,9 @@ def _holds(table: RuleTable, lo: int, hi: int, values: dict[int, tuple[F64, F64]
     return holds
 
 
-def _runs(
-    part: Sequence[CompiledRule], holds: B, t: I64,
-    states: Sequence[dict[str, Any]], new_states: list[dict[str, Any]],
-) -> tuple[I64, I64] | None:
-    """For rules with ``for``: the t where each sample's holding run began (rows, matrix)."""
+def _runs(part: Sequence[CompiledRule], holds: B, t: I64, run0: I64, run_end: I64) -> tuple[I64, I64] | None:
+    """For rules with ``for``: the t where each sample's holding run began (rows, matrix),
+    from the carried starts ``run0``; ``run_end`` gets the runs going on at the end."""
     rows = np.asarray([i for i, r in enumerate(part) if r.for_ms is not None], np.int64)
     if not len(rows):
         return None
@@ -415,13 +436,10 @@ def _runs(
     brk = np.where(~h, np.arange(n)[None, :], -1)
     start_pos = np.maximum.accumulate(brk, axis=1) + 1
     start = t[np.minimum(start_pos, n - 1)]
-    carried = np.asarray(
-        [states[i]["run"] if states[i]["run"] is not None else _NEVER for i in rows], np.int64
-    )
+    carried = run0[rows]
     from_before = (start_pos == 0) & (carried != _NEVER)[:, None]
     start = np.where(from_before, carried[:, None], start)
-    for j, i in enumerate(rows.tolist()):
-        new_states[i]["run"] = int(start[j, -1]) if h[j, -1] else None
+    run_end[rows] = np.where(h[:, -1], start[:, -1], _NEVER)
     return rows, start
 
 
@@ -450,10 +468,10 @@ def _rearm_points(table: RuleTable, lo: int, hi: int, values: dict[int, tuple[F6
 def _resolve(
     table: RuleTable, t: I64, source: I64,
     c_rule: I64, c_s: I64, c_run: I64, r_rule: I64, r_s: I64,
-    states: Sequence[dict[str, Any]], new_states: list[dict[str, Any]], monotone: bool,
-    last0: I64, jumped: Sequence[tuple[I64, I64, I64]],
-) -> Fires:
-    """Apply cooldown and re-arm to the candidates (sorted by rule, then sample).
+    armed0: B, monotone: bool, last0: I64, jumped: Sequence[tuple[I64, I64, I64]],
+) -> tuple[Fires, I64, B]:
+    """Apply cooldown and re-arm to the candidates (sorted by rule, then sample): the
+    fires, and per rule the sample of its last fire (-1: none) and whether it is re-armed.
 
     After a fire at candidate ``c`` the rule's next fire is a function of ``c`` alone:
     the first candidate of the rule that is later in sample order, past the re-arm point
@@ -468,7 +486,6 @@ def _resolve(
     n_rules = table.size
     cooldown = table.cooldown
     has_rearm = table.has_rearm
-    armed0 = np.fromiter((bool(s["armed"]) for s in states), np.bool_, n_rules)
     # every candidate fires, unless sample time can step back (two symbols): then even a
     # zero cooldown needs t >= t(last fire)
     free = (cooldown == 0) & ~has_rearm & monotone
@@ -593,10 +610,4 @@ def _resolve(
         jj = np.minimum(j, max(len(key_r) - 1, 0))
         seen = (j < len(key_r)) & (r_rule[jj] == idx) if len(key_r) else np.zeros(len(idx), np.bool_)
         armed[idx] = seen | (~fired[idx] & armed0[idx])
-    last_t = t[np.maximum(fired_at, 0)].tolist()
-    for i, (f, a, lt) in enumerate(zip(fired.tolist(), armed.tolist(), last_t)):
-        st = new_states[i]
-        if f:
-            st["last"] = int(lt)
-        st["armed"] = a
-    return Fires(f_rule, f_s, f_last, f_run)
+    return Fires(f_rule, f_s, f_last, f_run), fired_at, armed

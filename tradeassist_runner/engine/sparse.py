@@ -1,6 +1,6 @@
-"""Fires of single-condition rules without ``rearm``, found from events, not a matrix.
+"""Fires of single-condition rules, found from events, not a matrix.
 
-Such a rule (one condition; gates and ``for`` allowed) on a one-symbol source holds
+Such a rule (one condition; gates, ``rearm`` and ``for`` allowed) on a one-symbol source holds
 on a union of *runs* of consecutive samples, and a run begins or ends only where the
 value crosses the rule's threshold.  With the distinct thresholds of one (series,
 condition) sorted once per plan, the thresholds that change state between two samples
@@ -20,12 +20,15 @@ rule's runs at or after it (one binary search over the run ends).  A rule fires 
 most once per cooldown, so the rounds are as many as the most fires of one rule.  A
 rule without cooldown fires on every sample of its runs.  ``for`` moves a run's first
 admissible sample to ``for`` after the run began; a gate moves a shut fire to the
-gate's next opening (both are one more round, not a fire).
+gate's next opening (both are one more round, not a fire).  With ``rearm`` the value
+must come back first: the samples where it is back are runs of a level of their own
+(``rearm_level``), and after a fire the next round starts from the first of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +48,27 @@ RADIX_LEVELS = 1 << 16
 
 def eligible(rule: CompiledRule) -> bool:
     """Whether the event path covers ``rule`` (on a one-symbol source)."""
-    return len(rule.conditions) == 1 and rule.rearm is None and (rule.for_ms is None or rule.conditions[0].cond < 2)
+    if len(rule.conditions) != 1 or not (rule.for_ms is None or rule.conditions[0].cond < 2):
+        return False
+    return rule.rearm is None or rearm_level(rule) is not None
+
+
+def rearm_level(rule: CompiledRule) -> tuple[int, float] | None:
+    """The re-arm points of a rule with ``rearm`` as a level of its series: (condition
+    code, threshold), or None where that level would not be finite.
+
+    Back at or below ``threshold - rearm`` (the upward side) is strictly below the float
+    just above that level, and back at or above ``threshold + rearm`` is strictly above
+    the float just below it, for every value including the infinities (NaN is neither),
+    so re-arming is a ``below`` or ``above`` level like any other: its samples come in
+    runs listed with the rest."""
+    assert rule.rearm is not None
+    c = rule.conditions[0]
+    if c.cond in (0, 2):
+        code, level = 1, float(np.nextafter(c.threshold - rule.rearm, np.inf))
+    else:
+        code, level = 0, float(np.nextafter(c.threshold + rule.rearm, -np.inf))
+    return (code, level) if math.isfinite(level) else None
 
 
 class LevelTable:
@@ -69,18 +92,27 @@ class LevelTable:
 
     def __init__(self, rules: Sequence[CompiledRule]) -> None:
         self.size = len(rules)
-        by: dict[int, list[int]] = {}
+        # every rule's condition, then the re-arm level of each rule with ``rearm``
+        entries = [(r.conditions[0].series, r.conditions[0].cond, r.conditions[0].threshold) for r in rules]
+        with_rearm: list[int] = []
         for i, r in enumerate(rules):
-            by.setdefault(r.conditions[0].series, []).append(i)
-        level = np.zeros(len(rules), np.int64)
+            if r.rearm is not None:
+                lv = rearm_level(r)
+                assert lv is not None
+                with_rearm.append(i)
+                entries.append((r.conditions[0].series, *lv))
+        by: dict[int, list[int]] = {}
+        for i, (series, _, _) in enumerate(entries):
+            by.setdefault(series, []).append(i)
+        level = np.zeros(len(entries), np.int64)
         #: series, search array, its first column in ``codes``
         self.series: list[tuple[int, F64, int]] = []
         blocks: list[I64] = []
         base = 0
         col = 0
         for series, members in sorted(by.items()):
-            thr = np.asarray([rules[i].conditions[0].threshold for i in members], np.float64)
-            conds = np.asarray([rules[i].conditions[0].cond for i in members], np.int64)
+            thr = np.asarray([entries[i][2] for i in members], np.float64)
+            conds = np.asarray([entries[i][1] for i in members], np.int64)
             distinct, where = np.unique(thr, return_inverse=True)
             where = where.reshape(-1)
             k = len(distinct)
@@ -112,7 +144,12 @@ class LevelTable:
             base += int(cum[:, -1].sum())
             col += 2 * k + 2
         self.levels = base
-        self.level = level
+        self.level = level[:len(rules)]
+        #: per rule, the level of its re-arm points (-1: no ``rearm``)
+        self.rearm = np.full(len(rules), -1, np.int64)
+        self.rearm[with_rearm] = level[len(rules):]
+        #: every rule armed (a job's ``armed0`` when it has no rule with ``rearm``)
+        self.armed = np.ones(len(rules), np.bool_)
         self.codes: I64 = np.concatenate(blocks, axis=1) if blocks else np.zeros((6, 0), np.int64)
         self.cooldown = np.fromiter((r.cooldown_ms for r in rules), np.int64, len(rules))
         self.for_ms = np.fromiter((-1 if r.for_ms is None else r.for_ms for r in rules), np.int64, len(rules))
@@ -131,6 +168,7 @@ class Job:
     gates: dict[int, B]
     last0: I64
     run0: I64  # per eligible rule with ``for``: the carried start of its run (NEVER: none)
+    armed0: B | None = None  # per eligible rule: carried re-armed flag (None: every rule armed)
 
 
 @dataclass(frozen=True)
@@ -142,6 +180,7 @@ class Fired:
     last_fire: I64  # t of the rule's fire before (NEVER: none)
     run_start: I64  # t where the holding run began (with ``for``; else the sample's t)
     run: I64  # per rule with ``for``: t where the run going at the end began (NEVER: none)
+    armed: B  # per rule: re-armed at the end (True for the rules without ``rearm``)
 
 
 def sparse_fires(jobs: Sequence[Job]) -> list[Fired | None]:
@@ -164,8 +203,15 @@ def sparse_fires(jobs: Sequence[Job]) -> list[Fired | None]:
     has_gate, gate_at, open_at = _gates(jobs, offsets, rule_job)
     for_ms = np.concatenate([j.table.for_ms for j in jobs])
     run0 = np.concatenate([j.run0 for j in jobs])
-    rule, sample, last, since, run_state = _walk(lvl_of, start, end, key, t, offsets, rule_job, level, cooldown,
-                                                 last0, for_ms, run0, has_gate, gate_at, open_at)
+    rearm = np.concatenate([j.table.rearm for j in jobs])
+    if (rearm >= 0).any():
+        rearm = np.where(rearm >= 0, rearm + level_base[rule_job], -1)
+        armed0 = np.concatenate([j.table.armed if j.armed0 is None else j.armed0 for j in jobs])
+    else:
+        armed0 = np.ones(len(rule_job), np.bool_)
+    rule, sample, last, since, run_state, armed = _walk(
+        lvl_of, start, end, key, t, offsets, rule_job, level, cooldown, last0, for_ms, run0, has_gate, gate_at,
+        open_at, rearm, armed0)
     out: list[Fired | None] = []
     if len(rule):
         order = np.lexsort((sample, rule))
@@ -176,7 +222,8 @@ def sparse_fires(jobs: Sequence[Job]) -> list[Fired | None]:
     for j in range(len(jobs)):
         a, b = cut[j], cut[j + 1]
         out.append(None if dense[j] else Fired(rule[a:b] - rule_off[j], sample[a:b] - offsets[j], last[a:b],
-                                               since[a:b], run_state[rule_off[j]:rule_off[j + 1]]))
+                                               since[a:b], run_state[rule_off[j]:rule_off[j + 1]],
+                                               armed[rule_off[j]:rule_off[j + 1]]))
     return out
 
 
@@ -340,11 +387,16 @@ def _spans(lo: I64, count: I64, at: I64) -> tuple[I64, I64]:
 
 def _walk(
     lvl_of: I64, start: I64, end: I64, key: I64, t: I64, offsets: I64, rule_job: I64, level: I64, cooldown: I64, last0: I64,
-    for_ms: I64, run0: I64, has_gate: B, gate_at: I64, open_at: I64,
-) -> tuple[I64, I64, I64, I64, I64]:
+    for_ms: I64, run0: I64, has_gate: B, gate_at: I64, open_at: I64, rearm: I64, armed0: B,
+) -> tuple[I64, I64, I64, I64, I64, B]:
     """(rule, sample, t of the fire before, t where its run began) of every fire, in no
-    particular order, and per rule with ``for`` the t where the run still going at the
-    end began (``NEVER``: none).
+    particular order, per rule with ``for`` the t where the run still going at the
+    end began (``NEVER``: none), and per rule whether it is re-armed at the end.
+
+    With ``rearm`` (``rearm``: the level of its re-arm points; -1: none) a fire at
+    sample ``f`` moves the next round's first admissible sample to the first re-arm
+    point after ``f`` (none: no more fires), and a rule carried in disarmed starts from
+    its first re-arm point.
 
     With ``for`` (``for_ms`` >= 0; -1: none) a run lets the rule fire only from its first sample at
     least ``for`` after the run began (``run0``: the carried start, for a run going on
@@ -353,6 +405,8 @@ def _walk(
     m = len(key)
     z = np.zeros(0, np.int64)
     total = len(t)
+    has_rearm = rearm >= 0
+    armed = ~has_rearm | armed0
     stride = int(offsets[-1]) + 1
     end_key = lvl_of * stride + end
     job_start = offsets[:-1][rule_job]
@@ -374,12 +428,22 @@ def _walk(
         going = (li >= 0) & (lvl_of[lc] == lv) & (end[lc] == job_end[idx])
         run_state[idx] = np.where(going, began(idx, start[lc]), NEVER)
     if not m:
-        return z, z, z, z, run_state
+        return z, z, z, z, run_state, armed
+
+    def rearm_at(rule: I64, a: I64) -> tuple[I64, B]:
+        """Per query: the first re-arm point of ``rule`` at or after sample ``a``, and whether any."""
+        lv = rearm[rule]
+        q = np.searchsorted(end_key, lv * stride + a, "right")
+        qq = np.minimum(q, m - 1)
+        ok: B = (q < m) & (lvl_of[qq] == lv)
+        return np.maximum(a, start[qq]), ok
+
+    fired_at = np.full(len(level), -1, np.int64)
     out_r: list[I64] = []
     out_s: list[I64] = []
     out_l: list[I64] = []
     out_t: list[I64] = []
-    free = np.flatnonzero(cooldown == 0)
+    free = np.flatnonzero((cooldown == 0) & ~has_rearm)
     if len(free):
         # no cooldown: every sample of every run fires
         lv = level[free]
@@ -409,7 +473,7 @@ def _walk(
             new[1:] = r[1:] != r[:-1]
             prev_t[new] = last0[r[new]]
             out_l.append(prev_t)
-    rule = np.flatnonzero(cooldown > 0)
+    rule = np.flatnonzero((cooldown > 0) | has_rearm)
     if len(rule):
         # sample time as one increasing key: job, then t (clipped to the batch's span)
         tmin = int(t.min())
@@ -423,6 +487,15 @@ def _walk(
         p[never] = job_start[rule[never]]
         any_for = bool(has_for[rule].any())
         gated = bool(has_gate[rule].any())
+        any_rearm = bool(has_rearm[rule].any())
+        if any_rearm:
+            wait = np.flatnonzero(has_rearm[rule] & ~armed0[rule])
+            if len(wait):
+                at, ok = rearm_at(rule[wait], job_start[rule[wait]])
+                p[wait] = np.maximum(p[wait], at)
+                keep = np.ones(len(rule), np.bool_)
+                keep[wait[~ok]] = False
+                rule, last, p = rule[keep], last[keep], p[keep]
         while len(rule):
             lv = level[rule]
             q = np.searchsorted(end_key, lv * stride + p, "right")
@@ -467,6 +540,9 @@ def _walk(
                 out_t.append(run_t)
                 last = t[f]
                 p = np.searchsorted(tkey, rule_job[rule] * span + np.minimum(last + cooldown[rule] - tmin, span - 1))
+                if any_rearm:
+                    fired_at[rule] = f
+                    rule, last, p = _rearmed(rule, last, p, f, has_rearm, rearm_at)
                 continue
             out_r.append(rule[fire])
             out_s.append(f[fire])
@@ -475,9 +551,33 @@ def _walk(
             moved = np.searchsorted(tkey, rule_job[rule] * span + np.minimum(t[fz] + cooldown[rule] - tmin, span - 1))
             last = np.where(fire, t[fz], last)
             p = np.where(fire, moved, nxt)
-            ok = p < job_end[rule]
+            if any_rearm:
+                fired_at[rule[fire]] = f[fire]
+                back, back_ok = rearm_at(rule, f + 1)
+                re = fire & has_rearm[rule]
+                p = np.where(re, np.maximum(p, back), p)
+                ok = (p < job_end[rule]) & ~(re & ~back_ok)
+            else:
+                ok = p < job_end[rule]
             rule, last, p = rule[ok], last[ok], p[ok]
+    idx = np.flatnonzero(has_rearm)
+    if len(idx):
+        # re-armed at the end: a re-arm point after the last fire (none: since the batch began)
+        fa = fired_at[idx]
+        _, seen = rearm_at(idx, np.where(fa >= 0, fa + 1, job_start[idx]))
+        armed[idx] = seen | ((fa < 0) & armed0[idx])
     if not out_r:
-        return z, z, z, z, run_state
+        return z, z, z, z, run_state, armed
     return (np.concatenate(out_r), np.concatenate(out_s), np.concatenate(out_l), np.concatenate(out_t),
-            run_state)
+            run_state, armed)
+
+
+def _rearmed(rule: I64, last: I64, p: I64, f: I64, has_rearm: B,
+             rearm_at: Callable[[I64, I64], tuple[I64, B]]) -> tuple[I64, I64, I64]:
+    """After every rule of a round fired (at ``f``): those with ``rearm`` go on from their
+    next re-arm point, or stop where there is none in the batch."""
+    re = has_rearm[rule]
+    back, ok = rearm_at(rule, f + 1)
+    p = np.where(re, np.maximum(p, back), p)
+    keep = ~re | ok
+    return rule[keep], last[keep], p[keep]

@@ -10,7 +10,10 @@ text that restores bit-identical floats (Python's float repr round-trips).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .carried import FiringArrays
 
 
 @dataclass(frozen=True)
@@ -25,3 +28,6 @@ class EngineState:
     #: Version of the plan that wrote this state (not snapshotted): while it is the plan
     #: evaluating, every key above is the plan's and nothing needs pruning.
     plan_version: str | None = field(default=None, compare=False)
+    #: ``rules`` as per-source arrays, for the next batch of the plan that wrote them
+    #: (not snapshotted; engine/carried.py).
+    firing: FiringArrays | None = field(default=None, compare=False, repr=False)
