@@ -18,6 +18,22 @@ from ..redis_server import RedisServer, redis_server  # noqa: F401 - fixture
 from .sharded_helpers import sharded_project
 
 
+def ingest_and_drain(config: Path, out: io.StringIO) -> None:
+    """Ingest the project's replay while one runner holds both shards, until every entry
+    is acknowledged; then stop the runner. ``run_ingest`` returns only once every entry is
+    acknowledged, i.e. covered by a snapshot (the timeout only turns a hang into a failure)."""
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        runner = asyncio.create_task(run_sharded(load_config(config), [0, 1], stop=stop, out=out,
+                                                 status_every=1e9, watch_files=False))
+        assert await asyncio.wait_for(run_ingest(load_config(config), status_every=1e9), 120) == 0
+        stop.set()
+        assert await runner == 0
+
+    asyncio.run(scenario())
+
+
 def test_a_drained_stream_is_acknowledged_long_before_the_snapshot_interval(
     tmp_path: Path, redis_server: RedisServer  # noqa: F811
 ) -> None:
@@ -26,18 +42,8 @@ def test_a_drained_stream_is_acknowledged_long_before_the_snapshot_interval(
         "  - {id: es.any, instrument: /ES, type: threshold, condition: above, threshold: 0, cooldown: 0s}\n",
         batch="{max_size: 4}", snapshot_interval="1h")
 
-    async def scenario() -> None:
-        stop = asyncio.Event()
-        runner = asyncio.create_task(run_sharded(load_config(config), [0, 1], stop=stop, out=io.StringIO(),
-                                                 status_every=1e9, watch_files=False))
-        # run_ingest returns once every entry is acknowledged, i.e. covered by a snapshot:
-        # with an hour between scheduled snapshots, only the caught-up commit can do that
-        # (the timeout only turns a hang into a failure).
-        assert await asyncio.wait_for(run_ingest(load_config(config), status_every=1e9), 120) == 0
-        stop.set()
-        assert await runner == 0
-
-    asyncio.run(scenario())
+    # with an hour between scheduled snapshots, only the caught-up commit can acknowledge them all
+    ingest_and_drain(config, io.StringIO())
     with sqlite3.connect(tmp_path / "data" / "a.sqlite") as conn:
         assert conn.execute("SELECT count(*) FROM alert_logs").fetchone() == (20,)
 
@@ -61,15 +67,7 @@ def test_an_alert_is_printed_only_once_it_is_committed_to_the_log(
                 seen.append((printed, conn.execute("SELECT count(*) FROM alert_logs").fetchone()[0]))
             return super().write(text)
 
-    async def scenario() -> None:
-        stop = asyncio.Event()
-        runner = asyncio.create_task(run_sharded(load_config(config), [0, 1], stop=stop, out=Console(),
-                                                 status_every=1e9, watch_files=False))
-        assert await asyncio.wait_for(run_ingest(load_config(config), status_every=1e9), 120) == 0
-        stop.set()
-        assert await runner == 0
-
-    asyncio.run(scenario())
+    ingest_and_drain(config, Console())
     assert seen and seen[-1][0] == 20
     assert [(printed, rows) for printed, rows in seen if rows < printed] == []
 
@@ -97,15 +95,7 @@ def test_alerts_whose_log_write_failed_are_kept_and_logged_once_by_a_later_write
 
     monkeypatch.setattr(Notifier, "write_outbox", flaky)
 
-    async def scenario() -> None:
-        stop = asyncio.Event()
-        runner = asyncio.create_task(run_sharded(load_config(config), [0, 1], stop=stop, out=io.StringIO(),
-                                                 status_every=1e9, watch_files=False))
-        assert await asyncio.wait_for(run_ingest(load_config(config), status_every=1e9), 120) == 0
-        stop.set()
-        assert await runner == 0
-
-    asyncio.run(scenario())
+    ingest_and_drain(config, io.StringIO())
     assert len(calls) >= 3
     with sqlite3.connect(tmp_path / "data" / "a.sqlite") as conn:
         assert conn.execute("SELECT count(*), count(DISTINCT alert_id) FROM alert_logs").fetchone() == (20, 20)
