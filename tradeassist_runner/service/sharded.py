@@ -244,6 +244,39 @@ def _row_range(fields: dict[bytes, bytes]) -> tuple[int | None, int | None]:
     return out[0], out[1]
 
 
+def fresh_ticks(unit: Shard, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[pa.Table]:
+    """The ticks of a shard's entries not evaluated before, entry by entry in order (worker
+    thread); the shard's position moves past them (they are evaluated right after)."""
+    tables: list[pa.Table] = []
+    for entry_id, fields in entries:
+        text = entry_id.decode()
+        if parse_id(text) <= parse_id(unit.last_id):
+            unit.unacked.append(entry_id)  # seen before (a re-delivery): acknowledged with the next commit
+            continue
+        first, last = _row_range(fields)
+        table = None
+        if last is None or last > unit.last_row:  # an entry evaluated whole before is not even decoded
+            try:
+                table = decode_table(fields[b"d"])
+            except (CodecError, KeyError) as exc:
+                log(logger, logging.ERROR, "stream entry is not a tick frame; skipped", stream=unit.stream,
+                    entry=text, problem=str(exc))
+        if table is not None:
+            # Rows only grow within an entry's range: one entirely after the last tick
+            # evaluated (the usual case) is fresh as it is, with no filter to run, and its
+            # last tick number is the one the ingest wrote beside it.
+            whole = first is not None and first > unit.last_row
+            if not whole:
+                table = table.filter(pc.greater(table[ROW], unit.last_row))
+            if table.num_rows:
+                unit.last_row = last if whole and last is not None else int(pc.max(table[ROW]).as_py())
+                tables.append(table)
+        unit.last_id = text
+        unit.unacked.append(entry_id)
+        unit.dirty = True
+    return tables
+
+
 def _plan_for(loaded: LoadedConfig, assignment: dict[str, int], index: int) -> Any:
     return compile_plan(shard_rules(loaded.rules, assignment, index), loaded.instruments)
 
@@ -378,36 +411,6 @@ async def run_sharded(
     interval = storage.snapshot_interval.total_seconds()
     log(logger, logging.INFO, "runner started", source="redis", shards=",".join(map(str, shards)),
         of=source.shards, rules=len(served), storage=describe_storage(loaded))
-
-    def fresh(unit: Shard, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[pa.Table]:
-        """The ticks of a shard's entries not evaluated before, entry by entry in order (worker
-        thread); the shard's position moves past them (they are evaluated right after)."""
-        tables: list[pa.Table] = []
-        for entry_id, fields in entries:
-            text = entry_id.decode()
-            if parse_id(text) <= parse_id(unit.last_id):
-                unit.unacked.append(entry_id)  # seen before (a re-delivery): acknowledged with the next commit
-                continue
-            first, last = _row_range(fields)
-            table = None
-            if last is None or last > unit.last_row:  # an entry evaluated whole before is not even decoded
-                try:
-                    table = decode_table(fields[b"d"])
-                except (CodecError, KeyError) as exc:
-                    log(logger, logging.ERROR, "stream entry is not a tick frame; skipped", stream=unit.stream,
-                        entry=text, problem=str(exc))
-            if table is not None:
-                # Rows only grow within an entry's range: one entirely after the last tick
-                # evaluated (the usual case) is fresh as it is, with no filter to run.
-                if first is None or first <= unit.last_row:
-                    table = table.filter(pc.greater(table[ROW], unit.last_row))
-                if table.num_rows:
-                    unit.last_row = int(pc.max(table[ROW]).as_py())
-                    tables.append(table)
-            unit.last_id = text
-            unit.unacked.append(entry_id)
-            unit.dirty = True
-        return tables
 
     def evaluate(unit: Shard, batch: pl.DataFrame, t0: float) -> pl.DataFrame:
         """Evaluate a shard's fresh ticks (worker thread); its alerts. ``t0``: when the batch's
@@ -601,7 +604,7 @@ async def run_sharded(
         before = [(u, u.last_id, u.last_row, len(u.unacked), u.dirty) for u, _ in read]
         done: set[int] = set()
         try:
-            picked = [(unit, tables) for unit, tables in ((u, fresh(u, entries)) for u, entries in read) if tables]
+            picked = [(unit, tables) for unit, tables in ((u, fresh_ticks(u, entries)) for u, entries in read) if tables]
             out = []
             for (unit, _), batch in zip(picked, tables_to_frames([tables for _, tables in picked])):
                 alerts = evaluate(unit, batch, t0)
