@@ -477,8 +477,8 @@ class TickGate:
         arrival number in this gate (live feeds).
         """
         n = ticks.height
-        if 0 < n <= GATE_ROWS_IN_PYTHON:
-            fast = self._admit_in_order(ticks)
+        if n > 0:
+            fast = self._admit_in_order(ticks) if n <= GATE_ROWS_IN_PYTHON else self._admit_in_time_order(ticks)
             if fast is not None:
                 self._arrivals += n
                 return fast
@@ -529,6 +529,37 @@ class TickGate:
         return GateResult(
             accepted, rejections, unknown.len(), frozenset(unknown.unique().to_list())
         )
+
+    def _admit_in_time_order(self, ticks: pl.DataFrame) -> GateResult | None:
+        """A file's chunk, as tick files are usually written: canonical, of watched symbols
+        only, and in time order across all symbols, starting no earlier than any of its
+        symbols' marks. No tick of it can then be late, so all of it is accepted as it is,
+        with one pass over ``ts`` and one small group-by where the full path joins, ranks
+        and filters (a fifth of a CSV backtest's reading). None (nothing changed) when
+        anything is to be rejected, reported or converted, for the full path to say so.
+        """
+        columns = ticks.schema
+        if any(columns.get(c) != dtype for c, dtype in TICK_SCHEMA.items()):
+            return None
+        ts_col = ticks.get_column("ts")
+        if ts_col.null_count() or ticks.get_column("symbol").null_count():
+            return None
+        stamps = ts_col.to_numpy().view(np.int64)
+        if bool((stamps[1:] < stamps[:-1]).any()):
+            return None
+        last = ticks.group_by("symbol").agg(pl.col("ts").max().dt.epoch("ms"))
+        symbols, highs = last.get_column("symbol").to_list(), last.get_column("ts").to_list()
+        watched, marks = self._symbols, self._marks
+        first = int(stamps[0])
+        for symbol in symbols:
+            if symbol not in watched:
+                return None
+            floor = marks.get(symbol)
+            if floor is not None and first < floor:
+                return None
+        marks.update(zip(symbols, highs))
+        accepted = ticks if ticks.columns == _TICK_COLUMNS else ticks.select(_TICK_COLUMNS)
+        return GateResult(accepted, [], 0, frozenset())
 
     def _admit_in_order(self, ticks: pl.DataFrame) -> GateResult | None:
         """The usual live batch, judged row by row: every tick canonical, of a watched symbol and
