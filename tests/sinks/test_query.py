@@ -7,8 +7,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
-from tradeassist_runner.sinks.query import format_jsonl, format_table, parse_since
+from tradeassist_runner.sinks.query import escape_line_breaks, format_jsonl, format_table, parse_since
 from tradeassist_runner.sinks.sqlite import SqliteAlertLog
 
 from .conftest import alert_row, alerts_range, make_alerts
@@ -119,3 +121,15 @@ def test_column_wise_jsonl_is_the_per_row_spelling_parsed() -> None:
     first = json.loads(text.splitlines()[0])
     assert first["bar_start"] == "2026-01-05T14:25:00.000Z" and first["values"] == [1.5, None, -2e-07]
     assert first["prev_value"] is None and json.loads(text.splitlines()[1])["value"] is None
+
+
+@given(st.text(st.sampled_from(["a", "\"", "\\", "é", "\u2028", "\u2029", "\x85", "\u20ac", "\n"]) | st.characters(exclude_categories=["Cs"])))
+@example("plain ascii")
+@example("before \u2028 after \x85 and \u2029")
+def test_escaping_line_breaks_skips_ascii_text_without_changing_any(text: str) -> None:
+    """The ASCII short cut gives what the three replaces give, for any text."""
+    data = json.dumps(text, ensure_ascii=False).encode()
+    want = data.replace(b"\xc2\x85", b"\\u0085").replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+    got = escape_line_breaks(data)
+    assert got == want
+    assert json.loads(got) == text and len(got.decode().splitlines()) == 1
