@@ -8,6 +8,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from tradeassist_runner.errors import TickFileError
 from tradeassist_runner.sources.replay import (
@@ -375,3 +377,52 @@ def test_number_cells_parsed_by_the_reader_normalize_as_text_would(tmp_path: Pat
     text_good, text_rejected = normalize(read_tick_file(path))  # every column read as text
     assert good.equals(text_good) and rejected == text_rejected
     assert text_good.height + len(text_rejected) == 3
+
+
+_FAST_TIMES = st.datetimes(datetime(1970, 1, 1), datetime(2200, 12, 31)).map(
+    lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+)
+#: A first cell the bytes reader must leave to the text path, or read exactly as it would.
+_ODD_TIMES = st.sampled_from([
+    "1969-12-31T23:59:59.999Z", "2026-02-29T10:00:00.000Z", "2024-02-29T10:00:00.000Z", "2026-13-01T10:00:00.000Z",
+    "2026-01-05T24:00:00.000Z", "2026-01-05T14:60:00.000Z", "2026-01-05T14:30:60.000Z", "2026-01-05 14:30:00.000Z",
+    "2026-01-05T14:30:00.000z", "2026-01-05T14:30:00.00Z", "2026-01-05T14:30:00.0000Z", " 2026-01-05T14:30:00.000Z",
+    "2026-01-05T14:30:00.000Z ", "2026-01-05T14:30:00+00:00", "1767623400000", "", "abc", "2026-01-05T14:3a:00.000Z",
+    "2026-01-05T14:30:00.000+0", "0000-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z", "2026-01-05T14:30:00.000Zx",
+])
+
+
+@given(
+    st.lists(_FAST_TIMES, min_size=1, max_size=12),
+    st.none() | st.tuples(st.integers(0, 12), _ODD_TIMES),
+    st.sampled_from(["ts,symbol,price,volume", "ts,symbol,price,volume,bid", "symbol,ts,price,volume"]),
+    st.booleans(),
+)
+@example(["2026-01-05T14:30:00.125Z", "2026-01-05T14:30:01.000Z"], None, "ts,symbol,price,volume", False)
+@example(["2026-01-05T14:30:00.125Z"], (1, "2026-02-29T10:00:00.000Z"), "ts,symbol,price,volume", False)
+@example(["2026-01-05T14:30:00.125Z"], (0, "2026-01-05T14:30:00.000Zx"), "ts,symbol,price,volume", False)
+@settings(max_examples=60, deadline=None)
+def test_times_read_from_the_lines_bytes_normalize_as_the_text_would(
+    times: list[str], odd: tuple[int, str] | None, head: str, crlf: bool
+) -> None:
+    """A clean piece whose first column is the fixed-width ts has it read from the bytes;
+    whatever the cells, the ticks and rejections must be those of the text path."""
+    from tradeassist_runner.sources import replay
+
+    if odd is not None:
+        times.insert(min(odd[0], len(times)), odd[1])
+    names = head.split(",")
+    cells = [{"ts": ts, "symbol": "/ES", "price": f"{6000 + i}.25", "volume": str(i), "bid": ""} for i, ts in enumerate(times)]
+    end = "\r\n" if crlf else "\n"
+    piece = "".join(",".join(c[n] for n in names) + end for c in cells).encode()
+    header = replay._CsvHeader(len(names), names, [names.index(n) for n in ("ts", "symbol", "price", "volume", "bid")
+                                                   if n in names], 0)
+    fast, _ = replay._parse_csv_piece(piece, header, 2)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(replay, "_leading_times", lambda *args: None)
+        text, _ = replay._parse_csv_piece(piece, header, 2)
+    fast_good, fast_bad = normalize(fast)
+    text_good, text_bad = normalize(text)
+    assert fast_good.equals(text_good) and fast_good.schema == text_good.schema
+    assert fast_bad == text_bad, "bad"
+

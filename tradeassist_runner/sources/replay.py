@@ -34,12 +34,14 @@ import polars as pl
 
 from ..errors import TickFileError
 from .ticks import (
+    CANONICAL_LEN,
     LINE,
     OPTIONAL_COLUMNS,
     PROBLEM,
     REQUIRED_COLUMNS,
     ROW,
     Rejection,
+    canonical_epoch_ms,
     normalize,
 )
 
@@ -468,7 +470,7 @@ def _parse_csv_piece(
     if good.all():
         data = piece
         if typed and not quoted:
-            frame = _typed(data, header, len(starts))
+            frame = _typed(data, header, len(starts), _leading_times(buf, starts, ends, header))
     else:  # the good lines, copied as runs of consecutive lines (bad lines are rare)
         idx = np.flatnonzero(good)
         gaps = np.flatnonzero(np.diff(idx) != 1)
@@ -503,7 +505,24 @@ _NUMBER_COLUMNS: dict[str, pl.DataType] = {
 }
 
 
-def _typed(data: bytes, header: _CsvHeader, expected: int) -> pl.DataFrame | None:
+def _leading_times(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, header: _CsvHeader) -> pl.Series | None:
+    """The ``ts`` column read from the piece's bytes, when it is the first column and every
+    line spells it ``2026-12-01T14:40:47.571Z`` (then ``normalize`` takes it as it is);
+    None otherwise. Read as text, that column was most of what the reader and
+    ``normalize`` spent on a tick file: a string per line, trimmed, tried as an integer,
+    joined and decoded again by ``normalize``'s own fixed-width reader.
+    """
+    if header.names[0] != "ts" or not len(starts):
+        return None
+    if not bool((ends - starts > CANONICAL_LEN).all()) or not bool((buf[starts + CANONICAL_LEN] == _COMMA).all()):
+        return None  # a shorter or longer first field (another spelling, padding)
+    epoch, ok = canonical_epoch_ms(lambda at: buf[starts + at])
+    if not ok.all():
+        return None
+    return pl.Series("ts", epoch, pl.Int64).cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
+
+
+def _typed(data: bytes, header: _CsvHeader, expected: int, times: pl.Series | None = None) -> pl.DataFrame | None:
     """The piece with its number columns parsed by polars' reader, when that reads exactly
     what ``normalize`` would make of the text; None otherwise (the caller reads text).
 
@@ -516,15 +535,18 @@ def _typed(data: bytes, header: _CsvHeader, expected: int) -> pl.DataFrame | Non
     """
     kept = header.kept
     overrides = {name: dtype for name, dtype in _NUMBER_COLUMNS.items() if name in kept}
+    read = header.keep if times is None else [i for i in header.keep if i != 0]  # ts is column 0 then
     try:
         frame = pl.read_csv(
-            io.BytesIO(data), has_header=False, new_columns=header.names, columns=header.keep,
+            io.BytesIO(data), has_header=False, new_columns=header.names, columns=read,
             infer_schema=False, schema_overrides=overrides, quote_char=None, encoding="utf8-lossy",
         )
     except _READ_ERRORS:
         return None
     if frame.height != expected:
         return None
+    if times is not None:
+        frame = frame.with_columns(times)
     suspect = [
         ~pl.col(name).is_finite() if dtype == pl.Float64 else pl.col(name) < 0
         for name, dtype in overrides.items()

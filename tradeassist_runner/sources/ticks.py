@@ -11,7 +11,7 @@ Both are vectorized; Python only touches rejected rows, which are expected to be
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -248,13 +248,11 @@ def _parse_iso_z(text: pl.Series) -> pl.Series:
 
 
 #: ``2026-12-01T14:40:47.571Z``: the spelling tick files are usually written in (ours included).
-_CANONICAL_LEN = 24
+CANONICAL_LEN = 24
 #: Rows read at a time: the text is copied three times on the way to numpy; keep that small.
 _CANONICAL_SLICE = 32_768
 _CANONICAL_SEPARATORS = {4: b"-", 7: b"-", 10: b"T", 13: b":", 16: b":", 19: b".", 23: b"Z"}
-_CANONICAL_DIGITS = [i for i in range(_CANONICAL_LEN) if i not in _CANONICAL_SEPARATORS]
-_SEPARATOR_AT = list(_CANONICAL_SEPARATORS)
-_SEPARATOR_BYTES = np.frombuffer(b"".join(_CANONICAL_SEPARATORS.values()), np.uint8)
+_CANONICAL_DIGITS = [i for i in range(CANONICAL_LEN) if i not in _CANONICAL_SEPARATORS]
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int32)
 
 
@@ -267,7 +265,7 @@ def _canonical_iso(text: pl.Series) -> pl.Series:
     calendar day, a second below 60), so the result does not depend on the path.
     """
     n = len(text)
-    fixed = (text.str.len_bytes() == _CANONICAL_LEN).fill_null(False)
+    fixed = (text.str.len_bytes() == CANONICAL_LEN).fill_null(False)
     if not fixed.any():
         return pl.Series("ts", [None] * n, TS_DTYPE)
     idx = None if fixed.all() else fixed.arg_true()
@@ -282,18 +280,33 @@ def _canonical_iso(text: pl.Series) -> pl.Series:
 
 
 def _canonical_epoch_ms(taken: pl.Series) -> pl.Series:
-    """Epoch ms of times of exactly ``_CANONICAL_LEN`` bytes; null where chrono must judge."""
-    chars = np.frombuffer(taken.str.join("").item().encode(), np.uint8).reshape(-1, _CANONICAL_LEN)
-    digits = chars - np.uint8(ord("0"))  # a byte below '0' wraps past 9
-    ok = (digits[:, _CANONICAL_DIGITS] <= 9).all(axis=1)
-    ok &= (chars[:, _SEPARATOR_AT] == _SEPARATOR_BYTES).all(axis=1)
+    """Epoch ms of times of exactly ``CANONICAL_LEN`` bytes; null where chrono must judge."""
+    chars = np.frombuffer(taken.str.join("").item().encode(), np.uint8).reshape(-1, CANONICAL_LEN)
+    epoch, ok = canonical_epoch_ms(lambda at: chars[:, at])
+    return pl.Series("ts", epoch, pl.Int64).set(pl.Series(~ok), None)
+
+
+def canonical_epoch_ms(byte_at: Callable[[int], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Epoch ms of times spelled ``YYYY-MM-DDTHH:MM:SS.fffZ``, and where that is what chrono
+    would read (a real calendar day from 1970, a second below 60); elsewhere the ms are junk.
+
+    ``byte_at(i)`` is the ``i``-th byte of every time (uint8): a column of a block of fixed
+    width texts, or the bytes at an offset into each line of a CSV file read as is.
+    """
+    chars = [byte_at(i) for i in range(CANONICAL_LEN)]
+    digits = {i: chars[i] - np.uint8(ord("0")) for i in _CANONICAL_DIGITS}  # a byte below '0' wraps past 9
+    ok = np.ones(len(chars[0]), bool)
+    for i in _CANONICAL_DIGITS:
+        ok &= digits[i] <= 9
+    for i, sep in _CANONICAL_SEPARATORS.items():
+        ok &= chars[i] == sep[0]
 
     def two(at: int) -> np.ndarray:
-        return digits[:, at].astype(np.int32) * 10 + digits[:, at + 1]
+        return digits[at].astype(np.int32) * 10 + digits[at + 1]
 
     year, month, day = two(0) * 100 + two(2), two(5), two(8)
     hour, minute, second = two(11), two(14), two(17)
-    ms = two(20) * 10 + digits[:, 22]
+    ms = two(20) * 10 + digits[22]
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month_ok = (month >= 1) & (month <= 12)
     days_in = _DAYS_IN_MONTH[np.where(month_ok, month, 0)] + (leap & (month == 2))
@@ -305,7 +318,7 @@ def _canonical_epoch_ms(taken: pl.Series) -> pl.Series:
     doy = (153 * np.where(month > 2, month - 3, month + 9) + 2) // 5 + day - 1
     days = (era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468).astype(np.int64)
     epoch = ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + ms
-    return pl.Series("ts", epoch, pl.Int64).set(pl.Series(~ok), None)
+    return epoch, ok
 
 
 def _parse_iso_any(text: pl.Series) -> pl.Series:
