@@ -72,6 +72,24 @@ def state_dict(old: dict[str, Any] | None, carried: Carried, i: int, with_for: b
     return st
 
 
+def write_states(rules: dict[str, dict[str, Any]], keys: Sequence[str], carried: Carried, rows: I64,
+                 has_for: B) -> None:
+    """``state_dict`` of each rule at ``rows`` (``keys``: every rule's key) written into
+    ``rules``: one pass over Python numbers, as a backtest batch changes the state of
+    most rules and a numpy scalar read per field would cost more than the dict itself."""
+    never = NEVER
+    for i, last, run, armed, with_for in zip(rows.tolist(), carried.last[rows].tolist(), carried.run[rows].tolist(),
+                                             carried.armed[rows].tolist(), has_for[rows].tolist()):
+        key = keys[i]
+        old = rules.get(key)
+        st: dict[str, Any] = {"last": None, "armed": True, "run": None} if old is None else dict(old)
+        st["last"] = None if last == never else last
+        st["armed"] = armed
+        if with_for or "run" in st:
+            st["run"] = None if run == never else run
+        rules[key] = st
+
+
 class FiringArrays:
     """Per source (plan index), its rules' ``Carried`` state: valid for one plan and the
     one rules dict it was written with (an ``EngineState`` built any other way, e.g. from

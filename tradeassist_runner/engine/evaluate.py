@@ -25,7 +25,7 @@ from ..rules.registry import REGISTRY
 from ..rules.seam import B, F64, I64, Values
 from .alert_rows import FireRows, build_alerts
 from .alerts import empty_alerts
-from .carried import Carried, FiringArrays, state_dict
+from .carried import Carried, FiringArrays, write_states
 from .firing import FireInput, fire_many, fresh_state
 from .plan import Plan
 from .samples import SourceBatch, Ticks, build_source
@@ -166,10 +166,7 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
         if src_index in unwritten:
             changed = np.union1d(changed, unwritten[src_index])
         if len(changed):
-            keys = tables.state_keys[src_index]
-            has_for = plan.rule_tables[src_index].has_for
-            for i in changed.tolist():
-                new_rules[keys[i]] = state_dict(new_rules.get(keys[i]), new, i, bool(has_for[i]))
+            write_states(new_rules, tables.state_keys[src_index], new, changed, plan.rule_tables[src_index].has_for)
         carried_by_source[src_index] = new
         if len(fires.rule):
             s = fires.sample

@@ -266,7 +266,7 @@ def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64, 
     levels (a radix sort, for up to 2**16 levels) is enough.
     """
     stride = int(offsets[-1]) + 1
-    pieces: list[F64] = []
+    pieces: list[F64] = []  # per series: its ``prev`` at the first sample, then its values
     searches: list[tuple[F64, int]] = []
     tables: list[I64] = []
     shift: list[int] = []  # per series: its first sample's number less its slot's
@@ -289,17 +289,18 @@ def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64, 
     if not pieces:
         z = np.zeros(0, np.int64)
         return z, z, z, z, np.zeros(len(jobs), np.bool_)
-    x = np.concatenate(pieces)
     codes = np.concatenate(tables, axis=1)
     lens = np.fromiter((len(p) for p in pieces[1::2]), np.int64, len(searches))
     starts = np.zeros(len(lens), np.int64)  # slot of each series' prev; its samples follow
     starts[1:] = np.cumsum(lens[:-1] + 1)
-    code = np.empty(len(x), np.int64)
-    for (search, col), a, b in zip(searches, starts.tolist(), (starts + lens + 1).tolist()):
-        part = code[a:b]
-        part[...] = np.searchsorted(search, x[a:b])
+    # each series ranked where its codes go: the values themselves are never laid end to end
+    code = np.empty(int(starts[-1] + lens[-1] + 1), np.int64)
+    for (search, col), a, prv, val in zip(searches, starts.tolist(), pieces[0::2], pieces[1::2]):
+        code[a] = np.searchsorted(search, prv)[0] + col
+        part = code[a + 1:a + 1 + len(val)]
+        part[...] = np.searchsorted(search, val)
         part += col
-    change = np.empty(len(x), np.bool_)
+    change = np.empty(len(code), np.bool_)
     change[0] = False
     np.not_equal(code[1:], code[:-1], out=change[1:])
     change[starts] = False
