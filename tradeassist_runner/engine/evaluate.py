@@ -237,7 +237,7 @@ def _ticks(ticks: pl.DataFrame, code_of: dict[str, int]) -> Ticks:
     if ticks.height <= SMALL_BATCH:
         sym = np.fromiter(map(code_of.get, ticks["symbol"].to_list(), repeat(-1)), np.int64, ticks.height)
     else:
-        sym = ticks["symbol"].replace_strict(code_of, default=-1, return_dtype=pl.Int64).to_numpy()
+        sym = _symbol_codes(ticks["symbol"], code_of)
     price = ticks["price"]
     volume = ticks["volume"]
     return Ticks(
@@ -248,6 +248,18 @@ def _ticks(ticks: pl.DataFrame, code_of: dict[str, int]) -> Ticks:
         volume=np.ascontiguousarray(
             volume.to_numpy() if volume.dtype.is_numeric() else volume.cast(pl.Float64).to_numpy(), dtype=np.float64),
     )
+
+
+def _symbol_codes(symbol: pl.Series, code_of: dict[str, int]) -> I64:
+    """Each tick's symbol code (-1: not the plan's) over a large batch.  Codes that number
+    the symbols in order are an ``Enum``'s physical values, and a cast to it looks each
+    string up once, at about two thirds of ``replace_strict``'s cost."""
+    if symbol.dtype == pl.String and list(code_of.values()) == list(range(len(code_of))):
+        codes = symbol.cast(pl.Enum(list(code_of)), strict=False).to_physical().cast(pl.Int64).fill_null(-1)
+    else:
+        codes = symbol.replace_strict(code_of, default=-1, return_dtype=pl.Int64)
+    out: I64 = codes.to_numpy()
+    return out
 
 
 def _read(rules: dict[str, dict[str, Any]], keys: list[str], has_for: B) -> tuple[Carried, I64]:
