@@ -31,7 +31,7 @@ dicts of rules whose state changed are written back.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,8 @@ JUMP_ROUNDS = 8
 _NEVER = NEVER
 #: Whether rules the event path covers take it (else every rule takes the matrix path).
 SPARSE = True
+#: Whether a two-symbol source whose batch is in time order takes the one-symbol paths.
+IN_ORDER = True
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,7 @@ def fire_many(inputs: Sequence[FireInput]) -> list[tuple[Fires, Carried]]:
     path covers are resolved for all the sources together (a fixed number of array
     operations per batch rather than per source); the rest by the matrices, per source.
     A source whose state did not change gets its ``Carried`` back as it was."""
+    inputs = [_as_monotone(inp) for inp in inputs]
     results: list[tuple[Fires, Carried] | None] = [None] * len(inputs)
     jobs: list[tuple[int, RuleTable, Carried, Job]] = []
     for idx, inp in enumerate(inputs):
@@ -208,6 +211,24 @@ def fire_many(inputs: Sequence[FireInput]) -> list[tuple[Fires, Carried]]:
         assert r is not None
         out.append(r)
     return out
+
+
+def _as_monotone(inp: FireInput) -> FireInput:
+    """``inp`` as a one-symbol source's when its time never steps back: within the batch
+    and from every rule's last fire on.  A two-symbol source (spread) usually arrives in
+    time order, and then "the first later sample at least a cooldown on" is the same
+    search whichever symbol a sample came from, so its rules may take the event path and
+    the jumps (a rule without cooldown fires on every candidate, as the general path
+    finds: each is at or after the fire before it)."""
+    t = inp.t
+    if inp.monotone or not IN_ORDER or not len(t) or not inp.rules:
+        return inp
+    if len(t) > 1 and not bool((t[1:] >= t[:-1]).all()):
+        return inp
+    carried = inp.carried or Carried.of(inp.states)
+    if len(carried.last) and int(t[0]) < int(carried.last.max()):
+        return inp
+    return replace(inp, source=np.zeros(len(t), np.int64), monotone=True, carried=carried)
 
 
 def _with_rest(inp: FireInput, table: RuleTable, carried: Carried, got: Fired) -> tuple[Fires, Carried]:
