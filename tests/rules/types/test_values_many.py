@@ -104,3 +104,45 @@ def test_values_many_of_series_with_their_own_histories(name: str, prices: list[
         for key in rule_type.input_names:
             assert bits_equal(vals.inputs[key], alone.inputs[key]), (p, key)
         assert json.dumps(state) == json.dumps(alone_state), p
+
+
+SPREADS: list[Params] = [("$SPX", "difference", 1.0, None), ("$SPX", "ratio", 10.0, None),
+                         ("$SPX", "difference", 0.5, 1_000), ("$SPX", "ratio", 1.0, 500)]
+PAIR_TICKS = st.lists(st.tuples(st.integers(0, 1), st.sampled_from([0, 0, 1, 400, 3000]),
+                                st.sampled_from([-2.0, 0.0, 0.25, 1.0, 6000.25, float("inf")])), max_size=12)
+
+
+def pair_samples(rows: list[tuple[int, int, float]], start: int) -> Samples:
+    """(source, ts step, price) rows of both symbols in arrival order."""
+    ts = start + np.cumsum(np.asarray([s for _, s, _ in rows], np.int64))
+    return Samples.of_ticks(ts, np.asarray([p for _, _, p in rows], np.float64), np.full(len(rows), np.nan),
+                            np.asarray([src for src, _, _ in rows], np.int64))
+
+
+@settings(deadline=None, max_examples=60)
+@given(rows=PAIR_TICKS, cuts=st.lists(st.integers(0, 12), max_size=3), data=st.data())
+def test_values_many_of_spreads_equals_values_per_series(rows: list[tuple[int, int, float]], cuts: list[int],
+                                                          data: Any) -> None:
+    params = data.draw(st.lists(st.sampled_from(SPREADS), min_size=1, max_size=4, unique=True))
+    assert_many_equals_one(REGISTRY["spread"], params, pair_samples(rows, 1_000_000), cuts, skip_empty=False)
+
+
+@settings(deadline=None, max_examples=60)
+@given(rows=PAIR_TICKS, histories=st.lists(PAIR_TICKS, min_size=1, max_size=3), data=st.data())
+def test_values_many_of_spreads_with_their_own_histories(rows: list[tuple[int, int, float]],
+                                                         histories: list[list[tuple[int, int, float]]],
+                                                         data: Any) -> None:
+    """Series of one pair that reach the batch with different latest ticks (or the same:
+    then they share them) each get their own values."""
+    rule_type: Any = REGISTRY["spread"]
+    items = data.draw(st.lists(st.tuples(st.sampled_from(SPREADS), st.integers(0, len(histories) - 1)),
+                               min_size=1, max_size=5))
+    states = [json.loads(json.dumps(rule_type.values(p, pair_samples(histories[h], 0), None)[1])) for p, h in items]
+    samples = pair_samples(rows, 100_000)
+    together = rule_type.values_many([(p, json.loads(json.dumps(s))) for (p, _), s in zip(items, states)], samples)
+    for (p, _), st_k, (vals, state) in zip(items, states, together):
+        alone, alone_state = rule_type.values(p, samples, st_k)
+        assert bits_equal(vals.value, alone.value), p
+        for key in rule_type.input_names:
+            assert bits_equal(vals.inputs[key], alone.inputs[key]), (p, key)
+        assert json.dumps(state) == json.dumps(alone_state), p

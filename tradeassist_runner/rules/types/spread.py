@@ -16,7 +16,7 @@ rather than an infinite value no alert could show.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, ClassVar, Literal
 
@@ -83,6 +83,34 @@ def _carried(state: State | None, side: str) -> tuple[float, int] | None:
     return float(state[side]), int(state[f"{side}_ts"])
 
 
+def _spread(params: Params, state: State | None, price: F64, a: F64, a_ts: F64, b: F64, b_ts: F64
+        ) -> tuple[Values, State]:
+    """One series' values from both symbols' latest prices and ticks' ts per sample."""
+    mode, factor = param_str(params[1]), param_float(params[2])
+    max_age = None if params[3] is None else param_int(params[3])
+    fb = factor * b
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if mode == "ratio":
+            raw = np.full(len(price), np.nan)
+            np.divide(a, fb, out=raw, where=(b != 0.0) & ~np.isnan(b))
+        else:
+            raw = a - fb
+    defined = np.isfinite(raw)
+    if max_age is not None:
+        defined &= ~(np.abs(a_ts - b_ts) > float(max_age))
+    value = np.where(defined, raw, np.nan)
+    new_state: State = state
+    if len(price):
+        new_state = {
+            "a": None if math.isnan(a[-1]) else float(a[-1]),
+            "a_ts": None if math.isnan(a_ts[-1]) else int(a_ts[-1]),
+            "b": None if math.isnan(b[-1]) else float(b[-1]),
+            "b_ts": None if math.isnan(b_ts[-1]) else int(b_ts[-1]),
+        }
+    inputs = {"a": a, "b": b, "a_ts": a_ts, "b_ts": b_ts, "factor": np.full(len(price), factor)}
+    return Values(value, inputs), new_state
+
+
 class SpreadType:
     """params = (other, mode, factor, max_age_ms or None)."""
 
@@ -102,34 +130,29 @@ class SpreadType:
         return (str(body.other),)
 
     def values(self, params: Params, samples: Samples, state: State | None) -> tuple[Values, State]:
-        mode, factor = param_str(params[1]), param_float(params[2])
-        max_age = None if params[3] is None else param_int(params[3])
         price = np.asarray(samples.price, dtype=np.float64)
         ts = np.asarray(samples.ts, dtype=np.int64)
         source = np.asarray(samples.source, dtype=np.int64)
         a, a_ts = _latest(source == 0, price, ts, _carried(state, "a"))
         b, b_ts = _latest(source == 1, price, ts, _carried(state, "b"))
-        fb = factor * b
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            if mode == "ratio":
-                raw = np.full(len(price), np.nan)
-                np.divide(a, fb, out=raw, where=(b != 0.0) & ~np.isnan(b))
-            else:
-                raw = a - fb
-        defined = np.isfinite(raw)
-        if max_age is not None:
-            defined &= ~(np.abs(a_ts - b_ts) > float(max_age))
-        value = np.where(defined, raw, np.nan)
-        new_state: State = state
-        if len(price):
-            new_state = {
-                "a": None if math.isnan(a[-1]) else float(a[-1]),
-                "a_ts": None if math.isnan(a_ts[-1]) else int(a_ts[-1]),
-                "b": None if math.isnan(b[-1]) else float(b[-1]),
-                "b_ts": None if math.isnan(b_ts[-1]) else int(b_ts[-1]),
-            }
-        inputs = {"a": a, "b": b, "a_ts": a_ts, "b_ts": b_ts, "factor": np.full(len(price), factor)}
-        return Values(value, inputs), new_state
+        return _spread(params, state, price, a, a_ts, b, b_ts)
+
+    def values_many(self, items: Sequence[tuple[Params, State | None]], samples: Samples) -> list[tuple[Values, State]]:
+        """``values`` of several spreads of one pair on the same samples: both symbols'
+        latest prices are found once for the series that carry the same latest ticks
+        (every series of a pair does, once each has seen a batch), not once per series."""
+        price = np.asarray(samples.price, dtype=np.float64)
+        ts = np.asarray(samples.ts, dtype=np.int64)
+        source = np.asarray(samples.source, dtype=np.int64)
+        latest: dict[tuple[tuple[float, int] | None, tuple[float, int] | None], tuple[F64, F64, F64, F64]] = {}
+        out: list[tuple[Values, State]] = []
+        for params, state in items:
+            key = (_carried(state, "a"), _carried(state, "b"))
+            if key not in latest:
+                latest[key] = (*_latest(source == 0, price, ts, key[0]), *_latest(source == 1, price, ts, key[1]))
+            out.append(_spread(params, state, price, *latest[key]))
+        return out
+
 
     def replay(self, params: Params, inputs: Mapping[str, float]) -> float:
         mode, max_age = param_str(params[1]), params[3]
