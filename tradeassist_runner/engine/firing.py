@@ -1,7 +1,8 @@
 """Which samples fire: conditions, ``for``, gates, re-arm and cooldown, for every rule type.
 
-Two paths.  A rule with one condition on a one-symbol source (gates, ``rearm`` and
-``for`` allowed) takes the *event* path (``sparse.py``): its fires follow from where the value crosses
+Two paths.  A rule with one condition on a one-symbol source, or on a two-symbol one whose
+batch is in time order (gates, ``rearm`` and ``for`` allowed), takes the *event* path
+(``sparse.py``): its fires follow from where the value crosses
 its threshold (and its re-arm level), found for every such rule of every source of the batch at once, at a
 cost that grows with the crossings rather than with rules x samples.  Every other rule,
 and a source whose values cross their thresholds so often that events would outnumber
