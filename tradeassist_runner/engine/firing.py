@@ -315,7 +315,9 @@ def _matrix_fires(
                 fire_ok[rows] &= (t[None, :] - start) >= for_ms[:, None]
         jump_rows = np.flatnonzero(jumpable[lo:lo + len(part)])
         if len(jump_rows):
-            jump_rows = jump_rows[np.count_nonzero(fire_ok[jump_rows], axis=1) > DENSE]
+            # every row jumpable (the common case): counted in place, not gathered first
+            held = fire_ok if len(jump_rows) == len(part) else fire_ok[jump_rows]
+            jump_rows = jump_rows[np.count_nonzero(held, axis=1) > DENSE]
         if len(jump_rows):
             g = lo + jump_rows
             d_row, d_s, d_last, left, left_last = _jumps(fire_ok[jump_rows], t, cooldown[g], last0[g])
@@ -442,8 +444,11 @@ def _holds(table: RuleTable, lo: int, hi: int, values: dict[int, tuple[F64, F64]
             if j:
                 has[rows] = True
         if j:
-            rows_j = np.flatnonzero(has)
-            holds[rows_j] &= m[rows_j]
+            if has.all():  # every rule has this condition: in place, no gather and scatter
+                holds &= m
+            else:
+                rows_j = np.flatnonzero(has)
+                holds[rows_j] &= m[rows_j]
     return holds
 
 
