@@ -13,7 +13,7 @@ them less than wall time.
 Per workload, two lines:
 
 - the split of ``Engine.process`` in batches of 50,000: value series (the rule types'
-  ``values``/``values_many``), firing (``find_fires_many``), alert rows
+  ``values``/``values_many``), firing (``fire_many``), alert rows
   (``build_alerts``) and the rest, with the alert and series counts;
 - the alert rows alone, re-run on the batches' captured fires: CPU per alert of the
   column-wise path, and, as the baseline measured in the same run, of the per-row Python
@@ -69,7 +69,7 @@ class Split:
         return wrapper
 
     def __enter__(self) -> Split:
-        for name, key, capture in (("build_alerts", "rows", True), ("find_fires_many", "firing", False)):
+        for name, key, capture in (("build_alerts", "rows", True), ("fire_many", "firing", False)):
             original = getattr(evaluate, name)
             setattr(evaluate, name, self._timed(key, original, capture))
             self._undo.append(lambda name=name, original=original: setattr(evaluate, name, original))

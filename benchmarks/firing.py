@@ -6,7 +6,7 @@
 ``Engine.process`` over the headline workload (``workloads.target_config``: 12 symbols,
 1,000 rules, batches of 50,000), once with the event path on and once with every rule on
 the matrices (``firing.SPARSE = False``), alternately ``--runs`` times.  Printed: the CPU
-seconds of the whole engine and of ``find_fires_many`` alone (min over the runs), and
+seconds of the whole engine and of ``fire_many`` alone (min over the runs), and
 whether both paths gave the same alert ids.  Figures are printed, not asserted.
 """
 
@@ -38,7 +38,7 @@ SEED = 11
 def once(plan: Any, ticks: pl.DataFrame, sparse: bool) -> tuple[float, float, list[str]]:
     """(engine CPU s, firing CPU s, alert ids) of one pass over ``ticks``."""
     spent = [0.0]
-    inner = firing.find_fires_many
+    inner = firing.fire_many
 
     def timed(inputs: Any) -> Any:
         c = time.process_time()
@@ -46,8 +46,8 @@ def once(plan: Any, ticks: pl.DataFrame, sparse: bool) -> tuple[float, float, li
         spent[0] += time.process_time() - c
         return out
 
-    saved = firing.SPARSE, evaluate_module.find_fires_many
-    firing.SPARSE, evaluate_module.find_fires_many = sparse, timed  # type: ignore[assignment]
+    saved = firing.SPARSE, evaluate_module.fire_many
+    firing.SPARSE, evaluate_module.fire_many = sparse, timed  # type: ignore[assignment]
     try:
         engine = evaluate_module.Engine(plan)
         ids: list[str] = []
@@ -56,7 +56,7 @@ def once(plan: Any, ticks: pl.DataFrame, sparse: bool) -> tuple[float, float, li
             ids.extend(engine.process(ticks.slice(start, BATCH))["alert_id"].to_list())
         return time.process_time() - c, spent[0], ids
     finally:
-        firing.SPARSE, evaluate_module.find_fires_many = saved
+        firing.SPARSE, evaluate_module.fire_many = saved
 
 
 def main() -> None:

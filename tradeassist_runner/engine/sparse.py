@@ -39,8 +39,11 @@ from .plan import CompiledRule
 NEVER = np.iinfo(np.int64).min // 4
 #: Past this many events (a run begun or ended: two per run) per rule x sample cell, a
 #: source's rules are resolved by the matrices instead (values that keep crossing their
-#: thresholds, e.g. a noisy indicator with levels inside its range).
-EVENTS_PER_CELL = 0.1
+#: thresholds, e.g. a noisy indicator with levels inside its range).  Volume spikes on
+#: ticks reach about 0.22 events per cell and still cost a third less CPU on this path
+#: than on the matrices (``benchmarks/type_cost.py volume_spike``), so the cut-over sits
+#: above that, not at the first sign of crossings.
+EVENTS_PER_CELL = 0.3
 #: Up to this many levels in a batch, runs are grouped by a stable radix sort of their
 #: levels as 16-bit numbers; past it, by a sort of (level, sample) keys.
 RADIX_LEVELS = 1 << 16
