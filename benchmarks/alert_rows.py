@@ -52,9 +52,10 @@ TYPES = ["threshold", "rate_of_change", "volume_spike", "moving_average", "ma_cr
 class Split:
     """CPU seconds of the engine's parts, summed over the calls made while it is installed."""
 
-    def __init__(self) -> None:
+    def __init__(self, capture_rows: bool = True) -> None:
         self.cpu = {"series": 0.0, "firing": 0.0, "rows": 0.0}
         self.captured: list[tuple[Any, ...]] = []
+        self._capture_rows = capture_rows
         self._undo: list[Callable[[], None]] = []
 
     def _timed(self, key: str, fn: Callable[..., Any], capture: bool = False) -> Callable[..., Any]:
@@ -69,7 +70,7 @@ class Split:
         return wrapper
 
     def __enter__(self) -> Split:
-        for name, key, capture in (("build_alerts", "rows", True), ("fire_many", "firing", False)):
+        for name, key, capture in (("build_alerts", "rows", self._capture_rows), ("fire_many", "firing", False)):
             original = getattr(evaluate, name)
             setattr(evaluate, name, self._timed(key, original, capture))
             self._undo.append(lambda name=name, original=original: setattr(evaluate, name, original))

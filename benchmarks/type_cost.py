@@ -20,7 +20,6 @@ import cProfile
 import pstats
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,46 +31,11 @@ sys.path.insert(0, str(HERE))
 import polars as pl  # noqa: E402
 
 import workloads  # noqa: E402
-from tradeassist_runner.engine import evaluate  # noqa: E402
+from alert_rows import Split  # noqa: E402
 from tradeassist_runner.engine.evaluate import Engine  # noqa: E402
-from tradeassist_runner.rules.registry import REGISTRY  # noqa: E402
 
 SEED = 11
 BATCH = 50_000
-
-
-class Split:
-    """CPU seconds of the engine's parts while installed (wrappers around its calls)."""
-
-    def __init__(self) -> None:
-        self.cpu = {"series": 0.0, "firing": 0.0, "rows": 0.0}
-        self._undo: list[Callable[[], None]] = []
-
-    def _timed(self, key: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            start = time.process_time()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.cpu[key] += time.process_time() - start
-        return wrapper
-
-    def __enter__(self) -> Split:
-        for name, key in (("build_alerts", "rows"), ("fire_many", "firing")):
-            original = getattr(evaluate, name)
-            setattr(evaluate, name, self._timed(key, original))
-            self._undo.append(lambda name=name, original=original: setattr(evaluate, name, original))
-        for rule_type in REGISTRY.values():
-            for method in ("values", "values_many"):
-                bound = getattr(rule_type, method, None)
-                if bound is not None:
-                    object.__setattr__(rule_type, method, self._timed("series", bound))
-                    self._undo.append(lambda rt=rule_type, m=method: object.__delattr__(rt, m))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for undo in reversed(self._undo):
-            undo()
 
 
 def once(plan: Any, ticks: pl.DataFrame, split: bool) -> tuple[float, dict[str, float], int]:
@@ -82,7 +46,7 @@ def once(plan: Any, ticks: pl.DataFrame, split: bool) -> tuple[float, dict[str, 
         for at in range(0, ticks.height, BATCH):
             fired += engine.process(ticks.slice(at, BATCH)).height
         return time.process_time() - start, {}, fired
-    with Split() as parts:
+    with Split(capture_rows=False) as parts:
         start = time.process_time()
         for at in range(0, ticks.height, BATCH):
             fired += engine.process(ticks.slice(at, BATCH)).height
