@@ -77,11 +77,6 @@ logger = logging.getLogger("tradeassist.run")
 READ_BLOCK_MS = 100
 ZERO_ID = "0-0"
 
-#: Reads of at most this many entries, over all shards served, are evaluated on the event
-#: loop (with a local alert log); bigger ones (a backlog) in a worker thread, so the API and
-#: deliveries are never held up by more than a live read's evaluation.
-INLINE_ENTRIES = 8
-
 
 def parse_shards(values: tuple[str, ...], configured: int) -> list[int]:
     """``--shard 0/4 --shard 2/4`` or ``--shard 0,2/4`` -> [0, 2]; ValueError with a clear message."""
@@ -250,8 +245,8 @@ def _row_range(fields: dict[bytes, bytes]) -> tuple[int | None, int | None]:
 
 
 def fresh_ticks(unit: Shard, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[pa.Table]:
-    """The ticks of a shard's entries not evaluated before, entry by entry in order; the
-    shard's position moves past them (they are evaluated right after)."""
+    """The ticks of a shard's entries not evaluated before, entry by entry in order (worker
+    thread); the shard's position moves past them (they are evaluated right after)."""
     tables: list[pa.Table] = []
     for entry_id, fields in entries:
         text = entry_id.decode()
@@ -325,7 +320,6 @@ async def run_sharded(
         data_lock.release()
         raise
     by_stream = {u.stream.encode(): u for u in units}
-    inline_log = postgres_url(loaded) is None  # a PostgreSQL write waits on the network: never on the loop
     await asyncio.to_thread(alert_log.catch_up)
     notifier = Notifier(loaded, alert_log)
     notifier.on_outcome = observer.on_delivery
@@ -419,7 +413,7 @@ async def run_sharded(
         of=source.shards, rules=len(served), storage=describe_storage(loaded))
 
     def evaluate(unit: Shard, batch: pl.DataFrame, t0: float) -> pl.DataFrame:
-        """Evaluate a shard's fresh ticks; its alerts. ``t0``: when the batch's
+        """Evaluate a shard's fresh ticks (worker thread); its alerts. ``t0``: when the batch's
         work started (its conversion included)."""
         admitted = unit.gate.admit(batch)
         alerts = unit.engine.process(admitted.accepted)
@@ -640,19 +634,12 @@ async def run_sharded(
             return found, (pending, exc)
 
     async def handle(*read: tuple[Shard, list[tuple[bytes, dict[bytes, bytes]]]]) -> bool:
-        """Evaluate what one read brought and log its alerts, every shard of it in one go (on
-        the loop for a live read, else in one trip to a worker thread: each trip is a wake-up
-        that, on a busy machine, waits its turn for a core). False: nothing was logged here
-        (:func:`flush_log` does it, or retries)."""
+        """Evaluate what one read brought and log its alerts, every shard of it in one trip to
+        a worker thread (each trip is a wake-up that, on a busy machine, waits its turn for a
+        core). False: nothing was logged here (:func:`flush_log` does it, or retries)."""
         if not read:
             return False
-        if inline_log and sum(len(entries) for _, entries in read) <= INLINE_ENTRIES:
-            # A live read (an entry or two per shard) is evaluated and logged right here: the
-            # loop waits for it either way, and the trip to a worker thread and back is two
-            # wake-ups, each of which waits its turn for a core on a busy machine.
-            found, written = evaluate_and_log(list(read), not unlogged)
-        else:
-            found, written = await asyncio.to_thread(evaluate_and_log, list(read), not unlogged)
+        found, written = await asyncio.to_thread(evaluate_and_log, list(read), not unlogged)
         for alerts in found:
             stats.alerts += alerts.height
             unlogged.append(alerts)
