@@ -123,7 +123,14 @@ def _appended(chunks: list[Chunk], bt: I64, bp: F64, cutoff: int) -> list[Chunk]
         chunks[-1] = (tuple(last_t), (*last_p[:-1], float(bp[0])))
         bt, bp = bt[1:], bp[1:]
     start = max(int(np.searchsorted(bt, cutoff, side="right")) - 1, 0)
-    new_t, new_p = tuple(bt[start:].tolist()), tuple(bp[start:].tolist())
+    return _grown(chunks, tuple(bt[start:].tolist()), tuple(bp[start:].tolist()), cutoff)
+
+
+def _grown(chunks: list[Chunk], new_t: tuple[int, ...], new_p: tuple[float, ...], cutoff: int) -> list[Chunk]:
+    """``chunks`` (a list the caller owns) with the batch's kept pairs appended, the newest
+    chunk filled up to ``CHUNK`` first, then trimmed to the chunks a later look-up at or
+    after ``cutoff`` can reach: shared by the array and the plain-Python paths, so both
+    carry the same tail."""
     if new_t and chunks and len(chunks[-1][0]) < CHUNK:
         room = CHUNK - len(chunks[-1][0])
         chunks[-1] = ((*chunks[-1][0], *new_t[:room]), (*chunks[-1][1], *new_p[:room]))
@@ -242,15 +249,7 @@ def _few(window: int, t: list[int], price: list[float], price_arr: F64, chunks: 
         tail[-1] = (tuple(last_t), (*last_p[:-1], float(bp[0])))
         bt, bp = bt[1:], bp[1:]
     start = max(bisect_right(bt, cutoff) - 1, 0)
-    new_t, new_p = tuple(bt[start:]), tuple(bp[start:])
-    if new_t and tail and len(tail[-1][0]) < CHUNK:
-        room = CHUNK - len(tail[-1][0])
-        tail[-1] = ((*tail[-1][0], *new_t[:room]), (*tail[-1][1], *new_p[:room]))
-        new_t, new_p = new_t[room:], new_p[room:]
-    for k in range(0, len(new_t), CHUNK):
-        tail.append((new_t[k : k + CHUNK], new_p[k : k + CHUNK]))
-    firsts = [c[0][0] for c in tail]
-    new_state = {"chunks": tail[max(bisect_right(firsts, cutoff) - 1, 0) :]}
+    new_state = {"chunks": _grown(tail, tuple(bt[start:]), tuple(bp[start:]), cutoff)}
     return Values(out[0], {"price": price_arr, "ref": out[1], "ref_t": out[2]}), new_state
 
 
