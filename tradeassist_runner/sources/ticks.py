@@ -551,11 +551,8 @@ class TickGate:
         and filters (a fifth of a CSV backtest's reading). None (nothing changed) when
         anything is to be rejected, reported or converted, for the full path to say so.
         """
-        columns = ticks.schema
-        if any(columns.get(c) != dtype for c, dtype in TICK_SCHEMA.items()):
-            return None
-        ts_col = ticks.get_column("ts")
-        if ts_col.null_count() or ticks.get_column("symbol").null_count():
+        ts_col = _canonical_ts(ticks)
+        if ts_col is None or ticks.get_column("symbol").null_count():
             return None
         stamps = ts_col.to_numpy().view(np.int64)
         if bool((stamps[1:] < stamps[:-1]).any()):
@@ -579,11 +576,8 @@ class TickGate:
         in order. Then all of it is accepted as it is; None (nothing changed) when anything
         is to be rejected, reported or converted, for the full path to say so.
         """
-        columns = ticks.schema
-        if any(columns.get(c) != dtype for c, dtype in TICK_SCHEMA.items()):
-            return None
-        ts_col = ticks.get_column("ts")
-        if ts_col.null_count():
+        ts_col = _canonical_ts(ticks)
+        if ts_col is None:
             return None
         symbols = ticks.get_column("symbol").to_list()
         stamps = ts_col.to_numpy().view(np.int64).tolist()
@@ -601,6 +595,16 @@ class TickGate:
         marks.update(last)
         accepted = ticks if ticks.columns == _TICK_COLUMNS else pl.DataFrame([ticks.get_column(c) for c in TICK_SCHEMA])
         return GateResult(accepted, [], 0, frozenset())
+
+
+def _canonical_ts(ticks: pl.DataFrame) -> pl.Series | None:
+    """The ``ts`` column of a frame the fast paths may take as it is (every column of the
+    canonical dtype, no missing time); None sends the frame down the full path."""
+    columns = ticks.schema
+    if any(columns.get(c) != dtype for c, dtype in TICK_SCHEMA.items()):
+        return None
+    ts_col = ticks.get_column("ts")
+    return None if ts_col.null_count() else ts_col
 
 
 def _conform(ticks: pl.DataFrame, arrivals: int) -> pl.DataFrame:
