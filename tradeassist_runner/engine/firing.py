@@ -228,7 +228,7 @@ def _as_monotone(inp: FireInput) -> FireInput:
         return inp
     carried = inp.carried or Carried.of(inp.states)
     if len(carried.last) and int(t[0]) < int(carried.last.max()):
-        return inp
+        return replace(inp, carried=carried)  # the arrays are read once, not again by the matrices
     return replace(inp, source=np.zeros(len(t), np.int64), monotone=True, carried=carried)
 
 
