@@ -36,7 +36,8 @@ from ..config.loaded import LoadedConfig
 from ..config.models import Feed, ReplaySource, SchwabSource, SyntheticSource
 from ..engine.batcher import micro_batches
 from ..engine.evaluate import Engine
-from ..engine.plan import compile_plan
+from ..engine.plan import Plan, compile_plan
+from ..engine.warm import warm
 from ..errors import Problem, SinkError, SourceError
 from ..settings import apply_settings, load_settings
 from ..logs import log
@@ -105,6 +106,17 @@ def tick_stream(
     return replay()
 
 
+def warm_for_feed(plan: Plan, loaded: LoadedConfig) -> None:
+    """Build the plan's lazy tables and calendars before its first live tick.
+
+    Only a feed stamped with the wall clock (Schwab, synthetic) says when the next tick
+    will be; a replay's ticks can be from any year, and warming a calendar for today would
+    only make it build the years in between.
+    """
+    if isinstance(loaded.config.source, (SyntheticSource, SchwabSource)):
+        warm(plan, time.time_ns() // 1_000_000)
+
+
 def _log_warnings(loaded: LoadedConfig) -> None:
     """What is valid but probably a mistake (no rules at all), at start and when it may have changed."""
     for warning in loaded.warnings:
@@ -161,6 +173,7 @@ async def run_service(
         data_lock.release()
         raise
     await asyncio.to_thread(alert_log.catch_up)  # Parquet gets what SQLite has and it lacks
+    await asyncio.to_thread(warm_for_feed, plan, loaded)
     observer.parquet_status = alert_log.parquet_status
     observer.source_type = loaded.config.source.type
     observer.on_plan(loaded, plan)
@@ -227,6 +240,7 @@ async def run_service(
             rebuilt.loaded.config.storage != current["loaded"].config.storage
         ) or rebuilt.loaded.config.api != current["loaded"].config.api:
             log(logger, logging.WARNING, "source, storage and api changes take effect after a restart")
+        await asyncio.to_thread(warm_for_feed, rebuilt.plan, rebuilt.loaded)
         engine.swap(rebuilt.plan)  # the next batch runs on the new plan
         gate.set_symbols(i.symbol for i in rebuilt.loaded.instruments)
         update_symbols = getattr(parse_rejects.live, "update_symbols", None)
