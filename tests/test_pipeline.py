@@ -7,7 +7,7 @@ from collections.abc import Generator
 
 import pytest
 
-from tradeassist_runner.pipeline import BackgroundWriter, read_ahead
+from tradeassist_runner.pipeline import BackgroundWriter, ReadAhead, read_ahead
 
 
 def test_read_ahead_keeps_order_and_raises_after_the_items_before_the_error() -> None:
@@ -38,6 +38,28 @@ def test_closing_read_ahead_stops_the_worker_and_closes_its_source() -> None:
     assert [next(ahead), next(ahead)] == [0, 1]
     ahead.close()
     assert closed.is_set()
+
+
+def test_read_ahead_says_whether_the_next_item_is_waiting() -> None:
+    go, queued, finish = threading.Event(), threading.Event(), threading.Event()
+
+    def items() -> Generator[int, None, None]:
+        go.wait()
+        yield 0
+        queued.set()  # the worker asks for the next item once it has queued this one
+        finish.wait()
+
+    ahead = ReadAhead(items())
+    assert not ahead.ready()
+    go.set()
+    queued.wait()
+    assert ahead.ready()
+    assert next(ahead) == 0
+    assert not ahead.ready()
+    finish.set()
+    assert list(ahead) == []
+    assert ahead.ready()  # the end: a step returns at once
+    ahead.close()
 
 
 def test_background_writer_writes_in_order_and_raises_its_error_to_the_caller() -> None:

@@ -74,11 +74,15 @@ def backtest(
     """
     stats = stats if stats is not None else BacktestStats()
     try:
-        engine = Engine(compile_plan(loaded.rules, loaded.instruments))
         ticks: Iterator[pl.DataFrame]
         if reader is not None:
+            # The gate's symbols first: the reader gates what it read early while the plan compiles.
             ticks = _taken(reader.start(i.symbol for i in loaded.instruments), stats)
+            engine = Engine(compile_plan(loaded.rules, loaded.instruments))
+            if not reader.ready():  # (a CSV file's first block is still being parsed) build the
+                engine.plan.prepare()  # first batch's tables now instead of after the wait
         else:
+            engine = Engine(compile_plan(loaded.rules, loaded.instruments))
             ticks = accepted_ticks(loaded, ticks_path, batch_size, stats, ahead=True)
         yield from _evaluated(engine, ticks, stats, tap, progress)
     finally:

@@ -73,6 +73,10 @@ class ReadAhead(Generic[T]):
         if not stop.is_set():
             slots.put(_End(error))
 
+    def ready(self) -> bool:
+        """Whether the next step would return at once (an item, the end or an error is waiting)."""
+        return self._done or not self._slots.empty()
+
     def __iter__(self) -> ReadAhead[T]:
         return self
 

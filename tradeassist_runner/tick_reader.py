@@ -161,6 +161,10 @@ class TickReader:
         self._symbols.give(symbols)
         return self._chunks
 
+    def ready(self) -> bool:
+        """Whether the first (or next) chunk is read and gated already (or the reading failed)."""
+        return self._chunks.ready()
+
     def close(self) -> None:
         self._symbols.give(None)  # a worker waiting for symbols stops
         self._chunks.close()

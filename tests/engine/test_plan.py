@@ -130,3 +130,18 @@ def test_series_and_source_keys_are_the_json_of_what_they_name() -> None:
         src = plan.sources[s.source]
         assert s.key == series_key(s.type_name, src.symbols, src.bar_ms, s.params)
     assert series_key("x", ("/ES",), None, (1,)) != series_key("x", ("/ES",), None, (1.0,))
+
+
+def test_a_prepared_plan_has_its_first_batch_tables_and_evaluates_the_same() -> None:
+    rules = [
+        LoadedRule(rule(), HERE),
+        LoadedRule(rule(id="es-below", condition="below", threshold=120, message="{symbol} under {threshold}"), HERE),
+        LoadedRule(rule(id="idle", active=False), HERE),
+    ]
+    prepared, lazy = compile_plan(rules), compile_plan(rules)
+    prepared.prepare()
+    for name in ("batch_tables", "rule_tables", "rule_texts", "state_keys_version", "condition_series"):
+        assert name in vars(prepared) and name not in vars(lazy)
+    batch = ticks(99, 101.5, 130, 110)
+    assert Engine(prepared).process(batch, now=T0).equals(Engine(lazy).process(batch, now=T0))
+    compile_plan([]).prepare()  # a plan without rules has nothing to build, and says nothing

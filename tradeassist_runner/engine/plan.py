@@ -204,6 +204,19 @@ class Plan:
 
         return BatchTables(self)
 
+    def prepare(self) -> None:
+        """Build now what the plan's first batch would otherwise build: the per-source
+        tables every batch looks up and the alert rows' texts (some 40 ms at 1,000 rules).
+
+        Nothing else changes: each of these is computed once per plan whenever it is first
+        asked for. A backtest calls this while its reader is still on the first chunk, so
+        the wait pays for them instead of the first batch.
+        """
+        built = (self.batch_tables, self.rule_tables, self.rule_index_by_source, self.series_groups,
+                 self.series_of_rules, self.gates_by_source, self.live_series_keys, self.state_keys_version,
+                 self.condition_series, self.rule_texts)
+        assert all(part is not None for part in built)
+
 
 def source_key(symbols: tuple[str, ...], bar_ms: int | None) -> str:
     return json.dumps([list(symbols), bar_ms], separators=(",", ":"))
