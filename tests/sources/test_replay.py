@@ -114,6 +114,20 @@ def test_iter_tick_file_streams_chunks_in_file_order(tmp_path: Path) -> None:
         assert prices == [float(i) for i in range(1000)]
 
 
+def test_a_csv_file_is_read_in_growing_blocks_with_every_line_once(tmp_path: Path) -> None:
+    """The blocks double from 256 KiB: a file of a few MiB is cut at several block sizes."""
+    n = 120_000  # about 4.5 MB: blocks of 256 KiB, 512 KiB, 1 MiB, 2 MiB and the rest
+    lines = "".join(f"2026-01-05T14:30:{i % 60:02d}.{i % 1000:03d}Z,/ES,{i}.25,{i % 7}\n" for i in range(n))
+    path = write(tmp_path / "t.csv", "ts,symbol,price,volume\n" + lines)
+    chunks = list(iter_tick_file(path, chunk_rows=1_000_000))
+    assert [c.height for c in chunks[:4]] == sorted(c.height for c in chunks[:4])  # one chunk a block
+    assert chunks[0].height < chunks[1].height < chunks[2].height
+    ticks, bad = normalize(pl.concat(chunks))
+    assert not bad and ticks.height == n
+    assert ticks["price"].to_list() == [i + 0.25 for i in range(n)]
+    assert ticks["volume"].to_list() == [float(i % 7) for i in range(n)]
+
+
 @pytest.mark.parametrize("chunk_rows", [1, 7, 64, 100_000])
 @pytest.mark.parametrize("max_selected_group", [1_000_000, 30])
 def test_a_parquet_selection_is_the_selected_rows_of_each_chunk_the_file_is_read_in(

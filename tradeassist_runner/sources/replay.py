@@ -53,6 +53,8 @@ _READ_ERRORS = (pl.exceptions.PolarsError, OSError, ValueError)
 _CSV_BLOCK = 8 << 20
 #: The first read is smaller: a backtest's engine waits for it, then the rest is read ahead
 #: while it works (``_csv_chunks``), so a big first block would only delay everything.
+#: Each later block doubles up to ``_CSV_BLOCK``: the engine's first full batch waits for the
+#: second block too (and a reader started before the config gates nothing while it parses one).
 _FIRST_CSV_BLOCK = 256 << 10
 #: Likewise the first Parquet slice, at most (the rest come ``chunk_rows`` at a time).
 _FIRST_PARQUET_ROWS = 65_536
@@ -335,7 +337,7 @@ class _CsvBlocks:
         """The next block's raw frame (possibly empty), or None at the end of the file."""
         while not self._done:
             data = self._file.read(self._size)
-            self._size = _CSV_BLOCK
+            self._size = min(2 * self._size, _CSV_BLOCK)
             if data:
                 block = self._carry + data
                 cut = block.rfind(b"\n") + 1
