@@ -84,3 +84,18 @@ def test_an_invalid_config_is_reported_before_an_unreadable_tick_file(tmp_path: 
     assert result.returncode == 1
     assert "config.yaml:1:" in result.stderr and "missing.csv" not in result.stderr
     assert result.stdout == ""
+
+
+def test_batches_after_the_first_chunk_are_full_but_the_last(tmp_path: Path) -> None:
+    """Chunks end where their blocks of bytes do; the batches do not (a short batch costs as much as a full one)."""
+    csv = _tick_csv(tmp_path / "ticks.csv", 30_000)
+    chunks = list(read_chunks(csv, 7, SYMBOLS))  # chunks of 7,168 rows, about 2,400 accepted each
+    first = [b.height for b, _ in chunks[0].batches]
+    later = [b.height for c in chunks[1:] for b, _ in c.batches]
+    assert len(chunks) > 3 and all(size <= 7 for size in first) and sum(first) == chunks[0].accepted
+    assert all(size == 7 for size in later[:-1]) and 0 < later[-1] <= 7
+    assert sum(first) + sum(later) == sum(c.accepted for c in chunks)
+    by_one = list(read_chunks(csv, 1, SYMBOLS))
+    assert_frame_equal(_ticks(chunks), _ticks(by_one))
+    assert [rows for c in chunks for _, rows in c.batches] == sorted(rows for c in chunks for _, rows in c.batches)
+    assert chunks[-1].batches[-1][1] == sum(c.read for c in chunks)

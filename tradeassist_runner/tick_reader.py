@@ -86,6 +86,7 @@ def _gated_chunks(
         gate: TickGate | None = None
         waiting: deque[_Normalized] = deque()
         first_row, done = 1, 0
+        tail: pl.DataFrame | None = None
         for raw in raws:
             ticks, bad = normalize(raw, first_row=first_row)
             first_row += raw.height
@@ -96,15 +97,17 @@ def _gated_chunks(
             if gate is None:
                 return
             while waiting:
-                chunk = _gated(gate, waiting.popleft(), batch_size, done)
+                chunk, tail = _gated(gate, waiting.popleft(), batch_size, done, tail)
                 done += chunk.read
                 yield chunk
         if waiting:  # a file shorter than the chunks read early
             gate = gate or _gate_for(symbols)
             while gate is not None and waiting:
-                chunk = _gated(gate, waiting.popleft(), batch_size, done)
+                chunk, tail = _gated(gate, waiting.popleft(), batch_size, done, tail)
                 done += chunk.read
                 yield chunk
+        if tail is not None and gate is not None:  # the file's last ticks
+            yield TickChunk(0, [], [], 0, frozenset(), [(tail, done)], 0)
     finally:
         raws.close()
 
@@ -119,15 +122,28 @@ def _opened_and_gated(path: Path, batch_size: int, symbols: _Symbols, early: int
     yield from _gated_chunks(iter_tick_file(path, chunk_rows(batch_size)), batch_size, symbols, early)
 
 
-def _gated(gate: TickGate, normalized: _Normalized, batch_size: int, done: int) -> TickChunk:
+def _gated(
+    gate: TickGate, normalized: _Normalized, batch_size: int, done: int, tail: pl.DataFrame | None
+) -> tuple[TickChunk, pl.DataFrame | None]:
+    """The chunk gated and cut into batches, after the ``tail`` of accepted ticks the last
+    chunk left; and the ticks this one leaves (fewer than a batch), or None.
+
+    Every batch but the first and the last is a full ``batch_size``: a batch costs the
+    engine some milliseconds whatever its size, and chunks (read as blocks of bytes) would
+    otherwise each end in a short one. The first chunk's ticks all go at once: the engine
+    is waiting for them.
+    """
     admitted = gate.admit(normalized.ticks)
-    accepted, read = admitted.accepted, normalized.read
+    read, gated = normalized.read, admitted.accepted.height
+    accepted = admitted.accepted if tail is None else pl.concat([tail, admitted.accepted])
+    cut = accepted.height if done == 0 else accepted.height - accepted.height % batch_size
     batches = [
-        (accepted.slice(start, batch_size), done + read * min(start + batch_size, accepted.height) // accepted.height)
-        for start in range(0, accepted.height, batch_size)
+        (accepted.slice(start, min(batch_size, cut - start)), done + read * min(start + batch_size, cut) // cut)
+        for start in range(0, cut, batch_size)
     ]
+    left = accepted.slice(cut) if cut < accepted.height else None
     return TickChunk(read, normalized.rejections, admitted.rejections, admitted.unknown_symbols,
-                     admitted.unknown_symbol_names, batches, accepted.height)
+                     admitted.unknown_symbol_names, batches, gated), left
 
 
 def read_chunks(path: Path, batch_size: int, symbols: Iterable[str]) -> Iterator[TickChunk]:
