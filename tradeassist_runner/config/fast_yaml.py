@@ -47,15 +47,15 @@ AVAILABLE = _CParser is not None
 #: whose handling differs between libyaml (YAML 1.1) and ruamel (1.2) - tab, NEL, LS, PS,
 #: BOM: a file containing one of them is left to the round-trip loader.
 _SAFE_ASCII = b"\n\r" + bytes(range(0x20, 0x7F))
-_UNSAFE_CHAR = re.compile(
-    "[^\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
-)
+#: The same for any text: compiled on the first file that is not ASCII (``re`` keeps it), not
+#: at import: its character ranges take milliseconds to compile, on every command's start.
+_UNSAFE_CHAR = "[^\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
 
 
 def _unsafe(text: str) -> bool:
     if text.isascii():
         return bool(text.encode("ascii").translate(None, _SAFE_ASCII))
-    return _UNSAFE_CHAR.search(text) is not None
+    return re.search(_UNSAFE_CHAR, text) is not None
 
 _STR = "tag:yaml.org,2002:str"
 _NULL = "tag:yaml.org,2002:null"
