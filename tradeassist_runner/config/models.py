@@ -19,7 +19,7 @@ from pydantic import (
     field_validator,
 )
 
-from .types import Duration
+from .types import Duration, no_items
 from ..rules.modifiers import Timezone
 
 InstrumentType = Literal["future", "index", "internal", "equity", "option", "forex"]
@@ -271,7 +271,7 @@ from .notify_models import Notifications  # noqa: E402
 
 
 class Config(Strict):
-    instruments: list[Instrument] = Field(default_factory=list)
+    instruments: list[Instrument] = Field(default_factory=no_items)
     rules_dir: str = Field(default="rules.d", description="Relative to this file's folder")
     source: Source = Field(default_factory=lambda: SyntheticSource(type="synthetic"))
     batch: BatchSettings = Field(default_factory=BatchSettings)

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from .types import Duration, Severity
+from .types import Duration, Severity, no_entries, no_items
 
 CHANNEL_NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 RuleTypeName = Literal["threshold", "rate_of_change", "volume_spike"]
@@ -71,14 +71,14 @@ class Channel(_Strict):
         BeforeValidator(_listify),
         WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
     ] = Field(
-        default_factory=list,
+        default_factory=no_items,
         description="Apprise URLs; write secrets as ${ENV_VAR}, e.g. ${SLACK_WEBHOOK_URL}",
     )
     config: str | None = Field(
         default=None, description="An apprise config file (YAML or TEXT), relative to this file's folder"
     )
     tags: list[str] = Field(
-        default_factory=list, description="Extra names a rule's notify: or a route may use to pick this channel"
+        default_factory=no_items, description="Extra names a rule's notify: or a route may use to pick this channel"
     )
     optional: StrictBool = Field(
         default=False,
@@ -107,7 +107,7 @@ class Templates(_Strict):
 
     title: str | None = Field(default=None, description="Default title template")
     body: str | None = Field(default=None, description="Default body template")
-    by_type: dict[RuleTypeName, TemplatePair] = Field(default_factory=dict)
+    by_type: dict[RuleTypeName, TemplatePair] = Field(default_factory=no_entries)
 
 
 class DeliverySettings(_Strict):
@@ -125,9 +125,9 @@ class DeliverySettings(_Strict):
 
 
 class Notifications(_Strict):
-    channels: dict[Annotated[str, Field(pattern=CHANNEL_NAME_PATTERN)], Channel] = Field(default_factory=dict)
+    channels: dict[Annotated[str, Field(pattern=CHANNEL_NAME_PATTERN)], Channel] = Field(default_factory=no_entries)
     routes: dict[Severity, list[str]] = Field(
-        default_factory=dict,
+        default_factory=no_entries,
         description="Channels (or tags) per severity, for rules without their own notify:",
     )
     templates: Templates = Field(default_factory=Templates)

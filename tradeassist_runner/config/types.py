@@ -28,6 +28,21 @@ MAX_DURATION = timedelta(days=366)
 MAX_PERIOD = 1_000_000
 
 
+def no_items() -> list[Any]:
+    """``default_factory`` of a list field that starts empty.
+
+    pydantic reads a default factory's signature when it builds a validator; for the
+    builtin ``list`` (or ``dict``) that means parsing its text signature with ``tokenize``,
+    about 0.1 ms a field and twice that the first time, on every command that loads a config.
+    """
+    return []
+
+
+def no_entries() -> dict[Any, Any]:
+    """``default_factory`` of a dict field that starts empty (see :func:`no_items`)."""
+    return {}
+
+
 def _duration(value: Any) -> timedelta:
     if isinstance(value, bool) or not isinstance(value, (str, timedelta)):
         raise ValueError(

@@ -13,6 +13,7 @@ from pydantic import Field, create_model, model_validator
 
 from ..config.durations import format_duration
 from ..config.models import Instrument, Strict
+from ..config.types import no_items
 from .common import RuleCommon, field_error
 from .registry import REGISTRY
 
@@ -146,8 +147,8 @@ AnyRule = SingleRule | AllRule
 
 
 class RulesFile(Strict):
-    instruments: list[Instrument] = Field(default_factory=list)
-    rules: list[Rule] = Field(default_factory=list)
+    instruments: list[Instrument] = Field(default_factory=no_items)
+    rules: list[Rule] = Field(default_factory=no_items)
 
 
 def bodies(rule: AnyRule) -> tuple[Any, ...]:
