@@ -26,7 +26,7 @@ def warm(plan: Plan, now_ms: int) -> None:
     symbols = plan.symbol_list
     if not symbols:
         return
-    _ = plan.rule_tables, plan.rule_texts, plan.batch_tables  # built whether or not a rule fires
+    plan.prepare()  # the tables and texts, whether or not a rule fires
     n = len(symbols)
     ticks = pl.DataFrame(
         {
