@@ -123,6 +123,13 @@ class RuleTexts:
             for kinds in ({_slot_kind(lay.numbers[q]) if q < len(lay.numbers) else 0 for lay in self.layouts}
                           for q in range(self.max_numbers))
         ]
+        #: per number slot: "t" or "k" where every layout has that number there (the
+        #: text of ``t`` and ``k``, written once per batch, is then shared with ``alert_id``)
+        self.shared = [
+            next(iter(whats)) if len(whats) == 1 and next(iter(whats)) in ("t", "k") else None
+            for whats in ({lay.numbers[q][0] if q < len(lay.numbers) else None for lay in self.layouts}
+                          for q in range(self.max_numbers))
+        ]
         #: whether some rule has no layout (its rows are written by ``_per_row_text``)
         self.unshaped = bool((self.layout_of < 0).any())
         self.query = _query(self)
@@ -319,6 +326,11 @@ def _columnwise(
         "seq": seq, "ts": ts, "k": k, "t": t, "price": price, "value": value, "prev_value": prev,
         "bar": texts.bar[rule],
     }
+    # the text of ts and k, each written once for ``alert_id`` and ``inputs`` (and of t,
+    # which for tick samples is ts: then the same text)
+    ts_text = pl.Series(ts).cast(pl.String)
+    cols["ts_text"], cols["k_text"] = ts_text, pl.Series(k).cast(pl.String)
+    cols["t_text"] = ts_text if np.array_equal(t, ts) else pl.Series(t).cast(pl.String)
     vnull = np.isnan(volume) | (np.abs(volume) >= 2.0**63)
     cols["vol"] = np.where(vnull, 0.0, volume).astype(np.int64)
     cols["vnull"] = vnull
@@ -354,7 +366,7 @@ def _columnwise(
         odd = np.flatnonzero((kind[q] == 2) & _odd_json(fq))
         at = np.concatenate((never, odd))
         cols[f"x{q}"] = fixed(at, ["null"] * len(never) + [_json_scalar(v) for v in fq[odd].tolist()])
-        if slot != 2:
+        if slot != 2 and texts.shared[q] is None:
             cols[f"i{q}"] = ints[q]
         if slot != 1:
             cols[f"f{q}"] = fq
@@ -389,8 +401,9 @@ def _query(texts: RuleTexts) -> dict[str, pl.Expr]:
     """The ``select`` of ``_columnwise``, but ``evaluated_at``: the same for every batch of
     a plan, so built once (building it costs more than running it on a live batch).
 
-    Its columns: per number slot q, ``i{q}`` and/or ``f{q}`` (and ``kind{q}`` where layouts
-    differ on it) and the Python text ``x{q}``; per condition j, ``cv{j}``, ``has{j}``,
+    Its columns: the texts ``ts_text``, ``k_text`` and ``t_text``; per number slot q,
+    ``i{q}`` (unless it is ``t`` or ``k`` in every layout: their text) and/or ``f{q}`` (and
+    ``kind{q}`` where layouts differ on it) and the Python text ``x{q}``; per condition j, ``cv{j}``, ``has{j}``,
     ``mr{j}`` (the rounded value) and the Python texts ``mt{j}`` (message) and ``vt{j}``
     (JSON); with rules without a layout, ``inputs_slow``, ``slow_row`` and ``values_slow``.
     """
@@ -398,6 +411,9 @@ def _query(texts: RuleTexts) -> dict[str, pl.Expr]:
     numbers: list[pl.Expr] = []
     for q, slot in enumerate(texts.slots):
         as_int, as_float = pl.col(f"i{q}").cast(pl.String), pl.col(f"f{q}").cast(pl.String)
+        shared = texts.shared[q]
+        if shared is not None:
+            as_int = pl.col(f"{shared}_text")
         expr = as_int if slot == 1 else as_float if slot == 2 else \
             pl.when(pl.col(f"kind{q}") == 1).then(as_int).when(pl.col(f"kind{q}") == 2).then(as_float)
         numbers.append(pl.coalesce(pl.col(f"x{q}"), expr))
@@ -418,7 +434,7 @@ def _query(texts: RuleTexts) -> dict[str, pl.Expr]:
         inputs_expr = pl.coalesce(pl.col("inputs_slow"), inputs_expr)
         values_expr = pl.when(pl.col("slow_row")).then(pl.col("values_slow")).otherwise(values_expr)
     return dict(
-        alert_id=pl.col("id_prefix") + pl.col("ts").cast(pl.String) + pl.lit("#") + pl.col("k").cast(pl.String),
+        alert_id=pl.col("id_prefix") + pl.col("ts_text") + pl.lit("#") + pl.col("k_text"),
         rule_id=pl.col("rule_id"), rule_name=pl.col("rule_name"), symbol=pl.col("symbol"),
         ts=pl.col("ts").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"),
         seq=pl.col("seq"),
