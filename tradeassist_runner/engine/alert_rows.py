@@ -117,6 +117,15 @@ class RuleTexts:
                 table[f"m{j}"][index] = w
         #: per plan rule, its constant columns and pieces: a batch gathers its rows' in one call
         self.table = constants.hstack(pl.DataFrame(table, schema={name: pl.String for name in table}))
+        #: text columns with one value for every rule (the pieces most layouts share, a
+        #: workload's one type or severity): literals in the query rather than columns
+        #: every batch gathers per row
+        self.same: dict[str, str] = {}
+        for name in ("condition", "type", "severity", *table):
+            column = self.table[name]
+            if n and column.null_count() == 0 and column.n_unique() == 1:
+                self.same[name] = str(column[0])
+        self.table = self.table.drop(list(self.same))
         #: per number slot: 1 an integer in every layout, 2 a float in every layout, 3 either or none
         self.slots = [
             next(iter(kinds)) if len(kinds) == 1 else 3
@@ -341,9 +350,11 @@ def _columnwise(
     has_cond = np.zeros((n_cond, n), np.bool_)
     cond_value = np.full((n_cond, n), np.nan)
     for li, lay in enumerate(texts.layouts):
-        rows = np.flatnonzero(layout == li)
-        if not len(rows):
+        picked = np.flatnonzero(layout == li)
+        if not len(picked):
             continue
+        # (one layout for every row, the usual case: plain copies instead of fancy indexing)
+        rows: Any = slice(None) if len(picked) == n else picked
         for q, what in enumerate(lay.numbers):
             if what[0] in ("t", "k", "run", "last"):
                 kind[q, rows] = 1
@@ -408,6 +419,11 @@ def _query(texts: RuleTexts) -> dict[str, pl.Expr]:
     (JSON); with rules without a layout, ``inputs_slow``, ``slow_row`` and ``values_slow``.
     """
     n_num, n_cond = texts.max_numbers, texts.max_conditions
+
+    def text(name: str) -> pl.Expr:
+        same = texts.same.get(name)
+        return pl.col(name) if same is None else pl.lit(same, pl.String)
+
     numbers: list[pl.Expr] = []
     for q, slot in enumerate(texts.slots):
         as_int, as_float = pl.col(f"i{q}").cast(pl.String), pl.col(f"f{q}").cast(pl.String)
@@ -418,14 +434,14 @@ def _query(texts: RuleTexts) -> dict[str, pl.Expr]:
             pl.when(pl.col(f"kind{q}") == 1).then(as_int).when(pl.col(f"kind{q}") == 2).then(as_float)
         numbers.append(pl.coalesce(pl.col(f"x{q}"), expr))
     inputs_expr = pl.concat_str(
-        [e for q in range(n_num) for e in (pl.col(f"p{q}"), numbers[q])] + [pl.col(f"p{n_num}")], ignore_nulls=True)
+        [e for q in range(n_num) for e in (text(f"p{q}"), numbers[q])] + [text(f"p{n_num}")], ignore_nulls=True)
     msg_parts: list[pl.Expr] = []
     value_texts: list[pl.Expr] = []
     for j in range(n_cond):
         mt = pl.coalesce(pl.col(f"mt{j}"), _num_expr(f"mr{j}"))
-        msg_parts += [pl.col(f"m{j}"), pl.when(pl.col(f"has{j}")).then(mt)]
+        msg_parts += [text(f"m{j}"), pl.when(pl.col(f"has{j}")).then(mt)]
         value_texts.append(pl.when(pl.col(f"has{j}")).then(pl.coalesce(pl.col(f"vt{j}"), pl.col(f"cv{j}").cast(pl.String))))
-    msg_parts.append(pl.col(f"m{n_cond}"))
+    msg_parts.append(text(f"m{n_cond}"))
     values_expr: pl.Expr = pl.lit(None, pl.String)
     if n_cond > 1:
         values_expr = pl.when(pl.col("has1")).then(pl.concat_str(
@@ -442,8 +458,8 @@ def _query(texts: RuleTexts) -> dict[str, pl.Expr]:
         volume=pl.when(pl.col("vnull")).then(None).otherwise(pl.col("vol")),
         value=pl.col("value"),
         prev_value=pl.when(pl.col("prev_value").is_nan()).then(None).otherwise(pl.col("prev_value")),
-        threshold=pl.col("threshold"), condition=pl.col("condition"), type=pl.col("type"),
-        severity=pl.col("severity"),
+        threshold=pl.col("threshold"), condition=text("condition"), type=text("type"),
+        severity=text("severity"),
         message=pl.concat_str(msg_parts, ignore_nulls=True),
         evaluated_at=pl.lit(None, ALERT_SCHEMA["ts"]),  # the batch's, in its place
         inputs=inputs_expr,
