@@ -28,6 +28,7 @@ must come back first: the samples where it is back are runs of a level of their 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -108,8 +109,10 @@ class LevelTable:
         for i, (series, _, _) in enumerate(entries):
             by.setdefault(series, []).append(i)
         level = np.zeros(len(entries), np.int64)
-        #: series, search array, its first column in ``codes``
-        self.series: list[tuple[int, F64, int]] = []
+        #: series, search array, its first column in ``codes``, the search array as floats
+        #: (a batch ranks its carried ``prev`` with one ``bisect``: a numpy call per
+        #: series and batch is most of a small batch's ranking)
+        self.series: list[tuple[int, F64, int, list[float]]] = []
         blocks: list[I64] = []
         base = 0
         col = 0
@@ -143,7 +146,7 @@ class LevelTable:
             block[4] = np.where(nan, cum[3, k], cum[3, at_or_below]) + first[3]
             block[5] = np.where(nan, 0, cum[3, at_or_below]) + first[3]
             blocks.append(block)
-            self.series.append((series, search, col))
+            self.series.append((series, search, col, search.tolist()))
             base += int(cum[:, -1].sum())
             col += 2 * k + 2
         self.levels = base
@@ -269,9 +272,16 @@ def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64, 
     levels (a radix sort, for up to 2**16 levels) is enough.
     """
     stride = int(offsets[-1]) + 1
-    pieces: list[F64] = []  # per series: its ``prev`` at the first sample, then its values
-    searches: list[tuple[F64, int]] = []
+    total = sum(len(job.values[series][0]) + 1 for job in jobs for series, _, _, _ in job.table.series)
+    if not total:
+        z = np.zeros(0, np.int64)
+        return z, z, z, z, np.zeros(len(jobs), np.bool_)
+    # each series ranked where its codes go (its ``prev`` at the first sample, then its
+    # values): the values themselves are never laid end to end
+    code = np.empty(total, np.int64)
     tables: list[I64] = []
+    starts_of: list[int] = []  # per series: the slot of its ``prev``; its samples follow
+    lens_of: list[int] = []
     shift: list[int] = []  # per series: its first sample's number less its slot's
     nan_code: list[int] = []
     col_at = 0
@@ -279,30 +289,24 @@ def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64, 
     for j, job in enumerate(jobs):
         off = int(offsets[j])
         table = job.table
-        for series, search, col in table.series:
+        for series, search, col, floats in table.series:
             val, prv = job.values[series]
-            pieces.append(prv[:1])
-            pieces.append(val)
-            searches.append((search, col_at + col))
-            nan_code.append(col_at + col + len(search))
+            c = col_at + col
+            p = float(prv[0])
+            # ``searchsorted`` sorts NaN past every number: ``bisect`` must be told
+            code[slot] = (bisect_left(floats, p) if p == p else len(floats)) + c
+            n = len(val)
+            np.add(np.searchsorted(search, val), c, out=code[slot + 1:slot + 1 + n])
+            starts_of.append(slot)
+            lens_of.append(n)
+            nan_code.append(c + len(search))
             shift.append(off - slot - 1)
-            slot += len(val) + 1
+            slot += n + 1
         tables.append(table.codes + int(level_base[j]))
         col_at += table.codes.shape[1]
-    if not pieces:
-        z = np.zeros(0, np.int64)
-        return z, z, z, z, np.zeros(len(jobs), np.bool_)
     codes = np.concatenate(tables, axis=1)
-    lens = np.fromiter((len(p) for p in pieces[1::2]), np.int64, len(searches))
-    starts = np.zeros(len(lens), np.int64)  # slot of each series' prev; its samples follow
-    starts[1:] = np.cumsum(lens[:-1] + 1)
-    # each series ranked where its codes go: the values themselves are never laid end to end
-    code = np.empty(int(starts[-1] + lens[-1] + 1), np.int64)
-    for (search, col), a, prv, val in zip(searches, starts.tolist(), pieces[0::2], pieces[1::2]):
-        code[a] = np.searchsorted(search, prv)[0] + col
-        part = code[a + 1:a + 1 + len(val)]
-        part[...] = np.searchsorted(search, val)
-        part += col
+    lens = np.asarray(lens_of, np.int64)
+    starts = np.asarray(starts_of, np.int64)
     change = np.empty(len(code), np.bool_)
     change[0] = False
     np.not_equal(code[1:], code[:-1], out=change[1:])
