@@ -173,7 +173,7 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
             smp = src.samples
             mine = smp.source[s] == 0  # a spread sample from the other symbol carries no own volume
             parts.append(FireRows(
-                rule=plan.rule_index_by_source[src_index][fires.rule], ts=smp.ts[s], k=src.k[s], t=smp.t[s],
+                rule=plan.rule_index_by_source[src_index][fires.rule], ts=smp.ts[s], k=src.k_at(s), t=smp.t[s],
                 seq=state.next_seq + src.row[s], price=src.own_price[s].astype(np.float64),
                 volume=np.where(mine, smp.volume[s], np.nan), sample=s, last=fires.last_fire, run=fires.run_start,
                 source=src_index,

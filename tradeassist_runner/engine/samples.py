@@ -69,10 +69,34 @@ class Ticks:
 class SourceBatch:
     samples: Samples
     row: I64  # batch row of the tick each sample is evaluated at
-    k: I64
+    #: K per sample; None: samples in ``ts`` order, whose K is found where it is read
+    #: (``k_at``: a batch reads it at its fires only)
+    counted: I64 | None
     #: The rule instrument's own latest price at each sample (a spread's sample may be a
     #: tick of the other symbol; the alert still shows the instrument's price). NaN: none yet.
     own_price: F64
+    base: int = 0  # with ``counted`` None: the carried count at the first ``ts``
+
+    @cached_property
+    def k(self) -> I64:
+        """K of every sample."""
+        if self.counted is not None:
+            return self.counted
+        return self.k_at(np.arange(len(self.samples), dtype=np.int64))
+
+    def k_at(self, s: I64) -> I64:
+        """K of the samples at ``s``: in ``ts`` order, the samples before ``s`` at its
+        ``ts`` (one binary search for the first of them), plus the carried count at the
+        first ``ts``."""
+        if self.counted is not None:
+            out: I64 = self.counted[s]
+            return out
+        ts = self.samples.ts
+        at = ts[s]
+        k: I64 = s - np.searchsorted(ts, at)
+        if self.base:
+            k = k + np.where(at == ts[0], self.base, 0)
+        return k
 
 
 def build_source(
@@ -104,7 +128,13 @@ def build_source(
         at = rows
     else:
         samples, at, bar = _bars(spec.bar_ms, ticks, rows, bar)
-    k, same = _same_ts(samples.ts, state["same"], latest)
+    counted: I64 | None = None
+    sorted_counts = _sorted_counts(samples.ts, state["same"], latest)
+    if sorted_counts is None:
+        counted, same = _same_ts(samples.ts, state["same"], latest)
+        base = 0
+    else:
+        base, same = sorted_counts
     own_price = samples.price
     own_last = state.get("own")
     if len(codes) > 1:
@@ -118,7 +148,7 @@ def build_source(
     out_state = {"bar": bar, "same": same, "latest": latest}
     if own_last is not None:
         out_state["own"] = own_last
-    return SourceBatch(samples, at.astype(np.int64), k, own_price), out_state
+    return SourceBatch(samples, at.astype(np.int64), counted, own_price, base), out_state
 
 
 def _bars(
@@ -175,6 +205,38 @@ def _bars(
         volume, ts[at_local], np.zeros(len(t), np.int64),
     )
     return samples, rows[at_local], new_bar
+
+
+#: At most this many samples at or after the oldest latest ``ts`` are counted in Python
+#: (``_sorted_counts``); past it the arrays count every sample.
+TAIL_COUNTS = 256
+
+
+def _sorted_counts(ts: I64, carried: list[list[int]], latest: list[int | None]) -> tuple[int, list[list[int]]] | None:
+    """For many samples in ``ts`` order that none of the carried counts follows, with the
+    latest ``ts`` of every symbol known: the carried count at the first ``ts`` and the
+    counts later samples need (``_same_ts``'s), without K per sample (``SourceBatch.k_at``
+    finds it where it is read).  Only the timestamps at or after the oldest latest one are
+    carried, and those are the last few samples: they are counted in plain Python.
+    None: ``_same_ts`` applies."""
+    n = len(ts)
+    if n <= FEW or any(x is None for x in latest) or (carried and carried[-1][0] > int(ts[0])):
+        return None
+    floor = min(int(x) for x in latest if x is not None)
+    start = int(np.searchsorted(ts, floor))
+    if n - start > TAIL_COUNTS or not bool((ts[1:] >= ts[:-1]).all()):
+        return None
+    first = int(ts[0])
+    base = carried[-1][1] if carried and carried[-1][0] == first else 0
+    older = carried[:-1] if base else carried
+    items = [[int(t), int(c)] for t, c in older if t >= floor]
+    tail: list[list[int]] = []
+    for x in ts[start:].tolist():
+        if tail and tail[-1][0] == x:
+            tail[-1][1] += 1
+        else:
+            tail.append([x, base + 1 if x == first else 1])
+    return base, items + tail
 
 
 def _same_ts(ts: I64, carried: list[list[int]], latest: list[int | None]) -> tuple[I64, list[list[int]]]:
