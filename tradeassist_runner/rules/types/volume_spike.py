@@ -61,13 +61,15 @@ class _Volumes:
     has: B  # the sample has a volume
     own: I64  # the batch's volumes, as integers (past 2**53: 2**53)
     seen: I64  # per sample, the batch's volumes before it
+    most: int  # the largest of ``own`` (0: none), for every period's overflow check
 
     @staticmethod
     def of(volume: F64) -> _Volumes:
         has = ~np.isnan(volume)
         # Volumes are integers: sums are exact in int64.  A volume past 2**53 (beyond what a
         # float64 tick holds exactly) counts as 2**53.
-        return _Volumes(volume, has, np.minimum(volume[has], VOLUME_CAP).astype(np.int64), np.cumsum(has) - has)
+        own = np.minimum(volume[has], VOLUME_CAP).astype(np.int64)
+        return _Volumes(volume, has, own, np.cumsum(has) - has, int(own.max()) if len(own) else 0)
 
 
 def _arrays(period: int, volume: F64, carried_volumes: list[int], shared: _Volumes | None = None) -> tuple[Values, State]:
@@ -78,20 +80,25 @@ def _arrays(period: int, volume: F64, carried_volumes: list[int], shared: _Volum
     # (exact again for real volumes).
     history = np.concatenate((carried, volumes.own))
     before = len(carried) + volumes.seen
-    ready = before >= period
-    hi = np.where(ready, before, 0)
-    if len(history) and int(history.max()) * len(history) >= 2**62:
+    if len(history) and max(volumes.most, int(carried.max()) if len(carried) else 0) * len(history) >= 2**62:
+        ready = before >= period
+        hi = np.where(ready, before, 0)
         windows = np.lib.stride_tricks.sliding_window_view(history.astype(np.float64), period) \
             if len(history) >= period else np.zeros((0, period))
         sums = np.concatenate(([0.0], windows.sum(axis=1)))  # sums[j + 1] = window ending at j
         total_f = np.where(ready, sums[np.where(ready, hi - period + 1, 0)], 0.0)
         mean = np.where(ready, total_f / float(period), np.nan)
     else:
-        # cum[k] = sum of the first k history volumes; sample i has `before[i]` of them earlier.
+        # cum[k] = sum of the first k history volumes; sample i has `before[i]` of them
+        # earlier.  ``before`` never decreases, so the samples with a full window are a
+        # suffix, from the first with ``period`` volumes before it.
         cum = np.zeros(len(history) + 1, dtype=np.int64)
         np.cumsum(history, out=cum[1:])
-        total = cum[hi] - cum[np.where(ready, before - period, 0)]
-        mean = np.where(ready, total.astype(np.float64) / float(period), np.nan)
+        full = int(np.searchsorted(before, period))
+        mean = np.full(len(before), np.nan)
+        hi = before[full:]
+        total = cum[hi] - cum[hi - period]
+        np.divide(total.astype(np.float64), float(period), out=mean[full:])
     value = finite_ratio(volume, mean)
     new_state = {"volumes": history[-period:].tolist()}
     return Values(value, {"volume": volume, "mean": mean}), new_state
