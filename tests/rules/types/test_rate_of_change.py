@@ -126,6 +126,37 @@ def test_a_long_window_in_small_batches_keeps_chunks_bounded_and_never_mutates_i
     assert len(sizes) <= window // 1000 // CHUNK + 2
 
 
+@pytest.mark.parametrize("step", [1, 5, 150])
+def test_a_tail_of_many_chunks_is_searched_like_a_short_one(step: int) -> None:
+    # a 1h window at one pair per second: 3600 pairs carried, past the few chunks that a
+    # list of their first t's searches; batches of one, a few and many samples
+    t = np.arange(0, 5_000_000, 1000, dtype=np.int64)
+    price = 6000.0 + np.sin(t / 7e4) + (t % 7000 == 0)
+    samples = Samples.of_ticks(t, price, np.full(len(t), NAN))
+    window = 3_600_000
+    state = None
+    got = []
+    most = 0
+    for i in range(0, len(t), step):
+        values, state = RULE_TYPE.values((window,), samples.slice(i, i + step), state)
+        got.append(values.value)
+        most = max(most, len(state["chunks"]))
+    assert most > 12
+    assert bits_equal(np.concatenate(got), np.asarray(naive_sorted(window, t.tolist(), price.tolist())))
+
+
+def naive_sorted(window: int, t: list[int], price: list[float]) -> list[float]:
+    """``naive`` for increasing ``t`` (one binary search per sample, not a scan)."""
+    from bisect import bisect_right
+
+    out = []
+    for ti, pi in zip(t, price):
+        j = bisect_right(t, ti - window) - 1
+        ref = price[j] if j >= 0 else None
+        out.append(NAN if ref is None or ref == 0 else (pi - ref) / abs(ref) * 100)
+    return out
+
+
 @pytest.mark.parametrize(
     ("window", "message"),
     [

@@ -93,13 +93,25 @@ def _merge_last_at_t(t: I64, price: F64) -> tuple[I64, F64]:
 Chunk = Sequence[Sequence[Any]]
 
 
+def _first_t(chunk: Chunk) -> Any:
+    return chunk[0][0]
+
+
+def _chunks_at_or_before(chunks: Sequence[Chunk], t: int) -> int:
+    """How many chunks begin at or before ``t``.  A long tail (a one-minute window at
+    10,000 ticks/s is two hundred chunks per symbol) is searched reading a few first t's
+    rather than a list of all of them built per search; a short one faster by that list."""
+    if len(chunks) <= 8:
+        return bisect_right([c[0][0] for c in chunks], t)
+    return bisect_right(chunks, t, key=_first_t)
+
+
 def _look_up_set(chunks: list[Chunk], bt: I64, bp: F64, lo: int, hi: int) -> tuple[I64, F64]:
     """The (t, price) pairs any target in ``[lo, hi]`` can land on: the carried chunks
     from the one holding the newest pair at or before ``lo``, up to the one holding the
     newest at or before ``hi``, then the batch's own pairs if the targets can reach them."""
-    firsts = [c[0][0] for c in chunks]
-    first = max(bisect_right(firsts, lo) - 1, 0)
-    last = bisect_right(firsts, hi) - 1
+    first = max(_chunks_at_or_before(chunks, lo) - 1, 0)
+    last = _chunks_at_or_before(chunks, hi) - 1
     picked = chunks[first : last + 1] if last >= 0 else []
     parts_t = [np.asarray(c[0], dtype=np.int64) for c in picked]
     parts_p = [np.asarray(c[1], dtype=np.float64) for c in picked]
@@ -137,8 +149,7 @@ def _grown(chunks: list[Chunk], new_t: tuple[int, ...], new_p: tuple[float, ...]
         new_t, new_p = new_t[room:], new_p[room:]
     for k in range(0, len(new_t), CHUNK):
         chunks.append((new_t[k : k + CHUNK], new_p[k : k + CHUNK]))
-    firsts = [c[0][0] for c in chunks]
-    return chunks[max(bisect_right(firsts, cutoff) - 1, 0) :]
+    return chunks[max(_chunks_at_or_before(chunks, cutoff) - 1, 0) :]
 
 
 def _last_at_or_before(keys: I64, targets: I64) -> I64:
@@ -175,7 +186,7 @@ def _one(window: int, t: int, price: float, chunks: list[Chunk]) -> tuple[Values
     same new tail as ``_appended``, without a dozen small numpy calls."""
     target = t - window
     ref = ref_t = math.nan
-    at = bisect_right([c[0][0] for c in chunks], target) - 1
+    at = _chunks_at_or_before(chunks, target) - 1
     if at >= 0:  # the batch's own pair is newer than ``target``: only the tail can hold ref
         ts, ps = chunks[at]
         j = bisect_right(ts, target) - 1
@@ -188,8 +199,7 @@ def _one(window: int, t: int, price: float, chunks: list[Chunk]) -> tuple[Values
         chunks[-1] = ((*chunks[-1][0], t), (*chunks[-1][1], price))
     else:
         chunks.append(((t,), (price,)))
-    firsts = [c[0][0] for c in chunks]
-    chunks = chunks[max(bisect_right(firsts, target) - 1, 0) :]
+    chunks = chunks[max(_chunks_at_or_before(chunks, target) - 1, 0) :]
     one = np.empty(4)
     one[:] = (value, price, ref, ref_t)
     return Values(one[0:1], {"price": one[1:2], "ref": one[2:3], "ref_t": one[3:4]}), {"chunks": chunks}
