@@ -18,6 +18,8 @@ import sqlite3
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -257,25 +259,47 @@ def test_redis_losing_its_last_acknowledged_writes_is_replayed_by_the_ingest(
     Forced here by restarting Redis from a copy of its AOF taken earlier: the ingest finds
     its position behind what it published and replays from there; runners skip the tick
     numbers they already evaluated, so the log still equals the backtest.
+
+    The rows are measured, not assumed from the wall clock: the copy holds at most what
+    Redis held once it was taken, and the ingest is stopped (SIGSTOP) from just before
+    the kill until the restarted Redis has been asked, so it can neither finish the feed
+    nor replay past the kill point while a loaded machine keeps this test waiting.
     """
+    n_ticks, lost = 6_000, 2_000
     (tmp_path / "run").mkdir()
-    config = project(tmp_path / "run", redis_server.url, hook.port, n_ticks=6_000, speed=20.0, shards=2)
+    config = project(tmp_path / "run", redis_server.url, hook.port, n_ticks=n_ticks, speed=20.0, shards=2)
     expected = backtest(config, tmp_path / "run")
     procs = {"a": start(tmp_path, "a", "run", str(config), "--shard", "0,1/2"),
              "ingest": start(tmp_path, "ingest", "ingest", str(config), "--metrics-port", "0")}
-    wait_until(lambda: published_row(redis_server.url) >= 1_500, timeout=60, what="ingest past row 1500")
+    wait_until(lambda: published_row(redis_server.url) >= 1_000, timeout=60, what="ingest past row 1000")
     saved = tmp_path / "aof-then"
     shutil.copytree(redis_server.aof_folder(), saved)
-    wait_until(lambda: published_row(redis_server.url) >= 3_500, timeout=60, what="ingest past row 3500")
-    redis_server.kill()
-    shutil.rmtree(redis_server.aof_folder())
-    shutil.copytree(saved, redis_server.aof_folder())
-    redis_server.start()
-    assert published_row(redis_server.url) < 3_500  # Redis really forgot acknowledged writes
+    copied = published_row(redis_server.url)  # the copy holds no row past this one
+    wait_until(lambda: published_row(redis_server.url) >= copied + lost, timeout=60,
+               what=f"ingest past row {copied + lost}")
+    with paused(procs["ingest"]):
+        killed_at = published_row(redis_server.url)
+        assert killed_at < n_ticks, "the feed ended before Redis was killed: nothing is left to replay"
+        redis_server.kill()
+        shutil.rmtree(redis_server.aof_folder())
+        shutil.copytree(saved, redis_server.aof_folder())
+        redis_server.start()
+        restarted = published_row(redis_server.url)
+    assert 0 <= restarted <= copied < killed_at - lost // 2, (restarted, copied, killed_at)  # Redis forgot writes
     assert procs["ingest"].wait(90) == 0, (tmp_path / "ingest.log").read_text()[-2000:]
     stop_all(procs)
     check(expected, union_log(config, tmp_path, ["a"]), hook)
     assert "replaying from the last row it holds" in (tmp_path / "ingest.log").read_text()
+
+
+@contextmanager
+def paused(proc: subprocess.Popen[str]) -> Iterator[None]:
+    """``proc`` stopped for the block (SIGSTOP, then SIGCONT): it publishes nothing meanwhile."""
+    proc.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGCONT)
 
 
 def test_ingest_and_run_explain_a_wrong_setup_without_a_traceback(tmp_path: Path) -> None:
