@@ -2,6 +2,7 @@
 
     python benchmarks/scaling.py                 # defaults below, ~2 min on 2 cores
     python benchmarks/scaling.py --ticks 1000000 --rules 2000 --live-seconds 30
+    python benchmarks/scaling.py --skip-live --entry-sizes '' --repeat 5 --before ../base/.venv/bin/python
 
 Starts its own ``redis-server`` (temporary folder, AOF, appendfsync everysec: the production
 setting) on a free port and prints:
@@ -17,7 +18,10 @@ setting) on a free port and prints:
    to the last entry committed (acknowledged after its snapshot), start-up and the copy
    excluded; ticks/s and the ratio, and the runners' CPU time per
    tick (from /proc), which other load on a shared machine does not change: with 2 free cores
-   the 2-runner speed-up is the CPU ratio times 2.
+   the 2-runner speed-up is the CPU ratio times 2. ``--repeat`` trials (default 3), the
+   order of 1 and 2 runners alternated, each trial printed, then the median and the range
+   of every figure; ``--before PYTHON`` runs another checkout's runners in the same
+   alternation, for a before/after pair measured under the same load.
 3. live latency: the synthetic feed at ``--live-rate`` ticks/s over the 12 shipped instruments
    through the ingest to two runners of two shards each (1,000-rule mix plus probe rules that
    fire every 1-2 s per symbol, ``workloads.live_config``); per alert, the time from the
@@ -44,6 +48,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -110,14 +115,15 @@ def with_redis_source(config: Path, url: str, feed: str, group: str, snapshot: s
     return out
 
 
-def runner(config: Path, shards: str, data: Path, log: Path, threads: int | None = None) -> subprocess.Popen[bytes]:
+def runner(config: Path, shards: str, data: Path, log: Path, threads: int | None = None,
+           python: str = sys.executable) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEASSIST_")}
     if threads is not None:  # runners sharing the cores: one polars thread each, no oversubscription
         env["POLARS_MAX_THREADS"] = str(threads)
     env["TRADEASSIST_SQLITE_PATH"] = str(data / "alerts.sqlite")
     env["TRADEASSIST_PARQUET_DIR"] = str(data / "alerts")
     with log.open("ab") as fh:
-        return subprocess.Popen([sys.executable, "-m", "tradeassist_runner", "run", str(config), "--shard", shards],
+        return subprocess.Popen([python, "-m", "tradeassist_runner", "run", str(config), "--shard", shards],
                                 env=env, stdout=subprocess.DEVNULL, stderr=fh, cwd=config.parent)
 
 
@@ -140,7 +146,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def drain_time(client: redis.Redis, url: str, base: Path, n_runners: int) -> tuple[float, float]:
+def drain_time(client: redis.Redis, url: str, base: Path, n_runners: int,
+               python: str = sys.executable) -> tuple[float, float]:
     """(wall seconds, runner CPU seconds) from the entries' arrival to the last one committed.
 
     The runners start on empty streams of their own prefix and connect; only then are the
@@ -159,7 +166,7 @@ def drain_time(client: redis.Redis, url: str, base: Path, n_runners: int) -> tup
     folder.mkdir(parents=True)
     threads = None if n_runners == 1 else max(1, (os.cpu_count() or 1) // n_runners)
     logs = [folder / f"r{i}.log" for i in range(len(split))]
-    procs = [runner(config, s, folder / f"r{i}", logs[i], threads) for i, s in enumerate(split)]
+    procs = [runner(config, s, folder / f"r{i}", logs[i], threads, python) for i, s in enumerate(split)]
     try:
         while not all("redis connected" in (log.read_text() if log.exists() else "") for log in logs):
             if any(p.poll() is not None for p in procs):
@@ -306,6 +313,45 @@ async def entry_cost(url: str, folder: Path, size: int, ticks: int) -> tuple[flo
             p.wait(60)
 
 
+def runner_trials(client: redis.Redis, url: str, config: Path, args: argparse.Namespace) -> None:
+    """Section 2, ``--repeat`` times: 1 runner and 2 runners in alternating order (1,2 then
+    2,1, ...), so a change of the machine's load during the run falls on both alike; with
+    ``--before``, that install's runners take their turn beside each of these, also
+    alternated. Prints every trial, then per install the median and the range of each
+    figure: one trial is a few seconds on a shared machine, which the median of several
+    makes a figure and the range says how far to trust it.
+    """
+    installs = {"now": sys.executable} | ({"before": args.before} if args.before else {})
+    trials: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in installs}
+    for rep in range(args.repeat):
+        names = list(installs) if rep % 2 == 0 else list(reversed(installs))
+        for name in names:
+            order = (1, 2) if rep % 2 == 0 else (2, 1)
+            got = {n: drain_time(client, url, config, n, installs[name]) for n in order}
+            (one, cpu1), (two, cpu2) = got[1], got[2]
+            trials[name].append((one, two, cpu1 / args.ticks * 1e6, cpu2 / args.ticks * 1e6))
+            print(f"  trial {rep + 1} ({name}, {order[0]} runner(s) first): 1 runner {one:.2f} s, 2 runners "
+                  f"{two:.2f} s: {one / two:.2f}x wall; CPU per tick {cpu1 / args.ticks * 1e6:.1f} vs "
+                  f"{cpu2 / args.ticks * 1e6:.1f} us (load average {os.getloadavg()[0]:.1f})", flush=True)
+    for name, rows in trials.items():
+        ones, twos, c1, c2 = ([r[i] for r in rows] for i in range(4))
+        ratios = [a / b for a, b, *_ in rows]
+        cpu_ratios = [2 * a / b for *_, a, b in rows]
+        print(f"runners{'' if len(installs) == 1 else f' ({name})'} ({args.rules:,} rules, 500 symbols, "
+              f"{args.ticks:,} ticks; wall from the entries' arrival to the last one committed, median of "
+              f"{len(rows)} [range]): 1 runner {median(ones):.2f} s [{min(ones):.2f}-{max(ones):.2f}] = "
+              f"{args.ticks / median(ones):,.0f} ticks/s, 2 runners {median(twos):.2f} s "
+              f"[{min(twos):.2f}-{max(twos):.2f}] = {args.ticks / median(twos):,.0f} ticks/s: "
+              f"{median(ratios):.2f}x wall [{min(ratios):.2f}-{max(ratios):.2f}] on {os.cpu_count()} cores")
+        print(f"  runner CPU per tick: 1 runner {median(c1):.1f} us [{min(c1):.1f}-{max(c1):.1f}], 2 runners "
+              f"{median(c2):.1f} us together [{min(c2):.1f}-{max(c2):.1f}]: {median(cpu_ratios):.2f}x with 2 free "
+              f"cores [{min(cpu_ratios):.2f}-{max(cpu_ratios):.2f}]")
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
 def pct(xs: list[float], q: float) -> float:
     s = sorted(xs)
     return s[min(len(s) - 1, int(q * len(s)))]
@@ -322,6 +368,9 @@ def main() -> None:
                     help="ticks per publish for the cost-per-entry section (comma-separated; empty: skip it)")
     ap.add_argument("--entry-ticks", type=int, default=20_000, help="ticks published per entry size")
     ap.add_argument("--skip-runners", action="store_true", help="only the ingest and the live latency")
+    ap.add_argument("--repeat", type=int, default=3, help="trials of 1 vs 2 runners, alternated (default 3)")
+    ap.add_argument("--before", metavar="PYTHON",
+                    help="another install's python (an older checkout's .venv/bin/python): its runners alternate with these")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tradeassist-scale-") as tmp:
@@ -339,13 +388,7 @@ def main() -> None:
                   f"CPU {ingest_cpu / args.ticks * 1e6:.2f} us per tick")
             client = redis.Redis.from_url(url)
             if not args.skip_runners:
-                one, cpu1 = drain_time(client, url, config, 1)
-                two, cpu2 = drain_time(client, url, config, 2)
-                print(f"runners ({args.rules:,} rules, 500 symbols): 1 runner {args.ticks / one:,.0f} ticks/s "
-                      f"({one:.2f} s), 2 runners {args.ticks / two:,.0f} ticks/s ({two:.2f} s): {one / two:.2f}x wall "
-                      f"on {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f})")
-                print(f"  runner CPU per tick: 1 runner {cpu1 / args.ticks * 1e6:.1f} us, 2 runners "
-                      f"{cpu2 / args.ticks * 1e6:.1f} us together: {cpu1 / cpu2 * 2:.2f}x with 2 free cores")
+                runner_trials(client, url, config, args)
             if not args.skip_live:
                 lat, cpu, entries = live_latency(url, OUT / "scaling", args.live_rate, args.live_seconds, warmup=3.0)
                 if lat:
