@@ -25,6 +25,7 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from .backtest import READ_CHUNK, BacktestStats
@@ -165,10 +166,7 @@ def _run(task: PartitionTask) -> PartitionResult:
         stats.unknown_symbols.update(admitted.unknown_symbol_names)
         accepted = admitted.accepted
         stats.ticks_accepted += accepted.height
-        late = [r.row for r in admitted.rejections]
-        accepted_rows = ticks.filter(
-            pl.col("symbol").is_in(gate_symbols) & ~pl.col(ROW).is_in(late)
-        )[ROW].to_numpy()
+        accepted_rows = _accepted_rows(ticks, accepted.height, admitted.rejections, gate_symbols)
         for start in range(0, accepted.height, task.batch_size):
             seq0 = engine.state.next_seq
             said = len(engine.notes)
@@ -189,6 +187,22 @@ def _run(task: PartitionTask) -> PartitionResult:
         rejections=tuple(kept),
         notes=tuple(notes),
     )
+
+
+def _accepted_rows(
+    ticks: pl.DataFrame, accepted: int, late: list[Rejection], gate_symbols: list[str]
+) -> np.ndarray:
+    """The file rows of the gate's accepted ticks, in their order.
+
+    When the gate took every tick (a clean file: the usual case) they are the chunk's own
+    rows, read without the filter that otherwise finds them (a tenth of a partition's CPU
+    outside the engine). Otherwise the ticks of watched symbols that were not late.
+    """
+    if not late and accepted == ticks.height:
+        return ticks[ROW].to_numpy()
+    return ticks.filter(
+        pl.col("symbol").is_in(gate_symbols) & ~pl.col(ROW).is_in([r.row for r in late])
+    )[ROW].to_numpy()
 
 
 def _own_rows(

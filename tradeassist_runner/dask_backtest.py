@@ -176,13 +176,18 @@ def dask_backtest(
         if on_submitted is not None:
             on_submitted(client, futures)
         results = client.gather(futures)
-    merged = merge(ticks_path, results, stats.max_kept_rejections)
-    for name in ("ticks_read", "ticks_accepted", "unknown_symbol_ticks", "rejected", "alerts"):
-        setattr(stats, name, getattr(merged.stats, name))
-    stats.unknown_symbols.update(merged.stats.unknown_symbols)
-    stats.rejections[:] = merged.stats.rejections
-    stats.notes[:] = merged.stats.notes
-    yield from alert_slices(merged.alerts)
+        del futures  # the cluster may let go of the results it holds
+        merged = merge(ticks_path, results, stats.max_kept_rejections)
+        del results
+        for name in ("ticks_read", "ticks_accepted", "unknown_symbol_ticks", "rejected", "alerts"):
+            setattr(stats, name, getattr(merged.stats, name))
+        stats.unknown_symbols.update(merged.stats.unknown_symbols)
+        stats.rejections[:] = merged.stats.rejections
+        stats.notes[:] = merged.stats.notes
+        # Inside the cluster's block: a local cluster's shutdown (the workers' exit) then
+        # comes after the last slice was handed over, while the caller's writer thread
+        # still encodes the JSON lines, instead of before the merge.
+        yield from alert_slices(merged.alerts)
 
 
 def _refused(address: str) -> None:
