@@ -285,6 +285,20 @@ def test_redis_losing_its_last_acknowledged_writes_is_replayed_by_the_ingest(
     expected = backtest(config, tmp_path / "run")
     procs = {"a": start(tmp_path, "a", "run", str(config), "--shard", "0,1/2"),
              "ingest": start(tmp_path, "ingest", "ingest", str(config), "--metrics-port", "0")}
+    try:
+        _lose_and_replay(tmp_path, redis_server, procs, n_ticks, lost)
+    finally:
+        for p in procs.values():  # a failed assertion must not leave them running
+            if p.poll() is None:
+                p.kill()
+    check(expected, union_log(config, tmp_path, ["a"]), hook)
+    assert "replaying from the last row it holds" in (tmp_path / "ingest.log").read_text()
+
+
+def _lose_and_replay(
+    tmp_path: Path, redis_server: RedisServer, procs: dict[str, subprocess.Popen[str]],  # noqa: F811
+    n_ticks: int, lost: int,
+) -> None:
     wait_until(lambda: published_row(redis_server.url) >= 1_000, timeout=60, what="ingest past row 1000")
     saved = tmp_path / "aof-then"
     shutil.copytree(redis_server.aof_folder(), saved)
@@ -302,8 +316,6 @@ def test_redis_losing_its_last_acknowledged_writes_is_replayed_by_the_ingest(
     assert restarted <= copied < killed_at - lost // 2, (restarted, copied, killed_at)  # Redis forgot writes
     assert procs["ingest"].wait(90) == 0, (tmp_path / "ingest.log").read_text()[-2000:]
     stop_all(procs)
-    check(expected, union_log(config, tmp_path, ["a"]), hook)
-    assert "replaying from the last row it holds" in (tmp_path / "ingest.log").read_text()
 
 
 @contextmanager
