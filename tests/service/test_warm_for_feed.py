@@ -20,6 +20,8 @@ RULE = """rules:
 @pytest.mark.parametrize(("source", "builds"), [
     ("{type: synthetic}", ["XNYS"]),
     ("{type: replay, path: ticks.csv}", []),
+    ("{type: redis, url: 'redis://127.0.0.1:6379/0', shards: 2, feed: {type: synthetic}}", ["XNYS"]),
+    ("{type: redis, url: 'redis://127.0.0.1:6379/0', shards: 2, feed: {type: replay, path: ticks.csv}}", []),
 ])
 def test_only_a_wall_clock_feed_warms_the_calendars(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, builds: list[str]

@@ -33,7 +33,7 @@ from typing import TextIO
 import polars as pl
 
 from ..config.loaded import LoadedConfig
-from ..config.models import Feed, ReplaySource, SchwabSource, SyntheticSource
+from ..config.models import Feed, RedisSource, ReplaySource, SchwabSource, SyntheticSource
 from ..engine.batcher import micro_batches
 from ..engine.evaluate import Engine
 from ..engine.plan import Plan, compile_plan
@@ -109,11 +109,13 @@ def tick_stream(
 def warm_for_feed(plan: Plan, loaded: LoadedConfig) -> None:
     """Build the plan's lazy tables and calendars before its first live tick.
 
-    Only a feed stamped with the wall clock (Schwab, synthetic) says when the next tick
+    Only a feed stamped with the wall clock (Schwab, synthetic, or either behind the ingest) says when the next tick
     will be; a replay's ticks can be from any year, and warming a calendar for today would
     only make it build the years in between.
     """
-    if isinstance(loaded.config.source, (SyntheticSource, SchwabSource)):
+    source = loaded.config.source
+    feed = source.feed if isinstance(source, RedisSource) else source
+    if isinstance(feed, (SyntheticSource, SchwabSource)):
         warm(plan, time.time_ns() // 1_000_000)
 
 

@@ -67,7 +67,7 @@ from .heap import LongLived
 from .lock_guard import LockGuard
 from .observe import Observer
 from .reload import rebuild, watch, watched_paths
-from .runner import print_alerts
+from .runner import print_alerts, warm_for_feed
 from .snapshots import SnapshotEncoder, SnapshotMismatch, encode_snapshot, slice_budget
 from .status import RunStats, StatusLine
 
@@ -321,6 +321,8 @@ async def run_sharded(
         raise
     by_stream = {u.stream.encode(): u for u in units}
     await asyncio.to_thread(alert_log.catch_up)
+    for u in units:
+        await asyncio.to_thread(warm_for_feed, u.engine.plan, loaded)
     notifier = Notifier(loaded, alert_log)
     notifier.on_outcome = observer.on_delivery
     observer.channel_health = notifier.health
@@ -364,7 +366,9 @@ async def run_sharded(
                 "with until the ingest and the runners restart", symbols=",".join(moved[:10]))
         await notifier.reconfigure(new)
         for u in units:
-            u.engine.swap(_plan_for(new, assignment, u.index))
+            plan = _plan_for(new, assignment, u.index)
+            await asyncio.to_thread(warm_for_feed, plan, new)
+            u.engine.swap(plan)
         current["loaded"] = new
         if rebuilt.plan is not None:
             full_plan["plan"] = rebuilt.plan
