@@ -168,7 +168,7 @@ def _backtest(
         from .backtest import BacktestStats, backtest as run_backtest
         from .commands.common import ProgressBar
         from .pipeline import BackgroundWriter
-        from .sinks.query import jsonl_text
+        from .sinks.query import write_jsonl
         from .sources.ticks import format_rejections
         from .summary import RuleSummary
 
@@ -192,7 +192,7 @@ def _backtest(
     bar = ProgressBar(quiet)
     # JSONL is encoded and written on a worker thread while the engine evaluates the next batch.
     writer: BackgroundWriter[pl.DataFrame] | None = (
-        BackgroundWriter(lambda alerts: raw.write(jsonl_text(alerts)), name="jsonl-out") if fmt == "jsonl" else None
+        BackgroundWriter(lambda alerts: write_jsonl(raw, alerts), name="jsonl-out") if fmt == "jsonl" else None
     )
     try:
         if on_dask:

@@ -133,3 +133,28 @@ def test_escaping_line_breaks_skips_ascii_text_without_changing_any(text: str) -
     got = escape_line_breaks(data)
     assert got == want
     assert json.loads(got) == text and len(got.decode().splitlines()) == 1
+
+
+def test_jsonl_written_in_parts_is_the_whole_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's JSONL is written a slice of rows at a time, whole lines per part, the same
+    bytes as the text of the whole frame; a frame the column-wise path refuses (a values
+    text that is not plain JSON numbers) is spelled row by row, all of it."""
+    import io
+
+    from tradeassist_runner.sinks import query
+
+    good = make_alerts(*[alert_row(i, values="[1.5, 2]", message=f"m{i} \u2028") for i in range(7)])
+    mixed = make_alerts(*[alert_row(i, values="[1.5, 2]" if i != 3 else "[not json") for i in range(7)])
+    for df, counts in ((good, [2, 2, 2, 1]), (mixed, [7])):
+        whole = query.jsonl_text(df)
+        monkeypatch.setattr(query, "JSONL_ROWS_PER_PART", 2)
+        parts = list(query.jsonl_parts(df))
+        assert [p.count(b"\n") for p in parts] == counts
+        assert all(p.endswith(b"\n") for p in parts)
+        out = io.BytesIO()
+        query.write_jsonl(out, df)
+        assert out.getvalue() == b"".join(parts) == whole
+        monkeypatch.setattr(query, "JSONL_ROWS_PER_PART", 16_384)
+        assert query.jsonl_text(df) == whole
+        assert [json.loads(line)["rule_id"] for line in whole.splitlines()] == df["rule_id"].to_list()
+    assert b"\\u2028" in query.jsonl_text(good) and b"[1.5,2.0]" in query.jsonl_text(good)
