@@ -39,7 +39,7 @@ from redis.exceptions import RedisError
 from ..config.loaded import LoadedConfig
 from ..config.models import RedisSource
 from ..engine.evaluate import Engine
-from ..engine.plan import compile_plan
+from ..engine.plan import Plan, compile_plan
 from ..engine.snapshot import load_state
 from ..engine.state import EngineState
 from ..errors import SinkError
@@ -277,8 +277,14 @@ def fresh_ticks(unit: Shard, entries: list[tuple[bytes, dict[bytes, bytes]]]) ->
     return tables
 
 
-def _plan_for(loaded: LoadedConfig, assignment: dict[str, int], index: int) -> Any:
+def _plan_for(loaded: LoadedConfig, assignment: dict[str, int], index: int) -> Plan:
     return compile_plan(shard_rules(loaded.rules, assignment, index), loaded.instruments)
+
+
+def _warm_all(plans: list[Plan], loaded: LoadedConfig) -> None:
+    """Warm every shard's plan in one worker-thread call (see ``warm_for_feed``)."""
+    for plan in plans:
+        warm_for_feed(plan, loaded)
 
 
 async def run_sharded(
@@ -321,8 +327,7 @@ async def run_sharded(
         raise
     by_stream = {u.stream.encode(): u for u in units}
     await asyncio.to_thread(alert_log.catch_up)
-    for u in units:
-        await asyncio.to_thread(warm_for_feed, u.engine.plan, loaded)
+    await asyncio.to_thread(_warm_all, [u.engine.plan for u in units], loaded)
     notifier = Notifier(loaded, alert_log)
     notifier.on_outcome = observer.on_delivery
     observer.channel_health = notifier.health
@@ -365,9 +370,9 @@ async def run_sharded(
                 "the symbol groups changed (spread rules or instruments); shards keep the placement they started "
                 "with until the ingest and the runners restart", symbols=",".join(moved[:10]))
         await notifier.reconfigure(new)
-        for u in units:
-            plan = _plan_for(new, assignment, u.index)
-            await asyncio.to_thread(warm_for_feed, plan, new)
+        plans = [_plan_for(new, assignment, u.index) for u in units]
+        await asyncio.to_thread(_warm_all, plans, new)
+        for u, plan in zip(units, plans):  # every shard swaps between the same two batches
             u.engine.swap(plan)
         current["loaded"] = new
         if rebuilt.plan is not None:
