@@ -354,3 +354,32 @@ def test_a_reload_that_fails_after_validation_is_a_located_rejection(
             monkeypatch.undo()
 
     asyncio.run(scenario())
+
+
+def test_a_rejection_logged_into_the_watched_folder_is_logged_once(tmp_path: Path) -> None:
+    """A runner whose log goes to a file beside its config: the rejection's own lines change
+    that file, and the reload that change causes finds the same problems and stays quiet,
+    instead of logging them again (and so causing the next one) until the rules are fixed."""
+    config = project(tmp_path, {"a.yaml": ALWAYS.format(id="old", cd="0s")}, data="../data")
+    handler = logging.FileHandler(tmp_path / "run.log")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    tradeassist = logging.getLogger("tradeassist")
+    tradeassist.addHandler(handler)
+
+    async def scenario() -> None:
+        async with Running(config) as run:
+            await until(lambda: run.fired("old") > 0)
+            (tmp_path / "rules.d" / "a.yaml").write_text("rules:\n  - {id: old, instrument: /ES, type: treshold}\n")
+            # the first rejection, then the one its log lines cause
+            await until(lambda: run.observer.reload_failed >= 2)
+            (tmp_path / "rules.d" / "a.yaml").write_text(ALWAYS.format(id="fixed", cd="0s"))
+            await until(lambda: run.fired("fixed") > 0)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        tradeassist.removeHandler(handler)
+        handler.close()
+    logged = (tmp_path / "run.log").read_text()
+    assert logged.count("reload rejected; the previous rules keep running") == 1
+    assert logged.count("treshold") == 1

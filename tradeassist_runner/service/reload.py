@@ -100,6 +100,34 @@ def _compile_errors(loaded: LoadedConfig, exc: Exception) -> list[str]:
     return errors
 
 
+class Rejections:
+    """Logs a rejected reload: its reason and every located problem, once per set of problems.
+
+    A file event that leaves the same problems (an editor's swap file, a log file in the
+    watched folder) says nothing new. Logged again, the lines would reach such a log file,
+    whose change is the next event: a runner whose stderr went to a file beside its config
+    logged the same rejection twenty times a second until the rules were fixed. SIGHUP, an
+    explicit request, always gets its answer.
+    """
+
+    def __init__(self, to: logging.Logger) -> None:
+        self._logger = to
+        self._last: list[str] | None = None
+
+    def report(self, reason: str, errors: list[str]) -> None:
+        if errors == self._last and reason != "SIGHUP":
+            return
+        self._last = list(errors)
+        log(self._logger, logging.ERROR, "reload rejected; the previous rules keep running",
+            reason=reason, problems=len(errors))
+        for line in errors:
+            log(self._logger, logging.ERROR, line)
+
+    def clear(self) -> None:
+        """The files were valid again: the next rejection is news, whatever it says."""
+        self._last = None
+
+
 def watched_paths(loaded: LoadedConfig) -> list[Path]:
     """The config's folder and the rules folder (not their resolved symlink targets)."""
     rules_dir = loaded.resolve(loaded.config.rules_dir)

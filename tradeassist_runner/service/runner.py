@@ -51,7 +51,7 @@ from ..timefmt import iso_ms
 from .heap import LongLived
 from .lock_guard import LockGuard
 from .observe import Observer, ReloadResult
-from .reload import rebuild, watch, watched_paths
+from .reload import Rejections, rebuild, watch, watched_paths
 from .snapshots import (
     SnapshotEncoder, capture_snapshot, fingerprint, restore_snapshot, slice_budget, store_snapshot, take_snapshot,
 )
@@ -188,6 +188,8 @@ async def run_service(
     observer.engine_state = lambda: engine.state  # cooldowns for /api/rules
     await notifier.start()
 
+    rejections = Rejections(logger)
+
     async def reload(reason: str) -> None:
         """Re-validate everything; swap the plan in only if every file is valid.
 
@@ -203,9 +205,7 @@ async def run_service(
                 error = str(Problem(str(current["loaded"].path), 1, 1, f"the reload failed: {type(exc).__name__}: {exc}"))
                 outcome = ReloadResult(False, datetime.now(timezone.utc), version, errors=[error])
                 observer.on_reload(outcome)
-                log(logger, logging.ERROR, "reload rejected; the previous rules keep running",
-                    reason=reason, problems=1)
-                log(logger, logging.ERROR, error)
+                rejections.report(reason, [error])
             if outcome is not None and outcome.ok and was_invalid:
                 log(logger, logging.INFO, "config valid again", reason=reason, plan=outcome.plan_version)
 
@@ -218,11 +218,9 @@ async def run_service(
         result = rebuilt.result
         if not result.ok:
             observer.on_reload(result)
-            log(logger, logging.ERROR, "reload rejected; the previous rules keep running",
-                reason=reason, problems=len(result.errors))
-            for line in result.errors:
-                log(logger, logging.ERROR, line)
+            rejections.report(reason, result.errors)
             return result
+        rejections.clear()
         assert rebuilt.loaded is not None and rebuilt.plan is not None
         await notifier.reconfigure(rebuilt.loaded)  # channels, routes and templates reload too
         if not rebuilt.changed_anything and (

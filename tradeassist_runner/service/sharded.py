@@ -66,7 +66,7 @@ from ..timefmt import from_epoch_ms, to_epoch_ms
 from .heap import LongLived
 from .lock_guard import LockGuard
 from .observe import Observer
-from .reload import rebuild, watch, watched_paths
+from .reload import Rejections, rebuild, watch, watched_paths
 from .runner import print_alerts, warm_for_feed
 from .snapshots import SnapshotEncoder, SnapshotMismatch, encode_snapshot, slice_budget
 from .status import RunStats, StatusLine
@@ -342,6 +342,8 @@ async def run_sharded(
     current = {"loaded": loaded}
     full_plan = {"plan": compile_plan(loaded.rules, loaded.instruments)}  # what a reload compares with
 
+    rejections = Rejections(logger)
+
     async def reload(reason: str) -> None:
         def apply(new: LoadedConfig) -> LoadedConfig:
             return apply_settings(new, settings)
@@ -350,11 +352,9 @@ async def run_sharded(
         result = rebuilt.result
         if not result.ok or rebuilt.loaded is None:
             observer.on_reload(result)
-            log(logger, logging.ERROR, "reload rejected; the previous rules keep running", reason=reason,
-                problems=len(result.errors))
-            for line in result.errors:
-                log(logger, logging.ERROR, line)
+            rejections.report(reason, result.errors)
             return
+        rejections.clear()
         new = rebuilt.loaded
         if not rebuilt.changed_anything and reason != "SIGHUP" and {i.symbol for i in new.instruments} == {
             i.symbol for i in current["loaded"].instruments
