@@ -559,3 +559,11 @@ def test_the_fast_and_the_reference_parse_report_the_same(
     RULES_FILE_CACHE.clear()
     assert seen[0] == seen[1]
     assert len(seen[0]) == 7, seen[0]
+
+
+def test_an_unknown_field_lists_the_fields_as_they_are_written(write_project: WriteProject) -> None:
+    """The allowed list names ``for`` as a rule file spells it, not the model's ``for_``."""
+    out = validate(write_project, threshold_rule("    zzzzzz: 1"))
+    assert len(out) == 1 and out[0].startswith(f"{RULES}:7:5: unknown field 'zzzzzz' (allowed: "), out
+    allowed = out[0].partition("(allowed: ")[2].rstrip(")").split(", ")
+    assert "for" in allowed and "for_" not in allowed and "rearm" in allowed

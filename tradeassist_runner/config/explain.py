@@ -193,7 +193,7 @@ def _unknown_field(root: type[BaseModel], loc: Sequence[str | int]) -> str:
     where = _resolve(root, loc[:-1])
     if where.model is None:
         return f"unknown field '{key}'"
-    allowed = list(where.model.model_fields)
+    allowed = [field.alias or name for name, field in where.model.model_fields.items()]  # as written: `for`
     tag = _tag_of(where.model)
     if where.holder == "conditions" and key in _rule_level_fields():
         return (
