@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 invalid input (config, rules, unreadable tick file),
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from datetime import datetime, timezone
@@ -33,12 +34,19 @@ if TYPE_CHECKING:  # each command imports what it uses, so `--version` and `vali
 USAGE = 2
 
 
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null: what is still in its buffer would fail again at
+    the interpreter's final flush (a reader gone, a full disk), after the error was said."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no file descriptor (an in-process runner's stream)
+        pass
+
+
 def _quiet_broken_pipe() -> NoReturn:
     """The reader of stdout went away (``| head``): stop without a traceback, as a pipeline expects."""
-    import os
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+    _silence_stdout()
     sys.exit(0)
 
 
@@ -61,6 +69,30 @@ class _Finished(SystemExit):
     """
 
 
+#: Errors of a write that did not fit: a full disk or quota, a file past its size limit, a
+#: failing device. Without a file name they come from standard output (``> out.jsonl``).
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+def _os_error_line(exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    if exc.filename is not None:
+        return f"error: {exc.filename}: {reason}"
+    if exc.errno in _NO_ROOM:
+        return f"error: cannot write the output: {reason}; what was written is incomplete"
+    return f"error: {reason}"
+
+
+def _stop_on_os_error(exc: OSError) -> NoReturn:
+    """One line on stderr instead of a traceback, and exit 1."""
+    _silence_stdout()
+    try:
+        click.echo(_os_error_line(exc), err=True)
+    except OSError:  # stderr is on the full disk too: the exit code says it
+        pass
+    sys.exit(INVALID)
+
+
 class _Program(click.Group):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -74,7 +106,13 @@ class _Program(click.Group):
                     stream.flush()
                 except (BrokenPipeError, ValueError):  # the reader left (`| head`), or closed
                     pass
+                except OSError as exc:  # the last of stdout did not fit
+                    _stop_on_os_error(exc)
             os._exit(code)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # e.g. stdout redirected to a file on a full disk
+            _stop_on_os_error(exc)
 
 
 @click.group(cls=_Program, context_settings={"help_option_names": ["-h", "--help"]})
@@ -348,6 +386,10 @@ def run(config: str, fresh: bool, api: bool | None, api_port: int | None, shard:
         _fail(f"error: {exc}")
     except ApiError as exc:
         _fail(f"error: {exc}")
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):  # the console's last lines did not fit: the log said so
+        _silence_stdout()
     sys.exit(code)
 
 

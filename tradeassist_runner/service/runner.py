@@ -47,7 +47,7 @@ from ..sinks.query import format_jsonl
 from ..sources.replay import replay_batches
 from ..sources.synthetic import SyntheticFeed
 from ..sources.ticks import Rejection, TickGate, format_rejections
-from ..timefmt import iso_ms
+from .console import ConsoleAlerts
 from .heap import LongLived
 from .lock_guard import LockGuard
 from .observe import Observer, ReloadResult
@@ -125,13 +125,6 @@ def _log_warnings(loaded: LoadedConfig) -> None:
         log(logger, logging.WARNING, warning)
 
 
-def print_alerts(alerts: pl.DataFrame, out: TextIO) -> None:
-    """Until notifications land, the console is the channel people watch."""
-    for r in alerts.iter_rows(named=True):
-        out.write(f"{iso_ms(r['ts'])}  {r['severity'].upper():8} {r['rule_id']}  {r['message']}\n")
-    out.flush()
-
-
 async def run_service(
     loaded: LoadedConfig,
     *,
@@ -147,7 +140,7 @@ async def run_service(
 
     SIGHUP, or any change under the config's or the rules' folder, reloads the rules.
     """
-    out = out or sys.stdout
+    console = ConsoleAlerts(out or sys.stdout)
     stop = stop or asyncio.Event()
     observer = observer if observer is not None else Observer()
     loop = asyncio.get_running_loop()
@@ -360,7 +353,7 @@ async def run_service(
         # Committed: now (and only now) it may be seen, sent, and snapshotted past.
         observer.on_alerts(pending)
         with status_line.above():
-            print_alerts(pending, out)
+            console.print(pending)
         notifier.enqueue(deliveries)
         wake_waiters()
         if recovered and notifier.enabled:

@@ -67,7 +67,8 @@ from .heap import LongLived
 from .lock_guard import LockGuard
 from .observe import Observer
 from .reload import Rejections, rebuild, watch, watched_paths
-from .runner import print_alerts, warm_for_feed
+from .console import ConsoleAlerts
+from .runner import warm_for_feed
 from .snapshots import SnapshotEncoder, SnapshotMismatch, encode_snapshot, slice_budget
 from .status import RunStats, StatusLine
 
@@ -298,7 +299,7 @@ async def run_sharded(
 ) -> int:
     source = loaded.config.source
     assert isinstance(source, RedisSource)
-    out = out or sys.stdout
+    console = ConsoleAlerts(out or sys.stdout)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     settings = load_settings()
@@ -464,7 +465,7 @@ async def run_sharded(
         # observer's events before they were committed.
         observer.on_alerts(pending)
         with status_line.above():
-            print_alerts(pending, out)
+            console.print(pending)
         notifier.enqueue(deliveries)
         if recovered and notifier.enabled:
             # a write reported as failed may have committed all the same (a database connection
