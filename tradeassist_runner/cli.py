@@ -192,9 +192,10 @@ def _backtest(
         raise click.UsageError("--workers and --scheduler exclude each other")
     if on_dask and chart_path is not None:
         raise click.UsageError("--chart draws from a single-process run: leave out --workers/--scheduler")
-    from .memory import keep_freed_memory
+    from .memory import bound_arrow_retention, keep_freed_memory
 
     keep_freed_memory()  # a batch job from here to exit
+    bound_arrow_retention()
     reader = None
     if not on_dask:
         # Start reading now, on the other core: importing the rest of the run (pydantic, the
