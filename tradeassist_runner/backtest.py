@@ -14,12 +14,16 @@ import polars as pl
 
 from .config.loaded import LoadedConfig
 from .engine.evaluate import Engine
+from .engine.pending import PendingAlerts
 from .engine.plan import compile_plan
 from .pipeline import read_ahead
 from .sources.ticks import Rejection
 from .tick_reader import READ_CHUNK, TickChunk, TickReader, read_chunks
 
-__all__ = ["READ_CHUNK", "BacktestStats", "ProgressHook", "ProgressStart", "Tap", "accepted_ticks", "backtest"]
+__all__ = [
+    "READ_CHUNK", "BacktestStats", "ProgressHook", "ProgressStart", "Tap", "accepted_ticks", "backtest",
+    "backtest_pending",
+]
 
 
 @dataclass
@@ -72,6 +76,20 @@ def backtest(
     before ``loaded`` was, to read during start-up); this takes it over and closes it.
     Raises TickFileError (before yielding anything) when the file cannot be read at all.
     """
+    pending = backtest_pending(loaded, ticks_path, batch_size, stats, tap, progress, reader)
+    try:
+        for alerts in pending:
+            yield alerts.collect()
+    finally:
+        pending.close()
+
+
+def backtest_pending(
+    loaded: LoadedConfig, ticks_path: Path, batch_size: int, stats: BacktestStats | None = None,
+    tap: Tap | None = None, progress: ProgressHook | None = None, reader: TickReader | None = None,
+) -> Generator[PendingAlerts, None, None]:
+    """:func:`backtest`'s alerts with their text not yet written: whoever collects a batch's
+    writes it (an output thread, beside the evaluation of the next batch)."""
     stats = stats if stats is not None else BacktestStats()
     try:
         ticks: Iterator[pl.DataFrame]
@@ -93,17 +111,17 @@ def backtest(
 def _evaluated(
     engine: Engine, ticks: Iterator[pl.DataFrame], stats: BacktestStats, tap: Tap | None,
     progress: ProgressHook | None,
-) -> Generator[pl.DataFrame, None, None]:
+) -> Generator[PendingAlerts, None, None]:
     for accepted in ticks:
         if tap is not None and tap.ticks is not None:
             tap.ticks(accepted)
-        alerts = engine.process(accepted)
+        alerts = engine.process_pending(accepted)
         for note in engine.notes[len(stats.notes):]:
             stats.notes.append(note)
         if alerts.height:
             stats.alerts += alerts.height
             if tap is not None and tap.alerts is not None:
-                tap.alerts(alerts)
+                tap.alerts(alerts.collect())
         if progress is not None:
             progress(stats)
         if alerts.height:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # each command imports what it uses, so `--version` and `vali
     from .backtest import BacktestStats
     from .charts.draw import ChartRequest
     from .commands.common import StartUp
+    from .engine.pending import PendingAlerts
     from .pipeline import BackgroundWriter
     from .config.loaded import LoadedConfig
 
@@ -204,8 +205,9 @@ def _backtest(
 
         reader = TickReader(Path(ticks_path), batch_size)
     try:
-        from .backtest import BacktestStats, backtest as run_backtest
+        from .backtest import BacktestStats, backtest_pending
         from .commands.common import ProgressBar
+        from .engine.pending import PendingAlerts
         from .pipeline import BackgroundWriter
         from .sinks.query import write_jsonl
         from .sources.ticks import format_rejections
@@ -229,24 +231,27 @@ def _backtest(
     out.flush()
     raw = out.buffer
     bar = ProgressBar(quiet)
-    # JSONL is encoded and written on a worker thread while the engine evaluates the next batch.
-    writer: BackgroundWriter[pl.DataFrame] | None = (
-        BackgroundWriter(lambda alerts: write_jsonl(raw, alerts), name="jsonl-out") if fmt == "jsonl" else None
-    )
+    # A batch's alert text is written, and its JSONL encoded (or its summary counted), on a
+    # worker thread while the engine evaluates the next batch on this one.
+    if fmt == "jsonl":
+        def output(alerts: PendingAlerts) -> None:
+            write_jsonl(raw, alerts.collect())
+    else:
+        def output(alerts: PendingAlerts) -> None:
+            summary.add(alerts.select(RuleSummary.COLUMNS))  # (the table builds no message, no inputs)
+    writer: BackgroundWriter[PendingAlerts] = BackgroundWriter(output, name="alerts-out")
     try:
+        frames: Iterator[PendingAlerts]
         if on_dask:
-            frames = _on_dask(loaded, Path(ticks_path), batch_size, stats, workers, scheduler)
+            frames = map(PendingAlerts.ready, _on_dask(loaded, Path(ticks_path), batch_size, stats, workers,
+                                                       scheduler))
         else:
-            frames = run_backtest(loaded, Path(ticks_path), batch_size, stats,
-                                  tap=chart.tap() if chart is not None else None,
-                                  progress=bar.start("backtest", Path(ticks_path)), reader=reader)
+            frames = backtest_pending(loaded, Path(ticks_path), batch_size, stats,
+                                      tap=chart.tap() if chart is not None else None,
+                                      progress=bar.start("backtest", Path(ticks_path)), reader=reader)
         for alerts in frames:
-            if writer is not None:
-                writer.put(alerts)
-            else:
-                summary.add(alerts)
-        if writer is not None:
-            writer.close()
+            writer.put(alerts)
+        writer.close()
     except TickFileError as exc:
         bar.close()
         _close_quietly(writer)
@@ -304,13 +309,12 @@ def _on_dask(
         _fail(f"error: {exc}")
 
 
-def _close_quietly(writer: BackgroundWriter[pl.DataFrame] | None) -> None:
+def _close_quietly(writer: BackgroundWriter[PendingAlerts]) -> None:
     """Let the alerts before a failure reach stdout; an error of the writer's own is moot then."""
-    if writer is not None:
-        try:
-            writer.close()
-        except (BrokenPipeError, OSError):
-            pass
+    try:
+        writer.close()
+    except (BrokenPipeError, OSError):
+        pass
 
 
 def _chart_options_need_chart(chart_path: str | None, symbol: str | None, rules: tuple[str, ...]) -> None:

@@ -13,6 +13,9 @@ from .timefmt import iso_ms
 class RuleSummary:
     """Fired count, first and last time per rule, including rules that never fired."""
 
+    #: The alert columns :meth:`add` reads.
+    COLUMNS = ("rule_id", "ts")
+
     def __init__(self, loaded: LoadedConfig) -> None:
         self._rules = [r.rule for r in loaded.rules]
         self._parts: list[pl.DataFrame] = []

@@ -28,6 +28,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ from ..rules.registry import REGISTRY
 from ..rules.seam import B, F64, I64
 from .alerts import ALERT_SCHEMA, empty_alerts
 from .messages import VERB, describe, message_for, num
+from .pending import PendingAlerts, RowsQuery
 from .plan import CompiledRule, Plan
 
 #: ``last_fire_t`` below this is "never fired".
@@ -258,9 +260,18 @@ def build_alerts(
 ) -> pl.DataFrame:
     """The alert frame (ALERT_SCHEMA) of this batch's fires, in tick order, then
     declaration order."""
+    return pending_alerts(plan, parts, series_values, evaluated_at).collect()
+
+
+def pending_alerts(
+    plan: Plan, parts: Sequence[FireRows], series_values: Sequence[tuple[F64, F64, Any] | None],
+    evaluated_at: datetime,
+) -> PendingAlerts:
+    """:func:`build_alerts`' frame with its numbers gathered, the text written when it is
+    collected (a batch with few rows is written at once: there is no query to defer)."""
     parts = [p for p in parts if len(p.rule)]
     if not parts:
-        return empty_alerts()
+        return PendingAlerts.ready(empty_alerts())
     texts: RuleTexts = plan.rule_texts
     cat = np.concatenate
     rule = cat([p.rule for p in parts])
@@ -286,10 +297,11 @@ def build_alerts(
         frame = pl.from_dicts(rows_now, schema=ALERT_SCHEMA)
         templated = np.flatnonzero(texts.templated[rule])
         if len(templated):
-            return _templated(plan, frame, rule, templated)
-        return frame
-    return _columnwise(plan, texts, parts, series_values, evaluated_at, rule, seq, ts, k, t, price, volume,
+            frame = _templated(plan, frame, rule, templated)
+        return PendingAlerts.ready(frame)
+    rows_query = _columnwise(plan, texts, parts, series_values, evaluated_at, rule, seq, ts, k, t, price, volume,
                        last, run, sample, part_of, value, prev, gathers)
+    return PendingAlerts([rows_query], len(rule))
 
 
 def fire_order(seq: I64, rule: I64) -> I64:
@@ -318,8 +330,8 @@ def _columnwise(
     plan: Plan, texts: RuleTexts, parts: Sequence[FireRows], series_values: Sequence[tuple[F64, F64, Any] | None],
     evaluated_at: datetime, rule: I64, seq: I64, ts: I64, k: I64, t: I64, price: F64, volume: F64, last: I64,
     run: I64, sample: I64, part_of: I64, value: F64, prev: F64, gathers: _Gathers,
-) -> pl.DataFrame:
-    """Every row's text from one frame and one ``select`` (``RuleTexts.query``).
+) -> RowsQuery:
+    """Every row's text from one frame and one ``select`` (``RuleTexts.query``), to run.
 
     Rows of every layout share the same columns: the q-th number of a row's ``inputs``
     (an integer or a float, by layout) and the pieces of its rule around it (null past
@@ -337,9 +349,8 @@ def _columnwise(
     }
     # the text of ts and k, each written once for ``alert_id`` and ``inputs`` (and of t,
     # which for tick samples is ts: then the same text)
-    ts_text = pl.Series(ts).cast(pl.String)
-    cols["ts_text"], cols["k_text"] = ts_text, pl.Series(k).cast(pl.String)
-    cols["t_text"] = ts_text if np.array_equal(t, ts) else pl.Series(t).cast(pl.String)
+    shared_text = [{"ts_text": pl.col("ts").cast(pl.String), "k_text": pl.col("k").cast(pl.String)},
+            {"t_text": pl.col("ts_text") if np.array_equal(t, ts) else pl.col("t").cast(pl.String)}]
     vnull = np.isnan(volume) | (np.abs(volume) >= 2.0**63)
     cols["vol"] = np.where(vnull, 0.0, volume).astype(np.int64)
     cols["vnull"] = vnull
@@ -401,11 +412,9 @@ def _columnwise(
             cols["values_slow"] = fixed(slow_rows, text["values"].to_list())
     # (replacing a key keeps its place: the columns stay in ALERT_SCHEMA's order)
     query = {**texts.query, "evaluated_at": pl.lit(evaluated_at, ALERT_SCHEMA["ts"])}
-    frame = pl.DataFrame(cols).hstack(texts.table[rule]).select(**query)
     templated = np.flatnonzero(texts.templated[rule] | (layout < 0))
-    if len(templated):
-        return _templated(plan, frame, rule, templated)
-    return frame
+    finish = partial(_templated, plan, rule=rule, at=templated) if len(templated) else None
+    return RowsQuery(cols, texts.table, rule, shared_text, query, finish)
 
 
 def _query(texts: RuleTexts) -> dict[str, pl.Expr]:

@@ -23,10 +23,11 @@ import polars as pl
 
 from ..rules.registry import REGISTRY
 from ..rules.seam import B, F64, I64, Values
-from .alert_rows import FireRows, build_alerts
+from .alert_rows import FireRows, pending_alerts
 from .alerts import empty_alerts
 from .carried import Carried, FiringArrays, write_states
 from .firing import FireInput, fire_many, fresh_state
+from .pending import PendingAlerts
 from .plan import Plan
 from .samples import SourceBatch, Ticks, build_source
 from .state import EngineState
@@ -54,6 +55,15 @@ MIN_SLICE = 16_384
 MAX_NOTES = 100
 
 
+@dataclass(frozen=True)
+class PendingBatch:
+    """:class:`BatchResult` with the alerts' text not yet written (see ``pending``)."""
+
+    alerts: PendingAlerts
+    state: EngineState
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
 def evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime | None = None) -> BatchResult:
     """Evaluate accepted ticks (canonical columns, arrival order) against ``plan``.
 
@@ -62,23 +72,31 @@ def evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime 
     not a user's concern, so they are silenced here rather than printed per batch.
     """
     with np.errstate(all="ignore"):
+        result = _evaluate(plan, state, ticks, now)
+        return BatchResult(result.alerts.collect(), result.state, result.notes)
+
+
+def evaluate_pending(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime | None = None) -> PendingBatch:
+    """:func:`evaluate`, the alerts' text left to whoever collects them: a backtest writes
+    it on its output thread, beside the evaluation of the next batch."""
+    with np.errstate(all="ignore"):
         return _evaluate(plan, state, ticks, now)
 
 
-def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime | None) -> BatchResult:
+def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime | None) -> PendingBatch:
     most = min(MAX_SLICE, max(MIN_SLICE, SLICE_RULE_TICKS // max(len(plan.rules), 1)))
     if ticks.height > most:
-        pieces: list[pl.DataFrame] = []
+        pieces: list[PendingAlerts] = []
         said: list[str] = []
         for start in range(0, ticks.height, most):
             piece = _evaluate(plan, state, ticks.slice(start, most), now)
             pieces.append(piece.alerts)
             said.extend(piece.notes)
             state = piece.state
-        return BatchResult(pl.concat(pieces), state, tuple(dict.fromkeys(said)))
+        return PendingBatch(PendingAlerts.joined(pieces), state, tuple(dict.fromkeys(said)))
     n = ticks.height
     if n == 0:
-        return BatchResult(empty_alerts(), state)
+        return PendingBatch(PendingAlerts.ready(empty_alerts()), state)
     tables: BatchTables = plan.batch_tables
     batch = _ticks(ticks, plan.symbol_codes)
     # Sources, series and rules of symbols without a tick in this batch keep their state
@@ -181,8 +199,9 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
     new_state = EngineState(next_seq=state.next_seq + n, sources=new_sources, series=new_series, rules=new_rules,
                             plan_version=plan.state_keys_version,
                             firing=FiringArrays(plan, new_rules, carried_by_source))
-    alerts = build_alerts(plan, parts, series_values, now or datetime.now(timezone.utc)) if parts else empty_alerts()
-    return BatchResult(alerts, new_state, tuple(dict.fromkeys(notes)))
+    alerts = pending_alerts(plan, parts, series_values, now or datetime.now(timezone.utc)) if parts \
+        else PendingAlerts.ready(empty_alerts())
+    return PendingBatch(alerts, new_state, tuple(dict.fromkeys(notes)))
 
 
 class BatchTables:
@@ -291,11 +310,20 @@ class Engine:
 
     def process(self, ticks: pl.DataFrame, now: datetime | None = None) -> pl.DataFrame:
         result = evaluate(self.plan, self.state, ticks, now)
-        self.state = result.state
-        for note in result.notes:
+        self._took(result.state, result.notes)
+        return result.alerts
+
+    def process_pending(self, ticks: pl.DataFrame, now: datetime | None = None) -> PendingAlerts:
+        """:meth:`process`, the alerts' text written when they are collected."""
+        result = evaluate_pending(self.plan, self.state, ticks, now)
+        self._took(result.state, result.notes)
+        return result.alerts
+
+    def _took(self, state: EngineState, notes: tuple[str, ...]) -> None:
+        self.state = state
+        for note in notes:
             if note not in self.notes and len(self.notes) < MAX_NOTES:
                 self.notes.append(note)
-        return result.alerts
 
     def swap(self, plan: Plan) -> None:
         """Install a new plan between batches; state keyed by series/fingerprint carries over."""

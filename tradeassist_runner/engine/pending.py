@@ -1,0 +1,116 @@
+"""A batch's alert frame, its numbers gathered but its text not yet written.
+
+Writing the text of a backtest batch's alerts (ids, messages, ``inputs`` JSON) is one
+polars query over numbers the engine has already gathered.  Run where the frame is
+wanted rather than where the batch was evaluated, it can run on an output thread while
+the engine evaluates the next batch on the other core (polars releases the GIL), and a
+consumer that reads only some columns (a per-rule summary) has only those built.
+
+Collected, it is the very frame the engine returns directly: the same input columns,
+the same query, the same Python fix-ups, concatenated the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from ..rules.seam import I64
+
+#: The Python fix-up of a built frame (messages written per row from the whole row).
+Finish = Callable[[pl.DataFrame], pl.DataFrame]
+
+
+@dataclass(frozen=True)
+class RowsQuery:
+    """One ``select`` of alert rows: ``columns`` (numbers and the few texts written in
+    Python), the per-rule ``table`` gathered by ``rule`` beside them, the ``text``
+    columns several outputs of ``query`` read (added in turn, each stage reading the
+    ones before), then ``query`` itself, then ``finish``."""
+
+    columns: dict[str, Any]
+    table: pl.DataFrame
+    rule: I64
+    text: Sequence[dict[str, pl.Expr]]
+    query: dict[str, pl.Expr]
+    finish: Finish | None = None
+
+    def _source(self) -> pl.DataFrame:
+        return pl.DataFrame(self.columns).hstack(self.table[self.rule])
+
+    def frame(self) -> pl.DataFrame:
+        frame = self._source()
+        for stage in self.text:
+            frame = frame.with_columns(**stage)
+        frame = frame.select(**self.query)
+        return frame if self.finish is None else self.finish(frame)
+
+    def some(self, names: Sequence[str]) -> pl.DataFrame:
+        """Only the columns ``names``: the lazy query prunes the text no one reads."""
+        if self.finish is not None and "message" in names:
+            return self.frame().select(names)  # (the fix-up reads whole rows)
+        lazy = self._source().lazy()
+        for stage in self.text:
+            lazy = lazy.with_columns(**stage)
+        return lazy.select(**self.query).select(names).collect()
+
+
+class PendingAlerts:
+    """The alerts of one batch (ALERT_SCHEMA, firing order), built on demand.
+
+    ``parts`` are built frames or queries; with ``joined`` they are one frame each of a
+    batch evaluated in slices, concatenated as the slices were, else ``parts`` is a
+    single part.  :meth:`collect` keeps what it built, so a second call is free.
+    """
+
+    def __init__(self, parts: Sequence[pl.DataFrame | RowsQuery | PendingAlerts], height: int,
+                 joined: bool = False) -> None:
+        if not joined and len(parts) != 1:
+            raise ValueError("an unjoined batch has exactly one part")
+        self._parts = list(parts)
+        self._joined = joined
+        self._built: pl.DataFrame | None = None
+        self.height = height
+
+    @classmethod
+    def ready(cls, frame: pl.DataFrame) -> PendingAlerts:
+        return cls([frame], frame.height)
+
+    @classmethod
+    def joined(cls, slices: Sequence[PendingAlerts]) -> PendingAlerts:
+        """The slices of one batch, concatenated in order when collected."""
+        return cls(list(slices), sum(s.height for s in slices), joined=True)
+
+    def collect(self) -> pl.DataFrame:
+        if self._built is None:
+            frames = []
+            while self._parts:  # (each part's numbers are let go as soon as its frame is built)
+                frames.append(_built(self._parts.pop(0)))
+            self._built = pl.concat(frames) if self._joined else frames[0]
+        return self._built
+
+    def select(self, names: Sequence[str]) -> pl.DataFrame:
+        """Only the columns ``names`` of :meth:`collect`'s frame, building no more than those."""
+        if self._built is not None:
+            return self._built.select(names)
+        frames = [_some(p, names) for p in self._parts]
+        return pl.concat(frames) if self._joined else frames[0]
+
+
+def _built(part: pl.DataFrame | RowsQuery | PendingAlerts) -> pl.DataFrame:
+    if isinstance(part, pl.DataFrame):
+        return part
+    if isinstance(part, RowsQuery):
+        return part.frame()
+    return part.collect()
+
+
+def _some(part: pl.DataFrame | RowsQuery | PendingAlerts, names: Sequence[str]) -> pl.DataFrame:
+    if isinstance(part, pl.DataFrame):
+        return part.select(names)
+    if isinstance(part, RowsQuery):
+        return part.some(names)
+    return part.select(names)
