@@ -376,7 +376,8 @@ def _columnwise(
         for j in range(lay.conditions):
             has_cond[j, rows] = True
             cond_value[j, rows] = gathers.take(j, "value")[rows]
-    nulls = pl.Series(dtype=pl.String).extend_constant(None, n)
+    # (``extend_constant`` would run a query of its own, about a millisecond a batch)
+    nulls = pl.Series([None], dtype=pl.String).new_from_index(0, n)
 
     def fixed(at: I64, words: Sequence[str | None]) -> pl.Series:
         # (``scatter`` writes in place: into a copy, ``nulls`` stays all null)
@@ -410,11 +411,9 @@ def _columnwise(
             text = _per_row_text(plan, rule, slow_rows, part_of, parts, sample, series_values)
             cols["inputs_slow"] = fixed(slow_rows, text["inputs"].to_list())
             cols["values_slow"] = fixed(slow_rows, text["values"].to_list())
-    # (replacing a key keeps its place: the columns stay in ALERT_SCHEMA's order)
-    query = {**texts.query, "evaluated_at": pl.lit(evaluated_at, ALERT_SCHEMA["ts"])}
     templated = np.flatnonzero(texts.templated[rule] | (layout < 0))
     finish = partial(_templated, plan, rule=rule, at=templated) if len(templated) else None
-    return RowsQuery(cols, texts.table, rule, shared_text, query, finish)
+    return RowsQuery(cols, texts.table, rule, shared_text, texts.query, evaluated_at, finish)
 
 
 def _query(texts: RuleTexts) -> dict[str, pl.Expr]:

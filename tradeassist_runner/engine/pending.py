@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import polars as pl
 
 from ..rules.seam import I64
+from .alerts import TS
 
 #: The Python fix-up of a built frame (messages written per row from the whole row).
 Finish = Callable[[pl.DataFrame], pl.DataFrame]
@@ -29,23 +31,29 @@ class RowsQuery:
     """One ``select`` of alert rows: ``columns`` (numbers and the few texts written in
     Python), the per-rule ``table`` gathered by ``rule`` beside them, the ``text``
     columns several outputs of ``query`` read (added in turn, each stage reading the
-    ones before), then ``query`` itself, then ``finish``."""
+    ones before), then ``query`` itself with the batch's ``evaluated_at`` (a literal,
+    whose making costs a query of its own: made where the frame is), then ``finish``."""
 
     columns: dict[str, Any]
     table: pl.DataFrame
     rule: I64
     text: Sequence[dict[str, pl.Expr]]
     query: dict[str, pl.Expr]
+    evaluated_at: datetime
     finish: Finish | None = None
 
     def _source(self) -> pl.DataFrame:
         return pl.DataFrame(self.columns).hstack(self.table[self.rule])
 
+    def _query(self) -> dict[str, pl.Expr]:
+        # (replacing a key keeps its place: the columns stay in ALERT_SCHEMA's order)
+        return {**self.query, "evaluated_at": pl.lit(self.evaluated_at, TS)}
+
     def frame(self) -> pl.DataFrame:
         frame = self._source()
         for stage in self.text:
             frame = frame.with_columns(**stage)
-        frame = frame.select(**self.query)
+        frame = frame.select(**self._query())
         return frame if self.finish is None else self.finish(frame)
 
     def some(self, names: Sequence[str]) -> pl.DataFrame:
@@ -55,7 +63,7 @@ class RowsQuery:
         lazy = self._source().lazy()
         for stage in self.text:
             lazy = lazy.with_columns(**stage)
-        return lazy.select(**self.query).select(names).collect()
+        return lazy.select(**self._query()).select(names).collect()
 
 
 class PendingAlerts:
