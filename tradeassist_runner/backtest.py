@@ -126,6 +126,7 @@ def _evaluated(
             progress(stats)
         if alerts.height:
             yield alerts
+        del alerts  # (the consumer's to keep: not held here while the next batch is evaluated)
     if progress is not None:
         progress(stats)  # the last chunk's rejected rows, or a file with no accepted tick
 

@@ -251,6 +251,7 @@ def _backtest(
                                       progress=bar.start("backtest", Path(ticks_path)), reader=reader)
         for alerts in frames:
             writer.put(alerts)
+            del alerts  # (the writer's now: it lets go of the batch, and of its text, once written)
         writer.close()
     except TickFileError as exc:
         bar.close()

@@ -128,6 +128,7 @@ class BackgroundWriter(Generic[T]):
                 self._write(item)
             except BaseException as exc:  # handed to the caller
                 self._error = exc
+            del item  # (not kept alive, and all it built with it, while waiting for the next)
 
     def put(self, item: T) -> None:
         self._raise()

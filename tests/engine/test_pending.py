@@ -65,7 +65,7 @@ def test_a_selection_without_the_message_skips_the_per_row_fix_up() -> None:
     def finish(frame: pl.DataFrame) -> pl.DataFrame:
         raise AssertionError("the message was not asked for")
 
-    pending = PendingAlerts([_query(finish)], 3)
+    pending = PendingAlerts(_query(finish), 3)
     assert pending.select(["name", "x"]).to_dict(as_series=False) == {"name": ["c", "a", "b"], "x": [1, 2, 3]}
 
 
@@ -73,16 +73,6 @@ def test_a_selection_with_the_message_reads_the_fixed_up_frame() -> None:
     def finish(frame: pl.DataFrame) -> pl.DataFrame:
         return frame.with_columns(pl.col("message").str.to_uppercase())
 
-    pending = PendingAlerts([_query(finish)], 3)
+    pending = PendingAlerts(_query(finish), 3)
     assert pending.select(["message"])["message"].to_list() == ["C10", "A20", "B30"]
     assert pending.collect()["evaluated_at"].to_list() == [NOW] * 3
-
-
-def test_joined_slices_concatenate_in_order() -> None:
-    a = PendingAlerts.ready(pl.DataFrame({"x": [1, 2]}))
-    b = PendingAlerts([_query()], 3)
-    joined = PendingAlerts.joined([a, b, PendingAlerts.ready(pl.DataFrame({"x": [9]}).clear())])
-    assert joined.height == 5
-    assert joined.select(["x"])["x"].to_list() == [1, 2, 1, 2, 3]
-    with pytest.raises(ValueError):
-        PendingAlerts([a, b], 5)

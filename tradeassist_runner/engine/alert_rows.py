@@ -301,7 +301,7 @@ def pending_alerts(
         return PendingAlerts.ready(frame)
     rows_query = _columnwise(plan, texts, parts, series_values, evaluated_at, rule, seq, ts, k, t, price, volume,
                        last, run, sample, part_of, value, prev, gathers)
-    return PendingAlerts([rows_query], len(rule))
+    return PendingAlerts(rows_query, len(rule))
 
 
 def fire_order(seq: I64, rule: I64) -> I64:

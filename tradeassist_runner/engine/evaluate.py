@@ -86,14 +86,17 @@ def evaluate_pending(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: d
 def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime | None) -> PendingBatch:
     most = min(MAX_SLICE, max(MIN_SLICE, SLICE_RULE_TICKS // max(len(plan.rules), 1)))
     if ticks.height > most:
-        pieces: list[PendingAlerts] = []
+        # Each slice's alerts are built as it is evaluated: kept waiting instead, the numbers
+        # of the first slices would live through the evaluation of the others, which costs
+        # a 10,000-rule backtest some 15 MB more peak memory (heap fragmentation, it seems).
+        pieces: list[pl.DataFrame] = []
         said: list[str] = []
         for start in range(0, ticks.height, most):
             piece = _evaluate(plan, state, ticks.slice(start, most), now)
-            pieces.append(piece.alerts)
+            pieces.append(piece.alerts.collect())
             said.extend(piece.notes)
             state = piece.state
-        return PendingBatch(PendingAlerts.joined(pieces), state, tuple(dict.fromkeys(said)))
+        return PendingBatch(PendingAlerts.ready(pl.concat(pieces)), state, tuple(dict.fromkeys(said)))
     n = ticks.height
     if n == 0:
         return PendingBatch(PendingAlerts.ready(empty_alerts()), state)

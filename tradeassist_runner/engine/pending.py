@@ -7,7 +7,7 @@ the engine evaluates the next batch on the other core (polars releases the GIL),
 consumer that reads only some columns (a per-rule summary) has only those built.
 
 Collected, it is the very frame the engine returns directly: the same input columns,
-the same query, the same Python fix-ups, concatenated the same way.
+the same query, the same Python fix-ups.
 """
 
 from __future__ import annotations
@@ -67,58 +67,24 @@ class RowsQuery:
 
 
 class PendingAlerts:
-    """The alerts of one batch (ALERT_SCHEMA, firing order), built on demand.
+    """The alerts of one batch (ALERT_SCHEMA, firing order): a built frame, or a query
+    that builds it.  :meth:`collect` keeps what it built, so a second call is free."""
 
-    ``parts`` are built frames or queries; with ``joined`` they are one frame each of a
-    batch evaluated in slices, concatenated as the slices were, else ``parts`` is a
-    single part.  :meth:`collect` keeps what it built, so a second call is free.
-    """
-
-    def __init__(self, parts: Sequence[pl.DataFrame | RowsQuery | PendingAlerts], height: int,
-                 joined: bool = False) -> None:
-        if not joined and len(parts) != 1:
-            raise ValueError("an unjoined batch has exactly one part")
-        self._parts = list(parts)
-        self._joined = joined
-        self._built: pl.DataFrame | None = None
+    def __init__(self, rows: pl.DataFrame | RowsQuery, height: int) -> None:
+        self._rows = rows
         self.height = height
 
     @classmethod
     def ready(cls, frame: pl.DataFrame) -> PendingAlerts:
-        return cls([frame], frame.height)
-
-    @classmethod
-    def joined(cls, slices: Sequence[PendingAlerts]) -> PendingAlerts:
-        """The slices of one batch, concatenated in order when collected."""
-        return cls(list(slices), sum(s.height for s in slices), joined=True)
+        return cls(frame, frame.height)
 
     def collect(self) -> pl.DataFrame:
-        if self._built is None:
-            frames = []
-            while self._parts:  # (each part's numbers are let go as soon as its frame is built)
-                frames.append(_built(self._parts.pop(0)))
-            self._built = pl.concat(frames) if self._joined else frames[0]
-        return self._built
+        if isinstance(self._rows, RowsQuery):
+            self._rows = self._rows.frame()  # (the numbers are let go once the frame is built)
+        return self._rows
 
     def select(self, names: Sequence[str]) -> pl.DataFrame:
         """Only the columns ``names`` of :meth:`collect`'s frame, building no more than those."""
-        if self._built is not None:
-            return self._built.select(names)
-        frames = [_some(p, names) for p in self._parts]
-        return pl.concat(frames) if self._joined else frames[0]
-
-
-def _built(part: pl.DataFrame | RowsQuery | PendingAlerts) -> pl.DataFrame:
-    if isinstance(part, pl.DataFrame):
-        return part
-    if isinstance(part, RowsQuery):
-        return part.frame()
-    return part.collect()
-
-
-def _some(part: pl.DataFrame | RowsQuery | PendingAlerts, names: Sequence[str]) -> pl.DataFrame:
-    if isinstance(part, pl.DataFrame):
-        return part.select(names)
-    if isinstance(part, RowsQuery):
-        return part.some(names)
-    return part.select(names)
+        if isinstance(self._rows, RowsQuery):
+            return self._rows.some(names)
+        return self._rows.select(names)
