@@ -299,8 +299,8 @@ def pending_alerts(
         if len(templated):
             frame = _templated(plan, frame, rule, templated)
         return PendingAlerts.ready(frame)
-    rows_query = _columnwise(plan, texts, parts, series_values, evaluated_at, rule, seq, ts, k, t, price, volume,
-                       last, run, sample, part_of, value, prev, gathers)
+    rows_query = _columnwise(plan, texts, parts, series_values, evaluated_at, rule, seq, ts, k, t, price,
+                             volume, last, run, sample, part_of, value, prev, gathers)
     return PendingAlerts(rows_query, len(rule))
 
 
@@ -350,7 +350,7 @@ def _columnwise(
     # the text of ts and k, each written once for ``alert_id`` and ``inputs`` (and of t,
     # which for tick samples is ts: then the same text)
     shared_text = [{"ts_text": pl.col("ts").cast(pl.String), "k_text": pl.col("k").cast(pl.String)},
-            {"t_text": pl.col("ts_text") if np.array_equal(t, ts) else pl.col("t").cast(pl.String)}]
+                   {"t_text": pl.col("ts_text") if np.array_equal(t, ts) else pl.col("t").cast(pl.String)}]
     vnull = np.isnan(volume) | (np.abs(volume) >= 2.0**63)
     cols["vol"] = np.where(vnull, 0.0, volume).astype(np.int64)
     cols["vnull"] = vnull
