@@ -13,7 +13,7 @@ them less than wall time.
 Per workload, two lines:
 
 - the split of ``Engine.process`` in batches of 50,000: value series (the rule types'
-  ``values``/``values_many``), firing (``fire_many``), alert rows
+  ``values``/``values_many``/``values_all``), firing (``fire_many``), alert rows
   (``build_alerts``) and the rest, with the alert and series counts;
 - the alert rows alone, re-run on the batches' captured fires: CPU per alert of the
   column-wise path, and, as the baseline measured in the same run, of the per-row Python
@@ -74,7 +74,11 @@ class Split:
             original = getattr(evaluate, name)
             setattr(evaluate, name, self._timed(key, original, capture))
             self._undo.append(lambda name=name, original=original: setattr(evaluate, name, original))
-        for rule_type in REGISTRY.values():
+        if hasattr(evaluate, "_series_results"):  # every type's series of a batch, in one place
+            original_series = evaluate._series_results
+            evaluate._series_results = self._timed("series", original_series)
+            self._undo.append(lambda: setattr(evaluate, "_series_results", original_series))
+        for rule_type in REGISTRY.values() if not hasattr(evaluate, "_series_results") else ():
             for method in ("values", "values_many"):
                 bound = getattr(rule_type, method, None)
                 if bound is not None:

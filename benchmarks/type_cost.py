@@ -8,7 +8,7 @@ The workload is the one ``run.py --only types`` builds (1,000 rules of one type,
 200,000-tick type file, batches of 50,000), and the figures are CPU time of this process
 (``time.process_time``), the best of ``--runs`` runs, so a shared machine moves them less
 than wall time.  Printed per run: ticks per CPU-s and the split of ``Engine.process`` into
-value series (the rule types' ``values``/``values_many``), firing (``fire_many``), alert
+value series (the rule types' ``values``/``values_many``/``values_all``), firing (``fire_many``), alert
 rows (``build_alerts``) and the rest.  ``--vs-threshold`` also times threshold rules on
 the same ticks, before and after, and prints the ratio as ``run.py`` does.
 """

@@ -117,29 +117,27 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
         new_sources[spec.key] = st
     new_series = _kept(state.series, plan.live_series_keys, same_plan)
     series_values: list[tuple[F64, F64, Values] | None] = [None] * len(plan.series)
-    for src_index, type_name, members in plan.series_groups:
-        on = built[src_index]
-        if on is None:
+    carried_series = state.series
+    new_arrays = dict(state.series_arrays)
+    computed = _series_results(plan, tables, built, carried_series, state.series_arrays)
+    for (_, _, members), results in zip(plan.series_groups, computed):
+        if results is None:
             continue
-        rt = REGISTRY[type_name]
-        carried = [state.series.get(plan.series[i].key) for i in members]
-        many = getattr(rt, "values_many", None)
-        if many is not None and len(members) > 1:
-            # one pass over the source's samples for every parameter set of the type
-            results = many([(plan.series[i].params, cs["type"] if cs else None) for i, cs in zip(members, carried)],
-                           on.samples)
-        else:
-            results = [rt.values(plan.series[i].params, on.samples, cs["type"] if cs else None)
-                       for i, cs in zip(members, carried)]
-        for i, cs, (vals, type_state) in zip(members, carried, results):
+        for i, (vals, type_state, arrays) in zip(members, results):
+            key = plan.series[i].key
+            cs = carried_series.get(key)
             value = np.asarray(vals.value, np.float64)
             prev = np.empty_like(value)
             last = cs["last"] if cs else None
             prev[0] = np.nan if last is None else last
             prev[1:] = value[:-1]
             last = None if math.isnan(value[-1]) else float(value[-1])
-            new_series[plan.series[i].key] = {"type": type_state, "last": last}
+            new_series[key] = {"type": type_state, "last": last}
             series_values[i] = (value, prev, vals)
+            if arrays is not None:
+                new_arrays[key] = (type_state, arrays)
+            elif key in new_arrays:
+                del new_arrays[key]
     new_rules = _kept(state.rules, plan.active_keys, same_plan)
     # the rules' state as the last batch of this plan left it in arrays (else from the dicts)
     arrays = state.firing if state.firing is not None and state.firing.valid_for(plan, state.rules) else None
@@ -201,10 +199,60 @@ def _evaluate(plan: Plan, state: EngineState, ticks: pl.DataFrame, now: datetime
             ))
     new_state = EngineState(next_seq=state.next_seq + n, sources=new_sources, series=new_series, rules=new_rules,
                             plan_version=plan.state_keys_version,
-                            firing=FiringArrays(plan, new_rules, carried_by_source))
+                            firing=FiringArrays(plan, new_rules, carried_by_source), series_arrays=new_arrays)
     alerts = pending_alerts(plan, parts, series_values, now or datetime.now(timezone.utc)) if parts \
         else PendingAlerts.ready(empty_alerts())
     return PendingBatch(alerts, new_state, tuple(dict.fromkeys(notes)))
+
+
+def _series_results(plan: Plan, tables: BatchTables, built: list[SourceBatch | None],
+                    carried: dict[str, dict[str, Any]], held: dict[str, tuple[Any, Any]]
+                    ) -> list[list[tuple[Values, Any, Any]] | None]:
+    """Per ``plan.series_groups`` entry, its series' values, new type states and what the
+    type keeps beside them (None: the source has no sample in the batch).  A type with
+    ``values_all`` gets every source of the batch in one call, with what it kept beside
+    each state it is handed; otherwise each source's series go to ``values_many`` (several
+    parameter sets in one pass) or ``values``."""
+    out: list[list[tuple[Values, Any, Any]] | None] = [None] * len(plan.series_groups)
+    for type_name, group_ids in tables.groups_by_type:
+        rt = REGISTRY[type_name]
+        live = [g for g in group_ids if built[plan.series_groups[g][0]] is not None]
+        if not live:
+            continue
+        every = getattr(rt, "values_all", None)
+        if every is not None and len(live) > 1:
+            groups = []
+            for g in live:
+                src_index, _, members = plan.series_groups[g]
+                on = built[src_index]
+                assert on is not None
+                items = []
+                for i in members:
+                    key = plan.series[i].key
+                    cs = carried.get(key)
+                    st = cs["type"] if cs else None
+                    kept = held.get(key)
+                    items.append((plan.series[i].params, st, kept[1] if kept is not None and kept[0] is st else None))
+                groups.append((items, on.samples))
+            for g, results in zip(live, every(groups)):
+                out[g] = results
+            continue
+        many = getattr(rt, "values_many", None)
+        for g in live:
+            src_index, _, members = plan.series_groups[g]
+            on = built[src_index]
+            assert on is not None
+            pairs = []
+            for i in members:
+                cs = carried.get(plan.series[i].key)
+                pairs.append((plan.series[i].params, cs["type"] if cs else None))
+            if many is not None and len(pairs) > 1:
+                # one pass over the source's samples for every parameter set of the type
+                got = many(pairs, on.samples)
+            else:
+                got = [rt.values(params, on.samples, st) for params, st in pairs]
+            out[g] = [(vals, st, None) for vals, st in got]
+    return out
 
 
 class BatchTables:
@@ -229,6 +277,12 @@ class BatchTables:
         self.all_sources = tuple(i for i, c in enumerate(self.source_codes) if c is not None)
         #: per source with rules, its rules' firing-state keys (``rules_by_source`` order)
         self.state_keys = {k: [r.state_key for r in v] for k, v in plan.rules_by_source.items()}
+        #: ``plan.series_groups`` positions by type, in plan order: a type may compute every
+        #: source's series of a batch in one call
+        by_type: dict[str, list[int]] = {}
+        for g, (_, type_name, _) in enumerate(plan.series_groups):
+            by_type.setdefault(type_name, []).append(g)
+        self.groups_by_type = tuple((name, tuple(gs)) for name, gs in by_type.items())
 
     def touched(self, sym: I64) -> tuple[int, ...] | list[int]:
         """The sources with a symbol in the batch (codes ``sym``; -1: not the plan's), ascending."""

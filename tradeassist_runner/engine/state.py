@@ -31,3 +31,7 @@ class EngineState:
     #: ``rules`` as per-source arrays, for the next batch of the plan that wrote them
     #: (not snapshotted; engine/carried.py).
     firing: FiringArrays | None = field(default=None, compare=False, repr=False)
+    #: series key -> (its type state, what the type returned beside it): that state in a
+    #: form cheaper for the type to read, handed back with that very state object only
+    #: (not snapshotted; ``RuleType`` ``values_all``).
+    series_arrays: dict[str, tuple[Any, Any]] = field(default_factory=dict, compare=False, repr=False)

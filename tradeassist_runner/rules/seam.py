@@ -146,6 +146,15 @@ class RuleType(Protocol):
     # list of ``(params, state)``: ``values`` of several series of the type on the same
     # samples in one pass (shared arithmetic, one recursion call for all), bit-identical
     # to calling ``values`` for each.  The engine uses it when a type defines it.
+    #
+    # Optional: ``values_all(groups) -> list[list[(Values, State, Any)]]`` with ``groups``
+    # one ``(items, samples)`` per source of a batch and ``items`` a list of ``(params,
+    # state, kept)``: ``values_many`` of every source at once, each result with what the
+    # type keeps beside its new state for the next batch (None: nothing).  The engine holds
+    # that beside the state, never snapshots it, and hands it back only with that very
+    # state object (None otherwise: a restored or a shared state), so it is the state in a
+    # form cheaper to read (arrays rather than JSON lists) and must never change a result.
+    # The engine uses it, when a type defines it, for a batch touching several sources.
 
     def replay(self, params: Params, inputs: Mapping[str, float]) -> float:
         """The value recomputed from one sample's ``inputs`` (NaN if undefined), with the
