@@ -237,20 +237,45 @@ def moving_averages(
     averages (crosses on one instrument share their fast or slow average: 9/21 and
     9/50), so each distinct one is computed once; every item still gets its own state.
     """
-    first: dict[tuple[int, bytes | None], int] = {}
-    distinct: list[tuple[int, AverageState | None]] = []
-    slot: list[int] = []
-    for period, state in items:
-        key = (period, _state_bits(state))
-        if key not in first:
-            first[key] = len(distinct)
-            distinct.append((period, state))
-        slot.append(first[key])
-    done = _moving_averages(average, distinct, price)
-    out: list[tuple[F64, AverageState]] = []
-    for i in slot:
-        ma, st = done[i]
-        out.append((ma, {"count": st["count"], "tail": list(st["tail"]), "ema": st["ema"]}))
+    return moving_averages_of_sources(average, [(items, price)])[0]
+
+
+def moving_averages_of_sources(
+    average: Average, sources: Sequence[tuple[Sequence[tuple[int, AverageState | None]], F64]]
+) -> list[list[tuple[F64, AverageState]]]:
+    """``moving_averages`` of several sources' items and prices, every EMA recursion of
+    all of them in one polars call: a call costs more than a source's arithmetic."""
+    slots: list[list[int]] = []
+    done_of: list[list[tuple[F64, AverageState]]] = []
+    jobs: list[tuple[float, F64, float]] = []
+    fill: list[tuple[int, int, int]] = []  # (source, item, first batch index the job's output goes to)
+    for src, (items, price) in enumerate(sources):
+        first: dict[tuple[int, bytes | None], int] = {}
+        distinct: list[tuple[int, AverageState | None]] = []
+        slot: list[int] = []
+        for period, state in items:
+            key = (period, _state_bits(state))
+            if key not in first:
+                first[key] = len(distinct)
+                distinct.append((period, state))
+            slot.append(first[key])
+        slots.append(slot)
+        done, own_jobs, own_fill = _average_jobs(average, distinct, price)
+        done_of.append(done)
+        jobs.extend(own_jobs)
+        fill.extend((src, item, start) for item, start in own_fill)
+    for (src, item, start), smoothed in zip(fill, smooth_many(jobs)):
+        ma, new_state = done_of[src][item]
+        ma[start:] = smoothed
+        if len(smoothed):
+            new_state["ema"] = float(smoothed[-1])
+    out: list[list[tuple[F64, AverageState]]] = []
+    for slot, done in zip(slots, done_of):
+        mine: list[tuple[F64, AverageState]] = []
+        for i in slot:
+            ma, st = done[i]
+            mine.append((ma, {"count": st["count"], "tail": list(st["tail"]), "ema": st["ema"]}))
+        out.append(mine)
     return out
 
 
@@ -264,13 +289,15 @@ def _state_bits(state: AverageState | None) -> bytes | None:
     return np.asarray([state["count"], ema is None], np.int64).tobytes() + np.asarray(floats, np.float64).tobytes()
 
 
-def _moving_averages(
+def _average_jobs(
     average: Average, items: Sequence[tuple[int, AverageState | None]], price: F64
-) -> list[tuple[F64, AverageState]]:
+) -> tuple[list[tuple[F64, AverageState]], list[tuple[float, F64, float]], list[tuple[int, int]]]:
+    """Per item its average and state as far as numpy takes them, the EMA recursions left
+    to ``smooth_many``, and per recursion (item, first batch index its output goes to)."""
     n = len(price)
     done: list[tuple[F64, AverageState]] = []
     jobs: list[tuple[float, F64, float]] = []
-    fill: list[tuple[int, int]] = []  # (item, first batch index the job's output goes to)
+    fill: list[tuple[int, int]] = []
     for period, state in items:
         count = 0 if state is None else state["count"]
         tail = [] if state is None else state["tail"]
@@ -297,12 +324,7 @@ def _moving_averages(
         else:
             jobs.append((ema, price, ema_alpha(period)))
             fill.append((len(done) - 1, 0))
-    for (item, start), smoothed in zip(fill, smooth_many(jobs)):
-        ma, new_state = done[item]
-        ma[start:] = smoothed
-        if len(smoothed):
-            new_state["ema"] = float(smoothed[-1])
-    return done
+    return done, jobs, fill
 
 
 def ratio_rows(numerator: F64, denominator: F64) -> F64:

@@ -22,6 +22,7 @@ from ..indicators import (
     explain_distance,
     moving_average,
     moving_averages,
+    moving_averages_of_sources,
     percent_rows,
 )
 from ..seam import F64, THRESHOLD_PRICE, Chart, Params, Samples, State, Values, percent_level, percent_of, percent_scalar
@@ -97,6 +98,29 @@ class MovingAverageType:
             for row, ((k, _, _), (ma, new_state)) in enumerate(zip(picked, done)):
                 out[k] = (Values(value[row], {"price": price, "ma": ma}), new_state)
         return [o for o in out if o is not None]
+
+    def values_all(self, groups: Sequence[tuple[Sequence[tuple[Params, State | None, Any]], Samples]]
+                   ) -> list[list[tuple[Values, State, Any]]]:
+        """``values_many`` of every source of a batch: the EMA recursions of all of them in
+        one polars call (one per source costs more than their arithmetic); nothing kept."""
+        prices = [np.asarray(samples.price, dtype=np.float64) for _, samples in groups]
+        out: list[list[tuple[Values, State, Any] | None]] = [[None] * len(items) for items, _ in groups]
+        for kind in ("sma", "ema"):
+            average: Average = "ema" if kind == "ema" else "sma"
+            picked = [[(k, _unpack(p)[1], st) for k, (p, st, _) in enumerate(items) if _unpack(p)[0] == kind]
+                      for items, _ in groups]
+            sources = [([(n, st) for _, n, st in mine], price) for mine, price in zip(picked, prices) if mine]
+            if not sources:
+                continue
+            done_of = iter(moving_averages_of_sources(average, sources))
+            for mine, price, got in zip(picked, prices, out):
+                if not mine:
+                    continue
+                done = next(done_of)
+                value = percent_rows(price, np.stack([ma for ma, _ in done]))  # every series' distance at once
+                for row, ((k, _, _), (ma, new_state)) in enumerate(zip(mine, done)):
+                    got[k] = (Values(value[row], {"price": price, "ma": ma}), new_state, None)
+        return [[o for o in got if o is not None] for got in out]
 
     def replay(self, params: Params, inputs: Mapping[str, float]) -> float:
         return percent_scalar(inputs["price"], inputs["ma"])
