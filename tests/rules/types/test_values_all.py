@@ -22,6 +22,7 @@ from .cutting import bits_equal
 TYPES = sorted(name for name, rt in REGISTRY.items() if hasattr(rt, "values_all"))
 PARAMS: dict[str, list[tuple[Any, ...]]] = {
     "rate_of_change": [(1,), (1000,), (2500,), (60_000,)],
+    "ma_cross": [("sma", 1, 2), ("ema", 1, 2), ("ema", 2, 5), ("sma", 3, 4), ("ema", 3, 20)],
     "moving_average": [("sma", 1), ("ema", 1), ("ema", 3), ("sma", 5), ("ema", 5), ("ema", 20)],
     "volume_spike": [(1,), (2,), (3,), (10,), (50,)],
 }

@@ -16,7 +16,15 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from ...config.models import Condition, Strict
 from ...config.types import Number
-from ..indicators import MAX_PERIOD, Average, AverageState, explain_distance, moving_averages, percent_rows
+from ..indicators import (
+    MAX_PERIOD,
+    Average,
+    AverageState,
+    explain_distance,
+    moving_averages,
+    moving_averages_of_sources,
+    percent_rows,
+)
 from ..seam import F64, Chart, Params, Samples, State, Values, percent_of, percent_scalar
 
 
@@ -128,6 +136,42 @@ class MaCrossType:
                 new_state: CrossState = {"fast": fast_state, "slow": slow_state}
                 out[k] = (Values(value[q], {"fast_ma": fast_ma, "slow_ma": slow_ma}), new_state)
         return [o for o in out if o is not None]
+
+    def values_all(self, groups: Sequence[tuple[Sequence[tuple[Params, State | None, Any]], Samples]]
+                   ) -> list[list[tuple[Values, State, Any]]]:
+        """``values_many`` of every source of a batch: the EMA recursions of all of them in
+        one polars call (one per source costs more than their arithmetic); nothing kept."""
+        prices = [np.asarray(samples.price, dtype=np.float64) for _, samples in groups]
+        out: list[list[tuple[Values, State, Any] | None]] = [[None] * len(items) for items, _ in groups]
+        for kind in ("sma", "ema"):
+            picked_of: list[list[tuple[int, CrossState]]] = []
+            sources: list[tuple[list[tuple[int, AverageState | None]], F64]] = []
+            for (items, _), price in zip(groups, prices):
+                picked: list[tuple[int, CrossState]] = []
+                jobs: list[tuple[int, AverageState | None]] = []
+                for k, (p, st, _) in enumerate(items):
+                    average, fast, slow = _unpack(p)
+                    if average == kind:
+                        carried: CrossState = st if st is not None else {"fast": None, "slow": None}
+                        picked.append((k, carried))
+                        jobs += [(fast, carried["fast"]), (slow, carried["slow"])]
+                picked_of.append(picked)
+                if picked:
+                    sources.append((jobs, price))
+            if not sources:
+                continue
+            avg: Average = "ema" if kind == "ema" else "sma"
+            done_of = iter(moving_averages_of_sources(avg, sources))
+            for picked, got in zip(picked_of, out):
+                if not picked:
+                    continue
+                done = next(done_of)
+                value = percent_rows(np.stack([ma for ma, _ in done[0::2]]), np.stack([ma for ma, _ in done[1::2]]))
+                for q, (k, _) in enumerate(picked):
+                    (fast_ma, fast_state), (slow_ma, slow_state) = done[2 * q], done[2 * q + 1]
+                    new_state: CrossState = {"fast": fast_state, "slow": slow_state}
+                    got[k] = (Values(value[q], {"fast_ma": fast_ma, "slow_ma": slow_ma}), new_state, None)
+        return [[o for o in got if o is not None] for got in out]
 
     def replay(self, params: Params, inputs: Mapping[str, float]) -> float:
         return percent_scalar(inputs["fast_ma"], inputs["slow_ma"])
