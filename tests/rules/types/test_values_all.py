@@ -25,6 +25,7 @@ PARAMS: dict[str, list[tuple[Any, ...]]] = {
     "ma_cross": [("sma", 1, 2), ("ema", 1, 2), ("ema", 2, 5), ("sma", 3, 4), ("ema", 3, 20)],
     "moving_average": [("sma", 1), ("ema", 1), ("ema", 3), ("sma", 5), ("ema", 5), ("ema", 20)],
     "volume_spike": [(1,), (2,), (3,), (10,), (50,)],
+    "rsi": [(1,), (2,), (3,), (5,), (14,)],
 }
 
 ticks = st.lists(st.tuples(st.sampled_from([0, 0, 1, 400, 1000, 3000, 70_000]),

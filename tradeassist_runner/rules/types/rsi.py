@@ -99,6 +99,53 @@ def _seeded(
     return out, [], first, at + 1, moves[at - offset + 1:]
 
 
+def _prepare(items: Sequence[tuple[Params, State | None]], price: F64
+             ) -> tuple[list[tuple[RsiState, F64, F64]], list[tuple[int, int, int, int]], list[tuple[float, F64, float]]]:
+    """``values_many`` (``price``: at least one sample) up to its recursions: per item its
+    new state and averages as far as numpy takes them, per seeded item (item, first job,
+    gain start, loss start), and the recursions for ``smooth_many``."""
+    n = len(price)
+    moves: dict[bytes | None, tuple[F64, F64, int]] = {}
+    done: list[tuple[RsiState, F64, F64]] = []
+    pending: list[tuple[int, int, int, int]] = []  # (item, first job, gain start, loss start)
+    jobs: list[tuple[float, F64, float]] = []
+    for params, state in items:
+        period = _period(params)
+        carried: RsiState = state if state is not None else _fresh()
+        count, last = carried["count"], carried["last"]
+        key = None if last is None else np.float64(last).tobytes()
+        if key not in moves:
+            moves[key] = _moves(price, last)
+        gain, loss, offset = moves[key]
+        avg_gain, gains, ag, g_at, g_moves = _seeded(period, carried["gains"], gain, offset, count,
+                                                     carried["avg_gain"])
+        avg_loss, losses, al, l_at, l_moves = _seeded(period, carried["losses"], loss, offset, count,
+                                                      carried["avg_loss"])
+        new_state: RsiState = {
+            "count": count + n, "last": float(price[-1]), "gains": gains, "losses": losses,
+            "avg_gain": ag, "avg_loss": al,
+        }
+        if ag is not None and al is not None:  # seeded together: both recursions join the call
+            pending.append((len(done), len(jobs), g_at, l_at))
+            jobs.append((ag, g_moves, 1.0 / period))
+            jobs.append((al, l_moves, 1.0 / period))
+        done.append((new_state, avg_gain, avg_loss))
+    return done, pending, jobs
+
+
+def _finish(done: list[tuple[RsiState, F64, F64]], pending: list[tuple[int, int, int, int]],
+            smoothed: Sequence[F64]) -> list[tuple[Values, State]]:
+    """``values_many``'s results from ``_prepare``'s and its recursions' (``smoothed``)."""
+    for item, at, g_at, l_at in pending:
+        new_state, avg_gain, avg_loss = done[item]
+        g_smooth, l_smooth = smoothed[at], smoothed[at + 1]
+        avg_gain[g_at:], avg_loss[l_at:] = g_smooth, l_smooth
+        if len(g_smooth):
+            new_state["avg_gain"], new_state["avg_loss"] = float(g_smooth[-1]), float(l_smooth[-1])
+    rsi = rsi_of(np.stack([g for _, g, _ in done]), np.stack([lo for _, _, lo in done]))
+    return [(Values(rsi[row], {"avg_gain": g, "avg_loss": lo}), st) for row, (st, g, lo) in enumerate(done)]
+
+
 class RsiType:
     name: ClassVar[str] = "rsi"
     Body: ClassVar[type[BaseModel]] = RsiBody
@@ -148,40 +195,34 @@ class RsiType:
         if n == 0:
             return [(Values(np.zeros(0), {"avg_gain": np.zeros(0), "avg_loss": np.zeros(0)}),
                      state if state is not None else _fresh()) for _, state in items]
-        moves: dict[bytes | None, tuple[F64, F64, int]] = {}
-        done: list[tuple[RsiState, F64, F64]] = []
-        pending: list[tuple[int, int, int, int]] = []  # (item, first job, gain start, loss start)
+        done, pending, jobs = _prepare(items, price)
+        return _finish(done, pending, smooth_many(jobs) if jobs else [])
+
+    def values_all(self, groups: Sequence[tuple[Sequence[tuple[Params, State | None, Any]], Samples]]
+                   ) -> list[list[tuple[Values, State, Any]]]:
+        """``values_many`` of every source of a batch: the gains and losses recursions of
+        all of them in one polars call (one per source costs more than their arithmetic);
+        nothing kept."""
+        prepared: list[tuple[list[tuple[RsiState, F64, F64]], list[tuple[int, int, int, int]], int] | None] = []
+        out: list[list[tuple[Values, State, Any]]] = []
         jobs: list[tuple[float, F64, float]] = []
-        for params, state in items:
-            period = _period(params)
-            carried: RsiState = state if state is not None else _fresh()
-            count, last = carried["count"], carried["last"]
-            key = None if last is None else np.float64(last).tobytes()
-            if key not in moves:
-                moves[key] = _moves(price, last)
-            gain, loss, offset = moves[key]
-            avg_gain, gains, ag, g_at, g_moves = _seeded(period, carried["gains"], gain, offset, count,
-                                                         carried["avg_gain"])
-            avg_loss, losses, al, l_at, l_moves = _seeded(period, carried["losses"], loss, offset, count,
-                                                          carried["avg_loss"])
-            new_state: RsiState = {
-                "count": count + n, "last": float(price[-1]), "gains": gains, "losses": losses,
-                "avg_gain": ag, "avg_loss": al,
-            }
-            if ag is not None and al is not None:  # seeded together: both recursions join the call
-                pending.append((len(done), len(jobs), g_at, l_at))
-                jobs.append((ag, g_moves, 1.0 / period))
-                jobs.append((al, l_moves, 1.0 / period))
-            done.append((new_state, avg_gain, avg_loss))
+        for items, samples in groups:
+            pairs = [(p, st) for p, st, _ in items]
+            price = np.asarray(samples.price, dtype=np.float64)
+            if len(price) == 0:
+                out.append([(*got, None) for got in self.values_many(pairs, samples)])
+                prepared.append(None)
+                continue
+            done, pending, own = _prepare(pairs, price)
+            prepared.append((done, pending, len(jobs)))
+            jobs.extend(own)
+            out.append([])
         smoothed = smooth_many(jobs) if jobs else []
-        for item, at, g_at, l_at in pending:
-            new_state, avg_gain, avg_loss = done[item]
-            g_smooth, l_smooth = smoothed[at], smoothed[at + 1]
-            avg_gain[g_at:], avg_loss[l_at:] = g_smooth, l_smooth
-            if len(g_smooth):
-                new_state["avg_gain"], new_state["avg_loss"] = float(g_smooth[-1]), float(l_smooth[-1])
-        rsi = rsi_of(np.stack([g for _, g, _ in done]), np.stack([lo for _, _, lo in done]))
-        return [(Values(rsi[row], {"avg_gain": g, "avg_loss": lo}), st) for row, (st, g, lo) in enumerate(done)]
+        for got, ready in zip(out, prepared):
+            if ready is not None:
+                done, pending, first = ready
+                got.extend((*r, None) for r in _finish(done, pending, smoothed[first:]))
+        return out
 
     def replay(self, params: Params, inputs: Mapping[str, float]) -> float:
         return rsi_scalar(inputs["avg_gain"], inputs["avg_loss"])
