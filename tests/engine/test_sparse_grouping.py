@@ -29,3 +29,18 @@ def test_key_sort_of_runs_matches_matrix_path(radix_levels: int, inputs: list[Fi
     finally:
         sparse_module.RADIX_LEVELS = saved
     assert got == _run(inputs, False)
+
+
+@pytest.mark.parametrize("group_values", [1, 7])
+@settings(deadline=None, max_examples=40)
+@given(inputs=batches())
+def test_runs_of_series_taken_a_few_at_a_time_match_matrix_path(group_values: int, inputs: list[FireInput]) -> None:
+    # real batches reach ``GROUP_VALUES`` only past thousands of values: lowered here so
+    # that every batch of the random inputs is split into groups of one or a few series
+    saved = sparse_module.GROUP_VALUES
+    sparse_module.GROUP_VALUES = group_values
+    try:
+        got: list[Any] = _run(inputs, True)
+    finally:
+        sparse_module.GROUP_VALUES = saved
+    assert got == _run(inputs, False)

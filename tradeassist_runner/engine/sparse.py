@@ -48,6 +48,12 @@ EVENTS_PER_CELL = 0.3
 #: Up to this many levels in a batch, runs are grouped by a stable radix sort of their
 #: levels as 16-bit numbers; past it, by a sort of (level, sample) keys.
 RADIX_LEVELS = 1 << 16
+#: A batch's series are turned into runs this many values at a time (or one series, if
+#: longer): the dozens of temporary arrays of a group then stay small enough for the
+#: allocator to hand the same memory to the next group, where arrays of a whole batch
+#: (100,000s of values) would each be fresh pages, and the page faults of a first touch
+#: cost more than the arithmetic
+GROUP_VALUES = 32768
 
 
 def eligible(rule: CompiledRule) -> bool:
@@ -264,6 +270,60 @@ def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64, 
     first sample: (level, first sample, one past the last, level * (samples + 1) + first
     sample), and which jobs are left to the matrices.
 
+    The series are taken a few at a time (``GROUP_VALUES``, ``_group_runs``): a series'
+    levels are a block of their own, numbered after the blocks of the series before it, so
+    the groups' runs laid end to end are grouped by level as well.
+    """
+    stride = int(offsets[-1]) + 1
+    tables: list[I64] = []
+    groups: list[list[tuple[int, F64, F64, F64, int, list[float]]]] = []
+    group: list[tuple[int, F64, F64, F64, int, list[float]]] = []
+    size = 0
+    col_at = 0
+    for j, job in enumerate(jobs):
+        off = int(offsets[j])
+        table = job.table
+        for series, search, col, floats in table.series:
+            val, prv = job.values[series]
+            if size and size + len(val) > GROUP_VALUES:
+                groups.append(group)
+                group, size = [], 0
+            group.append((off, val, prv, search, col_at + col, floats))
+            size += len(val) + 1
+        tables.append(table.codes + int(level_base[j]))
+        col_at += table.codes.shape[1]
+    if group:
+        groups.append(group)
+    if not groups:
+        z = np.zeros(0, np.int64)
+        return z, z, z, z, np.zeros(len(jobs), np.bool_)
+    codes = np.concatenate(tables, axis=1)
+    radix = int(level_base[-1]) <= RADIX_LEVELS
+    parts = [_group_runs(g, codes, radix, stride) for g in groups]
+    if len(parts) == 1:
+        level, start, end = parts[0]
+    else:
+        level, start, end = (np.concatenate(x) for x in zip(*parts))
+    # a job whose values cross its thresholds so often that its events (a run begun or
+    # ended) outnumber a fraction of its rules x samples is left to the matrices
+    # (not counting one run per level: a level held at the first or the last sample has
+    # a run there whatever the values do, so a batch of a few samples is not "dense")
+    cut = np.searchsorted(level, level_base)
+    cells = np.asarray([j.table.size * len(j.t) for j in jobs], np.float64)
+    held = np.asarray([j.table.levels for j in jobs], np.int64)
+    dense = 2 * np.maximum(np.diff(cut) - held, 0) > cells * EVENTS_PER_CELL
+    if dense.any():
+        keep = np.repeat(~dense, np.diff(cut))
+        level, start, end = level[keep], start[keep], end[keep]
+    return level, start, end, level * stride + start, dense
+
+
+def _group_runs(group: Sequence[tuple[int, F64, F64, F64, int, list[float]]], codes: I64, radix: bool,
+                stride: int) -> tuple[I64, I64, I64]:
+    """The runs of a few series (per series: its job's first sample, its values and
+    ``prev``, search array, first column in ``codes`` and search array as floats), by
+    level then first sample: (level, first sample, one past the last).
+
     Each series' values, preceded by its ``prev`` at the first sample, get their codes
     (``LevelTable``: one binary search per value); only where a code changes can a run
     begin or end, so everything after that looks at those places only, through the
@@ -271,40 +331,26 @@ def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64, 
     themselves: per level they are listed in sample order, so a stable sort of the
     levels (a radix sort, for up to 2**16 levels) is enough.
     """
-    stride = int(offsets[-1]) + 1
-    total = sum(len(job.values[series][0]) + 1 for job in jobs for series, _, _, _ in job.table.series)
-    if not total:
-        z = np.zeros(0, np.int64)
-        return z, z, z, z, np.zeros(len(jobs), np.bool_)
+    total = sum(len(g[1]) + 1 for g in group)
     # each series ranked where its codes go (its ``prev`` at the first sample, then its
     # values): the values themselves are never laid end to end
     code = np.empty(total, np.int64)
-    tables: list[I64] = []
     starts_of: list[int] = []  # per series: the slot of its ``prev``; its samples follow
     lens_of: list[int] = []
     shift: list[int] = []  # per series: its first sample's number less its slot's
     nan_code: list[int] = []
-    col_at = 0
     slot = 0
-    for j, job in enumerate(jobs):
-        off = int(offsets[j])
-        table = job.table
-        for series, search, col, floats in table.series:
-            val, prv = job.values[series]
-            c = col_at + col
-            p = float(prv[0])
-            # ``searchsorted`` sorts NaN past every number: ``bisect`` must be told
-            code[slot] = (bisect_left(floats, p) if p == p else len(floats)) + c
-            n = len(val)
-            np.add(np.searchsorted(search, val), c, out=code[slot + 1:slot + 1 + n])
-            starts_of.append(slot)
-            lens_of.append(n)
-            nan_code.append(c + len(search))
-            shift.append(off - slot - 1)
-            slot += n + 1
-        tables.append(table.codes + int(level_base[j]))
-        col_at += table.codes.shape[1]
-    codes = np.concatenate(tables, axis=1)
+    for off, val, prv, search, c, floats in group:
+        p = float(prv[0])
+        # ``searchsorted`` sorts NaN past every number: ``bisect`` must be told
+        code[slot] = (bisect_left(floats, p) if p == p else len(floats)) + c
+        n = len(val)
+        np.add(np.searchsorted(search, val), c, out=code[slot + 1:slot + 1 + n])
+        starts_of.append(slot)
+        lens_of.append(n)
+        nan_code.append(c + len(search))
+        shift.append(off - slot - 1)
+        slot += n + 1
     lens = np.asarray(lens_of, np.int64)
     starts = np.asarray(starts_of, np.int64)
     change = np.empty(len(code), np.bool_)
@@ -351,7 +397,7 @@ def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64, 
     s_at = np.concatenate((b_at, p_at))
     e_lvl = np.concatenate((f_lvl, p_lvl))
     e_at = np.concatenate((f_at, p_at + 1))
-    if int(level_base[-1]) <= RADIX_LEVELS:
+    if radix:
         order = np.argsort(s_lvl.astype(np.uint16), kind="stable")
         level, start = s_lvl[order], s_at[order]
         end = e_at[np.argsort(e_lvl.astype(np.uint16), kind="stable")]
@@ -360,18 +406,7 @@ def runs(jobs: Sequence[Job], offsets: I64, level_base: I64) -> tuple[I64, I64, 
         level = key // stride
         start = key - level * stride
         end = np.sort(e_lvl * stride + e_at) % stride
-    # a job whose values cross its thresholds so often that its events (a run begun or
-    # ended) outnumber a fraction of its rules x samples is left to the matrices
-    # (not counting one run per level: a level held at the first or the last sample has
-    # a run there whatever the values do, so a batch of a few samples is not "dense")
-    cut = np.searchsorted(level, level_base)
-    cells = np.asarray([j.table.size * len(j.t) for j in jobs], np.float64)
-    held = np.asarray([j.table.levels for j in jobs], np.int64)
-    dense = 2 * np.maximum(np.diff(cut) - held, 0) > cells * EVENTS_PER_CELL
-    if dense.any():
-        keep = np.repeat(~dense, np.diff(cut))
-        level, start, end = level[keep], start[keep], end[keep]
-    return level, start, end, level * stride + start, dense
+    return level, start, end
 
 
 def _expand(lo: I64, hi: I64, at: I64) -> tuple[I64, I64]:
