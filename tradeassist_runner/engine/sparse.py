@@ -451,7 +451,8 @@ def _walk(
     has_rearm = rearm >= 0
     armed = ~has_rearm | armed0
     stride = int(offsets[-1]) + 1
-    end_key = lvl_of * stride + end
+    # per level its runs' ends, in order (built only for the rounds that search them)
+    end_key = lvl_of * stride + end if ((for_ms >= 0) | has_gate | has_rearm).any() else z
     job_start = offsets[:-1][rule_job]
     job_end = offsets[1:][rule_job]
     has_for = for_ms >= 0
@@ -531,6 +532,10 @@ def _walk(
         any_for = bool(has_for[rule].any())
         gated = bool(has_gate[rule].any())
         any_rearm = bool(has_rearm[rule].any())
+        if not (any_for or gated or any_rearm):
+            _cooldown_only(rule, last, lvl_of, start, end, t, tmin, span, tkey, rule_job, level, cooldown,
+                           (out_r, out_s, out_l, out_t))
+            rule = z
         if any_rearm:
             wait = np.flatnonzero(has_rearm[rule] & ~armed0[rule])
             if len(wait):
@@ -613,6 +618,48 @@ def _walk(
         return z, z, z, z, run_state, armed
     return (np.concatenate(out_r), np.concatenate(out_s), np.concatenate(out_l), np.concatenate(out_t),
             run_state, armed)
+
+
+def _cooldown_only(rule: I64, last: I64, lvl_of: I64, start: I64, end: I64, t: I64, tmin: int, span: int, tkey: I64,
+                   rule_job: I64, level: I64, cooldown: I64, out: tuple[list[I64], list[I64], list[I64], list[I64]],
+                   ) -> None:
+    """The rounds of rules limited by their cooldown alone (no ``for``, gate or
+    ``rearm``), appended to ``out`` as (rule, sample, t of the fire before, t of the fire).
+
+    The fire is the first sample of the rule's runs at least a cooldown after its last
+    fire.  As ``t`` is monotone within a job, a run holds such a sample exactly when its
+    last sample does, so one search over the runs' last times (per level, in order) finds
+    the run; its first sample is the fire unless the cooldown ends inside the run, and
+    only for those rules is ``t`` searched as well.  The rules go in level order, so that
+    each round's searches walk the runs forward."""
+    m = len(start)
+    t_rel = t - tmin
+    end_key = lvl_of * span + t_rel[end - 1]
+    order = np.argsort(level[rule], kind="stable")
+    rule, last = rule[order], last[order]
+    # the first admissible time, less ``tmin`` and clipped to the batch's span
+    due = np.where(last == NEVER, 0, np.clip(last + cooldown[rule] - tmin, 0, span - 1))
+    out_r, out_s, out_l, out_t = out
+    while len(rule):
+        lv = level[rule]
+        q = np.searchsorted(end_key, lv * span + due)
+        qq = np.minimum(q, m - 1)
+        ok = (q < m) & (lvl_of[qq] == lv)
+        if not ok.all():
+            rule, last, qq, due = rule[ok], last[ok], qq[ok], due[ok]
+            if not len(rule):
+                break
+        f = start[qq]
+        late = t_rel[f] < due
+        if late.any():
+            f[late] = np.searchsorted(tkey, rule_job[rule[late]] * span + due[late])
+        fired_t = t[f]
+        out_r.append(rule)
+        out_s.append(f)
+        out_l.append(last)
+        out_t.append(fired_t)
+        last = fired_t
+        due = np.minimum(fired_t + cooldown[rule] - tmin, span - 1)
 
 
 def _rearmed(rule: I64, last: I64, p: I64, f: I64, has_rearm: B,
