@@ -70,7 +70,8 @@ class Split:
         return wrapper
 
     def __enter__(self) -> Split:
-        for name, key, capture in (("build_alerts", "rows", self._capture_rows), ("fire_many", "firing", False)):
+        rows = "pending_alerts" if hasattr(evaluate, "pending_alerts") else "build_alerts"  # older engines built them
+        for name, key, capture in ((rows, "rows", self._capture_rows), ("fire_many", "firing", False)):
             original = getattr(evaluate, name)
             setattr(evaluate, name, self._timed(key, original, capture))
             self._undo.append(lambda name=name, original=original: setattr(evaluate, name, original))

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from tradeassist_runner.rules.registry import REGISTRY
 from tradeassist_runner.rules.seam import Samples
-from tradeassist_runner.rules.types import rate_of_change
+from tradeassist_runner.rules.types import rate_of_change, volume_spike
 
 from .cutting import bits_equal
 
@@ -56,6 +56,8 @@ def test_values_all_equals_values_per_series(name: str, sources: list[list[tuple
     kept: list[list[Any]] = [[None] * len(params) for _ in streams]
     with pytest.MonkeyPatch.context() as patch:  # small chunks: a tail spans many
         patch.setattr(rate_of_change, "CHUNK", chunk)
+        # sources this small go end to end too, not only to their plain-Python path
+        patch.setattr(volume_spike, "ALONE", data.draw(st.sampled_from([0, 1, 3, volume_spike.ALONE])))
         for step, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
             pieces = [(src, s.slice(lo, hi)) for src, s in enumerate(streams) if len(s.slice(lo, hi))]
             if not pieces:
@@ -89,3 +91,26 @@ def test_rate_of_change_keeps_its_tail_as_arrays_after_a_big_batch() -> None:
     [[(vals, _, _)]] = rate_of_change.RULE_TYPE.values_all([([((60_000,), state, tail)], second)])
     alone, _ = rate_of_change.RULE_TYPE.values((60_000,), second, state)
     assert bits_equal(vals.value, alone.value) and bits_equal(vals.inputs["ref_t"], alone.inputs["ref_t"])
+
+
+def test_volume_spike_lays_mid_sized_sources_end_to_end() -> None:
+    """Sources of a few hundred samples, some without a volume, one with too few samples
+    for its own path and one with too many, each period on some of them: every result is
+    what ``values`` gives that series alone."""
+    rng = np.random.default_rng(5)
+    sizes = [400, 3, 700, 2000, 250]
+    streams = []
+    for size in sizes:
+        volume = rng.integers(0, 50, size).astype(np.float64)
+        volume[rng.random(size) < 0.2] = np.nan
+        streams.append(Samples.of_ticks(np.arange(size, dtype=np.int64), np.ones(size), volume))
+    periods = [[(10,), (20,)], [(10,)], [(20,), (50,)], [(50,)], [(10,), (50,)]]
+    states: list[list[Any]] = [[None] * len(p) for p in periods]
+    for lo, hi in ((0, 120), (120, 2000)):
+        pieces = [s.slice(lo, hi) for s in streams]
+        groups = [([(p, st, None) for p, st in zip(ps, sts)], piece) for ps, sts, piece in zip(periods, states, pieces)]
+        for src, results in enumerate(volume_spike.RULE_TYPE.values_all(groups)):
+            for k, (vals, state, _) in enumerate(results):
+                alone, states[src][k] = volume_spike.RULE_TYPE.values(periods[src][k], pieces[src], states[src][k])
+                assert bits_equal(vals.value, alone.value) and bits_equal(vals.inputs["mean"], alone.inputs["mean"])
+                assert json.dumps(state) == json.dumps(states[src][k])

@@ -167,6 +167,94 @@ def _few(period: int, volume: F64, few: _FewVolumes, carried: list[int]) -> tupl
     return Values(out[0], {"volume": volume, "mean": out[1]}), {"volumes": history[-period:]}
 
 
+#: ``values_all`` lays end to end the sources of a batch with more than ``ALONE`` and at
+#: most ``JOINT_MOST`` samples: below, a source has the plain-Python path of a live batch;
+#: above, each numpy call of its own arrays' path is long enough that one pass over all
+#: of them saves nothing (the extra gathers cost more).
+ALONE = FEW
+JOINT_MOST = 1500
+
+
+@dataclass(frozen=True)
+class _Joint:
+    """``_Volumes`` of several sources' samples laid end to end, found once for every
+    period: ``starts[j]`` is where source ``j``'s samples begin, ``own_starts[j]`` where
+    its volumes do."""
+
+    volume: F64
+    own: I64
+    counted: I64  # per sample, the volumes before it, of every source
+    starts: I64
+    own_starts: I64
+    most: int
+
+    @staticmethod
+    def of(volumes: list[F64]) -> _Joint:
+        sizes = np.array([len(v) for v in volumes], dtype=np.int64)
+        starts = np.zeros(len(volumes) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=starts[1:])
+        volume = np.concatenate(volumes)
+        has = ~np.isnan(volume)
+        counted = np.zeros(len(volume) + 1, dtype=np.int64)
+        np.cumsum(has, out=counted[1:])
+        own_starts = counted[starts]
+        own = np.minimum(volume[has], VOLUME_CAP).astype(np.int64)
+        return _Joint(volume, own, counted[:-1], starts, own_starts, int(own.max()) if len(own) else 0)
+
+
+def _joint(period: int, joint: _Joint, picked: list[tuple[int, int, int]],
+           groups: Sequence[tuple[Sequence[tuple[Params, State | None, Any]], Samples]]
+           ) -> list[tuple[Values, State]]:
+    """``_arrays`` of one period for several sources (``picked``: (index into ``joint``,
+    group, row)) in one pass: every source's carried volumes then its own, end to end,
+    with one running sum.  Window sums are exact integer differences, so where a source's
+    history begins in the running sum changes no bit; the division and the ratio are
+    element by element.  (A history whose running sum could overflow int64: each source
+    alone, on the arrays' float path where it needs it.)"""
+    carried = [groups[k][0][row][1] for _, k, row in picked]
+    tails = [np.asarray(st["volumes"] if st else [], dtype=np.int64) for st in carried]
+    pieces: list[I64] = []
+    for (j, _, _), tail in zip(picked, tails):
+        pieces.append(tail)
+        pieces.append(joint.own[joint.own_starts[j]:joint.own_starts[j + 1]])
+    history = np.concatenate(pieces)
+    most = max([joint.most, *(int(t.max()) for t in tails if len(t))])
+    if len(history) and most * len(history) >= 2**62:
+        return [_arrays(period, joint.volume[joint.starts[j]:joint.starts[j + 1]], st["volumes"] if st else [])
+                for (j, _, _), st in zip(picked, carried)]
+    index = [j for j, _, _ in picked]
+    lens = (joint.starts[1:] - joint.starts[:-1])[index]
+    carried_lens = np.array([len(t) for t in tails], dtype=np.int64)
+    own_lens = (joint.own_starts[1:] - joint.own_starts[:-1])[index]
+    begins = np.zeros(len(picked) + 1, dtype=np.int64)
+    np.cumsum(carried_lens + own_lens, out=begins[1:])
+    if index == list(range(index[0], index[0] + len(index))):
+        lo, up = int(joint.starts[index[0]]), int(joint.starts[index[-1] + 1])
+        volume, counted = joint.volume[lo:up], joint.counted[lo:up]
+    else:
+        volume = np.concatenate([joint.volume[joint.starts[j]:joint.starts[j + 1]] for j in index])
+        counted = np.concatenate([joint.counted[joint.starts[j]:joint.starts[j + 1]] for j in index])
+    # position in ``history`` just past the sample's earlier volumes, and past the start
+    # of its source's history once ``period`` of them are there
+    hi = counted + np.repeat(begins[:-1] + carried_lens - joint.own_starts[:-1][index], lens)
+    first = np.repeat(begins[:-1] + period, lens)
+    cum = np.zeros(len(history) + 1, dtype=np.int64)
+    np.cumsum(history, out=cum[1:])
+    ready = hi >= first
+    low = np.where(ready, hi - period, hi)
+    with np.errstate(invalid="ignore"):
+        mean = np.where(ready, (cum[hi] - cum[low]).astype(np.float64) / float(period), np.nan)
+    value = finite_ratio(volume, mean)
+    out: list[tuple[Values, State]] = []
+    at = 0
+    edges = begins.tolist()
+    for n, begin, end in zip(lens.tolist(), edges, edges[1:]):
+        out.append((Values(value[at:at + n], {"volume": volume[at:at + n], "mean": mean[at:at + n]}),
+                    {"volumes": history[max(begin, end - period):end].tolist()}))
+        at += n
+    return out
+
+
 class VolumeSpikeType:
     """value = volume / mean; params = (period,)."""
 
@@ -232,6 +320,31 @@ class VolumeSpikeType:
         volumes = _Volumes.of(volume)
         return [_arrays(param_int(params[0]), volume, state["volumes"] if state else [], volumes)
                 for params, state in items]
+
+    def values_all(self, groups: Sequence[tuple[Sequence[tuple[Params, State | None, Any]], Samples]]
+                   ) -> list[list[tuple[Values, State, Any]]]:
+        """``values_many`` of every source of a batch: the sources with more than ``ALONE``
+        and at most ``JOINT_MOST`` samples get each period's window sums for all of them
+        at once (see ``_joint``), the others their own path; nothing kept."""
+        joined_up = [k for k, (_, samples) in enumerate(groups) if ALONE < len(samples) <= JOINT_MOST]
+        if len(joined_up) < 2:
+            joined_up = []
+        done: dict[tuple[int, int], tuple[Values, State]] = {}
+        if joined_up:
+            joint = _Joint.of([np.asarray(groups[k][1].volume, dtype=np.float64) for k in joined_up])
+            periods = sorted({param_int(params[0]) for k in joined_up for params, _, _ in groups[k][0]})
+            for period in periods:
+                picked = [(j, k, row) for j, k in enumerate(joined_up)
+                          for row, (params, _, _) in enumerate(groups[k][0]) if param_int(params[0]) == period]
+                for (_, k, row), got in zip(picked, _joint(period, joint, picked, groups)):
+                    done[k, row] = got
+        out: list[list[tuple[Values, State, Any]]] = []
+        for k, (items, samples) in enumerate(groups):
+            if done and (k, 0) in done:
+                out.append([(*done[k, row], None) for row in range(len(items))])
+            else:
+                out.append([(v, st, None) for v, st in self.values_many([(p, st) for p, st, _ in items], samples)])
+        return out
 
     def replay(self, params: Params, inputs: Mapping[str, float]) -> float:
         volume, mean = float(inputs["volume"]), float(inputs["mean"])
