@@ -65,10 +65,13 @@ def main() -> None:
     ap.add_argument("--bar", default=None, help="bar size (e.g. 1m); default tick samples")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--ticks", type=int, default=200_000)
+    ap.add_argument("--batch", type=int, default=BATCH, help="ticks per Engine.process call")
     ap.add_argument("--no-split", action="store_true", help="time Engine.process alone, no wrappers")
     ap.add_argument("--vs-threshold", action="store_true", help="also time threshold rules, before and after")
     ap.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile one run, print the top N")
     args = ap.parse_args()
+    global BATCH
+    BATCH = args.batch
     import run  # the per-type plans exactly as run.py builds them
 
     out = HERE / "out"
