@@ -60,6 +60,7 @@ def best(plan: Any, ticks: pl.DataFrame, runs: int, split: bool) -> tuple[float,
 
 
 def main() -> None:
+    global BATCH
     ap = argparse.ArgumentParser()
     ap.add_argument("type", help="a rule type of run.py's per-type rows (or all)")
     ap.add_argument("--bar", default=None, help="bar size (e.g. 1m); default tick samples")
@@ -70,7 +71,6 @@ def main() -> None:
     ap.add_argument("--vs-threshold", action="store_true", help="also time threshold rules, before and after")
     ap.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile one run, print the top N")
     args = ap.parse_args()
-    global BATCH
     BATCH = args.batch
     import run  # the per-type plans exactly as run.py builds them
 
