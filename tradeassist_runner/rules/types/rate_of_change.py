@@ -163,19 +163,24 @@ def _last_at_or_before(keys: I64, targets: I64) -> I64:
     return at
 
 
+def _refs(look_t: I64, look_p: F64, t: I64, window: int) -> tuple[F64, F64]:
+    """Per sample, the price and time of the last look-up pair at or before ``t - window``
+    (NaN: none)."""
+    at = _last_at_or_before(look_t, t - window) + 1  # 0: none
+    pick = np.empty((2, len(look_t) + 1))
+    pick[:, 0] = np.nan
+    pick[0, 1:] = look_p
+    pick[1, 1:] = look_t
+    return pick[0][at], pick[1][at]
+
+
 def _arrays(window: int, t: I64, price: F64, chunks: list[Chunk],
             pairs: tuple[I64, F64] | None = None) -> tuple[Values, State]:
     """``values`` of a batch of samples (at least one); ``pairs``: ``_merge_last_at_t(t,
     price)``, when the caller has it."""
     bt, bp = pairs or _merge_last_at_t(t, price)
     look_t, look_p = _look_up_set(chunks, bt, bp, int(t[0]) - window, int(t[-1]) - window)
-    at = _last_at_or_before(look_t, t - window) + 1  # 0: none
-    pick = np.empty((2, len(look_t) + 1))
-    pick[:, 0] = np.nan
-    pick[0, 1:] = look_p
-    pick[1, 1:] = look_t
-    ref = pick[0][at]
-    ref_t = pick[1][at]
+    ref, ref_t = _refs(look_t, look_p, t, window)
     value = finite_percent(price, ref)  # an overflow to infinity is undefined there already
     new_state = {"chunks": _appended(chunks, bt, bp, int(bt[-1]) - window)}
     return Values(value, {"price": price, "ref": ref, "ref_t": ref_t}), new_state
@@ -219,13 +224,7 @@ def _arrays_held(job: Job) -> tuple[Values, State, Tail | None]:
         look_p = np.concatenate((cp[:keep], bp))
     else:
         look_t, look_p = ct, cp
-    at = _last_at_or_before(look_t, t - window) + 1  # 0: none
-    pick = np.empty((2, len(look_t) + 1))
-    pick[:, 0] = np.nan
-    pick[0, 1:] = look_p
-    pick[1, 1:] = look_t
-    ref = pick[0][at]
-    ref_t = pick[1][at]
+    ref, ref_t = _refs(look_t, look_p, t, window)
     value = finite_percent(price, ref)
     cutoff = int(bt[-1]) - window
     new_chunks = _appended(chunks, bt, bp, cutoff)
