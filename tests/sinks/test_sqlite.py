@@ -209,3 +209,56 @@ def test_a_closed_log_refuses_writes(tmp_path: Path) -> None:
     log.close()  # idempotent
     with pytest.raises(SinkError, match="closed"):
         log.write(alerts_range(0, 1))
+
+
+# -- a small group's rows are built in Python: the same stored text and numbers -----------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from tradeassist_runner.sinks import sqlite as sqlite_module  # noqa: E402
+
+#: Epoch ms from year 1 to about year 14,000: past 9999 Python has no datetime.
+_times = st.integers(min_value=-62_135_596_800_000, max_value=400_000_000_000_000)
+_floats = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True))
+
+
+def _stored_rows(path: Path) -> list[tuple[object, ...]]:
+    """Every stored column but the row number and the insertion time."""
+    with closing(sqlite3.connect(path)) as conn:
+        cur = conn.execute("SELECT * FROM alert_logs ORDER BY id")
+        names = [d[0] for d in cur.description]
+        keep = [i for i, n in enumerate(names) if n not in ("created_at", "id")]
+        return [tuple(row[i] for i in keep) for row in cur.fetchall()]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(_times, _floats, _floats, st.one_of(st.none(), _times), st.booleans()), min_size=1, max_size=6))
+def test_a_small_group_is_stored_exactly_as_a_large_one_is(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[int, float | None, float | None, int | None, bool]]
+) -> None:
+    """The Python rows of a live group and the polars query of a backtest-sized one store the
+    same text (ISO times included, before 1970 and past year 9999) and the same numbers."""
+    batch = make_alerts(*(
+        alert_row(i, value=value, prev_value=prev, inputs='{"ref": 1}' if flag else None,
+                  values="[1.5, null]" if flag else None)
+        for i, (_, value, prev, _, flag) in enumerate(rows)
+    )).with_columns(
+        pl.Series("ts", [r[0] for r in rows], pl.Int64).cast(ALERT_SCHEMA["ts"]),
+        pl.Series("bar_start", [r[3] for r in rows], pl.Int64).cast(ALERT_SCHEMA["bar_start"]),
+    )
+    folder = tmp_path_factory.mktemp("small")
+    small = SqliteAlertLog(folder / "small.db")
+    small.write_new(batch)
+    small.close()
+    saved = sqlite_module.SMALL_GROUP
+    sqlite_module.SMALL_GROUP = 0  # every group takes the query
+    try:
+        large = SqliteAlertLog(folder / "large.db")
+        large.write_new(batch)
+        large.close()
+    finally:
+        sqlite_module.SMALL_GROUP = saved
+    stored = _stored_rows(folder / "small.db")
+    assert len(stored) == len(rows)
+    assert stored == _stored_rows(folder / "large.db")
