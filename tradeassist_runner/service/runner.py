@@ -27,7 +27,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
@@ -347,32 +347,21 @@ async def run_service(
         unlogged.clear()
         in_flight[:] = [n for n, _ in group]
         pending = pl.concat([frame for _, frame in group]) if len(group) > 1 else group[0][1]
+        return await settle_group(pending, asyncio.to_thread(notifier.write_outbox, pending))
+
+    async def settle_group(pending: pl.DataFrame, writing: Awaitable[Written]) -> bool:
+        """Wait for a group's write; report the group once committed, or put it back in front."""
         try:
-            report, deliveries = await asyncio.to_thread(notifier.write_outbox, pending)
+            report, deliveries = await writing
         except SinkError as exc:
-            write_failed_with(exc, pending)
+            write_failed[0] = True
+            stats.alerts_unlogged = pending.height
+            log(logger, logging.ERROR, "alert log write failed; alerts kept in memory, will retry",
+                error=str(exc), pending=pending.height)
+            unlogged[:0] = [(in_flight[0], pending)]  # back in front: order is kept
+            in_flight.clear()
+            wake_waiters(failed=True)
             return False
-        recovered = written_now(pending, report, deliveries)
-        if recovered and notifier.enabled:
-            # A write reported as failed may have committed all the same (a database
-            # connection lost before the answer): its alerts are "already logged" now but
-            # still pending in the outbox, so the outbox is read again (sent ones are skipped).
-            await notifier.refill(None)
-        await store_held_snapshot()
-        return True
-
-    def write_failed_with(exc: SinkError, pending: pl.DataFrame) -> None:
-        """A group's write failed: it goes back in front of what waits (order is kept)."""
-        write_failed[0] = True
-        stats.alerts_unlogged = pending.height
-        log(logger, logging.ERROR, "alert log write failed; alerts kept in memory, will retry",
-            error=str(exc), pending=pending.height)
-        unlogged[:0] = [(in_flight[0], pending)]
-        in_flight.clear()
-        wake_waiters(failed=True)
-
-    def written_now(pending: pl.DataFrame, report: WriteReport, deliveries: list[Delivery]) -> bool:
-        """A group is committed; returns whether it follows a failed write."""
         recovered, write_failed[0] = write_failed[0], False
         in_flight.clear()
         stats.alerts_unlogged = sum(frame.height for _, frame in unlogged)
@@ -383,7 +372,13 @@ async def run_service(
             console.print(pending)
         notifier.enqueue(deliveries)
         wake_waiters()
-        return recovered
+        if recovered and notifier.enabled:
+            # A write reported as failed may have committed all the same (a database
+            # connection lost before the answer): its alerts are "already logged" now but
+            # still pending in the outbox, so the outbox is read again (sent ones are skipped).
+            await notifier.refill(None)
+        await store_held_snapshot()
+        return True
 
     def evaluate_and_log(ticks: pl.DataFrame, log_now: bool) -> tuple[pl.DataFrame, Future[Written] | None]:
         """The batch's alerts and, with ``log_now``, their commit, already under way.
@@ -403,17 +398,10 @@ async def run_service(
         wait_futures((started,), timeout=COMMIT_FIRST_S)
         return alerts, started
 
-    async def commit_started(number: int, alerts: pl.DataFrame, started: Future[Written]) -> None:
-        """:func:`commit` for a group whose write ``evaluate_and_log`` started."""
-        in_flight[:] = [number]
-        try:
-            report, deliveries = await asyncio.wrap_future(started)
-        except SinkError as exc:
-            write_failed_with(exc, alerts)
-            return
-        written_now(alerts, report, deliveries)
-        await store_held_snapshot()
-        await commit()
+    async def commit_started(alerts: pl.DataFrame, started: Future[Written]) -> None:
+        """:func:`commit` for a group (already ``in_flight``) whose write ``evaluate_and_log`` started."""
+        if await settle_group(alerts, asyncio.wrap_future(started)):
+            await commit()
 
     def reap() -> None:
         """Surface a failure of the commit or roll task that is not a log write (a bug)."""
@@ -502,7 +490,7 @@ async def run_service(
                     unlogged.append((batch_no, alerts))
                 else:
                     in_flight[:] = [batch_no]
-                    committing["task"] = loop.create_task(commit_started(batch_no, alerts, started))
+                    committing["task"] = loop.create_task(commit_started(alerts, started))
                     if not started.done():  # a slow commit: no batch waits for it again
                         stalled[0] = committing["task"]
             for note in engine.notes[said:]:
