@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -225,3 +227,74 @@ def test_state_snapshots_are_kept_per_scope_and_checked(postgres_url: str) -> No
         conn.execute("UPDATE state_parts SET data = 'x' WHERE scope = 'shard-0' AND part = 'engine'")
     with PostgresStateStore(postgres_url, "shard-0") as a, pytest.raises(SnapshotDamaged, match="'engine' does not match"):
         a.load()
+
+
+# -- a small group's payload is built in Python: the same stored rows ----------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from tradeassist_runner.engine.alerts import ALERT_SCHEMA  # noqa: E402
+from tradeassist_runner.sinks import postgres as postgres_module  # noqa: E402
+
+#: Epoch ms from year 1 to about year 14,000: past 9999 Python has no datetime.
+_times = st.integers(min_value=-62_135_596_800_000, max_value=400_000_000_000_000)
+_floats = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True))
+_text = st.text(max_size=8)  # NUL and non-ASCII included
+
+
+def _pg_rows(conn: psycopg.Connection[tuple[object, ...]]) -> list[tuple[object, ...]]:
+    """Every stored column but the row number and the insertion time."""
+    cur = conn.execute("SELECT * FROM alert_logs ORDER BY id")
+    assert cur.description is not None
+    keep = [i for i, d in enumerate(cur.description) if d.name not in ("created_at", "id")]
+    return [tuple(row[i] for i in keep) for row in cur.fetchall()]
+
+
+@pytest.fixture
+def two_schemas(postgres_server: PostgresServer) -> Iterator[tuple[str, str]]:  # noqa: F811
+    names = [f"t_small_{i}_{uuid.uuid4().hex[:8]}" for i in range(2)]
+    with psycopg.connect(postgres_server.url(), autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'CREATE SCHEMA "{name}"')
+    try:
+        yield postgres_server.url(schema=names[0]), postgres_server.url(schema=names[1])
+    finally:
+        with psycopg.connect(postgres_server.url(), autocommit=True) as conn:
+            for name in names:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(_times, _floats, _floats, st.one_of(st.none(), _times), _text, _text, st.booleans()),
+                min_size=1, max_size=5))
+def test_a_small_group_is_stored_exactly_as_a_large_one_is(
+    two_schemas: tuple[str, str], rows: list[tuple[int, float | None, float | None, int | None, str, str, bool]]
+) -> None:
+    """The Python payload of a live group and the polars one of a backtest-sized group store
+    the same rows: NaN as NULL, infinities, NUL characters, non-ASCII text, every time."""
+    batch = make_alerts(*(
+        alert_row(i, value=value, prev_value=prev, threshold=prev, message=message, symbol=symbol or "/ES",
+                  inputs='{"ref": 1}' if flag else None, values="[1.5, null]" if flag else None)
+        for i, (_, value, prev, _, message, symbol, flag) in enumerate(rows)
+    )).with_columns(
+        pl.Series("ts", [r[0] for r in rows], pl.Int64).cast(ALERT_SCHEMA["ts"]),
+        pl.Series("bar_start", [r[3] for r in rows], pl.Int64).cast(ALERT_SCHEMA["bar_start"]),
+    )
+    status = {"hook": {"status": "pending", "error": "a\x00b", "updated_at": "2026-01-05T14:30:02.000Z"}}
+    stored = []
+    for url, small in zip(two_schemas, (True, False)):
+        saved = postgres_module.SMALL_GROUP
+        if not small:
+            postgres_module.SMALL_GROUP = 0  # every group takes the polars query
+        try:
+            with PostgresAlertLog(url) as log:
+                assert log.write_new(batch, status).height == len(rows)
+                assert log.write_new(batch, status).height == 0  # logged once
+        finally:
+            postgres_module.SMALL_GROUP = saved
+        with psycopg.connect(url, autocommit=True) as conn:
+            stored.append(_pg_rows(conn))
+            conn.execute("TRUNCATE alert_logs")
+    assert len(stored[0]) == len(rows)
+    assert stored[0] == stored[1]

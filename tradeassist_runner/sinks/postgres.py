@@ -29,7 +29,17 @@ import polars.selectors as cs
 from ..timefmt import iso_ms
 from .batch import conform
 from .pg_conn import INSERT_LOCK, Session, checked_url, migrate, require_schema
-from .sqlite import _INSERT_COLUMNS, _SELECT, SqliteAlertLog, _channel_entry, _to_frame, alerts_query, with_outcome
+from .sqlite import (
+    _INSERT_COLUMNS,
+    _SELECT,
+    SMALL_GROUP,
+    SqliteAlertLog,
+    _channel_entry,
+    _small_rows,
+    _to_frame,
+    alerts_query,
+    with_outcome,
+)
 
 #: The PostgreSQL type of each inserted column (the others are text).
 _TYPES = {
@@ -38,6 +48,9 @@ _TYPES = {
 }  # fmt: skip
 _COLUMNS = (*_INSERT_COLUMNS, "owner")
 _FLOATS = [c for c in _COLUMNS if _TYPES.get(c) == "float8"]
+#: Positions in an ``_INSERT_COLUMNS`` row: the floats, and the text that may hold a NUL.
+_FLOAT_AT = [i for i, c in enumerate(_INSERT_COLUMNS) if _TYPES.get(c) == "float8"]
+_TEXT_AT = [i for i, c in enumerate(_INSERT_COLUMNS) if c not in _TYPES and c != "alert_id"]
 # The batch travels as one JSON text (polars writes it natively; binding thousands of values
 # one by one costs more than the insert itself), unpacked by json_to_recordset in row order.
 _RECORD = ", ".join(f"{c} {_TYPES.get(c, 'text')}" for c in _COLUMNS)
@@ -64,6 +77,30 @@ def _status_json(status: Mapping[str, Any]) -> str:
     """The JSON text SQLite stores, minus ``\\u0000`` (``jsonb`` refuses it, and the outbox
     queries read every row as ``jsonb``: one such error text would break them all)."""
     return json.dumps(status, sort_keys=True).replace("\\u0000", "\\ufffd")
+
+
+def _small_payload(df: pl.DataFrame, status_json: str, owner: str) -> str | None:
+    """``PostgresAlertLog._payload`` of a live group, built in Python from SQLite's rows
+    (``None``: a time Python cannot hold, the query's way). Five polars queries cost a
+    commit of three alerts more than the insert; the same values go in: NaN as NULL,
+    floats as their shortest text (``repr``; PostgreSQL reads it back bit for bit, as it
+    does polars' spelling), NUL as U+FFFD."""
+    rows = _small_rows(df, status_json)
+    if rows is None:
+        return None
+    records = []
+    for row in rows:
+        values = list(row)
+        for i in _FLOAT_AT:
+            v = values[i]
+            values[i] = None if v is None or v != v else repr(v)
+        for i in _TEXT_AT:
+            v = values[i]
+            if v is not None and "\x00" in v:
+                values[i] = v.replace("\x00", "\ufffd")
+        values.append(owner)
+        records.append(dict(zip(_COLUMNS, values)))
+    return json.dumps(records, ensure_ascii=False)
 
 
 class PostgresAlertLog:
@@ -98,7 +135,22 @@ class PostgresAlertLog:
             return df
         at = iso_ms(_now())
         status = {ch: _channel_entry(ch, v, at) for ch, v in (delivery_status or {}).items()}
-        unique = df.filter(pl.col("alert_id").is_first_distinct())
+        ids = df.get_column("alert_id").to_list()
+        unique = df if len(set(ids)) == len(ids) else df.filter(pl.col("alert_id").is_first_distinct())
+        status_json = _status_json(status)
+        payload = _small_payload(unique, status_json, self.scope) if unique.height <= SMALL_GROUP else None
+        if payload is None:
+            payload = self._payload(unique, status_json)
+        doing = f"could not write {df.height} alert(s), nothing of the batch was stored"
+        with self._session.run(doing) as conn, conn.transaction():
+            conn.execute(INSERT_LOCK)
+            inserted = {str(r[0]) for r in conn.execute(_INSERT, (payload,)).fetchall()}
+        if len(inserted) == unique.height:
+            return unique
+        return unique.filter(pl.col("alert_id").is_in(pl.Series(list(inserted), dtype=pl.String).implode()))
+
+    def _payload(self, unique: pl.DataFrame, status_json: str) -> str:
+        """The batch as the JSON text ``_INSERT`` unpacks, built by polars."""
         # NaN is stored as NULL, as SQLite does, so both logs read back the same values.
         # PostgreSQL text cannot hold NUL: a "\0" in a symbol or message (a YAML escape) would
         # fail every retry of the batch, so it is stored as U+FFFD instead. Alert ids cannot hold one.
@@ -106,16 +158,11 @@ class PostgresAlertLog:
             cs.float().fill_nan(None), cs.string().exclude("alert_id").str.replace_all("\x00", "\ufffd", literal=True)
         )
         # floats as text: JSON has no infinity, and the text of a float64 reads back bit for bit
-        payload = (
-            SqliteAlertLog._stored(stored, _status_json(status))
+        return (
+            SqliteAlertLog._stored(stored, status_json)
             .with_columns(pl.lit(self.scope).alias("owner"), pl.col(_FLOATS).cast(pl.String))
             .write_json()
         )
-        doing = f"could not write {df.height} alert(s), nothing of the batch was stored"
-        with self._session.run(doing) as conn, conn.transaction():
-            conn.execute(INSERT_LOCK)
-            inserted = {str(r[0]) for r in conn.execute(_INSERT, (payload,)).fetchall()}
-        return unique.filter(pl.col("alert_id").is_in(pl.Series(list(inserted), dtype=pl.String).implode()))
 
     def update_delivery(
         self,
