@@ -135,10 +135,14 @@ class PostgresAlertLog:
             return df
         at = iso_ms(_now())
         status = {ch: _channel_entry(ch, v, at) for ch, v in (delivery_status or {}).items()}
-        ids = df.get_column("alert_id").to_list()
-        unique = df if len(set(ids)) == len(ids) else df.filter(pl.col("alert_id").is_first_distinct())
         status_json = _status_json(status)
-        payload = _small_payload(unique, status_json, self.scope) if unique.height <= SMALL_GROUP else None
+        payload = None
+        if df.height <= SMALL_GROUP:
+            ids = df.get_column("alert_id").to_list()
+            unique = df if len(set(ids)) == len(ids) else df.filter(pl.col("alert_id").is_first_distinct())
+            payload = _small_payload(unique, status_json, self.scope)
+        else:
+            unique = df.filter(pl.col("alert_id").is_first_distinct())
         if payload is None:
             payload = self._payload(unique, status_json)
         doing = f"could not write {df.height} alert(s), nothing of the batch was stored"
