@@ -173,7 +173,8 @@ def lock_holder(conn: Any, key: int) -> int | None:
     """The pid of the session holding the advisory lock ``key`` (a bigint: two 32-bit halves)."""
     row = conn.execute(
         "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
-        "AND classid::bigint = %s AND objid::bigint = %s",
+        "AND classid::bigint = %s AND objid::bigint = %s "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",  # one test database each
         ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
     ).fetchone()
     return None if row is None else int(row[0])

@@ -25,7 +25,9 @@ from tradeassist_runner.sinks.reader import AlertFilter, AlertReader
 from tradeassist_runner.sinks.sqlite import SqliteAlertLog
 from tradeassist_runner.sinks.state_store import SnapshotDamaged
 
-from ..servers import PostgresServer, free_port, own_postgres, postgres_server, postgres_url  # noqa: F401
+from ..servers import (  # noqa: F401
+    PostgresServer, free_port, lock_holder, own_postgres, postgres_server, postgres_url, scope_key,
+)
 from .conftest import T0, alert_row, alerts_range, make_alerts
 
 PASSWORD = "hunter2-not-in-logs"
@@ -196,11 +198,28 @@ def test_each_scope_resumes_only_its_own_pending_deliveries(postgres_url: str) -
 def test_a_scope_is_held_by_one_runner_at_a_time(postgres_url: str) -> None:
     first = ScopeLock.acquire(postgres_url, "shard-0")
     other = ScopeLock.acquire(postgres_url, "shard-1")
-    with pytest.raises(SinkError, match="another runner is already using scope 'shard-0'"):
-        ScopeLock.acquire(postgres_url, "shard-0")
-    first.release()  # as when the holder dies: its session ends
-    ScopeLock.acquire(postgres_url, "shard-0").release()
-    other.release()
+    try:
+        with pytest.raises(SinkError, match="another runner is already using scope 'shard-0'"):
+            ScopeLock.acquire(postgres_url, "shard-0")
+        first.release()  # a runner that stops: the scope is free when release returns
+        ScopeLock.acquire(postgres_url, "shard-0").release()
+    finally:  # a failure here leaves no open session for a later test to trip on
+        first.release()
+        other.release()
+
+
+def test_a_holder_whose_session_ends_frees_its_scope(postgres_url: str) -> None:
+    """A runner that dies without releasing: the server drops its lock with its session."""
+    held = ScopeLock.acquire(postgres_url, "shard-2")
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        holder = lock_holder(admin, scope_key(admin, "shard-2"))
+        assert holder is not None
+        # waits for the backend to be gone, as a runner killed mid-run leaves it
+        admin.execute("SELECT pg_terminate_backend(%s, 10000)", (holder,))
+    try:
+        ScopeLock.acquire(postgres_url, "shard-2").release()
+    finally:
+        held.release()  # its session is already gone: nothing to give back, and no error
 
 
 def test_the_parquet_copy_follows_the_postgres_log(tmp_path: Path, postgres_url: str) -> None:

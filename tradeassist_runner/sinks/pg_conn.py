@@ -269,6 +269,7 @@ class ScopeLost(SinkError):
 
 
 _TRY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended('tradeassist.scope:' || %s, 0))"
+_UNLOCK = "SELECT pg_advisory_unlock(hashtextextended('tradeassist.scope:' || %s, 0))"
 
 
 class ScopeLock:
@@ -341,9 +342,17 @@ class ScopeLock:
         self._conn = conn
 
     def release(self) -> None:
+        """Give the scope back before returning. Closing the session alone would drop the
+        lock only once the server's backend has exited, some time after the client hung
+        up: a runner restarted at once (or a test) could be refused by its own past."""
         if self._conn is not None:
             try:
-                self._conn.close()  # ends the session: the server drops the lock
+                if not self._conn.closed:
+                    self._conn.execute(_UNLOCK, (self.scope,))
+            except psycopg.Error:
+                pass  # a broken session holds nothing any more
+            try:
+                self._conn.close()
             except psycopg.Error:
                 pass
             self._conn = None
