@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import workloads  # noqa: E402
-from tradeassist_runner.config.loader import RULES_FILE_CACHE, load_config  # noqa: E402
+from tradeassist_runner.config.loader import RulesFileCache, load_config  # noqa: E402
 
 SEED = 11
 N_RULES = 10_000
@@ -79,23 +79,24 @@ def main() -> None:
     load_config(configs["one"])  # imports, first-use costs
 
     for name, config in configs.items():
-        assert len(load_config(config).rules) == N_RULES
+        cache = RulesFileCache()  # as a runner keeps one for its reloads
+        assert len(load_config(config, cache=cache).rules) == N_RULES
         cold = []
         for _ in range(args.runs):
-            RULES_FILE_CACHE.clear()
-            cold.append(timed(lambda: load_config(config)))
+            cache.clear()
+            cold.append(timed(lambda: load_config(config, cache=cache)))
         show(f"{name}: cold", cold)
-        show(f"{name}: unchanged", [timed(lambda: load_config(config)) for _ in range(args.runs)])
+        show(f"{name}: unchanged", [timed(lambda: load_config(config, cache=cache)) for _ in range(args.runs)])
         if name == "ten":
             victim = sorted((config.parent / "rules.d").glob("*.yaml"))[4]
             original = victim.read_text()
             edited = []
             try:
                 for i in range(args.runs):
-                    load_config(config)
+                    load_config(config, cache=cache)
                     text = re.sub(r"(?m)^    cooldown: .*$", f"    cooldown: {i + 2}s", original, count=1)
                     victim.write_text(text)
-                    edited.append(timed(lambda: load_config(config)))
+                    edited.append(timed(lambda: load_config(config, cache=cache)))
             finally:
                 victim.write_text(original)
             show(f"{name}: one file of ten edited", edited)

@@ -101,7 +101,7 @@ sys.path.insert(0, str(HERE))
 import headline  # noqa: E402
 import live  # noqa: E402
 import workloads  # noqa: E402
-from tradeassist_runner.config.loader import RULES_FILE_CACHE, load_config  # noqa: E402
+from tradeassist_runner.config.loader import load_config  # noqa: E402
 from tradeassist_runner.engine.evaluate import Engine  # noqa: E402
 from tradeassist_runner.engine.plan import compile_plan  # noqa: E402
 from tradeassist_runner.service.reload import rebuild  # noqa: E402
@@ -515,9 +515,9 @@ def bench_reload(mode: dict[str, Any], out: Path) -> dict[str, Any]:
     engine = Engine(old)
 
     def once() -> dict[str, Any]:
-        # Cold: as if every rule file had changed (a `git checkout` touching them all); an
-        # edit of one file re-reads only that file (benchmarks/load_config.py measures it).
-        RULES_FILE_CACHE.clear()
+        # Cold (no rules-file cache): as if every rule file had changed (a `git checkout`
+        # touching them all); an edit of one file re-reads only that file
+        # (benchmarks/load_config.py measures it).
         t = time.perf_counter()
         rebuilt = rebuild(old, config)
         t_rebuild = time.perf_counter() - t

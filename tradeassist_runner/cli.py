@@ -362,9 +362,11 @@ def run(config: str, fresh: bool, api: bool | None, api_port: int | None, shard:
         os.environ["TRADEASSIST_API_ENABLED"] = "true" if api else "false"
     if api_port is not None:
         os.environ["TRADEASSIST_API_PORT"] = str(api_port)
+    from .config.loader import RulesFileCache
     from .config.models import RedisSource
 
-    loaded = _load(config)
+    rules_cache = RulesFileCache()  # the runner's reloads reuse the files this load read
+    loaded = _load(config, rules_cache)
     source = loaded.config.source
     if isinstance(source, RedisSource) != bool(shard):
         if shard:
@@ -383,9 +385,9 @@ def run(config: str, fresh: bool, api: bool | None, api_port: int | None, shard:
                 raise click.BadParameter(str(exc), param_hint="--shard") from None
             if fresh:
                 raise click.UsageError("--fresh is for a single runner; move a shard's state file away instead")
-            code = asyncio.run(run_sharded(loaded, served))
+            code = asyncio.run(run_sharded(loaded, served, rules_cache=rules_cache))
         else:
-            code = asyncio.run(run_service(loaded, fresh=fresh))
+            code = asyncio.run(run_service(loaded, fresh=fresh, rules_cache=rules_cache))
     except SinkError as exc:
         _fail(f"error: {exc}")
     except TickFileError as exc:

@@ -48,10 +48,7 @@ def yaml_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     The messages a test pins must not depend on which parser read the file.
     """
     from tradeassist_runner.config import yaml_source
-    from tradeassist_runner.config.loader import RULES_FILE_CACHE
 
-    RULES_FILE_CACHE.clear()
     if request.param == "reference":
         monkeypatch.setattr(yaml_source, "parse_fast", lambda text: None)
     yield request.param
-    RULES_FILE_CACHE.clear()

@@ -9,6 +9,7 @@ of what the fast reader accepts.
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
 import os
@@ -23,7 +24,8 @@ from ruamel.yaml.comments import CommentedSeq
 from tradeassist_runner.config import fast_yaml, yaml_source
 from tradeassist_runner.config.fast_yaml import FastDocument
 from tradeassist_runner.config.loaded import LoadedConfig
-from tradeassist_runner.config.loader import RULES_FILE_CACHE, RulesFileCache, find_rule_files, load_config
+from tradeassist_runner.config import loader
+from tradeassist_runner.config.loader import RulesFileCache, find_rule_files, load_config
 from tradeassist_runner.config.yaml_source import YamlDocument, parse_yaml, to_plain
 from tradeassist_runner.errors import ConfigError
 
@@ -35,10 +37,11 @@ SHIPPED = REPO / "config" / "config.yaml"
 
 
 @pytest.fixture(autouse=True)
-def _empty_cache() -> Any:
-    RULES_FILE_CACHE.clear()
-    yield
-    RULES_FILE_CACHE.clear()
+def cache(monkeypatch: pytest.MonkeyPatch) -> RulesFileCache:
+    """Every load of a test shares one cache, as a runner's reloads do."""
+    fresh = RulesFileCache()
+    monkeypatch.setitem(globals(), "load_config", functools.partial(loader.load_config, cache=fresh))
+    return fresh
 
 
 def problems(config: Path, fast: bool = True) -> list[str]:
@@ -188,7 +191,7 @@ def test_the_ten_mistakes_read_the_same_either_way(write_project: WriteProject) 
     assert problems(config) == fast  # nothing cached changes them
 
 
-def test_a_problem_in_a_cached_file_is_located_like_the_reference(write_project: WriteProject) -> None:
+def test_a_problem_in_a_cached_file_is_located_like_the_reference(write_project: WriteProject, cache: RulesFileCache) -> None:
     """A valid, cached file gets a problem from another file: its location needs its round-trip tree."""
     rules = "".join(
         f"  - id: r{i}\n    instrument: /ES\n    type: threshold\n    condition: above\n    threshold: {i}\n"
@@ -196,7 +199,7 @@ def test_a_problem_in_a_cached_file_is_located_like_the_reference(write_project:
     )
     config = write_project(rules={"a.yaml": "rules:\n" + rules})
     load_config(config)
-    assert len(RULES_FILE_CACHE) == 1
+    assert len(cache) == 1
     (config.parent / "rules.d" / "b.yaml").write_text(
         "rules:\n  - {id: r13, instrument: /ES, type: threshold, condition: above, threshold: 1}\n"
     )
@@ -269,23 +272,23 @@ def test_an_edited_file_is_never_served_from_the_cache(write_project: WriteProje
     assert load_config(config, fast=False).rules[0].rule.threshold == 2
 
 
-def test_only_changed_files_are_read_again(write_project: WriteProject) -> None:
+def test_only_changed_files_are_read_again(write_project: WriteProject, cache: RulesFileCache) -> None:
     config = write_project(rules={f"f{k}.yaml": RULE_AT.format(k).replace("id: r", f"id: r{k}") for k in range(10)})
     first = load_config(config)
-    RULES_FILE_CACHE.hits = RULES_FILE_CACHE.misses = 0
+    cache.hits = cache.misses = 0
     (config.parent / "rules.d" / "f4.yaml").write_text(RULE_AT.format(44).replace("id: r", "id: r4"))
     second = load_config(config)
-    assert (RULES_FILE_CACHE.hits, RULES_FILE_CACHE.misses) == (9, 1)
+    assert (cache.hits, cache.misses) == (9, 1)
     assert [r.rule.threshold for r in second.rules] == [0, 1, 2, 3, 44, 5, 6, 7, 8, 9]
     assert second.rules[:4] == first.rules[:4] and second.rules[5:] == first.rules[5:]
     assert second == load_config(config, fast=False)
 
 
-def test_a_file_with_its_own_problem_is_not_cached(write_project: WriteProject) -> None:
+def test_a_file_with_its_own_problem_is_not_cached(write_project: WriteProject, cache: RulesFileCache) -> None:
     config = write_project(rules={"a.yaml": RULE_AT.format("high")})
     where = config.parent / "rules.d" / "a.yaml"
     assert problems(config) == [f"{where}:2:76: threshold: must be a number, got a string 'high'"]
-    assert len(RULES_FILE_CACHE) == 0
+    assert len(cache) == 0
     assert problems(config) == problems(config, fast=False)
 
 

@@ -15,7 +15,7 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tradeassist_runner.config.loader import RULES_FILE_CACHE, load_config
+from tradeassist_runner.config.loader import load_config
 from tradeassist_runner.engine.evaluate import Engine
 from tradeassist_runner.engine.plan import compile_plan
 from tradeassist_runner.errors import ConfigError
@@ -102,7 +102,6 @@ def test_a_mutated_rules_file_loads_or_gives_located_problems(text: str) -> None
         (root / "config.yaml").write_text(CONFIG)
         (root / "rules.d").mkdir()
         (root / "rules.d" / "a.yaml").write_text(text, encoding="utf-8")
-        RULES_FILE_CACHE.clear()
         try:
             loaded = load_config(root / "config.yaml")
         except ConfigError as exc:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from tradeassist_runner.config.loader import RULES_FILE_CACHE, load_config
+from tradeassist_runner.config.loader import load_config
 from tradeassist_runner.errors import ConfigError
 
 from ..cli_helpers import ROOT, tradeassist
@@ -552,11 +552,9 @@ def test_the_fast_and_the_reference_parse_report_the_same(
     monkeypatch.chdir(path.parent)
     seen = []
     for fast in (True, False):
-        RULES_FILE_CACHE.clear()
         with pytest.raises(ConfigError) as caught:
             load_config("config.yaml", fast=fast)
         seen.append(sorted(str(p) for p in caught.value.problems))
-    RULES_FILE_CACHE.clear()
     assert seen[0] == seen[1]
     assert len(seen[0]) == 7, seen[0]
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ..waiting import until
-from tradeassist_runner.config.loader import load_config
+from tradeassist_runner.config.loader import RulesFileCache, load_config
 from tradeassist_runner.engine.plan import compile_plan
 from tradeassist_runner.service import reload as reload_module
 from tradeassist_runner.service.observe import Observer, ReloadResult
@@ -217,7 +217,7 @@ def test_rebuild_reports_a_compile_failure_at_the_rule(tmp_path: Path, monkeypat
 def test_rebuild_reports_a_loader_failure_at_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = project(tmp_path, {"a.yaml": ALWAYS.format(id="a", cd="1h")})
 
-    def broken(path: Any) -> Any:
+    def broken(path: Any, **options: Any) -> Any:
         raise RecursionError("maximum recursion depth exceeded")
 
     monkeypatch.setattr(reload_module, "load_config", broken)
@@ -383,3 +383,29 @@ def test_a_rejection_logged_into_the_watched_folder_is_logged_once(tmp_path: Pat
     logged = (tmp_path / "run.log").read_text()
     assert logged.count("reload rejected; the previous rules keep running") == 1
     assert logged.count("treshold") == 1
+
+
+def test_a_reload_reads_again_only_the_files_that_changed(tmp_path: Path) -> None:
+    """The runner's reloads share the cache its first load filled: an edit of one file of
+    two parses and validates that file alone."""
+    config = project(tmp_path, {"a.yaml": ALWAYS.format(id="a", cd="1h"), "b.yaml": ALWAYS.format(id="b", cd="1h")},
+                     data="../data")
+    cache = RulesFileCache()
+    loaded = load_config(config, cache=cache)
+    assert (cache.hits, cache.misses) == (0, 2)
+
+    async def scenario() -> ReloadResult | None:
+        observer, stop = Observer(), asyncio.Event()
+        task = asyncio.create_task(run_service(loaded, stop=stop, out=io.StringIO(), observer=observer,
+                                               reload_debounce_ms=50, fresh=True, rules_cache=cache))
+        await until(lambda: observer.batches > 0)
+        (tmp_path / "rules.d" / "b.yaml").write_text(ALWAYS.format(id="b", cd="2h"))
+        await until(lambda: observer.last_reload is not None and observer.last_reload.changed == ["b"])
+        stop.set()
+        assert await asyncio.wait_for(task, 30) == 0
+        return observer.last_reload
+
+    reloaded = asyncio.run(scenario())
+    assert reloaded is not None and reloaded.ok
+    assert cache.misses == 3  # b.yaml once more; a.yaml never again
+    assert cache.hits >= 1

@@ -19,6 +19,7 @@ import click
 if TYPE_CHECKING:  # the models import pydantic: only commands that load a config pay for it
     from ..backtest import BacktestStats, ProgressHook
     from ..config.loaded import LoadedConfig
+    from ..config.loader import RulesFileCache
     from ..terminal import Progress
 
 #: Exit code for invalid input (docs/semantics.md, "Command line").
@@ -35,12 +36,12 @@ def _environment_overrides() -> bool:
     return any(name.upper().startswith(_ENV_PREFIX) for name in os.environ)
 
 
-def load_or_exit(config: str) -> LoadedConfig:
+def load_or_exit(config: str, cache: RulesFileCache | None = None) -> LoadedConfig:
     from ..config.loader import load_config
     from ..errors import ConfigError
 
     try:
-        loaded = load_config(config)
+        loaded = load_config(config, cache=cache)
         if not _environment_overrides():
             return loaded  # what Settings() with every field unset would leave
         from ..settings import apply_settings, load_settings

@@ -130,10 +130,6 @@ class RulesFileCache:
         return len(self._entries)
 
 
-#: The process's cache of rules files (``load_config(fast=True)``).
-RULES_FILE_CACHE = RulesFileCache()
-
-
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """No cyclic garbage collection while a load builds its objects.
@@ -151,25 +147,25 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load_config(path: str | Path, *, fast: bool = True) -> LoadedConfig:
+def load_config(path: str | Path, *, fast: bool = True, cache: RulesFileCache | None = None) -> LoadedConfig:
     """Load and check the config and its rules; raise :class:`ConfigError` with every problem.
 
-    ``fast`` (the default) parses with libyaml where it can (:mod:`.fast_yaml`) and
-    reuses the rules files that did not change since an earlier load
-    (:data:`RULES_FILE_CACHE`).  ``fast=False`` is the reference: ruamel's round-trip
-    parse of every file, nothing reused.  Both give equal results and the same
+    ``fast`` (the default) parses with libyaml where it can (:mod:`.fast_yaml`) and, given
+    a ``cache``, reuses the rules files that did not change since an earlier load with
+    it (a runner keeps one for its reloads; a one-shot command has nothing to reuse).
+    ``fast=False`` is the reference: ruamel's round-trip parse of every file, nothing reused.  Both give equal results and the same
     problems, at the same places.
     """
     with _gc_paused():
         if fast:
             try:
-                return _load(path, fast=True)
+                return _load(path, True, cache)
             except FastPathDiverged:
                 pass  # a file libyaml read but ruamel refuses: redo it all the reference way
-        return _load(path, fast=False)
+        return _load(path, False, None)
 
 
-def _load(path: str | Path, fast: bool) -> LoadedConfig:
+def _load(path: str | Path, fast: bool, cache: RulesFileCache | None) -> LoadedConfig:
     config_path = Path(path)
     shown = str(path)
     # unreadable config: nothing else can be found
@@ -199,7 +195,7 @@ def _load(path: str | Path, fast: bool) -> LoadedConfig:
             for file in find_rule_files(rules_dir):
                 rule_files.append(file.resolve())
                 shown_file = os.path.normpath(os.path.join(os.path.dirname(shown), rules_dir_text, file.name))
-                found.add(_load_rules_file(file, shown_file, fast))
+                found.add(_load_rules_file(file, shown_file, fast, cache))
 
     _check_instrument_conflicts(found)
     _check_rules(found)
@@ -264,13 +260,13 @@ def _collect_instruments(data: dict[str, Any], doc: YamlDocument, found: _Collec
             pass  # reported by the whole-file validation
 
 
-def _load_rules_file(file: Path, shown: str, fast: bool) -> _Collected:
+def _load_rules_file(file: Path, shown: str, fast: bool, cache: RulesFileCache | None) -> _Collected:
     """One rules file's own problems, instruments, raw rule items and rules."""
     found = _Collected()
     try:
         raw = read_source(file, shown)
-        if fast:
-            cached = RULES_FILE_CACHE.get(file, shown, raw)
+        if fast and cache is not None:
+            cached = cache.get(file, shown, raw)
             if cached is not None:
                 return cached
         doc = parse_yaml(decode_source(raw, shown), shown, fast)
@@ -287,8 +283,8 @@ def _load_rules_file(file: Path, shown: str, fast: bool) -> _Collected:
         for i, rule in enumerate(parsed.rules):
             line, column = doc.position(["rules", i])
             found.rules.append(LoadedRule(rule=rule, source=Location(doc.path, line, column)))
-    if fast and not found.problems:
-        RULES_FILE_CACHE.put(file, shown, raw, found)
+    if fast and cache is not None and not found.problems:
+        cache.put(file, shown, raw, found)
     return found
 
 

@@ -14,6 +14,7 @@ import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -79,7 +80,7 @@ DEFAULT_TITLE = "{severity_upper} {symbol}: {name}"
 DEFAULT_BODY = "{message}\n{instrument} ({symbol}), {series}, at {time_local} / {time_utc}\nrule {rule_id}"
 #: The engine's message already says what happened per type (a rate_of_change alert: the
 #: percent move and the window); the body adds where and when.
-DEFAULT_BODIES: dict[str, str] = {}
+DEFAULT_BODIES: Mapping[str, str] = MappingProxyType({})
 
 _VERB = {"above": "is above", "below": "is below", "crosses_above": "crossed above", "crosses_below": "crossed below"}
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import watchfiles
 
 from ..config.loaded import LoadedConfig
-from ..config.loader import load_config
+from ..config.loader import RulesFileCache, load_config
 from ..engine.plan import Plan, compile_plan
 from ..errors import ConfigError, Problem
 from ..logs import log
@@ -45,6 +45,7 @@ def rebuild(
     old_plan: Plan | None,
     config_path: Path,
     apply: Callable[[LoadedConfig], LoadedConfig] = lambda x: x,
+    cache: RulesFileCache | None = None,
 ) -> Rebuilt:
     """Load and compile everything again; on any problem keep ``old_plan`` (returns plan=None).
 
@@ -56,7 +57,7 @@ def rebuild(
     now = datetime.now(timezone.utc)
     version = old_plan.version if old_plan else ""
     try:
-        loaded = apply(load_config(config_path))
+        loaded = apply(load_config(config_path, cache=cache))
     except ConfigError as exc:
         return Rebuilt(None, None, ReloadResult(False, now, version, errors=[str(p) for p in exc.problems]))
     except Exception as exc:  # noqa: BLE001 - not a validation problem: report it, located at the config file

@@ -37,6 +37,7 @@ from typing import Any, TextIO
 import polars as pl
 
 from ..config.loaded import LoadedConfig
+from ..config.loader import RulesFileCache
 from ..config.models import Feed, RedisSource, ReplaySource, SchwabSource, SyntheticSource
 from ..engine.batcher import micro_batches
 from ..engine.evaluate import Engine
@@ -145,11 +146,15 @@ async def run_service(
     watch_files: bool = True,
     reload_debounce_ms: int = 300,
     fresh: bool = False,
+    rules_cache: RulesFileCache | None = None,
 ) -> int:
     """Run until the source ends or ``stop`` is set (SIGINT/SIGTERM set it). Returns the exit code.
 
-    SIGHUP, or any change under the config's or the rules' folder, reloads the rules.
+    SIGHUP, or any change under the config's or the rules' folder, reloads the rules;
+    ``rules_cache`` (the one ``loaded`` was read with, if any) lets a reload skip the
+    files that did not change.
     """
+    rules_cache = rules_cache if rules_cache is not None else RulesFileCache()
     console = ConsoleAlerts(out or sys.stdout)
     stop = stop or asyncio.Event()
     observer = observer if observer is not None else Observer()
@@ -219,7 +224,7 @@ async def run_service(
         def apply(new: LoadedConfig) -> LoadedConfig:
             return apply_settings(new, settings)
 
-        rebuilt = await asyncio.to_thread(rebuild, engine.plan, current["loaded"].path, apply)
+        rebuilt = await asyncio.to_thread(rebuild, engine.plan, current["loaded"].path, apply, rules_cache)
         result = rebuilt.result
         if not result.ok:
             observer.on_reload(result)

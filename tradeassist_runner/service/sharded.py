@@ -37,6 +37,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 from redis.exceptions import RedisError
 
 from ..config.loaded import LoadedConfig
+from ..config.loader import RulesFileCache
 from ..config.models import RedisSource
 from ..engine.evaluate import Engine
 from ..engine.plan import Plan, compile_plan
@@ -296,7 +297,11 @@ async def run_sharded(
     out: TextIO | None = None,
     status_every: float = 5.0,
     watch_files: bool = True,
+    rules_cache: RulesFileCache | None = None,
 ) -> int:
+    """Run the ``shards`` of a Redis source until it ends or ``stop`` is set; ``rules_cache``
+    as for :func:`run_service`."""
+    rules_cache = rules_cache if rules_cache is not None else RulesFileCache()
     source = loaded.config.source
     assert isinstance(source, RedisSource)
     console = ConsoleAlerts(out or sys.stdout)
@@ -349,7 +354,7 @@ async def run_sharded(
         def apply(new: LoadedConfig) -> LoadedConfig:
             return apply_settings(new, settings)
 
-        rebuilt = await asyncio.to_thread(rebuild, full_plan["plan"], current["loaded"].path, apply)
+        rebuilt = await asyncio.to_thread(rebuild, full_plan["plan"], current["loaded"].path, apply, rules_cache)
         result = rebuilt.result
         if not result.ok or rebuilt.loaded is None:
             observer.on_reload(result)
