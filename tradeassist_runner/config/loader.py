@@ -153,8 +153,8 @@ def load_config(path: str | Path, *, fast: bool = True, cache: RulesFileCache | 
     ``fast`` (the default) parses with libyaml where it can (:mod:`.fast_yaml`) and, given
     a ``cache``, reuses the rules files that did not change since an earlier load with
     it (a runner keeps one for its reloads; a one-shot command has nothing to reuse).
-    ``fast=False`` is the reference: ruamel's round-trip parse of every file, nothing reused.  Both give equal results and the same
-    problems, at the same places.
+    ``fast=False`` is the reference: ruamel's round-trip parse of every file, nothing
+    reused.  Both give equal results and the same problems, at the same places.
     """
     with _gc_paused():
         if fast:
