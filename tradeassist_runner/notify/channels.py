@@ -23,7 +23,7 @@ from ..config.explain import did_you_mean
 from ..config.notify_models import Channel, DeliverySettings, Notifications, RateLimit
 from ..logs import redact
 from . import desktop, plugins, sound
-from .url_check import captured_apprise_log as _captured_apprise_log
+from .apprise_log import captured_apprise_log as _captured_apprise_log
 from .urls import resolve_logfile, scheme_of, substitute
 
 plugins.ensure_registered()

@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import logging
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from apprise import AppriseAsset, common
@@ -29,6 +26,7 @@ from apprise.manager_plugins import NotificationManager
 from apprise.utils.logic import dict_full_update
 from apprise.utils.parse import GET_SCHEMA_RE, parse_list, parse_url, url_assembly
 
+from .apprise_log import captured_apprise_log
 from .urls import scheme_of
 
 #: The schemes :mod:`.plugins` registers with apprise's ``@notify`` decorator.
@@ -36,27 +34,6 @@ OUR_SCHEMES = ("logfile", "sound")
 
 #: apprise's rule for the names of the modules it loads plugins from (``PluginManager.load_modules``).
 _MODULE_NAME = re.compile(r"(?!base|_)[a-z0-9_]+")
-
-
-@contextmanager
-def captured_apprise_log() -> Iterator[list[str]]:
-    """apprise explains a rejected URL on its logger; keep those lines for our message."""
-    messages: list[str] = []
-
-    class _Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            messages.append(record.getMessage())
-
-    logger = logging.getLogger("apprise")
-    handler = _Keep(logging.WARNING)
-    saved = logger.propagate
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        yield messages
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = saved
 
 
 def check_url(url: str) -> str | None:
