@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from .config.loaded import LoadedConfig
-from .engine.evaluate import Engine
+from .engine.evaluate import Engine, prepare
 from .engine.pending import PendingAlerts
 from .engine.plan import compile_plan
 from .pipeline import read_ahead
@@ -98,7 +98,7 @@ def backtest_pending(
             ticks = _taken(reader.start(i.symbol for i in loaded.instruments), stats)
             engine = Engine(compile_plan(loaded.rules, loaded.instruments))
             if not reader.ready():  # (a CSV file's first block is still being parsed) build the
-                engine.plan.prepare()  # first batch's tables now instead of after the wait
+                prepare(engine.plan)  # first batch's tables now instead of after the wait
         else:
             engine = Engine(compile_plan(loaded.rules, loaded.instruments))
             ticks = accepted_ticks(loaded, ticks_path, batch_size, stats, ahead=True)

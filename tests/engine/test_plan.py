@@ -9,7 +9,9 @@ import polars as pl
 from tradeassist_runner.rules.catalog import RULE_MODELS
 from tradeassist_runner.config.loaded import LoadedRule, Location
 
-from tradeassist_runner.engine.evaluate import Engine
+from tradeassist_runner.engine.alert_rows import RuleTexts
+from tradeassist_runner.engine.evaluate import BatchTables, Engine, prepare
+from tradeassist_runner.engine.firing import _build_rule_tables
 from tradeassist_runner.engine.plan import compile_plan, fingerprint
 
 ThresholdRule = RULE_MODELS["threshold"]
@@ -139,9 +141,23 @@ def test_a_prepared_plan_has_its_first_batch_tables_and_evaluates_the_same() -> 
         LoadedRule(rule(id="idle", active=False), HERE),
     ]
     prepared, lazy = compile_plan(rules), compile_plan(rules)
-    prepared.prepare()
-    for name in ("batch_tables", "rule_tables", "rule_texts", "state_keys_version", "condition_series"):
+    prepare(prepared)
+    for name in ("state_keys_version", "condition_series", "_derived"):
         assert name in vars(prepared) and name not in vars(lazy)
+    assert {_build_rule_tables, BatchTables, RuleTexts} == set(vars(prepared)["_derived"])
     batch = ticks(99, 101.5, 130, 110)
     assert Engine(prepared).process(batch, now=T0).equals(Engine(lazy).process(batch, now=T0))
-    compile_plan([]).prepare()  # a plan without rules has nothing to build, and says nothing
+    prepare(compile_plan([]))  # a plan without rules has nothing to build, and says nothing
+
+
+def test_what_a_layer_derives_from_a_plan_is_built_once_and_kept_with_that_plan() -> None:
+    plan, other = compile_plan([LoadedRule(rule(), HERE)]), compile_plan([LoadedRule(rule(), HERE)])
+    built: list[object] = []
+
+    def build(p: object) -> list[object]:
+        built.append(p)
+        return [p]
+
+    assert plan.derived(build) is plan.derived(build)
+    assert other.derived(build) == [other]
+    assert built == [plan, other]

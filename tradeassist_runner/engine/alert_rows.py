@@ -146,6 +146,13 @@ class RuleTexts:
         self.query = _query(self)
 
 
+
+def rule_texts(plan: Plan) -> RuleTexts:
+    """What every alert row of a rule shares (names, JSON and message pieces), rendered
+    once per plan rather than per alert."""
+    return plan.derived(RuleTexts)
+
+
 def _shape(plan: Plan, rule: CompiledRule) -> tuple[tuple[Any, ...], list[str], list[str]] | None:
     """The rule's layout key, the constant pieces of its ``inputs`` JSON around the numbers,
     and those of its default message around the condition values (None: per row).
@@ -272,7 +279,7 @@ def pending_alerts(
     parts = [p for p in parts if len(p.rule)]
     if not parts:
         return PendingAlerts.ready(empty_alerts())
-    texts: RuleTexts = plan.rule_texts
+    texts = rule_texts(plan)
     cat = np.concatenate
     rule = cat([p.rule for p in parts])
     seq = cat([p.seq for p in parts])

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..rules.seam import B, F64, I64
 from .carried import Carried, state_dict
-from .plan import CompiledRule
+from .plan import CompiledRule, Plan
 from .sparse import NEVER, Fired, Job, LevelTable, eligible, sparse_fires
 
 #: Rules x samples cells evaluated at once (bounds memory for many rules on one symbol).
@@ -67,7 +67,7 @@ class Fires:
 class RuleTable:
     """What the firing of a fixed list of rules needs that does not change per batch:
     per-rule arrays and, per condition depth, the rules grouped by (series, condition
-    code) with their thresholds.  Built once per plan and source (``Plan.rule_tables``),
+    code) with their thresholds.  Built once per plan and source (:func:`rule_tables`),
     so a live micro-batch does no per-rule Python work to set up its comparisons."""
 
     def __init__(self, rules: Sequence[CompiledRule], split: bool = True) -> None:
@@ -122,6 +122,16 @@ class RuleTable:
         self.rest = rest
         self.rest_rules = tuple(rules[i] for i in rest.tolist())
         self.rest_table = RuleTable(self.rest_rules, split=False) if split and len(self.sparse) else self
+
+
+def _build_rule_tables(plan: Plan) -> dict[int, RuleTable]:
+    return {k: RuleTable(v) for k, v in plan.rules_by_source.items()}
+
+
+def rule_tables(plan: Plan) -> dict[int, RuleTable]:
+    """Per source, the firing tables of its active rules (``rules_by_source`` order),
+    built once per plan."""
+    return plan.derived(_build_rule_tables)
 
 
 def fresh_state() -> dict[str, Any]:

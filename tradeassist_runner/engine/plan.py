@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -28,10 +29,7 @@ from ..rules.registry import REGISTRY
 from ..rules.seam import Params
 from .gates import Gate
 
-if TYPE_CHECKING:
-    from .alert_rows import RuleTexts
-    from .evaluate import BatchTables
-    from .firing import RuleTable
+T = TypeVar("T")
 
 #: Condition codes (cheaper to compare than strings).
 CONDITIONS: dict[str, int] = {"above": 0, "below": 1, "crosses_above": 2, "crosses_below": 3}
@@ -161,13 +159,6 @@ class Plan:
         return {k: tuple(sorted({c.series for r in v for c in r.conditions})) for k, v in self.rules_by_source.items()}
 
     @cached_property
-    def rule_tables(self) -> dict[int, RuleTable]:
-        """Per source, the firing tables of its active rules (``rules_by_source`` order)."""
-        from .firing import RuleTable
-
-        return {k: RuleTable(v) for k, v in self.rules_by_source.items()}
-
-    @cached_property
     def rule_index_by_source(self) -> dict[int, npt.NDArray[np.int64]]:
         """Per source, the plan index of each of its active rules (``rules_by_source`` order)."""
         return {k: np.asarray([r.index for r in v], np.int64) for k, v in self.rules_by_source.items()}
@@ -190,32 +181,21 @@ class Plan:
         return out
 
     @cached_property
-    def rule_texts(self) -> RuleTexts:
-        """What every alert row of a rule shares (names, JSON and message pieces),
-        rendered once per plan rather than per alert."""
-        from .alert_rows import RuleTexts
+    def _derived(self) -> dict[Callable[[Plan], Any], Any]:
+        return {}
 
-        return RuleTexts(self)
+    def derived(self, build: Callable[[Plan], T]) -> T:
+        """``build(self)``, made once per plan and kept with it.
 
-    @cached_property
-    def batch_tables(self) -> BatchTables:
-        """What every batch of the plan looks up per source (engine/evaluate.py)."""
-        from .evaluate import BatchTables
-
-        return BatchTables(self)
-
-    def prepare(self) -> None:
-        """Build now what the plan's first batch would otherwise build: the per-source
-        tables every batch looks up and the alert rows' texts (some 40 ms at 1,000 rules).
-
-        Nothing else changes: each of these is computed once per plan whenever it is first
-        asked for. A backtest calls this while its reader is still on the first chunk, so
-        the wait pays for them instead of the first batch.
+        The layers that evaluate a plan (firing tables, per-batch look-ups, alert row
+        texts) keep per-plan tables this way: they import the plan and hand it their
+        builder, so the plan never imports them. Two threads asking at once may both
+        build; the tables are equal, and one is kept.
         """
-        built = (self.batch_tables, self.rule_tables, self.rule_index_by_source, self.series_groups,
-                 self.series_of_rules, self.gates_by_source, self.live_series_keys, self.state_keys_version,
-                 self.condition_series, self.rule_texts)
-        assert all(part is not None for part in built)
+        made = self._derived
+        if build not in made:
+            made[build] = build(self)
+        return cast(T, made[build])
 
 
 def source_key(symbols: tuple[str, ...], bar_ms: int | None) -> str:

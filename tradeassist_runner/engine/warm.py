@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 import numpy as np
 import polars as pl
 
-from .evaluate import evaluate
+from .evaluate import evaluate, prepare
 from .plan import Plan
 from .state import EngineState
 
@@ -26,7 +26,7 @@ def warm(plan: Plan, now_ms: int) -> None:
     symbols = plan.symbol_list
     if not symbols:
         return
-    plan.prepare()  # the tables and texts, whether or not a rule fires
+    prepare(plan)  # the tables and texts, whether or not a rule fires
     n = len(symbols)
     ticks = pl.DataFrame(
         {
