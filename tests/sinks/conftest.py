@@ -88,3 +88,12 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenS
 
     url = request.getfixturevalue("postgres_url")
     yield lambda: PostgresAlertLog(url)
+
+
+# -- values a stored row must survive, for the property tests of the Python-built rows -----
+
+from hypothesis import strategies as st  # noqa: E402
+
+#: Epoch ms from year 1 to about year 14,000: past 9999 Python has no datetime.
+any_epoch_ms = st.integers(min_value=-62_135_596_800_000, max_value=400_000_000_000_000)
+any_float = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True))

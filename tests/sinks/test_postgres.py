@@ -28,7 +28,7 @@ from tradeassist_runner.sinks.state_store import SnapshotDamaged
 from ..servers import (  # noqa: F401
     PostgresServer, free_port, lock_holder, own_postgres, postgres_server, postgres_url, scope_key,
 )
-from .conftest import T0, alert_row, alerts_range, make_alerts
+from .conftest import T0, alert_row, alerts_range, any_epoch_ms, any_float, make_alerts
 
 PASSWORD = "hunter2-not-in-logs"
 
@@ -256,9 +256,6 @@ from hypothesis import strategies as st  # noqa: E402
 from tradeassist_runner.engine.alerts import ALERT_SCHEMA  # noqa: E402
 from tradeassist_runner.sinks import postgres as postgres_module  # noqa: E402
 
-#: Epoch ms from year 1 to about year 14,000: past 9999 Python has no datetime.
-_times = st.integers(min_value=-62_135_596_800_000, max_value=400_000_000_000_000)
-_floats = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True))
 _text = st.text(max_size=8)  # NUL and non-ASCII included
 
 
@@ -285,7 +282,7 @@ def two_schemas(postgres_server: PostgresServer) -> Iterator[tuple[str, str]]:  
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(_times, _floats, _floats, st.one_of(st.none(), _times), _text, _text, st.booleans()),
+@given(st.lists(st.tuples(any_epoch_ms, any_float, any_float, st.one_of(st.none(), any_epoch_ms), _text, _text, st.booleans()),
                 min_size=1, max_size=5))
 def test_a_small_group_is_stored_exactly_as_a_large_one_is(
     two_schemas: tuple[str, str], rows: list[tuple[int, float | None, float | None, int | None, str, str, bool]]

@@ -20,7 +20,10 @@ from tradeassist_runner.errors import SinkError
 from tradeassist_runner.sinks.sqlite import LOGGED_SCHEMA, SCHEMA_VERSION, SqliteAlertLog
 from tradeassist_runner.sinks.store import AlertStore
 
-from .conftest import T0, OpenStore, alert_row, alerts_range, make_alerts, open_store, postgres_server, postgres_url  # noqa: F401
+from .conftest import (  # noqa: F401
+    T0, OpenStore, alert_row, alerts_range, any_epoch_ms, any_float, make_alerts, open_store, postgres_server,
+    postgres_url,
+)
 
 
 def raw(path: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
@@ -218,9 +221,6 @@ from hypothesis import strategies as st  # noqa: E402
 
 from tradeassist_runner.sinks import sqlite as sqlite_module  # noqa: E402
 
-#: Epoch ms from year 1 to about year 14,000: past 9999 Python has no datetime.
-_times = st.integers(min_value=-62_135_596_800_000, max_value=400_000_000_000_000)
-_floats = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True))
 
 
 def _stored_rows(path: Path) -> list[tuple[object, ...]]:
@@ -233,7 +233,7 @@ def _stored_rows(path: Path) -> list[tuple[object, ...]]:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(_times, _floats, _floats, st.one_of(st.none(), _times), st.booleans()), min_size=1, max_size=6))
+@given(st.lists(st.tuples(any_epoch_ms, any_float, any_float, st.one_of(st.none(), any_epoch_ms), st.booleans()), min_size=1, max_size=6))
 def test_a_small_group_is_stored_exactly_as_a_large_one_is(
     tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[int, float | None, float | None, int | None, bool]]
 ) -> None:

@@ -146,7 +146,6 @@ class RuleTexts:
         self.query = _query(self)
 
 
-
 def rule_texts(plan: Plan) -> RuleTexts:
     """What every alert row of a rule shares (names, JSON and message pieces), rendered
     once per plan rather than per alert."""

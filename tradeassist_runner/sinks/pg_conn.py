@@ -268,8 +268,10 @@ class ScopeLost(SinkError):
     could take it again: this runner must stop, or the two would share the scope."""
 
 
-_TRY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended('tradeassist.scope:' || %s, 0))"
-_UNLOCK = "SELECT pg_advisory_unlock(hashtextextended('tradeassist.scope:' || %s, 0))"
+#: The advisory-lock key of a runner scope (the scope is the query's parameter).
+_SCOPE_KEY = "hashtextextended('tradeassist.scope:' || %s, 0)"
+_TRY_LOCK = f"SELECT pg_try_advisory_lock({_SCOPE_KEY})"
+_UNLOCK = f"SELECT pg_advisory_unlock({_SCOPE_KEY})"
 
 
 class ScopeLock:
