@@ -473,6 +473,12 @@ _valid_times = st.datetimes(datetime(1900, 1, 1), datetime(2200, 12, 31)).map(
 @given(st.lists(_valid_times | _canonical_like | st.none(), max_size=40))
 @example(["2026-02-29T00:00:00.000Z", "2024-02-29T23:59:59.999Z", "2100-02-29T00:00:00.000Z",
           "2026-04-31T00:00:00.000Z", "2026-12-01T14:40:60.000Z", "1969-12-31T23:59:59.999Z", "2026-12-01t14:40:47.571Z"])
+# one year and month on every row: the calendar is worked out once, days still checked per row
+@example(["2026-02-28T00:00:00.000Z", "2026-02-29T00:00:00.000Z", "2026-02-01T23:59:59.999Z", "2026-02-00T00:00:00.000Z"])
+@example(["2024-02-29T12:00:00.000Z", "2024-02-30T12:00:00.000Z", "2024-02-09T24:00:00.000Z"])
+@example(["1969-12-31T23:59:59.999Z", "1969-12-01T00:00:00.000Z"])
+@example(["2026-13-01T00:00:00.000Z", "2026-13-02T00:00:00.000Z"])
+@example(["2026-12-31T23:59:59.999Z", "2026-12-32T00:00:00.000Z", "2026-12-3aT00:00:00.000Z", "2026-12-31T23:59:5:.999Z"])
 @settings(max_examples=100, deadline=None)
 def test_the_fixed_width_time_reader_agrees_with_chrono(texts: list[str | None]) -> None:
     """Times in the usual spelling skip chrono's parser: whatever that shortcut reads, chrono
