@@ -129,6 +129,19 @@ def test_a_row_with_several_problems_names_them_all_in_column_order() -> None:
     ]
 
 
+@pytest.mark.parametrize("padded", [" /ES", "/ES ", "\t/ES\r", "  /ES  "])
+def test_symbols_are_trimmed_and_a_blank_one_is_missing(padded: str) -> None:
+    """A clean symbol column is left as it is; one padded or blank cell among clean ones
+    is still trimmed, or rejected, like every other cell."""
+    good, bad = normalize(raw([("1", "/ES", "1", "1"), ("2", padded, "2", "1"), ("3", "   ", "3", "1"),
+                               ("4", "/NQ", "4", "1")]))
+    assert good["symbol"].to_list() == ["/ES", "/ES", "/NQ"]
+    assert reasons(bad) == {3: "symbol is missing"}
+    clean, none = normalize(raw([("1", "/ES", "1", "1"), ("2", "/NQ", "2", "1"), ("3", None, "3", "1")]))
+    assert clean["symbol"].to_list() == ["/ES", "/NQ"]
+    assert reasons(none) == {3: "symbol is missing"}
+
+
 def test_long_cells_are_cut_short_in_the_reason() -> None:
     _, bad = normalize(raw([("1", "/ES", "x" * 500, "1")]))
     assert len(bad[0].reason) < 80
