@@ -209,7 +209,8 @@ def _backtest(
         from .commands.common import ProgressBar
         from .engine.pending import PendingAlerts
         from .pipeline import BackgroundWriter
-        from .sinks.query import write_jsonl
+        from .engine.alerts import ALERT_SCHEMA
+        from .sinks.query import jsonl_columns, write_jsonl
         from .sources.ticks import format_rejections
         from .summary import RuleSummary
 
@@ -234,8 +235,10 @@ def _backtest(
     # A batch's alert text is written, and its JSONL encoded (or its summary counted), on a
     # worker thread while the engine evaluates the next batch on this one.
     if fmt == "jsonl":
+        written = jsonl_columns(ALERT_SCHEMA)  # (no inputs: JSONL does not carry them)
+
         def output(alerts: PendingAlerts) -> None:
-            write_jsonl(raw, alerts.collect())
+            write_jsonl(raw, alerts.select(written))
     else:
         def output(alerts: PendingAlerts) -> None:
             summary.add(alerts.select(RuleSummary.COLUMNS))  # (the table builds no message, no inputs)

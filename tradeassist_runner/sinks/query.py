@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, BinaryIO
 
@@ -82,6 +82,13 @@ def _json_value(key: str, value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None  # NaN/inf are not JSON; an undefined value reads as null
     return value
+
+
+def jsonl_columns(columns: Iterable[str]) -> list[str]:
+    """Of a frame's ``columns``, the ones its JSONL writes: an alert frame still to be built
+    (a backtest batch) then never has its ``inputs`` JSON made, a third of its building."""
+    present = set(columns)
+    return [k for k in _JSON_KEYS if k in present]
 
 
 def _check_columns(df: pl.DataFrame) -> None:
