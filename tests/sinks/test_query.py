@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import polars as pl
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -133,6 +134,24 @@ def test_escaping_line_breaks_skips_ascii_text_without_changing_any(text: str) -
     got = escape_line_breaks(data)
     assert got == want
     assert json.loads(got) == text and len(got.decode().splitlines()) == 1
+
+
+@pytest.mark.parametrize("evaluated", [
+    [datetime(2026, 1, 5, 14, 30, 0, 125999, tzinfo=UTC)] * 3,  # one instant: spelled once
+    [datetime(2026, 1, 5, 14, 30, tzinfo=UTC)] * 2 + [datetime(2026, 1, 5, 14, 30, 0, 1000, tzinfo=UTC)],
+    [datetime(2026, 1, 5, 14, 30, tzinfo=UTC), None, datetime(2026, 1, 5, 14, 30, tzinfo=UTC)],
+    [datetime(1969, 12, 31, 23, 59, 59, 999500, tzinfo=UTC)] * 3,
+])
+def test_a_time_column_holding_one_instant_reads_as_every_row_spelled(evaluated: list[datetime | None]) -> None:
+    from tradeassist_runner.sinks.query import _JSON_KEYS, _row_lines, jsonl_text
+    from tradeassist_runner.timefmt import iso_ms
+
+    df = make_alerts(*(alert_row(i, evaluated_at=at) for i, at in enumerate(evaluated)))
+    for frame in (df, df.with_columns(pl.col("evaluated_at").dt.replace_time_zone(None))):  # naive is UTC
+        keys = [k for k in _JSON_KEYS if k in frame.columns]
+        lines = jsonl_text(frame).decode().splitlines()
+        assert [json.loads(line) for line in lines] == [json.loads(line) for line in _row_lines(frame, keys)]
+        assert json.loads(lines[0])["evaluated_at"] == iso_ms(frame["evaluated_at"][0])
 
 
 def test_jsonl_written_in_parts_is_the_whole_text(monkeypatch: pytest.MonkeyPatch) -> None:
