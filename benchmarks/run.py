@@ -120,7 +120,7 @@ MODES: dict[str, dict[str, Any]] = {
         "runs_cheap": 3, "runs_heavy": 1, "heavy_s": 5.0, "budget_s": 20.0,
         "reference_ticks": 20_000, "curve_ticks": 200_000, "max_batches": 200, "curve_budget_s": 5.0,
         "live_rates": [1_000, 10_000, 100_000], "live_s": 6.0, "reload_runs": 3,
-        "types_ticks": 200_000, "types_runs": 1, "fair_ticks": 200_000,
+        "types_ticks": 200_000, "types_runs": 3, "fair_ticks": 200_000,
     },
     "full": {
         "grid": [(s, r, t) for t in (1_000_000, 10_000_000) for s in (12, 500) for r in (10, 1_000, 10_000)],
