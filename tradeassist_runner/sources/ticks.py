@@ -262,7 +262,6 @@ CANONICAL_LEN = 24
 #: Rows read at a time: the text is copied three times on the way to numpy; keep that small.
 _CANONICAL_SLICE = 32_768
 _CANONICAL_SEPARATORS = {4: b"-", 7: b"-", 10: b"T", 13: b":", 16: b":", 19: b".", 23: b"Z"}
-_CANONICAL_DIGITS = [i for i in range(CANONICAL_LEN) if i not in _CANONICAL_SEPARATORS]
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int32)
 
 
@@ -330,8 +329,8 @@ def canonical_epoch_ms(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ok = (((words & _MUST) == _WANT) & (((d + _SIX) & _NIBBLE_CARRY) == 0)).all(axis=1)
     pairs: np.ndarray = d * np.uint64(10) + (d >> np.uint64(8))
 
-    def lane(word: int, at: int) -> np.ndarray:
-        return ((pairs[:, word] >> np.uint64(8 * at)) & _BYTE).astype(np.int64)
+    def lane(word: int, at: int, rows: slice = slice(None)) -> np.ndarray:
+        return ((pairs[rows, word] >> np.uint64(8 * at)) & _BYTE).astype(np.int64)
 
     hour, minute, second, day = lane(1, 3), lane(1, 6), lane(2, 1), lane(1, 0)
     ms = lane(2, 4) * 10 + ((d[:, 2] >> np.uint64(48)) & _BYTE).astype(np.int64)
@@ -339,7 +338,8 @@ def canonical_epoch_ms(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if len(words) and bool((words[:, 0] == words[0, 0]).all()):
         # One year and month on every row (a block of a file in time order): the calendar
         # is worked out once.
-        first, days_in, month_ok = _days_from_civil(lane(0, 0)[:1] * 100 + lane(0, 2)[:1], lane(0, 5)[:1],
+        one = slice(0, 1)
+        first, days_in, month_ok = _days_from_civil(lane(0, 0, one) * 100 + lane(0, 2, one), lane(0, 5, one),
                                                     np.ones(1, np.int64))
         days = day + (int(first[0]) - 1)
         ok &= bool(month_ok[0]) & (day <= int(days_in[0]))
