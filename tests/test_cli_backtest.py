@@ -147,3 +147,24 @@ def test_a_bad_quote_or_a_wrong_field_count_rejects_one_row_not_the_file(tmp_pat
     assert errors[1] == f"{csv}: line 6: 5 fields where the header has 4"
     assert f"{csv}: ... and 5 more rejected rows" in errors
     assert errors[-1] == "14 ticks read, 4 evaluated, 10 rejected, 4 alerts"
+
+
+def test_without_batch_size_the_alerts_are_those_of_any_batch_size(tmp_path: Path) -> None:
+    # The default batch (131,072 ticks at this rule count) takes the whole file in one
+    # engine call; alerts are the same as in calls of 977 ticks.
+    rules = [{"id": "es_up", "instrument": "/ES", "type": "threshold", "condition": "crosses_above",
+              "threshold": 6001.0},
+             {"id": "es_roc", "instrument": "/ES", "type": "rate_of_change", "window": "5s",
+              "condition": "above", "threshold": 0.01, "cooldown": "10s"}]
+    ticks = [Tick(1_767_623_400_000 + i * 100, ("/ES", "$TICK")[i % 2], 6000 + (i % 23) * 0.25, i % 9 + 1)
+             for i in range(20_000)]
+    config, csv = write_project(tmp_path, rules, ticks)
+    runner = CliRunner()
+    default = runner.invoke(main, ["backtest", str(config), "--ticks", str(csv), "--format", "jsonl", "--quiet"])
+    small = runner.invoke(main, ["backtest", str(config), "--ticks", str(csv), "--format", "jsonl", "--quiet",
+                                 "--batch-size", "977"])
+    assert default.exit_code == small.exit_code == 0
+    lines = [json.loads(x) for x in default.stdout.splitlines()]
+    assert len(lines) > 50
+    assert [{k: v for k, v in x.items() if k != "evaluated_at"} for x in lines] == \
+        [{k: v for k, v in json.loads(x).items() if k != "evaluated_at"} for x in small.stdout.splitlines()]

@@ -99,3 +99,19 @@ def test_batches_after_the_first_chunk_are_full_but_the_last(tmp_path: Path) -> 
     assert_frame_equal(_ticks(chunks), _ticks(by_one))
     assert [rows for c in chunks for _, rows in c.batches] == sorted(rows for c in chunks for _, rows in c.batches)
     assert chunks[-1].batches[-1][1] == sum(c.read for c in chunks)
+
+
+def test_a_reader_told_its_batch_size_with_its_symbols_cuts_batches_of_that_size(tmp_path: Path) -> None:
+    # A backtest without --batch-size starts reading before the config says how many rules
+    # (and so which batch size) there are: the size comes with the symbols.
+    csv = _tick_csv(tmp_path / "ticks.csv", 30_000)
+    expected = list(read_chunks(csv, 5_000, SYMBOLS))
+    reader = TickReader(csv, None, early=2)
+    try:
+        got = list(reader.start(SYMBOLS, 5_000))
+    finally:
+        reader.close()
+    sizes = [b.height for c in got for b, _ in c.batches]
+    assert max(sizes) == 5_000 and sizes.count(5_000) >= 3
+    assert sizes == [b.height for c in expected for b, _ in c.batches]
+    assert_frame_equal(_ticks(got), _ticks(expected))

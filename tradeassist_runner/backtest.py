@@ -22,8 +22,22 @@ from .tick_reader import READ_CHUNK, TickChunk, TickReader, read_chunks
 
 __all__ = [
     "READ_CHUNK", "BacktestStats", "ProgressHook", "ProgressStart", "Tap", "accepted_ticks", "backtest",
-    "backtest_pending",
+    "backtest_pending", "default_batch_size",
 ]
+
+#: Ticks per engine call when none is asked for: every call pays each source's and
+#: series' fixed cost again (a few dozen numpy calls each), so fewer, larger calls cost
+#: less (131,072 instead of 50,000: about 15 % less engine CPU at 1,000 rules). Beyond
+#: ``BATCH_RULE_TICKS / BATCH_MOST`` rules they shrink, down to ``BATCH_LEAST``: a batch's
+#: alert rows (about rules x ticks / 600 of them) wait in memory for the output thread.
+BATCH_MOST = 131_072
+BATCH_LEAST = 50_000
+BATCH_RULE_TICKS = 131_072_000
+
+
+def default_batch_size(rules: int) -> int:
+    """The batch size a backtest of ``rules`` rules uses unless told one."""
+    return max(BATCH_LEAST, min(BATCH_MOST, BATCH_RULE_TICKS // max(rules, 1)))
 
 
 @dataclass
@@ -95,7 +109,7 @@ def backtest_pending(
         ticks: Iterator[pl.DataFrame]
         if reader is not None:
             # The gate's symbols first: the reader gates what it read early while the plan compiles.
-            ticks = _taken(reader.start(i.symbol for i in loaded.instruments), stats)
+            ticks = _taken(reader.start((i.symbol for i in loaded.instruments), batch_size), stats)
             engine = Engine(compile_plan(loaded.rules, loaded.instruments))
             if not reader.ready():  # (a CSV file's first block is still being parsed) build the
                 prepare(engine.plan)  # first batch's tables now instead of after the wait

@@ -57,16 +57,19 @@ class _Normalized:
 
 
 class _Symbols:
-    """The gate's symbols, handed from the caller's thread to the reader's once the config is loaded."""
+    """The gate's symbols (and the batch size, when it depends on the rules), handed from
+    the caller's thread to the reader's once the config is loaded."""
 
     def __init__(self) -> None:
         self._ready = threading.Event()
         self._symbols: frozenset[str] | None = None
+        self.batch_size: int | None = None
 
-    def give(self, symbols: Iterable[str] | None) -> None:
+    def give(self, symbols: Iterable[str] | None, batch_size: int | None = None) -> None:
         """``None`` gives up: the reader stops instead of waiting for symbols that never come."""
         if not self._ready.is_set():
             self._symbols = frozenset(symbols) if symbols is not None else None
+            self.batch_size = batch_size
             self._ready.set()
 
     def known(self) -> bool:
@@ -78,10 +81,11 @@ class _Symbols:
 
 
 def _gated_chunks(
-    raws: Generator[pl.DataFrame, None, None], batch_size: int, symbols: _Symbols, early: int
+    raws: Generator[pl.DataFrame, None, None], batch_size: int | None, symbols: _Symbols, early: int
 ) -> Generator[TickChunk, None, None]:
     """``raws`` normalized as read and gated once ``symbols`` are known (up to ``early``
-    chunks normalized while waiting for them). Stops when the symbols are given up."""
+    chunks normalized while waiting for them), in batches of ``batch_size`` (None: the
+    size given with the symbols). Stops when the symbols are given up."""
     try:
         gate: TickGate | None = None
         waiting: deque[_Normalized] = deque()
@@ -96,12 +100,14 @@ def _gated_chunks(
             gate = gate or _gate_for(symbols)
             if gate is None:
                 return
+            batch_size = batch_size or symbols.batch_size or READ_CHUNK
             while waiting:
                 chunk, tail = _gated(gate, waiting.popleft(), batch_size, done, tail)
                 done += chunk.read
                 yield chunk
         if waiting:  # a file shorter than the chunks read early
             gate = gate or _gate_for(symbols)
+            batch_size = batch_size or symbols.batch_size or READ_CHUNK
             while gate is not None and waiting:
                 chunk, tail = _gated(gate, waiting.popleft(), batch_size, done, tail)
                 done += chunk.read
@@ -117,9 +123,12 @@ def _gate_for(symbols: _Symbols) -> TickGate | None:
     return TickGate(known) if known is not None else None
 
 
-def _opened_and_gated(path: Path, batch_size: int, symbols: _Symbols, early: int) -> Generator[TickChunk, None, None]:
+def _opened_and_gated(
+    path: Path, batch_size: int | None, symbols: _Symbols, early: int
+) -> Generator[TickChunk, None, None]:
     """As :func:`_gated_chunks`, opening the file on the first step (on the reader's thread)."""
-    yield from _gated_chunks(iter_tick_file(path, chunk_rows(batch_size)), batch_size, symbols, early)
+    rows = chunk_rows(batch_size) if batch_size is not None else READ_CHUNK
+    yield from _gated_chunks(iter_tick_file(path, rows), batch_size, symbols, early)
 
 
 def _gated(
@@ -169,15 +178,18 @@ class TickReader:
     (also after a failed config) stops the worker and closes the file.
     """
 
-    def __init__(self, path: Path, batch_size: int, early: int = EARLY_CHUNKS) -> None:
+    def __init__(self, path: Path, batch_size: int | None, early: int = EARLY_CHUNKS) -> None:
+        """``batch_size`` None: given to :meth:`start` (it may depend on the rules), at most
+        :data:`READ_CHUNK` (the chunks are read at that size meanwhile)."""
         self.path = path
         self.batch_size = batch_size
         self._symbols = _Symbols()
         self._chunks = ReadAhead(_opened_and_gated(path, batch_size, self._symbols, early), name="tick-read")
 
-    def start(self, symbols: Iterable[str]) -> Iterator[TickChunk]:
-        """The chunks, gated for ``symbols`` (the config's instruments), in file order."""
-        self._symbols.give(symbols)
+    def start(self, symbols: Iterable[str], batch_size: int | None = None) -> Iterator[TickChunk]:
+        """The chunks, gated for ``symbols`` (the config's instruments), in file order, in
+        batches of the reader's batch size or else of ``batch_size``."""
+        self._symbols.give(symbols, batch_size)
         return self._chunks
 
     def ready(self) -> bool:

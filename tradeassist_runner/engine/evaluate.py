@@ -43,13 +43,13 @@ class BatchResult:
 
 #: Larger batches are evaluated in slices of this many ticks: results do not depend on
 #: where a stream is cut, and it bounds the per-batch arrays (firing bounds its rules x
-#: samples matrices itself).  Large enough that a backtest batch of 50,000 is one slice:
-#: every slice pays each source's fixed cost again.
-MAX_SLICE = 65_536
+#: samples matrices itself).  Large enough that a backtest's default batch (131,072 ticks
+#: at up to 1,000 rules) is one slice: every slice pays each source's fixed cost again.
+MAX_SLICE = 131_072
 #: With many rules a slice also holds many alert rows and events (10,000 rules over 12
 #: symbols fire about 1.6 alerts per tick): slices shrink so that rules x ticks stays under
 #: this, down to ``MIN_SLICE``, which bounds a 10,000-rule backtest's peak memory.
-SLICE_RULE_TICKS = 1 << 26
+SLICE_RULE_TICKS = 1 << 27
 MIN_SLICE = 16_384
 #: Distinct notes an Engine keeps (a live run that keeps hitting one must not grow forever).
 MAX_NOTES = 100

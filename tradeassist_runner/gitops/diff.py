@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from ..backtest import BacktestStats, ProgressHook, ProgressStart, Tap, backtest
+from ..backtest import BacktestStats, ProgressHook, ProgressStart, Tap, backtest, default_batch_size
 from ..config.loaded import LoadedConfig, LoadedRule
 from ..timefmt import iso_ms
 
@@ -143,7 +143,8 @@ def _alerts(
     if run is not None:
         frames = list(run(loaded, ticks, 50_000, stats))
     else:
-        frames = list(backtest(loaded, ticks, 50_000, stats, tap=tap, progress=hook))
+        size = default_batch_size(len(loaded.rules))
+        frames = list(backtest(loaded, ticks, size, stats, tap=tap, progress=hook))
     cols = ("rule_id", "symbol", "ts", "value")
     df = pl.concat([f.select(cols) for f in frames]) if frames else pl.DataFrame(
         schema={"rule_id": pl.String, "symbol": pl.String, "ts": pl.Datetime("ms", "UTC"), "value": pl.Float64}

@@ -30,7 +30,7 @@ from typing import Any
 import polars as pl
 from pydantic import Field, ValidationError
 
-from ..backtest import BacktestStats, ProgressStart, backtest
+from ..backtest import BacktestStats, ProgressStart, backtest, default_batch_size
 from ..config.durations import to_ms
 from ..config.explain import explain
 from ..config.loaded import LoadedConfig
@@ -347,7 +347,8 @@ def _run_case(loaded: LoadedConfig, case: _Case, progress: ProgressStart | None 
         stats = BacktestStats()
         try:
             hook = progress(case.spec.name, case.ticks_file) if progress else None
-            frames.extend(backtest(loaded, case.ticks_file, 50_000, stats, progress=hook))
+            size = default_batch_size(len(loaded.rules))
+            frames.extend(backtest(loaded, case.ticks_file, size, stats, progress=hook))
         except TickFileError as exc:
             result.lines.append(("!", f"cannot read the tick file: {exc}"))
             return result
