@@ -140,10 +140,10 @@ def _alerts(
     run: Backtester | None = None,
 ) -> tuple[pl.DataFrame, int]:
     stats = BacktestStats()
+    size = default_batch_size(len(loaded.rules))
     if run is not None:
-        frames = list(run(loaded, ticks, 50_000, stats))
+        frames = list(run(loaded, ticks, size, stats))
     else:
-        size = default_batch_size(len(loaded.rules))
         frames = list(backtest(loaded, ticks, size, stats, tap=tap, progress=hook))
     cols = ("rule_id", "symbol", "ts", "value")
     df = pl.concat([f.select(cols) for f in frames]) if frames else pl.DataFrame(
