@@ -36,13 +36,14 @@ import polars as pl
 
 import fair_baseline
 import workloads
+from tradeassist_runner.backtest import default_batch_size
 
 ROOT = Path(__file__).resolve().parent.parent
 EXE = Path(sys.executable).parent / "tradeassist"
 SEED = 11
 N_TICKS = 1_000_000
 N_RULES = 1_000
-BATCH = 131_072  # ``tradeassist_runner.backtest.default_batch_size(1_000)``
+BATCH = default_batch_size(N_RULES)  # what ``tradeassist backtest`` evaluates at a time
 OLD_BATCH = 50_000
 
 _TIMED = (

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from .config.loaded import LoadedConfig
-from .engine.evaluate import Engine, prepare
+from .engine.evaluate import MAX_SLICE, Engine, prepare
 from .engine.pending import PendingAlerts
 from .engine.plan import compile_plan
 from .pipeline import read_ahead
@@ -31,9 +31,9 @@ __all__ = [
 #: ``BATCH_RULE_TICKS / BATCH_MOST`` rules they shrink, down to ``BATCH_LEAST``: a batch's
 #: alert rows, which grow with rules x ticks, wait in memory for the output thread (at
 #: 10,000 rules, 80,000 rows per 50,000 ticks).
-BATCH_MOST = 131_072
+BATCH_MOST = MAX_SLICE  # (a batch the engine takes in one slice)
 BATCH_LEAST = 50_000
-BATCH_RULE_TICKS = 131_072_000
+BATCH_RULE_TICKS = 1_000 * BATCH_MOST
 
 
 def default_batch_size(rules: int) -> int:

@@ -57,19 +57,23 @@ class _Normalized:
 
 
 class _Symbols:
-    """The gate's symbols (and the batch size, when it depends on the rules), handed from
-    the caller's thread to the reader's once the config is loaded."""
+    """The gate's symbols and the batch size, handed from the caller's thread to the
+    reader's once the config is loaded (the size may depend on the rules)."""
 
-    def __init__(self) -> None:
+    def __init__(self, batch_size: int | None) -> None:
         self._ready = threading.Event()
         self._symbols: frozenset[str] | None = None
-        self.batch_size: int | None = None
+        #: Ticks per batch: the reader's own if it has one, else the one given with the
+        #: symbols (else a read chunk's); final once the symbols are known.
+        self.batch_size = batch_size or READ_CHUNK
+        self._own_size = batch_size is not None
 
     def give(self, symbols: Iterable[str] | None, batch_size: int | None = None) -> None:
         """``None`` gives up: the reader stops instead of waiting for symbols that never come."""
         if not self._ready.is_set():
             self._symbols = frozenset(symbols) if symbols is not None else None
-            self.batch_size = batch_size
+            if batch_size is not None and not self._own_size:
+                self.batch_size = batch_size
             self._ready.set()
 
     def known(self) -> bool:
@@ -81,11 +85,11 @@ class _Symbols:
 
 
 def _gated_chunks(
-    raws: Generator[pl.DataFrame, None, None], batch_size: int | None, symbols: _Symbols, early: int
+    raws: Generator[pl.DataFrame, None, None], symbols: _Symbols, early: int
 ) -> Generator[TickChunk, None, None]:
     """``raws`` normalized as read and gated once ``symbols`` are known (up to ``early``
-    chunks normalized while waiting for them), in batches of ``batch_size`` (None: the
-    size given with the symbols). Stops when the symbols are given up."""
+    chunks normalized while waiting for them), in batches of the size that comes with
+    them. Stops when the symbols are given up."""
     try:
         gate: TickGate | None = None
         waiting: deque[_Normalized] = deque()
@@ -100,16 +104,14 @@ def _gated_chunks(
             gate = gate or _gate_for(symbols)
             if gate is None:
                 return
-            batch_size = batch_size or symbols.batch_size or READ_CHUNK
             while waiting:
-                chunk, tail = _gated(gate, waiting.popleft(), batch_size, done, tail)
+                chunk, tail = _gated(gate, waiting.popleft(), symbols.batch_size, done, tail)
                 done += chunk.read
                 yield chunk
         if waiting:  # a file shorter than the chunks read early
             gate = gate or _gate_for(symbols)
-            batch_size = batch_size or symbols.batch_size or READ_CHUNK
             while gate is not None and waiting:
-                chunk, tail = _gated(gate, waiting.popleft(), batch_size, done, tail)
+                chunk, tail = _gated(gate, waiting.popleft(), symbols.batch_size, done, tail)
                 done += chunk.read
                 yield chunk
         if tail is not None and gate is not None:  # the file's last ticks
@@ -128,7 +130,7 @@ def _opened_and_gated(
 ) -> Generator[TickChunk, None, None]:
     """As :func:`_gated_chunks`, opening the file on the first step (on the reader's thread)."""
     rows = chunk_rows(batch_size) if batch_size is not None else READ_CHUNK
-    yield from _gated_chunks(iter_tick_file(path, rows), batch_size, symbols, early)
+    yield from _gated_chunks(iter_tick_file(path, rows), symbols, early)
 
 
 def _gated(
@@ -163,9 +165,9 @@ def read_chunks(path: Path, batch_size: int, symbols: Iterable[str]) -> Iterator
 
     Not a generator function: the file is checked (TickFileError) when this is called.
     """
-    given = _Symbols()
+    given = _Symbols(batch_size)
     given.give(symbols)
-    return _gated_chunks(iter_tick_file(path, chunk_rows(batch_size)), batch_size, given, early=1)
+    return _gated_chunks(iter_tick_file(path, chunk_rows(batch_size)), given, early=1)
 
 
 class TickReader:
@@ -183,7 +185,7 @@ class TickReader:
         :data:`READ_CHUNK` (the chunks are read at that size meanwhile)."""
         self.path = path
         self.batch_size = batch_size
-        self._symbols = _Symbols()
+        self._symbols = _Symbols(batch_size)
         self._chunks = ReadAhead(_opened_and_gated(path, batch_size, self._symbols, early), name="tick-read")
 
     def start(self, symbols: Iterable[str], batch_size: int | None = None) -> Iterator[TickChunk]:
