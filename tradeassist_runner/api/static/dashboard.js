@@ -270,12 +270,29 @@
     }
   }
 
+  function unsettled(alert) {
+    const status = alert.delivery_status;
+    return !status || Object.values(status).some((d) => d.status === "pending");
+  }
+
   async function refreshDeliveries() {
-    // alert_fired comes before delivery: the log has each channel's outcome.
-    const got = await api("/api/alerts?limit=100");
-    for (const a of got.items) {
-      const known = state.alerts.get(a.alert_id);
-      if (known) addAlert(a, known.via);
+    // alert_fired comes before delivery: the log has each channel's outcome. Asked from the
+    // oldest shown alert still waiting on one, not for the newest hundred: a busy feed
+    // would push it out of those before its outcome is written.
+    let oldest = null;
+    for (const { alert } of state.alerts.values()) {
+      if (unsettled(alert) && (oldest === null || alert.ts < oldest)) oldest = alert.ts;
+    }
+    if (oldest === null) return;
+    let offset = 0;
+    for (let page = 0; page < 4; page++) {
+      const got = await api(`/api/alerts?since=${encodeURIComponent(oldest)}&order=asc&limit=500&offset=${offset}`);
+      for (const a of got.items) {
+        const known = state.alerts.get(a.alert_id);
+        if (known) addAlert(a, known.via);
+      }
+      if (got.next_offset === null) break;
+      offset = got.next_offset;
     }
   }
 
